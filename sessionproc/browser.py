@@ -1,0 +1,199 @@
+"""Starting and ending one session's Chromium, through Selenium and chromedriver.
+
+Three things here keep a fleet of browsers healthy:
+
+- ``clear_stale_locks``: a Chrome killed without warning leaves
+  ``Singleton*`` files in its profile, and a new Chrome refuses the profile
+  while they point at a live-looking process.
+- ``Reaper``: chromedriver and Chrome are our descendants but do not die
+  with us.  A tiny ``sh`` in its own process group waits on a pipe only we
+  hold; when we exit in any way (even ``kill -9``) the pipe closes and it
+  kills our whole process group, Chrome included.
+- ``launch``: nothing is downloaded at run time; the binaries are named.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHROME = "/usr/bin/chromium"
+DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
+
+SINGLETON_FILES = ("SingletonLock", "SingletonSocket", "SingletonCookie")
+
+# Flags for a headless browser that talks to nothing but its page.  Without
+# the background-networking ones Chromium keeps trying to reach Google's
+# hosts; the memory ones matter when dozens run on one machine.
+BASE_FLAGS = (
+    "--headless=new",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-breakpad",
+    "--disable-dev-shm-usage",
+    "--disable-features=Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions",
+    "--mute-audio",
+    "--password-store=basic",
+    "--renderer-process-limit=1",
+    "--log-level=3",
+)
+
+
+class CannotStart(Exception):
+    """The browser cannot start and retrying will not help (bad paths,
+    unusable profile folder)."""
+
+
+@dataclass
+class BrowserConfig:
+    profile_dir: Path
+    chrome: str = DEFAULT_CHROME
+    chromedriver: str = DEFAULT_CHROMEDRIVER
+    extra_flags: list[str] = field(default_factory=list)
+    page_load_timeout: float = 60.0
+    # Client-side timeout of each chromedriver call: a hung page must not
+    # hang the session process with it.
+    command_timeout: float = 30.0
+
+
+def clear_stale_locks(profile_dir: Path) -> list[str]:
+    """Remove a dead Chrome's ``Singleton*`` files; return what was removed.
+
+    ``SingletonLock`` is a symlink to ``<host>-<pid>``.  It is stale unless
+    that pid lives on this host.  A live one means another Chrome has the
+    profile, which the caller must not fight over.
+    """
+    lock = profile_dir / "SingletonLock"
+    try:
+        target = os.readlink(lock)
+    except FileNotFoundError:
+        target = None
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # EINVAL: exists but not a link
+            raise
+        target = ""
+    if target:
+        host, _, pid = target.rpartition("-")
+        if host == socket.gethostname() and pid.isdigit() and _alive(int(pid)):
+            raise CannotStart(f"profile {profile_dir} is in use by a running Chrome (pid {pid})")
+    removed = []
+    for name in SINGLETON_FILES:
+        path = profile_dir / name
+        if path.is_symlink() or path.exists():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Reaper:
+    """Kills this process group when this process ends, however it ends."""
+
+    SCRIPT = 'read line; [ "$line" = done ] || kill -KILL -- -"$1"'
+
+    def __init__(self) -> None:
+        if os.getpgrp() != os.getpid():
+            # Our own group, so killing it spares whoever started us.
+            os.setpgid(0, 0)
+        self._proc = subprocess.Popen(
+            ["/bin/sh", "-c", self.SCRIPT, "reaper", str(os.getpgrp())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # outside the group it may have to kill
+        )
+
+    def disarm(self) -> None:
+        """Clean exit: the browser is gone, let the reaper go without killing."""
+        try:
+            self._proc.stdin.write(b"done\n")
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self._proc.wait(timeout=5)
+
+
+def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = cfg.chrome
+    for flag in BASE_FLAGS:
+        opts.add_argument(flag)
+    if os.geteuid() == 0:
+        # Chrome's sandbox cannot run as root; see the README on running
+        # the node as an unprivileged user instead.
+        opts.add_argument("--no-sandbox")
+    opts.add_argument(f"--user-data-dir={cfg.profile_dir}")
+    for flag in cfg.extra_flags:
+        opts.add_argument(flag)
+    opts.page_load_strategy = "normal"
+    return opts
+
+
+def check_binaries(cfg: BrowserConfig) -> None:
+    for what, path in (("Chromium", cfg.chrome), ("chromedriver", cfg.chromedriver)):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise CannotStart(f"{what} not found or not executable at {path}")
+
+
+def prepare_profile(profile_dir: Path) -> None:
+    try:
+        profile_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        probe = profile_dir / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CannotStart(f"profile folder {profile_dir} is not usable: {e.strerror}") from e
+    clear_stale_locks(profile_dir)
+
+
+def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -> webdriver.Chrome:
+    """Start chromedriver and Chromium on the profile; return the driver."""
+    check_binaries(cfg)
+    prepare_profile(cfg.profile_dir)
+    service = Service(executable_path=cfg.chromedriver, log_output=log_file)
+    try:
+        driver = webdriver.Chrome(service=service, options=chrome_options(cfg))
+    except WebDriverException as e:
+        # Chrome exiting at once is worth a retry (memory, a dying old
+        # Chrome); wrong binaries were caught above.
+        raise RuntimeError(f"Chromium did not start: {e.msg}") from e
+    driver.command_executor.client_config.timeout = cfg.command_timeout
+    driver.set_page_load_timeout(cfg.page_load_timeout)
+    return driver
+
+
+def debugger_address(driver: webdriver.Chrome) -> str:
+    return driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+
+
+def browser_pids(driver: webdriver.Chrome) -> list[int]:
+    """chromedriver's pid (its children are Chrome's tree)."""
+    proc = driver.service.process
+    return [proc.pid] if proc else []

@@ -1,0 +1,274 @@
+"""HTTP front of the stand-in: the page, its live link, and the control API.
+
+The page is served at ``/`` (as the real one, with ``?post_logout=1`` after
+a logout).  ``/_wa/...`` is the page's own traffic: its script, its live link
+(Server-Sent Events) and what it sends.  ``/_sim/...`` is the control API
+tests use to play the phone.  All state is in :class:`World`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from .world import BadRequest, NotFound, Settings, World
+
+log = logging.getLogger("fakewa")
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+def _static(name: str) -> bytes:
+    return resources.files(__package__).joinpath("static", name).read_bytes()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    # --------------------------------------------------------- plumbing
+    def setup(self) -> None:
+        super().setup()
+        # Pushed events are small; without this, Nagle's algorithm and the
+        # peer's delayed ACK can hold one back for 40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt: str, *args) -> None:
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, obj) -> None:
+        self._send(status, orjson.dumps(obj))
+
+    def _body(self) -> dict:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise BadRequest("a JSON body with Content-Length is required")
+        n = int(length)
+        if n > MAX_BODY:
+            raise BadRequest(f"body larger than {MAX_BODY} bytes")
+        raw = self.rfile.read(n)
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise BadRequest(f"body is not JSON: {e}") from None
+        if not isinstance(obj, dict):
+            raise BadRequest("body must be a JSON object")
+        return obj
+
+    def _dispatch(self, routes: dict) -> None:
+        url = urlsplit(self.path)
+        route = routes.get(url.path)
+        if route is None:
+            if self.command == "POST" and self.headers.get("Content-Length", "").isdigit():
+                self.rfile.read(min(int(self.headers["Content-Length"]), MAX_BODY))
+            self._json(404, {"error": f"no such endpoint: {self.command} {url.path}"})
+            return
+        try:
+            route(self, parse_qs(url.query))
+        except BadRequest as e:
+            self._json(400, {"error": str(e)})
+        except NotFound as e:
+            self._json(404, {"error": str(e)})
+
+    def do_GET(self) -> None:
+        self._dispatch(GET_ROUTES)
+
+    def do_POST(self) -> None:
+        self._dispatch(POST_ROUTES)
+
+    @property
+    def world(self) -> World:
+        return self.server.world
+
+    # ------------------------------------------------------------ page
+    def page(self, query) -> None:
+        self._send(200, _static("index.html"), "text/html; charset=utf-8")
+
+    def script(self, query) -> None:
+        self._send(200, _static("app.js"), "text/javascript; charset=utf-8")
+
+    def link(self, query) -> None:
+        device = _one(query, "device")
+        tail = _one(query, "tail")
+        claims_paired = query.get("paired", ["0"])[0] == "1"
+        link = self.world.open_link(device, tail, claims_paired, time.monotonic())
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        keepalive = self.world.settings.keepalive
+        try:
+            self.wfile.write(b"retry: 500\n\n")
+            while not self.server.stopping.is_set():
+                wait = self.world.advance(link, time.monotonic())
+                timeout = keepalive if wait is None else min(wait, keepalive)
+                try:
+                    event = link.events.get(timeout=timeout)
+                except queue.Empty:  # time to rotate the QR code, or keep alive
+                    self.wfile.write(b": keepalive\n\n")
+                    continue
+                self.wfile.write(b"data: " + orjson.dumps(event) + b"\n\n")
+                if event["type"] in ("replaced", "logout", "unpaired"):
+                    break  # the page closes this link and opens another
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the browser went away; what it did not ack is kept
+        finally:
+            self.world.close_link(link)
+
+    def page_ack(self, query) -> None:
+        body = self._body()
+        ids = body.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise BadRequest("ids must be a list of strings")
+        self.world.ack(_str(body, "device"), ids)
+        self._json(200, {"ok": True})
+
+    def page_send(self, query) -> None:
+        body = self._body()
+        to = _str(body, "to")
+        t = body.get("t")
+        if not isinstance(t, int):
+            raise BadRequest("t must be an integer")
+        if not isinstance(body.get("body"), str):
+            raise BadRequest("body must be a string")
+        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t)
+        self._json(200, {"ok": True, "id": record["id"]})
+
+    def page_logout(self, query) -> None:
+        self.world.page_logout(_str(self._body(), "device"))
+        self._json(200, {"ok": True})
+
+    def page_takeover(self, query) -> None:
+        self.world.takeover(_str(self._body(), "device"))
+        self._json(200, {"ok": True})
+
+    # -------------------------------------------------------- control
+    def sim_health(self, query) -> None:
+        self._json(200, {"ok": True})
+
+    def sim_qr(self, query) -> None:
+        self._json(200, {"pending": self.world.pending_qr()})
+
+    def sim_scan(self, query) -> None:
+        body = self._body()
+        self._json(200, {"wid": self.world.scan(body.get("qr"), body.get("phone"))})
+
+    def sim_deliver(self, query) -> None:
+        body = self._body()
+        msg_id = self.world.deliver(body.get("to"), body.get("from"), body.get("body"))
+        self._json(200, {"id": msg_id})
+
+    def sim_sent(self, query) -> None:
+        self._json(200, {"messages": self.world.sent_by(_one(query, "from"))})
+
+    def sim_logout(self, query) -> None:
+        self.world.logout(self._body().get("phone"))
+        self._json(200, {"ok": True})
+
+    def sim_conflict(self, query) -> None:
+        self.world.conflict(self._body().get("phone"))
+        self._json(200, {"ok": True})
+
+
+GET_ROUTES = {
+    "/": _Handler.page,
+    "/_wa/app.js": _Handler.script,
+    "/_wa/link": _Handler.link,
+    "/_sim/health": _Handler.sim_health,
+    "/_sim/qr": _Handler.sim_qr,
+    "/_sim/messages": _Handler.sim_sent,
+}
+POST_ROUTES = {
+    "/_wa/ack": _Handler.page_ack,
+    "/_wa/send": _Handler.page_send,
+    "/_wa/logout": _Handler.page_logout,
+    "/_wa/takeover": _Handler.page_takeover,
+    "/_sim/scan": _Handler.sim_scan,
+    "/_sim/messages": _Handler.sim_deliver,
+    "/_sim/logout": _Handler.sim_logout,
+    "/_sim/conflict": _Handler.sim_conflict,
+}
+
+
+def _one(query: dict, name: str) -> str:
+    values = query.get(name)
+    if not values or not values[0]:
+        raise BadRequest(f"query parameter {name!r} is required")
+    return values[0]
+
+
+def _str(body: dict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name} must be a non-empty string")
+    return value
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, world: World):
+        super().__init__(addr, _Handler)
+        self.world = world
+        self.stopping = threading.Event()
+
+
+class FakeWA:
+    """The stand-in, runnable in a thread (tests) or as ``fakewa`` (a process).
+
+    >>> with FakeWA(settings=Settings(qr_first=2, qr_next=1)) as wa:
+    ...     wa.url        # open this instead of https://web.whatsapp.com/
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None):
+        self.world = World(settings)
+        self._server = _Server((host, port), self.world)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self._server.server_address[0]
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> "FakeWA":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fakewa", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "FakeWA":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,283 @@
+"""The phone side of the stand-in: phones, linked devices, QR codes, messages.
+
+Everything the control API and the pages' live links change lives here,
+behind one lock; ``server.py`` only translates HTTP into these calls.
+
+Vocabulary, as on the real service:
+
+- a *device* is one browser profile.  The page keeps its id and its
+  registration keys in the profile (IndexedDB), so a browser restarted on
+  the same profile is the same device;
+- a *phone* links devices by scanning their QR code and can unlink them;
+- a *link* is one open page's live connection to the server.  Events for
+  the page are queued on it; the HTTP handler that streams them to the page
+  calls :meth:`World.advance` to let QR codes rotate on time.
+
+Time is handed in (``now``, from a monotonic clock) so the rotation rules
+can be tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+PHONE_RE = re.compile(r"^[0-9]{5,20}$")
+
+
+class NotFound(Exception):
+    """The thing a control request names does not exist (HTTP 404)."""
+
+
+class BadRequest(Exception):
+    """A control request is malformed (HTTP 400)."""
+
+
+@dataclass
+class Settings:
+    """QR timing.  The defaults are the real page's; tests shorten them."""
+
+    qr_first: float = 60.0  # seconds the first QR code of a page lives
+    qr_next: float = 20.0  # seconds each later one lives
+    qr_count: int = 6  # codes shown before the page goes idle
+    # A page that stops answering keeps its link "open" until a write to it
+    # fails; a keep-alive every few seconds finds that out.
+    keepalive: float = 5.0
+
+
+def wid(phone: str) -> str:
+    return f"{phone}@c.us"
+
+
+def new_message_id() -> str:
+    # The real service uses 20 (web) or 32 (phones) upper-case hex digits.
+    return secrets.token_hex(10).upper()
+
+
+@dataclass
+class Device:
+    id: str
+    phone: str | None = None
+    # Inbound messages pushed to the device but not yet acknowledged by its
+    # page; they are pushed again whenever the page reconnects.
+    pending: OrderedDict = field(default_factory=OrderedDict)
+    link: "Link | None" = None
+
+
+class Link:
+    """One open page.  Modes: ``qr`` (showing codes), ``idle`` (ran out of
+    codes), ``paired``, ``closed`` (told to start over, or superseded)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, device: Device, qr_tail: str):
+        self.n = next(self._ids)
+        self.device = device
+        self.qr_tail = qr_tail
+        self.events: queue.Queue = queue.Queue()
+        self.mode = "closed"
+        self.ref: str | None = None
+        self.ref_deadline: float | None = None
+        self.refs_shown = 0
+
+    def push(self, event: dict) -> None:
+        self.events.put(event)
+
+    @property
+    def qr(self) -> str | None:
+        if self.mode != "qr" or self.ref is None:
+            return None
+        return f"{self.ref},{self.qr_tail}"
+
+
+class World:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings()
+        self._lock = threading.Lock()
+        self._devices: dict[str, Device] = {}
+        self._sent: dict[str, list[dict]] = {}
+
+    # ----------------------------------------------------------- live links
+    def open_link(self, device_id: str, qr_tail: str, claims_paired: bool, now: float) -> Link:
+        """A page connected.  Returns its link with the first events queued."""
+        if not device_id or len(device_id) > 128:
+            raise BadRequest("device id missing or too long")
+        if len(qr_tail.split(",")) != 4:
+            raise BadRequest("qr tail must have four comma-separated parts")
+        with self._lock:
+            device = self._devices.setdefault(device_id, Device(device_id))
+            if device.link is not None:
+                # One page per profile: the newer one wins, as on the real service.
+                device.link.mode = "closed"
+                device.link.push({"type": "replaced"})
+            link = Link(device, qr_tail)
+            device.link = link
+            if device.phone is not None:
+                link.mode = "paired"
+                link.push({"type": "paired", "wid": wid(device.phone), "restored": True})
+                for msg in device.pending.values():
+                    link.push({"type": "msg", "msg": msg})
+            elif claims_paired:
+                # The profile says it is linked but the phone unlinked it
+                # while the browser was closed: the page must start over.
+                link.push({"type": "unpaired", "reason": "unlinked"})
+            else:
+                link.mode = "qr"
+                self._next_ref(link, now)
+            return link
+
+    def close_link(self, link: Link) -> None:
+        with self._lock:
+            if link.device.link is link:
+                link.device.link = None
+            link.mode = "closed"
+
+    def advance(self, link: Link, now: float) -> float | None:
+        """Rotate the QR code when its time is up; return seconds to the next
+        deadline, or None when nothing is scheduled."""
+        with self._lock:
+            if link.mode != "qr" or link.ref_deadline is None:
+                return None
+            if now >= link.ref_deadline:
+                if link.refs_shown >= self.settings.qr_count:
+                    link.mode = "idle"
+                    link.ref = None
+                    link.ref_deadline = None
+                    link.push({"type": "idle"})
+                    return None
+                self._next_ref(link, now)
+            return max(0.0, link.ref_deadline - now)
+
+    def _next_ref(self, link: Link, now: float) -> None:
+        link.refs_shown += 1
+        link.ref = "2@" + secrets.token_urlsafe(48)
+        lifetime = self.settings.qr_first if link.refs_shown == 1 else self.settings.qr_next
+        link.ref_deadline = now + lifetime
+        link.push({"type": "ref", "ref": link.ref})
+
+    def _linked_devices(self, phone: str) -> list[Device]:
+        return [d for d in self._devices.values() if d.phone == phone]
+
+    # ------------------------------------------------------ from the page
+    def ack(self, device_id: str, ids: list[str]) -> None:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None:
+                raise NotFound("unknown device")
+            for i in ids:
+                device.pending.pop(i, None)
+
+    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int) -> dict:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None or device.phone is None:
+                raise NotFound("device is not linked to a phone")
+            sent = self._sent.setdefault(device.phone, [])
+            for old in sent:
+                if old["id"] == msg_id:  # a retried request: record it once
+                    return old
+            record = {"id": msg_id, "to": to, "body": body, "t": t}
+            sent.append(record)
+            return record
+
+    def page_logout(self, device_id: str) -> None:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None or device.phone is None:
+                raise NotFound("device is not linked")
+            self._unlink(device)
+
+    def takeover(self, device_id: str) -> None:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None or device.phone is None or device.link is None:
+                raise NotFound("device is not linked")
+            device.link.push({"type": "connected"})
+
+    def _unlink(self, device: Device) -> None:
+        device.phone = None
+        device.pending.clear()
+        if device.link is not None:
+            device.link.mode = "closed"
+            device.link.push({"type": "logout"})
+
+    # -------------------------------------------------- the control API
+    def pending_qr(self) -> list[dict]:
+        with self._lock:
+            return [
+                {"ref": d.link.ref, "qr": d.link.qr}
+                for d in self._devices.values()
+                if d.link is not None and d.link.qr is not None
+            ]
+
+    def scan(self, qr: str, phone: str) -> str:
+        phone = _phone(phone, "phone")
+        if not isinstance(qr, str) or not qr:
+            raise BadRequest("qr must be a non-empty string")
+        with self._lock:
+            for device in self._devices.values():
+                link = device.link
+                if link is not None and link.qr == qr:
+                    device.phone = phone
+                    link.mode = "paired"
+                    link.ref = link.ref_deadline = None
+                    link.push({"type": "paired", "wid": wid(phone), "restored": False})
+                    return wid(phone)
+        raise NotFound("no page shows that QR code now")
+
+    def deliver(self, to: str, sender: str, body: str) -> str:
+        to = _phone(to, "to")
+        sender = _phone(sender, "from")
+        if not isinstance(body, str):
+            raise BadRequest("body must be a string")
+        with self._lock:
+            devices = self._linked_devices(to)
+            if not devices:
+                raise NotFound(f"no device is linked to phone {to}")
+            msg = {
+                "id": new_message_id(),
+                "from": wid(sender),
+                "to": wid(to),
+                "body": body,
+                "t": int(time.time()),
+            }
+            for device in devices:
+                device.pending[msg["id"]] = msg
+                if device.link is not None and device.link.mode == "paired":
+                    device.link.push({"type": "msg", "msg": msg})
+            return msg["id"]
+
+    def sent_by(self, phone: str) -> list[dict]:
+        phone = _phone(phone, "from")
+        with self._lock:
+            return [dict(m) for m in self._sent.get(phone, [])]
+
+    def logout(self, phone: str) -> None:
+        phone = _phone(phone, "phone")
+        with self._lock:
+            devices = self._linked_devices(phone)
+            if not devices:
+                raise NotFound(f"no device is linked to phone {phone}")
+            for device in devices:
+                self._unlink(device)
+
+    def conflict(self, phone: str) -> None:
+        phone = _phone(phone, "phone")
+        with self._lock:
+            links = [d.link for d in self._linked_devices(phone) if d.link is not None]
+            if not links:
+                raise NotFound(f"no open page is linked to phone {phone}")
+            for link in links:
+                link.push({"type": "conflict"})
+
+
+def _phone(value, name: str) -> str:
+    if not isinstance(value, str) or not PHONE_RE.match(value):
+        raise BadRequest(f"{name} must be a phone number of 5 to 20 digits")
+    return value
