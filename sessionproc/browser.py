@@ -116,7 +116,7 @@ def _alive(pid: int) -> bool:
 class Reaper:
     """Kills this process group when this process ends, however it ends."""
 
-    SCRIPT = 'read line; [ "$line" = done ] || kill -KILL -- -"$1"'
+    SCRIPT = 'read line; [ "$line" = done ] || kill -s KILL -- -"$1"'
 
     def __init__(self) -> None:
         if os.getpgrp() != os.getpid():

@@ -50,14 +50,14 @@
     const shortId = String(id.id || '');
     return {
       id,
-      ack: m.ack,
+      ack: m.ack ?? 0,
       hasMedia,
       body: hasMedia ? (m.caption || '') : (m.body || m.pollName || ''),
       type: m.type,
       timestamp: m.t,
       from: wid(m.from),
       to: wid(m.to),
-      author: wid(m.author),
+      author: wid(m.author) ?? null,  // kept when absent: clients read the field
       deviceType: shortId.length > 21 ? 'android' : shortId.startsWith('3A') ? 'ios' : 'web',
       isForwarded: !!m.isForwarded,
       forwardingScore: m.forwardingScore || 0,
@@ -68,7 +68,7 @@
       hasQuotedMsg: !!m.quotedMsg,
       mentionedIds: (m.mentionedJidList || []).map(wid),
       links: m.links || [],
-      notifyName: m.notifyName,
+      notifyName: m.notifyName ?? '',
     };
   }
 

@@ -29,6 +29,7 @@ class Tracker:
         self.qr_attempts = 0
         self.state: str | None = None
         self.exit_code: int | None = None
+        self.page_seen = False  # a document of WhatsApp Web's origin loaded
 
     @property
     def ready(self) -> bool:
@@ -48,10 +49,13 @@ class Tracker:
     def _on_page(self, r: dict) -> list[dict]:
         url = str(r.get("url", ""))
         parts = urlsplit(url)
+        if parts.scheme == "chrome-error":
+            return self._crash("page_unreachable")
         if _origin(url) != self._origin:
-            if parts.scheme in ("about", "data", "chrome-error"):
-                return []  # Chrome's own placeholders while loading
+            if not self.page_seen:
+                return []  # Chrome's own start pages, before ours loads
             return self._crash("navigated_away")
+        self.page_seen = True
         if parse_qs(parts.query).get("post_logout") == ["1"]:
             return self._unlinked("LOGOUT")
         return []

@@ -188,6 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.conflict(self._body().get("phone"))
         self._json(200, {"ok": True})
 
+    def sim_freeze(self, query) -> None:
+        self.world.freeze(self._body().get("phone"))
+        self._json(200, {"ok": True})
+
 
 GET_ROUTES = {
     "/": _Handler.page,
@@ -206,6 +210,7 @@ POST_ROUTES = {
     "/_sim/messages": _Handler.sim_deliver,
     "/_sim/logout": _Handler.sim_logout,
     "/_sim/conflict": _Handler.sim_conflict,
+    "/_sim/freeze": _Handler.sim_freeze,
 }
 
 
@@ -255,7 +260,7 @@ class FakeWA:
         return f"http://{host}:{self.port}/"
 
     def start(self) -> "FakeWA":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fakewa", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fakewa", daemon=True)
         self._thread.start()
         return self
 

@@ -267,14 +267,20 @@ class World:
             for device in devices:
                 self._unlink(device)
 
+    def freeze(self, phone: str) -> None:
+        self._push_to_open_pages(phone, {"type": "freeze"})
+
     def conflict(self, phone: str) -> None:
+        self._push_to_open_pages(phone, {"type": "conflict"})
+
+    def _push_to_open_pages(self, phone: str, event: dict) -> None:
         phone = _phone(phone, "phone")
         with self._lock:
             links = [d.link for d in self._linked_devices(phone) if d.link is not None]
             if not links:
                 raise NotFound(f"no open page is linked to phone {phone}")
             for link in links:
-                link.push({"type": "conflict"})
+                link.push(event)
 
 
 def _phone(value, name: str) -> str:

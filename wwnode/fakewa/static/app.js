@@ -370,6 +370,9 @@
         Socket.state = 'CONNECTED';
         show('Connected as ' + (me ? me._serialized : ''));
         break;
+      case 'freeze':
+        // A hung page: the renderer stops running any script.
+        for (;;) { /* spin */ }
       case 'replaced':
         source.close();
         Socket.state = 'CONFLICT';

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what the node and its tests need on a Debian machine, starts
+# RabbitMQ and Redis when nothing listens on their ports yet, and puts the
+# package in a virtual environment at .venv.  Safe to run again.
+#
+#   deploy/setup-debian.sh            node + tests
+#   WITH_TESTS=0 deploy/setup-debian.sh   node only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+port_open 6379 || command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+port_open 5672 || command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+start_service() {  # name port command...
+  local name=$1 port=$2
+  shift 2
+  port_open "$port" && return 0
+  echo "setup: starting $name"
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+    $SUDO systemctl start "$name" || "$@"
+  else
+    "$@"
+  fi
+  for _ in $(seq 1 120); do
+    port_open "$port" && return 0
+    sleep 0.5
+  done
+  echo "setup: $name did not come up on port $port" >&2
+  return 1
+}
+start_service redis-server 6379 $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+  --save "" --appendonly no
+start_service rabbitmq-server 5672 $SUDO rabbitmq-server -detached
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+if [ "${WITH_TESTS:-1}" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+echo "setup: ready ($(.venv/bin/python --version), $(chromium --version 2>/dev/null | head -1))"

@@ -1,0 +1,326 @@
+"""The session process, driven over its pipes only, with real Chromium and
+the stand-in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+
+from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
+from support import all_gone, chrome_processes_using, descendants, new_phone, wait_for
+from wwnode.fakewa.client import Control
+
+pytestmark = pytest.mark.browser
+
+TRICKY_TEXTS = [
+    'say "hi" and \'bye\'',
+    "back\\slash \\n \\u0041 not escapes",
+    "</script><script>window.__pwned = 1</script>",
+    "line 1\nline 2\r\nline 3\ttab",
+    "emoji 😀👍🏽 and ünïcödé",
+    "${not_a_template} `backticks` \u2028\u2029",
+    "x" * 5000,
+]
+
+WWEBJS_MESSAGE_FIELDS = {
+    "id", "body", "type", "timestamp", "from", "to", "author", "fromMe", "hasMedia", "ack",
+    "isForwarded", "mentionedIds", "deviceType", "forwardingScore", "isStatus", "isStarred",
+    "broadcast", "hasQuotedMsg", "links",
+}
+
+
+def authenticate(session, control, phone: str) -> dict:
+    qr = session.expect("qr", attempt=1)
+    control.scan(qr["qr"], phone)
+    session.expect("authenticated")
+    return session.expect("ready")
+
+
+def test_qr_is_shown_and_refreshed(sessions, make_wa):
+    wa = make_wa(qr_first=0.8, qr_next=0.4)
+    s = sessions("qr-key", url=wa.url)
+    first = s.expect("qr", attempt=1)
+    second = s.expect("qr", attempt=2)
+    assert len(first["qr"].split(",")) == 5 and first["qr"] != second["qr"]
+    assert [p["qr"] for p in Control(wa.url).pending_qr()] == [second["qr"]]
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_scan_authenticates_send_and_receive(sessions, wa, control):
+    s = sessions("k1")
+    phone, friend = new_phone(), new_phone()
+    assert authenticate(s, control, phone)["me"] == f"{phone}@c.us"
+
+    for i, text in enumerate(TRICKY_TEXTS):
+        s.send({"cmd": "send", "id": f"c{i}", "chat_id": f"{friend}@c.us", "text": text})
+    ids = [s.expect("sent", id=f"c{i}")["message_id"] for i in range(len(TRICKY_TEXTS))]
+    sent = control.sent_by(phone)
+    assert [m["body"] for m in sent] == TRICKY_TEXTS
+    assert [f"true_{friend}@c.us_{m['id']}" for m in sent] == ids
+
+    msg_id = control.deliver(phone, friend, "hello from the phone")
+    message = s.expect("message")["message"]
+    assert WWEBJS_MESSAGE_FIELDS <= set(message)
+    assert message["id"] == {"fromMe": False, "remote": f"{friend}@c.us", "id": msg_id,
+                             "_serialized": f"false_{friend}@c.us_{msg_id}"}
+    assert (message["body"], message["from"], message["to"], message["fromMe"]) == (
+        "hello from the phone", f"{friend}@c.us", f"{phone}@c.us", False)
+    assert message["type"] == "chat" and message["hasMedia"] is False
+    # Our own sends are not reported as inbound messages.
+    assert [e for e in s.seen if e["event"] == "message"] == [s.seen[-1]]
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_send_before_ready_and_bad_sends_fail_with_reasons(sessions, wa, control):
+    s = sessions("k1")
+    qr = s.expect("qr")["qr"]
+    s.send({"cmd": "send", "id": "early", "chat_id": "5511999990001@c.us", "text": "hi"})
+    assert s.expect("send_failed", id="early")["reason"] == "not_ready"
+    control.scan(qr, new_phone())
+    s.expect("ready")
+    s.send({"cmd": "send", "id": "bad", "chat_id": "not-a-chat", "text": "hi"})
+    assert s.expect("send_failed", id="bad")["reason"] == "bad_chat_id"
+    s.send({"cmd": "send", "id": "long", "chat_id": "5511999990001@c.us", "text": "x" * 65537})
+    assert s.expect("send_failed", id="long")["reason"] == "too_long"
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_restart_on_same_profile_authenticates_without_qr(sessions, wa, control):
+    phone = new_phone()
+    first = sessions("k1")
+    authenticate(first, control, phone)
+    assert first.stop() == EXIT_STOPPED
+
+    second = sessions("k1")
+    assert second.expect("ready")["me"] == f"{phone}@c.us"
+    assert "qr" not in second.names()
+    assert second.stop() == EXIT_STOPPED
+
+
+def test_unlinked_while_down_is_an_auth_failure(sessions, wa, control):
+    phone = new_phone()
+    first = sessions("k1")
+    authenticate(first, control, phone)
+    first.stop()
+    control.logout(phone)
+
+    second = sessions("k1")
+    assert second.expect("auth_failure")["reason"] == "credentials_rejected"
+    assert second.wait() == EXIT_ENDED
+    assert "authenticated" not in second.names() and "qr" not in second.names()
+
+    # The dead link is forgotten: the next start offers a QR code.
+    third = sessions("k1")
+    assert third.expect("qr")["attempt"] == 1
+    third.stop()
+
+
+def test_qr_attempts_run_out_is_an_auth_failure(sessions, make_wa):
+    wa = make_wa(qr_first=0.3, qr_next=0.2, qr_count=10)
+    s = sessions("k1", "--qr-max", "2", url=wa.url)
+    s.expect("qr", attempt=2)
+    assert s.expect("auth_failure")["reason"] == "qr_attempts_exhausted"
+    assert s.wait() == EXIT_ENDED
+
+
+def test_page_giving_up_on_qr_is_an_auth_failure(sessions, make_wa):
+    wa = make_wa(qr_first=0.3, qr_next=0.2, qr_count=2)
+    s = sessions("k1", "--qr-max", "5", url=wa.url)
+    assert s.expect("auth_failure")["reason"] == "qr_attempts_exhausted"
+    assert [e["attempt"] for e in s.seen if e["event"] == "qr"] == [1, 2]
+    assert s.wait() == EXIT_ENDED
+
+
+def test_phone_logout_while_running_disconnects(sessions, wa, control):
+    phone = new_phone()
+    s = sessions("k1")
+    authenticate(s, control, phone)
+    control.logout(phone)
+    assert s.expect("disconnected")["reason"] == "LOGOUT"
+    assert s.wait() == EXIT_ENDED
+
+
+def test_conflict_while_running_disconnects(sessions, wa, control):
+    phone = new_phone()
+    s = sessions("k1")
+    authenticate(s, control, phone)
+    control.conflict(phone)
+    assert s.expect("disconnected")["reason"] == "CONFLICT"
+    assert s.wait() == EXIT_ENDED
+
+
+def test_stop_with_logout_unlinks_and_deletes_the_profile(sessions, wa, control):
+    phone = new_phone()
+    s = sessions("k1")
+    authenticate(s, control, phone)
+    s.send({"cmd": "stop", "logout": True})
+    assert s.wait() == EXIT_STOPPED
+    assert not s.profile.exists()
+    with pytest.raises(Exception):
+        control.logout(phone)  # nothing is linked to the phone any more
+
+
+def test_malformed_input_gets_error_events_and_the_process_goes_on(sessions, wa):
+    s = sessions("k1")
+    s.expect("qr")
+    bad_lines = [b"not json\n", b"[1,2]\n", b'{"cmd": "explode"}\n', b'{"cmd": "send", "id": "x"}\n',
+                 b'{"cmd": "ping"}\n', b"\xff\xfe\n", b'{"cmd": "stop", "logout": "yes"}\n',
+                 b"x" * (1024 * 1024 + 10) + b"\n"]
+    for line in bad_lines:
+        s.send(line)
+    for _ in bad_lines:
+        assert s.expect("error")["reason"] == "bad_command"
+    s.send({"cmd": "ping", "id": "p1"})
+    pong = s.expect("pong", id="p1")
+    assert pong["ok"] is True and pong["state"] == "UNPAIRED"
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_a_hung_page_fails_its_health_check(sessions, wa, control):
+    phone = new_phone()
+    s = sessions("k1", "--ping-timeout", "1")
+    authenticate(s, control, phone)
+    s.send({"cmd": "ping", "id": "p1"})
+    assert s.expect("pong", id="p1")["ok"] is True
+    control.freeze(phone)
+    s.send({"cmd": "ping", "id": "p2"})
+    pong = s.expect("pong", id="p2")
+    assert pong["ok"] is False and "did not answer" in pong["detail"]
+    s.kill()
+
+
+def test_end_of_input_stops_cleanly(sessions, wa):
+    s = sessions("k1")
+    s.expect("qr")
+    s.proc.stdin.close()
+    assert s.wait() == EXIT_STOPPED
+
+
+def test_chrome_killed_means_crashed_and_nothing_left(sessions, wa, control):
+    s = sessions("k1")
+    pids = s.expect("browser")["pids"]
+    s.expect("qr")
+    chrome = [p for p in descendants(pids[0]) if "chrom" in p.name()]
+    browser_proc = next(p for p in chrome if p.ppid() == pids[0])
+    tree = descendants(s.proc.pid)
+    browser_proc.kill()
+    assert s.expect("disconnected")["reason"] in ("browser_closed", "page_crashed")
+    assert s.wait() == EXIT_CRASHED
+    wait_for(lambda: all_gone(tree), timeout=10, what="the whole tree to exit")
+
+
+def test_renderer_killed_means_crashed(sessions, wa):
+    s = sessions("k1")
+    pids = s.expect("browser")["pids"]
+    s.expect("qr")
+    renderers = [p for p in descendants(pids[0]) if "--type=renderer" in " ".join(p.cmdline())]
+    assert renderers
+    for r in renderers:
+        r.kill()
+    assert s.expect("disconnected")["reason"] == "page_crashed"
+    assert s.wait() == EXIT_CRASHED
+
+
+def test_kill_9_of_the_session_process_takes_its_browser_along(sessions, wa):
+    s = sessions("k1")
+    s.expect("qr")
+    tree = descendants(s.proc.pid)
+    assert any("chrom" in p.name() for p in tree)
+    s.kill()
+    wait_for(lambda: all_gone(tree), timeout=10, what="chromedriver and Chrome to exit")
+    assert chrome_processes_using(s.profile) == []
+
+
+def test_parent_death_ends_the_session(tmp_path, wa):
+    # A parent that starts a session and is then killed with SIGKILL.
+    parent_code = textwrap.dedent(f"""
+        import subprocess, sys
+        p = subprocess.Popen([sys.executable, "-m", "sessionproc", "--key", "orphan",
+                              "--profile", {str(tmp_path / 'p')!r}, "--url", {wa.url!r},
+                              "--log-file", {str(tmp_path / 'orphan.log')!r}],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for line in p.stdout:
+            if b'"qr"' in line:
+                print(p.pid, flush=True)
+                break
+        input()  # wait to be killed
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child_pid = int(parent.stdout.readline())
+    tree = [psutil.Process(child_pid), *descendants(child_pid)]
+    parent.kill()
+    parent.wait()
+    wait_for(lambda: all_gone(tree), timeout=15, what="the orphaned session and its browser to exit")
+
+
+def test_profile_with_stale_locks_still_starts(sessions, wa, control, tmp_path):
+    phone = new_phone()
+    first = sessions("k1")
+    authenticate(first, control, phone)
+    first.kill()  # Chrome dies without cleaning its profile
+    profile = first.profile
+    wait_for(lambda: chrome_processes_using(profile) == [], what="Chrome to exit")
+    # What a Chrome killed mid-run leaves behind, pointing at a dead process.
+    for name in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
+        (profile / name).unlink(missing_ok=True)
+    os.symlink(f"{socket.gethostname()}-999999", profile / "SingletonLock")
+    os.symlink("/tmp/nonexistent/SingletonSocket", profile / "SingletonSocket")
+    os.symlink("123456789", profile / "SingletonCookie")
+
+    second = sessions("k1")
+    assert second.expect("ready")["me"] == f"{phone}@c.us"
+    second.stop()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--key", "../x", "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
+        ["--key", "a" * 65, "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
+        ["--key", "ok", "--profile", "/tmp/x", "--url", "javascript:alert(1)"],
+        ["--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
+    ],
+)
+def test_bad_arguments_cannot_start(args):
+    proc = subprocess.run([sys.executable, "-m", "sessionproc", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=30)
+    assert proc.returncode == EXIT_CANNOT_START
+    assert proc.stdout == b""
+    assert b"sessionproc:" in proc.stderr
+
+
+def test_missing_chrome_cannot_start(sessions, wa, tmp_path):
+    s = sessions("k1", "--chrome", str(tmp_path / "no-chrome"))
+    event = s.expect("disconnected")
+    assert event["reason"] == "cannot_start" and "no-chrome" in event["detail"]
+    assert s.wait() == EXIT_CANNOT_START
+
+
+def test_log_file_has_events_but_not_message_texts(sessions, wa, control):
+    phone, friend = new_phone(), new_phone()
+    s = sessions("k1")
+    authenticate(s, control, phone)
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "secret outbound words"})
+    s.expect("sent")
+    control.deliver(phone, friend, "secret inbound words")
+    s.expect("message")
+    s.stop()
+    text = s.log_text()
+    assert "event ready" in text and "sent c1" in text
+    assert "secret" not in text
+    assert oct(s.log_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(s.profile.stat().st_mode & 0o777) == "0o700"
+
+
+def test_sigterm_stops_cleanly(sessions, wa):
+    s = sessions("k1")
+    s.expect("qr")
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.wait() == EXIT_STOPPED

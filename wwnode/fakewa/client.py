@@ -1,0 +1,69 @@
+"""A small client for the stand-in's control API, for tests of the service
+and of users' bots.  It only speaks HTTP, so it works against a stand-in
+in this process or in another one (``fakewa --port ...``)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, error: str):
+        super().__init__(f"HTTP {status}: {error}")
+        self.status = status
+        self.error = error
+
+
+class Control:
+    def __init__(self, base_url: str, timeout: float = 10.0):
+        self.base = base_url.rstrip("/") + "/_sim/"
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as e:
+            try:
+                error = json.load(e).get("error", "")
+            except ValueError:
+                error = e.reason
+            raise ControlError(e.code, error) from None
+
+    def health(self) -> bool:
+        return self._call("GET", "health").get("ok") is True
+
+    def pending_qr(self) -> list[dict]:
+        """QR codes some browser shows now: [{"ref", "qr"}]."""
+        return self._call("GET", "qr")["pending"]
+
+    def scan(self, qr: str, phone: str) -> str:
+        """The phone scans a QR code; returns the linked id (phone@c.us)."""
+        return self._call("POST", "scan", {"qr": qr, "phone": phone})["wid"]
+
+    def deliver(self, to: str, sender: str, body: str) -> str:
+        """A message from ``sender`` to ``to``'s linked browsers; returns its id."""
+        return self._call("POST", "messages", {"to": to, "from": sender, "body": body})["id"]
+
+    def sent_by(self, phone: str) -> list[dict]:
+        """What the browsers linked to ``phone`` sent: [{"id", "to", "body", "t"}]."""
+        return self._call("GET", "messages?" + urllib.parse.urlencode({"from": phone}))["messages"]
+
+    def logout(self, phone: str) -> None:
+        """The phone unlinks its devices."""
+        self._call("POST", "logout", {"phone": phone})
+
+    def conflict(self, phone: str) -> None:
+        """WhatsApp Web is opened elsewhere: the phone's open pages go to CONFLICT."""
+        self._call("POST", "conflict", {"phone": phone})
+
+    def freeze(self, phone: str) -> None:
+        """The phone's open pages stop running JavaScript (a hung page)."""
+        self._call("POST", "freeze", {"phone": phone})
