@@ -67,6 +67,10 @@ EXIT_CANNOT_START = 78
 
 COMMANDS = ("send", "ping", "stop")
 
+# A file the session writes in its profile once the device is linked, so a
+# later start knows a QR code means the phone rejected the stored link.
+LINKED_MARKER = "wwnode-linked"
+
 # Socket states after which the session cannot go on by itself.
 ENDING_STATES = frozenset(
     {"CONFLICT", "UNLAUNCHED", "PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}

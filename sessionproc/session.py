@@ -29,13 +29,12 @@ from selenium.common.exceptions import JavascriptException, TimeoutException, We
 from . import browser
 from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
 from .output import Output
-from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, BadCommand, decode_command
+from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, LINKED_MARKER, BadCommand, decode_command
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 BINDING = "__wwnodeEmit"
-LINKED_MARKER = "wwnode-linked"
 MAX_LINE = 1024 * 1024
 MAX_TEXT = 65536  # WhatsApp's limit for one text message
 CHAT_ID_RE = re.compile(r"^[0-9]{5,20}@c\.us$|^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")

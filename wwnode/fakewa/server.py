@@ -27,8 +27,8 @@ log = logging.getLogger("fakewa")
 MAX_BODY = 4 * 1024 * 1024
 
 
-def _static(name: str) -> bytes:
-    return resources.files(__package__).joinpath("static", name).read_bytes()
+def _asset(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -99,10 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ page
     def page(self, query) -> None:
-        self._send(200, _static("index.html"), "text/html; charset=utf-8")
+        self._send(200, _asset("page.html"), "text/html; charset=utf-8")
 
     def script(self, query) -> None:
-        self._send(200, _static("app.js"), "text/javascript; charset=utf-8")
+        self._send(200, _asset("page.js"), "text/javascript; charset=utf-8")
 
     def link(self, query) -> None:
         device = _one(query, "device")
@@ -195,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 GET_ROUTES = {
     "/": _Handler.page,
-    "/_wa/app.js": _Handler.script,
+    "/_wa/page.js": _Handler.script,
     "/_wa/link": _Handler.link,
     "/_sim/health": _Handler.sim_health,
     "/_sim/qr": _Handler.sim_qr,

@@ -1,0 +1,62 @@
+"""``wwnode``: run a node, or look at the fleet."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import sys
+
+from . import __version__
+from .config import ConfigError, load
+
+
+def _setup_logging(cfg, log_file) -> None:
+    fmt = logging.Formatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(cfg.log_level.upper())
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(fmt)
+    root.addHandler(stderr)
+    handler = logging.handlers.WatchedFileHandler(log_file)
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    log_file.chmod(0o600)
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def cmd_run(args) -> int:
+    from .node import Node
+
+    cfg = load()
+    node = Node(cfg)
+    _setup_logging(cfg, node.paths.node_log())
+    return node.run()
+
+
+def cmd_status(args) -> int:
+    from .status import fleet_status
+
+    cfg = load()
+    print(fleet_status(cfg, as_json=args.json))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="wwnode", description="WhatsApp Web sessions behind RabbitMQ and Redis.")
+    p.add_argument("--version", action="version", version=f"wwnode {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run a node (settings from the environment and .env)").set_defaults(func=cmd_run)
+    st = sub.add_parser("status", help="print the fleet's nodes and sessions from Redis")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"wwnode: bad setting: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The node's settings: environment variables, with a ``.env`` file in the
+working directory as defaults (the environment wins).  Every setting is
+listed, with a comment, in ``.env.example``."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Config:
+    rabbit_mq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    wa_url: str = "https://web.whatsapp.com/"
+    node_id: str = ""
+    data_dir: Path = Path("data")
+    chrome_path: str = "/usr/bin/chromium"
+    chromedriver_path: str = "/usr/bin/chromedriver"
+    qr_ttl: int = 60
+    qr_max: int = 5
+    max_sessions: int = 0
+    admit_high: float = 90.0
+    admit_low: float = 80.0
+    load_interval: float = 2.0
+    load_window: int = 5
+    send_timeout: float = 60.0
+    send_hold: float = 60.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 10.0
+    stop_timeout: float = 20.0
+    restore_stagger: float = 2.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    stable_after: float = 120.0
+    crash_limit: int = 5
+    crash_window: float = 300.0
+    lease_ttl: float = 15.0
+    heartbeat_interval: float = 5.0
+    amqp_heartbeat: int = 10
+    command_prefetch: int = 50
+    log_message_bodies: bool = False
+    log_level: str = "INFO"
+
+
+def _env_name(field_name: str) -> str:
+    return field_name.upper()
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; quotes stripped."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):]
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{n}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def load(environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Config:
+    env = dict(read_dotenv(dotenv)) if dotenv else {}
+    env.update(os.environ if environ is None else environ)
+    kwargs = {}
+    for f in fields(Config):
+        raw = env.get(_env_name(f.name))
+        if raw is None or raw == "":
+            continue
+        kwargs[f.name] = _convert(f.name, f.type, raw)
+    cfg = Config(**kwargs)
+    if not cfg.node_id:
+        cfg = _replace(cfg, node_id=socket.gethostname())
+    _check(cfg)
+    return cfg
+
+
+def _replace(cfg: Config, **changes) -> Config:
+    return Config(**{**{f.name: getattr(cfg, f.name) for f in fields(Config)}, **changes})
+
+
+def _convert(name: str, type_name, raw: str):
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    env = _env_name(name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{env}: {raw!r} is not a valid {kind}") from None
+
+
+def _check(cfg: Config) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", cfg.node_id):
+        raise ConfigError("NODE_ID must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    if urlsplit(cfg.rabbit_mq_url).scheme not in ("amqp", "amqps"):
+        raise ConfigError("RABBIT_MQ_URL must be an amqp:// or amqps:// URL")
+    if urlsplit(cfg.redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    if urlsplit(cfg.wa_url).scheme not in ("http", "https"):
+        raise ConfigError("WA_URL must be an http(s) URL")
+    if not 0 < cfg.admit_low < cfg.admit_high <= 100:
+        raise ConfigError("need 0 < ADMIT_LOW < ADMIT_HIGH <= 100")
+    for name in ("qr_ttl", "qr_max", "load_window", "crash_limit", "command_prefetch", "amqp_heartbeat"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{_env_name(name)} must be at least 1")
+    for name in ("load_interval", "send_timeout", "ping_interval", "ping_timeout", "stop_timeout",
+                 "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window"):
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"{_env_name(name)} must be positive")
+    if cfg.max_sessions < 0:
+        raise ConfigError("MAX_SESSIONS must be 0 (no cap) or more")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, fit for logs and events."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))

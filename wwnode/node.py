@@ -1,0 +1,305 @@
+"""The node: one synchronous loop that owns everything.
+
+Each turn of the loop waits (``poll``, at most a quarter second) on the
+command connection's socket, the sessions' pipes and a signal pipe, then:
+pumps RabbitMQ (commands arrive as callbacks, which only hand them to the
+supervisor), reads what sessions said, writes what they are owed, reaps
+ended processes, and runs the timed rules (``Supervisor.tick``, admission,
+leases, heartbeat).  Nothing in a turn waits on a browser or a session;
+the only waits are RabbitMQ's publisher confirms (a local round trip) and
+Redis calls with short timeouts, skipped entirely while Redis is down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import orjson
+import psutil
+
+from .admission import Admission, LoadReader
+from .broker import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Consumer, Delivery, Outgoing, Publisher
+from .commands import Rejected, parse
+from .config import Config, redact_url
+from .paths import Paths
+from .store import Store
+from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+PR_SET_CHILD_SUBREAPER = 36
+TURN = 0.25  # longest wait of one loop turn
+
+
+class Node:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.paths = Paths(cfg.data_dir)
+        self.paths.ensure()
+        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat)
+        self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, self._on_command)
+        self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl)
+        self.supervisor = Supervisor(cfg, self.paths, self, self.store)
+        self.admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
+        self.load = LoadReader()
+        self.stopping = False
+        self.started = time.time()
+        self._parked: list[tuple[float, Delivery]] = []  # creates waiting for Redis
+        self._next_load = 0.0
+        self._next_renew = 0.0
+        self._wake_r, self._wake_w = os.pipe()
+
+    # =========================================================== the Bus
+    def emit(self, name: str, body: dict, on_confirmed=None) -> None:
+        doc = {**body, "event": name, "node": self.cfg.node_id, "ts": int(time.time() * 1000), "id": uuid.uuid4().hex}
+        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc), on_confirmed=on_confirmed))
+
+    def ack(self, d: Delivery) -> None:
+        self.consumer.ack(d)
+
+    def requeue(self, d: Delivery) -> None:
+        self.consumer.requeue(d)
+
+    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
+        """Failed for good: tell the client, keep the command in the dead
+        letter queue, then take it off its queue."""
+        body = {"command": d.queue, "reason": reason, "detail": detail}
+        if key is not None:
+            body["key"] = key
+        if command_id is not None:
+            body["command_id"] = command_id
+        log.info("command %s failed: %s (%s)", d.queue, reason, detail)
+        self.emit("command_failed", body)
+        headers = {"x-queue": d.queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.cfg.node_id}
+        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, d.body, headers, mandatory=True,
+                                        on_confirmed=lambda: self.consumer.ack(d)))
+
+    # ========================================================== commands
+    def _on_command(self, d: Delivery) -> None:
+        now = time.monotonic()
+        try:
+            cmd = parse(d.queue, d.body)
+        except Rejected as r:
+            self.fail(d, r.reason, r.detail, r.key, r.command_id)
+            return
+        if d.queue == "create_instance":
+            if self.stopping:
+                self.consumer.requeue(d)
+                return
+            self._create(cmd, d, now)
+        elif d.queue == "destroy_instance":
+            self.supervisor.destroy(cmd, d, now)
+        else:
+            self.supervisor.send(cmd, d, now)
+
+    def _create(self, cmd, d: Delivery, now: float) -> None:
+        if cmd.key in self.supervisor.sessions:
+            self.supervisor.create(cmd, d, now)
+            return
+        claimed = self.store.claim(cmd.key)
+        if claimed is None:
+            # Redis cannot say who owns the key: wait for it rather than
+            # risk running the key twice.
+            self._parked.append((now + 1.0, d))
+            return
+        if not claimed:
+            log.info("create %s: owned by another node; nothing to do", cmd.key)
+            self.ack(d)
+            return
+        self.supervisor.create(cmd, d, now)
+
+    def _retry_parked(self, now: float) -> None:
+        due = [d for t, d in self._parked if t <= now]
+        self._parked = [(t, d) for t, d in self._parked if t > now]
+        for d in due:
+            self._on_command(d)
+
+    # ============================================================== loop
+    def run(self) -> int:
+        self._install_signals()
+        _become_subreaper()
+        kill_orphans(self.paths)
+        now = time.monotonic()
+        log.info("node %s starting: RabbitMQ %s, Redis %s, page %s, data %s", self.cfg.node_id,
+                 redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
+        for key in self.supervisor.restore(now):
+            self.store.claim(key)
+        shutdown_deadline = None
+        while True:
+            now = time.monotonic()
+            if self.stopping and shutdown_deadline is None:
+                shutdown_deadline = self._begin_shutdown(now)
+            if self.stopping and not self.supervisor.sessions:
+                break
+            if shutdown_deadline is not None and now > shutdown_deadline:
+                log.error("sessions did not stop in time; killing them")
+                for _, child in self.supervisor.children():
+                    child.kill()
+                shutdown_deadline = now + 5
+            if not self.stopping:
+                self.consumer.connect(now)
+            self.publisher.connect(now)
+            self._wait_and_handle_io(now)
+            now = time.monotonic()
+            self.consumer.pump()
+            self.publisher.pump()
+            self.publisher.drain()
+            self._reap(now)
+            self.supervisor.tick(now)
+            self.store.retry(now)
+            self._retry_parked(now)
+            self._timed(now)
+        self.publisher.drain()
+        self.store.drop_node()
+        self.consumer.close()
+        self.publisher.close()
+        self.store.close()
+        log.info("node %s stopped", self.cfg.node_id)
+        return 0
+
+    def _wait_and_handle_io(self, now: float) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        sock = self.consumer.socket() if self.consumer.up else None
+        if sock is not None:
+            poller.register(sock.fileno(), select.POLLIN)
+        by_fd = {}
+        for s, child in self.supervisor.children():
+            if not child.eof:
+                poller.register(child.stdout_fd, select.POLLIN)
+                by_fd[child.stdout_fd] = (s, child)
+            if child.wants_write:
+                poller.register(child.stdin_fd, select.POLLOUT)
+                by_fd[child.stdin_fd] = (s, child)
+        timeout = TURN if sock is not None or not self.consumer.up else 0.05
+        for fd, mask in poller.poll(timeout * 1000):
+            if fd == self._wake_r:
+                os.read(self._wake_r, 512)
+            elif fd in by_fd:
+                s, child = by_fd[fd]
+                if fd == child.stdout_fd:
+                    events = child.read_events()
+                    if events:
+                        self.supervisor.on_events(s, events, time.monotonic())
+                elif s.child is child:
+                    child.flush()
+
+    def _reap(self, now: float) -> None:
+        for s, child in self.supervisor.children():
+            code = child.poll()
+            if code is None and not child.eof:
+                continue
+            if code is None:
+                try:
+                    code = child.popen.wait(timeout=0.5)  # its stdout closed: it is exiting
+                except subprocess.TimeoutExpired:
+                    continue  # check again next turn
+            events = child.read_events()  # what it said last
+            if events:
+                self.supervisor.on_events(s, events, now)
+            if s.child is child:
+                self.supervisor.on_exit(s, code, now)
+        _reap_orphans({child.pid for _, child in self.supervisor.children()})
+
+    def _timed(self, now: float) -> None:
+        if now >= self._next_load:
+            self._next_load = now + self.cfg.load_interval
+            reading = self.load.read()
+            was = self.admission.accepting
+            accepting = self.admission.update(reading, self.supervisor.count())
+            if accepting != was:
+                log.warning("admission: %s", "taking new sessions again" if accepting
+                            else f"no new sessions: {self.admission.reason}")
+            self.consumer.set_accepting_creates(accepting and not self.stopping)
+        if now >= self._next_renew:
+            self._next_renew = now + min(self.cfg.heartbeat_interval, self.cfg.lease_ttl / 3)
+            self.store.renew(self.supervisor.running_keys(), self.heartbeat())
+
+    def heartbeat(self) -> dict:
+        return {
+            "node": self.cfg.node_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "sessions": self.supervisor.count(),
+            "accepting": int(self.admission.accepting and not self.stopping),
+            "cpu": round(self.admission.cpu, 1),
+            "mem": round(self.admission.mem, 1),
+            "started": int(self.started * 1000),
+            "ts": int(time.time() * 1000),
+        }
+
+    # ========================================================== shutdown
+    def _install_signals(self) -> None:
+        os.set_blocking(self._wake_w, False)
+        signal.set_wakeup_fd(self._wake_w)
+
+        def on_signal(signum, frame):
+            if not self.stopping:
+                log.info("got %s: stopping", signal.Signals(signum).name)
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    def _begin_shutdown(self, now: float) -> float:
+        # First stop taking work: cancelled consumers leave what they had
+        # unacked to be redelivered (to us next time, or to another node).
+        self.consumer.close()
+        self._parked.clear()  # unacked with the closed connection: redelivered
+        self.supervisor.shutdown(now)
+        return now + self.cfg.stop_timeout + 5
+
+
+def _become_subreaper() -> None:
+    """Adopt the orphans of our sessions (Chrome's helpers) so they are
+    reaped here, not left as zombies where PID 1 does not reap."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError as e:
+        log.debug("no subreaper: %s", e)
+
+
+def _reap_orphans(session_pids: set[int]) -> None:
+    """Collect adopted orphans that ended.  Our sessions' own exit statuses
+    are left for their Popen objects: we only peek (WNOWAIT) at them."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in session_pids:
+            return
+        try:
+            os.waitpid(info.si_pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+
+
+def kill_orphans(paths: Paths) -> int:
+    """Kill browsers and session processes left on our profiles by an
+    earlier node that died without its children (they should die with it;
+    this is the belt to those braces)."""
+    marker = str(paths.sessions) + os.sep
+    killed = 0
+    for proc in psutil.process_iter(["cmdline", "pid"]):
+        if proc.info["pid"] == os.getpid():
+            continue
+        cmdline = proc.info["cmdline"] or []
+        if any(marker in arg for arg in cmdline):
+            try:
+                proc.kill()
+                killed += 1
+            except psutil.Error:
+                pass
+    if killed:
+        log.warning("killed %d processes left over on this node's profiles", killed)
+    return killed

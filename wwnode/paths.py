@@ -1,0 +1,106 @@
+"""Where a node keeps things under ``DATA_DIR``.
+
+    DATA_DIR/
+      logs/node.log                      the node's own log
+      logs/sessions/{key}.log            one log per session
+      sessions/{key}/profile/            the session's Chromium profile
+      sessions/{key}/wanted              present while the key should run here
+
+Keys become folder names, so every path is built from a validated key and
+checked to stay inside ``DATA_DIR`` with no symbolic link on the way.
+Everything is created private to the service's user (0700 / 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from sessionproc.protocol import KEY_RE
+
+
+class UnsafePath(Exception):
+    pass
+
+
+class Paths:
+    def __init__(self, data_dir: Path):
+        self.root = data_dir.resolve()
+
+    def ensure(self) -> None:
+        for folder in (self.root, self.sessions, self.logs, self.session_logs):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+
+    @property
+    def sessions(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def session_logs(self) -> Path:
+        return self.logs / "sessions"
+
+    def node_log(self) -> Path:
+        return self.logs / "node.log"
+
+    def session_dir(self, key: str) -> Path:
+        if not KEY_RE.match(key):
+            raise UnsafePath(f"not a valid key: {key!r}")
+        path = self.sessions / key
+        self._no_links(path)
+        return path
+
+    def profile(self, key: str) -> Path:
+        path = self.session_dir(key) / "profile"
+        self._no_links(path)
+        return path
+
+    def wanted_marker(self, key: str) -> Path:
+        return self.session_dir(key) / "wanted"
+
+    def session_log(self, key: str) -> Path:
+        if not KEY_RE.match(key):
+            raise UnsafePath(f"not a valid key: {key!r}")
+        path = self.session_logs / f"{key}.log"
+        self._no_links(path)
+        return path
+
+    def _no_links(self, path: Path) -> None:
+        """Refuse a path that is, or passes through, a symbolic link below
+        the data folder: a link planted there could point anywhere."""
+        relative = path.relative_to(self.root)
+        current = self.root
+        for part in relative.parts:
+            current = current / part
+            if current.is_symlink():
+                raise UnsafePath(f"{current} is a symbolic link")
+
+    # ------------------------------------------------------------- changes
+    def mark_wanted(self, key: str) -> None:
+        folder = self.session_dir(key)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.wanted_marker(key).touch(mode=0o600)
+
+    def unmark_wanted(self, key: str) -> None:
+        self.wanted_marker(key).unlink(missing_ok=True)
+
+    def delete_profile(self, key: str) -> None:
+        shutil.rmtree(self.profile(key), ignore_errors=True)
+
+    def delete_session(self, key: str) -> None:
+        shutil.rmtree(self.session_dir(key), ignore_errors=True)
+
+    def wanted_keys(self) -> list[str]:
+        """Keys that were running here when the node last stopped."""
+        if not self.sessions.is_dir():
+            return []
+        keys = []
+        for entry in sorted(self.sessions.iterdir()):
+            if KEY_RE.match(entry.name) and not entry.is_symlink() and (entry / "wanted").is_file():
+                keys.append(entry.name)
+        return keys
