@@ -3,8 +3,9 @@
 # RabbitMQ and Redis when nothing listens on their ports yet, and puts the
 # package in a virtual environment at .venv.  Safe to run again.
 #
-#   deploy/setup-debian.sh            node + tests
-#   WITH_TESTS=0 deploy/setup-debian.sh   node only
+#   deploy/setup-debian.sh                  node + tests, services started
+#   WITH_TESTS=0 deploy/setup-debian.sh     without the test packages
+#   START_SERVICES=0 deploy/setup-debian.sh installs, starts nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,9 +44,11 @@ start_service() {  # name port command...
   echo "setup: $name did not come up on port $port" >&2
   return 1
 }
-start_service redis-server 6379 $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
-  --save "" --appendonly no
-start_service rabbitmq-server 5672 $SUDO rabbitmq-server -detached
+if [ "${START_SERVICES:-1}" = 1 ]; then
+  start_service redis-server 6379 $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 \
+    --save "" --appendonly no
+  start_service rabbitmq-server 5672 $SUDO rabbitmq-server -detached
+fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null

@@ -86,3 +86,80 @@ def sessions(tmp_path, wa):
         if proc.proc.poll() is None:
             proc.stop()
         wait_for(lambda: all_gone(chrome_processes_using(proc.profile)), timeout=10, what="Chrome to exit")
+
+
+# ------------------------------------------------------------------ nodes
+import shutil
+import subprocess
+
+import redis as redislib
+
+from support import Client, NodeProcess
+
+TEST_VHOST = "wwnode-test"
+TEST_REDIS_DB = 15
+
+
+@pytest.fixture(scope="session")
+def rabbit_url():
+    """A virtual host of the tests' own on the local RabbitMQ."""
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, "add_vhost", TEST_VHOST], capture_output=True, timeout=120)
+    done = subprocess.run([ctl, "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    return f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
+
+
+@pytest.fixture
+def rabbit(rabbit_url):
+    """A client on a clean virtual host: the command, event and dead-letter
+    queues are emptied before the test."""
+    client = Client(rabbit_url)
+    for queue in ("create_instance", "destroy_instance", "send_message", "authenticated_instance",
+                  "disconnected_instance", "auth_failure_instance", "message_instance", "wa.dead_letter"):
+        client.ch.queue_declare(queue, durable=True)
+        client.ch.queue_purge(queue)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_url():
+    r = redislib.Redis(db=TEST_REDIS_DB)
+    r.flushdb()
+    r.close()
+    return f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    r = redislib.Redis.from_url(redis_url, decode_responses=True)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def nodes(tmp_path, wa, rabbit_url, redis_url):
+    """Start nodes (``wwnode run``) against the test vhost, Redis db and
+    stand-in.  At the end each is stopped and no Chrome may be left."""
+    started: list[NodeProcess] = []
+
+    def start(node_id: str = "node-a", **env) -> NodeProcess:
+        base = {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url, "WA_URL": wa.url}
+        node = NodeProcess(node_id, tmp_path / node_id, {**base, **{k.upper(): str(v) for k, v in env.items()}})
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.terminate()
+    for node in started:
+        wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
+
+
+def chrome_processes_under(folder) -> list:
+    import psutil
+
+    marker = f"--user-data-dir={folder.resolve()}"
+    return [p for p in psutil.process_iter(["cmdline"]) if any(a.startswith(marker) for a in (p.info["cmdline"] or []))]

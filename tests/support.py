@@ -131,3 +131,126 @@ class SessionProcess:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, 9)
             self.proc.wait()
+
+
+# ------------------------------------------------------------------ nodes
+
+RABBIT_HOST = "127.0.0.1:5672"
+
+
+class Client:
+    """A client of the service as the old service's clients are: it
+    publishes to the command queues and reads events; it also binds a queue
+    of its own to every event for the tests to wait on."""
+
+    def __init__(self, url: str):
+        import pika
+
+        self.url = url
+        self.conn = pika.BlockingConnection(pika.URLParameters(url))
+        self.ch = self.conn.channel()
+        self.ch.exchange_declare("wa.events", exchange_type="topic", durable=True)
+        self.queue = self.ch.queue_declare("", exclusive=True).method.queue
+        self.ch.queue_bind(self.queue, "wa.events", "#")
+        self.events: list[dict] = []
+        self._taken: set[int] = set()
+        self.ch.basic_consume(self.queue, self._on_event, auto_ack=True)
+
+    def _on_event(self, ch, method, props, body):
+        self.events.append(orjson.loads(body))
+
+    def publish(self, queue: str, body) -> None:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        self.ch.basic_publish("", queue, data)
+
+    def pump(self, seconds: float = 0.0) -> None:
+        self.conn.process_data_events(time_limit=seconds)
+
+    def expect(self, name: str, timeout: float = 30.0, **fields) -> dict:
+        """The first event called ``name`` with these fields that no earlier
+        expect() returned, waiting for it if need be."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if i in self._taken:
+                    continue
+                if e.get("event") == name and all(e.get(k) == v for k, v in fields.items()):
+                    self._taken.add(i)
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                got = [(e.get("event"), e.get("key"), e.get("state") or e.get("reason")) for e in self.events[-15:]]
+                raise AssertionError(f"no {name} {fields} within {timeout} s; last events: {got}")
+            self.pump(min(left, 0.1))
+
+    def find(self, name: str, **fields) -> list[dict]:
+        self.pump()
+        return [e for e in self.events if e.get("event") == name and all(e.get(k) == v for k, v in fields.items())]
+
+    def legacy(self, queue: str) -> list[dict]:
+        """Drain one of the old service's event queues."""
+        out = []
+        while True:
+            method, props, body = self.ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return out
+            out.append(orjson.loads(body))
+
+    def depth(self, queue: str) -> tuple[int, int]:
+        """(messages ready, consumers) of a queue."""
+        ok = self.ch.queue_declare(queue, passive=True).method
+        return ok.message_count, ok.consumer_count
+
+    def close(self) -> None:
+        if self.conn.is_open:
+            self.conn.close()
+
+
+class NodeProcess:
+    """``wwnode run`` in a process of its own, with settings for tests."""
+
+    FAST = {
+        "PING_INTERVAL": "2", "PING_TIMEOUT": "2", "LOAD_INTERVAL": "0.5", "RESTORE_STAGGER": "0.3",
+        "BACKOFF_INITIAL": "0.2", "STOP_TIMEOUT": "10", "HEARTBEAT_INTERVAL": "1", "LEASE_TTL": "6",
+        "AMQP_HEARTBEAT": "5", "LOG_LEVEL": "INFO",
+    }
+
+    def __init__(self, node_id: str, data_dir: Path, env: dict, argv: list[str] | None = None):
+        self.node_id = node_id
+        self.data_dir = data_dir
+        self.env = {**os.environ, **self.FAST, "NODE_ID": node_id, "DATA_DIR": str(data_dir), **env}
+        self.argv = argv or [sys.executable, "-m", "wwnode.cli", "run"]
+        self.out_path = data_dir.parent / f"{node_id}.out"
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        out = open(self.out_path, "ab")
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        out.close()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def terminate(self, timeout: float = 60) -> int:
+        if self.alive():
+            self.proc.terminate()
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+    def session_pids(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children() if "sessionproc" in " ".join(p.cmdline())]
+        except psutil.NoSuchProcess:
+            return []
+
+    def profile(self, key: str) -> Path:
+        return (self.data_dir / "sessions" / key / "profile").resolve()
+
+    def log_text(self) -> str:
+        return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""

@@ -132,6 +132,7 @@ class Node:
                  redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
         for key in self.supervisor.restore(now):
             self.store.claim(key)
+        self._sample_load(now)  # before consuming: a full node takes no create at all
         shutdown_deadline = None
         while True:
             now = time.monotonic()
@@ -211,17 +212,19 @@ class Node:
 
     def _timed(self, now: float) -> None:
         if now >= self._next_load:
-            self._next_load = now + self.cfg.load_interval
-            reading = self.load.read()
-            was = self.admission.accepting
-            accepting = self.admission.update(reading, self.supervisor.count())
-            if accepting != was:
-                log.warning("admission: %s", "taking new sessions again" if accepting
-                            else f"no new sessions: {self.admission.reason}")
-            self.consumer.set_accepting_creates(accepting and not self.stopping)
+            self._sample_load(now)
         if now >= self._next_renew:
             self._next_renew = now + min(self.cfg.heartbeat_interval, self.cfg.lease_ttl / 3)
             self.store.renew(self.supervisor.running_keys(), self.heartbeat())
+
+    def _sample_load(self, now: float) -> None:
+        self._next_load = now + self.cfg.load_interval
+        was = self.admission.accepting
+        accepting = self.admission.update(self.load.read(), self.supervisor.count())
+        if accepting != was:
+            log.warning("admission: %s", "taking new sessions again" if accepting
+                        else f"no new sessions: {self.admission.reason}")
+        self.consumer.set_accepting_creates(accepting and not self.stopping)
 
     def heartbeat(self) -> dict:
         return {

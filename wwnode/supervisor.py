@@ -111,11 +111,12 @@ class Supervisor:
             raise AssertionError(f"{s.key}: no transition {old} -> {new}")
         s.state = new
         log.info("session %s: %s -> %s", s.key, old, new)
-        self.bus.emit("state_instance", {"key": s.key, "state": new, "previous": old})
+        # Redis first: a client that sees the event finds Redis agreeing.
         if new == S.STOPPED:
             self.store.forget(s.key)
         else:
             self.store.set_state(s.key, new, s.me)
+        self.bus.emit("state_instance", {"key": s.key, "state": new, "previous": old})
 
     def count(self) -> int:
         """Sessions that hold a place on this node (for admission)."""

@@ -1,0 +1,86 @@
+"""Admission: 90 % in, 80 % out, smoothed, with a session cap.  Readings
+are fed in directly, and read from cgroup files laid out as the kernel does."""
+
+from __future__ import annotations
+
+import pytest
+
+from wwnode.admission import Admission, LoadReader, Reading
+
+
+def feed(adm: Admission, cpu: float, mem: float, n: int = 1, sessions: int = 0) -> bool:
+    for _ in range(n):
+        result = adm.update(Reading(cpu, mem), sessions)
+    return result
+
+
+def test_stops_at_high_and_resumes_only_under_low():
+    adm = Admission(high=90, low=80, window=1)
+    assert feed(adm, 50, 50)
+    assert not feed(adm, 90, 10)  # CPU reached 90
+    assert not feed(adm, 85, 10)  # under 90 but not under 80
+    assert not feed(adm, 70, 85)  # CPU fine, RAM not under 80
+    assert feed(adm, 79, 79)
+    assert not feed(adm, 10, 95)  # RAM alone stops it too
+
+
+def test_one_spike_does_not_flip_it():
+    adm = Admission(high=90, low=80, window=5)
+    feed(adm, 40, 40, n=5)
+    assert feed(adm, 100, 40)  # average 52
+    feed(adm, 100, 40, n=4)  # sustained: average 100
+    assert not adm.accepting
+    assert not feed(adm, 0, 40)  # average 80: not under 80 yet
+    assert feed(adm, 0, 40, n=2)
+
+
+def test_session_cap():
+    adm = Admission(max_sessions=2, window=1)
+    assert feed(adm, 1, 1, sessions=1)
+    assert not feed(adm, 1, 1, sessions=2)
+    assert "cap" in adm.reason
+    assert feed(adm, 1, 1, sessions=1)
+
+
+def write(root, name, text):
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_cgroup_v2_limits_are_used(tmp_path):
+    write(tmp_path, "memory.max", "1000000\n")
+    write(tmp_path, "memory.current", "950000\n")
+    write(tmp_path, "memory.stat", "anon 500000\ninactive_file 100000\nactive_file 1\n")
+    write(tmp_path, "cpu.max", "50000 100000\n")  # half a CPU
+    write(tmp_path, "cpu.stat", "usage_usec 1000000\nuser_usec 1\n")
+    reader = LoadReader(tmp_path)
+    assert reader.read().mem == pytest.approx(85.0)  # (950000 - 100000) / 1000000
+    write(tmp_path, "cpu.stat", "usage_usec 1000000\n")
+    assert reader._cgroup_cpus() == 0.5
+
+
+def test_cgroup_v2_without_limits_falls_back_to_the_host(tmp_path):
+    write(tmp_path, "memory.max", "max\n")
+    write(tmp_path, "cpu.max", "max 100000\n")
+    reader = LoadReader(tmp_path)
+    assert reader._cgroup_mem() is None and reader._cgroup_cpus() is None
+    reading = reader.read()
+    assert 0 <= reading.mem <= 100 and 0 <= reading.cpu <= 100
+
+
+def test_cgroup_v1_limits_are_used(tmp_path):
+    write(tmp_path, "memory/memory.limit_in_bytes", "2000000\n")
+    write(tmp_path, "memory/memory.usage_in_bytes", "1500000\n")
+    write(tmp_path, "memory/memory.stat", "total_inactive_file 500000\n")
+    write(tmp_path, "cpu/cpu.cfs_quota_us", "200000\n")
+    write(tmp_path, "cpu/cpu.cfs_period_us", "100000\n")
+    reader = LoadReader(tmp_path)
+    assert reader._cgroup_mem() == pytest.approx(50.0)
+    assert reader._cgroup_cpus() == 2.0
+
+
+def test_this_machine_gives_sane_readings():
+    reader = LoadReader()
+    reading = reader.read()
+    assert 0 <= reading.cpu <= 100 and 0 < reading.mem < 100
