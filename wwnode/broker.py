@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 EVENTS_EXCHANGE = "wa.events"
 DEAD_LETTER_QUEUE = "wa.dead_letter"
 COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
+REROUTE_QUEUE = "wa.reroute"
+# Consumed by one node at a time, the router (see Consumer).
+ROUTED_QUEUES = ("send_message", "destroy_instance", REROUTE_QUEUE)
+ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
 LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
 
 # What a broken connection or channel raises in pika.
@@ -55,6 +59,12 @@ class Delivery:
     redelivered: bool
     body: bytes
     headers: dict = field(default_factory=dict)
+
+    @property
+    def command(self) -> str:
+        """The command queue the client published to (a routed command
+        carries it in a header)."""
+        return self.headers.get("x-queue") or self.queue
 
 
 def _params(url: str, heartbeat: int) -> pika.URLParameters:
@@ -84,12 +94,28 @@ class _Backoff:
 
 
 class Consumer:
-    """The command side.  ``on_command(delivery)`` is called from ``pump()``."""
+    """The command side.  ``on_command(delivery)`` is called from ``pump()``.
 
-    def __init__(self, url: str, heartbeat: int, prefetch: int, on_command: Callable[[Delivery], None]):
+    What it consumes:
+
+    - ``create_instance``, like every node (competing consumers), while
+      admission allows;
+    - ``send_message``, ``destroy_instance`` and ``wa.reroute`` as the
+      fleet's *router*: with an exclusive consumer, which the broker grants
+      to one node at a time, so commands are routed one by one, in order.
+      The others try again every few seconds and one takes over when the
+      router's connection goes;
+    - its own queue ``wa.node.{node}``, where the router puts the commands
+      for keys this node owns.
+    """
+
+    def __init__(self, url: str, heartbeat: int, prefetch: int, node_id: str,
+                 on_command: Callable[[Delivery], None], node_queue_ttl: float = 60.0):
         self.url = url
         self.heartbeat = heartbeat
         self.prefetch = prefetch
+        self.node_queue = node_queue_name(node_id)
+        self.node_queue_ttl = node_queue_ttl
         self.on_command = on_command
         self.connection: pika.BlockingConnection | None = None
         self.channels: dict[str, object] = {}
@@ -97,56 +123,90 @@ class Consumer:
         self.generation = 0
         self.want_creates = True
         self.retry_at = 0.0
+        self.router_retry_at = 0.0
         self._backoff = _Backoff()
 
     @property
     def up(self) -> bool:
         return self.connection is not None and self.connection.is_open
 
+    @property
+    def is_router(self) -> bool:
+        return self.up and all(q in self.consumer_tags for q in ROUTED_QUEUES)
+
     def socket(self) -> socketlib.socket | None:
-        """The connection's socket, for the node's select(); None if unknown."""
+        """The connection's socket, for the node's poll(); None if unknown."""
         try:
             return self.connection._impl._transport._sock  # pika 1.x internals
         except AttributeError:
             return None
 
     def connect(self, now: float) -> bool:
-        if self.up:
-            return True
-        if now < self.retry_at:
-            return False
-        try:
-            self.connection = pika.BlockingConnection(_params(self.url, self.heartbeat))
-            self.generation += 1
-            self.channels = {}
-            self.consumer_tags = {}
-            ch = self.connection.channel()
-            declare_topology(ch)
-            for queue in COMMAND_QUEUES:
-                qch = self.connection.channel()
-                qch.basic_qos(prefetch_count=self.prefetch)
-                self.channels[queue] = qch
-                if queue != "create_instance" or self.want_creates:
-                    self._consume(queue)
-            ch.close()
-        except BROKER_ERRORS as e:
-            delay = self._backoff.next()
-            log.warning("RabbitMQ at %s unreachable (%s); retrying in %.1f s", redact_url(self.url), _why(e), delay)
-            self.retry_at = now + delay
-            self._drop()
-            return False
-        self._backoff.reset()
-        log.info("consuming commands from %s", redact_url(self.url))
+        if not self.up:
+            if now < self.retry_at:
+                return False
+            try:
+                self.connection = pika.BlockingConnection(_params(self.url, self.heartbeat))
+                self.generation += 1
+                self.channels, self.consumer_tags = {}, {}
+                ch = self.connection.channel()
+                declare_topology(ch)
+                try:
+                    declare_node_queue(ch, self.node_queue, self.node_queue_ttl)
+                except pika.exceptions.ChannelClosedByBroker as e:
+                    if e.reply_code != 406:
+                        raise
+                    # Declared earlier with another NODE_QUEUE_TTL: use it as
+                    # it is rather than drop the commands it holds.
+                    log.warning("%s exists with other settings; using it as it is", self.node_queue)
+                    ch = self.connection.channel()
+                    ch.queue_declare(self.node_queue, passive=True)
+                ch.close()
+                self._consume(self.node_queue)
+                if self.want_creates:
+                    self._consume("create_instance")
+            except BROKER_ERRORS as e:
+                delay = self._backoff.next()
+                log.warning("RabbitMQ at %s unreachable (%s); retrying in %.1f s", redact_url(self.url), _why(e), delay)
+                self.retry_at = now + delay
+                self._drop()
+                return False
+            self._backoff.reset()
+            self.router_retry_at = 0.0
+            log.info("consuming commands from %s", redact_url(self.url))
+        if not self.is_router and now >= self.router_retry_at:
+            self._try_router(now)
         return True
 
-    def _consume(self, queue: str) -> None:
+    def _try_router(self, now: float) -> None:
+        self.router_retry_at = now + ROUTER_RETRY
+        for queue in ROUTED_QUEUES:
+            if queue in self.consumer_tags:
+                continue
+            try:
+                self._consume(queue, exclusive=True)
+            except pika.exceptions.ChannelClosedByBroker as e:
+                if e.reply_code != 403:  # 403: another node is the router
+                    raise
+                self.channels.pop(queue, None)
+                return
+            except BROKER_ERRORS as e:
+                self._lost(e)
+                return
+        log.info("this node routes send_message and destroy_instance for the fleet")
+
+    def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.generation
+        if queue not in self.channels or not self.channels[queue].is_open:
+            channel = self.connection.channel()
+            channel.basic_qos(prefetch_count=self.prefetch)
+            self.channels[queue] = channel
 
         def callback(ch, method, properties, body):
             self.on_command(Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
                                      dict(properties.headers or {})))
 
-        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback)
+        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive)
 
     def set_accepting_creates(self, accepting: bool) -> None:
         """Admission: cancel or restart the create consumer.  Deliveries it
@@ -192,7 +252,7 @@ class Consumer:
     def _current(self, d: Delivery) -> bool:
         """A tag from an earlier connection means nothing now: the broker
         already put that message back in its queue."""
-        return self.up and d.generation == self.generation
+        return self.up and d.generation == self.generation and d.queue in self.channels
 
     def _lost(self, e: BaseException) -> None:
         log.warning("lost the command connection to RabbitMQ: %s", _why(e))
@@ -213,8 +273,25 @@ class Consumer:
         self._drop()
 
 
+def node_queue_name(node_id: str) -> str:
+    return f"wa.node.{node_id}"
+
+
+def declare_node_queue(ch, name: str, ttl: float) -> None:
+    """A node's own queue.  Commands the router put there for a node that
+    then died do not wait for it forever: after ``ttl`` seconds unconsumed
+    they go to ``wa.reroute``, and the router routes them again (to a new
+    owner, or to command_failed).  An abandoned queue goes after an hour."""
+    ch.queue_declare(name, durable=True, arguments={
+        "x-message-ttl": int(ttl * 1000),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": REROUTE_QUEUE,
+        "x-expires": 3600 * 1000,
+    })
+
+
 def declare_topology(ch) -> None:
-    for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE,):
+    for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE):
         ch.queue_declare(queue, durable=True)
     ch.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
     for queue in LEGACY_EVENT_QUEUES:
@@ -229,6 +306,7 @@ class Outgoing:
     headers: dict | None = None
     mandatory: bool = False
     on_confirmed: Callable[[], None] | None = None
+    on_unroutable: Callable[[], None] | None = None
 
 
 class Publisher:
@@ -281,7 +359,12 @@ class Publisher:
             try:
                 self.channel.basic_publish(item.exchange, item.routing_key, item.body, props, mandatory=item.mandatory)
             except pika.exceptions.UnroutableError:
-                log.error("%s had no queue to go to", item.routing_key)
+                self.outbox.popleft()
+                if item.on_unroutable is not None:
+                    item.on_unroutable()
+                else:
+                    log.error("%s had no queue to go to", item.routing_key)
+                continue
             except pika.exceptions.NackError:
                 log.warning("broker refused %s; will retry", item.routing_key)
                 return

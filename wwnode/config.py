@@ -44,6 +44,7 @@ class Config:
     crash_limit: int = 5
     crash_window: float = 300.0
     lease_ttl: float = 15.0
+    node_queue_ttl: float = 30.0
     heartbeat_interval: float = 5.0
     amqp_heartbeat: int = 10
     command_prefetch: int = 50
@@ -132,7 +133,8 @@ def _check(cfg: Config) -> None:
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{_env_name(name)} must be at least 1")
     for name in ("load_interval", "send_timeout", "ping_interval", "ping_timeout", "stop_timeout",
-                 "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window"):
+                 "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window",
+                 "node_queue_ttl"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if cfg.max_sessions < 0:

@@ -26,11 +26,12 @@ import orjson
 import psutil
 
 from .admission import Admission, LoadReader
-from .broker import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Consumer, Delivery, Outgoing, Publisher
+from .broker import (DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, ROUTED_QUEUES, Consumer, Delivery, Outgoing, Publisher,
+                     node_queue_name)
 from .commands import Rejected, parse
 from .config import Config, redact_url
 from .paths import Paths
-from .store import Store
+from .store import REDIS_ERRORS, Store, Unavailable
 from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,11 @@ class Node:
         self.paths = Paths(cfg.data_dir)
         self.paths.ensure()
         self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat)
-        self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, self._on_command)
+        self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
+                                 self._on_command, node_queue_ttl=cfg.node_queue_ttl)
         self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl)
         self.supervisor = Supervisor(cfg, self.paths, self, self.store)
+        self.supervisor.may_run = lambda key: key in self.store.tokens
         self.admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
         self.load = LoadReader()
         self.stopping = False
@@ -55,6 +58,7 @@ class Node:
         self._parked: list[tuple[float, Delivery]] = []  # creates waiting for Redis
         self._next_load = 0.0
         self._next_renew = 0.0
+        self._next_lost_scan = 0.0
         self._wake_r, self._wake_w = os.pipe()
 
     # =========================================================== the Bus
@@ -71,14 +75,14 @@ class Node:
     def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
         """Failed for good: tell the client, keep the command in the dead
         letter queue, then take it off its queue."""
-        body = {"command": d.queue, "reason": reason, "detail": detail}
+        body = {"command": d.command, "reason": reason, "detail": detail}
         if key is not None:
             body["key"] = key
         if command_id is not None:
             body["command_id"] = command_id
-        log.info("command %s failed: %s (%s)", d.queue, reason, detail)
+        log.info("command %s failed: %s (%s)", d.command, reason, detail)
         self.emit("command_failed", body)
-        headers = {"x-queue": d.queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.cfg.node_id}
+        headers = {"x-queue": d.command, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.cfg.node_id}
         self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, d.body, headers, mandatory=True,
                                         on_confirmed=lambda: self.consumer.ack(d)))
 
@@ -86,19 +90,46 @@ class Node:
     def _on_command(self, d: Delivery) -> None:
         now = time.monotonic()
         try:
-            cmd = parse(d.queue, d.body)
+            cmd = parse(d.command, d.body)
         except Rejected as r:
             self.fail(d, r.reason, r.detail, r.key, r.command_id)
             return
-        if d.queue == "create_instance":
+        if cmd.name == "create_instance":
             if self.stopping:
                 self.consumer.requeue(d)
                 return
             self._create(cmd, d, now)
-        elif d.queue == "destroy_instance":
+        elif d.queue in ROUTED_QUEUES:
+            self._route(cmd, d, now)
+        else:
+            self._here(cmd, d, now)
+
+    def _here(self, cmd, d: Delivery, now: float) -> None:
+        if cmd.name == "destroy_instance":
             self.supervisor.destroy(cmd, d, now)
         else:
             self.supervisor.send(cmd, d, now)
+
+    def _route(self, cmd, d: Delivery, now: float) -> None:
+        """As the router: carry out a command for a key of ours, hand it to
+        its owner's queue (one hop), or fail it when nobody owns the key."""
+        if cmd.key in self.supervisor.sessions:
+            self._here(cmd, d, now)
+            return
+        try:
+            owner = self.store.owner_of(cmd.key)
+        except Unavailable:
+            self._parked.append((now + 1.0, d))  # Redis cannot say now: wait
+            return
+        if owner is None or owner == self.cfg.node_id:
+            self.fail(d, "unknown_instance", f"no node runs {cmd.key}", cmd.key, cmd.command_id)
+            return
+        headers = {**d.headers, "x-queue": d.command, "x-routed-by": self.cfg.node_id}
+        self.publisher.publish(Outgoing(
+            "", node_queue_name(owner), d.body, headers, mandatory=True,
+            on_confirmed=lambda: self.consumer.ack(d),
+            on_unroutable=lambda: self.fail(d, "unknown_instance", f"owner {owner} of {cmd.key} has no queue",
+                                            cmd.key, cmd.command_id)))
 
     def _create(self, cmd, d: Delivery, now: float) -> None:
         if cmd.key in self.supervisor.sessions:
@@ -131,7 +162,9 @@ class Node:
         log.info("node %s starting: RabbitMQ %s, Redis %s, page %s, data %s", self.cfg.node_id,
                  redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
         for key in self.supervisor.restore(now):
-            self.store.claim(key)
+            if self.store.claim(key) is False:
+                log.warning("session %s is owned by another node now; not restoring it", key)
+                self.supervisor.drop(key, now)
         self._sample_load(now)  # before consuming: a full node takes no create at all
         shutdown_deadline = None
         while True:
@@ -145,6 +178,9 @@ class Node:
                 for _, child in self.supervisor.children():
                     child.kill()
                 shutdown_deadline = now + 5
+            # Leases first: a node back from a pause must learn what it lost
+            # before it reads a word its sessions said meanwhile.
+            self._leases(now)
             if not self.stopping:
                 self.consumer.connect(now)
             self.publisher.connect(now)
@@ -208,14 +244,55 @@ class Node:
                 self.supervisor.on_events(s, events, now)
             if s.child is child:
                 self.supervisor.on_exit(s, code, now)
+        for child in list(self.supervisor.graveyard):
+            if child.poll() is not None:
+                child.close()
+                self.supervisor.graveyard.remove(child)
         _reap_orphans({child.pid for _, child in self.supervisor.children()})
 
     def _timed(self, now: float) -> None:
         if now >= self._next_load:
             self._sample_load(now)
-        if now >= self._next_renew:
-            self._next_renew = now + min(self.cfg.heartbeat_interval, self.cfg.lease_ttl / 3)
-            self.store.renew(self.supervisor.running_keys(), self.heartbeat())
+        if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
+            self._next_lost_scan = now + self.cfg.heartbeat_interval
+            self._report_lost()
+
+    def _leases(self, now: float) -> None:
+        if now < self._next_renew:
+            return
+        self._next_renew = now + min(self.cfg.heartbeat_interval, self.cfg.lease_ttl / 3)
+        lost = self.store.renew(now, self.heartbeat())
+        if lost is None:
+            if self.store.tokens and now > self.store.leases_valid_until:
+                # Redis has been out of reach for a whole lease: another node
+                # may run our keys by now, so ours must stop.
+                log.error("leases could not be renewed for %.0f s; stopping this node's sessions",
+                          self.cfg.lease_ttl)
+                lost = list(self.store.tokens)
+                self.store.tokens.clear()
+            else:
+                return
+        for key in lost:
+            self.supervisor.drop(key, now)
+        # Sessions restored while Redis was away still need their lease.
+        for key, s in list(self.supervisor.sessions.items()):
+            if key not in self.store.tokens and s.child is None:
+                if self.store.claim(key) is False:
+                    log.warning("session %s is owned by another node now; not restoring it", key)
+                    self.supervisor.drop(key, now)
+
+    def _report_lost(self) -> None:
+        """As the router: sessions whose node died or was cut off."""
+        try:
+            lost = self.store.find_lost()
+        except REDIS_ERRORS as e:
+            log.warning("could not look for lost sessions: %s", e)
+            return
+        for item in lost:
+            log.warning("session %s was lost with node %s", item["key"], item["node"])
+            self.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
+                                         "owner": item["node"]})
+            self.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
@@ -233,6 +310,7 @@ class Node:
             "pid": os.getpid(),
             "sessions": self.supervisor.count(),
             "accepting": int(self.admission.accepting and not self.stopping),
+            "router": int(self.consumer.is_router),
             "cpu": round(self.admission.cpu, 1),
             "mem": round(self.admission.mem, 1),
             "started": int(self.started * 1000),

@@ -2,17 +2,27 @@
 
 Keys (every one has a TTL or is deleted when its session goes):
 
-=============================  ==========================================
+=============================  ==============================================
 ``instances:{key}:qr_code``    the QR string shown now (TTL ``QR_TTL``)
-``instances:{key}:owner``      node id of the owner; a lease, renewed
-``instances:{key}:state``      hash: state, node, since (ms), me; same TTL
-``nodes:{node}``               hash: the node's heartbeat (see Node)
-=============================  ==========================================
+``instances:{key}:owner``      ``{node}:{fence}``, the owner's lease
+                               (TTL ``LEASE_TTL``, renewed by the owner)
+``instances:{key}:fence``      counter bumped at every claim (TTL one day)
+``instances:{key}:state``      hash: state, node, since (ms), me
+                               (TTL four leases and a minute: it outlives a
+                               dead owner's lease, so the fleet can tell the
+                               key was lost)
+``nodes:{node}``               hash: the node's heartbeat (TTL ``LEASE_TTL``)
+=============================  ==============================================
+
+Ownership is a lease with a fencing token.  A claim takes a free key and
+bumps its fence; the owner's token is ``{node}:{fence}``.  Every write the
+owner makes about a key (QR, state, renewal) runs as a script that first
+checks the owner key still holds *its* token, so a node that lost its lease
+(paused, cut off) and another node took the key cannot write as owner.
 
 Redis is not on the node's critical path: a write that fails is kept (the
 latest per key and kind) and retried on the next tick, and while Redis is
-down the node does not touch it more than once per back-off period, so the
-loop never waits on it.
+down the node does not touch it more than once per back-off period.
 """
 
 from __future__ import annotations
@@ -30,12 +40,87 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS = (redis.RedisError, OSError)
 
 
+class Unavailable(Exception):
+    """Redis cannot answer now."""
+FENCE_TTL_MS = 24 * 3600 * 1000
+
+# KEYS: owner, fence.  ARGV: node, lease ms.  -> {1, token} or {0, owner}
+CLAIM = """
+local cur = redis.call('GET', KEYS[1])
+if cur and string.match(cur, '^(.*):%d+$') ~= ARGV[1] then return {0, cur} end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], FENCE_TTL)
+local token = ARGV[1] .. ':' .. fence
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {1, token}
+""".replace("FENCE_TTL", str(FENCE_TTL_MS))
+
+# KEYS: owner_1, state_1, owner_2, state_2, ...  ARGV: lease ms, state ms,
+# may_reclaim, token_1, token_2, ...  -> per key 1 renewed, 2 reclaimed, 0 lost
+RENEW = """
+local out = {}
+for i = 1, #KEYS / 2 do
+  local owner, state, token = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
+  local cur = redis.call('GET', owner)
+  if cur == token then
+    redis.call('PEXPIRE', owner, ARGV[1])
+    redis.call('PEXPIRE', state, ARGV[2])
+    out[i] = 1
+  elseif not cur and ARGV[3] == '1' then
+    redis.call('SET', owner, token, 'PX', ARGV[1])
+    out[i] = 2
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+# KEYS: owner, target.  ARGV: token, ttl ms, kind, value...
+# Writes only while the owner key holds our token.
+FENCED_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == 'set' then
+  redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
+elseif ARGV[3] == 'del' then
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: owner, qr, state, fence.  ARGV: token.  Frees the key if it is ours.
+RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return 1
+"""
+
+
+# KEYS: owner, state.  ARGV: ms the mark stays.  -> {node, state} or nil
+MARK_LOST = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+local state = redis.call('HGET', KEYS[2], 'state')
+if not state or state == 'lost' then return nil end
+local node = redis.call('HGET', KEYS[2], 'node')
+redis.call('HSET', KEYS[2], 'state', 'lost')
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return {node, state}
+"""
+
+
 def qr_key(key: str) -> str:
     return f"instances:{key}:qr_code"
 
 
 def owner_key(key: str) -> str:
     return f"instances:{key}:owner"
+
+
+def fence_key(key: str) -> str:
+    return f"instances:{key}:fence"
 
 
 def state_key(key: str) -> str:
@@ -46,15 +131,36 @@ def node_key(node: str) -> str:
     return f"nodes:{node}"
 
 
+def owner_node(token: str | None) -> str | None:
+    """The node part of an owner token ``{node}:{fence}``."""
+    if not token:
+        return None
+    node, _, fence = token.rpartition(":")
+    return node if fence.isdigit() else token
+
+
 class Store:
     def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float):
         self.url = url
         self.node_id = node_id
-        self.qr_ttl = qr_ttl
+        self.qr_ms = qr_ttl * 1000
+        self.lease_ttl = lease_ttl
         self.lease_ms = int(lease_ttl * 1000)
+        # Long enough to outlive both the lease and a router failover (about
+        # two AMQP heartbeats), so a dead owner's keys are always reported.
+        self.state_ms = 4 * self.lease_ms + 60_000
         self.r = redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10, decode_responses=True
         )
+        self._claim = self.r.register_script(CLAIM)
+        self._renew = self.r.register_script(RENEW)
+        self._write = self.r.register_script(FENCED_WRITE)
+        self._release_script = self.r.register_script(RELEASE)
+        self._mark_lost = self.r.register_script(MARK_LOST)
+        self.tokens: dict[str, str] = {}  # key -> our token
+        # Until when (monotonic) our leases are known to hold: the start of
+        # the last renewal that succeeded, plus the lease.
+        self.leases_valid_until = 0.0
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
         self.up = True
         self._retry_at = 0.0
@@ -78,7 +184,7 @@ class Store:
             log.warning("Redis at %s unreachable: %s", redact_url(self.url), e)
         self.up = False
         self._retry_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, 10.0)
+        self._delay = min(self._delay * 2, 5.0)
 
     def retry(self, now: float) -> None:
         """Called every tick: after a failure, try Redis again in a while."""
@@ -95,78 +201,112 @@ class Store:
         for (key, kind), op in pending.items():
             self._do(key, kind, op)
 
+    def _fenced(self, key: str, target: str, ttl_ms: int, kind: str, *values: str) -> None:
+        token = self.tokens.get(key)
+        if token is None:
+            return  # not ours (any more): nothing to write
+        if not self._write(keys=[owner_key(key), target], args=[token, ttl_ms, kind, *values]):
+            log.warning("write for %s refused: this node no longer owns it", key)
+
     # ------------------------------------------------------------ writes
     def set_qr(self, key: str, qr: str) -> None:
-        self._do(key, "qr", lambda: self.r.set(qr_key(key), qr, ex=self.qr_ttl))
+        self._do(key, "qr", lambda: self._fenced(key, qr_key(key), self.qr_ms, "set", qr))
 
     def clear_qr(self, key: str) -> None:
-        self._do(key, "qr", lambda: self.r.delete(qr_key(key)))
+        self._do(key, "qr", lambda: self._fenced(key, qr_key(key), 0, "del"))
 
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
-        fields = {"state": state, "node": self.node_id, "since": str(int(time.time() * 1000)), "me": me or ""}
-
-        def op():
-            pipe = self.r.pipeline()
-            pipe.hset(state_key(key), mapping=fields)
-            pipe.pexpire(state_key(key), self.lease_ms)
-            pipe.execute()
-
-        self._do(key, "state", op)
+        fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
+        self._do(key, "state", lambda: self._fenced(key, state_key(key), self.state_ms, "hset", *fields))
 
     def forget(self, key: str) -> None:
         """The session is gone from this node: none of its keys stay."""
-        for kind in ("qr", "state", "owner"):
+        for kind in ("qr", "state"):
             self._pending.pop((key, kind), None)
-        self._do(key, "all", lambda: self._release(key))
-
-    def _release(self, key: str) -> None:
-        pipe = self.r.pipeline()
-        pipe.delete(qr_key(key), state_key(key))
-        pipe.execute()
-        # Only our own claim is released.
-        if self.r.get(owner_key(key)) == self.node_id:
-            self.r.delete(owner_key(key))
+        token = self.tokens.pop(key, None)
+        if token is not None:
+            self._do(key, "release", lambda: self._release_script(
+                keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key)], args=[token]))
 
     # ----------------------------------------------------------- leases
     def claim(self, key: str) -> bool | None:
-        """Take the key for this node.  True: ours (now or already); False:
-        another node owns it; None: Redis cannot say now."""
+        """Take the key for this node.  True: ours now; False: another node
+        owns it; None: Redis cannot say now."""
         if not self.up:
             return None
         try:
-            if self.r.set(owner_key(key), self.node_id, nx=True, px=self.lease_ms):
-                return True
-            owner = self.r.get(owner_key(key))
-            if owner == self.node_id:
-                self.r.pexpire(owner_key(key), self.lease_ms)
-                return True
-            if owner is None:  # expired between the two calls
-                return bool(self.r.set(owner_key(key), self.node_id, nx=True, px=self.lease_ms))
-            return False
+            ok, value = self._claim(keys=[owner_key(key), fence_key(key)], args=[self.node_id, self.lease_ms])
         except REDIS_ERRORS as e:
             self._down(e)
             return None
+        if ok:
+            self.tokens[key] = value
+            return True
+        return False
 
-    def renew(self, keys: list[str], heartbeat: dict) -> None:
-        """Extend this node's leases and state keys; write its heartbeat."""
+    def owner_of(self, key: str) -> str | None:
+        """The node that owns the key now (None: nobody); Unavailable if
+        Redis cannot say."""
         if not self.up:
-            return
+            raise Unavailable("Redis is unreachable")
+        try:
+            return owner_node(self.r.get(owner_key(key)))
+        except REDIS_ERRORS as e:
+            self._down(e)
+            raise Unavailable(str(e)) from e
+
+    def renew(self, now: float, heartbeat: dict) -> list[str] | None:
+        """Extend our leases and write our heartbeat.  Returns the keys we
+        lost (another node holds them now), or None if Redis did not answer.
+
+        A lease found expired and free is taken back only while our own
+        clock says it has not run out: a node that was paused longer than
+        the lease gives its keys up even when nobody took them."""
+        if not self.up:
+            return None
+        keys = list(self.tokens)
+        may_reclaim = now < self.leases_valid_until
         try:
             pipe = self.r.pipeline()
-            for key in keys:
-                pipe.set(owner_key(key), self.node_id, px=self.lease_ms)
-                pipe.pexpire(state_key(key), self.lease_ms)
+            if keys:
+                redis_keys = [k for key in keys for k in (owner_key(key), state_key(key))]
+                self._renew(keys=redis_keys, args=[self.lease_ms, self.state_ms, int(may_reclaim),
+                                                   *(self.tokens[k] for k in keys)], client=pipe)
             pipe.hset(node_key(self.node_id), mapping={k: str(v) for k, v in heartbeat.items()})
             pipe.pexpire(node_key(self.node_id), self.lease_ms)
-            pipe.execute()
+            results = pipe.execute()
         except REDIS_ERRORS as e:
             self._down(e)
+            return None
+        self.leases_valid_until = now + self.lease_ttl
+        lost = []
+        if keys:
+            for key, status in zip(keys, results[0]):
+                if status == 0:
+                    lost.append(key)
+                    self.tokens.pop(key, None)
+                elif status == 2:
+                    log.warning("lease of %s had expired; taken back", key)
+        return lost
 
     def drop_node(self) -> None:
         try:
             self.r.delete(node_key(self.node_id))
         except REDIS_ERRORS as e:
             log.warning("could not remove this node's heartbeat: %s", e)
+
+    # -------------------------------------------------------- the fleet
+    def find_lost(self) -> list[dict]:
+        """Sessions whose owner's lease ran out without the owner letting
+        go (it died, or was cut off): their state hash outlives the lease.
+        Each is marked ``lost`` as it is found, so it is reported once."""
+        lost = []
+        for name in self.r.scan_iter(match="instances:*:state", count=500):
+            key = name[len("instances:"):-len(":state")]
+            found = self._mark_lost(keys=[owner_key(key), name], args=[self.lease_ms])
+            if found:
+                lost.append({"key": key, "node": found[0], "previous": found[1]})
+        return lost
 
     def close(self) -> None:
         self.r.close()

@@ -100,6 +100,10 @@ class Supervisor:
         self.spawner = spawner or Spawner()
         self.sessions: dict[str, Session] = {}
         self._ids = itertools.count(1)
+        # Whether this node may run a key now (it holds its lease); the node
+        # sets it.  A restored session waits for its lease before starting.
+        self.may_run = lambda key: True
+        self.graveyard: list[Child] = []  # processes of dropped sessions, to reap
 
     # ================================================================ state
     def set_state(self, s: Session, new: str, now: float) -> None:
@@ -374,6 +378,25 @@ class Supervisor:
         if s.recreate is not None:
             self.create(Command("create_instance", s.key), s.recreate, now)
 
+    def drop(self, key: str, now: float) -> None:
+        """This node lost the key (its lease ran out and another node may
+        run it): end the session at once, without a word as its owner."""
+        s = self.sessions.pop(key, None)
+        if s is None:
+            return
+        log.error("session %s: this node no longer owns it; killing it", key)
+        if s.child is not None:
+            s.child.kill()
+            self.graveyard.append(s.child)
+            s.child = None
+        for p in s.inflight.values():
+            self.bus.requeue(p.delivery)  # routed again, to the new owner
+        for p in s.held:
+            self.bus.requeue(p.delivery)
+        for d in s.destroys:
+            self.bus.requeue(d)
+        self.paths.unmark_wanted(key)
+
     def shutdown(self, now: float) -> None:
         """Node going down: stop every session, keep them wanted, so the
         next start brings them back."""
@@ -385,7 +408,8 @@ class Supervisor:
     def tick(self, now: float) -> None:
         for s in list(self.sessions.values()):
             if s.state == S.RESTARTING and s.restart_at is not None and now >= s.restart_at:
-                self._spawn(s, now)
+                if self.may_run(s.key):
+                    self._spawn(s, now)
             elif s.state == S.STOPPING and s.child is not None and s.stop_deadline and now >= s.stop_deadline:
                 log.warning("session %s: did not stop in %.0f s; killing it", s.key, self.cfg.stop_timeout)
                 s.child.kill()

@@ -1,0 +1,619 @@
+#!/usr/bin/env python3
+"""Figures for a node (``python -m wwnode.cli run``) against the stand-in,
+the local RabbitMQ and Redis, through the public contract only: commands
+published to the old queues, QR codes read from Redis, events consumed from
+``wa.events``, the phone played through the stand-in's control API.
+
+Not a pytest test (the name keeps pytest from collecting it): it prints a
+table and exits 0 whether or not the targets are met; it exits 1 only when
+the run itself breaks.
+
+    python tests/bench/bench_node.py                     # defaults: a few minutes
+    python tests/bench/bench_node.py --messages 50 --idle-seconds 10
+
+It uses a RabbitMQ virtual host of its own (``wwnode-bench``, created with
+``rabbitmqctl``, so run it as a user allowed to) and Redis database 13, which
+it empties at the start.  Nothing else on those services is touched.
+
+What is measured (all clocks are ``time.monotonic()`` in this process; the
+stand-in runs in a thread of this process, so its clock is the same one):
+
+- ``create_instance`` published to the QR code showing up in Redis, for one
+  session alone and for ten published at once;
+- ``send_message`` published to the moment the stand-in recorded the
+  message, and to the moment ``message_sent_instance`` is consumed;
+- ``Control.deliver`` to the moment ``message_instance`` is consumed,
+  counted from the call's return and from before the call; plus, from the
+  stand-in's side, the moment it queued the message for the page;
+- the node process's own CPU and RSS (its session processes and browsers
+  excluded) with idle authenticated sessions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pika
+import pika.exceptions
+import psutil
+import redis as redislib
+
+from wwnode.fakewa import FakeWA, Settings
+from wwnode.fakewa.client import Control
+
+VHOST = "wwnode-bench"
+RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+REDIS_DB = 13
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+NODE_ID = "bench-node"
+COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
+# The node binds the old service's event queues to wa.events; nobody reads
+# them here, so they are emptied too, or every run would leave its events.
+LEGACY_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
+QR_POLL = 0.005  # seconds between Redis reads while waiting for a QR code
+BATCH = 10  # creates published at once; also the sessions the message figures use
+
+MB = 1024 * 1024
+
+TARGET_INBOUND_P50 = 10.0  # ms
+TARGET_INBOUND_P99 = 50.0  # ms
+TARGET_SEND_P50 = 25.0  # ms
+TARGET_SEND_P99 = 100.0  # ms
+TARGET_BATCH_QR = 10_000.0  # ms, the slowest of the ten creates
+TARGET_RSS = 80.0  # MB
+TARGET_CPU = 2.0  # percent of one core
+
+
+# ------------------------------------------------------------------ figures
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks, so p99 of 200 samples is
+    not simply the second-largest one."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    pos = (len(s) - 1) * p / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, value: float, unit: str, limit: float | None = None, fmt: str = "{:.2f}") -> None:
+        figure = f"{fmt.format(value)} {unit}"
+        if limit is None:
+            self.rows.append((measure, figure, "-", ""))
+        else:
+            self.rows.append((measure, figure, f"<= {limit:g} {unit}", "yes" if value <= limit else "NO"))
+
+    def print(self, title: str) -> None:
+        head = ("measure", "figure", "target", "met?")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
+        print(f"\n{title}")
+        print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))
+        print("-+-".join("-" * w for w in widths))
+        for r in self.rows:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- RabbitMQ
+def amqp_params() -> pika.URLParameters:
+    params = pika.URLParameters(RABBIT_URL)
+    # The publishing connection sits unpumped through long waits (the idle
+    # window); without heartbeats the broker does not drop it meanwhile.
+    params.heartbeat = 0
+    return params
+
+
+def ensure_vhost() -> None:
+    """Create the vhost and guest's rights on it unless guest can already
+    connect: rabbitmqctl takes seconds to start, a connection milliseconds."""
+    try:
+        pika.BlockingConnection(amqp_params()).close()
+        return
+    except pika.exceptions.AMQPConnectionError:
+        pass
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, "add_vhost", VHOST], capture_output=True, timeout=120)  # fails harmlessly if it exists
+    done = subprocess.run([ctl, "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"],
+                          capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl set_permissions failed: {done.stderr.decode(errors='replace').strip()}")
+
+
+class Events(threading.Thread):
+    """Consumes every event from ``wa.events`` on a connection and thread of
+    its own, stamping each on arrival, so the main thread's waits and HTTP
+    calls do not delay the stamp."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True, name="events")
+        self._cond = threading.Condition()
+        self._by_name: dict[str, list[tuple[float, dict]]] = {}
+        self._up = threading.Event()
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            conn = pika.BlockingConnection(amqp_params())
+            ch = conn.channel()
+            ch.exchange_declare("wa.events", exchange_type="topic", durable=True)
+            q = ch.queue_declare("", exclusive=True).method.queue
+            ch.queue_bind(q, "wa.events", "#")
+            ch.basic_consume(q, self._on_event, auto_ack=True)
+            self._up.set()
+            while not self._stopping.is_set():
+                conn.process_data_events(time_limit=0.05)
+            conn.close()
+        except BaseException as e:  # reported to the waiting thread
+            self.error = e
+            self._up.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _on_event(self, ch, method, props, body) -> None:
+        t = time.monotonic()
+        event = orjson.loads(body)
+        with self._cond:
+            self._by_name.setdefault(event.get("event"), []).append((t, event))
+            self._cond.notify_all()
+
+    def start_and_wait(self) -> None:
+        self.start()
+        self._up.wait(30)
+        if self.error or not self._up.is_set():
+            raise RuntimeError(f"cannot consume events: {self.error}")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(5)
+
+    def wait(self, name: str, timeout: float, match=None) -> tuple[float, dict]:
+        """(arrival time, event) of the first ``name`` event for which
+        ``match(event)`` holds, whether it came already or comes within
+        ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+
+        def find():
+            for t, e in self._by_name.get(name, []):
+                if match is None or match(e):
+                    return t, e
+            return None
+
+        with self._cond:
+            while True:
+                found = find()
+                if found:
+                    return found
+                if self.error:
+                    raise RuntimeError(f"event consumer broke: {self.error}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"no {name} event within {timeout} s")
+                self._cond.wait(left)
+
+    def find(self, name: str, match=None) -> list[dict]:
+        with self._cond:
+            return [e for _, e in self._by_name.get(name, []) if match is None or match(e)]
+
+
+class Commands:
+    """The client side of the command queues: publish to the default
+    exchange with the queue's name as routing key, as the old clients do."""
+
+    def __init__(self) -> None:
+        self.conn = pika.BlockingConnection(amqp_params())
+        self.ch = self.conn.channel()
+
+    def publish(self, queue: str, body: dict) -> None:
+        self.ch.basic_publish("", queue, orjson.dumps(body))
+
+    def purge(self, queues) -> None:
+        for q in queues:
+            self.ch.queue_declare(q, durable=True)
+            self.ch.queue_purge(q)
+
+    def consumers(self, queue: str) -> int:
+        return self.ch.queue_declare(queue, passive=True).method.consumer_count
+
+    def close(self) -> None:
+        if self.conn.is_open:
+            self.conn.close()
+
+
+# ----------------------------------------------------- stand-in clocks
+class SentClock:
+    """Stamps the moment the stand-in records a message a page sent, by
+    wrapping ``World.record_sent`` on this instance.  Keyed by the message
+    id the page chose; ``message_sent_instance`` names the same id, so a
+    send is matched to its record without asking the control API."""
+
+    def __init__(self, world) -> None:
+        self._record = world.record_sent
+        self._at: dict[str, float] = {}
+        self._cond = threading.Condition()
+        world.record_sent = self._wrapped
+
+    def _wrapped(self, device_id, msg_id, to, body, t):
+        record = self._record(device_id, msg_id, to, body, t)
+        now = time.monotonic()
+        with self._cond:
+            self._at.setdefault(msg_id, now)  # a retried request keeps its first time
+            self._cond.notify_all()
+        return record
+
+    def at(self, msg_id: str, timeout: float = 10.0) -> float:
+        with self._cond:
+            if not self._cond.wait_for(lambda: msg_id in self._at, timeout):
+                raise RuntimeError(f"the stand-in never recorded message {msg_id}")
+            return self._at[msg_id]
+
+
+class DeliverClock:
+    """Stamps the moment the stand-in has queued an inbound message for the
+    page, inside the control request, before its HTTP answer is written."""
+
+    def __init__(self, world) -> None:
+        self._deliver = world.deliver
+        self.at: dict[str, float] = {}
+        world.deliver = self._wrapped
+
+    def _wrapped(self, to, sender, body):
+        msg_id = self._deliver(to, sender, body)
+        self.at[msg_id] = time.monotonic()
+        return msg_id
+
+
+# ------------------------------------------------------------------ node
+class Node:
+    def __init__(self, work: Path, wa_url: str):
+        self.data_dir = work / "data"
+        self.out_path = work / "node.out"
+        env = {**os.environ, "RABBIT_MQ_URL": RABBIT_URL, "REDIS_URL": REDIS_URL, "WA_URL": wa_url,
+               "NODE_ID": NODE_ID, "DATA_DIR": str(self.data_dir), "LOG_LEVEL": "WARNING"}
+        with open(self.out_path, "ab") as out:
+            # cwd is the work folder so that no .env elsewhere changes the settings.
+            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, cwd=work,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def session_count(self) -> int:
+        try:
+            return sum("sessionproc" in " ".join(c.cmdline()) for c in psutil.Process(self.proc.pid).children())
+        except psutil.Error:
+            return 0
+
+    def terminate(self, timeout: float = 60.0) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                progress(f"the node did not stop within {timeout} s of SIGTERM; killing it")
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        if not self.out_path.exists():
+            return ""
+        return "\n".join(self.out_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def processes_under(folder: Path) -> list[psutil.Process]:
+    marker = str(folder)
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(marker in a for a in (p.info["cmdline"] or [])):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def wait_none_under(folder: Path, timeout: float = 20.0) -> None:
+    """The node takes sessions and browsers along when it stops; if that
+    fails, the benchmark must still not leave browsers behind, so it kills
+    what runs on its own folder."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for p in processes_under(folder):
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive:
+            return
+        time.sleep(0.2)
+    for p in processes_under(folder):
+        progress(f"process {p.pid} on {folder} outlived the node; killing it")
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+# ------------------------------------------------------------ measurements
+def wait_qrs(r: redislib.Redis, sent_at: dict[str, float], timeout: float) -> dict[str, tuple[float, str]]:
+    """Poll Redis until every key has its QR code; key -> (ms after its
+    create was published, QR)."""
+    keys = list(sent_at)
+    got: dict[str, tuple[float, str]] = {}
+    deadline = time.monotonic() + timeout
+    while len(got) < len(keys):
+        missing = [k for k in keys if k not in got]
+        values = r.mget([f"instances:{k}:qr_code" for k in missing])
+        now = time.monotonic()
+        for k, v in zip(missing, values):
+            if v is not None:
+                got[k] = ((now - sent_at[k]) * 1000, v)
+        if len(got) == len(keys):
+            break
+        if now > deadline:
+            raise RuntimeError(f"no QR in Redis within {timeout} s for {', '.join(k for k in keys if k not in got)}")
+        time.sleep(QR_POLL)
+    return got
+
+
+def create_and_link(cmds: Commands, events: Events, r, control: Control, keys: list[str],
+                    phones: dict[str, str], timeout: float) -> dict[str, float]:
+    """Publish creates for ``keys`` at once, wait for their QR codes in
+    Redis, scan them and wait until all are ready; returns key -> ms to QR."""
+    sent_at = {}
+    for k in keys:
+        sent_at[k] = time.monotonic()
+        cmds.publish("create_instance", {"key": k})
+    qrs = wait_qrs(r, sent_at, timeout)
+    for k in keys:
+        control.scan(qrs[k][1], phones[k])
+    for k in keys:
+        events.wait("ready_instance", timeout, lambda e, k=k: e.get("key") == k)
+    return {k: qrs[k][0] for k in keys}
+
+
+def measure_sends(cmds: Commands, events: Events, clock: SentClock, keys: list[str], friend: str,
+                  n: int, warmup: int) -> dict[str, list[float]]:
+    to_record, to_event = [], []
+    chat = f"{friend}@c.us"
+    for i in range(warmup + n):
+        key = keys[i % len(keys)]
+        cid = f"bench-send-{i}"
+        t0 = time.monotonic()
+        cmds.publish("send_message", {"key": key, "chat_id": chat, "message": f"bench send {i}", "id": cid})
+        t_event, event = events.wait("message_sent_instance", 30, lambda e: e.get("command_id") == cid)
+        # message_id is "true_<chat>_<id>", the id being the one the page chose.
+        t_rec = clock.at(event["message_id"].rsplit("_", 1)[1])
+        if i < warmup:
+            continue
+        to_record.append((t_rec - t0) * 1000)
+        to_event.append((t_event - t0) * 1000)
+    return {"record": to_record, "event": to_event}
+
+
+def measure_inbound(events: Events, control: Control, deliveries: DeliverClock, keys: list[str],
+                    phones: dict[str, str], friend: str, n: int, warmup: int) -> dict[str, list[float]]:
+    after_return, full, after_queue = [], [], []
+    for i in range(warmup + n):
+        key = keys[i % len(keys)]
+        body = f"bench inbound {i}"
+        t0 = time.monotonic()
+        msg_id = control.deliver(phones[key], friend, body)
+        t_ret = time.monotonic()
+        t1, _ = events.wait("message_instance", 30,
+                            lambda e: e.get("key") == key and (e.get("message") or {}).get("body") == body)
+        if i < warmup:
+            continue
+        after_return.append((t1 - t_ret) * 1000)
+        full.append((t1 - t0) * 1000)
+        after_queue.append((t1 - deliveries.at[msg_id]) * 1000)
+    return {"after_return": after_return, "full": full, "after_queue": after_queue}
+
+
+def measure_idle(node: Node, seconds: float) -> dict:
+    """The node process alone: ``cpu_times`` user + system exclude its
+    children, so sessions and browsers do not count."""
+    p = psutil.Process(node.proc.pid)
+    c0 = p.cpu_times()
+    t0 = time.monotonic()
+    rss = [p.memory_info().rss]
+    end = t0 + seconds
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(1.0, left))
+        rss.append(p.memory_info().rss)
+    wall = time.monotonic() - t0
+    c1 = p.cpu_times()
+    return {
+        "wall": wall,
+        "cpu": ((c1.user - c0.user) + (c1.system - c0.system)) / wall * 100,
+        "rss_end": rss[-1] / MB,
+        "rss_max": max(rss) / MB,
+    }
+
+
+def destroy_all(cmds: Commands, events: Events, keys: list[str], timeout: float = 60.0) -> None:
+    stopped_before = {e.get("key") for e in events.find("state_instance", lambda e: e.get("state") == "stopped")}
+    waiting = [k for k in keys if k not in stopped_before]
+    for k in waiting:
+        cmds.publish("destroy_instance", {"key": k})
+    for k in waiting:
+        try:
+            events.wait("state_instance", timeout, lambda e, k=k: e.get("key") == k and e.get("state") == "stopped")
+        except RuntimeError as e:
+            progress(f"destroy {k}: {e}")
+
+
+# ------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Benchmark a node (python -m wwnode.cli run) against the stand-in, RabbitMQ (vhost "
+                    f"{VHOST}) and Redis (db {REDIS_DB}); prints a table of figures beside their targets.")
+    ap.add_argument("--messages", type=int, default=200,
+                    help=f"sends and inbound messages measured, spread over {BATCH} sessions (default %(default)s)")
+    ap.add_argument("--idle-seconds", type=float, default=30.0, help="idle window in seconds (default %(default)s)")
+    ap.add_argument("--sessions-idle", type=int, default=20,
+                    help="authenticated sessions during the idle window (default %(default)s)")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="sends and inbound messages done before measuring, not counted (default %(default)s)")
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="seconds the node is left alone before the idle window (default %(default)s)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (node data, node output)")
+    args = ap.parse_args(argv)
+    if args.messages < 1 or args.sessions_idle < 1 or args.idle_seconds <= 0 or args.warmup < 0 or args.settle < 0:
+        ap.error("--messages and --sessions-idle must be at least 1, --idle-seconds positive, "
+                 "--warmup and --settle not negative")
+
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="bench-node-")).resolve()
+    progress(f"preparing vhost {VHOST} and Redis db {REDIS_DB}")
+    ensure_vhost()
+    r = redislib.Redis.from_url(REDIS_URL, decode_responses=True)
+    r.flushdb()
+    cmds = Commands()
+    cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
+    if cmds.consumers("create_instance"):
+        cmds.close()
+        print(f"another node consumes create_instance on vhost {VHOST}; stop it first", file=sys.stderr)
+        return 1
+    events = Events()
+    events.start_and_wait()
+
+    wa = FakeWA(settings=Settings()).start()
+    control = Control(wa.url)
+    sent_clock = SentClock(wa.world)
+    deliver_clock = DeliverClock(wa.world)
+    node: Node | None = None
+    created: list[str] = []
+    table = Table()
+    failed = False
+    total = max(args.sessions_idle, 1 + BATCH)
+    keys = [f"bench-{i}" for i in range(total)]
+    phones = {k: f"55119{i:08d}" for i, k in enumerate(keys)}
+    friend = "5511888000001"
+    try:
+        node = Node(work, wa.url)
+        deadline = time.monotonic() + 60
+        while not all(cmds.consumers(q) for q in COMMAND_QUEUES):
+            if not node.alive() or time.monotonic() > deadline:
+                raise RuntimeError("the node did not start consuming its command queues")
+            time.sleep(0.05)
+
+        progress("one create_instance -> QR in Redis")
+        created.append(keys[0])
+        single = create_and_link(cmds, events, r, control, keys[:1], phones, 60)[keys[0]]
+
+        batch_keys = keys[1:1 + BATCH]
+        progress(f"{BATCH} create_instance at once -> QR in Redis")
+        created += batch_keys
+        batch = create_and_link(cmds, events, r, control, batch_keys, phones, 120)
+
+        progress(f"send_message: {args.messages}, one at a time over {BATCH} sessions")
+        sends = measure_sends(cmds, events, sent_clock, batch_keys, friend, args.messages, args.warmup)
+        progress(f"inbound: {args.messages}, one at a time over {BATCH} sessions")
+        inbound = measure_inbound(events, control, deliver_clock, batch_keys, phones, friend, args.messages,
+                                  args.warmup)
+
+        if args.sessions_idle > len(created):
+            more = keys[len(created):args.sessions_idle]
+            progress(f"creating {len(more)} more sessions for {args.sessions_idle} idle ones")
+            created += more
+            create_and_link(cmds, events, r, control, more, phones, 180)
+        elif args.sessions_idle < len(created):
+            extra = created[args.sessions_idle:]
+            progress(f"destroying {len(extra)} sessions to leave {args.sessions_idle} idle ones")
+            destroy_all(cmds, events, extra)
+        idle_sessions = node.session_count()
+        progress(f"idle: {idle_sessions} sessions; settling {args.settle:g} s, then a {args.idle_seconds:g} s window")
+        time.sleep(args.settle)
+        idle = measure_idle(node, args.idle_seconds)
+
+        table.add("create_instance -> QR in Redis, 1 session", single, "ms", fmt="{:.0f}")
+        table.add(f"{BATCH} creates at once -> QR in Redis, min", min(batch.values()), "ms", fmt="{:.0f}")
+        table.add(f"{BATCH} creates at once -> QR in Redis, median", statistics.median(batch.values()), "ms",
+                  fmt="{:.0f}")
+        table.add(f"{BATCH} creates at once -> QR in Redis, max", max(batch.values()), "ms", TARGET_BATCH_QR,
+                  fmt="{:.0f}")
+        n = len(sends["record"])
+        running = 1 + BATCH
+        table.add(f"send_message -> stand-in recorded, p50 (n={n}, {BATCH} of {running} sessions)",
+                  percentile(sends["record"], 50), "ms", TARGET_SEND_P50)
+        table.add("send_message -> stand-in recorded, p99", percentile(sends["record"], 99), "ms", TARGET_SEND_P99)
+        table.add("send_message -> message_sent_instance consumed, p50", percentile(sends["event"], 50), "ms")
+        table.add("send_message -> message_sent_instance consumed, p99", percentile(sends["event"], 99), "ms")
+        n = len(inbound["full"])
+        table.add(f"inbound, deliver call returned -> message_instance, p50 (n={n})",
+                  percentile(inbound["after_return"], 50), "ms", TARGET_INBOUND_P50)
+        table.add("inbound, deliver call returned -> message_instance, p99",
+                  percentile(inbound["after_return"], 99), "ms", TARGET_INBOUND_P99)
+        table.add("inbound, before deliver call -> message_instance, p50", percentile(inbound["full"], 50), "ms",
+                  TARGET_INBOUND_P50)
+        table.add("inbound, before deliver call -> message_instance, p99", percentile(inbound["full"], 99), "ms",
+                  TARGET_INBOUND_P99)
+        table.add("inbound, stand-in queued it -> message_instance, p50", percentile(inbound["after_queue"], 50), "ms")
+        table.add("inbound, stand-in queued it -> message_instance, p99", percentile(inbound["after_queue"], 99), "ms")
+        table.add(f"node CPU, {idle_sessions} idle sessions, {idle['wall']:.0f} s window", idle["cpu"],
+                  "% of a core", TARGET_CPU, fmt="{:.3f}")
+        table.add(f"node RSS, {idle_sessions} idle sessions, max over the window", idle["rss_max"], "MB",
+                  TARGET_RSS, fmt="{:.1f}")
+        table.add("node RSS at the end of the window", idle["rss_end"], "MB", fmt="{:.1f}")
+    except Exception as e:
+        failed = True
+        print(f"\nbenchmark failed: {e}", file=sys.stderr)
+        if node is not None:
+            print("--- end of the node's output ---", file=sys.stderr)
+            print(node.tail(), file=sys.stderr)
+    finally:
+        if node is not None:
+            if node.alive() and created:
+                progress(f"destroying {len(created)} sessions")
+                destroy_all(cmds, events, created)
+            progress("stopping the node (SIGTERM)")
+            node.terminate()
+        wait_none_under(work)
+        events.stop()
+        try:
+            cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
+        except Exception as e:
+            progress(f"could not empty the queues at the end: {e}")
+        cmds.close()
+        r.flushdb()
+        r.close()
+        wa.stop()
+        if args.keep:
+            progress(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if table.rows:
+        table.print(f"node benchmark ({time.monotonic() - started:.0f} s run, {os.cpu_count()} CPUs, "
+                    f"{psutil.virtual_memory().total / MB / 1024:.0f} GB RAM)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally: still stops the node
+    sys.exit(main())

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""Figures for one session process (``python -m sessionproc``) against the
+stand-in, driven over its pipes only, as a node drives it.
+
+Not a pytest test (the name keeps pytest from collecting it): it prints a
+table and exits 0 whether or not the targets are met; it exits 1 only when
+the run itself breaks.
+
+    python tests/bench/bench_session.py                  # defaults: about two minutes
+    python tests/bench/bench_session.py --messages 50 --idle-seconds 10 --launches 2
+
+What is measured (all clocks are ``time.monotonic()`` in this process; the
+stand-in runs in a thread of this process, so its clock is the same one):
+
+- launch to first QR: ``Popen`` to the moment the ``qr`` line is read;
+- inbound: ``Control.deliver`` (an HTTP call to the stand-in) to the moment
+  the ``message`` line is read, counted from before the call and from its
+  return; plus, from the stand-in's side, the moment it queued the message
+  for the page;
+- send: the ``send`` line written to the moment the stand-in recorded the
+  message, and to the moment the ``sent`` line is read;
+- memory (PSS) and idle CPU of the session process, its chromedriver and
+  the Chrome processes below chromedriver, for an authenticated idle session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+
+from wwnode.fakewa import FakeWA, Settings
+from wwnode.fakewa.client import Control
+
+MB = 1024 * 1024
+
+TARGET_INBOUND_P50 = 5.0  # ms
+TARGET_INBOUND_P99 = 20.0  # ms
+TARGET_SEND_P50 = 20.0  # ms
+TARGET_IDLE_CPU = 0.5  # percent of one core, session process only
+TARGET_PSS = 50.0  # MB, session process + chromedriver
+
+
+# ------------------------------------------------------------------ figures
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks, so p99 of 200 samples is
+    not simply the second-largest one."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    pos = (len(s) - 1) * p / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, value: float, unit: str, limit: float | None = None, fmt: str = "{:.2f}") -> None:
+        figure = f"{fmt.format(value)} {unit}"
+        if limit is None:
+            self.rows.append((measure, figure, "-", ""))
+        else:
+            self.rows.append((measure, figure, f"<= {limit:g} {unit}", "yes" if value <= limit else "NO"))
+
+    def print(self, title: str) -> None:
+        head = ("measure", "figure", "target", "met?")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
+        line = "-+-".join("-" * w for w in widths)
+        print(f"\n{title}")
+        print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))
+        print(line)
+        for r in self.rows:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------- the process
+class Session:
+    """One session process seen from its pipes.  A reader thread stamps each
+    event line the moment it is read, so a slow main thread does not add to
+    the latencies."""
+
+    def __init__(self, key: str, profile: Path, url: str, log_file: Path):
+        self.profile = profile
+        argv = [sys.executable, "-m", "sessionproc", "--key", key, "--profile", str(profile),
+                "--url", url, "--log-file", str(log_file)]
+        self.t_launch = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.events: queue.Queue = queue.Queue()
+        self.driver_pid: int | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in iter(self.proc.stdout.readline, b""):
+            t = time.monotonic()
+            self.events.put((t, orjson.loads(line)))
+        self.events.put((time.monotonic(), None))
+
+    def write(self, obj: dict) -> None:
+        self.proc.stdin.write(orjson.dumps(obj) + b"\n")
+        self.proc.stdin.flush()
+
+    def expect(self, name: str, timeout: float = 30.0, match=None) -> tuple[float, dict]:
+        """(read time, event) of the next ``name`` event for which
+        ``match(event)`` holds; events before it are dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"no {name} event within {timeout} s")
+            try:
+                t, event = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if event is None:
+                raise RuntimeError(f"session process ended (code {self.proc.wait()}) while waiting for {name}")
+            if event.get("event") == "browser" and event.get("pids"):
+                self.driver_pid = event["pids"][0]
+            if event.get("event") == name and (match is None or match(event)):
+                return t, event
+
+    def chromedriver(self) -> psutil.Process:
+        """The session's chromedriver: the pid its ``browser`` event named,
+        else the child of that name."""
+        if self.driver_pid is not None:
+            return psutil.Process(self.driver_pid)
+        for child in psutil.Process(self.proc.pid).children():
+            if "chromedriver" in child.name():
+                return child
+        raise RuntimeError("the session process has no chromedriver")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.write({"cmd": "stop"})
+            except (BrokenPipeError, ValueError):
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                progress(f"session {self.proc.pid} did not stop in {timeout} s; killing it")
+                self.proc.kill()
+                self.proc.wait()
+        wait_no_chrome(self.profile)
+
+
+def chrome_on(profile: Path) -> list[psutil.Process]:
+    marker = f"--user-data-dir={profile}"
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in (p.info["cmdline"] or []):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_no_chrome(profile: Path, timeout: float = 15.0) -> None:
+    """The session takes its Chrome along when it ends; if that fails, the
+    benchmark must still not leave browsers behind, so it kills them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [p for p in chrome_on(profile) if _alive(p)]:
+            return
+        time.sleep(0.1)
+    for p in chrome_on(profile):
+        progress(f"Chrome {p.pid} on {profile} outlived its session; killing it")
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+# ------------------------------------------------------ stand-in clocks
+class SentClock:
+    """Stamps the moment the stand-in records a message a page sent, by
+    wrapping ``World.record_sent`` on this instance.  Keyed by the message
+    id the page chose; the ``sent`` event names the same id, so a send
+    is matched to its record without asking the control API."""
+
+    def __init__(self, world) -> None:
+        self._record = world.record_sent
+        self._at: dict[str, float] = {}
+        self._cond = threading.Condition()
+        world.record_sent = self._wrapped
+
+    def _wrapped(self, device_id, msg_id, to, body, t):
+        record = self._record(device_id, msg_id, to, body, t)
+        now = time.monotonic()
+        with self._cond:
+            self._at.setdefault(msg_id, now)  # a retried request keeps its first time
+            self._cond.notify_all()
+        return record
+
+    def at(self, msg_id: str, timeout: float = 10.0) -> float:
+        with self._cond:
+            if not self._cond.wait_for(lambda: msg_id in self._at, timeout):
+                raise RuntimeError(f"the stand-in never recorded message {msg_id}")
+            return self._at[msg_id]
+
+
+class DeliverClock:
+    """Stamps the moment the stand-in has queued an inbound message for the
+    page, inside the control request, before its HTTP answer is written."""
+
+    def __init__(self, world) -> None:
+        self._deliver = world.deliver
+        self.at: dict[str, float] = {}
+        world.deliver = self._wrapped
+
+    def _wrapped(self, to, sender, body):
+        msg_id = self._deliver(to, sender, body)
+        self.at[msg_id] = time.monotonic()
+        return msg_id
+
+
+# ---------------------------------------------------------- measurements
+def measure_launches(n: int, url: str, work: Path) -> list[float]:
+    times = []
+    for i in range(n):
+        s = Session(f"launch{i}", work / "profiles" / f"launch{i}", url, work / "logs" / f"launch{i}.log")
+        try:
+            t, _ = s.expect("qr", timeout=60)
+            times.append((t - s.t_launch) * 1000)
+            progress(f"launch {i + 1}/{n}: first QR after {times[-1]:.0f} ms")
+        finally:
+            s.stop()
+    return times
+
+
+def authenticate(s: Session, control: Control, phone: str) -> None:
+    _, qr = s.expect("qr", timeout=60)
+    control.scan(qr["qr"], phone)
+    s.expect("ready", timeout=60)
+
+
+def measure_inbound(s: Session, control: Control, deliveries: DeliverClock, phone: str, friend: str,
+                    n: int, warmup: int) -> dict[str, list[float]]:
+    full, after_return, after_queue = [], [], []
+    for i in range(warmup + n):
+        body = f"bench inbound {i}"
+        t0 = time.monotonic()
+        msg_id = control.deliver(phone, friend, body)
+        t_ret = time.monotonic()
+        t1, _ = s.expect("message", timeout=10, match=lambda e: e["message"].get("body") == body)
+        if i < warmup:
+            continue
+        full.append((t1 - t0) * 1000)
+        after_return.append((t1 - t_ret) * 1000)
+        after_queue.append((t1 - deliveries.at[msg_id]) * 1000)
+    return {"full": full, "after_return": after_return, "after_queue": after_queue}
+
+
+def measure_sends(s: Session, clock: SentClock, friend: str, n: int, warmup: int) -> dict[str, list[float]]:
+    to_record, to_event = [], []
+    chat = f"{friend}@c.us"
+    for i in range(warmup + n):
+        cid = f"bench-{i}"
+        t0 = time.monotonic()
+        s.write({"cmd": "send", "id": cid, "chat_id": chat, "text": f"bench send {i}"})
+        t_event, event = s.expect("sent", timeout=30, match=lambda e: e.get("id") == cid)
+        # message_id is "true_<chat>_<id>", the id being the one the page chose.
+        t_rec = clock.at(event["message_id"].rsplit("_", 1)[1])
+        if i < warmup:
+            continue
+        to_record.append((t_rec - t0) * 1000)
+        to_event.append((t_event - t0) * 1000)
+    return {"record": to_record, "event": to_event}
+
+
+def pss_mb(procs: list[psutil.Process]) -> float:
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_full_info().pss
+        except psutil.NoSuchProcess:
+            continue
+    return total / MB
+
+
+def cpu_seconds(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+def measure_idle(s: Session, seconds: float) -> dict:
+    """CPU over the window and PSS at its end, for the session process and
+    for its browser tree.  Chrome may start or end helper processes during
+    the window: those that end are lost to the sum (counted in ``gone``),
+    those that start count in full."""
+    session = psutil.Process(s.proc.pid)
+    driver = s.chromedriver()
+
+    def tree() -> dict[int, psutil.Process]:
+        procs = {driver.pid: driver}
+        procs.update({c.pid: c for c in driver.children(recursive=True)})
+        return procs
+
+    before_tree = {}
+    for pid, p in tree().items():
+        try:
+            before_tree[pid] = cpu_seconds(p)
+        except psutil.NoSuchProcess:
+            pass
+    before_session = cpu_seconds(session)
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - t0
+    after_session = cpu_seconds(session)
+    procs_now = tree()
+    tree_used, gone = 0.0, 0
+    for pid, p in procs_now.items():
+        try:
+            tree_used += cpu_seconds(p) - before_tree.get(pid, 0.0)
+        except psutil.NoSuchProcess:
+            gone += 1
+    gone += len(set(before_tree) - set(procs_now))
+    chrome = [p for pid, p in procs_now.items() if pid != driver.pid]
+    return {
+        "wall": wall,
+        "session_cpu": (after_session - before_session) / wall * 100,
+        "tree_cpu": tree_used / wall * 100,
+        "tree_gone": gone,
+        "session_pss": pss_mb([session]),
+        "driver_pss": pss_mb([driver]),
+        "chrome_pss": pss_mb(chrome),
+        "chrome_count": len(chrome),
+        "other_children": [c for c in session.children() if c.pid != driver.pid],
+    }
+
+
+# ------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Benchmark one session process (python -m sessionproc) against the stand-in; "
+                    "prints a table of figures beside their targets.")
+    ap.add_argument("--messages", type=int, default=200, help="inbound messages and sends measured (default %(default)s)")
+    ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle CPU window in seconds (default %(default)s)")
+    ap.add_argument("--launches", type=int, default=5, help="launches timed to the first QR (default %(default)s)")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="inbound messages and sends done before measuring, not counted (default %(default)s)")
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="seconds the session is left alone before the idle window (default %(default)s)")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (profiles, session logs)")
+    args = ap.parse_args(argv)
+    if args.messages < 1 or args.launches < 1 or args.idle_seconds <= 0 or args.warmup < 0 or args.settle < 0:
+        ap.error("--messages and --launches must be at least 1, --idle-seconds positive, --warmup and --settle not negative")
+
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="bench-session-")).resolve()
+    wa = FakeWA(settings=Settings()).start()
+    control = Control(wa.url)
+    sent_clock = SentClock(wa.world)
+    deliver_clock = DeliverClock(wa.world)
+    session: Session | None = None
+    table = Table()
+    failed = False
+    try:
+        progress(f"timing {args.launches} launch(es) to the first QR")
+        launches = measure_launches(args.launches, wa.url, work)
+
+        progress("starting the measured session and scanning its QR")
+        phone, friend = "5511900000001", "5511900000002"
+        session = Session("bench", work / "profiles" / "bench", wa.url, work / "logs" / "bench.log")
+        authenticate(session, control, phone)
+
+        progress(f"inbound: {args.messages} messages, one at a time")
+        inbound = measure_inbound(session, control, deliver_clock, phone, friend, args.messages, args.warmup)
+        progress(f"send: {args.messages} sends, one at a time")
+        sends = measure_sends(session, sent_clock, friend, args.messages, args.warmup)
+
+        progress(f"idle: settling {args.settle:g} s, then a {args.idle_seconds:g} s window")
+        time.sleep(args.settle)
+        idle = measure_idle(session, args.idle_seconds)
+
+        table.add(f"launch -> first QR, median of {len(launches)}", percentile(launches, 50), "ms", fmt="{:.0f}")
+        table.add(f"launch -> first QR, max of {len(launches)}", max(launches), "ms", fmt="{:.0f}")
+        n = len(inbound["full"])
+        table.add(f"inbound, before deliver call -> event, p50 (n={n})", percentile(inbound["full"], 50), "ms",
+                  TARGET_INBOUND_P50)
+        table.add(f"inbound, before deliver call -> event, p99 (n={n})", percentile(inbound["full"], 99), "ms",
+                  TARGET_INBOUND_P99)
+        table.add("inbound, deliver call returned -> event, p50", percentile(inbound["after_return"], 50), "ms",
+                  TARGET_INBOUND_P50)
+        table.add("inbound, deliver call returned -> event, p99", percentile(inbound["after_return"], 99), "ms",
+                  TARGET_INBOUND_P99)
+        table.add("inbound, stand-in queued it -> event, p50", percentile(inbound["after_queue"], 50), "ms")
+        table.add("inbound, stand-in queued it -> event, p99", percentile(inbound["after_queue"], 99), "ms")
+        n = len(sends["record"])
+        table.add(f"send, command written -> stand-in recorded, p50 (n={n})", percentile(sends["record"], 50), "ms",
+                  TARGET_SEND_P50)
+        table.add("send, command written -> stand-in recorded, p99", percentile(sends["record"], 99), "ms")
+        table.add("send, command written -> sent event, p50", percentile(sends["event"], 50), "ms")
+        table.add("send, command written -> sent event, p99", percentile(sends["event"], 99), "ms")
+        table.add("PSS session process (idle, authenticated)", idle["session_pss"], "MB", fmt="{:.1f}")
+        table.add("PSS chromedriver", idle["driver_pss"], "MB", fmt="{:.1f}")
+        table.add("PSS session process + chromedriver", idle["session_pss"] + idle["driver_pss"], "MB", TARGET_PSS,
+                  fmt="{:.1f}")
+        table.add(f"PSS Chrome tree ({idle['chrome_count']} processes below chromedriver)", idle["chrome_pss"], "MB",
+                  fmt="{:.1f}")
+        others = idle["other_children"]
+        if others:
+            table.add(f"PSS other children of the session ({', '.join(p.name() for p in others)})",
+                      pss_mb(others), "MB", fmt="{:.1f}")
+        table.add(f"idle CPU session process, {idle['wall']:.0f} s window", idle["session_cpu"], "% of a core",
+                  TARGET_IDLE_CPU, fmt="{:.3f}")
+        gone = f", {idle['tree_gone']} process(es) ended in the window" if idle["tree_gone"] else ""
+        table.add(f"idle CPU chromedriver + Chrome tree{gone}", idle["tree_cpu"], "% of a core", fmt="{:.3f}")
+    except Exception as e:
+        failed = True
+        print(f"\nbenchmark failed: {e}", file=sys.stderr)
+        if session is not None:
+            log = work / "logs" / "bench.log"
+            if log.exists():
+                print("--- end of the session's log ---", file=sys.stderr)
+                print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
+    finally:
+        if session is not None:
+            progress("stopping the session")
+            session.stop()
+        wa.stop()
+        if args.keep:
+            progress(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    if table.rows:
+        table.print(f"session process benchmark ({time.monotonic() - started:.0f} s run, "
+                    f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / MB / 1024:.0f} GB RAM)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally: still stops the session
+    sys.exit(main())
