@@ -9,6 +9,9 @@ Topology (declared at every connect, so a restarted broker is rebuilt):
 
 - durable command queues ``create_instance``, ``destroy_instance``,
   ``send_message``, filled by clients through the default exchange;
+- each node's own durable queue ``wa.node.{node}``, where the router puts
+  commands for the keys that node owns, and ``wa.reroute``, where commands
+  a dead node never took come back to be routed again;
 - the durable topic exchange ``wa.events``; events are published there with
   routing key = event name, with publisher confirms;
 - the old service's four durable event queues, bound to ``wa.events`` under
