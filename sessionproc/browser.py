@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import psutil
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -55,6 +56,10 @@ BASE_FLAGS = (
     "--renderer-process-limit=1",
     "--log-level=3",
 )
+
+
+class ProfileInUse(RuntimeError):
+    """Another Chrome still has the profile: try again later."""
 
 
 class CannotStart(Exception):
@@ -93,7 +98,9 @@ def clear_stale_locks(profile_dir: Path) -> list[str]:
     if target:
         host, _, pid = target.rpartition("-")
         if host == socket.gethostname() and pid.isdigit() and _alive(int(pid)):
-            raise CannotStart(f"profile {profile_dir} is in use by a running Chrome (pid {pid})")
+            # Most likely the Chrome of an earlier run of this session, still
+            # dying: worth a retry, not a permanent failure.
+            raise ProfileInUse(f"profile {profile_dir} is in use by a running Chrome (pid {pid})")
     removed = []
     for name in SINGLETON_FILES:
         path = profile_dir / name
@@ -104,13 +111,12 @@ def clear_stale_locks(profile_dir: Path) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie nobody reaped yet (a dead Chrome whose
+    parent died with it stays one where PID 1 does not reap)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Reaper:

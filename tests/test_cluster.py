@@ -28,9 +28,10 @@ def heartbeats(redis_client) -> dict:
 
 
 def router_of(redis_client, nodes) -> object:
-    ids = wait_for(lambda: [n for n, hb in heartbeats(redis_client).items() if hb.get("router") == "1"],
-                   what="a router")
-    return next(n for n in nodes if n.node_id == ids[0])
+    """The one of these nodes whose heartbeat says it routes."""
+    found = wait_for(lambda: [n for n in nodes if heartbeats(redis_client).get(n.node_id, {}).get("router") == "1"],
+                     what="a router among these nodes")
+    return found[0]
 
 
 def owner(redis_client, key: str) -> str | None:

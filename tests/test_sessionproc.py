@@ -279,6 +279,21 @@ def test_profile_with_stale_locks_still_starts(sessions, wa, control, tmp_path):
     second.stop()
 
 
+def test_profile_held_by_a_live_process_is_a_crash_worth_retrying(sessions, wa, tmp_path):
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        profile = tmp_path / "profiles" / "held"
+        profile.mkdir(parents=True)
+        os.symlink(f"{socket.gethostname()}-{holder.pid}", profile / "SingletonLock")
+        s = sessions("held")
+        event = s.expect("disconnected")
+        assert event["reason"] == "browser_failed" and "in use" in event["detail"]
+        assert s.wait() == EXIT_CRASHED
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.parametrize(
     "args",
     [
