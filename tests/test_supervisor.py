@@ -54,6 +54,7 @@ class Recorder:
         self.requeued: list[int] = []
         self.failed: list[tuple[int, str]] = []
         self.redis: list[tuple] = []
+        self.sends: dict = {}
 
     def emit(self, name, body, on_confirmed=None):
         self.events.append((name, body))
@@ -80,6 +81,18 @@ class Recorder:
 
     def forget(self, key):
         self.redis.append(("forget", key))
+
+    def begin_send(self, key, command_id):
+        seen = self.sends.get((key, command_id))
+        if seen is None:
+            self.sends[(key, command_id)] = "pending"
+        return seen
+
+    def end_send(self, key, command_id, message_id):
+        if message_id is None:
+            self.sends.pop((key, command_id), None)
+        else:
+            self.sends[(key, command_id)] = f"done:{message_id}"
 
     def named(self, name):
         return [b for n, b in self.events if n == name]
@@ -319,3 +332,43 @@ def test_no_illegal_transition(sup):
     s, _ = start(sup)
     with pytest.raises(AssertionError):
         sup.set_state(s, S.STOPPED, 0.0)
+
+
+def test_a_send_with_an_id_is_done_at_most_once(sup):
+    s, _ = start(sup)
+    make_ready(sup, s)
+    first = delivery("send_message")
+    cmd = Command("send_message", "k", "once", chat_id="1@c.us", text="hi")
+    sup.send(cmd, first, 1.0)
+    child_cmd = s.child.sent[-1]
+    sup.on_events(s, [{"event": "sent", "id": child_cmd["id"], "message_id": "M1"}], 1.1)
+    again = delivery("send_message")
+    sup.send(cmd, again, 2.0)
+    assert s.child.sent[-1] is child_cmd  # not sent twice
+    assert again.tag in sup.rec.acked
+    assert sup.rec.named("message_sent_instance")[-1]["duplicate"] is True
+
+
+def test_a_send_in_doubt_is_not_repeated(sup):
+    s, _ = start(sup)
+    make_ready(sup, s)
+    cmd = Command("send_message", "k", "doubt", chat_id="1@c.us", text="hi")
+    first = delivery("send_message")
+    sup.send(cmd, first, 1.0)
+    sup.on_exit(s, EXIT_CRASHED, 1.5)  # crashed mid-send: did it go out?
+    assert sup.rec.requeued == [first.tag]
+    sup.tick(s.restart_at)
+    sup.on_events(s, [{"event": "ready", "me": "1@c.us"}], 3.0)
+    redelivered = delivery("send_message")
+    sup.send(cmd, redelivered, 3.0)
+    assert (redelivered.tag, "outcome_unknown") in sup.rec.failed
+
+
+def test_a_send_that_failed_may_be_retried_with_its_id(sup):
+    s, _ = start(sup)
+    make_ready(sup, s)
+    cmd = Command("send_message", "k", "retry", chat_id="1@c.us", text="hi")
+    sup.send(cmd, delivery("send_message"), 1.0)
+    sup.on_events(s, [{"event": "send_failed", "id": s.child.sent[-1]["id"], "reason": "timeout"}], 2.0)
+    sup.send(cmd, delivery("send_message"), 3.0)
+    assert s.child.sent[-1]["text"] == "hi" and len([c for c in s.child.sent if c["cmd"] == "send"]) == 2

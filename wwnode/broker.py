@@ -35,6 +35,7 @@ import pika
 import pika.exceptions
 
 from .config import redact_url
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Consumer:
         self.want_creates = True
         self.retry_at = 0.0
         self.router_retry_at = 0.0
+        self._cancelled: set[str] = set()
         self._backoff = _Backoff()
 
     @property
@@ -152,22 +154,7 @@ class Consumer:
                 self.connection = pika.BlockingConnection(_params(self.url, self.heartbeat))
                 self.generation += 1
                 self.channels, self.consumer_tags = {}, {}
-                ch = self.connection.channel()
-                declare_topology(ch)
-                try:
-                    declare_node_queue(ch, self.node_queue, self.node_queue_ttl)
-                except pika.exceptions.ChannelClosedByBroker as e:
-                    if e.reply_code != 406:
-                        raise
-                    # Declared earlier with another NODE_QUEUE_TTL: use it as
-                    # it is rather than drop the commands it holds.
-                    log.warning("%s exists with other settings; using it as it is", self.node_queue)
-                    ch = self.connection.channel()
-                    ch.queue_declare(self.node_queue, passive=True)
-                ch.close()
-                self._consume(self.node_queue)
-                if self.want_creates:
-                    self._consume("create_instance")
+                self._declare_and_consume()
             except BROKER_ERRORS as e:
                 delay = self._backoff.next()
                 log.warning("RabbitMQ at %s unreachable (%s); retrying in %.1f s", redact_url(self.url), _why(e), delay)
@@ -177,9 +164,44 @@ class Consumer:
             self._backoff.reset()
             self.router_retry_at = 0.0
             log.info("consuming commands from %s", redact_url(self.url))
+        elif self._cancelled:
+            # The broker cancelled a consumer (its queue was deleted, say):
+            # declare what is missing again and consume anew.
+            log.warning("consumers cancelled by the broker on %s; declaring and consuming again",
+                        ", ".join(sorted(self._cancelled)))
+            self._cancelled.clear()
+            try:
+                self._declare_and_consume()
+            except BROKER_ERRORS as e:
+                self._lost(e)
+                return False
+            self.router_retry_at = 0.0
         if not self.is_router and now >= self.router_retry_at:
             self._try_router(now)
         return True
+
+    def _declare_and_consume(self) -> None:
+        ch = self.connection.channel()
+        declare_topology(ch)
+        try:
+            declare_node_queue(ch, self.node_queue, self.node_queue_ttl)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 406:
+                raise
+            # Declared earlier with another NODE_QUEUE_TTL: use it as it is
+            # rather than drop the commands it holds.
+            log.warning("%s exists with other settings; using it as it is", self.node_queue)
+            ch = self.connection.channel()
+            ch.queue_declare(self.node_queue, passive=True)
+        ch.close()
+        if self.node_queue not in self.consumer_tags:
+            self._consume(self.node_queue)
+        if self.want_creates and "create_instance" not in self.consumer_tags:
+            self._consume("create_instance")
+
+    def _on_cancel(self, queue: str) -> None:
+        self.consumer_tags.pop(queue, None)
+        self._cancelled.add(queue)
 
     def _try_router(self, now: float) -> None:
         self.router_retry_at = now + ROUTER_RETRY
@@ -203,6 +225,7 @@ class Consumer:
         if queue not in self.channels or not self.channels[queue].is_open:
             channel = self.connection.channel()
             channel.basic_qos(prefetch_count=self.prefetch)
+            channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
             self.channels[queue] = channel
 
         def callback(ch, method, properties, body):
@@ -310,6 +333,7 @@ class Outgoing:
     mandatory: bool = False
     on_confirmed: Callable[[], None] | None = None
     on_unroutable: Callable[[], None] | None = None
+    seq: int | None = None  # its number in the spool, for events
 
 
 class Publisher:
@@ -317,9 +341,10 @@ class Publisher:
     What cannot be published now waits in the outbox for the connection to
     come back."""
 
-    def __init__(self, url: str, heartbeat: int):
+    def __init__(self, url: str, heartbeat: int, spool: Spool | None = None):
         self.url = url
         self.heartbeat = heartbeat
+        self.spool = spool
         self.connection: pika.BlockingConnection | None = None
         self.channel = None
         self.outbox: deque[Outgoing] = deque()
@@ -350,8 +375,21 @@ class Publisher:
         return True
 
     def publish(self, item: Outgoing) -> None:
+        if self.spool is not None and item.exchange == EVENTS_EXCHANGE:
+            item.seq = self.spool.add(item.routing_key, item.body)
+            if self.spool.over_limit:
+                self._drop_oldest_event()
         self.outbox.append(item)
         self.drain()
+
+    def _drop_oldest_event(self) -> None:
+        for i, old in enumerate(self.outbox):
+            if old.seq is not None:
+                del self.outbox[i]
+                self.spool.dropped(old.seq)
+                log.error("more than %d events wait for RabbitMQ; dropped the oldest (%s)",
+                          self.spool.limit, old.routing_key)
+                return
 
     def drain(self) -> None:
         while self.outbox and self.up:
@@ -376,6 +414,8 @@ class Publisher:
                 self._drop()
                 return
             self.outbox.popleft()
+            if item.seq is not None:
+                self.spool.confirmed(item.seq)
             if item.on_confirmed is not None:
                 item.on_confirmed()
 

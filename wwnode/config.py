@@ -34,6 +34,7 @@ class Config:
     load_window: int = 5
     send_timeout: float = 60.0
     send_hold: float = 60.0
+    send_dedup_window: float = 86400.0
     ping_interval: float = 30.0
     ping_timeout: float = 10.0
     stop_timeout: float = 20.0
@@ -48,6 +49,7 @@ class Config:
     heartbeat_interval: float = 5.0
     amqp_heartbeat: int = 10
     command_prefetch: int = 50
+    spool_limit: int = 100_000
     log_message_bodies: bool = False
     log_level: str = "INFO"
 
@@ -129,12 +131,13 @@ def _check(cfg: Config) -> None:
         raise ConfigError("WA_URL must be an http(s) URL")
     if not 0 < cfg.admit_low < cfg.admit_high <= 100:
         raise ConfigError("need 0 < ADMIT_LOW < ADMIT_HIGH <= 100")
-    for name in ("qr_ttl", "qr_max", "load_window", "crash_limit", "command_prefetch", "amqp_heartbeat"):
+    for name in ("qr_ttl", "qr_max", "load_window", "crash_limit", "command_prefetch", "amqp_heartbeat",
+                 "spool_limit"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{_env_name(name)} must be at least 1")
     for name in ("load_interval", "send_timeout", "ping_interval", "ping_timeout", "stop_timeout",
                  "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window",
-                 "node_queue_ttl"):
+                 "node_queue_ttl", "send_dedup_window"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if cfg.max_sessions < 0:

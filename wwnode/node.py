@@ -31,6 +31,7 @@ from .broker import (DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, ROUTED_QUEUES, Consumer
 from .commands import Rejected, parse
 from .config import Config, redact_url
 from .paths import Paths
+from .spool import Spool
 from .store import REDIS_ERRORS, Store, Unavailable
 from .supervisor import Supervisor
 
@@ -45,10 +46,14 @@ class Node:
         self.cfg = cfg
         self.paths = Paths(cfg.data_dir)
         self.paths.ensure()
-        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat)
+        self.spool = Spool(self.paths.root / "spool" / "events.log", cfg.spool_limit)
+        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat, self.spool)
+        for routing_key, body in self.spool.recover():
+            self.publisher.outbox.append(Outgoing(EVENTS_EXCHANGE, routing_key, body,
+                                                  seq=self.spool.add(routing_key, body)))
         self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                                  self._on_command, node_queue_ttl=cfg.node_queue_ttl)
-        self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl)
+        self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window)
         self.supervisor = Supervisor(cfg, self.paths, self, self.store)
         self.supervisor.may_run = lambda key: key in self.store.tokens
         self.admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
@@ -59,6 +64,7 @@ class Node:
         self._next_load = 0.0
         self._next_renew = 0.0
         self._next_lost_scan = 0.0
+        self._resync = False
         self._wake_r, self._wake_w = os.pipe()
 
     # =========================================================== the Bus
@@ -191,7 +197,11 @@ class Node:
             self.publisher.drain()
             self._reap(now)
             self.supervisor.tick(now)
-            self.store.retry(now)
+            if self.store.retry(now):
+                # Redis is back, maybe restarted empty: renew (taking back
+                # leases still ours) at once, then write what it should hold.
+                self._next_renew = 0.0
+                self._resync = True
             self._retry_parked(now)
             self._timed(now)
         self.publisher.drain()
@@ -274,6 +284,9 @@ class Node:
                 return
         for key in lost:
             self.supervisor.drop(key, now)
+        if self._resync:
+            self._resync = False
+            self.supervisor.resync()
         # Sessions restored while Redis was away still need their lease.
         for key, s in list(self.supervisor.sessions.items()):
             if key not in self.store.tokens and s.child is None:

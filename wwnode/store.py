@@ -11,6 +11,10 @@ Keys (every one has a TTL or is deleted when its session goes):
                                (TTL four leases and a minute: it outlives a
                                dead owner's lease, so the fleet can tell the
                                key was lost)
+``instances:{key}:sent``       hash: command id -> ``pending`` or
+                               ``done:<message id>``, for sends that carry
+                               an id (TTL ``SEND_DEDUP_WINDOW`` after the
+                               last such send)
 ``nodes:{node}``               hash: the node's heartbeat (TTL ``LEASE_TTL``)
 =============================  ==============================================
 
@@ -91,10 +95,10 @@ end
 return 1
 """
 
-# KEYS: owner, qr, state, fence.  ARGV: token.  Frees the key if it is ours.
+# KEYS: owner, qr, state, fence, sent.  ARGV: token.  Frees the key if ours.
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
@@ -123,6 +127,10 @@ def fence_key(key: str) -> str:
     return f"instances:{key}:fence"
 
 
+def sent_key(key: str) -> str:
+    return f"instances:{key}:sent"
+
+
 def state_key(key: str) -> str:
     return f"instances:{key}:state"
 
@@ -140,7 +148,7 @@ def owner_node(token: str | None) -> str | None:
 
 
 class Store:
-    def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float):
+    def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float, dedup_window: float = 86400.0):
         self.url = url
         self.node_id = node_id
         self.qr_ms = qr_ttl * 1000
@@ -149,6 +157,7 @@ class Store:
         # Long enough to outlive both the lease and a router failover (about
         # two AMQP heartbeats), so a dead owner's keys are always reported.
         self.state_ms = 4 * self.lease_ms + 60_000
+        self.dedup_ms = int(dedup_window * 1000)
         self.r = redis.Redis.from_url(
             url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10, decode_responses=True
         )
@@ -186,20 +195,22 @@ class Store:
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, 5.0)
 
-    def retry(self, now: float) -> None:
-        """Called every tick: after a failure, try Redis again in a while."""
+    def retry(self, now: float) -> bool:
+        """Called every tick: after a failure, try Redis again in a while.
+        True when Redis has just come back."""
         if self.up or now < self._retry_at:
-            return
+            return False
         try:
             self.r.ping()
         except REDIS_ERRORS as e:
             self._down(e)
-            return
+            return False
         log.info("Redis is back; writing %d kept changes", len(self._pending))
         self.up, self._delay = True, 0.5
         pending, self._pending = self._pending, {}
         for (key, kind), op in pending.items():
             self._do(key, kind, op)
+        return True
 
     def _fenced(self, key: str, target: str, ttl_ms: int, kind: str, *values: str) -> None:
         token = self.tokens.get(key)
@@ -226,7 +237,34 @@ class Store:
         token = self.tokens.pop(key, None)
         if token is not None:
             self._do(key, "release", lambda: self._release_script(
-                keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key)], args=[token]))
+                keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key), sent_key(key)], args=[token]))
+
+    # ------------------------------------------------- sends with an id
+    def begin_send(self, key: str, command_id: str) -> str | None:
+        """Mark a send carrying a client's command id as under way.  None:
+        first time, go on; ``pending``: an earlier attempt's outcome is not
+        known (it may have gone out); ``done:<message id>``: it went out."""
+        if not self.up:
+            raise Unavailable("Redis is unreachable")
+        try:
+            pipe = self.r.pipeline()
+            pipe.hsetnx(sent_key(key), command_id, "pending")
+            pipe.hget(sent_key(key), command_id)
+            pipe.pexpire(sent_key(key), self.dedup_ms)
+            created, value, _ = pipe.execute()
+        except REDIS_ERRORS as e:
+            self._down(e)
+            raise Unavailable(str(e)) from e
+        return None if created else value
+
+    def end_send(self, key: str, command_id: str, message_id: str | None) -> None:
+        """Record the outcome: sent (kept for the window), or failed for
+        good (forgotten, so a retry with the same id may try again)."""
+        if message_id is not None:
+            op = lambda: self.r.hset(sent_key(key), command_id, f"done:{message_id}")  # noqa: E731
+        else:
+            op = lambda: self.r.hdel(sent_key(key), command_id)  # noqa: E731
+        self._do(key, f"sent:{command_id}", op)
 
     # ----------------------------------------------------------- leases
     def claim(self, key: str) -> bool | None:

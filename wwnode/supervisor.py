@@ -36,6 +36,7 @@ from .children import Child, SessionArgs, Spawner
 from .commands import Command
 from .config import Config
 from .paths import Paths, UnsafePath
+from .store import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Store(Protocol):
     def clear_qr(self, key: str) -> None: ...
     def set_state(self, key: str, state: str, me: str | None = None) -> None: ...
     def forget(self, key: str) -> None: ...
+    def begin_send(self, key: str, command_id: str) -> str | None: ...
+    def end_send(self, key: str, command_id: str, message_id: str | None) -> None: ...
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Session:
     child: Child | None = None
     linked: bool = False  # its profile holds a link: restarts need no QR
     me: str | None = None
+    qr: str | None = None  # the QR code shown now
     started_at: float | None = None
     backoff: float = 0.0
     restart_at: float | None = None
@@ -173,7 +177,7 @@ class Supervisor:
             return
         pending = PendingSend(cmd, d)
         if s.state == S.READY:
-            self._dispatch(s, pending)
+            self._dispatch(s, pending, now)
         elif s.linked and s.state in (S.STARTING, S.RESTARTING):
             # Coming back from a crash or a node restart: it will be ready
             # without a scan, so the send waits for it (bounded).
@@ -182,7 +186,28 @@ class Supervisor:
         else:
             self.bus.fail(d, "not_ready", f"session {cmd.key} is {s.state}, not ready", cmd.key, cmd.command_id)
 
-    def _dispatch(self, s: Session, p: PendingSend) -> None:
+    def _dispatch(self, s: Session, p: PendingSend, now: float) -> None:
+        cid = p.command.command_id
+        if cid is not None:
+            # At most once per command id: a redelivery (after a crash, a
+            # client's retry) must not message the contact a second time.
+            try:
+                seen = self.store.begin_send(s.key, cid)
+            except Unavailable:
+                p.hold_until = now + self.cfg.send_hold
+                s.held.appendleft(p)  # Redis cannot say now: wait for it
+                return
+            if seen is not None and seen.startswith("done:"):
+                log.info("send %s of %s was done before; not sending again", cid, s.key)
+                body = {"key": s.key, "chat_id": p.command.chat_id, "message_id": seen[len("done:"):],
+                        "command_id": cid, "duplicate": True}
+                self.bus.emit("message_sent_instance", body, on_confirmed=lambda d=p.delivery: self.bus.ack(d))
+                return
+            if seen is not None:
+                self.bus.fail(p.delivery, "outcome_unknown",
+                              f"send {cid} was attempted before and may have gone out; not sending it again",
+                              s.key, cid)
+                return
         child_id = f"n{next(self._ids)}"
         s.inflight[child_id] = p
         s.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
@@ -249,11 +274,13 @@ class Supervisor:
     def _ev_qr(self, s: Session, e: dict, now: float) -> None:
         if s.state not in (S.STARTING, S.QR):
             return
+        s.qr = e["qr"]
         self.store.set_qr(s.key, e["qr"])
         self.bus.emit("qr_instance", {"key": s.key, "qr": e["qr"], "attempt": e.get("attempt")})
         self.set_state(s, S.QR, now)
 
     def _ev_authenticated(self, s: Session, e: dict, now: float) -> None:
+        s.qr = None
         self.store.clear_qr(s.key)
         self.bus.emit("authenticated_instance", {"key": s.key})
 
@@ -262,8 +289,15 @@ class Supervisor:
         s.me = e.get("me")
         self.bus.emit("ready_instance", {"key": s.key, "me": s.me})
         self.set_state(s, S.READY, now)
-        while s.held:
-            self._dispatch(s, s.held.popleft())
+        self._dispatch_held(s, now)
+
+    def _dispatch_held(self, s: Session, now: float) -> None:
+        while s.held and s.state == S.READY:
+            p = s.held.popleft()
+            before = len(s.held)
+            self._dispatch(s, p, now)
+            if len(s.held) > before:
+                return  # put back: Redis cannot say yet; tick tries again
 
     def _ev_message(self, s: Session, e: dict, now: float) -> None:
         self.bus.emit("message_instance", {"key": s.key, "message": e.get("message")})
@@ -272,6 +306,8 @@ class Supervisor:
         p = s.inflight.pop(e.get("id"), None)
         if p is None:
             return
+        if p.command.command_id is not None:
+            self.store.end_send(s.key, p.command.command_id, e.get("message_id"))
         body = {"key": s.key, "chat_id": p.command.chat_id, "message_id": e.get("message_id"),
                 "command_id": p.command.command_id}
         # Acknowledged only once the event about it is safely with the broker.
@@ -281,6 +317,8 @@ class Supervisor:
         p = s.inflight.pop(e.get("id"), None)
         if p is None:
             return
+        if p.command.command_id is not None:
+            self.store.end_send(s.key, p.command.command_id, None)
         self.bus.fail(p.delivery, e.get("reason", "send_failed"), e.get("detail", ""), s.key, p.command.command_id)
 
     def _ev_pong(self, s: Session, e: dict, now: float) -> None:
@@ -307,6 +345,7 @@ class Supervisor:
         s.child.close()
         s.child = None
         log.info("session %s: process exited with %d", s.key, code)
+        s.qr = None
         self.store.clear_qr(s.key)
         # Sends it took and did not answer: back to the queue, they may run again.
         for p in s.inflight.values():
@@ -378,6 +417,14 @@ class Supervisor:
         if s.recreate is not None:
             self.create(Command("create_instance", s.key), s.recreate, now)
 
+    def resync(self) -> None:
+        """Write every session's state (and QR code) to Redis again: after
+        Redis came back, it may have kept nothing."""
+        for s in self.sessions.values():
+            self.store.set_state(s.key, s.state, s.me)
+            if s.state == S.QR and s.qr:
+                self.store.set_qr(s.key, s.qr)
+
     def drop(self, key: str, now: float) -> None:
         """This node lost the key (its lease ran out and another node may
         run it): end the session at once, without a word as its owner."""
@@ -418,6 +465,8 @@ class Supervisor:
                 self._check_health(s, now)
                 if s.backoff and s.started_at is not None and now - s.started_at >= self.cfg.stable_after:
                     s.backoff = 0.0  # stable long enough: the next crash starts over
+            if s.held and s.state == S.READY:
+                self._dispatch_held(s, now)
             while s.held and s.held[0].hold_until <= now:
                 p = s.held.popleft()
                 self.bus.fail(p.delivery, "not_ready", f"session {s.key} was not ready in time", s.key,
