@@ -254,3 +254,142 @@ class NodeProcess:
 
     def log_text(self) -> str:
         return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+
+
+# ---------------------------------------------------------------- faults
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 the test controls: ``cut()`` drops every
+    connection and refuses new ones, ``freeze()`` keeps connections open
+    but forwards nothing (a link gone silent), ``restore()`` undoes both."""
+
+    def __init__(self, target_port: int):
+        import socket
+
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.state = "open"
+        self.conns: list = []
+        self._lock = threading.Lock()
+        self._frozen = threading.Event()
+        self._frozen.set()  # set = forwarding
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.state == "cut":
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src, dst) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                self._frozen.wait()
+                if self.state == "cut":
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        import socket
+
+        self.state = "cut"
+        self._frozen.set()
+        with self._lock:
+            conns, self.conns = self.conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+    def freeze(self) -> None:
+        self.state = "frozen"
+        self._frozen.clear()
+
+    def restore(self) -> None:
+        self.state = "open"
+        self._frozen.set()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+class RedisServer:
+    """A redis-server of the test's own, to restart at will."""
+
+    def __init__(self, tmp: Path, password: str | None = None):
+        import socket
+
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.dir = tmp
+        self.password = password
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import shutil
+
+        args = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis as redislib
+
+        client = redislib.Redis.from_url(self.url)
+        wait_for(lambda: _pings(client), what="redis-server to start")
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _pings(client) -> bool:
+    import redis as redislib
+
+    try:
+        return client.ping()
+    except redislib.RedisError:
+        return False

@@ -33,6 +33,7 @@ from typing import Callable
 
 import pika
 import pika.exceptions
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from .config import redact_url
 from .spool import Spool
@@ -48,8 +49,9 @@ ROUTED_QUEUES = ("send_message", "destroy_instance", REROUTE_QUEUE)
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
 LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
 
-# What a broken connection or channel raises in pika.
-BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+# What a broken connection or channel raises in pika (a connection attempt
+# that times out raises the connection workflow's own exceptions).
+BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,33 @@ def _params(url: str, heartbeat: int) -> pika.URLParameters:
     params.heartbeat = heartbeat
     params.blocked_connection_timeout = 4 * heartbeat
     params.connection_attempts = 1
-    params.socket_timeout = 5
+    # Connecting blocks the node's loop: keep it short, retries back off.
+    params.socket_timeout = 3
+    params.stack_timeout = 5
     params.client_properties = {"connection_name": "wwnode"}
     return params
+
+
+class _Silence:
+    """Notices a connection that went silent without closing.  RabbitMQ
+    sends a heartbeat every half interval when nothing else flows, so two
+    intervals without a byte mean the link is dead; pika alone takes up to
+    2 x (interval + 5 s) to say so."""
+
+    def __init__(self, heartbeat: int):
+        self.limit = 2 * heartbeat
+        self.reset()
+
+    def reset(self) -> None:
+        self._bytes = -1
+        self._since: float | None = None
+
+    def silent(self, connection, now: float) -> bool:
+        received = connection._impl.bytes_received  # counted by pika for its own heartbeat check
+        if received != self._bytes or self._since is None:
+            self._bytes, self._since = received, now
+            return False
+        return now - self._since > self.limit
 
 
 class _Backoff:
@@ -130,6 +156,7 @@ class Consumer:
         self.router_retry_at = 0.0
         self._cancelled: set[str] = set()
         self._backoff = _Backoff()
+        self._silence = _Silence(heartbeat)
 
     @property
     def up(self) -> bool:
@@ -252,7 +279,7 @@ class Consumer:
         except BROKER_ERRORS as e:
             self._lost(e)
 
-    def pump(self) -> None:
+    def pump(self, now: float) -> None:
         """Handle whatever arrived (commands, heartbeats); never waits."""
         if not self.up:
             return
@@ -260,6 +287,9 @@ class Consumer:
             self.connection.process_data_events(time_limit=0)
         except BROKER_ERRORS as e:
             self._lost(e)
+            return
+        if self._silence.silent(self.connection, now):
+            self._lost(TimeoutError(f"nothing received for {self._silence.limit} s"))
 
     def ack(self, d: Delivery) -> None:
         if self._current(d):
@@ -284,19 +314,15 @@ class Consumer:
         log.warning("lost the command connection to RabbitMQ: %s", _why(e))
         self._drop()
 
-    def _drop(self) -> None:
-        if self.connection is not None:
-            try:
-                if self.connection.is_open:
-                    self.connection.close()
-            except BROKER_ERRORS:
-                pass
+    def _drop(self, graceful: bool = False) -> None:
+        _close(self.connection, graceful)
         self.connection = None
         self.channels = {}
         self.consumer_tags = {}
+        self._silence.reset()
 
     def close(self) -> None:
-        self._drop()
+        self._drop(graceful=True)
 
 
 def node_queue_name(node_id: str) -> str:
@@ -350,6 +376,9 @@ class Publisher:
         self.outbox: deque[Outgoing] = deque()
         self.retry_at = 0.0
         self._backoff = _Backoff()
+        self._silence = _Silence(heartbeat)
+        self.confirm_timeout = float(heartbeat)
+        self.blocked = False
 
     @property
     def up(self) -> bool:
@@ -365,6 +394,9 @@ class Publisher:
             self.channel = self.connection.channel()
             declare_topology(self.channel)
             self.channel.confirm_delivery()
+            self.connection.add_on_connection_blocked_callback(self._on_blocked)
+            self.connection.add_on_connection_unblocked_callback(self._on_unblocked)
+            self.blocked = False
         except BROKER_ERRORS as e:
             delay = self._backoff.next()
             self.retry_at = now + delay
@@ -392,11 +424,17 @@ class Publisher:
                 return
 
     def drain(self) -> None:
-        while self.outbox and self.up:
+        while self.outbox and self.up and not self.blocked:
             item = self.outbox[0]
             props = pika.BasicProperties(
                 content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, headers=item.headers
             )
+            # Waiting for the confirm blocks the node's loop, so it is bounded:
+            # past it the link is cut, and the event waits for the next one.
+            # (The I/O loop's own timer: BlockingConnection runs its timers
+            # only between calls, never during a blocking one like this.)
+            ioloop = self.connection._impl.ioloop
+            timer = ioloop.call_later(self.confirm_timeout, self._cut_stalled)
             try:
                 self.channel.basic_publish(item.exchange, item.routing_key, item.body, props, mandatory=item.mandatory)
             except pika.exceptions.UnroutableError:
@@ -413,13 +451,15 @@ class Publisher:
                 log.warning("publishing stopped: %s", _why(e))
                 self._drop()
                 return
+            finally:
+                ioloop.remove_timeout(timer)
             self.outbox.popleft()
             if item.seq is not None:
                 self.spool.confirmed(item.seq)
             if item.on_confirmed is not None:
                 item.on_confirmed()
 
-    def pump(self) -> None:
+    def pump(self, now: float) -> None:
         if not self.up:
             return
         try:
@@ -427,19 +467,60 @@ class Publisher:
         except BROKER_ERRORS as e:
             log.warning("publisher connection lost: %s", _why(e))
             self._drop()
+            return
+        if self._silence.silent(self.connection, now):
+            log.warning("publisher connection silent for %d s; replacing it", self._silence.limit)
+            self._drop()
 
-    def _drop(self) -> None:
-        if self.connection is not None:
+    def socket(self) -> socketlib.socket | None:
+        try:
+            return self.connection._impl._transport._sock  # pika 1.x internals
+        except AttributeError:
+            return None
+
+    def _cut_stalled(self) -> None:
+        log.warning("no publisher confirm in %.0f s; replacing the connection", self.confirm_timeout)
+        sock = self.socket()
+        if sock is not None:
             try:
-                if self.connection.is_open:
-                    self.connection.close()
-            except BROKER_ERRORS:
+                sock.shutdown(socketlib.SHUT_RDWR)  # the pending wait then fails at once
+            except OSError:
                 pass
+
+    def _on_blocked(self, *_args) -> None:
+        log.warning("RabbitMQ blocks publishing (a resource alarm); events wait")
+        self.blocked = True
+
+    def _on_unblocked(self, *_args) -> None:
+        log.warning("RabbitMQ takes events again")
+        self.blocked = False
+
+    def _drop(self, graceful: bool = False) -> None:
+        _close(self.connection, graceful)
         self.connection = None
         self.channel = None
+        self._silence.reset()
 
     def close(self) -> None:
-        self._drop()
+        self._drop(graceful=True)
+
+
+def _close(connection, graceful: bool) -> None:
+    """Close a connection.  After a failure the link may be dead or silent,
+    and a polite close would wait for the broker's answer: cut the socket
+    first, so closing cannot block the node."""
+    if connection is None:
+        return
+    if not graceful:
+        try:
+            connection._impl._transport._sock.shutdown(socketlib.SHUT_RDWR)  # pika 1.x internals
+        except (AttributeError, OSError):
+            pass
+    try:
+        if connection.is_open:
+            connection.close()
+    except BROKER_ERRORS:
+        pass
 
 
 def _why(e: BaseException) -> str:

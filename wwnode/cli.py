@@ -22,7 +22,9 @@ def _setup_logging(cfg, log_file) -> None:
     handler.setFormatter(fmt)
     root.addHandler(handler)
     log_file.chmod(0o600)
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every failed connection attempt at length; the node says
+    # what happened in one line of its own.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 def cmd_run(args) -> int:

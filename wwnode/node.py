@@ -64,7 +64,6 @@ class Node:
         self._next_load = 0.0
         self._next_renew = 0.0
         self._next_lost_scan = 0.0
-        self._resync = False
         self._wake_r, self._wake_w = os.pipe()
 
     # =========================================================== the Bus
@@ -192,16 +191,13 @@ class Node:
             self.publisher.connect(now)
             self._wait_and_handle_io(now)
             now = time.monotonic()
-            self.consumer.pump()
-            self.publisher.pump()
+            self.consumer.pump(now)
+            self.publisher.pump(now)
             self.publisher.drain()
             self._reap(now)
             self.supervisor.tick(now)
             if self.store.retry(now):
-                # Redis is back, maybe restarted empty: renew (taking back
-                # leases still ours) at once, then write what it should hold.
-                self._next_renew = 0.0
-                self._resync = True
+                self._next_renew = 0.0  # Redis is back: renew at once
             self._retry_parked(now)
             self._timed(now)
         self.publisher.drain()
@@ -218,6 +214,9 @@ class Node:
         sock = self.consumer.socket() if self.consumer.up else None
         if sock is not None:
             poller.register(sock.fileno(), select.POLLIN)
+        psock = self.publisher.socket() if self.publisher.up else None
+        if psock is not None:
+            poller.register(psock.fileno(), select.POLLIN)
         by_fd = {}
         for s, child in self.supervisor.children():
             if not child.eof:
@@ -284,8 +283,10 @@ class Node:
                 return
         for key in lost:
             self.supervisor.drop(key, now)
-        if self._resync:
-            self._resync = False
+        if self.store.forgotten:
+            # Redis came back, maybe restarted empty: with the leases taken
+            # back, write again what it should hold.
+            self.store.forgotten = False
             self.supervisor.resync()
         # Sessions restored while Redis was away still need their lease.
         for key, s in list(self.supervisor.sessions.items()):

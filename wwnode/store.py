@@ -167,6 +167,10 @@ class Store:
         self._release_script = self.r.register_script(RELEASE)
         self._mark_lost = self.r.register_script(MARK_LOST)
         self.tokens: dict[str, str] = {}  # key -> our token
+        # Set when Redis turned out to have lost what we wrote (it came back
+        # after an outage, or a lease had to be taken back): the node then
+        # writes its sessions' state again.
+        self.forgotten = False
         # Until when (monotonic) our leases are known to hold: the start of
         # the last renewal that succeeded, plus the lease.
         self.leases_valid_until = 0.0
@@ -207,6 +211,7 @@ class Store:
             return False
         log.info("Redis is back; writing %d kept changes", len(self._pending))
         self.up, self._delay = True, 0.5
+        self.forgotten = True
         pending, self._pending = self._pending, {}
         for (key, kind), op in pending.items():
             self._do(key, kind, op)
@@ -325,6 +330,7 @@ class Store:
                     self.tokens.pop(key, None)
                 elif status == 2:
                     log.warning("lease of %s had expired; taken back", key)
+                    self.forgotten = True  # Redis lost it: restarted, or a flush
         return lost
 
     def drop_node(self) -> None:
