@@ -27,7 +27,7 @@ import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import browser
-from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
+from .devtools import DevTools, DevToolsError, page_websocket_url
 from .output import Output
 from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, LINKED_MARKER, BadCommand, decode_command
 from .tracker import Tracker

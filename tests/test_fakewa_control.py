@@ -9,7 +9,7 @@ import time
 import pytest
 
 from support import new_phone
-from wwnode.fakewa.client import Control, ControlError
+from wwnode.fakewa.client import ControlError
 from wwnode.fakewa.world import BadRequest, NotFound, Settings, World
 
 

@@ -238,9 +238,13 @@ class Consumer:
             try:
                 self._consume(queue, exclusive=True)
             except pika.exceptions.ChannelClosedByBroker as e:
-                if e.reply_code != 403:  # 403: another node is the router
-                    raise
+                # 403: another node is the router.  404: the queue is gone
+                # (deleted under us): declare it again first.
                 self.channels.pop(queue, None)
+                if e.reply_code == 404:
+                    self._cancelled.add(queue)
+                elif e.reply_code != 403:
+                    log.warning("could not consume %s: %s", queue, _why(e))
                 return
             except BROKER_ERRORS as e:
                 self._lost(e)

@@ -1,0 +1,92 @@
+"""What both benchmarks share: percentiles, the table they print, and
+clocks that stamp the stand-in's side of a message."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks, so p99 of 200 samples is
+    not simply the second-largest one."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    pos = (len(s) - 1) * p / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, value: float, unit: str, limit: float | None = None, fmt: str = "{:.2f}") -> None:
+        figure = f"{fmt.format(value)} {unit}"
+        if limit is None:
+            self.rows.append((measure, figure, "-", ""))
+        else:
+            self.rows.append((measure, figure, f"<= {limit:g} {unit}", "yes" if value <= limit else "NO"))
+
+    def print(self, title: str) -> None:
+        head = ("measure", "figure", "target", "met?")
+        widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(4)]
+        line = "-+-".join("-" * w for w in widths)
+        print(f"\n{title}")
+        print(" | ".join(h.ljust(w) for h, w in zip(head, widths)))
+        print(line)
+        for r in self.rows:
+            print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------- the process
+class SentClock:
+    """Stamps the moment the stand-in records a message a page sent, by
+    wrapping ``World.record_sent`` on this instance.  Keyed by the message
+    id the page chose; the ``sent`` event names the same id, so a send
+    is matched to its record without asking the control API."""
+
+    def __init__(self, world) -> None:
+        self._record = world.record_sent
+        self._at: dict[str, float] = {}
+        self._cond = threading.Condition()
+        world.record_sent = self._wrapped
+
+    def _wrapped(self, device_id, msg_id, to, body, t):
+        record = self._record(device_id, msg_id, to, body, t)
+        now = time.monotonic()
+        with self._cond:
+            self._at.setdefault(msg_id, now)  # a retried request keeps its first time
+            self._cond.notify_all()
+        return record
+
+    def at(self, msg_id: str, timeout: float = 10.0) -> float:
+        with self._cond:
+            if not self._cond.wait_for(lambda: msg_id in self._at, timeout):
+                raise RuntimeError(f"the stand-in never recorded message {msg_id}")
+            return self._at[msg_id]
+
+
+class DeliverClock:
+    """Stamps the moment the stand-in has queued an inbound message for the
+    page, inside the control request, before its HTTP answer is written."""
+
+    def __init__(self, world) -> None:
+        self._deliver = world.deliver
+        self.at: dict[str, float] = {}
+        world.deliver = self._wrapped
+
+    def _wrapped(self, to, sender, body):
+        msg_id = self._deliver(to, sender, body)
+        self.at[msg_id] = time.monotonic()
+        return msg_id
+
+
+# ---------------------------------------------------------- measurements
