@@ -372,3 +372,13 @@ def test_a_send_that_failed_may_be_retried_with_its_id(sup):
     sup.on_events(s, [{"event": "send_failed", "id": s.child.sent[-1]["id"], "reason": "timeout"}], 2.0)
     sup.send(cmd, delivery("send_message"), 3.0)
     assert s.child.sent[-1]["text"] == "hi" and len([c for c in s.child.sent if c["cmd"] == "send"]) == 2
+
+
+def test_starts_beyond_the_concurrency_wait_their_turn(sup):
+    sup.start_limit = 2
+    for key in ("a", "b", "c"):
+        start(sup, key)
+    assert [c.args.key for c in sup.spawner.children] == ["a", "b"]
+    assert sup.sessions["c"].state == S.STARTING and sup.sessions["c"].child is None
+    sup.on_events(sup.sessions["a"], [{"event": "qr", "qr": "q", "attempt": 1}], 1.0)  # a is done booting
+    assert [c.args.key for c in sup.spawner.children] == ["a", "b", "c"]

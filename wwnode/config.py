@@ -39,6 +39,7 @@ class Config:
     ping_timeout: float = 10.0
     stop_timeout: float = 20.0
     restore_stagger: float = 2.0
+    start_concurrency: int = 0
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     stable_after: float = 120.0
@@ -140,6 +141,8 @@ def _check(cfg: Config) -> None:
                  "node_queue_ttl", "send_dedup_window"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
+    if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
+        raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
     if cfg.max_sessions < 0:
         raise ConfigError("MAX_SESSIONS must be 0 (no cap) or more")
 

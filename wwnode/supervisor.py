@@ -76,6 +76,7 @@ class Session:
     me: str | None = None
     qr: str | None = None  # the QR code shown now
     started_at: float | None = None
+    queued_at: float | None = None  # waiting for a start slot since
     backoff: float = 0.0
     restart_at: float | None = None
     crashes: deque = field(default_factory=deque)
@@ -108,6 +109,7 @@ class Supervisor:
         # sets it.  A restored session waits for its lease before starting.
         self.may_run = lambda key: True
         self.graveyard: list[Child] = []  # processes of dropped sessions, to reap
+        self.start_limit = cfg.start_concurrency or float("inf")
 
     # ================================================================ state
     def set_state(self, s: Session, new: str, now: float) -> None:
@@ -234,6 +236,29 @@ class Supervisor:
 
     # ============================================================ processes
     def _spawn(self, s: Session, now: float) -> None:
+        """Start the session's process, or queue it while ``START_CONCURRENCY``
+        browsers are already booting (a bound for a big node that restores
+        or receives many sessions at once; none by default)."""
+        self.set_state(s, S.STARTING, now)
+        s.end_event = None
+        s.restart_at = None
+        if self._booting() >= self.start_limit:
+            s.queued_at = now
+            return
+        self._launch(s, now)
+
+    def _booting(self) -> int:
+        return sum(1 for s in self.sessions.values() if s.state == S.STARTING and s.child is not None)
+
+    def _start_queued(self, now: float) -> None:
+        queued = sorted((s for s in self.sessions.values() if s.queued_at is not None), key=lambda s: s.queued_at)
+        for s in queued:
+            if self._booting() >= self.start_limit:
+                return
+            self._launch(s, now)
+
+    def _launch(self, s: Session, now: float) -> None:
+        s.queued_at = None
         args = SessionArgs(
             key=s.key,
             profile=self.paths.profile(s.key),
@@ -246,9 +271,6 @@ class Supervisor:
             ping_timeout=self.cfg.ping_timeout,
             log_bodies=self.cfg.log_message_bodies,
         )
-        self.set_state(s, S.STARTING, now)
-        s.end_event = None
-        s.restart_at = None
         s.ping_id = s.ping_deadline = None
         s.next_ping = now + self.cfg.ping_interval
         try:
@@ -270,6 +292,7 @@ class Supervisor:
                 log.debug("session %s: %s", s.key, event)
                 continue
             handler(s, event, now)
+        self._start_queued(now)  # a session done booting frees a slot
 
     def _ev_qr(self, s: Session, e: dict, now: float) -> None:
         if s.state not in (S.STARTING, S.QR):
@@ -395,6 +418,7 @@ class Supervisor:
     # ================================================================= stop
     def _stop(self, s: Session, now: float, for_good: bool) -> None:
         s.stop_for_good = s.stop_for_good or for_good
+        s.queued_at = None
         if s.state != S.STOPPING:
             self.set_state(s, S.STOPPING, now)
         if s.child is None:
@@ -453,6 +477,7 @@ class Supervisor:
 
     # ================================================================= tick
     def tick(self, now: float) -> None:
+        self._start_queued(now)
         for s in list(self.sessions.values()):
             if s.state == S.RESTARTING and s.restart_at is not None and now >= s.restart_at:
                 if self.may_run(s.key):
