@@ -75,6 +75,7 @@ TARGET_SEND_P99 = 100.0  # ms
 TARGET_BATCH_QR = 10_000.0  # ms, the slowest of the ten creates
 TARGET_RSS = 80.0  # MB
 TARGET_CPU = 2.0  # percent of one core
+TARGET_HOP = 5.0  # ms the extra hop to another node may add at p50
 
 
 # ------------------------------------------------------------------ figures
@@ -205,11 +206,13 @@ class Commands:
 
 # ----------------------------------------------------- stand-in clocks
 class Node:
-    def __init__(self, work: Path, wa_url: str):
-        self.data_dir = work / "data"
-        self.out_path = work / "node.out"
+    def __init__(self, work: Path, wa_url: str, node_id: str = NODE_ID, **settings: str):
+        self.node_id = node_id
+        self.data_dir = work / node_id / "data"
+        self.out_path = work / f"{node_id}.out"
         env = {**os.environ, "RABBIT_MQ_URL": RABBIT_URL, "REDIS_URL": REDIS_URL, "WA_URL": wa_url,
-               "NODE_ID": NODE_ID, "DATA_DIR": str(self.data_dir), "LOG_LEVEL": "WARNING"}
+               "NODE_ID": node_id, "DATA_DIR": str(self.data_dir), "LOG_LEVEL": "WARNING",
+               **{k.upper(): str(v) for k, v in settings.items()}}
         with open(self.out_path, "ab") as out:
             # cwd is the work folder so that no .env elsewhere changes the settings.
             self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, cwd=work,
@@ -389,6 +392,49 @@ def destroy_all(cmds: Commands, events: Events, keys: list[str], timeout: float 
 
 
 # ------------------------------------------------------------------ main
+def measure_hop(work: Path, wa_url: str, cmds: Commands, events: Events, r, control: Control,
+                clock: SentClock, n: int, warmup: int) -> dict[str, list[float]]:
+    """Two nodes: ``hop-local`` on the router, ``hop-remote`` on the other
+    node, sends alternating between them in the same run.  The router (the
+    first node, capped at one session so the second create goes elsewhere)
+    carries out the local ones itself and hands the others over: one hop."""
+    first = Node(work, wa_url, "bench-hop-a", max_sessions=1)
+    second = None
+    try:
+        deadline = time.monotonic() + 60
+        while not all(cmds.consumers(q) for q in COMMAND_QUEUES):
+            if not first.alive() or time.monotonic() > deadline:
+                raise RuntimeError("the first node did not start consuming")
+            time.sleep(0.05)
+        phones = {"hop-local": "5511777000001", "hop-remote": "5511777000002"}
+        create_and_link(cmds, events, r, control, ["hop-local"], phones, 60)
+        second = Node(work, wa_url, "bench-hop-b")
+        while cmds.consumers("create_instance") != 1 or "bench-hop-b" not in (r.hget("nodes:bench-hop-b", "node") or ""):
+            if not second.alive() or time.monotonic() > deadline + 60:
+                raise RuntimeError("the second node did not come up alone on create_instance")
+            time.sleep(0.05)
+        create_and_link(cmds, events, r, control, ["hop-remote"], phones, 60)
+        if r.get("instances:hop-remote:owner").rsplit(":", 1)[0] != "bench-hop-b":
+            raise RuntimeError("hop-remote did not land on the second node")
+        out: dict[str, list[float]] = {"hop-local": [], "hop-remote": []}
+        for i in range(2 * (warmup + n)):
+            key = "hop-local" if i % 2 == 0 else "hop-remote"
+            cid = f"bench-hop-{i}"
+            t0 = time.monotonic()
+            cmds.publish("send_message", {"key": key, "chat_id": "5511888000009@c.us", "message": f"hop {i}",
+                                          "id": cid})
+            _, event = events.wait("message_sent_instance", 30, lambda e: e.get("command_id") == cid)
+            t_rec = clock.at(event["message_id"].rsplit("_", 1)[1])
+            if i >= 2 * warmup:
+                out[key].append((t_rec - t0) * 1000)
+        destroy_all(cmds, events, ["hop-local", "hop-remote"])
+        return out
+    finally:
+        for node in (second, first):
+            if node is not None:
+                node.terminate()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Benchmark a node (python -m wwnode.cli run) against the stand-in, RabbitMQ (vhost "
@@ -402,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="sends and inbound messages done before measuring, not counted (default %(default)s)")
     ap.add_argument("--settle", type=float, default=5.0,
                     help="seconds the node is left alone before the idle window (default %(default)s)")
+    ap.add_argument("--hop-messages", type=int, default=100,
+                    help="sends to each of two nodes' keys for the extra-hop figure; 0 skips it (default %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (node data, node output)")
     args = ap.parse_args(argv)
     if args.messages < 1 or args.sessions_idle < 1 or args.idle_seconds <= 0 or args.warmup < 0 or args.settle < 0:
@@ -501,6 +549,20 @@ def main(argv: list[str] | None = None) -> int:
         table.add(f"node RSS, {idle_sessions} idle sessions, max over the window", idle["rss_max"], "MB",
                   TARGET_RSS, fmt="{:.1f}")
         table.add("node RSS at the end of the window", idle["rss_end"], "MB", fmt="{:.1f}")
+
+        if args.hop_messages > 0:
+            progress("stopping the node; two nodes for the routing hop")
+            destroy_all(cmds, events, created)
+            created = []
+            node.terminate()
+            progress(f"send latency, local key vs a key on the other node, {args.hop_messages} each")
+            hop = measure_hop(work, wa.url, cmds, events, r, control, sent_clock, args.hop_messages, args.warmup)
+            local50, remote50 = percentile(hop["hop-local"], 50), percentile(hop["hop-remote"], 50)
+            table.add("send to a key on the router's node -> recorded, p50", local50, "ms")
+            table.add("send to a key on the router's node -> recorded, p99", percentile(hop["hop-local"], 99), "ms")
+            table.add("send to a key on another node -> recorded, p50", remote50, "ms")
+            table.add("send to a key on another node -> recorded, p99", percentile(hop["hop-remote"], 99), "ms")
+            table.add("extra hop, p50 difference", remote50 - local50, "ms", TARGET_HOP)
     except Exception as e:
         failed = True
         print(f"\nbenchmark failed: {e}", file=sys.stderr)
