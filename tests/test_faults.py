@@ -218,3 +218,68 @@ def test_passwords_stay_out_of_logs_and_events(nodes, rabbit, control, tmp_path,
             assert secret_amqp not in str(event) and secret_redis not in str(event)
     finally:
         redis_server.stop()
+
+
+def test_a_dropped_page_link_reconnects_and_nothing_is_missed(nodes, rabbit, control):
+    nodes()
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-link", phone)
+    for i in range(3):
+        control.cut(phone)
+        control.deliver(phone, friend, f"after cut {i}")  # held until the page is back
+        assert rabbit.expect("message_instance", key="k-link")["message"]["body"] == f"after cut {i}"
+    assert len(rabbit.find("message_instance", key="k-link")) == 3
+
+
+def test_failing_and_crawling_sends_end_in_command_failed(nodes, rabbit, control):
+    nodes(send_timeout=2)
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-sendfault", phone)
+    chat = f"{friend}@c.us"
+    control.sends(phone, "fail")
+    rabbit.publish("send_message", {"key": "k-sendfault", "chat_id": chat, "message": "refused", "id": "f1"})
+    assert rabbit.expect("command_failed", command_id="f1")["reason"] == "rejected"
+    control.sends(phone, "slow", delay=6)
+    rabbit.publish("send_message", {"key": "k-sendfault", "chat_id": chat, "message": "crawling", "id": "f2"})
+    assert rabbit.expect("command_failed", command_id="f2")["reason"] == "timeout"
+    control.sends(phone, "ok")
+    rabbit.publish("send_message", {"key": "k-sendfault", "chat_id": chat, "message": "fine again", "id": "f3"})
+    rabbit.expect("message_sent_instance", command_id="f3", timeout=30)
+    assert "fine again" in [m["body"] for m in control.sent_by(phone)]
+    assert "refused" not in [m["body"] for m in control.sent_by(phone)]
+
+
+def test_a_stopped_session_process_is_found_and_replaced(nodes, rabbit, control):
+    import signal as sig
+
+    node = nodes(ping_interval=1, ping_timeout=1)
+    phone = new_phone()
+    create_ready(rabbit, control, "k-stopped", phone)
+    [pid] = node.session_pids()
+    os.kill(pid, sig.SIGSTOP)
+    try:
+        rabbit.expect("state_instance", key="k-stopped", state="restarting", timeout=30)
+        rabbit.expect("ready_instance", key="k-stopped", timeout=60)
+    finally:
+        try:
+            os.kill(pid, sig.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert node.session_pids() != [pid]
+
+
+def test_a_memory_alarm_holds_events_until_it_clears(nodes, rabbit, control):
+    ctl = "/usr/sbin/rabbitmqctl"
+    node = nodes()
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-alarm", phone)
+    [session] = node.session_pids()
+    subprocess.run([ctl, "set_vm_memory_high_watermark", "0.000001"], capture_output=True, timeout=60, check=True)
+    try:
+        control.deliver(phone, friend, "during the alarm")
+        wait_for(lambda: "blocks publishing" in node_log(node), timeout=30, what="the node to see the alarm")
+        assert not rabbit.find("message_instance", key="k-alarm")
+    finally:
+        subprocess.run([ctl, "set_vm_memory_high_watermark", "0.4"], capture_output=True, timeout=60, check=True)
+    rabbit.expect("message_instance", key="k-alarm", timeout=60)
+    assert node.session_pids() == [session]

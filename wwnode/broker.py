@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import socket as socketlib
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -381,7 +382,9 @@ class Publisher:
         self.retry_at = 0.0
         self._backoff = _Backoff()
         self._silence = _Silence(heartbeat)
-        self.confirm_timeout = float(heartbeat)
+        # A confirm from a healthy broker takes milliseconds; waiting for one
+        # blocks the node's loop, so the wait is short.
+        self.confirm_timeout = min(2.0, float(heartbeat))
         self.blocked = False
 
     @property
@@ -398,8 +401,9 @@ class Publisher:
             self.channel = self.connection.channel()
             declare_topology(self.channel)
             self.channel.confirm_delivery()
-            self.connection.add_on_connection_blocked_callback(self._on_blocked)
-            self.connection.add_on_connection_unblocked_callback(self._on_unblocked)
+            # On the I/O loop itself: a block arrives while a publish waits.
+            self.connection._impl.add_on_connection_blocked_callback(self._on_blocked)
+            self.connection._impl.add_on_connection_unblocked_callback(self._on_unblocked)
             self.blocked = False
         except BROKER_ERRORS as e:
             delay = self._backoff.next()
@@ -483,7 +487,10 @@ class Publisher:
             return None
 
     def _cut_stalled(self) -> None:
-        log.warning("no publisher confirm in %.0f s; replacing the connection", self.confirm_timeout)
+        log.warning("no publisher confirm in %.0f s%s; replacing the connection", self.confirm_timeout,
+                    " (RabbitMQ blocks publishing)" if self.blocked else "")
+        # Not at once: while an alarm lasts, each try stalls the loop again.
+        self.retry_at = time.monotonic() + self._backoff.next()
         sock = self.socket()
         if sock is not None:
             try:

@@ -67,3 +67,12 @@ class Control:
     def freeze(self, phone: str) -> None:
         """The phone's open pages stop running JavaScript (a hung page)."""
         self._call("POST", "freeze", {"phone": phone})
+
+    def cut(self, phone: str) -> None:
+        """The phone's open pages lose their live link (they reconnect)."""
+        self._call("POST", "cut", {"phone": phone})
+
+    def sends(self, phone: str, mode: str, delay: float = 0.0) -> None:
+        """Sends from the phone's pages: ``ok``, ``fail`` (refused) or
+        ``slow`` (each accepted after ``delay`` seconds)."""
+        self._call("POST", "sends", {"phone": phone, "mode": mode, "delay": delay})

@@ -125,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
                 except queue.Empty:  # time to rotate the QR code, or keep alive
                     self.wfile.write(b": keepalive\n\n")
                     continue
+                if event["type"] == "drop":
+                    break  # the control API cut this link
                 self.wfile.write(b"data: " + orjson.dumps(event) + b"\n\n")
                 if event["type"] in ("replaced", "logout", "unpaired"):
                     break  # the page closes this link and opens another
@@ -149,6 +151,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise BadRequest("t must be an integer")
         if not isinstance(body.get("body"), str):
             raise BadRequest("body must be a string")
+        mode, delay = self.world.send_mode(_str(body, "device"))
+        if mode == "fail":
+            self._json(503, {"error": "sends are failing (control API)"})
+            return
+        if mode == "slow":
+            time.sleep(delay)  # this request's own thread: a crawling server
         record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t)
         self._json(200, {"ok": True, "id": record["id"]})
 
@@ -191,6 +199,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.freeze(self._body().get("phone"))
         self._json(200, {"ok": True})
 
+    def sim_cut(self, query) -> None:
+        self.world.cut_links(self._body().get("phone"))
+        self._json(200, {"ok": True})
+
+    def sim_sends(self, query) -> None:
+        body = self._body()
+        self.world.set_send_mode(body.get("phone"), body.get("mode"), body.get("delay", 0))
+        self._json(200, {"ok": True})
+
 
 GET_ROUTES = {
     "/": _Handler.page,
@@ -210,6 +227,8 @@ POST_ROUTES = {
     "/_sim/logout": _Handler.sim_logout,
     "/_sim/conflict": _Handler.sim_conflict,
     "/_sim/freeze": _Handler.sim_freeze,
+    "/_sim/cut": _Handler.sim_cut,
+    "/_sim/sends": _Handler.sim_sends,
 }
 
 

@@ -102,6 +102,7 @@ class World:
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
         self._sent: dict[str, list[dict]] = {}
+        self._send_modes: dict[str, tuple[str, float]] = {}
 
     # ----------------------------------------------------------- live links
     def open_link(self, device_id: str, qr_tail: str, claims_paired: bool, now: float) -> Link:
@@ -269,6 +270,28 @@ class World:
 
     def freeze(self, phone: str) -> None:
         self._push_to_open_pages(phone, {"type": "freeze"})
+
+    def cut_links(self, phone: str) -> None:
+        """Drop the phone's pages' live links (they reconnect by themselves)."""
+        self._push_to_open_pages(phone, {"type": "drop"})
+
+    def set_send_mode(self, phone: str, mode: str, delay: float = 0.0) -> None:
+        """``ok``; ``fail``: the server refuses sends; ``slow``: it takes
+        ``delay`` seconds to accept each."""
+        phone = _phone(phone, "phone")
+        if mode not in ("ok", "fail", "slow"):
+            raise BadRequest("mode must be ok, fail or slow")
+        if not isinstance(delay, (int, float)) or not 0 <= delay <= 600:
+            raise BadRequest("delay must be a number of seconds from 0 to 600")
+        with self._lock:
+            self._send_modes[phone] = (mode, float(delay))
+
+    def send_mode(self, device_id: str) -> tuple[str, float]:
+        with self._lock:
+            device = self._devices.get(device_id)
+            if device is None or device.phone is None:
+                return ("ok", 0.0)
+            return self._send_modes.get(device.phone, ("ok", 0.0))
 
     def conflict(self, phone: str) -> None:
         self._push_to_open_pages(phone, {"type": "conflict"})
