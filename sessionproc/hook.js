@@ -105,7 +105,7 @@
     Socket.on('change:hasSynced', (_model, value) => { if (value) synced(); });
     Conn.on('change:ref', (_model, ref) => { if (!WAITING.includes(Socket.state)) sendQr(ref); });
     Cmd.on('logout', () => emit({ type: 'logout' }));
-    Msg.on('add', (msg) => {
+    const onNewMessage = (msg) => {
       if (!msg.isNewMsg || (msg.id && msg.id.fromMe)) return;
       if (msg.type === 'ciphertext') {
         // Not decrypted yet: it becomes readable with a change of type.
@@ -113,7 +113,13 @@
         return;
       }
       emit({ type: 'message', message: toClientMessage(msg) });
-    });
+    };
+    Msg.on('add', onNewMessage);
+    // New messages the page took before this script could listen (it
+    // starts when the module system appears; the page may already be
+    // receiving by then).
+    const present = typeof Msg.getModelsArray === 'function' ? Msg.getModelsArray() : (Msg.models || []);
+    present.forEach(onNewMessage);
 
     // Where the page is now, for a session process that attached late.
     const settle = () => {

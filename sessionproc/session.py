@@ -281,8 +281,10 @@ class Session:
 
     # ------------------------------------------------------------- stop
     def _stop_page(self) -> None:
-        """On a requested stop: unlink the device first when asked to."""
+        """On a requested stop: unlink the device first when asked to;
+        otherwise close the page first, then report what it said last."""
         if not self.logout_on_stop:
+            self._close_page()
             return
         if self.tracker.authenticated and self.tracker.exit_code is None:
             try:
@@ -293,6 +295,22 @@ class Session:
         self._quit_browser()
         # The profile holds the device's credentials: gone with the link.
         shutil.rmtree(self.opts.profile_dir, ignore_errors=True)
+
+    def _close_page(self) -> None:
+        """Until the page is gone it keeps taking messages from WhatsApp
+        (which then counts them delivered): unload it, so later ones wait on
+        the server, and report the messages it took before."""
+        try:
+            self.driver.get("about:blank")
+        except DRIVER_ERRORS as e:
+            log.warning("could not close the page: %s", e)
+        while True:
+            try:
+                kind, item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "page" and item.get("type") == "message":
+                self._on_page_report(item)
 
     def _quit_browser(self) -> None:
         if self.devtools is not None:

@@ -123,7 +123,11 @@ class Supervisor:
         log.info("session %s: %s -> %s", s.key, old, new)
         # Redis first: a client that sees the event finds Redis agreeing.
         if new == S.STOPPED:
-            self.store.forget(s.key)
+            if s.stop_for_good:
+                self.store.forget(s.key)
+            # else the node is going down: the lease (and the record of sends
+            # done) stays, for this node to take up again when it is back, or
+            # to run out and be reported lost if it is not.
         else:
             self.store.set_state(s.key, new, s.me)
         self.bus.emit("state_instance", {"key": s.key, "state": new, "previous": old})

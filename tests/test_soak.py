@@ -1,0 +1,182 @@
+"""The fault matrix as a soak: sessions on two nodes, steady sends with ids
+and inbound traffic, faults injected at random, then a checker in the manner
+of Jepsen's: every send reached the stand-in at most once and every command
+ended; every inbound message produced one message_instance (a loss is only
+allowed where the README names one); no key ran on two nodes at once; no
+Chrome outlived its session.
+
+Short by default (about 40 s of traffic); set WWNODE_SOAK_SECONDS for a
+longer run.  The counts are printed (pytest -s shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from conftest import TEST_VHOST, chrome_processes_under
+from support import TcpProxy, all_gone, new_phone, wait_for
+from test_node_e2e import create_ready
+from wwnode.fakewa.client import ControlError
+
+pytestmark = pytest.mark.browser
+
+SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
+KEYS = [f"soak-{i}" for i in range(4)]
+
+
+def running_keys(node) -> set[str]:
+    """Keys whose session process runs under this node right now."""
+    keys = set()
+    try:
+        for child in psutil.Process(node.proc.pid).children():
+            cmd = child.cmdline()
+            if "sessionproc" in " ".join(cmd) and "--key" in cmd:
+                keys.add(cmd[cmd.index("--key") + 1])
+    except psutil.Error:
+        pass
+    return keys
+
+
+def test_soak(nodes, rabbit, control, redis_client):
+    rng = random.Random(int(os.environ.get("WWNODE_SOAK_SEED", "7")))
+    proxies = {name: TcpProxy(5672) for name in ("soak-a", "soak-b")}
+    settings = dict(max_sessions=2, lease_ttl=6, heartbeat_interval=1, node_queue_ttl=8, amqp_heartbeat=2,
+                    ping_interval=3, ping_timeout=2, backoff_initial=0.5, backoff_max=2, crash_limit=50,
+                    restore_stagger=0.3)
+    fleet = {name: nodes(name, rabbit_mq_url=f"amqp://guest:guest@127.0.0.1:{p.port}/{TEST_VHOST}", **settings)
+             for name, p in proxies.items()}
+    phones = {key: new_phone() for key in KEYS}
+    friend = new_phone()
+    for key in KEYS:
+        create_ready(rabbit, control, key, phones[key])
+
+    sends: dict[str, str] = {}  # command id -> text
+    inbound: dict[str, str] = {}  # stand-in message id -> key
+    faults: Counter = Counter()
+    overlaps: list[tuple[str, float]] = []
+    next_fault = time.monotonic() + 3
+    end = time.monotonic() + SOAK_SECONDS
+    n = 0
+    try:
+        while time.monotonic() < end:
+            n += 1
+            key = rng.choice(KEYS)
+            cid = f"soak-send-{n}"
+            sends[cid] = f"soak text {n} for {key}"
+            rabbit.publish("send_message", {"key": key, "chat_id": f"{friend}@c.us", "message": sends[cid],
+                                            "id": cid})
+            if n % 2 == 0:
+                try:
+                    inbound[control.deliver(phones[key], friend, f"soak inbound {n}")] = key
+                except ControlError:
+                    pass  # its page is restarting: no linked browser this instant
+            running = [running_keys(node) for node in fleet.values()]
+            both = running[0] & running[1]
+            if both:
+                overlaps.append((",".join(sorted(both)), time.monotonic()))
+            if time.monotonic() >= next_fault:
+                next_fault = time.monotonic() + rng.uniform(3, 6)
+                faults[inject(rng, fleet, proxies, control, phones)] += 1
+            rabbit.pump(0.1)
+    finally:
+        for p in proxies.values():
+            p.restore()
+        for node in fleet.values():
+            if not node.alive():
+                node.start()
+
+    # Quiescence: every command ends, every inbound message arrives.
+    def ended(cid: str) -> bool:
+        return bool(rabbit.find("message_sent_instance", command_id=cid) or rabbit.find("command_failed",
+                                                                                       command_id=cid))
+
+    wait_for(lambda: all(ended(cid) for cid in sends), timeout=150, interval=0.5, what="every send to end")
+    try:
+        wait_for(lambda: len(set(inbound) - {e["message"]["id"]["id"] for e in rabbit.find("message_instance")})
+                 <= faults["kill-session"] + faults["kill-browser"], timeout=60, interval=0.5,
+                 what="inbound messages")
+    except AssertionError:
+        pass  # the checker below counts and names what is missing
+
+    # The checker.
+    recorded = Counter()
+    for phone in phones.values():
+        for m in control.sent_by(phone):
+            recorded[m["body"]] += 1
+    duplicated_sends = [t for t, c in recorded.items() if c > 1]
+    delivered = [cid for cid, text in sends.items() if recorded[text] == 1]
+    failed = [cid for cid in sends if rabbit.find("command_failed", command_id=cid)]
+    never_ended = [cid for cid in sends if not ended(cid)]
+    silently_lost = [cid for cid, text in sends.items() if recorded[text] == 0 and cid not in failed]
+
+    events = [e for e in rabbit.find("message_instance") if e["message"]["id"]["id"] in inbound]
+    by_event = {e["id"]: e for e in events}  # a replayed event keeps its id
+    per_message = Counter(e["message"]["id"]["id"] for e in by_event.values())
+    got = set(per_message)
+    lost_inbound = set(inbound) - got
+    duplicated_inbound = [m for m, c in per_message.items() if c > 1]
+
+    print(f"\nsoak {SOAK_SECONDS:g} s: sends {len(sends)} (delivered {len(delivered)}, failed {len(failed)}, "
+          f"duplicated {len(duplicated_sends)}, lost {len(silently_lost)}); inbound {len(inbound)} "
+          f"(events {len(events)}, duplicated {len(duplicated_inbound)}, lost {len(lost_inbound)}); "
+          f"faults {dict(faults)}; overlaps {len(overlaps)}")
+    assert duplicated_sends == []
+    assert never_ended == [] and silently_lost == []
+    assert duplicated_inbound == []
+    for m in sorted(lost_inbound):
+        print("lost inbound", m, inbound[m])
+    # The one loss the README names: a message a killed session's page had
+    # taken but its process had not yet read.
+    assert len(lost_inbound) <= faults["kill-session"] + faults["kill-browser"]
+    assert overlaps == []
+
+    for key in KEYS:
+        rabbit.publish("destroy_instance", {"key": key})
+    for key in KEYS:
+        rabbit.expect("state_instance", key=key, state="stopped", timeout=60)
+    for node in fleet.values():
+        node.terminate()
+        wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
+    for p in proxies.values():
+        p.close()
+
+
+def inject(rng, fleet, proxies, control, phones) -> str:
+    """One fault, chosen at random; returns its name."""
+    kind = rng.choice(["kill-session", "kill-browser", "cut-broker", "cut-link", "restart-node"])
+    node = rng.choice(list(fleet.values()))
+    if kind in ("kill-session", "kill-browser"):
+        sessions = [c for c in psutil.Process(node.proc.pid).children() if "sessionproc" in " ".join(c.cmdline())]
+        if not sessions:
+            return "none"
+        victim = rng.choice(sessions)
+        if kind == "kill-session":
+            victim.kill()
+        else:
+            browsers = [p for p in victim.children(recursive=True) if p.name().startswith("chromium")
+                        and "--type=" not in " ".join(p.cmdline())]
+            if not browsers:
+                return "none"
+            browsers[0].kill()
+    elif kind == "cut-broker":
+        proxy = proxies[node.node_id]
+        proxy.cut()
+        time.sleep(rng.uniform(0.5, 2.0))  # the outage itself: how long the link stays down
+        proxy.restore()
+    elif kind == "cut-link":
+        try:
+            control.cut(phones[rng.choice(KEYS)])
+        except ControlError:
+            return "none"  # its page is restarting: nothing to cut
+    else:
+        node.proc.send_signal(signal.SIGTERM)
+        node.proc.wait(60)
+        node.start()
+    return kind
