@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
+import orjson
 import pika
 import pika.exceptions
 import pytest
@@ -283,3 +285,67 @@ def test_a_memory_alarm_holds_events_until_it_clears(nodes, rabbit, control):
         subprocess.run([ctl, "set_vm_memory_high_watermark", "0.4"], capture_output=True, timeout=60, check=True)
     rabbit.expect("message_instance", key="k-alarm", timeout=60)
     assert node.session_pids() == [session]
+
+
+def test_a_burst_of_inbound_messages_is_all_reported_and_commands_still_flow(nodes, rabbit, control):
+    nodes()
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-burst", phone)
+    ids = set()
+    for i in range(400):
+        ids.add(control.deliver(phone, friend, f"burst {i} " + "x" * 500))
+        if i == 200:
+            rabbit.publish("send_message", {"key": "k-burst", "chat_id": f"{friend}@c.us", "message": "mid-burst",
+                                            "id": "b1"})
+    rabbit.expect("message_sent_instance", command_id="b1", timeout=60)
+    wait_for(lambda: {e["message"]["id"]["id"] for e in rabbit.find("message_instance", key="k-burst")} >= ids,
+             timeout=60, interval=0.2, what="all 400 messages reported")
+    assert len(rabbit.find("message_instance", key="k-burst")) == 400
+
+
+def test_rabbitmq_restarted_while_commands_flow(nodes, rabbit_url, control):
+    import uuid
+
+    from support import Client
+
+    ctl = "/usr/sbin/rabbitmqctl"
+    node = nodes(amqp_heartbeat=2)
+    client = Client(rabbit_url)
+    # A durable queue of the test's own, so events survive the restart too.
+    watch = f"test.watch.{uuid.uuid4().hex[:8]}"
+    client.ch.queue_declare(watch, durable=True)
+    client.ch.queue_bind(watch, "wa.events", "#")
+    phone, friend = new_phone(), new_phone()
+    create_ready(client, control, "k-restart", phone)
+    [session] = node.session_pids()
+    client.publish("send_message", {"key": "k-restart", "chat_id": f"{friend}@c.us", "message": "before", "id": "r0"})
+    client.expect("message_sent_instance", command_id="r0")
+    client.close()
+    subprocess.run([ctl, "stop_app"], capture_output=True, timeout=120, check=True)
+    try:
+        control.deliver(phone, friend, "while RabbitMQ was down")
+        wait_for(lambda: "unreachable" in node_log(node), timeout=30, what="the node to notice")
+    finally:
+        subprocess.run([ctl, "start_app"], capture_output=True, timeout=180, check=True)
+    client = Client(rabbit_url)
+    try:
+        client.publish("send_message", {"key": "k-restart", "chat_id": f"{friend}@c.us", "message": "after",
+                                        "id": "r1"})
+        seen = []
+
+        def drained() -> bool:
+            while True:
+                method, _, body = client.ch.basic_get(watch, auto_ack=True)
+                if method is None:
+                    break
+                seen.append(orjson.loads(body))
+            return any(e.get("command_id") == "r1" for e in seen) and any(
+                e["event"] == "message_instance" and e["message"]["body"] == "while RabbitMQ was down" for e in seen)
+
+        wait_for(drained, timeout=90, interval=0.2, what="the node to resume: events and commands")
+        assert node.session_pids() == [session]  # the session ran on throughout
+        assert [m["body"] for m in control.sent_by(phone)] == ["before", "after"]
+    finally:
+        client.ch.queue_delete(watch)
+        client.close()
+
