@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import orjson
 import pika
@@ -348,3 +349,63 @@ def test_rabbitmq_restarted_while_commands_flow(nodes, rabbit_url, control):
         client.ch.queue_delete(watch)
         client.close()
 
+
+
+# Moves the wall clock (time.time) of the node and of its session processes
+# by the number of seconds in a file the test writes; monotonic clocks, and
+# the browsers, are untouched, as with a real clock jump on the machine.
+CLOCK_SHIM = """
+import os as _os
+import time as _time
+
+_real_time = _time.time
+_path = _os.environ["WWNODE_TEST_CLOCK_FILE"]
+_state = {"offset": 0.0, "read": -1.0}
+
+
+def _offset():
+    now = _time.monotonic()
+    if now - _state["read"] > 0.05:
+        try:
+            with open(_path) as f:
+                _state["offset"] = float(f.read() or 0)
+        except (OSError, ValueError):
+            pass
+        _state["read"] = now
+    return _state["offset"]
+
+
+def _jumped_time():
+    return _real_time() + _offset()
+
+
+_time.time = _jumped_time
+_time.time_ns = lambda: int(_jumped_time() * 1e9)
+"""
+
+
+def test_a_wall_clock_jump_changes_nothing(nodes, rabbit, control, redis_client, tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(CLOCK_SHIM)
+    clock = tmp_path / "clock"
+    clock.write_text("0")
+    node = nodes(pythonpath=shim, wwnode_test_clock_file=clock, ping_interval=1, lease_ttl=4,
+                 heartbeat_interval=0.5)
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-clock", phone)
+    for jump in (3 * 3600, -2 * 86400, 0):
+        clock.write_text(str(jump))
+        expected = (time.time() + jump) * 1000
+        # The node's wall clock (its heartbeat's ts) shows the jump...
+        wait_for(lambda: abs(int(redis_client.hget("nodes:node-a", "ts") or 0) - expected) < 60_000,
+                 what="the node's wall clock to jump")
+        # ...and nothing that keeps time cares: leases hold, health checks pass.
+        rabbit.publish("send_message", {"key": "k-clock", "chat_id": f"{friend}@c.us", "message": str(jump),
+                                        "id": f"c{jump}"})
+        sent = rabbit.expect("message_sent_instance", command_id=f"c{jump}")
+        assert abs(sent["ts"] - expected) < 60_000  # events carry the (jumped) wall time
+    assert not rabbit.find("state_instance", key="k-clock", state="restarting")
+    assert redis_client.pttl("instances:k-clock:owner") > 0
+    assert [m["body"] for m in control.sent_by(phone)] == [str(3 * 3600), str(-2 * 86400), "0"]
+    assert node.alive()

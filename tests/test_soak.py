@@ -6,7 +6,8 @@ allowed where the README names one); no key ran on two nodes at once; no
 Chrome outlived its session.
 
 Short by default (about 40 s of traffic); set WWNODE_SOAK_SECONDS for a
-longer run.  The counts are printed (pytest -s shows them).
+longer run, WWNODE_SOAK_SEED for another draw, WWNODE_SOAK_FAULTS (comma
+separated) to inject only some kinds.  The counts are printed (pytest -s).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.browser
 
 SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
 KEYS = [f"soak-{i}" for i in range(4)]
+FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", "kill-session,kill-browser,cut-broker,cut-link,restart-node").split(",")
 
 
 def running_keys(node) -> set[str]:
@@ -150,7 +152,7 @@ def test_soak(nodes, rabbit, control, redis_client):
 
 def inject(rng, fleet, proxies, control, phones) -> str:
     """One fault, chosen at random; returns its name."""
-    kind = rng.choice(["kill-session", "kill-browser", "cut-broker", "cut-link", "restart-node"])
+    kind = rng.choice(FAULTS)
     node = rng.choice(list(fleet.values()))
     if kind in ("kill-session", "kill-browser"):
         sessions = [c for c in psutil.Process(node.proc.pid).children() if "sessionproc" in " ".join(c.cmdline())]

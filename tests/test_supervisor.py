@@ -382,3 +382,12 @@ def test_starts_beyond_the_concurrency_wait_their_turn(sup):
     assert sup.sessions["c"].state == S.STARTING and sup.sessions["c"].child is None
     sup.on_events(sup.sessions["a"], [{"event": "qr", "qr": "q", "attempt": 1}], 1.0)  # a is done booting
     assert [c.args.key for c in sup.spawner.children] == ["a", "b", "c"]
+
+
+def test_a_session_that_finishes_booting_while_stopping_stays_stopping(sup):
+    s, _ = start(sup)
+    sup.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    sup.on_events(s, [{"event": "qr", "qr": "q", "attempt": 1}, {"event": "authenticated"},
+                      {"event": "ready", "me": "1@c.us"}], 1.1)
+    assert s.state == S.STOPPING
+    assert not sup.rec.named("ready_instance")

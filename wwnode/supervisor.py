@@ -307,11 +307,15 @@ class Supervisor:
         self.set_state(s, S.QR, now)
 
     def _ev_authenticated(self, s: Session, e: dict, now: float) -> None:
+        if s.state not in (S.STARTING, S.QR):
+            return  # already being stopped: news of its start is stale
         s.qr = None
         self.store.clear_qr(s.key)
         self.bus.emit("authenticated_instance", {"key": s.key})
 
     def _ev_ready(self, s: Session, e: dict, now: float) -> None:
+        if s.state not in (S.STARTING, S.QR):
+            return  # already being stopped: news of its start is stale
         s.linked = True
         s.me = e.get("me")
         self.bus.emit("ready_instance", {"key": s.key, "me": s.me})
