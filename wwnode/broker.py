@@ -3,7 +3,7 @@
 Two connections, as pika's documentation advises: flow control on the
 publishing one must not stall consumption.  Both are pika
 ``BlockingConnection``s pumped by the node's loop (``pump()`` never waits);
-nothing here runs on a thread of its own.
+only the making of a connection runs on a thread (``_Connector``).
 
 Topology (declared at every connect, so a restarted broker is rebuilt):
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import socket as socketlib
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -84,6 +85,44 @@ def _params(url: str, heartbeat: int) -> pika.URLParameters:
     params.stack_timeout = 5
     params.client_properties = {"connection_name": "wwnode"}
     return params
+
+
+class _Connector:
+    """Opens a connection on a thread of its own.  The handshake with a broker
+    that does not answer (a silent link) would otherwise hold up the node's
+    loop for the whole connection timeout.  The thread only builds the
+    connection; once it has ended, the loop alone uses it."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._result: object = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def poll(self, url: str, heartbeat: int) -> pika.BlockingConnection | None:
+        """Start an attempt if none runs; a connection once one is made,
+        None meanwhile; the attempt's error if it failed."""
+        if self._thread is None:
+            self._result = None
+            self._thread = threading.Thread(target=self._run, args=(_params(url, heartbeat),),
+                                            name="amqp-connect", daemon=True)
+            self._thread.start()
+            return None
+        if self._thread.is_alive():
+            return None
+        self._thread = None
+        result, self._result = self._result, None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _run(self, params: pika.URLParameters) -> None:
+        try:
+            self._result = pika.BlockingConnection(params)
+        except BROKER_ERRORS as e:
+            self._result = e
 
 
 class _Silence:
@@ -155,6 +194,7 @@ class Consumer:
         self.want_creates = True
         self.retry_at = 0.0
         self.router_retry_at = 0.0
+        self._connector = _Connector()
         self._cancelled: set[str] = set()
         self._backoff = _Backoff()
         self._silence = _Silence(heartbeat)
@@ -162,6 +202,10 @@ class Consumer:
     @property
     def up(self) -> bool:
         return self.connection is not None and self.connection.is_open
+
+    @property
+    def connecting(self) -> bool:
+        return self._connector.busy
 
     @property
     def is_router(self) -> bool:
@@ -179,7 +223,10 @@ class Consumer:
             if now < self.retry_at:
                 return False
             try:
-                self.connection = pika.BlockingConnection(_params(self.url, self.heartbeat))
+                connection = self._connector.poll(self.url, self.heartbeat)
+                if connection is None:
+                    return False  # still connecting, on its own thread
+                self.connection = connection
                 self.generation += 1
                 self.channels, self.consumer_tags = {}, {}
                 self._declare_and_consume()
@@ -380,6 +427,7 @@ class Publisher:
         self.channel = None
         self.outbox: deque[Outgoing] = deque()
         self.retry_at = 0.0
+        self._connector = _Connector()
         self._backoff = _Backoff()
         self._silence = _Silence(heartbeat)
         # A confirm from a healthy broker takes milliseconds; waiting for one
@@ -391,13 +439,20 @@ class Publisher:
     def up(self) -> bool:
         return self.connection is not None and self.connection.is_open and self.channel is not None
 
+    @property
+    def connecting(self) -> bool:
+        return self._connector.busy
+
     def connect(self, now: float) -> bool:
         if self.up:
             return True
         if now < self.retry_at:
             return False
         try:
-            self.connection = pika.BlockingConnection(_params(self.url, self.heartbeat))
+            connection = self._connector.poll(self.url, self.heartbeat)
+            if connection is None:
+                return False  # still connecting, on its own thread
+            self.connection = connection
             self.channel = self.connection.channel()
             declare_topology(self.channel)
             self.channel.confirm_delivery()

@@ -8,6 +8,8 @@ ended processes, and runs the timed rules (``Supervisor.tick``, admission,
 leases, heartbeat).  Nothing in a turn waits on a browser or a session;
 the only waits are RabbitMQ's publisher confirms (a local round trip) and
 Redis calls with short timeouts, skipped entirely while Redis is down.
+Connecting to RabbitMQ, whose handshake can hang on a silent link, happens
+on a short-lived thread of its own (``broker._Connector``).
 """
 
 from __future__ import annotations
@@ -225,7 +227,10 @@ class Node:
             if child.wants_write:
                 poller.register(child.stdin_fd, select.POLLOUT)
                 by_fd[child.stdin_fd] = (s, child)
-        timeout = TURN if sock is not None or not self.consumer.up else 0.05
+        if self.consumer.connecting or self.publisher.connecting:
+            timeout = 0.02  # a connection is being made: pick it up soon
+        else:
+            timeout = TURN if sock is not None or not self.consumer.up else 0.05
         for fd, mask in poller.poll(timeout * 1000):
             if fd == self._wake_r:
                 os.read(self._wake_r, 512)
