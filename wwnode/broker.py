@@ -49,6 +49,9 @@ REROUTE_QUEUE = "wa.reroute"
 # Consumed by one node at a time, the router (see Consumer).
 ROUTED_QUEUES = ("send_message", "destroy_instance", REROUTE_QUEUE)
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
+# Longest wait for the broker's answer to a cancel, consume or declare: on a
+# live broker these take milliseconds, and the wait holds up the node's loop.
+RPC_TIMEOUT = 3.0
 LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
 
 # What a broken connection or channel raises in pika (a connection attempt
@@ -85,6 +88,32 @@ def _params(url: str, heartbeat: int) -> pika.URLParameters:
     params.stack_timeout = 5
     params.client_properties = {"connection_name": "wwnode"}
     return params
+
+
+class _Bounded:
+    """Bounds a call that waits for the broker's answer (a cancel, a consume,
+    a declare): past ``seconds`` the connection's socket is shut, so the
+    wait ends in an error instead of lasting until pika notices a silent
+    link.  The timer is the I/O loop's own, which runs during the wait."""
+
+    def __init__(self, connection, seconds: float):
+        self.connection = connection
+        self.seconds = seconds
+
+    def __enter__(self):
+        self.ioloop = self.connection._impl.ioloop  # pika 1.x internals
+        self.timer = self.ioloop.call_later(self.seconds, self._cut)
+        return self
+
+    def _cut(self) -> None:
+        log.warning("RabbitMQ did not answer in %.0f s; dropping the connection", self.seconds)
+        try:
+            self.connection._impl._transport._sock.shutdown(socketlib.SHUT_RDWR)
+        except (AttributeError, OSError):
+            pass
+
+    def __exit__(self, *exc) -> None:
+        self.ioloop.remove_timeout(self.timer)
 
 
 class _Connector:
@@ -229,7 +258,8 @@ class Consumer:
                 self.connection = connection
                 self.generation += 1
                 self.channels, self.consumer_tags = {}, {}
-                self._declare_and_consume()
+                with _Bounded(self.connection, RPC_TIMEOUT):
+                    self._declare_and_consume()
             except BROKER_ERRORS as e:
                 delay = self._backoff.next()
                 log.warning("RabbitMQ at %s unreachable (%s); retrying in %.1f s", redact_url(self.url), _why(e), delay)
@@ -246,7 +276,8 @@ class Consumer:
                         ", ".join(sorted(self._cancelled)))
             self._cancelled.clear()
             try:
-                self._declare_and_consume()
+                with _Bounded(self.connection, RPC_TIMEOUT):
+                    self._declare_and_consume()
             except BROKER_ERRORS as e:
                 self._lost(e)
                 return False
@@ -284,7 +315,8 @@ class Consumer:
             if queue in self.consumer_tags:
                 continue
             try:
-                self._consume(queue, exclusive=True)
+                with _Bounded(self.connection, RPC_TIMEOUT):
+                    self._consume(queue, exclusive=True)
             except pika.exceptions.ChannelClosedByBroker as e:
                 # 403: another node is the router.  404: the queue is gone
                 # (deleted under us): declare it again first.
@@ -322,12 +354,13 @@ class Consumer:
         if not self.up:
             return
         try:
-            if accepting:
-                self._consume("create_instance")
-            else:
-                tag = self.consumer_tags.pop("create_instance", None)
-                if tag:
-                    self.channels["create_instance"].basic_cancel(tag)
+            with _Bounded(self.connection, RPC_TIMEOUT):
+                if accepting:
+                    self._consume("create_instance")
+                else:
+                    tag = self.consumer_tags.pop("create_instance", None)
+                    if tag:
+                        self.channels["create_instance"].basic_cancel(tag)
         except BROKER_ERRORS as e:
             self._lost(e)
 
@@ -453,9 +486,10 @@ class Publisher:
             if connection is None:
                 return False  # still connecting, on its own thread
             self.connection = connection
-            self.channel = self.connection.channel()
-            declare_topology(self.channel)
-            self.channel.confirm_delivery()
+            with _Bounded(self.connection, RPC_TIMEOUT):
+                self.channel = self.connection.channel()
+                declare_topology(self.channel)
+                self.channel.confirm_delivery()
             # On the I/O loop itself: a block arrives while a publish waits.
             self.connection._impl.add_on_connection_blocked_callback(self._on_blocked)
             self.connection._impl.add_on_connection_unblocked_callback(self._on_unblocked)
