@@ -192,7 +192,25 @@ class _Backoff:
         self.delay = self.initial
 
 
-class Consumer:
+class _Link:
+    """What the command and the event connections share."""
+
+    connection: pika.BlockingConnection | None
+    _connector: "_Connector"
+
+    @property
+    def connecting(self) -> bool:
+        return self._connector.busy
+
+    def socket(self) -> socketlib.socket | None:
+        """The connection's socket, for the node's poll(); None if unknown."""
+        try:
+            return self.connection._impl._transport._sock  # pika 1.x internals
+        except AttributeError:
+            return None
+
+
+class Consumer(_Link):
     """The command side.  ``on_command(delivery)`` is called from ``pump()``.
 
     What it consumes:
@@ -233,19 +251,9 @@ class Consumer:
         return self.connection is not None and self.connection.is_open
 
     @property
-    def connecting(self) -> bool:
-        return self._connector.busy
-
-    @property
     def is_router(self) -> bool:
         return self.up and all(q in self.consumer_tags for q in ROUTED_QUEUES)
 
-    def socket(self) -> socketlib.socket | None:
-        """The connection's socket, for the node's poll(); None if unknown."""
-        try:
-            return self.connection._impl._transport._sock  # pika 1.x internals
-        except AttributeError:
-            return None
 
     def connect(self, now: float) -> bool:
         if not self.up:
@@ -447,7 +455,7 @@ class Outgoing:
     seq: int | None = None  # its number in the spool, for events
 
 
-class Publisher:
+class Publisher(_Link):
     """Events and dead letters, in order, each confirmed by the broker.
     What cannot be published now waits in the outbox for the connection to
     come back."""
@@ -471,10 +479,6 @@ class Publisher:
     @property
     def up(self) -> bool:
         return self.connection is not None and self.connection.is_open and self.channel is not None
-
-    @property
-    def connecting(self) -> bool:
-        return self._connector.busy
 
     def connect(self, now: float) -> bool:
         if self.up:
@@ -569,11 +573,6 @@ class Publisher:
             log.warning("publisher connection silent for %d s; replacing it", self._silence.limit)
             self._drop()
 
-    def socket(self) -> socketlib.socket | None:
-        try:
-            return self.connection._impl._transport._sock  # pika 1.x internals
-        except AttributeError:
-            return None
 
     def _cut_stalled(self) -> None:
         log.warning("no publisher confirm in %.0f s%s; replacing the connection", self.confirm_timeout,
