@@ -580,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         events.stop()
         try:
             cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
-        except Exception as e:
+        except (pika.exceptions.AMQPError, OSError) as e:
             progress(f"could not empty the queues at the end: {e}")
         cmds.close()
         r.flushdb()
