@@ -89,6 +89,7 @@ def sessions(tmp_path, wa):
 
 
 # ------------------------------------------------------------------ nodes
+import os
 import shutil
 import subprocess
 
@@ -96,8 +97,10 @@ import redis as redislib
 
 from support import Client, NodeProcess
 
-TEST_VHOST = "wwnode-test"
-TEST_REDIS_DB = 15
+# Overridable, so two checkouts can run their suites on one machine at once
+# without purging each other's queues.
+TEST_VHOST = os.environ.get("WWNODE_TEST_VHOST", "wwnode-test")
+TEST_REDIS_DB = int(os.environ.get("WWNODE_TEST_REDIS_DB", "15"))
 
 
 @pytest.fixture(scope="session")
