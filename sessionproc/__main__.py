@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 from . import browser
 from .output import Output
-from .protocol import EXIT_CANNOT_START, KEY_RE
+from .protocol import EXIT_CANNOT_START, BadArguments, SessionArgs
 from .session import Options, Session
 
 PR_SET_PDEATHSIG = 1
-
-
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # exit with our "cannot start" code, not 2
-        raise _ArgumentError(message)
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m sessionproc", description="Run one WhatsApp Web session, spoken to over stdin/stdout.")
-    p.add_argument("--key", required=True, help="the session's key (1-64 of A-Z a-z 0-9 _ -)")
-    p.add_argument("--profile", required=True, type=Path, help="Chromium profile folder of this session")
-    p.add_argument("--url", required=True, help="page to open (WhatsApp Web or the stand-in)")
-    p.add_argument("--chrome", default=browser.DEFAULT_CHROME, help="Chromium binary (default %(default)s)")
-    p.add_argument("--chromedriver", default=browser.DEFAULT_CHROMEDRIVER, help="chromedriver binary (default %(default)s)")
-    p.add_argument("--log-file", type=Path, help="this session's log file (default: stderr)")
-    p.add_argument("--qr-max", type=int, default=5, help="QR codes shown before auth_failure (default %(default)s)")
-    p.add_argument("--send-timeout", type=float, default=60.0, help="seconds a send may take (default %(default)s)")
-    p.add_argument("--ping-timeout", type=float, default=5.0, help="seconds the page has to answer a ping (default %(default)s)")
-    p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
-    args = p.parse_args(argv)
-    if not KEY_RE.match(args.key):
-        p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
-    if not args.url.startswith(("http://", "https://")):
-        p.error("--url must be an http(s) URL")
-    if args.qr_max < 1 or args.send_timeout <= 0 or args.ping_timeout <= 0:
-        p.error("--qr-max, --send-timeout and --ping-timeout must be positive")
-    return args
 
 
 def die_with_parent() -> None:
@@ -60,8 +27,8 @@ def die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parse_args(argv)
-    except _ArgumentError as e:
+        args = SessionArgs.parse(argv)
+    except BadArguments as e:
         print(f"sessionproc: {e}", file=sys.stderr)
         return EXIT_CANNOT_START
 
@@ -91,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         key=args.key,
         profile_dir=args.profile.resolve(),
         url=args.url,
-        chrome=args.chrome,
-        chromedriver=args.chromedriver,
+        chrome=args.chrome or browser.DEFAULT_CHROME,
+        chromedriver=args.chromedriver or browser.DEFAULT_CHROMEDRIVER,
         qr_max=args.qr_max,
         send_timeout=args.send_timeout,
         ping_timeout=args.ping_timeout,

@@ -29,7 +29,8 @@ Events (session -> node, on stdout)
 ``{"event": "sent", "id": C, "message_id": MID}`` WhatsApp Web accepted send ``C``
 ``{"event": "send_failed", "id": C, "reason": R, "detail": D}``
 ``{"event": "pong", "id": C, "ok": B, "state": S, "detail": D}``
-``{"event": "disconnected", "reason": R}``        the session ended or broke (see reasons)
+``{"event": "disconnected", "reason": R, "detail": D}``  the session ended or broke (see
+                                                   reasons; ``detail`` optional)
 ``{"event": "auth_failure", "reason": R}``        ``credentials_rejected`` or ``qr_attempts_exhausted``
 ``{"event": "error", "reason": R, "detail": D}``  a command line could not be understood
 
@@ -48,12 +49,32 @@ Exit codes
                             would not bring it back without a new QR scan
 ``EXIT_CANNOT_START`` (78)  bad arguments, no Chromium, unusable profile:
                             restarting is pointless
-Death by a signal counts as crashed.
+Death by a signal counts as crashed.  Before ``EXIT_CANNOT_START`` the
+process says why in a ``disconnected`` event when it can (``cannot_start``
+or a more precise reason, with a ``detail``); the node passes that on.
+
+The node checks every line against :data:`EVENTS` (:func:`decode_event`):
+a line that is not one of them, or lacks a field, ends that session as a
+crash.  A new event is one entry there.
+
+Command line
+============
+:class:`SessionArgs` is the one list of the process's flags: the node
+builds its argv from it and the process parses it back with it.
+
+What both sides agree on beyond that lives here too: the chat-id rule
+(:data:`CHAT_ID_RE`), the text limit (:data:`MAX_TEXT`), the line limits,
+and the reasons after which a profile no longer holds a link
+(:data:`UNLINKED_REASONS`).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 
@@ -65,7 +86,19 @@ EXIT_CRASHED = 1
 EXIT_ENDED = 3
 EXIT_CANNOT_START = 78
 
+# A chat: a phone number's chat, or a group.  \A and \Z, not ^ and $: a
+# trailing newline must not pass.
+CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
+MAX_TEXT = 65536  # WhatsApp's limit for one text message
+
+MAX_COMMAND_LINE = 1024 * 1024  # node -> session; a send is far smaller
+MAX_EVENT_LINE = 4 * 1024 * 1024  # session -> node; an inbound message is far smaller
+
 COMMANDS = ("send", "ping", "stop")
+
+# Reasons (``disconnected`` / ``auth_failure``) after which the profile no
+# longer holds a working link: the phone forgot it, so the profile goes.
+UNLINKED_REASONS = frozenset({"LOGOUT", "UNPAIRED", "UNPAIRED_IDLE", "credentials_rejected"})
 
 # A file the session writes in its profile once the device is linked, so a
 # later start knows a QR code means the phone rejected the stored link.
@@ -76,6 +109,55 @@ ENDING_STATES = frozenset(
     {"CONFLICT", "UNLAUNCHED", "PROXYBLOCK", "TOS_BLOCK", "SMB_TOS_BLOCK", "DEPRECATED_VERSION"}
 )
 UNPAIRED_STATES = frozenset({"UNPAIRED", "UNPAIRED_IDLE"})
+
+
+_OPTIONAL = "?"  # a field name ending in it may be missing
+
+# Every event a session may write: field -> accepted types.  Fields not
+# listed are allowed (``t``, the time the process wrote the line, on all).
+EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
+    "starting": {"pid": (int,)},
+    "browser": {"pids": (list,)},
+    "qr": {"qr": (str,), "attempt": (int,)},
+    "authenticated": {},
+    "ready": {"me": (str, type(None))},
+    "state": {"state": (str,)},
+    "message": {"message": (dict,)},
+    "sent": {"id": (str,), "message_id": (str,)},
+    "send_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
+    "pong": {"id": (str,), "ok": (bool,), "state?": (str, type(None)), "detail?": (str,)},
+    "disconnected": {"reason": (str,), "detail?": (str,)},
+    "auth_failure": {"reason": (str,)},
+    "error": {"reason": (str,), "detail?": (str,)},
+}
+
+
+class BadEvent(ValueError):
+    """A line from a session process is not an event of this protocol."""
+
+
+def decode_event(line: bytes) -> dict:
+    """Parse and check one event line; raise BadEvent with the reason."""
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise BadEvent(f"not JSON: {e}") from None
+    if not isinstance(event, dict):
+        raise BadEvent("an event must be a JSON object")
+    name = event.get("event")
+    fields = EVENTS.get(name) if isinstance(name, str) else None
+    if fields is None:
+        raise BadEvent(f"unknown event {name!r}")
+    for field, types in fields.items():
+        optional = field.endswith(_OPTIONAL)
+        field = field.rstrip(_OPTIONAL)
+        if field not in event:
+            if optional:
+                continue
+            raise BadEvent(f"{name} needs {field}")
+        if not isinstance(event[field], types):
+            raise BadEvent(f"{name}: {field} has the wrong type")
+    return event
 
 
 class BadCommand(ValueError):
@@ -107,3 +189,71 @@ def decode_command(line: bytes) -> dict:
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):
         raise BadCommand("stop's logout must be true or false")
     return cmd
+
+
+# ------------------------------------------------------------ command line
+class BadArguments(ValueError):
+    """The command line is not one this process can start with."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # the caller exits EXIT_CANNOT_START, not 2
+        raise BadArguments(message)
+
+
+@dataclass(frozen=True)
+class SessionArgs:
+    """What a session process is started with.  ``chrome`` and
+    ``chromedriver`` None: the process's own defaults."""
+
+    key: str
+    profile: Path
+    url: str
+    log_file: Path | None = None
+    chrome: str | None = None
+    chromedriver: str | None = None
+    qr_max: int = 5
+    send_timeout: float = 60.0
+    ping_timeout: float = 5.0
+    log_bodies: bool = False
+
+    def argv(self, module: str = "sessionproc") -> list[str]:
+        """The command that runs it.  ``module`` is the program: the real
+        session, or a stand-in in tests (the node's ``SESSION_MODULE``)."""
+        args = [sys.executable, "-m", module, "--key", self.key, "--profile", str(self.profile), "--url", self.url]
+        for flag, value in (("--log-file", self.log_file), ("--chrome", self.chrome),
+                            ("--chromedriver", self.chromedriver)):
+            if value is not None:
+                args += [flag, str(value)]
+        args += ["--qr-max", str(self.qr_max), "--send-timeout", str(self.send_timeout),
+                 "--ping-timeout", str(self.ping_timeout)]
+        if self.log_bodies:
+            args.append("--log-bodies")
+        return args
+
+    @classmethod
+    def parse(cls, argv: list[str] | None) -> "SessionArgs":
+        """The process's side of :meth:`argv`; BadArguments on a bad one."""
+        p = _Parser(prog="python -m sessionproc",
+                    description="Run one WhatsApp Web session, spoken to over stdin/stdout.")
+        p.add_argument("--key", required=True, help="the session's key (1-64 of A-Z a-z 0-9 _ -)")
+        p.add_argument("--profile", required=True, type=Path, help="Chromium profile folder of this session")
+        p.add_argument("--url", required=True, help="page to open (WhatsApp Web or the stand-in)")
+        p.add_argument("--chrome", help="Chromium binary (default: the system's)")
+        p.add_argument("--chromedriver", help="chromedriver binary (default: the system's)")
+        p.add_argument("--log-file", type=Path, help="this session's log file (default: stderr)")
+        p.add_argument("--qr-max", type=int, default=5, help="QR codes shown before auth_failure (default %(default)s)")
+        p.add_argument("--send-timeout", type=float, default=60.0, help="seconds a send may take (default %(default)s)")
+        p.add_argument("--ping-timeout", type=float, default=5.0,
+                       help="seconds the page has to answer a ping (default %(default)s)")
+        p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
+        a = p.parse_args(argv)
+        if not KEY_RE.match(a.key):
+            p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+        if not a.url.startswith(("http://", "https://")):
+            p.error("--url must be an http(s) URL")
+        if a.qr_max < 1 or a.send_timeout <= 0 or a.ping_timeout <= 0:
+            p.error("--qr-max, --send-timeout and --ping-timeout must be positive")
+        return cls(key=a.key, profile=a.profile, url=a.url, log_file=a.log_file, chrome=a.chrome,
+                   chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
+                   ping_timeout=a.ping_timeout, log_bodies=a.log_bodies)

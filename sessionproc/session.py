@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -29,15 +28,14 @@ from selenium.common.exceptions import JavascriptException, TimeoutException, We
 from . import browser
 from .devtools import DevTools, DevToolsError, page_websocket_url
 from .output import Output
-from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, LINKED_MARKER, BadCommand, decode_command
+from .protocol import (CHAT_ID_RE, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, LINKED_MARKER, MAX_TEXT,
+                       UNLINKED_REASONS, BadCommand, decode_command)
+from .protocol import MAX_COMMAND_LINE as MAX_LINE
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 BINDING = "__wwnodeEmit"
-MAX_LINE = 1024 * 1024
-MAX_TEXT = 65536  # WhatsApp's limit for one text message
-CHAT_ID_RE = re.compile(r"^[0-9]{5,20}@c\.us$|^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")
 
 # Sends one text; the chat id and the text arrive as arguments (data), never
 # as source.  Resolves once WhatsApp Web accepted the message.
@@ -198,7 +196,7 @@ class Session:
             self.ready.set()
         elif name in ("auth_failure", "disconnected") and self.tracker.exit_code is not None:
             self.ready.clear()
-            if event.get("reason") in ("credentials_rejected", "LOGOUT", "UNPAIRED", "UNPAIRED_IDLE"):
+            if event.get("reason") in UNLINKED_REASONS:
                 # The phone no longer knows this profile: forget it was linked.
                 self._marker().unlink(missing_ok=True)
         log.info("event %s %s", name, event.get("reason") or event.get("attempt") or "")

@@ -10,7 +10,6 @@ runs in a container with limits (v2, then v1), the host's otherwise.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -149,7 +148,3 @@ def _stat(path: Path, name: str, default: int | None = 0) -> int | None:
             if key == name:
                 return int(value)
     return default
-
-
-def cpu_count() -> int:
-    return os.cpu_count() or 1

@@ -37,6 +37,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
+from .commands import COMMANDS
 from .config import redact_url
 from .spool import Spool
 
@@ -44,10 +45,10 @@ log = logging.getLogger(__name__)
 
 EVENTS_EXCHANGE = "wa.events"
 DEAD_LETTER_QUEUE = "wa.dead_letter"
-COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
+COMMAND_QUEUES = tuple(COMMANDS)  # the command table's queues
 REROUTE_QUEUE = "wa.reroute"
 # Consumed by one node at a time, the router (see Consumer).
-ROUTED_QUEUES = ("send_message", "destroy_instance", REROUTE_QUEUE)
+ROUTED_QUEUES = tuple(q for q, spec in COMMANDS.items() if spec.routed) + (REROUTE_QUEUE,)
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
 # Longest wait for the broker's answer to a cancel, consume or declare: on a
 # live broker these take milliseconds, and the wait holds up the node's loop.
@@ -72,7 +73,7 @@ class Delivery:
     headers: dict = field(default_factory=dict)
 
     @property
-    def command(self) -> str:
+    def command_queue(self) -> str:
         """The command queue the client published to (a routed command
         carries it in a header)."""
         return self.headers.get("x-queue") or self.queue

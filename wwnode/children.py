@@ -2,9 +2,15 @@
 
 A :class:`Child` is one ``python -m sessionproc`` with non-blocking pipes:
 commands are queued and written when the pipe takes them, events are read
-as they come and split into lines.  Nothing here ever blocks the node's
-loop.  :class:`Spawner` is what the supervisor calls to start one; tests of
-the supervisor's rules replace it.
+as they come, split into lines and checked against the protocol
+(``decode_event``).  Nothing here ever blocks the node's loop.
+:class:`Spawner` is what the session rules call to start one; their tests
+replace it.
+
+A line that is not an event of the protocol (not JSON, an unknown event, a
+missing field, over-long) is logged and recorded in ``bad_output``; the
+child's later output is ignored, and the node ends the session (a crash):
+a session that says nonsense is not trusted to say anything more.
 """
 
 from __future__ import annotations
@@ -14,49 +20,17 @@ import logging
 import os
 import signal
 import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 
+from sessionproc.protocol import MAX_EVENT_LINE, BadEvent, SessionArgs, decode_event
+
 log = logging.getLogger(__name__)
-
-MAX_EVENT_LINE = 4 * 1024 * 1024  # an inbound message is far smaller
-
-
-@dataclass(frozen=True)
-class SessionArgs:
-    key: str
-    profile: Path
-    log_file: Path
-    url: str
-    chrome: str
-    chromedriver: str
-    qr_max: int
-    send_timeout: float
-    ping_timeout: float
-    log_bodies: bool
-
-    def argv(self) -> list[str]:
-        args = [
-            sys.executable, "-m", "sessionproc",
-            "--key", self.key,
-            "--profile", str(self.profile),
-            "--log-file", str(self.log_file),
-            "--url", self.url,
-            "--chrome", self.chrome,
-            "--chromedriver", self.chromedriver,
-            "--qr-max", str(self.qr_max),
-            "--send-timeout", str(self.send_timeout),
-            "--ping-timeout", str(self.ping_timeout),
-        ]
-        if self.log_bodies:
-            args.append("--log-bodies")
-        return args
 
 
 class Child:
+    """One running session process, spoken to over its pipes."""
+
     def __init__(self, popen: subprocess.Popen):
         self.popen = popen
         self.pid = popen.pid
@@ -67,6 +41,8 @@ class Child:
         self._out = bytearray()  # commands not yet taken by the pipe
         self._in = bytearray()  # partial event line
         self.eof = False
+        self.bad_output: str | None = None  # why its output is not trusted any more
+        self.killed = False
 
     # ----------------------------------------------------------- commands
     def send(self, command: dict) -> None:
@@ -102,8 +78,8 @@ class Child:
 
     # ------------------------------------------------------------- events
     def read_events(self) -> list[dict]:
-        """Whatever whole lines the pipe holds now, decoded."""
-        events = []
+        """Whatever whole lines the pipe holds now, decoded and checked; the
+        events before a bad line, none after it (see ``bad_output``)."""
         while True:
             try:
                 chunk = os.read(self.stdout_fd, 65536)
@@ -116,41 +92,38 @@ class Child:
             if not chunk:
                 self.eof = True
                 break
-            self._in += chunk
+            if self.bad_output is None:
+                self._in += chunk
         *lines, rest = self._in.split(b"\n")
         self._in = bytearray(rest)
         if len(self._in) > MAX_EVENT_LINE:
-            log.error("session %d wrote an over-long line; dropped", self.pid)
-            self._in.clear()
+            self._reject(f"a line longer than {MAX_EVENT_LINE} bytes")
+            return []
+        events = []
         for line in lines:
             if not line.strip():
                 continue
             try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                log.error("session %d wrote a line that is not JSON: %r", self.pid, bytes(line[:200]))
-                continue
-            if isinstance(event, dict) and isinstance(event.get("event"), str):
-                events.append(event)
+                events.append(decode_event(line))
+            except BadEvent as e:
+                self._reject(f"{e}: {bytes(line[:200])!r}")
+                break
         return events
+
+    def _reject(self, why: str) -> None:
+        log.error("session process %d wrote a bad line (%s); its output is not trusted any more", self.pid, why)
+        self.bad_output = why
+        self._in.clear()
 
     # ----------------------------------------------------------- lifetime
     def poll(self) -> int | None:
         return self.popen.poll()
 
-    def terminate(self) -> None:
-        self._signal(signal.SIGTERM)
-
     def kill(self) -> None:
         """SIGKILL the session's whole process group (Chrome included)."""
+        self.killed = True
         try:
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    def _signal(self, sig: int) -> None:
-        try:
-            os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
 
@@ -161,6 +134,9 @@ class Child:
 
 
 class Spawner:
+    def __init__(self, module: str = "sessionproc"):
+        self.module = module  # the program a session runs (``SESSION_MODULE``)
+
     def spawn(self, args: SessionArgs) -> Child:
         args.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Until the session opens its log itself, what it says (a bad
@@ -168,7 +144,7 @@ class Spawner:
         fd = os.open(args.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             popen = subprocess.Popen(
-                args.argv(),
+                args.argv(self.module),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=fd,

@@ -28,11 +28,21 @@ def _setup_logging(cfg, log_file) -> None:
 
 
 def cmd_run(args) -> int:
-    from .node import Node
+    """Exit codes: see ``wwnode.node`` (0 stopped on request, 1 an
+    unexpected error, logged to node.log, 2 a bad setting)."""
+    from .node import EXIT_ERROR
+    from .wiring import build
+    from .paths import Paths
 
     cfg = load()
-    node = Node(cfg)
-    _setup_logging(cfg, node.paths.node_log())
+    paths = Paths(cfg.data_dir)
+    paths.ensure()
+    _setup_logging(cfg, paths.node_log())
+    try:
+        node = build(cfg, paths)
+    except Exception:
+        logging.getLogger("wwnode.node").critical("node %s could not start", cfg.node_id, exc_info=True)
+        return EXIT_ERROR
     return node.run()
 
 

@@ -1,4 +1,13 @@
-"""Commands as clients publish them, checked before anything happens.
+"""Commands as clients publish them: the one table of what exists, and the
+checks each passes before anything happens.
+
+:data:`COMMANDS` holds, per command queue: how its body is parsed, whether
+the router routes it to the key's owner (or any node with room takes it,
+for a create), and what the session process is told, if anything.  The
+node's handler for each queue is wired by the node (``Dispatch`` refuses to
+start without one for every entry).  A new command: one entry here, its
+handler in the node, and, if the session must act, one in
+``sessionproc.protocol``.
 
 A command that fails these checks is rejected once: dead-lettered with its
 reason and answered with ``command_failed``; nothing else changes.
@@ -6,15 +15,13 @@ reason and answered with ``command_failed``; nothing else changes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Callable, NoReturn
 
 import orjson
 
-from sessionproc.protocol import KEY_RE
+from sessionproc.protocol import CHAT_ID_RE, KEY_RE, MAX_TEXT
 
-CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
-MAX_TEXT = 65536  # WhatsApp's limit for one text message
 MAX_COMMAND_ID = 200
 
 
@@ -31,7 +38,7 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Command:
-    name: str  # the queue it came from
+    name: str  # the command queue the client published it to
     key: str
     command_id: str | None = None
     logout: bool = False  # destroy_instance
@@ -39,7 +46,58 @@ class Command:
     text: str = ""  # send_message
 
 
+Reject = Callable[[str, str], NoReturn]
+
+
+@dataclass(frozen=True)
+class Spec:
+    queue: str
+    # The command's own fields, checked: (body, reject) -> Command keywords.
+    fields: Callable[[dict, Reject], dict]
+    # True: the router sends it to the node that owns the key.  False: a
+    # node with room claims the key and carries it out (a create).
+    routed: bool
+    # What the session process is told (``sessionproc.protocol.COMMANDS``).
+    pipe_command: str | None
+
+
+def _no_fields(data: dict, reject: Reject) -> dict:
+    return {}
+
+
+def _destroy_fields(data: dict, reject: Reject) -> dict:
+    logout = data.get("logout", False)
+    if not isinstance(logout, bool):
+        reject("wrong_type", "logout must be true or false")
+    return {"logout": logout}
+
+
+def _send_fields(data: dict, reject: Reject) -> dict:
+    for name in ("chat_id", "message"):
+        if name not in data:
+            reject("missing_field", f"{name} is required")
+        if not isinstance(data[name], str):
+            reject("wrong_type", f"{name} must be a string")
+    if not CHAT_ID_RE.match(data["chat_id"]):
+        reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
+    if not data["message"]:
+        reject("empty_message", "message must not be empty")
+    if len(data["message"]) > MAX_TEXT:
+        reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
+    return {"chat_id": data["chat_id"], "text": data["message"]}
+
+
+COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
+    Spec("create_instance", _no_fields, routed=False, pipe_command=None),
+    Spec("destroy_instance", _destroy_fields, routed=True, pipe_command="stop"),
+    Spec("send_message", _send_fields, routed=True, pipe_command="send"),
+)}
+
+
 def parse(queue: str, body: bytes) -> Command:
+    spec = COMMANDS.get(queue)
+    if spec is None:
+        raise ValueError(f"not a command queue: {queue}")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -51,7 +109,7 @@ def parse(queue: str, body: bytes) -> Command:
     raw_key = data.get("key") if isinstance(data.get("key"), str) else None
     key = raw_key if raw_key is not None and KEY_RE.match(raw_key) else None
 
-    def reject(reason: str, detail: str):
+    def reject(reason: str, detail: str) -> NoReturn:
         raise Rejected(reason, detail, key, command_id)
 
     if "id" in data and (command_id is None or not 0 < len(command_id) <= MAX_COMMAND_ID):
@@ -62,25 +120,4 @@ def parse(queue: str, body: bytes) -> Command:
         reject("wrong_type", "key must be a string")
     if key is None:
         reject("bad_key", "key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
-
-    if queue == "create_instance":
-        return Command(queue, key, command_id)
-    if queue == "destroy_instance":
-        logout = data.get("logout", False)
-        if not isinstance(logout, bool):
-            reject("wrong_type", "logout must be true or false")
-        return Command(queue, key, command_id, logout=logout)
-    if queue == "send_message":
-        for name in ("chat_id", "message"):
-            if name not in data:
-                reject("missing_field", f"{name} is required")
-            if not isinstance(data[name], str):
-                reject("wrong_type", f"{name} must be a string")
-        if not CHAT_ID_RE.match(data["chat_id"]):
-            reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
-        if not data["message"]:
-            reject("empty_message", "message must not be empty")
-        if len(data["message"]) > MAX_TEXT:
-            reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
-        return Command(queue, key, command_id, chat_id=data["chat_id"], text=data["message"])
-    raise ValueError(f"not a command queue: {queue}")
+    return Command(queue, key, command_id, **spec.fields(data, reject))

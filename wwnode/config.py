@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,6 +38,9 @@ class Config:
     ping_interval: float = 30.0
     ping_timeout: float = 10.0
     stop_timeout: float = 20.0
+    # A session still starting (no QR code, not ready) after this many
+    # seconds is killed and counted as a crash; it frees its start slot.
+    boot_timeout: float = 60.0
     restore_stagger: float = 2.0
     start_concurrency: int = 0
     backoff_initial: float = 1.0
@@ -53,6 +56,9 @@ class Config:
     spool_limit: int = 100_000
     log_message_bodies: bool = False
     log_level: str = "INFO"
+    # The program a session runs, ``python -m <this>``.  For tests only (a
+    # stand-in session that speaks the pipe protocol); not in .env.example.
+    session_module: str = "sessionproc"
 
 
 def _env_name(field_name: str) -> str:
@@ -91,13 +97,9 @@ def load(environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env
         kwargs[f.name] = _convert(f.name, f.type, raw)
     cfg = Config(**kwargs)
     if not cfg.node_id:
-        cfg = _replace(cfg, node_id=socket.gethostname())
+        cfg = replace(cfg, node_id=socket.gethostname())
     _check(cfg)
     return cfg
-
-
-def _replace(cfg: Config, **changes) -> Config:
-    return Config(**{**{f.name: getattr(cfg, f.name) for f in fields(Config)}, **changes})
 
 
 def _convert(name: str, type_name, raw: str):
@@ -138,13 +140,13 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"{_env_name(name)} must be at least 1")
     for name in ("load_interval", "send_timeout", "ping_interval", "ping_timeout", "stop_timeout",
                  "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window",
-                 "node_queue_ttl", "send_dedup_window"):
+                 "node_queue_ttl", "send_dedup_window", "boot_timeout"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
         raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
-    if cfg.max_sessions < 0:
-        raise ConfigError("MAX_SESSIONS must be 0 (no cap) or more")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
+        raise ConfigError("SESSION_MODULE must be a Python module name")
 
 
 def redact_url(url: str) -> str:

@@ -1,216 +1,214 @@
-"""The node: one synchronous loop that owns everything.
+"""The node: one synchronous loop of named phases over parts with one job
+each, wired by ``wiring.build`` and handed in, so tests can hand in fakes.
 
-Each turn of the loop waits (``poll``, at most a quarter second) on the
-command connection's socket, the sessions' pipes and a signal pipe, then:
-pumps RabbitMQ (commands arrive as callbacks, which only hand them to the
-supervisor), reads what sessions said, writes what they are owed, reaps
-ended processes, and runs the timed rules (``Supervisor.tick``, admission,
-leases, heartbeat).  Nothing in a turn waits on a browser or a session;
-the only waits are RabbitMQ's publisher confirms (a local round trip) and
-Redis calls with short timeouts, skipped entirely while Redis is down.
-Connecting to RabbitMQ, whose handshake can hang on a silent link, happens
-on a short-lived thread of its own (``broker._Connector``).
+The parts:
+
+=================  ==========================================================
+``Dispatch``       commands: parse, route, claim, carry out here, park
+``Sessions``       the session state machine (``SendDesk`` and ``Health``
+                   beside it); every change goes to its listeners
+``Ownership``      leases and fencing tokens, renewal and heartbeat, the
+                   Redis writer
+``EventBus``       events out; the end of every command (ack, requeue,
+                   fail and dead-letter, forward)
+``Processes``      the OS: subreaper, reaping, orphans
+``Consumer`` /     RabbitMQ (``broker.py``); ``Store``: Redis
+``Publisher``
+=================  ==========================================================
+
+No part holds another's state: the node asks each for what it needs and
+hands the answer to the next (a renewal's lost keys to ``Sessions.drop``).
+
+Each turn: handle signals; see to a shutdown; renew leases; connect; wait
+(``poll``, at most a quarter second) on the broker's sockets, the sessions'
+pipes and the signal pipe, and handle what the sessions wrote; pump the
+broker and dispatch the commands it delivered (consumer callbacks only put
+them in the inbox); reap ended processes; run the timed rules.  Nothing in
+a turn waits on a browser or a session (an exited session whose status is
+not there yet is looked at again next turn); the only waits are RabbitMQ's
+publisher confirms (a local round trip, bounded) and Redis calls with short
+timeouts, skipped entirely while Redis is down.  Connecting to RabbitMQ
+happens on a short-lived thread of its own (``broker._Connector``).
+
+Signal handlers only record the signal; the loop acts on it.  SIGTERM or
+SIGINT: stop (consumers first, then the sessions, ``STOP_TIMEOUT``); a
+second one: kill the sessions now.
+
+Exit codes of ``wwnode run``: ``0`` stopped on request; ``1`` an
+unexpected error (its traceback is in ``node.log``; the sessions are
+killed); ``2`` a bad setting (nothing was started).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import select
 import signal
 import socket
-import subprocess
 import time
-import uuid
-
-import orjson
-import psutil
+from collections import deque
+from typing import Callable
 
 from .admission import Admission, LoadReader
-from .broker import (DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, ROUTED_QUEUES, Consumer, Delivery, Outgoing, Publisher,
-                     node_queue_name)
-from .commands import Rejected, parse
+from .broker import Consumer, Publisher
+from .bus import EventBus
 from .config import Config, redact_url
+from .counters import Counters
+from .dispatch import Dispatch
+from .ownership import Ownership
 from .paths import Paths
-from .spool import Spool
-from .store import REDIS_ERRORS, Store, Unavailable
-from .supervisor import Supervisor
+from .procs import Processes
+from .sends import SendDesk
+from .sessions import Sessions
+from .store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
-PR_SET_CHILD_SUBREAPER = 36
 TURN = 0.25  # longest wait of one loop turn
+EXIT_OK, EXIT_ERROR, EXIT_BAD_SETTING = 0, 1, 2
 
 
 class Node:
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, *, paths: Paths, inbox: deque, consumer: Consumer, publisher: Publisher,
+                 store: Store, ownership: Ownership, bus: EventBus, dispatch: Dispatch, sessions: Sessions,
+                 sends: SendDesk, handlers: dict, admission: Admission, load: LoadReader, processes: Processes,
+                 counters: Counters, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
-        self.paths = Paths(cfg.data_dir)
-        self.paths.ensure()
-        self.spool = Spool(self.paths.root / "spool" / "events.log", cfg.spool_limit)
-        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat, self.spool)
-        for routing_key, body in self.spool.recover():
-            self.publisher.outbox.append(Outgoing(EVENTS_EXCHANGE, routing_key, body,
-                                                  seq=self.spool.add(routing_key, body)))
-        self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
-                                 self._on_command, node_queue_ttl=cfg.node_queue_ttl)
-        self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window)
-        self.supervisor = Supervisor(cfg, self.paths, self, self.store)
-        self.supervisor.may_run = lambda key: key in self.store.tokens
-        self.admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
-        self.load = LoadReader()
+        self.paths = paths
+        self.inbox = inbox  # deliveries the consumer handed over
+        self.consumer = consumer
+        self.publisher = publisher
+        self.store = store
+        self.ownership = ownership
+        self.bus = bus
+        self.dispatch = dispatch
+        self.sessions = sessions
+        self.sends = sends
+        self.handlers = handlers  # session event name -> handler(record, event, now)
+        self.admission = admission
+        self.load = load
+        self.processes = processes
+        self.counters = counters
+        self.clock = clock
         self.stopping = False
         self.started = time.time()
-        self._parked: list[tuple[float, Delivery]] = []  # creates waiting for Redis
+        self._signals: list[int] = []
+        self._shutdown_deadline: float | None = None
         self._next_load = 0.0
-        self._next_renew = 0.0
         self._next_lost_scan = 0.0
         self._wake_r, self._wake_w = os.pipe()
 
-    # =========================================================== the Bus
-    def emit(self, name: str, body: dict, on_confirmed=None) -> None:
-        doc = {**body, "event": name, "node": self.cfg.node_id, "ts": int(time.time() * 1000), "id": uuid.uuid4().hex}
-        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc), on_confirmed=on_confirmed))
-
-    def ack(self, d: Delivery) -> None:
-        self.consumer.ack(d)
-
-    def requeue(self, d: Delivery) -> None:
-        self.consumer.requeue(d)
-
-    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
-        """Failed for good: tell the client, keep the command in the dead
-        letter queue, then take it off its queue."""
-        body = {"command": d.command, "reason": reason, "detail": detail}
-        if key is not None:
-            body["key"] = key
-        if command_id is not None:
-            body["command_id"] = command_id
-        log.info("command %s failed: %s (%s)", d.command, reason, detail)
-        self.emit("command_failed", body)
-        headers = {"x-queue": d.command, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.cfg.node_id}
-        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, d.body, headers, mandatory=True,
-                                        on_confirmed=lambda: self.consumer.ack(d)))
-
-    # ========================================================== commands
-    def _on_command(self, d: Delivery) -> None:
-        now = time.monotonic()
-        try:
-            cmd = parse(d.command, d.body)
-        except Rejected as r:
-            self.fail(d, r.reason, r.detail, r.key, r.command_id)
-            return
-        if cmd.name == "create_instance":
-            if self.stopping:
-                self.consumer.requeue(d)
-                return
-            self._create(cmd, d, now)
-        elif d.queue in ROUTED_QUEUES:
-            self._route(cmd, d, now)
-        else:
-            self._here(cmd, d, now)
-
-    def _here(self, cmd, d: Delivery, now: float) -> None:
-        if cmd.name == "destroy_instance":
-            self.supervisor.destroy(cmd, d, now)
-        else:
-            self.supervisor.send(cmd, d, now)
-
-    def _route(self, cmd, d: Delivery, now: float) -> None:
-        """As the router: carry out a command for a key of ours, hand it to
-        its owner's queue (one hop), or fail it when nobody owns the key."""
-        if cmd.key in self.supervisor.sessions:
-            self._here(cmd, d, now)
-            return
-        try:
-            owner = self.store.owner_of(cmd.key)
-        except Unavailable:
-            self._parked.append((now + 1.0, d))  # Redis cannot say now: wait
-            return
-        if owner is None or owner == self.cfg.node_id:
-            self.fail(d, "unknown_instance", f"no node runs {cmd.key}", cmd.key, cmd.command_id)
-            return
-        headers = {**d.headers, "x-queue": d.command, "x-routed-by": self.cfg.node_id}
-        self.publisher.publish(Outgoing(
-            "", node_queue_name(owner), d.body, headers, mandatory=True,
-            on_confirmed=lambda: self.consumer.ack(d),
-            on_unroutable=lambda: self.fail(d, "unknown_instance", f"owner {owner} of {cmd.key} has no queue",
-                                            cmd.key, cmd.command_id)))
-
-    def _create(self, cmd, d: Delivery, now: float) -> None:
-        if cmd.key in self.supervisor.sessions:
-            self.supervisor.create(cmd, d, now)
-            return
-        claimed = self.store.claim(cmd.key)
-        if claimed is None:
-            # Redis cannot say who owns the key: wait for it rather than
-            # risk running the key twice.
-            self._parked.append((now + 1.0, d))
-            return
-        if not claimed:
-            log.info("create %s: owned by another node; nothing to do", cmd.key)
-            self.ack(d)
-            return
-        self.supervisor.create(cmd, d, now)
-
-    def _retry_parked(self, now: float) -> None:
-        due = [d for t, d in self._parked if t <= now]
-        self._parked = [(t, d) for t, d in self._parked if t > now]
-        for d in due:
-            self._on_command(d)
-
     # ============================================================== loop
     def run(self) -> int:
+        """Run until stopped; the exit code (see the module docstring)."""
+        try:
+            self._start()
+            while self._turn():
+                pass
+            self._finish()
+            return EXIT_OK
+        except Exception:
+            log.critical("node %s: unexpected error; killing its sessions and exiting", self.cfg.node_id,
+                         exc_info=True)
+            self.sessions.kill_all()
+            return EXIT_ERROR
+
+    def _start(self) -> None:
         self._install_signals()
-        _become_subreaper()
-        kill_orphans(self.paths)
-        now = time.monotonic()
+        self.processes.become_subreaper()
+        self.processes.kill_orphans(self.paths.sessions)
+        now = self.clock()
         log.info("node %s starting: RabbitMQ %s, Redis %s, page %s, data %s", self.cfg.node_id,
                  redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
-        for key in self.supervisor.restore(now):
-            if self.store.claim(key) is False:
-                log.warning("session %s is owned by another node now; not restoring it", key)
-                self.supervisor.drop(key, now)
+        for key in self.sessions.restore(now):
+            self._claim_restored(key, now)
         self._sample_load(now)  # before consuming: a full node takes no create at all
-        shutdown_deadline = None
-        while True:
-            now = time.monotonic()
-            if self.stopping and shutdown_deadline is None:
-                shutdown_deadline = self._begin_shutdown(now)
-            if self.stopping and not self.supervisor.sessions:
-                break
-            if shutdown_deadline is not None and now > shutdown_deadline:
-                log.error("sessions did not stop in time; killing them")
-                for _, child in self.supervisor.children():
-                    child.kill()
-                shutdown_deadline = now + 5
-            # Leases first: a node back from a pause must learn what it lost
-            # before it reads a word its sessions said meanwhile.
-            self._leases(now)
-            if not self.stopping:
-                self.consumer.connect(now)
-            self.publisher.connect(now)
-            self._wait_and_handle_io(now)
-            now = time.monotonic()
-            self.consumer.pump(now)
-            self.publisher.pump(now)
-            self.publisher.drain()
-            self._reap(now)
-            self.supervisor.tick(now)
-            if self.store.retry(now):
-                self._next_renew = 0.0  # Redis is back: renew at once
-            self._retry_parked(now)
-            self._timed(now)
+
+    def _turn(self) -> bool:
+        """One turn of the loop; False once the node has stopped."""
+        now = self.clock()
+        self._handle_signals(now)
+        if self.stopping and not self._see_to_shutdown(now):
+            return False
+        # Leases first: a node back from a pause must learn what it lost
+        # before it reads a word its sessions said meanwhile.
+        self._renew_leases(now)
+        if not self.stopping:
+            self.consumer.connect(now)
+        self.publisher.connect(now)
+        self._wait_and_handle_io()
+        now = self.clock()
+        self.consumer.pump(now)
+        self.publisher.pump(now)
+        self.publisher.drain()
+        self._dispatch_commands(now)
+        self._reap(now)
+        self._tick(now)
+        return True
+
+    def _finish(self) -> None:
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
         self.publisher.close()
         self.store.close()
         log.info("node %s stopped", self.cfg.node_id)
-        return 0
 
-    def _wait_and_handle_io(self, now: float) -> None:
+    # ============================================================ phases
+    def _handle_signals(self, now: float) -> None:
+        signals, self._signals = self._signals, []
+        for signum in signals:
+            name = signal.Signals(signum).name
+            if not self.stopping:
+                log.info("got %s: stopping", name)
+                self.stopping = True
+            elif self._shutdown_deadline is not None and self._shutdown_deadline > now:
+                log.warning("got %s again: killing the sessions now", name)
+                self._shutdown_deadline = now
+
+    def _see_to_shutdown(self, now: float) -> bool:
+        """While stopping: False once every session is gone."""
+        if self._shutdown_deadline is None:
+            # First stop taking work: cancelled consumers leave what they had
+            # unacked to be redelivered (to us next time, or to another node).
+            self.consumer.close()
+            self.dispatch.stop()
+            self.sessions.shutdown(now)
+            self._shutdown_deadline = now + self.cfg.stop_timeout + 5
+        if not self.sessions:
+            return False
+        if now > self._shutdown_deadline:
+            log.error("sessions did not stop in time; killing them")
+            self.sessions.kill_all()
+            self._shutdown_deadline = now + 5
+        return True
+
+    def _renew_leases(self, now: float) -> None:
+        renewal = self.ownership.renew(now, self.heartbeat())
+        if renewal is None:
+            return
+        for key in renewal.lost:
+            self._drop(key, now)
+        if renewal.resync:
+            # Redis came back, maybe restarted empty: with the leases taken
+            # back, write again what it should hold.
+            self.sessions.resync()
+        # Sessions restored while Redis was away still need their lease.
+        for key in self.sessions.waiting_for_lease():
+            self._claim_restored(key, now)
+
+    def _claim_restored(self, key: str, now: float) -> None:
+        if self.ownership.claim(key) is False:
+            log.warning("session %s is owned by another node now; not restoring it", key)
+            self._drop(key, now)
+
+    def _drop(self, key: str, now: float) -> None:
+        child = self.sessions.drop(key, now)
+        if child is not None:
+            self.processes.bury(child)
+
+    def _wait_and_handle_io(self) -> None:
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
         sock = self.consumer.socket() if self.consumer.up else None
@@ -220,13 +218,13 @@ class Node:
         if psock is not None:
             poller.register(psock.fileno(), select.POLLIN)
         by_fd = {}
-        for s, child in self.supervisor.children():
+        for rec, child in self.sessions.children():
             if not child.eof:
                 poller.register(child.stdout_fd, select.POLLIN)
-                by_fd[child.stdout_fd] = (s, child)
+                by_fd[child.stdout_fd] = (rec, child)
             if child.wants_write:
                 poller.register(child.stdin_fd, select.POLLOUT)
-                by_fd[child.stdin_fd] = (s, child)
+                by_fd[child.stdin_fd] = (rec, child)
         if self.consumer.connecting or self.publisher.connecting:
             timeout = 0.02  # a connection is being made: pick it up soon
         else:
@@ -235,171 +233,104 @@ class Node:
             if fd == self._wake_r:
                 os.read(self._wake_r, 512)
             elif fd in by_fd:
-                s, child = by_fd[fd]
+                rec, child = by_fd[fd]
                 if fd == child.stdout_fd:
-                    events = child.read_events()
-                    if events:
-                        self.supervisor.on_events(s, events, time.monotonic())
-                elif s.child is child:
+                    self._session_output(rec, child, self.clock())
+                elif rec.child is child:
                     child.flush()
 
-    def _reap(self, now: float) -> None:
-        for s, child in self.supervisor.children():
-            code = child.poll()
-            if code is None and not child.eof:
-                continue
-            if code is None:
-                try:
-                    code = child.popen.wait(timeout=0.5)  # its stdout closed: it is exiting
-                except subprocess.TimeoutExpired:
-                    continue  # check again next turn
-            events = child.read_events()  # what it said last
-            if events:
-                self.supervisor.on_events(s, events, now)
-            if s.child is child:
-                self.supervisor.on_exit(s, code, now)
-        for child in list(self.supervisor.graveyard):
-            if child.poll() is not None:
-                child.close()
-                self.supervisor.graveyard.remove(child)
-        _reap_orphans({child.pid for _, child in self.supervisor.children()})
+    def _session_output(self, rec, child, now: float) -> None:
+        """What a session wrote: each event to the part that acts on it; a
+        line outside the protocol ends the session."""
+        for event in child.read_events():
+            handler = self.handlers.get(event["event"])
+            if handler is None:
+                log.debug("session %s: %s", rec.key, event)
+            elif rec.child is child:
+                handler(rec, event, now)
+        if child.bad_output is not None and not child.killed and rec.child is child:
+            self.sessions.bad_output(rec, child.bad_output, now)
+        self.sessions.start_waiting(now)  # a session done booting frees a slot
 
-    def _timed(self, now: float) -> None:
+    def _dispatch_commands(self, now: float) -> None:
+        while self.inbox:
+            self.dispatch.on_command(self.inbox.popleft(), now)
+
+    def _reap(self, now: float) -> None:
+        for rec, child in self.sessions.children():
+            code = child.poll()
+            if code is None:
+                continue  # running, or its status is not there yet: next turn
+            self._session_output(rec, child, now)  # what it said last
+            if rec.child is child:
+                self.sessions.on_exit(rec, code, now)
+        self.processes.reap({child.pid for _, child in self.sessions.children()})
+
+    def _tick(self, now: float) -> None:
+        self.sessions.tick(now)
+        self.sends.tick(now)
+        if self.store.retry(now):
+            self.ownership.redis_back()
+        self.dispatch.retry_parked(now)
         if now >= self._next_load:
             self._sample_load(now)
         if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
             self._next_lost_scan = now + self.cfg.heartbeat_interval
             self._report_lost()
 
-    def _leases(self, now: float) -> None:
-        if now < self._next_renew:
-            return
-        self._next_renew = now + min(self.cfg.heartbeat_interval, self.cfg.lease_ttl / 3)
-        lost = self.store.renew(now, self.heartbeat())
-        if lost is None:
-            if self.store.tokens and now > self.store.leases_valid_until:
-                # Redis has been out of reach for a whole lease: another node
-                # may run our keys by now, so ours must stop.
-                log.error("leases could not be renewed for %.0f s; stopping this node's sessions",
-                          self.cfg.lease_ttl)
-                lost = list(self.store.tokens)
-                self.store.tokens.clear()
-            else:
-                return
-        for key in lost:
-            self.supervisor.drop(key, now)
-        if self.store.forgotten:
-            # Redis came back, maybe restarted empty: with the leases taken
-            # back, write again what it should hold.
-            self.store.forgotten = False
-            self.supervisor.resync()
-        # Sessions restored while Redis was away still need their lease.
-        for key, s in list(self.supervisor.sessions.items()):
-            if key not in self.store.tokens and s.child is None:
-                if self.store.claim(key) is False:
-                    log.warning("session %s is owned by another node now; not restoring it", key)
-                    self.supervisor.drop(key, now)
-
+    # ====================================================== timed rules
     def _report_lost(self) -> None:
         """As the router: sessions whose node died or was cut off."""
         try:
-            lost = self.store.find_lost()
+            lost = self.ownership.find_lost()
         except REDIS_ERRORS as e:
             log.warning("could not look for lost sessions: %s", e)
             return
         for item in lost:
             log.warning("session %s was lost with node %s", item["key"], item["node"])
-            self.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
-                                         "owner": item["node"]})
-            self.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
+            self.bus.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
+                                             "owner": item["node"]})
+            self.bus.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
         was = self.admission.accepting
-        accepting = self.admission.update(self.load.read(), self.supervisor.count())
+        accepting = self.admission.update(self.load.read(), self.sessions.count())
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
         self.consumer.set_accepting_creates(accepting and not self.stopping)
 
     def heartbeat(self) -> dict:
-        return {
+        """The node's hash ``nodes:{node}``: who it is, its load, and its
+        counters (see the README for the names)."""
+        doc = {
             "node": self.cfg.node_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "sessions": self.supervisor.count(),
+            "sessions": self.sessions.count(),
             "accepting": int(self.admission.accepting and not self.stopping),
             "router": int(self.consumer.is_router),
             "cpu": round(self.admission.cpu, 1),
             "mem": round(self.admission.mem, 1),
             "started": int(self.started * 1000),
             "ts": int(time.time() * 1000),
+            "redis_up": int(self.store.up),
+            "redis_outages": self.store.outages,
+            "outbox": len(self.publisher.outbox),
         }
+        doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
+        for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed"):
+            doc[name] = self.counters.get(name)
+        doc.update(self.counters.snapshot())
+        return doc
 
-    # ========================================================== shutdown
     def _install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)
-        signal.set_wakeup_fd(self._wake_w)
+        signal.set_wakeup_fd(self._wake_w)  # a signal also wakes the poll
 
-        def on_signal(signum, frame):
-            if not self.stopping:
-                log.info("got %s: stopping", signal.Signals(signum).name)
-            self.stopping = True
+        def on_signal(signum, frame):  # only record it: the loop acts
+            self._signals.append(signum)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-
-    def _begin_shutdown(self, now: float) -> float:
-        # First stop taking work: cancelled consumers leave what they had
-        # unacked to be redelivered (to us next time, or to another node).
-        self.consumer.close()
-        self._parked.clear()  # unacked with the closed connection: redelivered
-        self.supervisor.shutdown(now)
-        return now + self.cfg.stop_timeout + 5
-
-
-def _become_subreaper() -> None:
-    """Adopt the orphans of our sessions (Chrome's helpers) so they are
-    reaped here, not left as zombies where PID 1 does not reap."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1)
-    except OSError as e:
-        log.debug("no subreaper: %s", e)
-
-
-def _reap_orphans(session_pids: set[int]) -> None:
-    """Collect adopted orphans that ended.  Our sessions' own exit statuses
-    are left for their Popen objects: we only peek (WNOWAIT) at them."""
-    while True:
-        try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return
-        if info is None or info.si_pid in session_pids:
-            return
-        try:
-            os.waitpid(info.si_pid, os.WNOHANG)
-        except ChildProcessError:
-            return
-
-
-def kill_orphans(paths: Paths) -> int:
-    """Kill browsers and session processes left on our profiles by an
-    earlier node that died without its children (they should die with it;
-    this is the belt to those braces)."""
-    marker = str(paths.sessions) + os.sep
-    killed = 0
-    for proc in psutil.process_iter(["cmdline", "pid"]):
-        if proc.info["pid"] == os.getpid():
-            continue
-        cmdline = proc.info["cmdline"] or []
-        if any(marker in arg for arg in cmdline):
-            try:
-                proc.kill()
-                killed += 1
-            except psutil.Error:
-                pass
-    if killed:
-        log.warning("killed %d processes left over on this node's profiles", killed)
-    return killed

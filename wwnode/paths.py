@@ -89,9 +89,6 @@ class Paths:
     def unmark_wanted(self, key: str) -> None:
         self.wanted_marker(key).unlink(missing_ok=True)
 
-    def delete_profile(self, key: str) -> None:
-        shutil.rmtree(self.profile(key), ignore_errors=True)
-
     def delete_session(self, key: str) -> None:
         shutil.rmtree(self.session_dir(key), ignore_errors=True)
 

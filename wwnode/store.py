@@ -23,10 +23,18 @@ bumps its fence; the owner's token is ``{node}:{fence}``.  Every write the
 owner makes about a key (QR, state, renewal) runs as a script that first
 checks the owner key still holds *its* token, so a node that lost its lease
 (paused, cut off) and another node took the key cannot write as owner.
+This module is the Redis side of it only: which tokens this node holds, and
+what follows from a renewal, is ``ownership.py``'s; the store asks it for a
+key's token (``token_of``) when it writes.
 
 Redis is not on the node's critical path: a write that fails is kept (the
 latest per key and kind) and retried on the next tick, and while Redis is
 down the node does not touch it more than once per back-off period.
+
+How each call reports that Redis cannot answer: writes never do (they are
+kept); ``claim`` and ``renew`` return None; ``owner_of`` and
+``begin_send`` raise :class:`Unavailable`; ``find_lost`` lets the redis
+error through (the caller, the router's lost scan, just tries later).
 """
 
 from __future__ import annotations
@@ -43,9 +51,14 @@ log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (redis.RedisError, OSError)
 
+# What ``Store.renew`` says of each lease.
+LOST, RENEWED, RECLAIMED = 0, 1, 2
+
 
 class Unavailable(Exception):
     """Redis cannot answer now."""
+
+
 FENCE_TTL_MS = 24 * 3600 * 1000
 
 # KEYS: owner, fence.  ARGV: node, lease ms.  -> {1, token} or {0, owner}
@@ -102,7 +115,6 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
-
 # KEYS: owner, state.  ARGV: ms the mark stays.  -> {node, state} or nil
 MARK_LOST = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
@@ -148,7 +160,11 @@ def owner_node(token: str | None) -> str | None:
 
 
 class Store:
-    def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float, dedup_window: float = 86400.0):
+    """This node's Redis: fenced writes kept while Redis is away, claims,
+    renewals, the send records, and the fleet's lost keys."""
+
+    def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float, dedup_window: float = 86400.0,
+                 token_of: Callable[[str], str | None] = lambda key: None):
         self.url = url
         self.node_id = node_id
         self.qr_ms = qr_ttl * 1000
@@ -166,21 +182,15 @@ class Store:
         self._write = self.r.register_script(FENCED_WRITE)
         self._release_script = self.r.register_script(RELEASE)
         self._mark_lost = self.r.register_script(MARK_LOST)
-        self.tokens: dict[str, str] = {}  # key -> our token
-        # Set when Redis turned out to have lost what we wrote (it came back
-        # after an outage, or a lease had to be taken back): the node then
-        # writes its sessions' state again.
-        self.forgotten = False
-        # Until when (monotonic) our leases are known to hold: the start of
-        # the last renewal that succeeded, plus the lease.
-        self.leases_valid_until = 0.0
+        self.token_of = token_of  # our fencing token for a key, None if not ours
+        self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
         self.up = True
         self._retry_at = 0.0
         self._delay = 0.5
 
     # --------------------------------------------------------- plumbing
-    def _do(self, key: str, kind: str, op: Callable[[], None]) -> bool:
+    def _write_or_keep(self, key: str, kind: str, op: Callable[[], None]) -> bool:
         """Run a write now, or keep it (latest wins) for when Redis is back."""
         self._pending.pop((key, kind), None)
         if self.up:
@@ -195,13 +205,15 @@ class Store:
     def _down(self, e: BaseException) -> None:
         if self.up:
             log.warning("Redis at %s unreachable: %s", redact_url(self.url), e)
+            self.outages += 1
         self.up = False
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, 5.0)
 
     def retry(self, now: float) -> bool:
         """Called every tick: after a failure, try Redis again in a while.
-        True when Redis has just come back."""
+        True when Redis has just come back (it may have lost what it held:
+        the caller writes it again)."""
         if self.up or now < self._retry_at:
             return False
         try:
@@ -211,14 +223,13 @@ class Store:
             return False
         log.info("Redis is back; writing %d kept changes", len(self._pending))
         self.up, self._delay = True, 0.5
-        self.forgotten = True
         pending, self._pending = self._pending, {}
         for (key, kind), op in pending.items():
-            self._do(key, kind, op)
+            self._write_or_keep(key, kind, op)
         return True
 
     def _fenced(self, key: str, target: str, ttl_ms: int, kind: str, *values: str) -> None:
-        token = self.tokens.get(key)
+        token = self.token_of(key)
         if token is None:
             return  # not ours (any more): nothing to write
         if not self._write(keys=[owner_key(key), target], args=[token, ttl_ms, kind, *values]):
@@ -226,23 +237,22 @@ class Store:
 
     # ------------------------------------------------------------ writes
     def set_qr(self, key: str, qr: str) -> None:
-        self._do(key, "qr", lambda: self._fenced(key, qr_key(key), self.qr_ms, "set", qr))
+        self._write_or_keep(key, "qr", lambda: self._fenced(key, qr_key(key), self.qr_ms, "set", qr))
 
     def clear_qr(self, key: str) -> None:
-        self._do(key, "qr", lambda: self._fenced(key, qr_key(key), 0, "del"))
+        self._write_or_keep(key, "qr", lambda: self._fenced(key, qr_key(key), 0, "del"))
 
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
         fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
-        self._do(key, "state", lambda: self._fenced(key, state_key(key), self.state_ms, "hset", *fields))
+        self._write_or_keep(key, "state", lambda: self._fenced(key, state_key(key), self.state_ms, "hset", *fields))
 
-    def forget(self, key: str) -> None:
-        """The session is gone from this node: none of its keys stay."""
+    def release(self, key: str, token: str) -> None:
+        """The session is gone from this node: none of its keys stay (the
+        lease included, if it still holds ``token``)."""
         for kind in ("qr", "state"):
             self._pending.pop((key, kind), None)
-        token = self.tokens.pop(key, None)
-        if token is not None:
-            self._do(key, "release", lambda: self._release_script(
-                keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key), sent_key(key)], args=[token]))
+        self._write_or_keep(key, "release", lambda: self._release_script(
+            keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key), sent_key(key)], args=[token]))
 
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:
@@ -269,12 +279,12 @@ class Store:
             op = lambda: self.r.hset(sent_key(key), command_id, f"done:{message_id}")  # noqa: E731
         else:
             op = lambda: self.r.hdel(sent_key(key), command_id)  # noqa: E731
-        self._do(key, f"sent:{command_id}", op)
+        self._write_or_keep(key, f"sent:{command_id}", op)
 
     # ----------------------------------------------------------- leases
-    def claim(self, key: str) -> bool | None:
-        """Take the key for this node.  True: ours now; False: another node
-        owns it; None: Redis cannot say now."""
+    def claim(self, key: str) -> str | bool | None:
+        """Take the key for this node.  Our token (a string): ours now;
+        False: another node owns it; None: Redis cannot say now."""
         if not self.up:
             return None
         try:
@@ -282,10 +292,7 @@ class Store:
         except REDIS_ERRORS as e:
             self._down(e)
             return None
-        if ok:
-            self.tokens[key] = value
-            return True
-        return False
+        return value if ok else False
 
     def owner_of(self, key: str) -> str | None:
         """The node that owns the key now (None: nobody); Unavailable if
@@ -298,40 +305,27 @@ class Store:
             self._down(e)
             raise Unavailable(str(e)) from e
 
-    def renew(self, now: float, heartbeat: dict) -> list[str] | None:
-        """Extend our leases and write our heartbeat.  Returns the keys we
-        lost (another node holds them now), or None if Redis did not answer.
-
-        A lease found expired and free is taken back only while our own
-        clock says it has not run out: a node that was paused longer than
-        the lease gives its keys up even when nobody took them."""
+    def renew(self, tokens: dict[str, str], may_reclaim: bool, heartbeat: dict) -> dict[str, int] | None:
+        """Extend the leases of ``tokens`` (key -> our token) and write our
+        heartbeat.  Per key: RENEWED, RECLAIMED (it had expired and was free:
+        taken back, which only ``may_reclaim`` allows) or LOST (another node
+        holds it); None if Redis did not answer."""
         if not self.up:
             return None
-        keys = list(self.tokens)
-        may_reclaim = now < self.leases_valid_until
+        keys = list(tokens)
         try:
             pipe = self.r.pipeline()
             if keys:
                 redis_keys = [k for key in keys for k in (owner_key(key), state_key(key))]
                 self._renew(keys=redis_keys, args=[self.lease_ms, self.state_ms, int(may_reclaim),
-                                                   *(self.tokens[k] for k in keys)], client=pipe)
+                                                   *(tokens[k] for k in keys)], client=pipe)
             pipe.hset(node_key(self.node_id), mapping={k: str(v) for k, v in heartbeat.items()})
             pipe.pexpire(node_key(self.node_id), self.lease_ms)
             results = pipe.execute()
         except REDIS_ERRORS as e:
             self._down(e)
             return None
-        self.leases_valid_until = now + self.lease_ttl
-        lost = []
-        if keys:
-            for key, status in zip(keys, results[0]):
-                if status == 0:
-                    lost.append(key)
-                    self.tokens.pop(key, None)
-                elif status == 2:
-                    log.warning("lease of %s had expired; taken back", key)
-                    self.forgotten = True  # Redis lost it: restarted, or a flush
-        return lost
+        return dict(zip(keys, results[0])) if keys else {}
 
     def drop_node(self) -> None:
         try:

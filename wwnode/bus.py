@@ -1,0 +1,111 @@
+"""The node's side of RabbitMQ as its parts use it: events out, and the end
+of every command (acknowledged, put back, failed for good, handed on).
+
+When a command is acknowledged is decided here, by which method its
+handler calls:
+
+- ``ack``: its effect is done and nothing more is published about it;
+- ``emit_then_ack``: its effect is an event (``message_sent_instance``):
+  acknowledged only once the broker confirmed the event;
+- ``fail``: failed for good: ``command_failed`` is published, the body is
+  dead-lettered, and it is acknowledged once the dead letter is confirmed;
+- ``forward``: handed to another node's queue, acknowledged once that
+  publish is confirmed;
+- ``requeue``: put back, to be delivered again (here or elsewhere).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Callable, Protocol
+
+import orjson
+
+from . import states as S
+from .broker import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Delivery, Outgoing
+from .counters import Counters
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    def publish(self, item: Outgoing) -> None: ...
+
+
+class Acker(Protocol):
+    def ack(self, d: Delivery) -> None: ...
+    def requeue(self, d: Delivery) -> None: ...
+
+
+class EventBus:
+    def __init__(self, node_id: str, publisher: Publisher, consumer: Acker, counters: Counters,
+                 wall_clock: Callable[[], float] = time.time):
+        self.node_id = node_id
+        self.publisher = publisher
+        self.consumer = consumer
+        self.counters = counters
+        self.wall_clock = wall_clock
+
+    def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None) -> None:
+        """Publish an event, with the envelope every event carries."""
+        doc = {**body, "event": name, "node": self.node_id, "ts": int(self.wall_clock() * 1000),
+               "id": uuid.uuid4().hex}
+        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc), on_confirmed=on_confirmed))
+
+    # ---------------------------------------------------- a command's end
+    def ack(self, d: Delivery) -> None:
+        self.consumer.ack(d)
+
+    def requeue(self, d: Delivery) -> None:
+        self.consumer.requeue(d)
+
+    def emit_then_ack(self, name: str, body: dict, d: Delivery) -> None:
+        """The command's outcome is this event: acknowledged only once the
+        event is safely with the broker."""
+        self.emit(name, body, on_confirmed=lambda: self.consumer.ack(d))
+
+    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
+        """Failed for good: tell the client, keep the command in the dead
+        letter queue, then take it off its queue."""
+        body = {"command": d.command_queue, "reason": reason, "detail": detail}
+        if key is not None:
+            body["key"] = key
+        if command_id is not None:
+            body["command_id"] = command_id
+        log.info("command %s failed: %s (%s)", d.command_queue, reason, detail)
+        self.counters.bump("commands_failed")
+        self.counters.bump(f"commands_failed_{reason}")
+        self.emit("command_failed", body)
+        headers = {"x-queue": d.command_queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.node_id}
+        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, d.body, headers, mandatory=True,
+                                        on_confirmed=lambda: self.consumer.ack(d)))
+
+    def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:
+        """Hand the command to another queue (its owner's), unchanged but
+        for headers naming where it came from; acknowledged once confirmed."""
+        headers = {**d.headers, "x-queue": d.command_queue, "x-routed-by": self.node_id}
+        self.publisher.publish(Outgoing("", queue, d.body, headers, mandatory=True,
+                                        on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable))
+
+    # ------------------------------------------------ what sessions say
+    def handlers(self) -> dict:
+        """The session events that only pass through (``protocol.EVENTS``)."""
+        return {"message": self._on_message, "error": self._on_error}
+
+    def _on_message(self, rec, event: dict, now: float) -> None:
+        self.emit("message_instance", {"key": rec.key, "message": event["message"]})
+
+    def _on_error(self, rec, event: dict, now: float) -> None:
+        log.warning("session %s reported an error: %s %s", rec.key, event["reason"], event.get("detail"))
+
+    # ------------------------------------------------- a listener of Sessions
+    def on_change(self, change: S.Change) -> None:
+        """Every session state change is a ``state_instance`` event, but a
+        restored record (clients never saw it stop) and a dropped one (this
+        node may not speak as its owner any more)."""
+        if change.restored or change.new == S.DROPPED:
+            return
+        self.emit("state_instance", {"key": change.key, "state": change.new,
+                                     "previous": None if change.old == S.NEW else change.old})

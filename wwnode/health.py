@@ -1,0 +1,96 @@
+"""Is a session's process alive: a deadline while it boots, pings once its
+page runs.  A session that fails either is killed; its exit is then a crash
+like any other (restarted with the backoff, counted by the breaker).
+
+- booting: a session still ``starting`` (no QR code shown, not ready)
+  ``BOOT_TIMEOUT`` seconds after its process started is killed.  It also
+  frees its ``START_CONCURRENCY`` slot, which a hung boot held for good;
+- running (``qr``, ``ready``): every ``PING_INTERVAL`` the page must run a
+  line of JavaScript; no pong within ``PING_TIMEOUT`` (+5 s for the pipe),
+  or a pong saying the page did not answer, and it is killed.
+
+Time is handed in; nothing here waits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import states as S
+from .counters import Counters
+
+log = logging.getLogger(__name__)
+
+
+class Process(Protocol):
+    def send(self, command: dict) -> None: ...
+    def kill(self) -> None: ...
+
+
+@dataclass
+class _Vitals:
+    boot_deadline: float | None
+    next_ping: float
+    ping_id: str | None = None
+    ping_deadline: float = 0.0
+
+
+class Health:
+    def __init__(self, ping_interval: float, ping_timeout: float, boot_timeout: float, counters: Counters):
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.boot_timeout = boot_timeout
+        self.counters = counters
+        self._vitals: dict[str, _Vitals] = {}
+        self._ids = itertools.count(1)
+
+    def launched(self, key: str, now: float) -> None:
+        """A process of this key has just started."""
+        self._vitals[key] = _Vitals(boot_deadline=now + self.boot_timeout, next_ping=now + self.ping_interval)
+
+    def forget(self, key: str) -> None:
+        """Its process is gone."""
+        self._vitals.pop(key, None)
+
+    def check(self, key: str, state: str, process: Process, now: float) -> None:
+        v = self._vitals.get(key)
+        if v is None:
+            return
+        if state == S.STARTING:
+            if v.boot_deadline is not None and now >= v.boot_deadline:
+                log.warning("session %s: not started in %.0f s; killing it", key, self.boot_timeout)
+                self.counters.bump("boot_timeouts")
+                v.boot_deadline = None  # once: its exit does the rest
+                process.kill()
+            return
+        if state not in (S.QR, S.READY):
+            return
+        if v.ping_id is not None:
+            if now >= v.ping_deadline:
+                log.warning("session %s: no answer to a health check; restarting it", key)
+                self.counters.bump("health_kills")
+                v.ping_id = None
+                process.kill()
+            return
+        if now >= v.next_ping:
+            v.ping_id = f"p{next(self._ids)}"
+            v.ping_deadline = now + self.ping_timeout + 5.0
+            v.next_ping = now + self.ping_interval
+            process.send({"cmd": "ping", "id": v.ping_id})
+
+    def handlers(self) -> dict:
+        """The session events this acts on (``protocol.EVENTS``)."""
+        return {"pong": self._on_pong}
+
+    def _on_pong(self, rec, event: dict, now: float) -> None:
+        v = self._vitals.get(rec.key)
+        if v is None or event["id"] != v.ping_id or rec.child is None:
+            return
+        v.ping_id = None
+        if not event["ok"]:
+            log.warning("session %s: health check failed (%s); restarting it", rec.key, event.get("detail"))
+            self.counters.bump("health_kills")
+            rec.child.kill()

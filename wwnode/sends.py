@@ -1,0 +1,178 @@
+"""The send desk: ``send_message`` from the moment it reaches this node to
+its answer.
+
+- a send for a ready session goes to its process at once; one for a
+  session coming back by itself (linked, ``starting`` or ``restarting``)
+  is held until it is ready, at most ``SEND_HOLD`` seconds; any other
+  fails (``not_ready``, ``unknown_instance``);
+- a send with a client's id is done at most once per key and id (the
+  record is in Redis, ``Store.begin_send``): a repeat of one that went out
+  is answered again without sending, one whose outcome is unknown fails
+  ``outcome_unknown``;
+- the command is acknowledged once ``message_sent_instance`` is confirmed
+  by the broker, or dead-lettered with the session's reason;
+- sends a process took and never answered go back to their queue when the
+  process is gone (they may run again: hence the ids); held sends fail
+  when the session fails or stops, and go back when the node loses the key.
+
+It follows the sessions as a listener of their state changes and never
+changes a session itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import states as S
+from .commands import Command
+
+log = logging.getLogger(__name__)
+
+GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process is no more
+
+
+class Bus(Protocol):
+    def emit_then_ack(self, name: str, body: dict, d) -> None: ...
+    def requeue(self, d) -> None: ...
+    def fail(self, d, reason: str, detail: str, key: str | None, command_id: str | None) -> None: ...
+
+
+class Store(Protocol):
+    def begin_send(self, key: str, command_id: str) -> str | None: ...
+    def end_send(self, key: str, command_id: str, message_id: str | None) -> None: ...
+
+
+class Sessions(Protocol):
+    def get(self, key: str): ...
+
+
+@dataclass
+class PendingSend:
+    command: Command
+    delivery: object
+    hold_until: float = 0.0
+
+
+class SendDesk:
+    def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception]):
+        self.send_hold = send_hold
+        self.bus = bus
+        self.store = store
+        self.sessions = sessions
+        self.unavailable = unavailable  # what the store raises when Redis cannot answer
+        self._inflight: dict[str, dict[str, PendingSend]] = {}  # key -> process's send id -> send
+        self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
+        self._ids = itertools.count(1)
+
+    def send(self, cmd: Command, d, now: float) -> None:
+        rec = self.sessions.get(cmd.key)
+        if rec is None or rec.state in (S.STOPPING, S.STOPPED):
+            self.bus.fail(d, "unknown_instance", f"no session {cmd.key} on this node", cmd.key, cmd.command_id)
+            return
+        pending = PendingSend(cmd, d)
+        if rec.state == S.READY:
+            self._dispatch(rec, pending, now)
+        elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
+            # Coming back from a crash or a node restart: it will be ready
+            # without a scan, so the send waits for it (bounded).
+            pending.hold_until = now + self.send_hold
+            self._held.setdefault(cmd.key, deque()).append(pending)
+        else:
+            self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
+
+    def _dispatch(self, rec, p: PendingSend, now: float) -> bool:
+        """Hand the send to the process; False if it was put back to wait
+        (Redis cannot say whether it was done before)."""
+        cid = p.command.command_id
+        if cid is not None:
+            # At most once per command id: a redelivery (after a crash, a
+            # client's retry) must not message the contact a second time.
+            try:
+                seen = self.store.begin_send(rec.key, cid)
+            except self.unavailable:
+                p.hold_until = now + self.send_hold
+                self._held.setdefault(rec.key, deque()).appendleft(p)
+                return False
+            if seen is not None and seen.startswith("done:"):
+                log.info("send %s of %s was done before; not sending again", cid, rec.key)
+                body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": seen[len("done:"):],
+                        "command_id": cid, "duplicate": True}
+                self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
+                return True
+            if seen is not None:
+                self.bus.fail(p.delivery, "outcome_unknown",
+                              f"send {cid} was attempted before and may have gone out; not sending it again",
+                              rec.key, cid)
+                return True
+        child_id = f"n{next(self._ids)}"
+        self._inflight.setdefault(rec.key, {})[child_id] = p
+        rec.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
+        return True
+
+    def _dispatch_held(self, rec, now: float) -> None:
+        held = self._held.get(rec.key)
+        while held and rec.state == S.READY:
+            if not self._dispatch(rec, held.popleft(), now):
+                return  # put back: Redis cannot say yet; tick tries again
+
+    # ---------------------------------------------------------- answers
+    def handlers(self) -> dict:
+        """The session events this desk acts on (``protocol.EVENTS``)."""
+        return {"sent": self._on_sent, "send_failed": self._on_send_failed}
+
+    def _answered(self, rec, event: dict, message_id: str | None) -> PendingSend | None:
+        p = self._inflight.get(rec.key, {}).pop(event["id"], None)
+        if p is not None and p.command.command_id is not None:
+            self.store.end_send(rec.key, p.command.command_id, message_id)
+        return p
+
+    def _on_sent(self, rec, event: dict, now: float) -> None:
+        p = self._answered(rec, event, event["message_id"])
+        if p is not None:
+            body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": event["message_id"],
+                    "command_id": p.command.command_id}
+            self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
+
+    def _on_send_failed(self, rec, event: dict, now: float) -> None:
+        p = self._answered(rec, event, None)
+        if p is not None:
+            self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
+
+    # ------------------------------------------------ following sessions
+    def on_change(self, change: S.Change) -> None:
+        key = change.key
+        if change.new in GONE:
+            # Sends it took and did not answer: back to the queue, they may run again.
+            for p in self._inflight.pop(key, {}).values():
+                self.bus.requeue(p.delivery)
+        if change.new == S.READY:
+            rec = self.sessions.get(key)
+            if rec is not None:
+                self._dispatch_held(rec, change.now)
+        elif change.new == S.FAILED:
+            self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
+        elif change.new == S.STOPPED:
+            self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
+        elif change.new == S.DROPPED:
+            for p in self._held.pop(key, ()):
+                self.bus.requeue(p.delivery)  # routed again, to the new owner
+
+    def _fail_held(self, key: str, reason: str, detail: str) -> None:
+        for p in self._held.pop(key, ()):
+            self.bus.fail(p.delivery, reason, detail, key, p.command.command_id)
+
+    def tick(self, now: float) -> None:
+        for key, held in list(self._held.items()):
+            rec = self.sessions.get(key)
+            if rec is not None and held and rec.state == S.READY:
+                self._dispatch_held(rec, now)
+            while held and held[0].hold_until <= now:
+                p = held.popleft()
+                self.bus.fail(p.delivery, "not_ready", f"session {key} was not ready in time", key,
+                              p.command.command_id)
+            if not held:
+                self._held.pop(key, None)

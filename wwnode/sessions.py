@@ -1,0 +1,385 @@
+"""The node's sessions: what each is doing, and the rules that move it.
+
+One :class:`SessionRecord` per key this node runs (not ``Session``: that is
+the process, ``sessionproc``; this is what the node knows of one).  Its
+state changes only in :meth:`Sessions.set_state`, which hands every change,
+create, restore and drop included, to the listeners: the Redis writer, the
+``state_instance`` announcer, the send desk.  Time is handed in (``now``),
+so every rule is tested without sleeping.  The rules:
+
+- a crashed session restarts after a back-off, or is ``failed`` when it
+  crashes too often (``restarts.py``);
+- one that cannot ever start (exit 78) is ``failed`` at once, with the
+  reason it gave; one that ended itself (logout, conflict, auth failure:
+  exit 3) is reported and removed;
+- one that breaks the protocol, or overstays its boot or a ping
+  (``health.py``), is killed: a crash.  Start slots: ``starts.py``;
+- an illegal transition is a bug: logged, and that one session is killed,
+  never the node.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, LINKED_MARKER, UNLINKED_REASONS
+
+from . import states as S
+from .children import Child
+from .commands import Command
+from .config import Config
+from .counters import Counters
+from .health import Health
+from .paths import Paths, UnsafePath
+from .restarts import Restarts
+from .starts import Starts
+
+if TYPE_CHECKING:  # only for the annotations: no pika or redis needed here
+    from .bus import EventBus
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[S.Change], None]
+
+
+@dataclass
+class SessionRecord:
+    key: str
+    state: str = S.NEW
+    child: Child | None = None
+    linked: bool = False  # its profile holds a link: restarts need no QR
+    me: str | None = None
+    qr: str | None = None  # the QR code shown now
+    started_at: float | None = None
+    restart_at: float | None = None
+    # Stopping
+    stop_deadline: float | None = None
+    stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
+    logout: bool = False
+    destroys: list = field(default_factory=list)  # deliveries acked when stopped
+    recreate: object | None = None  # a create that came while stopping
+    # How the session process said it ended: (event, reason, detail)
+    end_event: tuple[str, str, str | None] | None = None
+
+
+class Sessions:
+    def __init__(self, cfg: Config, paths: Paths, bus: EventBus, store: Store, starts: Starts, health: Health,
+                 restarts: Restarts, counters: Counters, may_run: Callable[[str], bool]):
+        self.cfg = cfg
+        self.paths = paths
+        self.bus = bus
+        self.store = store
+        self.starts = starts
+        self.health = health
+        self.restarts = restarts
+        self.counters = counters
+        self.listeners: list[Listener] = []  # called with every Change, in order
+        self.may_run = may_run  # whether this node holds the key's lease
+        self._records: dict[str, SessionRecord] = {}
+
+    # ================================================================ state
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def set_state(self, rec: SessionRecord, new: str, now: float, reason: str = "") -> None:
+        """The one place a session's state changes."""
+        old = rec.state
+        if new == old:
+            return
+        if new not in S.TRANSITIONS[old]:
+            log.error("session %s: no transition %s -> %s (a bug); killing this session", rec.key, old, new)
+            self.counters.bump("illegal_transitions")
+            if rec.child is not None:
+                rec.child.kill()  # its exit is a crash, handled as any other
+            return
+        rec.state = new
+        log.info("session %s: %s -> %s", rec.key, old, new)
+        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now)
+        for listener in self.listeners:
+            listener(change)
+
+    # ============================================================ queries
+    def get(self, key: str) -> SessionRecord | None:
+        return self._records.get(key)
+
+    def has(self, key: str) -> bool:
+        return key in self._records
+
+    def __bool__(self) -> bool:
+        return bool(self._records)
+
+    def count(self) -> int:
+        """Sessions that hold a place on this node (for admission)."""
+        return sum(1 for r in self._records.values() if r.state in S.ALIVE)
+
+    def count_by_state(self) -> dict[str, int]:
+        counts = dict.fromkeys(S.VISIBLE, 0)
+        for r in self._records.values():
+            counts[r.state] = counts.get(r.state, 0) + 1
+        return counts
+
+    def children(self) -> list[tuple[SessionRecord, Child]]:
+        return [(r, r.child) for r in self._records.values() if r.child is not None]
+
+    def waiting_for_lease(self) -> list[str]:
+        """Restored sessions not started yet: they wait for their lease."""
+        return [k for k, r in self._records.items() if r.child is None and not self.may_run(k)]
+
+    # ============================================================= commands
+    def create(self, cmd: Command, d, now: float) -> None:
+        rec = self._records.get(cmd.key)
+        if rec is not None and rec.state in S.ALIVE:
+            log.info("create %s: already running here (%s)", cmd.key, rec.state)
+            self.bus.ack(d)
+            return
+        if rec is not None and rec.state == S.STOPPING:
+            if rec.recreate is not None:
+                self.bus.ack(rec.recreate)
+            rec.recreate = d  # started again once stopped, then acked
+            return
+        try:
+            self.paths.mark_wanted(cmd.key)
+        except (UnsafePath, OSError) as e:
+            self.bus.fail(d, "storage_error", str(e), cmd.key, cmd.command_id)
+            return
+        if rec is None:
+            rec = SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
+            self._records[cmd.key] = rec
+        else:  # failed: a new create is a fresh start
+            self.restarts.forget(cmd.key)
+        self._spawn(rec, now)
+        self.bus.ack(d)
+
+    def destroy(self, cmd: Command, d, now: float) -> None:
+        rec = self._records.get(cmd.key)
+        if rec is None:
+            self.bus.fail(d, "unknown_instance", f"no session {cmd.key} on this node", cmd.key, cmd.command_id)
+            return
+        rec.destroys.append(d)
+        rec.logout = rec.logout or cmd.logout
+        self._stop(rec, now, for_good=True)
+
+    # =============================================================== restore
+    def restore(self, now: float) -> list[str]:
+        """Bring back the sessions this node ran before it stopped, one
+        every ``restore_stagger`` seconds (each once its lease is ours)."""
+        keys = [k for k in self.paths.wanted_keys() if k not in self._records]
+        for i, key in enumerate(keys):
+            rec = SessionRecord(key, linked=self._profile_linked(key))
+            rec.restart_at = now + i * self.cfg.restore_stagger
+            self._records[key] = rec
+            self.set_state(rec, S.RESTARTING, now)
+        if keys:
+            log.info("restoring %d sessions: %s", len(keys), ", ".join(keys))
+        return keys
+
+    def _profile_linked(self, key: str) -> bool:
+        try:
+            return (self.paths.profile(key) / LINKED_MARKER).exists()
+        except UnsafePath:
+            return False
+
+    def resync(self) -> None:
+        """Write every session's state (and QR code) to Redis again: after
+        Redis came back, it may have kept nothing."""
+        for rec in self._records.values():
+            self.store.set_state(rec.key, rec.state, rec.me)
+            if rec.state == S.QR and rec.qr:
+                self.store.set_qr(rec.key, rec.qr)
+
+    # ============================================================ processes
+    def _spawn(self, rec: SessionRecord, now: float) -> None:
+        """Start the session's process, or let it wait for a start slot."""
+        self.set_state(rec, S.STARTING, now)
+        rec.end_event = None
+        rec.restart_at = None
+        if self.starts.has_room(self._booting()):
+            self._launch(rec, now)
+        else:
+            self.starts.wait(rec.key, now)
+
+    def _booting(self) -> int:
+        return sum(1 for r in self._records.values() if r.state == S.STARTING and r.child is not None)
+
+    def start_waiting(self, now: float) -> None:
+        """Launch waiting starts while slots are free (a session done
+        booting, or gone, frees one)."""
+        while self.starts.has_room(self._booting()):
+            key = self.starts.next_waiting()
+            if key is None:
+                return
+            self._launch(self._records[key], now)
+
+    def _launch(self, rec: SessionRecord, now: float) -> None:
+        try:
+            rec.child = self.starts.spawn(rec.key, now)
+        except OSError as e:
+            log.error("session %s: could not start its process: %s", rec.key, e)
+            self.starts.cancel(rec.key)
+            self._crashed(rec, now)
+            return
+        rec.started_at = now
+
+    def bad_output(self, rec: SessionRecord, why: str, now: float) -> None:
+        """Its process wrote a line outside the protocol: end it (a crash,
+        once it has exited)."""
+        log.error("session %s: its process broke the protocol (%s); killing it", rec.key, why)
+        self.counters.bump("bad_events")
+        if rec.child is not None:
+            rec.child.kill()
+
+    def on_exit(self, rec: SessionRecord, code: int, now: float) -> None:
+        """The session's process ended (its pipes are drained)."""
+        rec.child.close()
+        rec.child = None
+        self.health.forget(rec.key)
+        log.info("session %s: process exited with %d", rec.key, code)
+        rec.qr = None
+        self.store.clear_qr(rec.key)
+        if rec.state == S.STOPPING:
+            self._finish_stop(rec, now)
+        elif code == EXIT_ENDED:
+            name, reason, _ = rec.end_event or ("disconnected_instance", "ended", None)
+            self.bus.emit(name, {"key": rec.key, "reason": reason})
+            if reason in UNLINKED_REASONS:
+                rec.logout = True  # the link is dead: so is the profile
+            self._stop(rec, now, for_good=True)
+        elif code == EXIT_CANNOT_START:
+            # Not retried.  The reason it gave (an incompatible page, say),
+            # else the generic one.
+            name, reason, detail = rec.end_event or ("", "cannot_start", None)
+            if name != "disconnected_instance":
+                reason, detail = "cannot_start", None
+            self._fail(rec, now, reason, detail)
+        else:  # crashed, killed, or stopped without being asked (its input closed)
+            self._crashed(rec, now)
+
+    def _crashed(self, rec: SessionRecord, now: float) -> None:
+        delay = self.restarts.crashed(rec.key, now)
+        if delay is None:
+            self._fail(rec, now, "crash_loop")
+            return
+        rec.restart_at = now + delay
+        log.warning("session %s: crashed; restarting in %.1f s", rec.key, delay)
+        self.set_state(rec, S.RESTARTING, now)
+
+    def _fail(self, rec: SessionRecord, now: float, reason: str, detail: str | None = None) -> None:
+        log.error("session %s: failed (%s)", rec.key, reason)
+        self.set_state(rec, S.FAILED, now, reason=reason)
+        body = {"key": rec.key, "reason": reason}
+        if detail:
+            body["detail"] = detail[:1000]
+        self.bus.emit("disconnected_instance", body)
+        self.paths.unmark_wanted(rec.key)
+
+    # ======================================================== what it said
+    def handlers(self) -> dict[str, Callable[[SessionRecord, dict, float], None]]:
+        """The session events these rules act on (``protocol.EVENTS``)."""
+        return {"qr": self._on_qr, "authenticated": self._on_authenticated, "ready": self._on_ready,
+                "disconnected": self._on_ended, "auth_failure": self._on_ended}
+
+    def _on_qr(self, rec: SessionRecord, e: dict, now: float) -> None:
+        if rec.state not in (S.STARTING, S.QR):
+            return
+        rec.qr = e["qr"]
+        self.store.set_qr(rec.key, e["qr"])
+        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
+        self.set_state(rec, S.QR, now)
+
+    def _on_authenticated(self, rec: SessionRecord, e: dict, now: float) -> None:
+        if rec.state not in (S.STARTING, S.QR):
+            return  # already being stopped: news of its start is stale
+        rec.qr = None
+        self.store.clear_qr(rec.key)
+        self.bus.emit("authenticated_instance", {"key": rec.key})
+
+    def _on_ready(self, rec: SessionRecord, e: dict, now: float) -> None:
+        if rec.state not in (S.STARTING, S.QR):
+            return  # already being stopped: news of its start is stale
+        rec.linked = True
+        rec.me = e["me"]
+        self.bus.emit("ready_instance", {"key": rec.key, "me": rec.me})
+        self.set_state(rec, S.READY, now)
+
+    def _on_ended(self, rec: SessionRecord, e: dict, now: float) -> None:
+        """``disconnected`` or ``auth_failure``: acted on when it exits."""
+        name = "disconnected_instance" if e["event"] == "disconnected" else "auth_failure_instance"
+        rec.end_event = (name, e["reason"], e.get("detail"))
+        log.info("session %s: %s (%s)", rec.key, name.replace("_instance", "").replace("_", " "), e["reason"])
+
+    # ================================================================= stop
+    def _stop(self, rec: SessionRecord, now: float, for_good: bool) -> None:
+        rec.stop_for_good = rec.stop_for_good or for_good
+        self.starts.cancel(rec.key)
+        self.set_state(rec, S.STOPPING, now)
+        if rec.child is None:
+            self._finish_stop(rec, now)
+            return
+        if rec.stop_deadline is None:
+            rec.stop_deadline = now + self.cfg.stop_timeout
+            rec.child.send({"cmd": "stop", "logout": rec.logout})
+
+    def _finish_stop(self, rec: SessionRecord, now: float) -> None:
+        if rec.stop_for_good:
+            self.paths.unmark_wanted(rec.key)
+            if rec.logout:
+                self.paths.delete_session(rec.key)
+        self.set_state(rec, S.STOPPED, now)
+        del self._records[rec.key]
+        self.restarts.forget(rec.key)
+        for d in rec.destroys:
+            self.bus.ack(d)
+        if rec.recreate is not None:
+            self.create(Command("create_instance", rec.key), rec.recreate, now)
+
+    def drop(self, key: str, now: float) -> Child | None:
+        """This node lost the key (its lease ran out and another node may
+        run it): end the session at once, without a word as its owner.
+        Returns its process, killed, for the caller to reap."""
+        rec = self._records.get(key)
+        if rec is None:
+            return None
+        log.error("session %s: this node no longer owns it; killing it", key)
+        child, rec.child = rec.child, None
+        if child is not None:
+            child.kill()
+            self.health.forget(key)
+        self.starts.cancel(key)
+        self.set_state(rec, S.DROPPED, now)
+        del self._records[key]
+        self.restarts.forget(key)
+        for d in rec.destroys:
+            self.bus.requeue(d)  # routed again, to the new owner
+        self.paths.unmark_wanted(key)
+        return child
+
+    def shutdown(self, now: float) -> None:
+        """Node going down: stop every session, keep them wanted, so the
+        next start brings them back."""
+        for rec in list(self._records.values()):
+            if rec.state != S.STOPPING:
+                self._stop(rec, now, for_good=False)
+
+    def kill_all(self) -> None:
+        for _, child in self.children():
+            child.kill()
+
+    # ================================================================= tick
+    def tick(self, now: float) -> None:
+        self.start_waiting(now)
+        for rec in list(self._records.values()):
+            if rec.state == S.RESTARTING and rec.restart_at is not None and now >= rec.restart_at:
+                if self.may_run(rec.key):
+                    self.restarts.restarting(rec.key)
+                    self._spawn(rec, now)
+            elif rec.state == S.STOPPING and rec.child is not None and rec.stop_deadline and now >= rec.stop_deadline:
+                log.warning("session %s: did not stop in %.0f s; killing it", rec.key, self.cfg.stop_timeout)
+                rec.child.kill()
+                rec.stop_deadline = now + self.cfg.stop_timeout  # once more, if even that hangs
+            if rec.child is not None and rec.state in S.RUNNING:
+                self.health.check(rec.key, rec.state, rec.child, now)
+                if rec.started_at is not None:
+                    self.restarts.running(rec.key, rec.started_at, now)

@@ -1,0 +1,59 @@
+"""Starting session processes: the command line each gets from the node's
+settings, and the start slots.
+
+At most ``START_CONCURRENCY`` browsers boot at once (none by default): a
+bound for a big node that restores or receives many sessions at once.  A
+start beyond it waits its turn, in order of asking; a session frees its
+slot when it leaves ``starting`` (its first QR code, ready, or its process
+gone, the boot deadline included).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sessionproc.protocol import SessionArgs
+
+from .children import Child, Spawner
+from .config import Config
+from .health import Health
+from .paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+class Starts:
+    def __init__(self, cfg: Config, paths: Paths, spawner: Spawner, health: Health):
+        self.cfg = cfg
+        self.paths = paths
+        self.spawner = spawner
+        self.health = health
+        self.limit = cfg.start_concurrency or float("inf")
+        self._waiting: dict[str, float] = {}  # key -> waiting since, in order of asking
+
+    def args_for(self, key: str) -> SessionArgs:
+        cfg = self.cfg
+        return SessionArgs(key=key, profile=self.paths.profile(key), log_file=self.paths.session_log(key),
+                           url=cfg.wa_url, chrome=cfg.chrome_path, chromedriver=cfg.chromedriver_path,
+                           qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
+                           log_bodies=cfg.log_message_bodies)
+
+    def has_room(self, booting: int) -> bool:
+        return booting < self.limit
+
+    def wait(self, key: str, now: float) -> None:
+        self._waiting.setdefault(key, now)
+
+    def cancel(self, key: str) -> None:
+        self._waiting.pop(key, None)
+
+    def next_waiting(self) -> str | None:
+        return next(iter(self._waiting), None)
+
+    def spawn(self, key: str, now: float) -> Child:
+        """Start its process now (OSError if it cannot be)."""
+        self._waiting.pop(key, None)
+        child = self.spawner.spawn(self.args_for(key))
+        self.health.launched(key, now)
+        log.info("session %s: started process %d", key, child.pid)
+        return child

@@ -1,0 +1,70 @@
+"""The node put together from its real parts (``node.py`` says what each
+does).  Tests build a node of their own from fakes instead."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from .admission import Admission, LoadReader
+from .broker import EVENTS_EXCHANGE, Consumer, Delivery, Outgoing, Publisher
+from .bus import EventBus
+from .children import Spawner
+from .config import Config
+from .counters import Counters
+from .dispatch import Dispatch
+from .health import Health
+from .node import Node
+from .ownership import Leases, Ownership
+from .paths import Paths
+from .procs import Processes
+from .restarts import Restarts
+from .sends import SendDesk
+from .sessions import Sessions
+from .spool import Spool
+from .starts import Starts
+from .store import Store, Unavailable
+
+
+def build(cfg: Config, paths: Paths) -> Node:
+    """The node with its real parts."""
+    spool = Spool(paths.root / "spool" / "events.log", cfg.spool_limit)
+    publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat, spool)
+    for routing_key, body in spool.recover():  # last run's unconfirmed events go first
+        publisher.outbox.append(Outgoing(EVENTS_EXCHANGE, routing_key, body, seq=spool.add(routing_key, body)))
+    inbox: deque[Delivery] = deque()
+    consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
+                        inbox.append, node_queue_ttl=cfg.node_queue_ttl)
+    leases = Leases(cfg.lease_ttl)
+    store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
+                  token_of=leases.token_of)
+    return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
+                    spawner=Spawner(cfg.session_module), load=LoadReader(), processes=Processes())
+
+
+def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
+             load, processes, clock=time.monotonic) -> Node:
+    """The node's own parts, wired to the edges given (the real ones, or
+    fakes in unit tests: the broker, Redis, the OS)."""
+    ownership = Ownership(store, leases, renew_every=min(cfg.heartbeat_interval, cfg.lease_ttl / 3))
+    counters = Counters()
+    bus = EventBus(cfg.node_id, publisher, consumer, counters)
+    health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
+    starts = Starts(cfg, paths, spawner, health)
+    restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
+                        counters)
+    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run)
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    # Redis first: a client that sees the event finds Redis agreeing.
+    for listener in (ownership.on_change, bus.on_change, sends.on_change):
+        sessions.subscribe(listener)
+    dispatch = Dispatch(cfg.node_id, bus, ownership, sessions.has, {
+        "create_instance": sessions.create,
+        "destroy_instance": sessions.destroy,
+        "send_message": sends.send,
+    }, Unavailable)
+    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
+    return Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
+                ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
+                admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
+                load=load, processes=processes, counters=counters, clock=clock)
