@@ -1,8 +1,10 @@
 """Helpers shared by the tests: waiting on conditions, a session process
-driven over its pipes, and process-tree checks."""
+driven over its pipes, process-tree checks, and fakes of the node's edges
+(broker, Redis, session processes) for its unit tests."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import queue
@@ -10,10 +12,20 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import orjson
 import psutil
+
+from wwnode.admission import Reading
+from wwnode.broker import Delivery
+from wwnode.commands import Command
+from wwnode.config import Config
+from wwnode.ownership import Leases
+from wwnode.paths import Paths
+from wwnode.store import Unavailable
+from wwnode.wiring import assemble
 
 _phones = itertools.count(int(time.time()) % 10_000_000 * 100)
 
@@ -393,3 +405,289 @@ def _pings(client) -> bool:
         return client.ping()
     except redislib.RedisError:
         return False
+
+
+# ============================================ fakes for the node's unit tests
+class FakeChild:
+    """A session process as the node's rules see it: what it was told, and
+    what the test makes it say (``say``) or how it ends (``exit``)."""
+
+    _pids = itertools.count(10_000)
+
+    def __init__(self, args):
+        self.args = args
+        self.pid = next(self._pids)
+        self.sent: list[dict] = []
+        self.killed = False
+        self.eof = False
+        self.bad_output: str | None = None
+        self.exit_code: int | None = None
+        self._said: list[dict] = []
+
+    def send(self, command: dict) -> None:
+        self.sent.append(command)
+
+    def commands(self, name: str) -> list[dict]:
+        return [c for c in self.sent if c["cmd"] == name]
+
+    def say(self, *events: dict) -> None:
+        self._said.extend(events)
+
+    def break_protocol(self, why: str = "not JSON") -> None:
+        self.bad_output = why
+
+    def exit(self, code: int) -> None:
+        self.exit_code = code
+
+    def read_events(self) -> list[dict]:
+        said, self._said = self._said, []
+        return said
+
+    def poll(self) -> int | None:
+        return self.exit_code
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSpawner:
+    def __init__(self):
+        self.children: list[FakeChild] = []
+        self.broken = False  # spawning fails (no fork, no memory)
+
+    def spawn(self, args) -> FakeChild:
+        if self.broken:
+            raise OSError("cannot fork")
+        child = FakeChild(args)
+        self.children.append(child)
+        return child
+
+    def keys(self) -> list[str]:
+        return [c.args.key for c in self.children]
+
+
+class FakeBroker:
+    """The broker as the node sees it, publisher and consumer at once.  A
+    publish is confirmed only when the test says so (``confirm_all``), as a
+    real confirm arrives later: an ack sent before its confirm shows."""
+
+    def __init__(self):
+        self.published: list = []
+        self.outbox: list = []  # published, not confirmed yet
+        self.acked: list[int] = []
+        self.requeued: list[int] = []
+        self.no_queue: set[str] = set()  # routing keys that have no queue (unroutable)
+        self.is_router = False
+        self.accepting_creates = True
+
+    def publish(self, item) -> None:
+        self.published.append(item)
+        self.outbox.append(item)
+
+    def confirm_all(self) -> None:
+        items, self.outbox = self.outbox, []
+        for item in items:
+            if item.routing_key in self.no_queue and item.on_unroutable is not None:
+                item.on_unroutable()
+            elif item.on_confirmed is not None:
+                item.on_confirmed()
+
+    def ack(self, d: Delivery) -> None:
+        self.acked.append(d.tag)
+
+    def requeue(self, d: Delivery) -> None:
+        self.requeued.append(d.tag)
+
+    def set_accepting_creates(self, accepting: bool) -> None:
+        self.accepting_creates = accepting
+
+    def events(self, name: str) -> list[dict]:
+        """Bodies of the events of that name, without the envelope."""
+        found = []
+        for item in self.published:
+            if item.exchange == "wa.events" and item.routing_key == name:
+                body = orjson.loads(item.body)
+                found.append({k: v for k, v in body.items() if k not in ("event", "node", "ts", "id")})
+        return found
+
+    def failed(self) -> list[tuple[int, str]]:
+        """(tag, reason) of the commands dead-lettered, in order."""
+        return [(orjson.loads(i.body)["tag"], i.headers["x-reason"]) for i in self.published
+                if i.routing_key == "wa.dead_letter"]
+
+    def forwarded(self, queue: str) -> list:
+        return [i for i in self.published if i.exchange == "" and i.routing_key == queue]
+
+
+class FakeStore:
+    """Redis as the node sees it: a few dicts, up or down at the test's word."""
+
+    def __init__(self, node_id: str = "node-a"):
+        self.node_id = node_id
+        self.up = True
+        self.outages = 0
+        self.writes: list[tuple] = []
+        self.owners: dict[str, str] = {}  # key -> token
+        self.sends: dict[tuple[str, str], str] = {}
+        self.heartbeats: list[dict] = []
+        self._fence = itertools.count(1)
+
+    def _check(self) -> None:
+        if not self.up:
+            raise Unavailable("down")
+
+    def set_qr(self, key, qr):
+        self.writes.append(("qr", key, qr))
+
+    def clear_qr(self, key):
+        self.writes.append(("clear_qr", key))
+
+    def set_state(self, key, state, me=None):
+        self.writes.append(("state", key, state))
+
+    def release(self, key, token):
+        self.writes.append(("release", key))
+        if self.owners.get(key) == token:
+            del self.owners[key]
+
+    def states(self, key: str) -> list[str]:
+        return [w[2] for w in self.writes if w[0] == "state" and w[1] == key]
+
+    def claim(self, key):
+        if not self.up:
+            return None
+        owner = self.owners.get(key)
+        if owner is not None and owner.rpartition(":")[0] != self.node_id:
+            return False
+        self.owners[key] = f"{self.node_id}:{next(self._fence)}"
+        return self.owners[key]
+
+    def owner_of(self, key):
+        self._check()
+        owner = self.owners.get(key)
+        return owner.rpartition(":")[0] if owner else None
+
+    def renew(self, tokens, may_reclaim, heartbeat):
+        if not self.up:
+            return None
+        self.heartbeats.append(heartbeat)
+        statuses = {}
+        for key, token in tokens.items():
+            current = self.owners.get(key)
+            if current == token:
+                statuses[key] = 1
+            elif current is None and may_reclaim:
+                self.owners[key] = token
+                statuses[key] = 2
+            else:
+                statuses[key] = 0
+        return statuses
+
+    def begin_send(self, key, command_id):
+        self._check()
+        seen = self.sends.get((key, command_id))
+        if seen is None:
+            self.sends[(key, command_id)] = "pending"
+        return seen
+
+    def end_send(self, key, command_id, message_id):
+        if message_id is None:
+            self.sends.pop((key, command_id), None)
+        else:
+            self.sends[(key, command_id)] = f"done:{message_id}"
+
+    def find_lost(self):
+        return []
+
+    def retry(self, now):
+        return False
+
+
+class FakeLoad:
+    def __init__(self, cpu: float = 10.0, mem: float = 10.0):
+        self.reading = Reading(cpu, mem)
+
+    def read(self):
+        return self.reading
+
+
+class FakeProcesses:
+    def __init__(self):
+        self.buried: list = []
+
+    def become_subreaper(self):
+        pass
+
+    def kill_orphans(self, sessions_dir):
+        return 0
+
+    def bury(self, process):
+        self.buried.append(process)
+
+    def reap(self, session_pids):
+        pass
+
+
+_tags = itertools.count(1)
+
+
+def delivery(queue: str = "create_instance", body: dict | None = None, headers: dict | None = None) -> Delivery:
+    """A delivery with a tag no other has; its body names the tag, so a dead
+    letter can be traced back to it."""
+    tag = next(_tags)
+    return Delivery(queue, tag, 1, False, orjson.dumps({"tag": tag, **(body or {})}), headers or {})
+
+
+UNIT_SETTINGS = dict(node_id="node-a", backoff_initial=1, backoff_max=8, stable_after=100, crash_limit=3,
+                     crash_window=60, ping_interval=30, ping_timeout=10, send_hold=20, stop_timeout=20,
+                     boot_timeout=60, lease_ttl=15, heartbeat_interval=5)
+
+
+@dataclasses.dataclass
+class Rig:
+    """A node assembled from its real parts around fake edges."""
+
+    node: object
+    broker: FakeBroker
+    store: FakeStore
+    spawner: FakeSpawner
+    processes: FakeProcesses
+    cfg: Config
+
+    def __getattr__(self, name):  # rig.sessions, rig.sends, rig.dispatch, ...
+        return getattr(self.node, name)
+
+    def start(self, key: str = "k", now: float = 0.0):
+        """A create carried out here, its lease claimed first (as dispatch does)."""
+        d = delivery()
+        assert self.node.ownership.claim(key)
+        self.node.sessions.create(Command("create_instance", key), d, now)
+        return self.node.sessions.get(key), d
+
+    def say(self, rec, *events: dict, now: float = 0.0) -> None:
+        """The session's process writes these events; the node reads them."""
+        rec.child.say(*events)
+        self.node._session_output(rec, rec.child, now)
+
+    def make_ready(self, rec, now: float = 0.0) -> None:
+        self.say(rec, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1}, now=now)
+        self.say(rec, {"event": "authenticated"}, {"event": "ready", "me": "1@c.us"}, now=now)
+
+    def exit(self, rec, code: int, now: float) -> None:
+        """The session's process ends with ``code``; the node reaps it."""
+        rec.child.exit(code)
+        self.node._reap(now)
+
+
+def node_rig(data_dir: Path, **settings) -> Rig:
+    cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
+    paths = Paths(data_dir)
+    paths.ensure()
+    broker, store, spawner, processes = FakeBroker(), FakeStore(cfg.node_id), FakeSpawner(), FakeProcesses()
+    leases = Leases(cfg.lease_ttl)
+    node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
+                    spawner=spawner, load=FakeLoad(), processes=processes, clock=lambda: 0.0)
+    return Rig(node, broker, store, spawner, processes, cfg)

@@ -1,0 +1,146 @@
+"""The send desk: dispatch, holding, at-most-once with ids, answers, and
+when a send is acknowledged (only once its event is confirmed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED
+from support import delivery, node_rig
+from wwnode.commands import Command
+
+
+@pytest.fixture
+def rig(tmp_path):
+    return node_rig(tmp_path)
+
+
+def send(rig, text="hi", cid=None, now=1.0, key="k"):
+    d = delivery("send_message")
+    rig.sends.send(Command("send_message", key, cid, chat_id="1@c.us", text=text), d, now)
+    return d
+
+
+def test_send_goes_to_a_ready_session_and_is_acked_only_once_its_event_is_confirmed(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = send(rig, cid="c1")
+    cmd = rec.child.sent[-1]
+    assert cmd["cmd"] == "send" and cmd["text"] == "hi"
+    rig.say(rec, {"event": "sent", "id": cmd["id"], "message_id": "M"}, now=1.1)
+    assert rig.broker.events("message_sent_instance") == [{"key": "k", "chat_id": "1@c.us", "message_id": "M",
+                                                          "command_id": "c1"}]
+    assert d.tag not in rig.broker.acked  # the event is not confirmed yet
+    rig.broker.confirm_all()
+    assert d.tag in rig.broker.acked
+
+
+def test_send_before_ready_fails_and_during_a_restart_waits(rig):
+    rec, _ = rig.start()
+    early = send(rig, "x", now=0.0)
+    assert rig.broker.failed() == [(early.tag, "not_ready")]
+
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)
+    held = send(rig, "y", now=1.0)
+    assert held.tag not in rig.broker.acked and (held.tag, "not_ready") not in rig.broker.failed()
+    rig.sessions.tick(rec.restart_at)
+    rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=3.0)
+    assert rec.child.sent[-1]["text"] == "y"
+
+    rig.exit(rec, EXIT_CRASHED, 4.0)
+    late = send(rig, "z", now=4.0)
+    rig.sends.tick(4.0 + 19.9)
+    assert (late.tag, "not_ready") not in rig.broker.failed()
+    rig.sends.tick(4.0 + 20)
+    assert (late.tag, "not_ready") in rig.broker.failed()
+
+
+def test_unanswered_sends_of_a_crashed_session_are_requeued(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = send(rig)
+    rig.exit(rec, EXIT_CRASHED, 2.0)
+    assert rig.broker.requeued == [d.tag]
+
+
+def test_a_send_with_an_id_is_done_at_most_once(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    send(rig, cid="once")
+    child_cmd = rec.child.sent[-1]
+    rig.say(rec, {"event": "sent", "id": child_cmd["id"], "message_id": "M1"}, now=1.1)
+    again = send(rig, cid="once", now=2.0)
+    assert rec.child.sent[-1] is child_cmd  # not sent twice
+    assert rig.broker.events("message_sent_instance")[-1]["duplicate"] is True
+    assert again.tag not in rig.broker.acked
+    rig.broker.confirm_all()
+    assert again.tag in rig.broker.acked
+
+
+def test_a_send_in_doubt_is_not_repeated(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    first = send(rig, cid="doubt")
+    rig.exit(rec, EXIT_CRASHED, 1.5)  # crashed mid-send: did it go out?
+    assert rig.broker.requeued == [first.tag]
+    rig.sessions.tick(rec.restart_at)
+    rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=3.0)
+    redelivered = send(rig, cid="doubt", now=3.0)
+    assert (redelivered.tag, "outcome_unknown") in rig.broker.failed()
+
+
+def test_a_send_that_failed_may_be_retried_with_its_id(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    failed = send(rig, cid="retry")
+    rig.say(rec, {"event": "send_failed", "id": rec.child.sent[-1]["id"], "reason": "timeout"}, now=2.0)
+    assert rig.broker.failed() == [(failed.tag, "timeout")]
+    send(rig, cid="retry", now=3.0)
+    assert rec.child.sent[-1]["text"] == "hi" and len(rec.child.commands("send")) == 2
+
+
+def test_a_send_with_an_id_waits_while_redis_cannot_say(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.store.up = False
+    d = send(rig, cid="r1", now=1.0)
+    assert not rec.child.commands("send") and not rig.broker.failed()
+    rig.store.up = True
+    rig.sends.tick(2.0)
+    assert rec.child.commands("send")[0]["text"] == "hi"
+    assert d.tag not in rig.broker.acked
+
+
+def test_held_sends_fail_when_the_session_fails(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)
+    held = send(rig, now=1.0)
+    rig.sessions.tick(rec.restart_at)
+    rig.exit(rec, EXIT_CANNOT_START, 2.5)
+    assert (held.tag, "session_failed") in rig.broker.failed()
+
+
+def test_held_sends_fail_when_the_session_is_destroyed_and_go_back_when_the_key_is_lost(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)
+    held = send(rig, now=1.0)
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
+    assert (held.tag, "instance_destroyed") in rig.broker.failed()
+
+    other, _ = rig.start("other")
+    rig.make_ready(other)
+    rig.exit(other, EXIT_CRASHED, 2.0)
+    back = send(rig, key="other", now=2.0)
+    rig.node._drop("other", 2.5)
+    assert back.tag in rig.broker.requeued
+
+
+def test_a_send_for_a_stopping_or_unknown_session_fails(rig):
+    rec, _ = rig.start()
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    stopping = send(rig)
+    unknown = send(rig, key="nope")
+    assert rig.broker.failed() == [(stopping.tag, "unknown_instance"), (unknown.tag, "unknown_instance")]
