@@ -1,4 +1,6 @@
-"""``wwnode status``: the fleet as Redis sees it."""
+"""``wwnode status``: the fleet as Redis sees it.  ``--json`` gives every
+field of each node's heartbeat, its counters included (README,
+"Architecture"); the table shows a few."""
 
 from __future__ import annotations
 
@@ -26,10 +28,11 @@ def fleet_status(cfg: Config, as_json: bool = False) -> str:
     data = collect(r)
     if as_json:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    lines = [f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6}"]
+    lines = [f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6} {'CRASHES':>7} {'FAILED':>6}"]
     for node, hb in sorted(data["nodes"].items()):
         lines.append(f"{node:20} {hb.get('sessions', '?'):>8} {('yes' if hb.get('accepting') == '1' else 'no'):>9} "
-                     f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6}")
+                     f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6} {hb.get('crashes', '?'):>7} "
+                     f"{hb.get('commands_failed', '?'):>6}")
     lines.append("")
     lines.append(f"{'KEY':64} {'STATE':10} NODE")
     for key, st in sorted(data["sessions"].items()):
