@@ -136,14 +136,19 @@ class BadEvent(ValueError):
     """A line from a session process is not an event of this protocol."""
 
 
+def _json_object(line: bytes, error: type[ValueError], what: str) -> dict:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise error(f"not JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise error(f"{what} must be a JSON object")
+    return obj
+
+
 def decode_event(line: bytes) -> dict:
     """Parse and check one event line; raise BadEvent with the reason."""
-    try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        raise BadEvent(f"not JSON: {e}") from None
-    if not isinstance(event, dict):
-        raise BadEvent("an event must be a JSON object")
+    event = _json_object(line, BadEvent, "an event")
     name = event.get("event")
     fields = EVENTS.get(name) if isinstance(name, str) else None
     if fields is None:
@@ -170,12 +175,7 @@ def encode(obj: dict) -> bytes:
 
 def decode_command(line: bytes) -> dict:
     """Parse and check one command line; raise BadCommand with the reason."""
-    try:
-        cmd = orjson.loads(line)
-    except orjson.JSONDecodeError as e:
-        raise BadCommand(f"not JSON: {e}") from None
-    if not isinstance(cmd, dict):
-        raise BadCommand("a command must be a JSON object")
+    cmd = _json_object(line, BadCommand, "a command")
     name = cmd.get("cmd")
     if name not in COMMANDS:
         raise BadCommand(f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")

@@ -57,7 +57,7 @@ class Config:
     log_message_bodies: bool = False
     log_level: str = "INFO"
     # The program a session runs, ``python -m <this>``.  For tests only (a
-    # stand-in session that speaks the pipe protocol); not in .env.example.
+    # stand-in session that speaks the pipe protocol).
     session_module: str = "sessionproc"
 
 
