@@ -196,21 +196,12 @@ class Sessions:
         self.set_state(rec, S.STARTING, now)
         rec.end_event = None
         rec.restart_at = None
-        if self.starts.has_room(self._booting()):
+        if self.starts.may_start(rec.key, now):
             self._launch(rec, now)
-        else:
-            self.starts.wait(rec.key, now)
-
-    def _booting(self) -> int:
-        return sum(1 for r in self._records.values() if r.state == S.STARTING and r.child is not None)
 
     def start_waiting(self, now: float) -> None:
-        """Launch waiting starts while slots are free (a session done
-        booting, or gone, frees one)."""
-        while self.starts.has_room(self._booting()):
-            key = self.starts.next_waiting()
-            if key is None:
-                return
+        """Launch waiting starts while slots are free."""
+        while (key := self.starts.next_waiting()) is not None:
             self._launch(self._records[key], now)
 
     def _launch(self, rec: SessionRecord, now: float) -> None:
@@ -218,7 +209,6 @@ class Sessions:
             rec.child = self.starts.spawn(rec.key, now)
         except OSError as e:
             log.error("session %s: could not start its process: %s", rec.key, e)
-            self.starts.cancel(rec.key)
             self._crashed(rec, now)
             return
         rec.started_at = now
@@ -313,7 +303,6 @@ class Sessions:
     # ================================================================= stop
     def _stop(self, rec: SessionRecord, now: float, for_good: bool) -> None:
         rec.stop_for_good = rec.stop_for_good or for_good
-        self.starts.cancel(rec.key)
         self.set_state(rec, S.STOPPING, now)
         if rec.child is None:
             self._finish_stop(rec, now)
@@ -347,7 +336,6 @@ class Sessions:
         if child is not None:
             child.kill()
             self.health.forget(key)
-        self.starts.cancel(key)
         self.set_state(rec, S.DROPPED, now)
         del self._records[key]
         self.restarts.forget(key)

@@ -14,6 +14,7 @@ import logging
 
 from sessionproc.protocol import SessionArgs
 
+from . import states as S
 from .children import Child, Spawner
 from .config import Config
 from .health import Health
@@ -30,6 +31,7 @@ class Starts:
         self.health = health
         self.limit = cfg.start_concurrency or float("inf")
         self._waiting: dict[str, float] = {}  # key -> waiting since, in order of asking
+        self._booting: set[str] = set()  # started, still ``starting``
 
     def args_for(self, key: str) -> SessionArgs:
         cfg = self.cfg
@@ -38,22 +40,32 @@ class Starts:
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
                            log_bodies=cfg.log_message_bodies)
 
-    def has_room(self, booting: int) -> bool:
-        return booting < self.limit
-
-    def wait(self, key: str, now: float) -> None:
+    def may_start(self, key: str, now: float) -> bool:
+        """True: start it now; False: it waits for a slot (``next_waiting``)."""
+        if len(self._booting) < self.limit:
+            return True
         self._waiting.setdefault(key, now)
-
-    def cancel(self, key: str) -> None:
-        self._waiting.pop(key, None)
+        return False
 
     def next_waiting(self) -> str | None:
+        """The start to launch now, if a slot is free and one waits."""
+        if len(self._booting) >= self.limit:
+            return None
         return next(iter(self._waiting), None)
 
     def spawn(self, key: str, now: float) -> Child:
         """Start its process now (OSError if it cannot be)."""
         self._waiting.pop(key, None)
         child = self.spawner.spawn(self.args_for(key))
+        self._booting.add(key)
         self.health.launched(key, now)
         log.info("session %s: started process %d", key, child.pid)
         return child
+
+    def on_change(self, change: S.Change) -> None:
+        """A listener of Sessions: leaving ``starting`` frees the slot; a
+        session stopped or dropped no longer waits for one."""
+        if change.old == S.STARTING:
+            self._booting.discard(change.key)
+        if change.new in (S.STOPPING, S.DROPPED):
+            self._waiting.pop(change.key, None)

@@ -56,7 +56,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change):
+    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
         sessions.subscribe(listener)
     dispatch = Dispatch(cfg.node_id, bus, ownership, sessions.has, {
         "create_instance": sessions.create,
