@@ -94,10 +94,10 @@ class EventBus:
         """The session events that only pass through (``protocol.EVENTS``)."""
         return {"message": self._on_message, "error": self._on_error}
 
-    def _on_message(self, rec, event: dict, now: float) -> None:
+    def _on_message(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         self.emit("message_instance", {"key": rec.key, "message": event["message"]})
 
-    def _on_error(self, rec, event: dict, now: float) -> None:
+    def _on_error(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         log.warning("session %s reported an error: %s %s", rec.key, event["reason"], event.get("detail"))
 
     # ------------------------------------------------- a listener of Sessions

@@ -85,7 +85,7 @@ class Health:
         """The session events this acts on (``protocol.EVENTS``)."""
         return {"pong": self._on_pong}
 
-    def _on_pong(self, rec, event: dict, now: float) -> None:
+    def _on_pong(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         v = self._vitals.get(rec.key)
         if v is None or event["id"] != v.ping_id or rec.child is None:
             return

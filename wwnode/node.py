@@ -111,7 +111,7 @@ class Node:
         except Exception:
             log.critical("node %s: unexpected error; killing its sessions and exiting", self.cfg.node_id,
                          exc_info=True)
-            self.sessions.kill_all()
+            self._kill_sessions()
             return EXIT_ERROR
 
     def _start(self) -> None:
@@ -180,7 +180,7 @@ class Node:
             return False
         if now > self._shutdown_deadline:
             log.error("sessions did not stop in time; killing them")
-            self.sessions.kill_all()
+            self._kill_sessions()
             self._shutdown_deadline = now + 5
         return True
 
@@ -324,6 +324,10 @@ class Node:
             doc[name] = self.counters.get(name)
         doc.update(self.counters.snapshot())
         return doc
+
+    def _kill_sessions(self) -> None:
+        for _, child in self.sessions.children():
+            child.kill()
 
     def _install_signals(self) -> None:
         os.set_blocking(self._wake_w, False)

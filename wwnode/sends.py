@@ -47,7 +47,7 @@ class Store(Protocol):
 
 
 class Sessions(Protocol):
-    def get(self, key: str): ...
+    def get(self, key: str) -> S.SessionRecord | None: ...
 
 
 @dataclass
@@ -84,7 +84,7 @@ class SendDesk:
         else:
             self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
 
-    def _dispatch(self, rec, p: PendingSend, now: float) -> bool:
+    def _dispatch(self, rec: S.SessionRecord, p: PendingSend, now: float) -> bool:
         """Hand the send to the process; False if it was put back to wait
         (Redis cannot say whether it was done before)."""
         cid = p.command.command_id
@@ -113,7 +113,7 @@ class SendDesk:
         rec.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
         return True
 
-    def _dispatch_held(self, rec, now: float) -> None:
+    def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:
         held = self._held.get(rec.key)
         while held and rec.state == S.READY:
             if not self._dispatch(rec, held.popleft(), now):
@@ -124,20 +124,20 @@ class SendDesk:
         """The session events this desk acts on (``protocol.EVENTS``)."""
         return {"sent": self._on_sent, "send_failed": self._on_send_failed}
 
-    def _answered(self, rec, event: dict, message_id: str | None) -> PendingSend | None:
+    def _answered(self, rec: S.SessionRecord, event: dict, message_id: str | None) -> PendingSend | None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
         if p is not None and p.command.command_id is not None:
             self.store.end_send(rec.key, p.command.command_id, message_id)
         return p
 
-    def _on_sent(self, rec, event: dict, now: float) -> None:
+    def _on_sent(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._answered(rec, event, event["message_id"])
         if p is not None:
             body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": event["message_id"],
                     "command_id": p.command.command_id}
             self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
 
-    def _on_send_failed(self, rec, event: dict, now: float) -> None:
+    def _on_send_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._answered(rec, event, None)
         if p is not None:
             self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)

@@ -1,11 +1,10 @@
 """The node's sessions: what each is doing, and the rules that move it.
 
-One :class:`SessionRecord` per key this node runs (not ``Session``: that is
-the process, ``sessionproc``; this is what the node knows of one).  Its
-state changes only in :meth:`Sessions.set_state`, which hands every change,
-create, restore and drop included, to the listeners: the Redis writer, the
-``state_instance`` announcer, the send desk.  Time is handed in (``now``),
-so every rule is tested without sleeping.  The rules:
+One :class:`~states.SessionRecord` per key this node runs.  Its state
+changes only in :meth:`Sessions.set_state`, which hands every change (create,
+restore and drop included) to the listeners: the Redis writer, the
+``state_instance`` announcer, the send desk, the start slots.  Time is
+handed in (``now``), so every rule is tested without sleeping.  The rules:
 
 - a crashed session restarts after a back-off, or is ``failed`` when it
   crashes too often (``restarts.py``);
@@ -13,15 +12,14 @@ so every rule is tested without sleeping.  The rules:
   reason it gave; one that ended itself (logout, conflict, auth failure:
   exit 3) is reported and removed;
 - one that breaks the protocol, or overstays its boot or a ping
-  (``health.py``), is killed: a crash.  Start slots: ``starts.py``;
-- an illegal transition is a bug: logged, and that one session is killed,
-  never the node.
+  (``health.py``), is killed: a crash;
+- an illegal transition is a bug: logged, and that one session is killed
+  (a crash), never the node.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, LINKED_MARKER, UNLINKED_REASONS
@@ -45,26 +43,6 @@ log = logging.getLogger(__name__)
 Listener = Callable[[S.Change], None]
 
 
-@dataclass
-class SessionRecord:
-    key: str
-    state: str = S.NEW
-    child: Child | None = None
-    linked: bool = False  # its profile holds a link: restarts need no QR
-    me: str | None = None
-    qr: str | None = None  # the QR code shown now
-    started_at: float | None = None
-    restart_at: float | None = None
-    # Stopping
-    stop_deadline: float | None = None
-    stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
-    logout: bool = False
-    destroys: list = field(default_factory=list)  # deliveries acked when stopped
-    recreate: object | None = None  # a create that came while stopping
-    # How the session process said it ended: (event, reason, detail)
-    end_event: tuple[str, str, str | None] | None = None
-
-
 class Sessions:
     def __init__(self, cfg: Config, paths: Paths, bus: EventBus, store: Store, starts: Starts, health: Health,
                  restarts: Restarts, counters: Counters, may_run: Callable[[str], bool]):
@@ -78,13 +56,13 @@ class Sessions:
         self.counters = counters
         self.listeners: list[Listener] = []  # called with every Change, in order
         self.may_run = may_run  # whether this node holds the key's lease
-        self._records: dict[str, SessionRecord] = {}
+        self._records: dict[str, S.SessionRecord] = {}
 
     # ================================================================ state
     def subscribe(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
-    def set_state(self, rec: SessionRecord, new: str, now: float, reason: str = "") -> None:
+    def set_state(self, rec: S.SessionRecord, new: str, now: float, reason: str = "") -> None:
         """The one place a session's state changes."""
         old = rec.state
         if new == old:
@@ -102,7 +80,7 @@ class Sessions:
             listener(change)
 
     # ============================================================ queries
-    def get(self, key: str) -> SessionRecord | None:
+    def get(self, key: str) -> S.SessionRecord | None:
         return self._records.get(key)
 
     def has(self, key: str) -> bool:
@@ -121,7 +99,7 @@ class Sessions:
             counts[r.state] = counts.get(r.state, 0) + 1
         return counts
 
-    def children(self) -> list[tuple[SessionRecord, Child]]:
+    def children(self) -> list[tuple[S.SessionRecord, Child]]:
         return [(r, r.child) for r in self._records.values() if r.child is not None]
 
     def waiting_for_lease(self) -> list[str]:
@@ -146,7 +124,7 @@ class Sessions:
             self.bus.fail(d, "storage_error", str(e), cmd.key, cmd.command_id)
             return
         if rec is None:
-            rec = SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
+            rec = S.SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
             self._records[cmd.key] = rec
         else:  # failed: a new create is a fresh start
             self.restarts.forget(cmd.key)
@@ -168,7 +146,7 @@ class Sessions:
         every ``restore_stagger`` seconds (each once its lease is ours)."""
         keys = [k for k in self.paths.wanted_keys() if k not in self._records]
         for i, key in enumerate(keys):
-            rec = SessionRecord(key, linked=self._profile_linked(key))
+            rec = S.SessionRecord(key, linked=self._profile_linked(key))
             rec.restart_at = now + i * self.cfg.restore_stagger
             self._records[key] = rec
             self.set_state(rec, S.RESTARTING, now)
@@ -191,7 +169,7 @@ class Sessions:
                 self.store.set_qr(rec.key, rec.qr)
 
     # ============================================================ processes
-    def _spawn(self, rec: SessionRecord, now: float) -> None:
+    def _spawn(self, rec: S.SessionRecord, now: float) -> None:
         """Start the session's process, or let it wait for a start slot."""
         self.set_state(rec, S.STARTING, now)
         rec.end_event = None
@@ -204,7 +182,7 @@ class Sessions:
         while (key := self.starts.next_waiting()) is not None:
             self._launch(self._records[key], now)
 
-    def _launch(self, rec: SessionRecord, now: float) -> None:
+    def _launch(self, rec: S.SessionRecord, now: float) -> None:
         try:
             rec.child = self.starts.spawn(rec.key, now)
         except OSError as e:
@@ -213,7 +191,7 @@ class Sessions:
             return
         rec.started_at = now
 
-    def bad_output(self, rec: SessionRecord, why: str, now: float) -> None:
+    def bad_output(self, rec: S.SessionRecord, why: str, now: float) -> None:
         """Its process wrote a line outside the protocol: end it (a crash,
         once it has exited)."""
         log.error("session %s: its process broke the protocol (%s); killing it", rec.key, why)
@@ -221,7 +199,7 @@ class Sessions:
         if rec.child is not None:
             rec.child.kill()
 
-    def on_exit(self, rec: SessionRecord, code: int, now: float) -> None:
+    def on_exit(self, rec: S.SessionRecord, code: int, now: float) -> None:
         """The session's process ended (its pipes are drained)."""
         rec.child.close()
         rec.child = None
@@ -247,7 +225,7 @@ class Sessions:
         else:  # crashed, killed, or stopped without being asked (its input closed)
             self._crashed(rec, now)
 
-    def _crashed(self, rec: SessionRecord, now: float) -> None:
+    def _crashed(self, rec: S.SessionRecord, now: float) -> None:
         delay = self.restarts.crashed(rec.key, now)
         if delay is None:
             self._fail(rec, now, "crash_loop")
@@ -256,7 +234,7 @@ class Sessions:
         log.warning("session %s: crashed; restarting in %.1f s", rec.key, delay)
         self.set_state(rec, S.RESTARTING, now)
 
-    def _fail(self, rec: SessionRecord, now: float, reason: str, detail: str | None = None) -> None:
+    def _fail(self, rec: S.SessionRecord, now: float, reason: str, detail: str | None = None) -> None:
         log.error("session %s: failed (%s)", rec.key, reason)
         self.set_state(rec, S.FAILED, now, reason=reason)
         body = {"key": rec.key, "reason": reason}
@@ -266,12 +244,12 @@ class Sessions:
         self.paths.unmark_wanted(rec.key)
 
     # ======================================================== what it said
-    def handlers(self) -> dict[str, Callable[[SessionRecord, dict, float], None]]:
+    def handlers(self) -> dict[str, Callable[[S.SessionRecord, dict, float], None]]:
         """The session events these rules act on (``protocol.EVENTS``)."""
         return {"qr": self._on_qr, "authenticated": self._on_authenticated, "ready": self._on_ready,
                 "disconnected": self._on_ended, "auth_failure": self._on_ended}
 
-    def _on_qr(self, rec: SessionRecord, e: dict, now: float) -> None:
+    def _on_qr(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return
         rec.qr = e["qr"]
@@ -279,14 +257,14 @@ class Sessions:
         self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
         self.set_state(rec, S.QR, now)
 
-    def _on_authenticated(self, rec: SessionRecord, e: dict, now: float) -> None:
+    def _on_authenticated(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return  # already being stopped: news of its start is stale
         rec.qr = None
         self.store.clear_qr(rec.key)
         self.bus.emit("authenticated_instance", {"key": rec.key})
 
-    def _on_ready(self, rec: SessionRecord, e: dict, now: float) -> None:
+    def _on_ready(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return  # already being stopped: news of its start is stale
         rec.linked = True
@@ -294,14 +272,14 @@ class Sessions:
         self.bus.emit("ready_instance", {"key": rec.key, "me": rec.me})
         self.set_state(rec, S.READY, now)
 
-    def _on_ended(self, rec: SessionRecord, e: dict, now: float) -> None:
+    def _on_ended(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         """``disconnected`` or ``auth_failure``: acted on when it exits."""
         name = "disconnected_instance" if e["event"] == "disconnected" else "auth_failure_instance"
         rec.end_event = (name, e["reason"], e.get("detail"))
         log.info("session %s: %s (%s)", rec.key, name.replace("_instance", "").replace("_", " "), e["reason"])
 
     # ================================================================= stop
-    def _stop(self, rec: SessionRecord, now: float, for_good: bool) -> None:
+    def _stop(self, rec: S.SessionRecord, now: float, for_good: bool) -> None:
         rec.stop_for_good = rec.stop_for_good or for_good
         self.set_state(rec, S.STOPPING, now)
         if rec.child is None:
@@ -311,7 +289,7 @@ class Sessions:
             rec.stop_deadline = now + self.cfg.stop_timeout
             rec.child.send({"cmd": "stop", "logout": rec.logout})
 
-    def _finish_stop(self, rec: SessionRecord, now: float) -> None:
+    def _finish_stop(self, rec: S.SessionRecord, now: float) -> None:
         if rec.stop_for_good:
             self.paths.unmark_wanted(rec.key)
             if rec.logout:
@@ -350,10 +328,6 @@ class Sessions:
         for rec in list(self._records.values()):
             if rec.state != S.STOPPING:
                 self._stop(rec, now, for_good=False)
-
-    def kill_all(self) -> None:
-        for _, child in self.children():
-            child.kill()
 
     # ================================================================= tick
     def tick(self, now: float) -> None:

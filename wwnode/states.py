@@ -1,7 +1,8 @@
-"""A session's states on a node.  Only ``Sessions.set_state`` changes them;
-every change is handed to its listeners as a :class:`Change` (the Redis
-writer, the ``state_instance`` announcer, the send desk, counters).
-Dependency-free, so the rules can be read and tested alone.
+"""What a session is on a node: its states, its record, a change of state.
+Only ``Sessions.set_state`` changes a state; every change is handed to its
+listeners as a :class:`Change` (the Redis writer, the ``state_instance``
+announcer, the send desk, the start slots).  Dependency-free, so the rules
+can be read and tested alone.
 
     (new) ──> starting ──> qr ──> ready
                  │  └────────────┘ │            (restored sessions skip qr)
@@ -17,7 +18,11 @@ stopped (its lease lost).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .children import Child
 
 NEW = "new"
 STARTING = "starting"
@@ -66,3 +71,26 @@ class Change:
         """A record brought back at a node's start: it never stopped as far
         as clients know, so this change is not announced."""
         return self.old == NEW and self.new == RESTARTING
+
+
+@dataclass
+class SessionRecord:
+    """What the node knows of one session (``SessionRecord``, not
+    ``Session``: that name is the session process's own, in sessionproc)."""
+
+    key: str
+    state: str = NEW
+    child: Child | None = None
+    linked: bool = False  # its profile holds a link: restarts need no QR
+    me: str | None = None
+    qr: str | None = None  # the QR code shown now
+    started_at: float | None = None
+    restart_at: float | None = None
+    # Stopping
+    stop_deadline: float | None = None
+    stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
+    logout: bool = False
+    destroys: list = field(default_factory=list)  # deliveries acked when stopped
+    recreate: object | None = None  # a create that came while stopping
+    # How the session process said it ended: (event, reason, detail)
+    end_event: tuple[str, str, str | None] | None = None
