@@ -482,6 +482,7 @@ class FakeBroker:
         self.no_queue: set[str] = set()  # routing keys that have no queue (unroutable)
         self.is_router = False
         self.accepting_creates = True
+        self.generation = 1  # of the consumer's connection (deliveries carry it)
 
     def publish(self, item) -> None:
         self.published.append(item)

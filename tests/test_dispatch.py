@@ -138,3 +138,11 @@ def test_deliveries_wait_in_the_inbox_for_the_loop(rig):
     assert not rig.sessions.has("k")
     rig.node._dispatch_commands(0.0)
     assert rig.sessions.has("k") and not rig.node.inbox
+
+
+def test_a_delivery_from_a_connection_since_lost_is_left_to_its_redelivery(rig):
+    d = delivery("create_instance", {"key": "k"})
+    rig.node.inbox.append(d)
+    rig.broker.generation = 2  # reconnected: the broker puts d back in its queue
+    rig.node._dispatch_commands(0.0)
+    assert not rig.sessions.has("k") and not rig.node.inbox

@@ -11,6 +11,9 @@ from . import __version__
 from .config import ConfigError, load
 
 
+EXIT_BAD_SETTING = 2
+
+
 def _setup_logging(cfg, log_file) -> None:
     fmt = logging.Formatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s")
     root = logging.getLogger()
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ConfigError as e:
         print(f"wwnode: bad setting: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETTING
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ from .store import REDIS_ERRORS, Store
 log = logging.getLogger(__name__)
 
 TURN = 0.25  # longest wait of one loop turn
-EXIT_OK, EXIT_ERROR, EXIT_BAD_SETTING = 0, 1, 2
+EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting: ``cli.py``, before a node exists
 
 
 class Node:
@@ -173,6 +173,7 @@ class Node:
             # First stop taking work: cancelled consumers leave what they had
             # unacked to be redelivered (to us next time, or to another node).
             self.consumer.close()
+            self.inbox.clear()  # unacked with the closed connection: redelivered
             self.dispatch.stop()
             self.sessions.shutdown(now)
             self._shutdown_deadline = now + self.cfg.stop_timeout + 5
@@ -254,7 +255,9 @@ class Node:
 
     def _dispatch_commands(self, now: float) -> None:
         while self.inbox:
-            self.dispatch.on_command(self.inbox.popleft(), now)
+            d = self.inbox.popleft()
+            if d.generation == self.consumer.generation:  # else its connection is gone: redelivered
+                self.dispatch.on_command(d, now)
 
     def _reap(self, now: float) -> None:
         for rec, child in self.sessions.children():
