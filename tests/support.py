@@ -419,7 +419,8 @@ class FakeChild:
         self.pid = next(self._pids)
         self.sent: list[dict] = []
         self.killed = False
-        self.eof = False
+        self.eof = True  # no pipe to poll: the test hands its events over (say)
+        self.wants_write = False
         self.bad_output: str | None = None
         self.exit_code: int | None = None
         self._said: list[dict] = []
@@ -483,6 +484,25 @@ class FakeBroker:
         self.is_router = False
         self.accepting_creates = True
         self.generation = 1  # of the consumer's connection (deliveries carry it)
+
+    # the connection, as the loop drives it: always up, nothing to read
+    up = True
+    connecting = False
+
+    def connect(self, now: float) -> bool:
+        return True
+
+    def pump(self, now: float) -> None:
+        pass
+
+    def drain(self) -> None:
+        pass
+
+    def socket(self):
+        return None
+
+    def close(self) -> None:
+        self.closed = True
 
     def publish(self, item) -> None:
         self.published.append(item)
@@ -606,6 +626,12 @@ class FakeStore:
     def retry(self, now):
         return False
 
+    def drop_node(self):
+        self.writes.append(("drop_node", self.node_id))
+
+    def close(self):
+        pass
+
 
 class FakeLoad:
     def __init__(self, cpu: float = 10.0, mem: float = 10.0):
@@ -683,12 +709,12 @@ class Rig:
         self.node._reap(now)
 
 
-def node_rig(data_dir: Path, **settings) -> Rig:
+def node_rig(data_dir: Path, clock=lambda: 0.0, **settings) -> Rig:
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
     broker, store, spawner, processes = FakeBroker(), FakeStore(cfg.node_id), FakeSpawner(), FakeProcesses()
     leases = Leases(cfg.lease_ttl)
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
-                    spawner=spawner, load=FakeLoad(), processes=processes, clock=lambda: 0.0)
+                    spawner=spawner, load=FakeLoad(), processes=processes, clock=clock)
     return Rig(node, broker, store, spawner, processes, cfg)

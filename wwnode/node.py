@@ -179,7 +179,7 @@ class Node:
             self._shutdown_deadline = now + self.cfg.stop_timeout + 5
         if not self.sessions:
             return False
-        if now > self._shutdown_deadline:
+        if now >= self._shutdown_deadline:
             log.error("sessions did not stop in time; killing them")
             self._kill_sessions()
             self._shutdown_deadline = now + 5

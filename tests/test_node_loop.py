@@ -1,0 +1,98 @@
+"""The node's loop around fake edges: signals, shutdown, the exit-code
+contract.  (Routing, leases and sessions have their own tests.)"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import pytest
+
+from support import node_rig
+from wwnode import states as S
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def restore_signals():
+    """``Node.run`` installs its handlers: put pytest's back afterwards."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+    signal.set_wakeup_fd(-1)
+
+
+def test_sigterm_stops_taking_work_then_stops_the_sessions_then_the_node(tmp_path, clock):
+    rig = node_rig(tmp_path, clock=clock)
+    rec, _ = rig.start("k")
+    assert rig.node._turn()
+    rig.node._signals.append(signal.SIGTERM)  # what the handler does, and all it does
+    assert rig.node._turn()
+    assert rig.node.stopping and rig.broker.closed and rec.state == S.STOPPING
+    assert rec.child.sent[-1] == {"cmd": "stop", "logout": False}
+    rig.exit(rec, 0, 0.1)
+    assert not rig.node._turn()  # every session gone: the loop ends
+    assert rig.node.paths.wanted_keys() == ["k"]  # brought back at the next start
+
+
+def test_sessions_that_do_not_stop_in_time_are_killed_and_killed_again(tmp_path, clock):
+    rig = node_rig(tmp_path, clock=clock, stop_timeout=20)
+    rec, _ = rig.start("k")
+    rig.node._signals.append(signal.SIGTERM)
+    rig.node._turn()
+    clock.now = 20.0
+    rig.node._turn()
+    assert rec.child.killed  # the session's own stop deadline
+    rec.child.killed = False  # ... and it is still there
+    clock.now = 24.9  # the node's: STOP_TIMEOUT, and 5 s more for the process to go
+    rig.node._turn()
+    assert not rec.child.killed
+    clock.now = 25.0
+    rig.node._turn()
+    assert rec.child.killed
+
+
+def test_a_second_sigterm_kills_the_sessions_at_once(tmp_path, clock):
+    rig = node_rig(tmp_path, clock=clock)
+    rec, _ = rig.start("k")
+    rig.node._signals.append(signal.SIGTERM)
+    rig.node._turn()
+    assert not rec.child.killed
+    clock.now = 1.0
+    rig.node._signals.append(signal.SIGTERM)
+    rig.node._turn()
+    assert rec.child.killed
+
+
+def test_an_unexpected_error_is_logged_and_ends_the_node_with_exit_1(tmp_path, clock, caplog, restore_signals):
+    rig = node_rig(tmp_path, clock=clock)
+    rec, _ = rig.start("k")
+
+    def broken(now):
+        raise RuntimeError("a bug")
+
+    rig.store.retry = broken
+    with caplog.at_level(logging.CRITICAL, logger="wwnode.node"):
+        assert rig.node.run() == 1
+    assert "unexpected error" in caplog.text and "a bug" in caplog.text  # with its traceback
+    assert rec.child.killed
+
+
+def test_an_orderly_stop_exits_0(tmp_path, clock, restore_signals):
+    rig = node_rig(tmp_path, clock=clock)
+    rig.node._signals.append(signal.SIGTERM)
+    assert rig.node.run() == 0
+    assert ("drop_node", "node-a") in rig.store.writes
