@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
 
 from . import states as S
 from .counters import Counters
@@ -38,14 +38,14 @@ class _Vitals:
     ping_deadline: float = 0.0
 
 
+@dataclass(eq=False)
 class Health:
-    def __init__(self, ping_interval: float, ping_timeout: float, boot_timeout: float, counters: Counters):
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.boot_timeout = boot_timeout
-        self.counters = counters
-        self._vitals: dict[str, _Vitals] = {}
-        self._ids = itertools.count(1)
+    ping_interval: float
+    ping_timeout: float
+    boot_timeout: float
+    counters: Counters
+    _vitals: dict[str, _Vitals] = field(default_factory=dict, init=False)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1), init=False)
 
     def launched(self, key: str, now: float) -> None:
         """A process of this key has just started."""

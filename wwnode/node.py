@@ -48,6 +48,7 @@ import signal
 import socket
 import time
 from collections import deque
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Callable
 
 from .admission import Admission, LoadReader
@@ -69,35 +70,35 @@ TURN = 0.25  # longest wait of one loop turn
 EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting: ``cli.py``, before a node exists
 
 
+@dataclass(eq=False)
 class Node:
-    def __init__(self, cfg: Config, *, paths: Paths, inbox: deque, consumer: Consumer, publisher: Publisher,
-                 store: Store, ownership: Ownership, bus: EventBus, dispatch: Dispatch, sessions: Sessions,
-                 sends: SendDesk, handlers: dict, admission: Admission, load: LoadReader, processes: Processes,
-                 counters: Counters, clock: Callable[[], float] = time.monotonic):
-        self.cfg = cfg
-        self.paths = paths
-        self.inbox = inbox  # deliveries the consumer handed over
-        self.consumer = consumer
-        self.publisher = publisher
-        self.store = store
-        self.ownership = ownership
-        self.bus = bus
-        self.dispatch = dispatch
-        self.sessions = sessions
-        self.sends = sends
-        self.handlers = handlers  # session event name -> handler(record, event, now)
-        self.admission = admission
-        self.load = load
-        self.processes = processes
-        self.counters = counters
-        self.clock = clock
-        self.stopping = False
-        self.started = time.time()
-        self._signals: list[int] = []
-        self._shutdown_deadline: float | None = None
-        self._next_load = 0.0
-        self._next_lost_scan = 0.0
-        self._wake_r, self._wake_w = os.pipe()
+    cfg: Config
+    _: KW_ONLY
+    paths: Paths
+    inbox: deque  # deliveries the consumer handed over
+    consumer: Consumer
+    publisher: Publisher
+    store: Store
+    ownership: Ownership
+    bus: EventBus
+    dispatch: Dispatch
+    sessions: Sessions
+    sends: SendDesk
+    handlers: dict  # session event name -> handler(record, event, now)
+    admission: Admission
+    load: LoadReader
+    processes: Processes
+    counters: Counters
+    clock: Callable[[], float] = time.monotonic
+    stopping: bool = field(default=False, init=False)
+    started: float = field(default_factory=time.time, init=False)
+    _signals: list[int] = field(default_factory=list, init=False)  # received, not yet acted on
+    _shutdown_deadline: float | None = field(default=None, init=False)
+    _next_load: float = field(default=0.0, init=False)
+    _next_lost_scan: float = field(default=0.0, init=False)
+
+    def __post_init__(self):
+        self._wake_r, self._wake_w = os.pipe()  # a signal wakes the loop's poll through it
 
     # ============================================================== loop
     def run(self) -> int:

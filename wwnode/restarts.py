@@ -23,16 +23,15 @@ class _History:
     backoff: float = 0.0
 
 
+@dataclass(eq=False)
 class Restarts:
-    def __init__(self, initial: float, cap: float, stable_after: float, limit: int, window: float,
-                 counters: Counters):
-        self.initial = initial
-        self.cap = cap
-        self.stable_after = stable_after
-        self.limit = limit
-        self.window = window
-        self.counters = counters
-        self._history: dict[str, _History] = {}
+    initial: float  # seconds: BACKOFF_INITIAL
+    cap: float  # BACKOFF_MAX
+    stable_after: float  # STABLE_AFTER
+    limit: int  # CRASH_LIMIT
+    window: float  # CRASH_WINDOW
+    counters: Counters
+    _history: dict[str, _History] = field(default_factory=dict, init=False)
 
     def crashed(self, key: str, now: float) -> float | None:
         """A crash: seconds until the restart, or None when the breaker trips."""

@@ -20,6 +20,7 @@ handed in (``now``), so every rule is tested without sleeping.  The rules:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, LINKED_MARKER, UNLINKED_REASONS
@@ -43,20 +44,19 @@ log = logging.getLogger(__name__)
 Listener = Callable[[S.Change], None]
 
 
+@dataclass(eq=False)
 class Sessions:
-    def __init__(self, cfg: Config, paths: Paths, bus: EventBus, store: Store, starts: Starts, health: Health,
-                 restarts: Restarts, counters: Counters, may_run: Callable[[str], bool]):
-        self.cfg = cfg
-        self.paths = paths
-        self.bus = bus
-        self.store = store
-        self.starts = starts
-        self.health = health
-        self.restarts = restarts
-        self.counters = counters
-        self.listeners: list[Listener] = []  # called with every Change, in order
-        self.may_run = may_run  # whether this node holds the key's lease
-        self._records: dict[str, S.SessionRecord] = {}
+    cfg: Config
+    paths: Paths
+    bus: EventBus
+    store: Store
+    starts: Starts
+    health: Health
+    restarts: Restarts
+    counters: Counters
+    may_run: Callable[[str], bool]  # whether this node holds the key's lease
+    listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
+    _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
 
     # ================================================================ state
     def subscribe(self, listener: Listener) -> None:

@@ -11,6 +11,7 @@ gone, the boot deadline included).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from sessionproc.protocol import SessionArgs
 
@@ -23,15 +24,18 @@ from .paths import Paths
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False)
 class Starts:
-    def __init__(self, cfg: Config, paths: Paths, spawner: Spawner, health: Health):
-        self.cfg = cfg
-        self.paths = paths
-        self.spawner = spawner
-        self.health = health
-        self.limit = cfg.start_concurrency or float("inf")
-        self._waiting: dict[str, float] = {}  # key -> waiting since, in order of asking
-        self._booting: set[str] = set()  # started, still ``starting``
+    cfg: Config
+    paths: Paths
+    spawner: Spawner
+    health: Health
+    _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
+    _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
+
+    @property
+    def limit(self) -> float:
+        return self.cfg.start_concurrency or float("inf")
 
     def args_for(self, key: str) -> SessionArgs:
         cfg = self.cfg
