@@ -29,8 +29,8 @@ Events (session -> node, on stdout)
 ``{"event": "sent", "id": C, "message_id": MID}`` WhatsApp Web accepted send ``C``
 ``{"event": "send_failed", "id": C, "reason": R, "detail": D}``
 ``{"event": "pong", "id": C, "ok": B, "state": S, "detail": D}``
-``{"event": "disconnected", "reason": R, "detail": D}``  the session ended or broke (see
-                                                   reasons; ``detail`` optional)
+``{"event": "disconnected", "reason": R}``        the session ended or broke (see reasons);
+                                                  may carry a ``detail``
 ``{"event": "auth_failure", "reason": R}``        ``credentials_rejected`` or ``qr_attempts_exhausted``
 ``{"event": "error", "reason": R, "detail": D}``  a command line could not be understood
 
@@ -55,7 +55,8 @@ or a more precise reason, with a ``detail``); the node passes that on.
 
 The node checks every line against :data:`EVENTS` (:func:`decode_event`):
 a line that is not one of them, or lacks a field, ends that session as a
-crash.  A new event is one entry there.
+crash.  A new event is one entry there, and its handler in the node
+(``Node.handlers``, wired in ``wwnode/wiring.py``).
 
 Command line
 ============
