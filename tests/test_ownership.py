@@ -49,10 +49,10 @@ def test_a_claim_holds_the_key_and_lets_it_run(owner):
 def test_renewal_is_timed_and_writes_the_heartbeat(owner):
     own, store = owner
     own.claim("k")
-    assert own.renew(0.0, {"sessions": 1}).lost == []
-    assert own.renew(4.9, {"sessions": 1}) is None  # not due
+    assert own.renew(0.0, lambda: {"sessions": 1}).lost == []
+    assert own.renew(4.9, lambda: {"sessions": 1}) is None  # not due
     assert len(store.heartbeats) == 1
-    own.renew(5.0, {"sessions": 2})
+    own.renew(5.0, lambda: {"sessions": 2})
     assert store.heartbeats[-1] == {"sessions": 2}
 
 
@@ -60,35 +60,35 @@ def test_a_key_another_node_took_is_lost(owner):
     own, store = owner
     own.claim("k")
     store.owners["k"] = "node-b:9"
-    assert own.renew(0.0, {}).lost == ["k"] and not own.may_run("k")
+    assert own.renew(0.0, dict).lost == ["k"] and not own.may_run("k")
 
 
 def test_redis_away_for_a_whole_lease_loses_every_key(owner):
     own, store = owner
     own.claim("k")
-    own.renew(0.0, {})
+    own.renew(0.0, dict)
     store.up = False
-    assert own.renew(5.0, {}) is None and own.may_run("k")  # within the lease: wait
-    assert own.renew(15.1, {}).lost == ["k"] and not own.may_run("k")
+    assert own.renew(5.0, dict) is None and own.may_run("k")  # within the lease: wait
+    assert own.renew(15.1, dict).lost == ["k"] and not own.may_run("k")
 
 
 def test_a_paused_node_does_not_take_back_an_expired_lease(owner):
     own, store = owner
     own.claim("k")
-    own.renew(0.0, {})
+    own.renew(0.0, dict)
     del store.owners["k"]  # expired while the node was paused past its lease
-    assert own.renew(20.0, {}).lost == ["k"]
+    assert own.renew(20.0, dict).lost == ["k"]
 
 
 def test_redis_back_renews_at_once_and_asks_for_a_resync(owner):
     own, store = owner
     own.claim("k")
-    own.renew(0.0, {})
+    own.renew(0.0, dict)
     del store.owners["k"]  # Redis restarted empty
     own.redis_back()
-    renewal = own.renew(1.0, {})
+    renewal = own.renew(1.0, dict)
     assert renewal.lost == [] and renewal.resync and store.owners["k"].startswith("node-a:")
-    assert not own.renew(6.0, {}).resync  # once
+    assert not own.renew(6.0, dict).resync  # once
 
 
 def test_the_redis_writer_follows_state_changes(owner):

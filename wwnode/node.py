@@ -187,7 +187,7 @@ class Node:
         return True
 
     def _renew_leases(self, now: float) -> None:
-        renewal = self.ownership.renew(now, self.heartbeat())
+        renewal = self.ownership.renew(now, self.heartbeat)
         if renewal is None:
             return
         for key in renewal.lost:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from . import states as S
 from .store import LOST, RECLAIMED
@@ -129,13 +129,14 @@ class Ownership:
         self.leases.needs_resync = True
         self._next_renew = 0.0
 
-    def renew(self, now: float, heartbeat: dict) -> Renewal | None:
-        """When due: extend the leases and write the heartbeat.  None when
-        nothing is to be done (not due, or Redis away within the lease)."""
+    def renew(self, now: float, heartbeat: Callable[[], dict]) -> Renewal | None:
+        """When due: extend the leases and write the heartbeat (built only
+        then).  None when nothing is to be done (not due, or Redis away
+        within the lease)."""
         if now < self._next_renew:
             return None
         self._next_renew = now + self.renew_every
-        statuses = self.store.renew(self.leases.tokens(), now < self.leases.valid_until, heartbeat)
+        statuses = self.store.renew(self.leases.tokens(), now < self.leases.valid_until, heartbeat())
         if statuses is None:
             lost = self.leases.run_out(now)
             if not lost:
