@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import browser
 from .output import Output
-from .protocol import EXIT_CANNOT_START, KEY_RE
+from .protocol import EXIT_CANNOT_START, KEY_RE, USER_AGENT_RE
 from .session import Options, Session
 
 PR_SET_PDEATHSIG = 1
@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--url", required=True, help="page to open (WhatsApp Web or the stand-in)")
     p.add_argument("--chrome", default=browser.DEFAULT_CHROME, help="Chromium binary (default %(default)s)")
     p.add_argument("--chromedriver", default=browser.DEFAULT_CHROMEDRIVER, help="chromedriver binary (default %(default)s)")
+    p.add_argument("--user-agent", default="",
+                   help="user agent the browser presents (default: desktop Chromium of the installed version)")
     p.add_argument("--log-file", type=Path, help="this session's log file (default: stderr)")
     p.add_argument("--qr-max", type=int, default=5, help="QR codes shown before auth_failure (default %(default)s)")
     p.add_argument("--send-timeout", type=float, default=60.0, help="seconds a send may take (default %(default)s)")
@@ -44,6 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
     if not args.url.startswith(("http://", "https://")):
         p.error("--url must be an http(s) URL")
+    if args.user_agent and not USER_AGENT_RE.match(args.user_agent):
+        p.error("--user-agent must be 1 to 512 printable ASCII characters")
     if args.qr_max < 1 or args.send_timeout <= 0 or args.ping_timeout <= 0:
         p.error("--qr-max, --send-timeout and --ping-timeout must be positive")
     return args
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         url=args.url,
         chrome=args.chrome,
         chromedriver=args.chromedriver,
+        user_agent=args.user_agent,
         qr_max=args.qr_max,
         send_timeout=args.send_timeout,
         ping_timeout=args.ping_timeout,

@@ -60,6 +60,10 @@ import orjson
 # A session key, as the wire contract defines it; it becomes a folder name.
 KEY_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
+# A user agent the browser is told to present (``USER_AGENT``,
+# ``--user-agent``): printable ASCII on one line, as an HTTP header must be.
+USER_AGENT_RE = re.compile(r"\A[\x20-\x7e]{1,512}\Z")
+
 EXIT_STOPPED = 0
 EXIT_CRASHED = 1
 EXIT_ENDED = 3

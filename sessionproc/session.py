@@ -91,6 +91,7 @@ class Options:
     url: str
     chrome: str
     chromedriver: str
+    user_agent: str = ""
     qr_max: int = 5
     send_timeout: float = 60.0
     ping_timeout: float = 5.0
@@ -139,7 +140,10 @@ class Session:
 
     def _start_browser(self) -> None:
         cfg = browser.BrowserConfig(
-            profile_dir=self.opts.profile_dir, chrome=self.opts.chrome, chromedriver=self.opts.chromedriver
+            profile_dir=self.opts.profile_dir,
+            chrome=self.opts.chrome,
+            chromedriver=self.opts.chromedriver,
+            user_agent=self.opts.user_agent,
         )
         self.driver = browser.launch(cfg, self.log_file)
         self.driver.set_script_timeout(self.opts.send_timeout)

@@ -37,6 +37,7 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"RABBIT_MQ_URL": "http://x"}, "RABBIT_MQ_URL"),
     ({"WA_URL": "file:///etc/passwd"}, "WA_URL"),
     ({"PING_TIMEOUT": "0"}, "PING_TIMEOUT"),
+    ({"USER_AGENT": "Mozilla/5.0\nX-Injected: 1"}, "USER_AGENT"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):

@@ -13,6 +13,7 @@ import textwrap
 import psutil
 import pytest
 
+from sessionproc import browser
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
 from support import all_gone, chrome_processes_using, descendants, new_phone, wait_for
 from wwnode.fakewa.client import Control
@@ -41,6 +42,16 @@ def authenticate(session, control, phone: str) -> dict:
     control.scan(qr["qr"], phone)
     session.expect("authenticated")
     return session.expect("ready")
+
+
+def test_the_browser_presents_itself_as_desktop_chromium(page, wa):
+    # The options every launch uses (the session's and the tests' shared
+    # browser alike), read inside the page.
+    page.get(wa.url)
+    ua, webdriver = page.execute_script("return [navigator.userAgent, navigator.webdriver]")
+    major = browser.chrome_major_version(browser.DEFAULT_CHROME)
+    assert "Headless" not in ua and f" Chrome/{major}.0.0.0 " in ua
+    assert webdriver is False
 
 
 def test_qr_is_shown_and_refreshed(sessions, make_wa):

@@ -37,6 +37,8 @@ class SessionArgs:
     send_timeout: float
     ping_timeout: float
     log_bodies: bool
+    # Defaults keep a caller that does not know these yet working.
+    user_agent: str = ""
 
     def argv(self) -> list[str]:
         args = [
@@ -51,6 +53,8 @@ class SessionArgs:
             "--send-timeout", str(self.send_timeout),
             "--ping-timeout", str(self.ping_timeout),
         ]
+        if self.user_agent:
+            args += ["--user-agent", self.user_agent]
         if self.log_bodies:
             args.append("--log-bodies")
         return args

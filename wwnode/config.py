@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from sessionproc.protocol import USER_AGENT_RE
+
 
 class ConfigError(ValueError):
     pass
@@ -25,6 +27,7 @@ class Config:
     data_dir: Path = Path("data")
     chrome_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
+    user_agent: str = ""
     qr_ttl: int = 60
     qr_max: int = 5
     max_sessions: int = 0
@@ -130,6 +133,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
     if urlsplit(cfg.wa_url).scheme not in ("http", "https"):
         raise ConfigError("WA_URL must be an http(s) URL")
+    if cfg.user_agent and not USER_AGENT_RE.match(cfg.user_agent):
+        raise ConfigError("USER_AGENT must be 1 to 512 printable ASCII characters (empty: the default)")
     if not 0 < cfg.admit_low < cfg.admit_high <= 100:
         raise ConfigError("need 0 < ADMIT_LOW < ADMIT_HIGH <= 100")
     for name in ("qr_ttl", "qr_max", "load_window", "crash_limit", "command_prefetch", "amqp_heartbeat",
