@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import browser
 from .output import Output
-from .protocol import EXIT_CANNOT_START, KEY_RE, USER_AGENT_RE
+from .protocol import DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, KEY_RE, USER_AGENT_RE
 from .session import Options, Session
 
 PR_SET_PDEATHSIG = 1
@@ -40,6 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--qr-max", type=int, default=5, help="QR codes shown before auth_failure (default %(default)s)")
     p.add_argument("--send-timeout", type=float, default=60.0, help="seconds a send may take (default %(default)s)")
     p.add_argument("--ping-timeout", type=float, default=5.0, help="seconds the page has to answer a ping (default %(default)s)")
+    p.add_argument("--boot-timeout", type=float, default=DEFAULT_BOOT_TIMEOUT,
+                   help="seconds the page has to load, from the start or a navigation (default %(default)s)")
+    p.add_argument("--no-send-seen", dest="send_seen", action="store_false",
+                   help="do not mark a chat seen before sending to it (default: mark it, as whatsapp-web.js does)")
     p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
     args = p.parse_args(argv)
     if not KEY_RE.match(args.key):
@@ -48,8 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--url must be an http(s) URL")
     if args.user_agent and not USER_AGENT_RE.match(args.user_agent):
         p.error("--user-agent must be 1 to 512 printable ASCII characters")
-    if args.qr_max < 1 or args.send_timeout <= 0 or args.ping_timeout <= 0:
-        p.error("--qr-max, --send-timeout and --ping-timeout must be positive")
+    if args.qr_max < 1 or min(args.send_timeout, args.ping_timeout, args.boot_timeout) <= 0:
+        p.error("--qr-max, --send-timeout, --ping-timeout and --boot-timeout must be positive")
     return args
 
 
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         qr_max=args.qr_max,
         send_timeout=args.send_timeout,
         ping_timeout=args.ping_timeout,
+        boot_timeout=args.boot_timeout,
+        send_seen=args.send_seen,
         log_bodies=args.log_bodies,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)

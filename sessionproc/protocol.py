@@ -21,6 +21,11 @@ Events (session -> node, on stdout)
 ===================================
 ``{"event": "starting", "pid": P}``               the process is up
 ``{"event": "browser", "pids": [...]}``           chromedriver's pid (Chrome is below it)
+``{"event": "loaded", "version": V, "user_agent": UA, "webdriver": B}``
+                                                  WhatsApp Web ``V`` loaded (again after
+                                                  each navigation) and has everything the
+                                                  session uses; ``UA`` and ``B`` are what the
+                                                  page sees of the browser
 ``{"event": "qr", "qr": Q, "attempt": N}``        QR code N is shown (five-part string)
 ``{"event": "authenticated"}``                    the page synced its session
 ``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive
@@ -37,7 +42,17 @@ Disconnection reasons: ``LOGOUT`` (the phone or a ``stop`` with logout
 unlinked the device), the socket states ``CONFLICT``, ``UNPAIRED``,
 ``UNPAIRED_IDLE``, ``UNLAUNCHED``, ``PROXYBLOCK``, ``TOS_BLOCK``,
 ``SMB_TOS_BLOCK``, ``DEPRECATED_VERSION``, and ``page_crashed``,
-``browser_closed``, ``navigated_away``.
+``browser_closed``, ``navigated_away``, ``page_unreachable``,
+``browser_failed``, ``cannot_start``, and:
+
+- ``boot_timeout``: the page did not load (no ``window.Debug.VERSION``)
+  within ``--boot-timeout`` seconds of the start, or of a navigation;
+  exit ``EXIT_CRASHED``, worth a restart with backoff;
+- ``incompatible_page``: the page loaded but lacks modules or members the
+  session uses (``sessionproc/pageapi.py``); ``detail`` names them; exit
+  ``EXIT_CANNOT_START``: the same page would fail the same way.
+
+``disconnected`` may carry a ``detail`` (text for people, not for code).
 
 Exit codes
 ==========
@@ -46,8 +61,9 @@ Exit codes
 ``EXIT_ENDED`` (3)          the session ended for a reason it reported
                             (``disconnected`` or ``auth_failure``); restarting
                             would not bring it back without a new QR scan
-``EXIT_CANNOT_START`` (78)  bad arguments, no Chromium, unusable profile:
-                            restarting is pointless
+``EXIT_CANNOT_START`` (78)  bad arguments, no Chromium, unusable profile,
+                            a page without what the session uses
+                            (``incompatible_page``): restarting is pointless
 Death by a signal counts as crashed.
 """
 
@@ -68,6 +84,12 @@ EXIT_STOPPED = 0
 EXIT_CRASHED = 1
 EXIT_ENDED = 3
 EXIT_CANNOT_START = 78
+
+REASON_BOOT_TIMEOUT = "boot_timeout"
+REASON_INCOMPATIBLE_PAGE = "incompatible_page"
+
+# Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
+DEFAULT_BOOT_TIMEOUT = 60.0
 
 COMMANDS = ("send", "ping", "stop")
 

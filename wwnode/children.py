@@ -20,6 +20,8 @@ from pathlib import Path
 
 import orjson
 
+from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT
+
 log = logging.getLogger(__name__)
 
 MAX_EVENT_LINE = 4 * 1024 * 1024  # an inbound message is far smaller
@@ -39,6 +41,8 @@ class SessionArgs:
     log_bodies: bool
     # Defaults keep a caller that does not know these yet working.
     user_agent: str = ""
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    send_seen: bool = True
 
     def argv(self) -> list[str]:
         args = [
@@ -52,9 +56,12 @@ class SessionArgs:
             "--qr-max", str(self.qr_max),
             "--send-timeout", str(self.send_timeout),
             "--ping-timeout", str(self.ping_timeout),
+            "--boot-timeout", str(self.boot_timeout),
         ]
         if self.user_agent:
             args += ["--user-agent", self.user_agent]
+        if not self.send_seen:
+            args.append("--no-send-seen")
         if self.log_bodies:
             args.append("--log-bodies")
         return args

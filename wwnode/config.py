@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from sessionproc.protocol import USER_AGENT_RE
+from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,8 @@ class Config:
     send_dedup_window: float = 86400.0
     ping_interval: float = 30.0
     ping_timeout: float = 10.0
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    send_seen: bool = True
     stop_timeout: float = 20.0
     restore_stagger: float = 2.0
     start_concurrency: int = 0
@@ -143,7 +145,7 @@ def _check(cfg: Config) -> None:
             raise ConfigError(f"{_env_name(name)} must be at least 1")
     for name in ("load_interval", "send_timeout", "ping_interval", "ping_timeout", "stop_timeout",
                  "backoff_initial", "backoff_max", "lease_ttl", "heartbeat_interval", "crash_window",
-                 "node_queue_ttl", "send_dedup_window"):
+                 "node_queue_ttl", "send_dedup_window", "boot_timeout"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
