@@ -102,58 +102,103 @@ def test_qr_rotation_follows_the_configured_timings():
     assert world.pending_qr() == []
 
 
+def drain(link) -> list[dict]:
+    events = []
+    while not link.events.empty():
+        events.append(link.events.get_nowait())
+    return events
+
+
 def test_scan_links_the_device_and_restores_it_later():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
     ref = link.events.get_nowait()["ref"]
-    assert world.scan(f"{ref},{TAIL}", "5511999990001") == "5511999990001@c.us"
-    assert link.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": False}
+    assert world.scan(f"{ref},{TAIL}", "5511999990001", now=1.0, pushname="Ana") == "5511999990001@c.us"
+    assert drain(link) == [{"type": "paired", "wid": "5511999990001@c.us", "restored": False,
+                            "pushname": "Ana", "platform": "android"}]
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=5.0)
-    assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True}
+    assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True,
+                                         "pushname": "Ana", "platform": "android"}
+
+
+def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
+    world = World(Settings(sync_delay=2.0))
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=10.0)
+    assert [e["type"] for e in drain(link)] == ["paired"]
+    assert world.advance(link, 11.0) == pytest.approx(1.0)  # still syncing
+    assert drain(link) == []
+    assert world.advance(link, 12.0) is None
+    assert drain(link) == [{"type": "synced"}]
+    world.close_link(link)
+
+    again = world.open_link("dev1", TAIL, claims_paired=True, now=20.0)
+    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    assert world.advance(again, 20.0) == pytest.approx(1.0)
+    world.advance(again, 21.0)
+    assert drain(again) == [{"type": "offline", "progress": 100}]  # nothing was held
+    world.advance(again, 22.0)
+    assert drain(again) == [{"type": "synced"}]
+
+
+def test_pushname_and_platform_are_checked():
+    world = World()
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    qr = f"{link.events.get_nowait()['ref']},{TAIL}"
+    for bad in ({"pushname": ""}, {"pushname": "x" * 26}, {"pushname": 5}, {"platform": "nokia"}):
+        with pytest.raises(BadRequest):
+            world.scan(qr, "5511999990001", now=0.0, **bad)
+    assert world.pending_qr() != []  # nothing was linked
 
 
 def test_unlinked_profile_is_told_to_start_over():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     world.close_link(link)
     world.logout("5511999990001")
     again = world.open_link("dev1", TAIL, claims_paired=True, now=1.0)
     assert again.events.get_nowait() == {"type": "unpaired", "reason": "unlinked"}
 
 
-def test_unacknowledged_messages_are_pushed_again_on_reconnect():
-    world = World()
+def test_unacknowledged_messages_are_pushed_again_during_the_sync_with_progress():
+    world = World(Settings(sync_delay=2.0))
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     link.events.get_nowait()  # paired
     a = world.deliver("5511999990001", "5511888880002", "a")
     b = world.deliver("5511999990001", "5511888880002", "b")
-    assert [link.events.get_nowait()["msg"]["id"] for _ in range(2)] == [a, b]
+    c = world.deliver("5511999990001", "5511888880002", "c")
+    assert [link.events.get_nowait()["msg"]["id"] for _ in range(3)] == [a, b, c]
     world.ack("dev1", [a])
     world.close_link(link)
-    again = world.open_link("dev1", TAIL, True, now=1.0)
-    events = [again.events.get_nowait() for _ in range(2)]
-    assert events[0]["type"] == "paired" and events[1]["msg"]["id"] == b
+
+    again = world.open_link("dev1", TAIL, True, now=10.0)
+    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    world.advance(again, 11.0)  # halfway through the sync
+    assert [(e["type"], e.get("msg", {}).get("id"), e.get("progress")) for e in drain(again)] == [
+        ("msg", b, None), ("offline", None, 50), ("msg", c, None), ("offline", None, 100)]
+    world.advance(again, 12.0)
+    assert drain(again) == [{"type": "synced"}]
 
 
 def test_retried_send_is_recorded_once():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     t = int(time.time())
-    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t)
-    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t)
-    assert len(world.sent_by("5511999990001")) == 1
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t, now=0.0)
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t, now=0.0)
+    assert len(world.sent_by("5511999990001", now=0.0)) == 1
 
 
 def test_send_from_an_unlinked_device_is_refused():
     world = World()
     world.open_link("dev1", TAIL, False, now=0.0)
     with pytest.raises(NotFound):
-        world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0)
+        world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
 
 
 def test_bad_link_parameters():
