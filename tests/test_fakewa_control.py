@@ -207,3 +207,142 @@ def test_bad_link_parameters():
         world.open_link("dev1", "only,three,parts", False, now=0.0)
     with pytest.raises(BadRequest):
         world.open_link("", TAIL, False, now=0.0)
+
+
+# ------------------------------------------------------------- receipts
+
+
+def linked_world(**settings) -> tuple[World, object]:
+    """A world with one linked, synced page."""
+    world = World(Settings(sync_delay=0, **settings))
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
+    world.advance(link, 0.0)
+    assert [e["type"] for e in drain(link)] == ["paired", "synced"]
+    return world, link
+
+
+def test_receipts_raise_the_ack_and_reach_the_senders_page():
+    world, link = linked_world()
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
+    assert world.sent_by("5511999990001", now=0.0)[0]["ack"] == 1  # the server took it
+    assert world.receipt("ABC", "delivered") == 2
+    assert world.receipt("ABC", "read") == 3
+    assert world.receipt("ABC", "delivered") == 3  # acks never go down
+    assert drain(link) == [{"type": "receipt", "id": "ABC", "to": "5511888880002@c.us", "ack": 2},
+                           {"type": "receipt", "id": "ABC", "to": "5511888880002@c.us", "ack": 3}]
+    assert world.sent_by("5511999990001", now=0.0)[0]["ack"] == 3
+
+
+def test_read_first_implies_delivered():
+    world, link = linked_world()
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
+    assert world.receipt("ABC", "read") == 3
+    assert [e["ack"] for e in drain(link)] == [3]
+
+
+def test_receipts_can_come_by_themselves():
+    world, link = linked_world(auto_delivered=1.0, auto_read=3.0)
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=10.0)
+    assert world.advance(link, 10.5) == pytest.approx(0.5)
+    assert drain(link) == []
+    assert world.advance(link, 11.0) == pytest.approx(2.0)
+    assert [e["ack"] for e in drain(link)] == [2]
+    assert world.advance(link, 13.0) is None
+    assert [e["ack"] for e in drain(link)] == [3]
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b'{"ack": "read"}', 400, "message_id"),
+        (b'{"message_id": 7, "ack": "read"}', 400, "message_id"),
+        (b'{"message_id": "ABC", "ack": "seen"}', 400, "delivered"),
+        (b'{"message_id": "ABC"}', 400, "delivered"),
+        (b'{"message_id": "ABC", "ack": "read"}', 404, "ABC"),
+    ],
+)
+def test_bad_receipts_get_a_reason(wa, body, status, words):
+    got, answer = raw(wa, "POST", "/_sim/receipts", body, {"Content-Type": "application/json"})
+    assert got == status and words in answer["error"]
+
+
+# ------------------------------------------------- the page and the site
+
+
+def page_html(wa, user_agent: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", wa.port, timeout=5)
+    conn.request("GET", "/", headers={"User-Agent": user_agent})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    text = resp.read().decode()
+    conn.close()
+    return text
+
+
+WWEBJS_UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_0) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/101.0.4951.67 Safari/537.36")
+HEADLESS_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "HeadlessChrome/156.0.0.0 Safari/537.36")
+
+
+def test_headless_chrome_gets_the_unsupported_browser_page(wa):
+    assert "/_wa/page.js" in page_html(wa, WWEBJS_UA)
+    unsupported = page_html(wa, HEADLESS_UA)
+    assert "WhatsApp works with Google Chrome" in unsupported and "<script" not in unsupported
+
+
+def test_dropped_modules_reach_the_page_as_data(make_wa):
+    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"))
+    html = page_html(wa, WWEBJS_UA)
+    block = html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0]
+    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"]}
+
+
+def test_unknown_or_malformed_modules_cannot_be_dropped():
+    from wwnode.fakewa import FakeWA
+    from wwnode.fakewa.cli import main
+
+    with pytest.raises(ValueError, match="no module WAWebNope"):
+        FakeWA(settings=Settings(drop_modules=("WAWebNope",)))
+    with pytest.raises(ValueError, match="not module names"):
+        Settings(drop_modules=("WAWeb'); alert(1",))
+    with pytest.raises(SystemExit) as done:
+        main(["--drop-module", "WAWebNope", "--port", "0"])
+    assert done.value.code == 2
+
+
+@pytest.mark.parametrize("bad", [{"sync_delay": -1}, {"auto_read": -0.5}, {"qr_count": 0}, {"qr_first": 0}])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        Settings(**bad)
+
+
+def test_tls_serves_a_certificate_for_web_whatsapp_com(make_wa):
+    import socket
+    import ssl
+
+    from wwnode.fakewa.client import Control
+
+    wa = make_wa(tls=True)
+    assert wa.url.startswith("https://") and Control(wa.url).health()
+    # Trusting exactly the stand-in's certificate, the name checks out.
+    pem = ssl.get_server_certificate(("127.0.0.1", wa.port))
+    context = ssl.create_default_context(cadata=pem)
+    with socket.create_connection(("127.0.0.1", wa.port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname="web.whatsapp.com") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    # Plain HTTP on the TLS port is not served.
+    with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+        raw(wa, "GET", "/_sim/health")
+
+
+def test_a_second_front_shares_the_world(make_wa, wa):
+    from wwnode.fakewa.client import Control
+
+    tls = make_wa(tls=True, world=wa.world)
+    world = wa.world
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    ref = link.events.get_nowait()["ref"]
+    assert Control(tls.url).pending_qr() == Control(wa.url).pending_qr() == [{"ref": ref, "qr": f"{ref},{TAIL}"}]
+    world.close_link(link)
