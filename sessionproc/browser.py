@@ -247,3 +247,27 @@ def browser_pids(driver: webdriver.Chrome) -> list[int]:
     """chromedriver's pid (its children are Chrome's tree)."""
     proc = driver.service.process
     return [proc.pid] if proc else []
+
+
+def processes_using(profile_dir: Path) -> list[psutil.Process]:
+    """Chrome processes started on this profile, children or not."""
+    flag = f"--user-data-dir={profile_dir}"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if flag in (proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def wait_until_gone(profile_dir: Path, timeout: float = 10.0) -> None:
+    """Wait until no Chrome runs on the profile (``quit`` and a failed start
+    return while some still write to it), so it can be removed; stragglers
+    after ``timeout`` are killed."""
+    _, alive = psutil.wait_procs(processes_using(profile_dir), timeout=timeout)
+    for proc in alive:
+        log.warning("Chrome process %d outlived its browser; killing it", proc.pid)
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)

@@ -113,13 +113,20 @@ def as_data(wanted: tuple[Need, ...]) -> list[list[dict]]:
     return [[m.as_data() for m in n.alternatives] for n in wanted]
 
 
+def present(wanted: tuple[Need, ...], found) -> list[list[bool]]:
+    """For every need, for every alternative: does the page have it, given
+    what :data:`CHECK_FN` answered?  An answer of the wrong shape means
+    nothing was checked: nothing counts as present."""
+    rows = found if isinstance(found, list) and len(found) == len(wanted) else [None] * len(wanted)
+    return [
+        [isinstance(row, list) and i < len(row) and row[i] is True for i in range(len(n.alternatives))]
+        for n, row in zip(wanted, rows)
+    ]
+
+
 def missing(wanted: tuple[Need, ...], found) -> list[str]:
-    """The needs none of whose alternatives the page has, given what
-    :data:`CHECK_FN` answered.  An answer of the wrong shape means nothing
-    was checked: everything counts as missing."""
-    if not (isinstance(found, list) and len(found) == len(wanted)):
-        return [str(n) for n in wanted]
-    return [str(n) for n, alts in zip(wanted, found) if not (isinstance(alts, list) and any(a is True for a in alts))]
+    """The needs none of whose alternatives the page has."""
+    return [str(n) for n, alts in zip(wanted, present(wanted, found)) if not any(alts)]
 
 
 # function (needs) -> [[bool per alternative] per need]; `needs` as as_data().

@@ -466,7 +466,8 @@ def test_a_server_that_never_answers_is_a_boot_timeout(sessions, wa):
 
 def test_a_headless_user_agent_gets_no_app_and_times_out(sessions, wa):
     # What the real site does with a browser it does not support.
-    headless = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36"
+    headless = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "HeadlessChrome/156.0.0.0 Safari/537.36")
     s = sessions("k1", "--user-agent", headless, "--boot-timeout", "2")
     assert s.expect("disconnected")["reason"] == "boot_timeout"
     assert s.wait() == EXIT_CRASHED

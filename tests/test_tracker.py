@@ -135,7 +135,8 @@ def test_a_loaded_page_stops_the_clock_until_its_next_document():
 
 def test_a_page_lacking_what_the_session_uses_cannot_start():
     t = fresh()
-    missing = ["WALinkify.findLinks", "WAWebUserPrefsMultiDevice.getADVSecretKey or WAWebAdvSignatureApi.getADVSecretKey"]
+    missing = ["WALinkify.findLinks",
+               "WAWebUserPrefsMultiDevice.getADVSecretKey or WAWebAdvSignatureApi.getADVSecretKey"]
     assert t.feed(LOADED | {"missing": missing}) == [{
         "event": "disconnected", "reason": "incompatible_page",
         "detail": "the page lacks WALinkify.findLinks, WAWebUserPrefsMultiDevice.getADVSecretKey or "
