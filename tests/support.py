@@ -427,10 +427,20 @@ class WwebjsClient(SessionProcess):
         self._reader.start()
 
     def stop(self) -> int:
-        """Destroy the client (its browser with it) and wait for the exit."""
+        """Destroy the client (its browser with it) and wait for the exit;
+        every event it wrote is then in ``seen``."""
         if self.proc.poll() is None:
             try:
                 self.send({"cmd": "destroy"})
             except BrokenPipeError:
                 pass
-        return self.wait()
+        code = self.wait()
+        self._reader.join(timeout=10)
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if event is not None:
+                self.seen.append(event)
+        return code

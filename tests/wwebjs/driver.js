@@ -3,7 +3,8 @@
 //   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH}'
 //
 // Like the project's own session process it speaks JSON lines: the
-// client's events on stdout ({"event": ..., "t": ms since start}),
+// client's events on stdout ({"event": ..., "t": ms since start}; errors
+// in the page as "page_error"),
 // commands on stdin:
 //   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
@@ -81,6 +82,16 @@ lines.on('line', (line) => {
   handle(cmd);
 });
 lines.on('close', destroy);  // the test went away: take the browser along
+
+// Errors inside the page (an uncaught exception, console.error) are events
+// too: a missing module or a wrong shape shows up there first.  The page
+// exists once initialize() has launched the browser.
+const watchPage = setInterval(() => {
+  if (!client.pupPage) return;
+  clearInterval(watchPage);
+  client.pupPage.on('pageerror', (e) => emit('page_error', { error: String(e && e.message || e) }));
+  client.pupPage.on('console', (m) => { if (m.type() === 'error') emit('page_error', { error: m.text() }); });
+}, 20);
 
 emit('starting', { pid: process.pid });
 client.initialize().catch((e) => emit('init_error', { error: String(e && e.stack || e) }));

@@ -247,7 +247,9 @@ async function handle(event) {
       Conn.wid = me;
       Conn.pushname = event.pushname;
       Conn.platform = event.platform;
-      Conn.ref = null;
+      // Conn.ref keeps the scanned code: clients that report every change
+      // of it (whatsapp-web.js) report no code after a scan, as users of
+      // the real page see.
       Socket.state = 'CONNECTED';
       show('Loading your chats');  // hasSynced follows when the server says the sync is over
       break;

@@ -139,6 +139,13 @@ class _Handler(BaseHTTPRequestHandler):
     def script(self, query) -> None:
         self._send(200, _script(), "text/javascript; charset=utf-8")
 
+    def favicon(self, query) -> None:
+        # The real site has one; a 404 here would be an error in the
+        # console of every page, and clients that watch it would see it.
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def link(self, query) -> None:
         device = _one(query, "device")
         tail = _one(query, "tail")
@@ -254,6 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
 GET_ROUTES = {
     "/": _Handler.page,
     "/_wa/page.js": _Handler.script,
+    "/favicon.ico": _Handler.favicon,
     "/_wa/link": _Handler.link,
     "/_sim/health": _Handler.sim_health,
     "/_sim/qr": _Handler.sim_qr,
