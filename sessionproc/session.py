@@ -130,10 +130,19 @@ class Session:
         self.devtools.call("Runtime.addBinding", {"name": BINDING})
         self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
         log.info("opening %s", self.opts.url)
+        # chromedriver gives up on the load at the boot deadline (and stops
+        # it); our HTTP client must not give up on chromedriver before that.
+        left = max(1.0, self.tracker.boot_deadline - time.monotonic())
+        client = self.driver.command_executor.client_config
+        usual, client.timeout = client.timeout, max(client.timeout, left + 10)
+        self.driver.set_page_load_timeout(left)
         try:
             self.driver.get(self.opts.url)
         except TimeoutException:
-            log.warning("the page did not finish loading in %g s", self.opts.boot_timeout)  # the boot deadline decides
+            log.warning("the page did not finish loading in time")  # the boot deadline decides
+        finally:
+            client.timeout = usual
+            self.driver.set_page_load_timeout(self.opts.boot_timeout)
 
     def _main_loop(self) -> int:
         while True:

@@ -485,10 +485,11 @@ def test_inbound_messages_carry_links_as_whatsapp_web_finds_them(sessions, wa, c
     assert s.stop() == EXIT_STOPPED
 
 
-def test_a_logout_the_page_reports_from_its_bridge_ends_the_session(sessions, wa, control):
+@pytest.mark.parametrize("cmd_event", ["logout", "logout_from_bridge"])
+def test_either_logout_event_of_the_page_ends_the_session(sessions, wa, control, cmd_event):
     s = sessions("k1")
     authenticate(s, control, new_phone())
-    in_page(s, "window.require('WAWebCmd').Cmd.trigger('logout_from_bridge')")
+    in_page(s, f"window.require('WAWebCmd').Cmd.trigger('{cmd_event}')")  # the event alone, no navigation
     assert s.expect("disconnected")["reason"] == "LOGOUT"
     assert s.wait() == EXIT_ENDED
 
