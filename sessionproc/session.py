@@ -129,9 +129,13 @@ class Session:
             self.devtools.call(f"{domain}.enable")
         self.devtools.call("Runtime.addBinding", {"name": BINDING})
         self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
+        self._open_page()
+
+    def _open_page(self) -> None:
+        """Navigate to WhatsApp Web with what is left of the boot budget:
+        chromedriver gives up on (and stops) the load when that runs out,
+        and our HTTP client must not give up on chromedriver before."""
         log.info("opening %s", self.opts.url)
-        # chromedriver gives up on the load at the boot deadline (and stops
-        # it); our HTTP client must not give up on chromedriver before that.
         left = max(1.0, self.tracker.boot_deadline - time.monotonic())
         client = self.driver.command_executor.client_config
         usual, client.timeout = client.timeout, max(client.timeout, left + 10)
@@ -150,20 +154,19 @@ class Session:
             try:
                 kind, item = self.inbox.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
             except queue.Empty:
+                kind, item = "deadline", {}
+            if kind == "deadline":
                 self._emit_all(self.tracker.tick(time.monotonic()))
-                if self.tracker.exit_code is not None:
-                    return self.tracker.exit_code
-                continue
-            if kind == "page":
+            elif kind == "page":
                 self._on_page_report(item)
-                if self.tracker.exit_code is not None:
-                    return self.tracker.exit_code
             elif kind == "ping":
                 self._ping(item)
             elif kind == "stop":
                 self.logout_on_stop = bool(item.get("logout", False))
                 log.info("stopping%s", " and logging out" if self.logout_on_stop else "")
                 return EXIT_STOPPED
+            if self.tracker.exit_code is not None:
+                return self.tracker.exit_code
 
     # ---------------------------------------------------- page reports
     def _on_devtools_event(self, method: str, params: dict) -> None:

@@ -20,6 +20,7 @@ import logging
 from urllib.parse import parse_qs, urlsplit
 
 from .protocol import (
+    DEFAULT_BOOT_TIMEOUT,
     ENDING_STATES,
     EXIT_CANNOT_START,
     EXIT_CRASHED,
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class Tracker:
-    def __init__(self, wa_url: str, qr_max: int, was_linked: bool, boot_timeout: float = 60.0, now: float = 0.0):
+    def __init__(self, wa_url: str, qr_max: int, was_linked: bool,
+                 boot_timeout: float = DEFAULT_BOOT_TIMEOUT, now: float = 0.0):
         self._origin = _origin(wa_url)
         self.boot_timeout = boot_timeout
         # When the page must have loaded by; None while a loaded page runs.
@@ -55,6 +57,8 @@ class Tracker:
         return self.authenticated and self.exit_code is None
 
     def feed(self, report: dict, now: float = 0.0) -> list[dict]:
+        """The events one report means; ``now`` is the caller's monotonic
+        clock (only the boot deadline reads it)."""
         if self.exit_code is not None:
             return []
         kind = report.get("type")
