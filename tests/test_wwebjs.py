@@ -44,6 +44,14 @@ class Stopwatch:
         self.start = time.monotonic()
 
 
+def ready_without_qr(client, clock: Stopwatch) -> None:
+    """A client restarted on a linked profile: authenticated and ready, no QR."""
+    client.expect("authenticated", timeout=60)
+    client.expect("ready", timeout=30)
+    clock.mark("restart ready")
+    assert "qr" not in client.names()
+
+
 @pytest.fixture(scope="module")
 def stand_in():
     """One stand-in with the real page's timings, over HTTP (our session)
@@ -111,10 +119,7 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
     second = WwebjsClient(tls.port, tmp_path / "auth", "bot")
     clock.restart()
     try:
-        second.expect("authenticated", timeout=60)
-        second.expect("ready", timeout=30)
-        clock.mark("restart ready")
-        assert "qr" not in second.names()
+        ready_without_qr(second, clock)
         assert [e["percent"] for e in second.seen if e["event"] == "loading_screen"][-1:] == [100]
 
         control.logout(phone)
@@ -173,10 +178,7 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
     second = session("fidelity-1", profile)
     clock.restart()
     try:
-        second.expect("authenticated", timeout=60)
-        second.expect("ready", timeout=30)
-        clock.mark("restart ready")
-        assert "qr" not in second.names()
+        ready_without_qr(second, clock)
         control.logout(phone)
         second.expect("disconnected", reason="LOGOUT")
         assert second.wait() == 3

@@ -7,7 +7,8 @@ import logging
 import signal
 import sys
 
-from .server import FakeWA, page_modules
+from .assets import page_modules
+from .server import FakeWA
 from .tls import TLSUnavailable
 from .world import Settings
 

@@ -2,58 +2,34 @@
 
 The page is served at ``/`` (as the real one, with ``?post_logout=1`` after
 a logout); a browser whose user agent says ``HeadlessChrome`` gets the real
-site's "browser not supported" page instead, without the module system.  ``/_wa/...`` is the page's own traffic: its script, its live link
+site's "browser not supported" page instead, without the module system.
+``/_wa/...`` is the page's own traffic: its script, its live link
 (Server-Sent Events) and what it sends.  ``/_sim/...`` is the control API
 tests use to play the phone.  All state is in :class:`World`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
-import re
 import socket
 import ssl
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from . import assets
+from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
 
 log = logging.getLogger("fakewa")
 
 MAX_BODY = 4 * 1024 * 1024
-# The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page.js")
-
-
-def _asset(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
-
-
-@functools.cache
-def _script() -> bytes:
-    parts = b"\n".join(_asset(name) for name in SCRIPT_PARTS)
-    return b"(function () {\n'use strict';\n" + parts + b"\n})();\n"
-
-
-def page_modules() -> list[str]:
-    """The modules the page defines (``define('Name', ...)`` in page.js)."""
-    return re.findall(r"^define\('([A-Za-z0-9_]+)'", _asset("page.js").decode(), re.MULTILINE)
-
-
-def unsupported_browser(user_agent: str) -> bool:
-    # The real site turns headless Chrome away; a desktop Chrome, whatever
-    # its version (whatsapp-web.js presents a Chrome 101), gets the page.
-    return "HeadlessChrome" in user_agent
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -129,15 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ page
     def page(self, query) -> None:
-        if unsupported_browser(self.headers.get("User-Agent", "")):
-            self._send(200, _asset("unsupported.html"), "text/html; charset=utf-8")
+        if assets.unsupported_browser(self.headers.get("User-Agent", "")):
+            self._send(200, assets.unsupported_html(), "text/html; charset=utf-8")
             return
-        # Settings reach the page as data in a JSON block, never as script.
-        config = orjson.dumps({"dropModules": list(self.world.settings.drop_modules)}).replace(b"<", b"\\u003c")
-        self._send(200, _asset("page.html").replace(b"{{config}}", config), "text/html; charset=utf-8")
+        self._send(200, assets.page_html(self.world.settings.drop_modules), "text/html; charset=utf-8")
 
     def script(self, query) -> None:
-        self._send(200, _script(), "text/javascript; charset=utf-8")
+        self._send(200, assets.script(), "text/javascript; charset=utf-8")
 
     def favicon(self, query) -> None:
         # The real site has one; a 404 here would be an error in the
