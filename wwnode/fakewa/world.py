@@ -134,7 +134,7 @@ class World:
 
     def _pair(self, link: Link, restored: bool, now: float) -> None:
         phone = link.device.phone
-        info = self._phones.get(phone) or {"pushname": default_pushname(phone), "platform": "android"}
+        info = self._phone_info(phone)
         link.mode = "paired"
         link.ref = link.ref_deadline = None
         link.push({"type": "paired", "wid": wid(phone), "restored": restored, **info})
@@ -142,6 +142,11 @@ class World:
         if restored:
             link.push({"type": "offline", "progress": 0})
             link.sync_steps.insert(0, (now + self.settings.sync_delay / 2, "offline"))
+
+    def _phone_info(self, phone: str) -> dict:
+        """The phone's pushname and platform; a name made from the number
+        and ``android`` until a scan says otherwise."""
+        return self._phones.setdefault(phone, {"pushname": default_pushname(phone), "platform": "android"})
 
     def _next_ref(self, link: Link, now: float) -> None:
         link.refs_shown += 1
@@ -214,7 +219,7 @@ class World:
             for device in self._devices.values():
                 link = device.link
                 if link is not None and link.qr == qr:
-                    info = self._phones.setdefault(phone, {"pushname": default_pushname(phone), "platform": "android"})
+                    info = self._phone_info(phone)
                     info.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
                     device.phone = phone
                     self._pair(link, restored=False, now=now)
