@@ -346,3 +346,31 @@ def test_a_second_front_shares_the_world(make_wa, wa):
     ref = link.events.get_nowait()["ref"]
     assert Control(tls.url).pending_qr() == Control(wa.url).pending_qr() == [{"ref": ref, "qr": f"{ref},{TAIL}"}]
     world.close_link(link)
+
+
+def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
+    import re
+    import ssl
+    import subprocess
+    import sys
+
+    from wwnode.fakewa.client import Control
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wwnode.fakewa.cli", "--port", "0", "--tls", "--sync-delay", "0.5",
+         "--auto-read", "1", "--drop-module", "WALinkify"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        url = re.search(r"serving (https://\S+/) ", first).group(1)
+        assert "web.whatsapp.com" in proc.stdout.readline()  # how a browser reaches it
+        assert Control(url).health()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl._create_unverified_context())
+        conn.request("GET", "/", headers={"User-Agent": WWEBJS_UA})
+        assert '{"dropModules":["WALinkify"]}' in conn.getresponse().read().decode()
+        conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
