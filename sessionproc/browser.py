@@ -33,7 +33,7 @@ from typing import IO
 
 import psutil
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,25 @@ def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -
     driver.command_executor.client_config.timeout = cfg.command_timeout
     driver.set_page_load_timeout(cfg.page_load_timeout)
     return driver
+
+
+def open_url(driver: webdriver.Chrome, url: str, budget: float) -> bool:
+    """Navigate, waiting at most ``budget`` seconds for the page to load;
+    False if it did not (chromedriver then stops the load).  Our HTTP client
+    gives up on chromedriver after ``command_timeout``: for this one call it
+    waits the whole budget instead."""
+    client = driver.command_executor.client_config
+    usual_client, usual_load = client.timeout, driver.timeouts.page_load
+    client.timeout = max(usual_client, budget + 10)
+    driver.set_page_load_timeout(budget)
+    try:
+        driver.get(url)
+        return True
+    except TimeoutException:
+        return False
+    finally:
+        client.timeout = usual_client
+        driver.set_page_load_timeout(usual_load)
 
 
 def debugger_address(driver: webdriver.Chrome) -> str:

@@ -132,21 +132,11 @@ class Session:
         self._open_page()
 
     def _open_page(self) -> None:
-        """Navigate to WhatsApp Web with what is left of the boot budget:
-        chromedriver gives up on (and stops) the load when that runs out,
-        and our HTTP client must not give up on chromedriver before."""
+        """Navigate to WhatsApp Web with what is left of the boot budget."""
         log.info("opening %s", self.opts.url)
         left = max(1.0, self.tracker.boot_deadline - time.monotonic())
-        client = self.driver.command_executor.client_config
-        usual, client.timeout = client.timeout, max(client.timeout, left + 10)
-        self.driver.set_page_load_timeout(left)
-        try:
-            self.driver.get(self.opts.url)
-        except TimeoutException:
+        if not browser.open_url(self.driver, self.opts.url, left):
             log.warning("the page did not finish loading in time")  # the boot deadline decides
-        finally:
-            client.timeout = usual
-            self.driver.set_page_load_timeout(self.opts.boot_timeout)
 
     def _main_loop(self) -> int:
         while True:

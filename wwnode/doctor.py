@@ -123,9 +123,7 @@ def examine(cfg: Config, url: str) -> Report:
 def _examine_page(driver, cfg: Config, report: Report) -> None:
     started = time.monotonic()
     try:
-        driver.get(report.url)
-    except TimeoutException:
-        pass  # the wait below says what came of it
+        browser.open_url(driver, report.url, cfg.boot_timeout)  # the wait below says what came of it
     except WebDriverException as e:
         report.code, report.problem = NOT_LOADED, f"the page could not be opened: {(e.msg or str(e)).splitlines()[0]}"
         return
