@@ -38,6 +38,8 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"WA_URL": "file:///etc/passwd"}, "WA_URL"),
     ({"PING_TIMEOUT": "0"}, "PING_TIMEOUT"),
     ({"USER_AGENT": "Mozilla/5.0\nX-Injected: 1"}, "USER_AGENT"),
+    ({"BOOT_TIMEOUT": "0"}, "BOOT_TIMEOUT"),
+    ({"SEND_SEEN": "sometimes"}, "SEND_SEEN"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):
@@ -86,3 +88,19 @@ def test_folders_are_private(tmp_path):
     paths.mark_wanted("k")
     assert oct(paths.sessions.stat().st_mode & 0o777) == "0o700"
     assert oct(paths.session_dir("k").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_session_settings_reach_the_session_process_as_flags(tmp_path):
+    from sessionproc.__main__ import parse_args
+    from wwnode.children import SessionArgs
+
+    base = dict(key="k1", profile=tmp_path / "p", log_file=tmp_path / "l", url="http://127.0.0.1:1/",
+                chrome="/usr/bin/chromium", chromedriver="/usr/bin/chromedriver", qr_max=5, send_timeout=60.0,
+                ping_timeout=10.0, log_bodies=False)
+    defaults = parse_args(SessionArgs(**base).argv()[3:])
+    assert (defaults.user_agent, defaults.boot_timeout, defaults.send_seen) == ("", 60.0, True)
+    cfg = load(environ={"USER_AGENT": "Mozilla/5.0 (X11) Chrome/1.0.0.0", "BOOT_TIMEOUT": "7.5", "SEND_SEEN": "no"},
+               dotenv=None)
+    args = SessionArgs(**base, user_agent=cfg.user_agent, boot_timeout=cfg.boot_timeout, send_seen=cfg.send_seen)
+    parsed = parse_args(args.argv()[3:])
+    assert (parsed.user_agent, parsed.boot_timeout, parsed.send_seen) == ("Mozilla/5.0 (X11) Chrome/1.0.0.0", 7.5, False)

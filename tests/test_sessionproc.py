@@ -333,6 +333,8 @@ def test_profile_held_by_a_live_process_is_a_crash_worth_retrying(sessions, wa, 
         ["--key", "a" * 65, "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
         ["--key", "ok", "--profile", "/tmp/x", "--url", "javascript:alert(1)"],
         ["--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
+        ["--key", "ok", "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/", "--boot-timeout", "0"],
+        ["--key", "ok", "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/", "--user-agent", "UA\r\nX-Evil: 1"],
     ],
 )
 def test_bad_arguments_cannot_start(args):
