@@ -5,6 +5,10 @@
 #
 #   deploy/setup-debian.sh                  node + tests, services started
 #   WITH_TESTS=0 deploy/setup-debian.sh     without the test packages
+#
+# With the tests it also installs Node.js and npm (Debian's, where missing)
+# and whatsapp-web.js, pinned in tests/wwebjs, which a test runs against the
+# stand-in (no browser is downloaded: it uses Debian's Chromium).
 #   START_SERVICES=0 deploy/setup-debian.sh installs, starts nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +25,11 @@ port_open 6379 || command -v redis-server >/dev/null 2>&1 || missing+=(redis-ser
 port_open 5672 || command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # fakewa --tls makes its certificate with it
+if [ "${WITH_TESTS:-1}" = 1 ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
@@ -54,6 +63,14 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 if [ "${WITH_TESTS:-1}" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[test]'
+  # whatsapp-web.js exactly as its lock file says; again only when the lock
+  # file changed since the last install.
+  stamp=tests/wwebjs/node_modules/.installed-from-lock
+  if ! cmp -s tests/wwebjs/package-lock.json "$stamp"; then
+    echo "setup: installing whatsapp-web.js for the tests"
+    (cd tests/wwebjs && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp tests/wwebjs/package-lock.json "$stamp"
+  fi
 else
   .venv/bin/python -m pip install -q -e .
 fi

@@ -60,9 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         url=args.url,
         chrome=args.chrome or browser.DEFAULT_CHROME,
         chromedriver=args.chromedriver or browser.DEFAULT_CHROMEDRIVER,
+        user_agent=args.user_agent,
         qr_max=args.qr_max,
         send_timeout=args.send_timeout,
         ping_timeout=args.ping_timeout,
+        boot_timeout=args.boot_timeout,
+        send_seen=args.send_seen,
         log_bodies=args.log_bodies,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)

@@ -10,13 +10,21 @@ Three things here keep a fleet of browsers healthy:
   hold; when we exit in any way (even ``kill -9``) the pipe closes and it
   kills our whole process group, Chrome included.
 - ``launch``: nothing is downloaded at run time; the binaries are named.
+
+It also makes the browser look like the desktop browser it is: headless
+Chromium says ``HeadlessChrome`` in its user agent, and chromedriver's
+``--enable-automation`` sets ``navigator.webdriver``.  WhatsApp Web serves
+an unsupported browser a page without its application, and whatsapp-web.js
+hides both for that reason.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import functools
 import os
+import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -25,7 +33,7 @@ from typing import IO
 
 import psutil
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,17 @@ BASE_FLAGS = (
 )
 
 
+# What desktop Chromium on Linux says, with the installed major version.
+DESKTOP_USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{major}.0.0.0 Safari/537.36"
+)
+# ``navigator.webdriver`` false: the Blink switch undoes what chromedriver's
+# ``--enable-automation`` (excluded below as well) would set.
+STEALTH_FLAGS = ("--disable-blink-features=AutomationControlled",)
+EXCLUDED_SWITCHES = ["enable-automation"]
+
+
 class ProfileInUse(RuntimeError):
     """Another Chrome still has the profile: try again later."""
 
@@ -76,6 +95,8 @@ class BrowserConfig:
     profile_dir: Path
     chrome: str = DEFAULT_CHROME
     chromedriver: str = DEFAULT_CHROMEDRIVER
+    # Empty: the desktop user agent of the installed Chromium.
+    user_agent: str = ""
     extra_flags: list[str] = field(default_factory=list)
     page_load_timeout: float = 60.0
     # Client-side timeout of each chromedriver call: a hung page must not
@@ -150,11 +171,30 @@ class Reaper:
         self._proc.wait(timeout=5)
 
 
+@functools.lru_cache(maxsize=8)
+def chrome_major_version(chrome: str) -> int:
+    """The major version of the Chromium at ``chrome`` (``--version``)."""
+    try:
+        done = subprocess.run([chrome, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CannotStart(f"cannot ask {chrome} its version: {e}") from e
+    found = re.search(r"\b(\d+)\.\d+\.\d+\.\d+\b", done.stdout)
+    if done.returncode != 0 or not found:
+        raise CannotStart(f"{chrome} --version said {done.stdout.strip()[:200]!r}, not a version")
+    return int(found.group(1))
+
+
+def user_agent(cfg: BrowserConfig) -> str:
+    return cfg.user_agent or DESKTOP_USER_AGENT.format(major=chrome_major_version(cfg.chrome))
+
+
 def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:
     opts = webdriver.ChromeOptions()
     opts.binary_location = cfg.chrome
-    for flag in BASE_FLAGS:
+    for flag in (*BASE_FLAGS, *STEALTH_FLAGS):
         opts.add_argument(flag)
+    opts.add_argument(f"--user-agent={user_agent(cfg)}")
+    opts.add_experimental_option("excludeSwitches", EXCLUDED_SWITCHES)
     if os.geteuid() == 0:
         # Chrome's sandbox cannot run as root; see the README on running
         # the node as an unprivileged user instead.
@@ -199,6 +239,25 @@ def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -
     return driver
 
 
+def open_url(driver: webdriver.Chrome, url: str, budget: float) -> bool:
+    """Navigate, waiting at most ``budget`` seconds for the page to load;
+    False if it did not (chromedriver then stops the load).  Our HTTP client
+    gives up on chromedriver after ``command_timeout``: for this one call it
+    waits the whole budget instead."""
+    client = driver.command_executor.client_config
+    usual_client, usual_load = client.timeout, driver.timeouts.page_load
+    client.timeout = max(usual_client, budget + 10)
+    driver.set_page_load_timeout(budget)
+    try:
+        driver.get(url)
+        return True
+    except TimeoutException:
+        return False
+    finally:
+        client.timeout = usual_client
+        driver.set_page_load_timeout(usual_load)
+
+
 def debugger_address(driver: webdriver.Chrome) -> str:
     return driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
 
@@ -207,3 +266,27 @@ def browser_pids(driver: webdriver.Chrome) -> list[int]:
     """chromedriver's pid (its children are Chrome's tree)."""
     proc = driver.service.process
     return [proc.pid] if proc else []
+
+
+def processes_using(profile_dir: Path) -> list[psutil.Process]:
+    """Chrome processes started on this profile, children or not."""
+    flag = f"--user-data-dir={profile_dir}"
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if flag in (proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def wait_until_gone(profile_dir: Path, timeout: float = 10.0) -> None:
+    """Wait until no Chrome runs on the profile (``quit`` and a failed start
+    return while some still write to it), so it can be removed; stragglers
+    after ``timeout`` are killed."""
+    _, alive = psutil.wait_procs(processes_using(profile_dir), timeout=timeout)
+    for proc in alive:
+        log.warning("Chrome process %d outlived its browser; killing it", proc.pid)
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=timeout)

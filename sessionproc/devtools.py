@@ -80,6 +80,31 @@ class DevTools:
                 self._pending.pop(msg_id, None)
             raise
 
+    def call_function(self, declaration: str, args: list, timeout: float = 10.0):
+        """``declaration`` (a function's source) called with ``args`` as
+        data, ``this`` being the page's global object; its value (awaited).
+        DevToolsError if it throws or the document went away meanwhile."""
+        group = "wwnode-call"
+        this = self.call("Runtime.evaluate", {"expression": "globalThis", "objectGroup": group}, timeout)
+        try:
+            done = self.call(
+                "Runtime.callFunctionOn",
+                {
+                    "functionDeclaration": declaration,
+                    "objectId": this["result"]["objectId"],
+                    "arguments": [{"value": a} for a in args],
+                    "returnByValue": True,
+                    "awaitPromise": True,
+                },
+                timeout,
+            )
+        finally:
+            self.call("Runtime.releaseObjectGroup", {"objectGroup": group}, timeout)
+        if "exceptionDetails" in done:
+            details = done["exceptionDetails"]
+            raise DevToolsError(details.get("exception", {}).get("description") or details.get("text", "exception"))
+        return done.get("result", {}).get("value")
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -1,12 +1,16 @@
 // Runs in WhatsApp Web's page at the start of every document (installed with
-// Page.addScriptToEvaluateOnNewDocument) and reports to the session process
+// Page.addScriptToEvaluateOnNewDocument, after message.js, both inside one
+// function so nothing of them is a global of the page) and reports to the session process
 // through the page binding `__wwnodeEmit`, one JSON string per call.
 //
 // It only listens: it waits for the page's module system
-// (`window.Debug.VERSION`, then `window.require`), subscribes to the models
-// the session needs, and forwards their events.  It takes no data from the
-// session process, so nothing of a message or chat id is ever pasted into
-// script source.
+// (`window.Debug.VERSION`, then `window.require`), reports `loaded`, and
+// subscribes to the models the session needs only when the session calls
+// `__wwnodeAttach()` -- after it has checked that the page has every module
+// and member used here (sessionproc/pageapi.py lists them).  It takes no data
+// from the session process, so nothing of a message or chat id is ever
+// pasted into script source.  How long the page may take to load is the
+// session's business (its boot deadline), not this script's.
 (function () {
   'use strict';
   if (window.__wwnodeHooked || typeof window.__wwnodeEmit !== 'function') return;
@@ -17,59 +21,28 @@
 
   emit({ type: 'page', url: String(window.location.href) });
 
+  const isLoaded = () => !!(window.Debug && window.Debug.VERSION && typeof window.require === 'function');
+
   // The module system appears when the page's bundle has run; until then
-  // there is nothing to subscribe to.  A short wait at start-up only.
+  // there is nothing to subscribe to.
   function whenLoaded(fn) {
-    if (window.Debug && window.Debug.VERSION && typeof window.require === 'function') { fn(); return; }
-    let tries = 0;
+    if (isLoaded()) { fn(); return; }
     const timer = setInterval(() => {
-      tries += 1;
-      if (window.Debug && window.Debug.VERSION && typeof window.require === 'function') {
+      if (isLoaded()) {
         clearInterval(timer);
         fn();
-      } else if (tries === 1200) {  // 60 s
-        clearInterval(timer);
-        emit({ type: 'error', reason: 'page_not_loaded', detail: 'window.Debug.VERSION never appeared' });
       }
     }, 50);
   }
 
-  const wid = (x) => (x && typeof x === 'object' ? x._serialized : x);
-
-  // A message in the shape whatsapp-web.js gives a serialized Message.
-  function toClientMessage(model) {
-    const m = typeof model.serialize === 'function' ? model.serialize() : model;
-    const rawId = m.id || {};
-    const id = {
-      fromMe: !!rawId.fromMe,
-      remote: wid(rawId.remote),
-      id: rawId.id,
-      _serialized: rawId._serialized,
-    };
-    const hasMedia = Boolean(m.mediaKey && m.directPath);
-    const shortId = String(id.id || '');
-    return {
-      id,
-      ack: m.ack ?? 0,
-      hasMedia,
-      body: hasMedia ? (m.caption || '') : (m.body || m.pollName || ''),
-      type: m.type,
-      timestamp: m.t,
-      from: wid(m.from),
-      to: wid(m.to),
-      author: wid(m.author) ?? null,  // kept when absent: clients read the field
-      deviceType: shortId.length > 21 ? 'android' : shortId.startsWith('3A') ? 'ios' : 'web',
-      isForwarded: !!m.isForwarded,
-      forwardingScore: m.forwardingScore || 0,
-      isStatus: !!m.isStatusV3 || id.remote === 'status@broadcast',
-      isStarred: !!m.star,
-      broadcast: !!m.broadcast,
-      fromMe: id.fromMe,
-      hasQuotedMsg: !!m.quotedMsg,
-      mentionedIds: (m.mentionedJidList || []).map(wid),
-      links: m.links || [],
-      notifyName: m.notifyName ?? '',
-    };
+  // The first of the modules the session checked that the page has.
+  function firstPresent(req, names, member) {
+    for (const name of names) {
+      let mod;
+      try { mod = req(name); } catch (e) { continue; }  // not on this page
+      if (mod && typeof mod[member] === 'function') return mod;
+    }
+    throw new Error('none of ' + names.join(', ') + ' has ' + member);
   }
 
   function attach() {
@@ -79,17 +52,17 @@
     const Cmd = req('WAWebCmd').Cmd;
     const Msg = req('WAWebCollections').Msg;
     const Me = req('WAWebUserPrefsMeUser');
-    emit({ type: 'loaded', version: String(window.Debug.VERSION) });
+    const findLinks = req('WALinkify').findLinks;
 
     async function qrString(ref) {
-      const reg = Object.assign({},
-        req('WAWebCompanionRegClientUtils'), req('WAWebAdvSignatureApi'),
-        req('WAWebUserPrefsInfoStore'), req('WAWebSignalStoreApi'));
       const b64 = req('WABase64').encodeB64;
-      const registration = await reg.waSignalStore.getRegistrationInfo();
-      const noise = await reg.waNoiseInfo.get();
+      const registration = await req('WAWebSignalStoreApi').waSignalStore.getRegistrationInfo();
+      const noise = await req('WAWebUserPrefsInfoStore').waNoiseInfo.get();
+      // As whatsapp-web.js: the synchronous read of the prefs first; the
+      // older asynchronous wrapper where a page has only that.
+      const adv = firstPresent(req, ['WAWebUserPrefsMultiDevice', 'WAWebAdvSignatureApi'], 'getADVSecretKey');
       return [ref, b64(noise.staticKeyPair.pubKey), b64(registration.identityKeyPair.pubKey),
-        await reg.getADVSecretKey(), reg.DEVICE_PLATFORM].join(',');
+        await adv.getADVSecretKey(), req('WAWebCompanionRegClientUtils').DEVICE_PLATFORM].join(',');
     }
     const sendQr = (ref) => {
       if (!ref) return;
@@ -98,21 +71,23 @@
     };
     const synced = () => {
       const me = Me.getMaybeMePnUser() || Me.getMaybeMeLidUser();
-      emit({ type: 'synced', me: wid(me) });
+      emit({ type: 'synced', me: widString(me) });
     };
 
     Socket.on('change:state', (_model, state) => emit({ type: 'state', state }));
     Socket.on('change:hasSynced', (_model, value) => { if (value) synced(); });
     Conn.on('change:ref', (_model, ref) => { if (!WAITING.includes(Socket.state)) sendQr(ref); });
+    // The page fires one or the other depending on where the logout came from.
     Cmd.on('logout', () => emit({ type: 'logout' }));
+    Cmd.on('logout_from_bridge', () => emit({ type: 'logout' }));
     const onNewMessage = (msg) => {
       if (!msg.isNewMsg || (msg.id && msg.id.fromMe)) return;
       if (msg.type === 'ciphertext') {
         // Not decrypted yet: it becomes readable with a change of type.
-        msg.once('change:type', (m) => emit({ type: 'message', message: toClientMessage(m) }));
+        msg.once('change:type', (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit) }));
         return;
       }
-      emit({ type: 'message', message: toClientMessage(msg) });
+      emit({ type: 'message', message: toClientMessage(msg, findLinks, emit) });
     };
     Msg.on('add', onNewMessage);
     // New messages the page took before this script could listen (it
@@ -139,7 +114,20 @@
     }
   }
 
-  whenLoaded(() => {
-    try { attach(); } catch (e) { emit({ type: 'error', reason: 'hook_failed', detail: String(e && e.stack || e) }); }
+  let attached = false;
+  // Called by the session once the page passed its check.
+  Object.defineProperty(window, '__wwnodeAttach', {
+    value: () => {
+      if (attached) return;
+      attached = true;
+      try { attach(); } catch (e) { emit({ type: 'error', reason: 'hook_failed', detail: String(e && e.stack || e) }); }
+    },
   });
+
+  whenLoaded(() => emit({
+    type: 'loaded',
+    version: String(window.Debug.VERSION),
+    user_agent: String(navigator.userAgent),
+    webdriver: navigator.webdriver === true,
+  }));
 })();

@@ -21,6 +21,11 @@ Events (session -> node, on stdout)
 ===================================
 ``{"event": "starting", "pid": P}``               the process is up
 ``{"event": "browser", "pids": [...]}``           chromedriver's pid (Chrome is below it)
+``{"event": "loaded", "version": V, "user_agent": UA, "webdriver": B}``
+                                                  WhatsApp Web ``V`` loaded (again after
+                                                  each navigation) and has everything the
+                                                  session uses; ``UA`` and ``B`` are what the
+                                                  page sees of the browser
 ``{"event": "qr", "qr": Q, "attempt": N}``        QR code N is shown (five-part string)
 ``{"event": "authenticated"}``                    the page synced its session
 ``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive
@@ -38,7 +43,17 @@ Disconnection reasons: ``LOGOUT`` (the phone or a ``stop`` with logout
 unlinked the device), the socket states ``CONFLICT``, ``UNPAIRED``,
 ``UNPAIRED_IDLE``, ``UNLAUNCHED``, ``PROXYBLOCK``, ``TOS_BLOCK``,
 ``SMB_TOS_BLOCK``, ``DEPRECATED_VERSION``, and ``page_crashed``,
-``browser_closed``, ``navigated_away``.
+``browser_closed``, ``navigated_away``, ``page_unreachable``,
+``browser_failed``, ``cannot_start``, and:
+
+- ``boot_timeout``: the page did not load (no ``window.Debug.VERSION``)
+  within ``--boot-timeout`` seconds of the start, or of a navigation;
+  exit ``EXIT_CRASHED``, worth a restart with backoff;
+- ``incompatible_page``: the page loaded but lacks modules or members the
+  session uses (``sessionproc/pageapi.py``); ``detail`` names them; exit
+  ``EXIT_CANNOT_START``: the same page would fail the same way.
+
+``disconnected`` may carry a ``detail`` (text for people, not for code).
 
 Exit codes
 ==========
@@ -47,8 +62,9 @@ Exit codes
 ``EXIT_ENDED`` (3)          the session ended for a reason it reported
                             (``disconnected`` or ``auth_failure``); restarting
                             would not bring it back without a new QR scan
-``EXIT_CANNOT_START`` (78)  bad arguments, no Chromium, unusable profile:
-                            restarting is pointless
+``EXIT_CANNOT_START`` (78)  bad arguments, no Chromium, unusable profile,
+                            a page without what the session uses
+                            (``incompatible_page``): restarting is pointless
 Death by a signal counts as crashed.  Before ``EXIT_CANNOT_START`` the
 process says why in a ``disconnected`` event when it can (``cannot_start``
 or a more precise reason, with a ``detail``); the node passes that on.
@@ -59,15 +75,7 @@ crash.  A new event is one entry there, and its handler in the node
 (``Node.handlers``, wired in ``wwnode/wiring.py``).
 
 Command line
-============
-:class:`SessionArgs` is the one list of the process's flags: the node
-builds its argv from it and the process parses it back with it.
-
-What both sides agree on beyond that lives here too: the chat-id rule
-(:data:`CHAT_ID_RE`), the text limit (:data:`MAX_TEXT`), the line limits,
-and the reasons after which a profile no longer holds a link
-(:data:`UNLINKED_REASONS`).
-"""
+====="""
 
 from __future__ import annotations
 
@@ -82,6 +90,10 @@ import orjson
 # A session key, as the wire contract defines it; it becomes a folder name.
 KEY_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 
+# A user agent the browser is told to present (``USER_AGENT``,
+# ``--user-agent``): printable ASCII on one line, as an HTTP header must be.
+USER_AGENT_RE = re.compile(r"\A[\x20-\x7e]{1,512}\Z")
+
 EXIT_STOPPED = 0
 EXIT_CRASHED = 1
 EXIT_ENDED = 3
@@ -94,6 +106,12 @@ MAX_TEXT = 65536  # WhatsApp's limit for one text message
 
 MAX_COMMAND_LINE = 1024 * 1024  # node -> session; a send is far smaller
 MAX_EVENT_LINE = 4 * 1024 * 1024  # session -> node; an inbound message is far smaller
+
+REASON_BOOT_TIMEOUT = "boot_timeout"
+REASON_INCOMPATIBLE_PAGE = "incompatible_page"
+
+# Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
+DEFAULT_BOOT_TIMEOUT = 60.0
 
 COMMANDS = ("send", "ping", "stop")
 
@@ -119,6 +137,7 @@ _OPTIONAL = "?"  # a field name ending in it may be missing
 EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "starting": {"pid": (int,)},
     "browser": {"pids": (list,)},
+    "loaded": {"version": (str,), "user_agent": (str,), "webdriver": (bool, type(None))},
     "qr": {"qr": (str,), "attempt": (int,)},
     "authenticated": {},
     "ready": {"me": (str, type(None))},
@@ -216,6 +235,9 @@ class SessionArgs:
     qr_max: int = 5
     send_timeout: float = 60.0
     ping_timeout: float = 5.0
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    user_agent: str = ""  # empty: desktop Chromium of the installed version
+    send_seen: bool = True
     log_bodies: bool = False
 
     def argv(self, module: str = "sessionproc") -> list[str]:
@@ -227,7 +249,11 @@ class SessionArgs:
             if value is not None:
                 args += [flag, str(value)]
         args += ["--qr-max", str(self.qr_max), "--send-timeout", str(self.send_timeout),
-                 "--ping-timeout", str(self.ping_timeout)]
+                 "--ping-timeout", str(self.ping_timeout), "--boot-timeout", str(self.boot_timeout)]
+        if self.user_agent:
+            args += ["--user-agent", self.user_agent]
+        if not self.send_seen:
+            args.append("--no-send-seen")
         if self.log_bodies:
             args.append("--log-bodies")
         return args
@@ -242,19 +268,28 @@ class SessionArgs:
         p.add_argument("--url", required=True, help="page to open (WhatsApp Web or the stand-in)")
         p.add_argument("--chrome", help="Chromium binary (default: the system's)")
         p.add_argument("--chromedriver", help="chromedriver binary (default: the system's)")
+        p.add_argument("--user-agent", default="",
+                       help="user agent the browser presents (default: desktop Chromium of the installed version)")
         p.add_argument("--log-file", type=Path, help="this session's log file (default: stderr)")
         p.add_argument("--qr-max", type=int, default=5, help="QR codes shown before auth_failure (default %(default)s)")
         p.add_argument("--send-timeout", type=float, default=60.0, help="seconds a send may take (default %(default)s)")
         p.add_argument("--ping-timeout", type=float, default=5.0,
                        help="seconds the page has to answer a ping (default %(default)s)")
+        p.add_argument("--boot-timeout", type=float, default=DEFAULT_BOOT_TIMEOUT,
+                       help="seconds the page has to load, from the start or a navigation (default %(default)s)")
+        p.add_argument("--no-send-seen", dest="send_seen", action="store_false",
+                       help="do not mark a chat seen before sending to it (default: mark it, as whatsapp-web.js does)")
         p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
         a = p.parse_args(argv)
         if not KEY_RE.match(a.key):
             p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
         if not a.url.startswith(("http://", "https://")):
             p.error("--url must be an http(s) URL")
-        if a.qr_max < 1 or a.send_timeout <= 0 or a.ping_timeout <= 0:
-            p.error("--qr-max, --send-timeout and --ping-timeout must be positive")
+        if a.user_agent and not USER_AGENT_RE.match(a.user_agent):
+            p.error("--user-agent must be 1 to 512 printable ASCII characters")
+        if a.qr_max < 1 or min(a.send_timeout, a.ping_timeout, a.boot_timeout) <= 0:
+            p.error("--qr-max, --send-timeout, --ping-timeout and --boot-timeout must be positive")
         return cls(key=a.key, profile=a.profile, url=a.url, log_file=a.log_file, chrome=a.chrome,
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
-                   ping_timeout=a.ping_timeout, log_bodies=a.log_bodies)
+                   ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
+                   send_seen=a.send_seen, log_bodies=a.log_bodies)

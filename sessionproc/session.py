@@ -17,66 +17,26 @@ import os
 import queue
 import shutil
 import threading
+import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import browser
+from . import browser, pageapi
+from .pagescripts import CHECK_AND_ATTACH_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
 from .devtools import DevTools, DevToolsError, page_websocket_url
+from .linereader import MAX_LINE, LineReader
 from .output import Output
-from .protocol import (CHAT_ID_RE, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED, LINKED_MARKER, MAX_TEXT,
-                       UNLINKED_REASONS, BadCommand, decode_command)
-from .protocol import MAX_COMMAND_LINE as MAX_LINE
+from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
+                       LINKED_MARKER, MAX_TEXT, UNLINKED_REASONS, BadCommand, decode_command)
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 BINDING = "__wwnodeEmit"
-
-# Sends one text; the chat id and the text arrive as arguments (data), never
-# as source.  Resolves once WhatsApp Web accepted the message.
-SEND_JS = """
-const [chatId, text, done] = arguments;
-(async () => {
-  const req = window.require;
-  const wid = req('WAWebWidFactory').createWid(chatId);
-  const Chat = req('WAWebCollections').Chat;
-  let chat = Chat.get(wid);
-  if (!chat) {
-    const found = await req('WAWebFindChatAction').findOrCreateLatestChat(wid);
-    chat = found && found.chat;
-  }
-  if (!chat) throw new Error('chat not found: ' + chatId);
-  const Me = req('WAWebUserPrefsMeUser');
-  const me = Me.getMaybeMePnUser() || Me.getMaybeMeLidUser();
-  const MsgKey = req('WAWebMsgKey');
-  const id = new MsgKey({from: me, to: chat.id, id: await MsgKey.newId(),
-                         participant: chat.id.isGroup && chat.id.isGroup() ? me : undefined, selfDir: 'out'});
-  const msg = {id, ack: 0, body: text, from: me, to: chat.id, local: true, self: 'out',
-               t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat'};
-  const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
-  await added;
-  const outcome = await result;
-  const status = outcome && outcome.messageSendResult;
-  if (status && status !== 'OK') throw new Error('WhatsApp Web refused the message: ' + status);
-  return id._serialized;
-})().then((id) => done({ok: true, id}), (e) => done({ok: false, error: String((e && e.message) || e)}));
-"""
-
-LOGOUT_JS = """
-const done = arguments[0];
-Promise.resolve(window.require('WAWebSocketModel').Socket.logout())
-  .then(() => done(true), (e) => done(String(e)));
-"""
-
-PING_EXPR = (
-    "(window.Debug && window.Debug.VERSION && typeof window.require === 'function')"
-    " ? window.require('WAWebSocketModel').Socket.state : 'LOADING'"
-)
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
@@ -89,9 +49,12 @@ class Options:
     url: str
     chrome: str
     chromedriver: str
+    user_agent: str = ""
     qr_max: int = 5
     send_timeout: float = 60.0
     ping_timeout: float = 5.0
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    send_seen: bool = True
     log_bodies: bool = False
 
 
@@ -102,7 +65,9 @@ class Session:
         self.log_file = log_file
         self.inbox: queue.Queue = queue.Queue()
         self.sends: queue.Queue = queue.Queue()
-        self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists())
+        self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
+                               boot_timeout=opts.boot_timeout, now=time.monotonic())
+        self.needs = pageapi.needs(send_seen=opts.send_seen)
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.driver = None
@@ -137,7 +102,11 @@ class Session:
 
     def _start_browser(self) -> None:
         cfg = browser.BrowserConfig(
-            profile_dir=self.opts.profile_dir, chrome=self.opts.chrome, chromedriver=self.opts.chromedriver
+            profile_dir=self.opts.profile_dir,
+            chrome=self.opts.chrome,
+            chromedriver=self.opts.chromedriver,
+            user_agent=self.opts.user_agent,
+            page_load_timeout=self.opts.boot_timeout,
         )
         self.driver = browser.launch(cfg, self.log_file)
         self.driver.set_script_timeout(self.opts.send_timeout)
@@ -149,24 +118,35 @@ class Session:
         for domain in ("Runtime", "Page", "Inspector"):
             self.devtools.call(f"{domain}.enable")
         self.devtools.call("Runtime.addBinding", {"name": BINDING})
-        hook = resources.files(__package__).joinpath("hook.js").read_text()
-        self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook})
+        self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
+        self._open_page()
+
+    def _open_page(self) -> None:
+        """Navigate to WhatsApp Web with what is left of the boot budget."""
         log.info("opening %s", self.opts.url)
-        self.driver.get(self.opts.url)
+        left = max(1.0, self.tracker.boot_deadline - time.monotonic())
+        if not browser.open_url(self.driver, self.opts.url, left):
+            log.warning("the page did not finish loading in time")  # the boot deadline decides
 
     def _main_loop(self) -> int:
         while True:
-            kind, item = self.inbox.get()
-            if kind == "page":
+            deadline = self.tracker.boot_deadline
+            try:
+                kind, item = self.inbox.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                kind, item = "deadline", {}
+            if kind == "deadline":
+                self._emit_all(self.tracker.tick(time.monotonic()))
+            elif kind == "page":
                 self._on_page_report(item)
-                if self.tracker.exit_code is not None:
-                    return self.tracker.exit_code
             elif kind == "ping":
                 self._ping(item)
             elif kind == "stop":
                 self.logout_on_stop = bool(item.get("logout", False))
                 log.info("stopping%s", " and logging out" if self.logout_on_stop else "")
                 return EXIT_STOPPED
+            if self.tracker.exit_code is not None:
+                return self.tracker.exit_code
 
     # ---------------------------------------------------- page reports
     def _on_devtools_event(self, method: str, params: dict) -> None:
@@ -185,9 +165,28 @@ class Session:
             log.info("page: message %s", (report.get("message") or {}).get("id", {}).get("_serialized"))
         elif report.get("type") != "qr":  # QR strings are credentials-to-be
             log.info("page: %s", report)
-        for event in self.tracker.feed(report):
+        if report.get("type") == "loaded":
+            report = self._check_page(report)
+            if report is None:
+                return
+        self._emit_all(self.tracker.feed(report, time.monotonic()))
+
+    def _emit_all(self, events: list[dict]) -> None:
+        for event in events:
             self._on_outcome(event)
             self.out.emit(event)
+
+    def _check_page(self, report: dict) -> dict | None:
+        """The ``loaded`` report with what the page lacks; the page's
+        listeners are attached if it lacks nothing.  None when the document
+        went away meanwhile (the next one reports ``loaded`` in turn)."""
+        try:
+            found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs)],
+                                                timeout=self.opts.ping_timeout)
+        except (DevToolsError, TimeoutError) as e:
+            log.warning("could not check the page: %s", e)
+            return None
+        return report | {"missing": pageapi.missing(self.needs, found)}
 
     def _on_outcome(self, event: dict) -> None:
         name = event["event"]
@@ -207,7 +206,7 @@ class Session:
     # ------------------------------------------------------------ stdin
     def _read_stdin(self) -> None:
         stdin = os.fdopen(0, "rb", buffering=0, closefd=False)
-        reader = _LineReader(stdin)
+        reader = LineReader(stdin)
         while True:
             line = reader.readline()
             if line is None:
@@ -249,7 +248,7 @@ class Session:
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
         try:
-            result = self.driver.execute_async_script(SEND_JS, chat_id, text)
+            result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen)
         except TimeoutException:
             return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except JavascriptException as e:
@@ -259,6 +258,8 @@ class Session:
         if not isinstance(result, dict) or not result.get("ok"):
             detail = result.get("error") if isinstance(result, dict) else repr(result)
             return failed | {"reason": "rejected", "detail": detail}
+        if result.get("seenError"):
+            log.warning("send %s: could not mark the chat seen: %s", cid, result["seenError"])
         log.info("sent %s as %s%s", cid, result["id"], f": {text!r}" if self.opts.log_bodies else "")
         return {"event": "sent", "id": cid, "message_id": result["id"]}
 
@@ -320,38 +321,6 @@ class Session:
                 driver.quit()
             except DRIVER_ERRORS as e:
                 log.warning("browser did not quit cleanly: %s", e)
-
-
-class _LineReader:
-    """Lines from a raw pipe, with a bound on a line's length."""
-
-    TOO_LONG = object()
-
-    def __init__(self, raw):
-        self._raw = raw
-        self._buf = b""
-        self._skipping = False  # inside a line that was too long
-
-    def readline(self):
-        """A line (without its newline), TOO_LONG, or None at end of input."""
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                line, self._buf = self._buf[:nl], self._buf[nl + 1 :]
-                if self._skipping:
-                    self._skipping = False
-                    continue
-                return line
-            if len(self._buf) > MAX_LINE and not self._skipping:
-                self._buf, self._skipping = b"", True
-                return self.TOO_LONG
-            if self._skipping:
-                self._buf = b""
-            chunk = self._raw.read(65536)
-            if not chunk:
-                line, self._buf = self._buf, b""
-                return line if line and not self._skipping else None
-            self._buf += chunk
 
 
 def _loads(payload: str) -> dict:

@@ -4,7 +4,14 @@ The one place where a session process decides what happened: it is fed
 the reports of ``hook.js`` (plus ``crashed``/``closed`` from the browser
 connection) and answers with events for the parent.  Once it has decided
 the session is over, ``exit_code`` is set and later reports are ignored.
-Pure logic, no I/O: unit-tested without a browser.
+Pure logic, no I/O: unit-tested without a browser; time is handed in.
+
+Booting has a deadline: from the start, and again from every new document
+after a loaded one, the page has ``boot_timeout`` seconds to bring up its
+module system and pass the check of what the session uses (the session
+feeds that check's outcome as the ``loaded`` report).  A page that does
+not is a crash worth a restart (``boot_timeout``); a page that loads but
+lacks something ends the session for good (``incompatible_page``).
 """
 
 from __future__ import annotations
@@ -12,14 +19,27 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
-from .protocol import ENDING_STATES, EXIT_CRASHED, EXIT_ENDED, UNPAIRED_STATES
+from .protocol import (
+    DEFAULT_BOOT_TIMEOUT,
+    ENDING_STATES,
+    EXIT_CANNOT_START,
+    EXIT_CRASHED,
+    EXIT_ENDED,
+    REASON_BOOT_TIMEOUT,
+    REASON_INCOMPATIBLE_PAGE,
+    UNPAIRED_STATES,
+)
 
 log = logging.getLogger(__name__)
 
 
 class Tracker:
-    def __init__(self, wa_url: str, qr_max: int, was_linked: bool):
+    def __init__(self, wa_url: str, qr_max: int, was_linked: bool,
+                 boot_timeout: float = DEFAULT_BOOT_TIMEOUT, now: float = 0.0):
         self._origin = _origin(wa_url)
+        self.boot_timeout = boot_timeout
+        # When the page must have loaded by; None while a loaded page runs.
+        self.boot_deadline: float | None = now + boot_timeout
         self.qr_max = qr_max
         # The profile held a link when we started: a QR now means the phone
         # rejected it (WhatsApp Web itself would just show a QR again).
@@ -30,12 +50,15 @@ class Tracker:
         self.state: str | None = None
         self.exit_code: int | None = None
         self.page_seen = False  # a document of WhatsApp Web's origin loaded
+        self._now = now  # the time of the report being handled
 
     @property
     def ready(self) -> bool:
         return self.authenticated and self.exit_code is None
 
-    def feed(self, report: dict) -> list[dict]:
+    def feed(self, report: dict, now: float = 0.0) -> list[dict]:
+        """The events one report means; ``now`` is the caller's monotonic
+        clock (only the boot deadline reads it)."""
         if self.exit_code is not None:
             return []
         kind = report.get("type")
@@ -43,7 +66,15 @@ class Tracker:
         if handler is None:
             log.warning("unknown page report %r", kind)
             return []
+        self._now = now
         return handler(report)
+
+    def tick(self, now: float) -> list[dict]:
+        """What the passing of time decided: a page that did not load."""
+        if self.exit_code is not None or self.boot_deadline is None or now < self.boot_deadline:
+            return []
+        detail = f"WhatsApp Web did not load within {self.boot_timeout:g} s (no window.Debug.VERSION)"
+        return self._crash(REASON_BOOT_TIMEOUT, detail)
 
     # ------------------------------------------------------------ reports
     def _on_page(self, r: dict) -> list[dict]:
@@ -56,13 +87,24 @@ class Tracker:
                 return []  # Chrome's own start pages, before ours loads
             return self._crash("navigated_away")
         self.page_seen = True
+        if self.boot_deadline is None:  # a new document: it must load in turn
+            self.boot_deadline = self._now + self.boot_timeout
         if parse_qs(parts.query).get("post_logout") == ["1"]:
             return self._unlinked("LOGOUT")
         return []
 
     def _on_loaded(self, r: dict) -> list[dict]:
+        """The module system is up and was checked; ``missing`` lists what
+        the session uses that the page lacks."""
+        missing = r.get("missing") or []
+        if missing:
+            detail = "the page lacks " + ", ".join(map(str, missing))
+            event = {"event": "disconnected", "reason": REASON_INCOMPATIBLE_PAGE, "detail": detail}
+            return self._end(event, EXIT_CANNOT_START)
+        self.boot_deadline = None
         log.info("page loaded, WhatsApp Web %s", r.get("version"))
-        return []
+        return [{"event": "loaded", "version": r.get("version"), "user_agent": r.get("user_agent"),
+                 "webdriver": r.get("webdriver")}]
 
     def _on_state(self, r: dict) -> list[dict]:
         state = str(r.get("state"))
@@ -125,8 +167,11 @@ class Tracker:
     def _end_auth(self, reason: str) -> list[dict]:
         return self._end({"event": "auth_failure", "reason": reason}, EXIT_ENDED)
 
-    def _crash(self, reason: str) -> list[dict]:
-        return self._end({"event": "disconnected", "reason": reason}, EXIT_CRASHED)
+    def _crash(self, reason: str, detail: str | None = None) -> list[dict]:
+        event = {"event": "disconnected", "reason": reason}
+        if detail:
+            event["detail"] = detail
+        return self._end(event, EXIT_CRASHED)
 
     def _end(self, event: dict, code: int) -> list[dict]:
         self.exit_code = code

@@ -8,14 +8,25 @@ from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 
 
+# The page syncs this long after CONNECTED (the real page takes a couple of
+# seconds, the stand-in's default); short here so the suite stays fast.
+TEST_SYNC_DELAY = 0.25
+
+
 @pytest.fixture
 def make_wa():
-    """Start stand-ins with given QR timings; each has its own port, so its
-    pages have their own origin and storage even in a shared browser."""
+    """Start stand-ins with given settings (a short sync unless one is
+    given); each has its own port, so its pages have their own origin and
+    storage even in a shared browser.  ``tls=True`` serves HTTPS;
+    ``world=other.world`` makes a second front on another's phones."""
     started = []
 
-    def make(**settings) -> FakeWA:
-        wa = FakeWA(settings=Settings(**settings)).start()
+    def make(tls: bool = False, world=None, **settings) -> FakeWA:
+        if world is None:
+            settings.setdefault("sync_delay", TEST_SYNC_DELAY)
+            wa = FakeWA(settings=Settings(**settings), tls=tls).start()
+        else:
+            wa = FakeWA(tls=tls, world=world).start()
         started.append(wa)
         return wa
 

@@ -718,3 +718,54 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, **settings) -> Rig:
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
                     spawner=spawner, load=FakeLoad(), processes=processes, clock=clock)
     return Rig(node, broker, store, spawner, processes, cfg)
+
+
+# ------------------------------------------------------- whatsapp-web.js
+
+WWEBJS_DIR = Path(__file__).parent / "wwebjs"
+
+
+class WwebjsClient(SessionProcess):
+    """whatsapp-web.js (tests/wwebjs, installed by deploy/setup-debian.sh)
+    run by ``tests/wwebjs/driver.js``: one client, spoken to in JSON lines
+    like a session process.  It opens ``https://web.whatsapp.com/``, which
+    its browser maps to the stand-in at 127.0.0.1:``port`` (served with
+    TLS).  Its profile is ``LocalAuth``'s folder under ``data_path``."""
+
+    def __init__(self, port: int, data_path: Path, client_id: str, chrome: str = "/usr/bin/chromium"):
+        import shutil
+
+        node = shutil.which("node") or shutil.which("nodejs")
+        if node is None or not (WWEBJS_DIR / "node_modules" / "whatsapp-web.js").is_dir():
+            raise AssertionError("whatsapp-web.js is not installed: run deploy/setup-debian.sh (WITH_TESTS=1)")
+        config = {"port": port, "dataPath": str(data_path), "clientId": client_id, "chrome": chrome}
+        self.key = client_id
+        self.profile = data_path / f"session-{client_id}"
+        self.log_file = data_path / f"{client_id}.stderr"
+        data_path.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as stderr:
+            self.proc = subprocess.Popen([node, str(WWEBJS_DIR / "driver.js"), orjson.dumps(config).decode()],
+                                         cwd=data_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
+        self.events = queue.Queue()
+        self.seen = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def stop(self) -> int:
+        """Destroy the client (its browser with it) and wait for the exit;
+        every event it wrote is then in ``seen``."""
+        if self.proc.poll() is None:
+            try:
+                self.send({"cmd": "destroy"})
+            except BrokenPipeError:
+                pass
+        code = self.wait()
+        self._reader.join(timeout=10)
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if event is not None:
+                self.seen.append(event)
+        return code

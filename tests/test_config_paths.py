@@ -37,6 +37,9 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"RABBIT_MQ_URL": "http://x"}, "RABBIT_MQ_URL"),
     ({"WA_URL": "file:///etc/passwd"}, "WA_URL"),
     ({"PING_TIMEOUT": "0"}, "PING_TIMEOUT"),
+    ({"USER_AGENT": "Mozilla/5.0\nX-Injected: 1"}, "USER_AGENT"),
+    ({"BOOT_TIMEOUT": "0"}, "BOOT_TIMEOUT"),
+    ({"SEND_SEEN": "sometimes"}, "SEND_SEEN"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):
@@ -85,3 +88,20 @@ def test_folders_are_private(tmp_path):
     paths.mark_wanted("k")
     assert oct(paths.sessions.stat().st_mode & 0o777) == "0o700"
     assert oct(paths.session_dir("k").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_session_settings_reach_the_session_process_as_flags(tmp_path):
+    from sessionproc.protocol import SessionArgs
+    from wwnode.starts import Starts
+
+    def flags_for(environ: dict) -> SessionArgs:
+        cfg = load(environ={"DATA_DIR": str(tmp_path / "data"), **environ}, dotenv=None)
+        starts = Starts(cfg, Paths(cfg.data_dir), spawner=None, health=None)
+        argv = starts.args_for("k1").argv()
+        assert argv[1:3] == ["-m", "sessionproc"]
+        return SessionArgs.parse(argv[3:])  # what the session process reads back
+
+    defaults = flags_for({})
+    assert (defaults.user_agent, defaults.boot_timeout, defaults.send_seen) == ("", 60.0, True)
+    parsed = flags_for({"USER_AGENT": "Mozilla/5.0 (X11) Chrome/1.0.0.0", "BOOT_TIMEOUT": "7.5", "SEND_SEEN": "no"})
+    assert (parsed.user_agent, parsed.boot_timeout, parsed.send_seen) == ("Mozilla/5.0 (X11) Chrome/1.0.0.0", 7.5, False)

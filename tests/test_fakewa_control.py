@@ -102,58 +102,103 @@ def test_qr_rotation_follows_the_configured_timings():
     assert world.pending_qr() == []
 
 
+def drain(link) -> list[dict]:
+    events = []
+    while not link.events.empty():
+        events.append(link.events.get_nowait())
+    return events
+
+
 def test_scan_links_the_device_and_restores_it_later():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
     ref = link.events.get_nowait()["ref"]
-    assert world.scan(f"{ref},{TAIL}", "5511999990001") == "5511999990001@c.us"
-    assert link.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": False}
+    assert world.scan(f"{ref},{TAIL}", "5511999990001", now=1.0, pushname="Ana") == "5511999990001@c.us"
+    assert drain(link) == [{"type": "paired", "wid": "5511999990001@c.us", "restored": False,
+                            "pushname": "Ana", "platform": "android"}]
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=5.0)
-    assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True}
+    assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True,
+                                         "pushname": "Ana", "platform": "android"}
+
+
+def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
+    world = World(Settings(sync_delay=2.0))
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=10.0)
+    assert [e["type"] for e in drain(link)] == ["paired"]
+    assert world.advance(link, 11.0) == pytest.approx(1.0)  # still syncing
+    assert drain(link) == []
+    assert world.advance(link, 12.0) is None
+    assert drain(link) == [{"type": "synced"}]
+    world.close_link(link)
+
+    again = world.open_link("dev1", TAIL, claims_paired=True, now=20.0)
+    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    assert world.advance(again, 20.0) == pytest.approx(1.0)
+    world.advance(again, 21.0)
+    assert drain(again) == [{"type": "offline", "progress": 100}]  # nothing was held
+    world.advance(again, 22.0)
+    assert drain(again) == [{"type": "synced"}]
+
+
+def test_pushname_and_platform_are_checked():
+    world = World()
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    qr = f"{link.events.get_nowait()['ref']},{TAIL}"
+    for bad in ({"pushname": ""}, {"pushname": "x" * 26}, {"pushname": 5}, {"platform": "nokia"}):
+        with pytest.raises(BadRequest):
+            world.scan(qr, "5511999990001", now=0.0, **bad)
+    assert world.pending_qr() != []  # nothing was linked
 
 
 def test_unlinked_profile_is_told_to_start_over():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     world.close_link(link)
     world.logout("5511999990001")
     again = world.open_link("dev1", TAIL, claims_paired=True, now=1.0)
     assert again.events.get_nowait() == {"type": "unpaired", "reason": "unlinked"}
 
 
-def test_unacknowledged_messages_are_pushed_again_on_reconnect():
-    world = World()
+def test_unacknowledged_messages_are_pushed_again_during_the_sync_with_progress():
+    world = World(Settings(sync_delay=2.0))
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     link.events.get_nowait()  # paired
     a = world.deliver("5511999990001", "5511888880002", "a")
     b = world.deliver("5511999990001", "5511888880002", "b")
-    assert [link.events.get_nowait()["msg"]["id"] for _ in range(2)] == [a, b]
+    c = world.deliver("5511999990001", "5511888880002", "c")
+    assert [link.events.get_nowait()["msg"]["id"] for _ in range(3)] == [a, b, c]
     world.ack("dev1", [a])
     world.close_link(link)
-    again = world.open_link("dev1", TAIL, True, now=1.0)
-    events = [again.events.get_nowait() for _ in range(2)]
-    assert events[0]["type"] == "paired" and events[1]["msg"]["id"] == b
+
+    again = world.open_link("dev1", TAIL, True, now=10.0)
+    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    world.advance(again, 11.0)  # halfway through the sync
+    assert [(e["type"], e.get("msg", {}).get("id"), e.get("progress")) for e in drain(again)] == [
+        ("msg", b, None), ("offline", None, 50), ("msg", c, None), ("offline", None, 100)]
+    world.advance(again, 12.0)
+    assert drain(again) == [{"type": "synced"}]
 
 
 def test_retried_send_is_recorded_once():
     world = World()
     link = world.open_link("dev1", TAIL, False, now=0.0)
-    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001")
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     t = int(time.time())
-    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t)
-    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t)
-    assert len(world.sent_by("5511999990001")) == 1
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t, now=0.0)
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", t, now=0.0)
+    assert len(world.sent_by("5511999990001", now=0.0)) == 1
 
 
 def test_send_from_an_unlinked_device_is_refused():
     world = World()
     world.open_link("dev1", TAIL, False, now=0.0)
     with pytest.raises(NotFound):
-        world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0)
+        world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
 
 
 def test_bad_link_parameters():
@@ -162,3 +207,170 @@ def test_bad_link_parameters():
         world.open_link("dev1", "only,three,parts", False, now=0.0)
     with pytest.raises(BadRequest):
         world.open_link("", TAIL, False, now=0.0)
+
+
+# ------------------------------------------------------------- receipts
+
+
+def linked_world(**settings) -> tuple[World, object]:
+    """A world with one linked, synced page."""
+    world = World(Settings(sync_delay=0, **settings))
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
+    world.advance(link, 0.0)
+    assert [e["type"] for e in drain(link)] == ["paired", "synced"]
+    return world, link
+
+
+def test_receipts_raise_the_ack_and_reach_the_senders_page():
+    world, link = linked_world()
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
+    assert world.sent_by("5511999990001", now=0.0)[0]["ack"] == 1  # the server took it
+    assert world.receipt("ABC", "delivered") == 2
+    assert world.receipt("ABC", "read") == 3
+    assert world.receipt("ABC", "delivered") == 3  # acks never go down
+    assert drain(link) == [{"type": "receipt", "id": "ABC", "to": "5511888880002@c.us", "ack": 2},
+                           {"type": "receipt", "id": "ABC", "to": "5511888880002@c.us", "ack": 3}]
+    assert world.sent_by("5511999990001", now=0.0)[0]["ack"] == 3
+
+
+def test_read_first_implies_delivered():
+    world, link = linked_world()
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=0.0)
+    assert world.receipt("ABC", "read") == 3
+    assert [e["ack"] for e in drain(link)] == [3]
+
+
+def test_receipts_can_come_by_themselves():
+    world, link = linked_world(auto_delivered=1.0, auto_read=3.0)
+    world.record_sent("dev1", "ABC", "5511888880002@c.us", "hi", 0, now=10.0)
+    assert world.advance(link, 10.5) == pytest.approx(0.5)
+    assert drain(link) == []
+    assert world.advance(link, 11.0) == pytest.approx(2.0)
+    assert [e["ack"] for e in drain(link)] == [2]
+    assert world.advance(link, 13.0) is None
+    assert [e["ack"] for e in drain(link)] == [3]
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b'{"ack": "read"}', 400, "message_id"),
+        (b'{"message_id": 7, "ack": "read"}', 400, "message_id"),
+        (b'{"message_id": "ABC", "ack": "seen"}', 400, "delivered"),
+        (b'{"message_id": "ABC"}', 400, "delivered"),
+        (b'{"message_id": "ABC", "ack": "read"}', 404, "ABC"),
+    ],
+)
+def test_bad_receipts_get_a_reason(wa, body, status, words):
+    got, answer = raw(wa, "POST", "/_sim/receipts", body, {"Content-Type": "application/json"})
+    assert got == status and words in answer["error"]
+
+
+# ------------------------------------------------- the page and the site
+
+
+def page_html(wa, user_agent: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", wa.port, timeout=5)
+    conn.request("GET", "/", headers={"User-Agent": user_agent})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    text = resp.read().decode()
+    conn.close()
+    return text
+
+
+WWEBJS_UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_0) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/101.0.4951.67 Safari/537.36")
+HEADLESS_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "HeadlessChrome/156.0.0.0 Safari/537.36")
+
+
+def test_headless_chrome_gets_the_unsupported_browser_page(wa):
+    assert "/_wa/page.js" in page_html(wa, WWEBJS_UA)
+    unsupported = page_html(wa, HEADLESS_UA)
+    assert "WhatsApp works with Google Chrome" in unsupported and "<script" not in unsupported
+
+
+def test_dropped_modules_reach_the_page_as_data(make_wa):
+    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"))
+    html = page_html(wa, WWEBJS_UA)
+    block = html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0]
+    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"]}
+
+
+def test_unknown_or_malformed_modules_cannot_be_dropped():
+    from wwnode.fakewa import FakeWA
+    from wwnode.fakewa.cli import main
+
+    with pytest.raises(ValueError, match="no module WAWebNope"):
+        FakeWA(settings=Settings(drop_modules=("WAWebNope",)))
+    with pytest.raises(ValueError, match="not module names"):
+        Settings(drop_modules=("WAWeb'); alert(1",))
+    with pytest.raises(SystemExit) as done:
+        main(["--drop-module", "WAWebNope", "--port", "0"])
+    assert done.value.code == 2
+
+
+@pytest.mark.parametrize("bad", [{"sync_delay": -1}, {"auto_read": -0.5}, {"qr_count": 0}, {"qr_first": 0}])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        Settings(**bad)
+
+
+def test_tls_serves_a_certificate_for_web_whatsapp_com(make_wa):
+    import socket
+    import ssl
+
+    from wwnode.fakewa.client import Control
+
+    wa = make_wa(tls=True)
+    assert wa.url.startswith("https://") and Control(wa.url).health()
+    # Trusting exactly the stand-in's certificate, the name checks out.
+    pem = ssl.get_server_certificate(("127.0.0.1", wa.port))
+    context = ssl.create_default_context(cadata=pem)
+    with socket.create_connection(("127.0.0.1", wa.port), timeout=5) as sock:
+        with context.wrap_socket(sock, server_hostname="web.whatsapp.com") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    # Plain HTTP on the TLS port is not served.
+    with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+        raw(wa, "GET", "/_sim/health")
+
+
+def test_a_second_front_shares_the_world(make_wa, wa):
+    from wwnode.fakewa.client import Control
+
+    tls = make_wa(tls=True, world=wa.world)
+    world = wa.world
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    ref = link.events.get_nowait()["ref"]
+    assert Control(tls.url).pending_qr() == Control(wa.url).pending_qr() == [{"ref": ref, "qr": f"{ref},{TAIL}"}]
+    world.close_link(link)
+
+
+def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
+    import re
+    import ssl
+    import subprocess
+    import sys
+
+    from wwnode.fakewa.client import Control
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wwnode.fakewa.cli", "--port", "0", "--tls", "--sync-delay", "0.5",
+         "--auto-read", "1", "--drop-module", "WALinkify"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        url = re.search(r"serving (https://\S+/) ", first).group(1)
+        assert "web.whatsapp.com" in proc.stdout.readline()  # how a browser reaches it
+        assert Control(url).health()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl._create_unverified_context())
+        conn.request("GET", "/", headers={"User-Agent": WWEBJS_UA})
+        assert '{"dropModules":["WALinkify"]}' in conn.getresponse().read().decode()
+        conn.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0

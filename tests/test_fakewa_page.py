@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -18,6 +19,20 @@ MODULES = [
     "WAWebStreamModel", "WABase64", "WAWebCompanionRegClientUtils", "WAWebAdvSignatureApi",
     "WAWebUserPrefsInfoStore", "WAWebSignalStoreApi",
 ]
+# What whatsapp-web.js 1.34.7 requires before `ready` (a missing one stops
+# it) and lazily to send and receive text.
+WWEBJS_EAGER = [
+    "WAWebSocketModel", "WAWebCmd", "WAWebConnModel", "WAWebOfflineHandler", "WAWebAltDeviceLinkingApi",
+    "WABase64", "WAWebCompanionRegClientUtils", "WAWebAdvSignatureApi", "WAWebUserPrefsInfoStore",
+    "WAWebSignalStoreApi", "WAWebUserPrefsMultiDevice", "WAWebUserPrefsMeUser", "WAWebCollections",
+    "WAWebSyncGatingUtils", "WAWebCallCollection",
+]
+WWEBJS_LAZY = [
+    "WAWebWidFactory", "WAWebFindChatAction", "WAWebStreamModel", "WAWebUpdateUnreadChatAction",
+    "WAWebChatGetters", "WALinkify", "WAWebMsgKey", "WAWebGetEphemeralFieldsMsgActionsUtils",
+    "WAWebSendMsgChatAction",
+]
+MISSING_JS = "return arguments[0].filter((n) => { try { return !window.require(n); } catch (e) { return true; } })"
 
 # The QR string exactly as whatsapp-web.js builds it.
 QR_JS = """
@@ -102,10 +117,8 @@ def recorded(d, what: str) -> list:
 def test_page_exposes_version_and_modules(page, wa):
     open_page(page, wa)
     assert page.execute_script("return window.Debug.VERSION").startswith("2.3000.")
-    missing = page.execute_script(
-        "return arguments[0].filter((n) => { try { return !window.require(n); } catch (e) { return true; } })", MODULES
-    )
-    assert missing == []
+    assert len(WWEBJS_EAGER) == 15
+    assert page.execute_script(MISSING_JS, MODULES + WWEBJS_EAGER + WWEBJS_LAZY) == []
     error = page.execute_script(
         "try { window.require('WAWebNoSuchModule'); return null; } catch (e) { return String(e.message); }"
     )
@@ -253,3 +266,168 @@ def test_page_logout_unlinks(page, wa):
     with pytest.raises(ControlError) as err:
         Control(wa.url).logout(phone)
     assert err.value.status == 404
+
+
+
+def test_a_dropped_module_is_unknown_to_the_page(page, make_wa):
+    wa = make_wa(drop_modules=("WAWebCallCollection", "WAWebUserPrefsMultiDevice"))
+    open_page(page, wa)
+    assert page.execute_script(MISSING_JS, WWEBJS_EAGER) == ["WAWebUserPrefsMultiDevice", "WAWebCallCollection"]
+
+
+def test_headless_chrome_gets_no_module_system(page, wa):
+    ua = page.execute_script("return navigator.userAgent")
+    page.execute_cdp_cmd("Network.setUserAgentOverride", {"userAgent": ua.replace("Chrome/", "HeadlessChrome/")})
+    page.get(wa.url)
+    assert "Chrome 85+" in page.find_element("tag name", "h1").text
+    assert page.execute_script("return [typeof window.require, typeof window.Debug]") == ["undefined", "undefined"]
+
+
+def test_adv_secret_of_both_modules_is_the_one_in_the_qr(page, wa):
+    open_page(page, wa)
+    adv = qr_of(page).split(",")[3]
+    assert page.execute_script("return window.require('WAWebUserPrefsMultiDevice').getADVSecretKey()") == adv
+    Control(wa.url).scan(qr_of(page), new_phone())  # the secret whatsapp-web.js puts in the QR is accepted
+
+
+def test_sync_follows_connected_on_pairing_and_on_restore(browsers, make_wa):
+    wa = make_wa(sync_delay=1.0)
+    phone = new_phone()
+    first = browsers()
+    open_page(first, wa)
+    first.execute_script(RECORD_JS)
+    Control(wa.url).scan(qr_of(first), phone, pushname="Ana", platform="iphone")
+    wait_for(lambda: True in recorded(first, "hasSynced"), what="hasSynced")
+    rec = first.execute_script("return window.__rec")
+    connected = next(t for w, v, t in rec if w == "state" and v == "CONNECTED")
+    synced = next(t for w, v, t in rec if w == "hasSynced" and v)
+    # ms on the page's clock: a sync, not the same instant.  The server
+    # counts the delay from the scan, the page is CONNECTED a little later.
+    assert synced - connected >= 500
+    conn = first.execute_script("return window.require('WAWebConnModel').Conn.serialize()")
+    assert (conn["pushname"], conn["platform"], conn["wid"]) == ("Ana", "iphone", f"{phone}@c.us")
+    first.quit()
+
+    second = browsers()
+    second.get(wa.url)
+    wait_for(lambda: second.execute_script("return !!window.Debug"), what="the page")
+    second.execute_script(RECORD_JS)
+    wait_for(lambda: True in recorded(second, "hasSynced"), what="hasSynced after restore")
+    assert "CONNECTED" in recorded(second, "state") or state(second) == "CONNECTED"
+
+
+HELD_JS = """
+window.__offline = [];
+const r = window.require;
+r('WAWebCmd').Cmd.on('offline_progress_update_from_bridge', () => window.__offline.push(
+  [r('WAWebOfflineHandler').OfflineMessageHandler.getOfflineDeliveryProgress(),
+   r('WAWebCollections').Msg.length, r('WAWebSocketModel').Socket.hasSynced]));
+"""
+
+
+def test_held_messages_arrive_during_the_sync_with_offline_progress(browsers, make_wa):
+    wa = make_wa(sync_delay=1.0)
+    phone, friend = new_phone(), new_phone()
+    first = browsers()
+    pair(first, wa, phone)
+    first.quit()
+    control = Control(wa.url)
+    control.deliver(phone, friend, "one")
+    control.deliver(phone, friend, "two")
+
+    second = browsers()
+    second.get(wa.url)
+    wait_for(lambda: second.execute_script("return !!window.Debug"), what="the page")
+    second.execute_script(HELD_JS)  # in time: held messages come halfway through the sync
+    wait_for(lambda: second.execute_script("return window.require('WAWebSocketModel').Socket.hasSynced"), what="sync")
+    # [progress, messages so far, synced] at each report: both before hasSynced.
+    assert second.execute_script("return window.__offline") == [[50, 1, False], [100, 2, False]]
+
+
+ACKS_JS = """
+window.__acks = [];
+const r = window.require;
+// Two names in one call, as whatsapp-web.js subscribes ('change:body change:caption').
+r('WAWebCollections').Msg.on('change:ack change:body', (m, v) => window.__acks.push(['Msg', m.id.id, v]));
+const chat = r('WAWebCollections').Chat.get(arguments[0]);
+chat.msgs.on('change:ack', (m, v) => window.__acks.push(['chat', m.id.id, v]));
+"""
+
+
+def test_receipts_raise_acks_seen_on_every_collection(page, make_wa):
+    wa = make_wa(auto_delivered=0.3)
+    phone, friend = new_phone(), new_phone()
+    pair(page, wa, phone)
+    control = Control(wa.url)
+    page.execute_async_script(SEND_JS, f"{friend}@c.us", "warm-up")  # makes the chat
+    page.execute_script(ACKS_JS, f"{friend}@c.us")
+    msg_key, _ = page.execute_async_script(SEND_JS, f"{friend}@c.us", "tick tick")
+    msg_id = msg_key.rsplit("_", 1)[1]
+    wait_for(lambda: ["Msg", msg_id, 2] in page.execute_script("return window.__acks"), what="delivered by itself")
+    assert control.receipt(msg_id, "read") == 3
+    wait_for(lambda: ["Msg", msg_id, 3] in page.execute_script("return window.__acks"), what="read")
+    page.execute_script("window.require('WAWebCollections').Msg.get(arguments[0]).body = 'edited'", msg_key)
+    acks = [(w, v) for w, i, v in page.execute_script("return window.__acks") if i == msg_id]
+    # Both collections holding the message saw 1 (server), 2, 3; the second name of the pair fired too.
+    assert acks == [("Msg", 1), ("chat", 1), ("Msg", 2), ("chat", 2), ("Msg", 3), ("chat", 3), ("Msg", "edited")]
+    assert control.sent_by(phone)[-1]["ack"] == 3
+
+
+SHAPES_JS = """
+const r = window.require;
+const wid = r('WAWebWidFactory').createWid;
+const c = wid('5511999990001@c.us'), lid = wid('123456789@lid'), status = wid('status@broadcast');
+const links = r('WALinkify').findLinks('see https://example.com/a?b=1, and www.example.org.');
+const chat = r('WAWebCollections').Chat.get(arguments[0]);
+chat.unreadCount = 2;
+return {
+  json: JSON.stringify({c, chat}),
+  jid: [c.toJid(), lid.toJid()],
+  lid: [c.isLid(), lid.isLid()], status: [c.isStatus(), status.isStatus()], group: c.isGroup(),
+  links: links.map((l) => l.href), none: r('WALinkify').findLink('no link here'),
+  getters: [r('WAWebChatGetters').getIsNewsletter(chat), r('WAWebChatGetters').getIsBroadcast(chat)],
+  ephemeral: r('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat),
+  calls: Object.keys(r('WAWebCallCollection')).filter((k) => r('WAWebCallCollection')[k] instanceof Map).length,
+};
+"""
+
+
+def test_ids_links_and_chat_helpers_have_the_real_shapes(page, wa):
+    phone, friend = new_phone(), new_phone()
+    pair(page, wa, phone)
+    Control(wa.url).deliver(phone, friend, "hi")
+    wait_for(lambda: page.execute_script("return window.require('WAWebCollections').Msg.length"), what="message")
+    got = page.execute_script(SHAPES_JS, f"{friend}@c.us")
+    chat = json.loads(got["json"])["chat"]
+    assert json.loads(got["json"])["c"] == "5511999990001@c.us" and chat["id"] == f"{friend}@c.us"
+    assert got["jid"] == ["5511999990001@s.whatsapp.net", "123456789@lid"]
+    assert got["lid"] == [False, True] and got["status"] == [False, True] and got["group"] is False
+    assert got["links"] == ["https://example.com/a?b=1", "http://www.example.org"] and got["none"] is None
+    assert got["getters"] == [False, False] and got["ephemeral"] == {} and got["calls"] == 1
+    page.execute_async_script(
+        "const [chatId, done] = arguments; const r = window.require;"
+        "r('WAWebUpdateUnreadChatAction').sendSeen({chat: r('WAWebCollections').Chat.get(chatId)}).then(done);",
+        f"{friend}@c.us")
+    assert page.execute_script("return window.require('WAWebCollections').Chat.get(arguments[0]).unreadCount",
+                               f"{friend}@c.us") == 0
+
+
+LOGOUT_JS = """
+const Cmd = window.require('WAWebCmd').Cmd;
+for (const name of ['logout', 'logout_from_bridge']) {
+  Cmd.on(name, () => sessionStorage.setItem('cmd', name));  // survives the post-logout navigation
+}
+"""
+
+
+@pytest.mark.parametrize("who, event", [("phone", "logout_from_bridge"), ("page", "logout")])
+def test_logout_fires_the_cmd_event_of_its_origin(page, wa, who, event):
+    phone = new_phone()
+    pair(page, wa, phone)
+    page.execute_script(LOGOUT_JS)
+    if who == "phone":
+        Control(wa.url).logout(phone)
+    else:
+        page.execute_script("window.require('WAWebSocketModel').Socket.logout()")
+    wait_for(lambda: "post_logout=1" in page.current_url, what="post-logout navigation")
+    assert page.execute_script("return sessionStorage.getItem('cmd')") == event

@@ -9,10 +9,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import psutil
 import pytest
 
+from sessionproc import browser
+from sessionproc.devtools import DevTools, page_websocket_url
+from sessionproc.pagescripts import SEND_HELPERS_JS
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
 from support import all_gone, chrome_processes_using, descendants, new_phone, wait_for
 from wwnode.fakewa.client import Control
@@ -36,11 +40,34 @@ WWEBJS_MESSAGE_FIELDS = {
 }
 
 
+def in_page(session, expression: str):
+    """The value of ``expression`` in the page of a running session's
+    Chromium (reached through the DevTools port it notes in its profile)."""
+    port = (session.profile / "DevToolsActivePort").read_text().split()[0]
+    tools = DevTools(page_websocket_url(f"127.0.0.1:{port}"), lambda *_: None, lambda: None)
+    try:
+        done = tools.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+    finally:
+        tools.close()
+    assert "exceptionDetails" not in done, done
+    return done["result"].get("value")
+
+
 def authenticate(session, control, phone: str) -> dict:
     qr = session.expect("qr", attempt=1)
     control.scan(qr["qr"], phone)
     session.expect("authenticated")
     return session.expect("ready")
+
+
+def test_the_browser_presents_itself_as_desktop_chromium(page, wa):
+    # The options every launch uses (the session's and the tests' shared
+    # browser alike), read inside the page.
+    page.get(wa.url)
+    ua, webdriver = page.execute_script("return [navigator.userAgent, navigator.webdriver]")
+    major = browser.chrome_major_version(browser.DEFAULT_CHROME)
+    assert "Headless" not in ua and f" Chrome/{major}.0.0.0 " in ua
+    assert webdriver is False
 
 
 def test_qr_is_shown_and_refreshed(sessions, make_wa):
@@ -306,6 +333,8 @@ def test_profile_held_by_a_live_process_is_a_crash_worth_retrying(sessions, wa, 
         ["--key", "a" * 65, "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
         ["--key", "ok", "--profile", "/tmp/x", "--url", "javascript:alert(1)"],
         ["--profile", "/tmp/x", "--url", "http://127.0.0.1:1/"],
+        ["--key", "ok", "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/", "--boot-timeout", "0"],
+        ["--key", "ok", "--profile", "/tmp/x", "--url", "http://127.0.0.1:1/", "--user-agent", "UA\r\nX-Evil: 1"],
     ],
 )
 def test_bad_arguments_cannot_start(args):
@@ -344,3 +373,167 @@ def test_sigterm_stops_cleanly(sessions, wa):
     s.expect("qr")
     s.proc.send_signal(signal.SIGTERM)
     assert s.wait() == EXIT_STOPPED
+
+
+# ----------------------------------------------- the page the session sees
+def test_the_session_reports_what_the_page_sees_of_the_browser(sessions, wa):
+    s = sessions("k1")
+    loaded = s.expect("loaded")
+    major = browser.chrome_major_version(browser.DEFAULT_CHROME)
+    assert "Headless" not in loaded["user_agent"] and f" Chrome/{major}.0.0.0 " in loaded["user_agent"]
+    assert loaded["webdriver"] is False and loaded["version"]
+    s.expect("qr")  # after loaded: the page was checked before anything relied on it
+    assert s.stop() == EXIT_STOPPED
+
+    mine = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Safari/537.36"
+    s = sessions("k2", "--user-agent", mine)
+    assert s.expect("loaded")["user_agent"] == mine
+    assert s.stop() == EXIT_STOPPED
+
+
+@pytest.mark.parametrize("dropped, named", [
+    (["WALinkify"], "WALinkify.findLinks"),
+    (["WAWebUserPrefsMultiDevice", "WAWebAdvSignatureApi"],
+     "WAWebUserPrefsMultiDevice.getADVSecretKey or WAWebAdvSignatureApi.getADVSecretKey"),
+    (["WAWebUpdateUnreadChatAction"], "WAWebUpdateUnreadChatAction.sendSeen"),
+])
+def test_a_page_lacking_what_the_session_uses_ends_it_for_good(sessions, make_wa, dropped, named):
+    wa = make_wa(drop_modules=tuple(dropped))
+    s = sessions("k1", url=wa.url)
+    event = s.expect("disconnected")
+    assert event["reason"] == "incompatible_page" and named in event["detail"]
+    assert s.wait() == EXIT_CANNOT_START
+    assert not {"loaded", "qr", "state"} & set(s.names())  # it stopped before relying on the page
+
+
+def test_the_adv_secret_comes_from_the_older_module_where_the_page_has_only_that(sessions, make_wa):
+    wa = make_wa(drop_modules=("WAWebUserPrefsMultiDevice",))
+    s = sessions("k1", url=wa.url)
+    phone = new_phone()
+    assert authenticate(s, Control(wa.url), phone)["me"] == f"{phone}@c.us"  # the phone accepted the QR
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_without_send_seen_the_session_neither_needs_nor_uses_it(sessions, make_wa):
+    wa = make_wa(drop_modules=("WAWebUpdateUnreadChatAction",))
+    control = Control(wa.url)
+    s = sessions("k1", "--no-send-seen", url=wa.url)
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "hi"})
+    s.expect("sent", id="c1")
+    assert [m["body"] for m in control.sent_by(phone)] == ["hi"]
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_sending_marks_the_chat_seen_and_carries_its_ephemeral_fields(sessions, wa, control):
+    s = sessions("k1")
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    control.deliver(phone, friend, "are you there?")
+    s.expect("message")
+    chat = f"window.require('WAWebCollections').Chat.get('{friend}@c.us')"
+    assert in_page(s, f"{chat}.unreadCount") == 1
+    in_page(s, f"{chat}.ephemeralDuration = 604800")  # disappearing messages on, as the phone set them
+
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "yes"})
+    sent = s.expect("sent", id="c1")
+    assert in_page(s, f"{chat}.unreadCount") == 0
+    msg = f"window.require('WAWebCollections').Msg.get('{sent['message_id']}')"
+    assert in_page(s, f"{msg}.ephemeralDuration") == 604800
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_a_page_that_never_loads_is_a_crash_worth_a_restart(sessions, wa):
+    # The stand-in's origin, but a document without WhatsApp Web's app.
+    s = sessions("k1", "--boot-timeout", "2", url=wa.url + "not-the-app")
+    event = s.expect("disconnected")
+    assert event["reason"] == "boot_timeout" and "2 s" in event["detail"]
+    assert s.wait() == EXIT_CRASHED
+    assert "loaded" not in s.names()
+
+
+def test_a_server_that_never_answers_is_a_boot_timeout(sessions, wa):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections are taken, never answered
+    try:
+        port = silent.getsockname()[1]
+        s = sessions("k1", "--boot-timeout", "2", url=f"http://127.0.0.1:{port}/")
+        assert s.expect("disconnected", timeout=30)["reason"] == "boot_timeout"
+        assert s.wait() == EXIT_CRASHED
+    finally:
+        silent.close()
+
+
+def test_a_headless_user_agent_gets_no_app_and_times_out(sessions, wa):
+    # What the real site does with a browser it does not support.
+    headless = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "HeadlessChrome/156.0.0.0 Safari/537.36")
+    s = sessions("k1", "--user-agent", headless, "--boot-timeout", "2")
+    assert s.expect("disconnected")["reason"] == "boot_timeout"
+    assert s.wait() == EXIT_CRASHED
+
+
+def test_inbound_messages_carry_links_as_whatsapp_web_finds_them(sessions, wa, control):
+    s = sessions("k1")
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    msg_id = control.deliver(phone, friend, "see https://example.org/a?b=1, and www.example.com.")
+    message = s.expect("message")["message"]
+    assert message["links"] == [{"link": "https://example.org/a?b=1", "isSuspicious": False},
+                                {"link": "http://www.example.com", "isSuspicious": False}]
+    assert (len(msg_id), message["deviceType"], message["hasMedia"]) == (20, "web", False)
+    assert s.stop() == EXIT_STOPPED
+
+
+@pytest.mark.parametrize("cmd_event", ["logout", "logout_from_bridge"])
+def test_either_logout_event_of_the_page_ends_the_session(sessions, wa, control, cmd_event):
+    s = sessions("k1")
+    authenticate(s, control, new_phone())
+    in_page(s, f"window.require('WAWebCmd').Cmd.trigger('{cmd_event}')")  # the event alone, no navigation
+    assert s.expect("disconnected")["reason"] == "LOGOUT"
+    assert s.wait() == EXIT_ENDED
+
+
+# ------------------------------------ the page-side functions, on their own
+MESSAGE_JS = (Path(browser.__file__).parent / "message.js").read_text()
+
+
+def client_message(page, model_js: str) -> dict:
+    page.get("about:blank")
+    return page.execute_script(MESSAGE_JS + f"\nreturn toClientMessage({model_js}, () => [], () => undefined);")
+
+
+@pytest.mark.parametrize("message_id, device", [
+    ("3EB0C2A1D4E5F60718293A4B", "web"),  # 24 characters: web for whatsapp-web.js 1.34.7
+    ("A" * 25, "web"),
+    ("A" * 26, "android"),
+    ("3A1B2C3D4E5F60718293", "ios"),
+])
+def test_device_type_as_whatsapp_web_js_computes_it(page, message_id, device):
+    model = f"{{id: {{id: '{message_id}', fromMe: false, remote: '1@c.us', _serialized: 'x'}}, body: 'b'}}"
+    assert client_message(page, model)["deviceType"] == device
+
+
+def test_media_is_what_has_a_direct_path(page):
+    base = "id: {id: 'A', remote: '1@c.us'}, body: 'thumbnail bytes', caption: 'look'"
+    with_path = client_message(page, f"{{{base}, directPath: '/v/t62/x', type: 'image'}}")
+    assert (with_path["hasMedia"], with_path["body"]) == (True, "look")
+    key_only = client_message(page, f"{{{base}, mediaKey: 'k', type: 'image'}}")
+    assert (key_only["hasMedia"], key_only["body"]) == (False, "thumbnail bytes")
+    event = client_message(page, "{id: {id: 'A', remote: '1@c.us'}, eventName: 'Party', type: 'event_creation'}")
+    assert event["body"] == "Party" and event["author"] is None
+
+
+@pytest.mark.parametrize("chat_js, expected", [
+    ("{id: {isLid: () => true, isGroup: () => false}}", "lid"),
+    ("{id: {isLid: () => false, isGroup: () => false}}", "pn"),
+    ("{id: {isGroup: () => true}, groupMetadata: {isLidAddressingMode: true}}", "lid"),
+    ("{id: {isGroup: () => true}, groupMetadata: {isLidAddressingMode: false}}", "pn"),
+    ("{id: {}}", "pn"),  # a Wid without isLid: not a LID chat
+])
+def test_sends_come_from_the_lid_user_in_chats_addressed_by_lid(page, chat_js, expected):
+    page.get("about:blank")
+    assert page.execute_script(SEND_HELPERS_JS + f"\nreturn ownUser({chat_js}, 'pn', 'lid');") == expected
+    assert page.execute_script(SEND_HELPERS_JS + f"\nreturn ownUser({chat_js}, 'pn', undefined);") == "pn"

@@ -9,6 +9,7 @@ import pytest
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
 from support import delivery, node_rig
 from wwnode import states as S
+from wwnode.health import BOOT_MARGIN
 from wwnode.commands import Command
 
 
@@ -233,14 +234,25 @@ def test_a_session_stuck_booting_is_killed_as_a_crash_and_frees_its_slot(tmp_pat
     stuck, _ = rig.start("stuck", now=0.0)
     rig.start("next", now=1.0)
     assert rig.spawner.keys() == ["stuck"]  # the one slot is taken
-    rig.sessions.tick(59.9)
+    deadline = 60 + BOOT_MARGIN  # the session's own report of a boot timeout comes first
+    rig.sessions.tick(deadline - 0.1)
     assert not stuck.child.killed
-    rig.sessions.tick(60.0)
+    rig.sessions.tick(deadline)
     assert stuck.child.killed and rig.counters.get("boot_timeouts") == 1
-    rig.exit(stuck, -9, 60.1)
+    rig.exit(stuck, -9, deadline + 0.1)
     assert stuck.state == S.RESTARTING and rig.counters.get("crashes") == 1
-    rig.sessions.tick(60.1)  # the same turn of the loop
+    rig.sessions.tick(deadline + 0.1)  # the same turn of the loop
     assert rig.spawner.keys() == ["stuck", "next"]  # its slot went to the next start
+
+
+def test_a_page_load_the_session_reports_gives_the_boot_a_new_budget(tmp_path):
+    rig = node_rig(tmp_path, boot_timeout=60)
+    rec, _ = rig.start("k", now=0.0)
+    rig.say(rec, {"event": "loaded", "version": "2.3000.1", "user_agent": "UA", "webdriver": False}, now=50.0)
+    rig.sessions.tick(60 + BOOT_MARGIN + 1)
+    assert not rec.child.killed  # a linked profile syncing after a slow load
+    rig.sessions.tick(50 + 60 + BOOT_MARGIN)
+    assert rec.child.killed and rig.counters.get("boot_timeouts") == 1
 
 
 def test_a_session_showing_a_qr_code_has_no_boot_deadline(rig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessionproc.protocol import EXIT_CRASHED, EXIT_ENDED, BadCommand, decode_command
+from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, BadCommand, decode_command
 from sessionproc.tracker import Tracker
 
 URL = "https://web.whatsapp.com/"
@@ -108,3 +108,39 @@ def test_bad_commands_are_named(line, words):
 def test_good_commands_pass():
     assert decode_command(b'{"cmd": "ping", "id": "p"}') == {"cmd": "ping", "id": "p"}
     assert decode_command(b'{"cmd": "stop"}') == {"cmd": "stop"}
+
+
+# ------------------------------------------------------------ booting
+LOADED = {"type": "loaded", "version": "2.3000.1", "user_agent": "UA", "webdriver": False, "missing": []}
+
+
+def test_a_page_that_does_not_load_in_time_is_a_boot_timeout():
+    t = Tracker(URL, qr_max=3, was_linked=False, boot_timeout=60, now=100)
+    t.feed({"type": "page", "url": URL}, now=101)  # the document started, its app did not come up
+    assert t.tick(159.9) == []
+    [event] = t.tick(160)
+    assert (event["event"], event["reason"]) == ("disconnected", "boot_timeout") and "60 s" in event["detail"]
+    assert t.exit_code == EXIT_CRASHED
+
+
+def test_a_loaded_page_stops_the_clock_until_its_next_document():
+    t = Tracker(URL, qr_max=3, was_linked=False, boot_timeout=60, now=0)
+    t.feed({"type": "page", "url": URL}, now=1)
+    assert t.feed(LOADED, now=5) == [{"event": "loaded", "version": "2.3000.1", "user_agent": "UA", "webdriver": False}]
+    assert t.boot_deadline is None and t.tick(1000) == []
+    t.feed({"type": "page", "url": URL}, now=1000)  # it navigated: the new document must load in turn
+    assert t.tick(1059) == []
+    assert t.tick(1060)[0]["reason"] == "boot_timeout"
+
+
+def test_a_page_lacking_what_the_session_uses_cannot_start():
+    t = fresh()
+    missing = ["WALinkify.findLinks",
+               "WAWebUserPrefsMultiDevice.getADVSecretKey or WAWebAdvSignatureApi.getADVSecretKey"]
+    assert t.feed(LOADED | {"missing": missing}) == [{
+        "event": "disconnected", "reason": "incompatible_page",
+        "detail": "the page lacks WALinkify.findLinks, WAWebUserPrefsMultiDevice.getADVSecretKey or "
+                  "WAWebAdvSignatureApi.getADVSecretKey",
+    }]
+    assert t.exit_code == EXIT_CANNOT_START
+    assert t.tick(10**9) == [] and t.feed({"type": "qr", "qr": "1"}) == []  # over is over

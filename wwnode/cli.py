@@ -6,6 +6,7 @@ import argparse
 import logging
 import logging.handlers
 import sys
+from urllib.parse import urlsplit
 
 from . import __version__
 from .config import ConfigError, load
@@ -57,6 +58,20 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    import orjson
+
+    from .doctor import examine, render
+
+    cfg = load()
+    url = args.url or cfg.wa_url
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ConfigError("--url must be an http(s) URL")
+    report = examine(cfg, url)
+    print(orjson.dumps(report.as_dict()).decode() if args.json else render(report))
+    return report.code
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="wwnode", description="WhatsApp Web sessions behind RabbitMQ and Redis.")
     p.add_argument("--version", action="version", version=f"wwnode {__version__}")
@@ -65,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="print the fleet's nodes and sessions from Redis")
     st.add_argument("--json", action="store_true", help="machine-readable output")
     st.set_defaults(func=cmd_status)
+    dr = sub.add_parser("doctor", help="open the page as a session would and check it has all the session uses",
+                        description="Exit 0: all there; 1: something missing; 2: bad setting; "
+                                    "3: the page did not load within BOOT_TIMEOUT; 4: the browser did not start.")
+    dr.add_argument("--url", help="page to check (default: WA_URL)")
+    dr.add_argument("--json", action="store_true", help="machine-readable output")
+    dr.set_defaults(func=cmd_doctor)
     args = p.parse_args(argv)
     try:
         return args.func(args)

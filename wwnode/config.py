@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
+
 
 class ConfigError(ValueError):
     pass
@@ -25,6 +27,7 @@ class Config:
     data_dir: Path = Path("data")
     chrome_path: str = "/usr/bin/chromium"
     chromedriver_path: str = "/usr/bin/chromedriver"
+    user_agent: str = ""
     qr_ttl: int = 60
     qr_max: int = 5
     max_sessions: int = 0
@@ -37,10 +40,11 @@ class Config:
     send_dedup_window: float = 86400.0
     ping_interval: float = 30.0
     ping_timeout: float = 10.0
+    # The page's time to load; the node's own deadline is a little longer
+    # (see health.py), so the session's report of why comes first.
+    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
+    send_seen: bool = True
     stop_timeout: float = 20.0
-    # A session still starting (no QR code, not ready) after this many
-    # seconds is killed and counted as a crash; it frees its start slot.
-    boot_timeout: float = 60.0
     restore_stagger: float = 2.0
     start_concurrency: int = 0
     backoff_initial: float = 1.0
@@ -132,6 +136,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
     if urlsplit(cfg.wa_url).scheme not in ("http", "https"):
         raise ConfigError("WA_URL must be an http(s) URL")
+    if cfg.user_agent and not USER_AGENT_RE.match(cfg.user_agent):
+        raise ConfigError("USER_AGENT must be 1 to 512 printable ASCII characters (empty: the default)")
     if not 0 < cfg.admit_low < cfg.admit_high <= 100:
         raise ConfigError("need 0 < ADMIT_LOW < ADMIT_HIGH <= 100")
     for name in ("qr_ttl", "qr_max", "load_window", "crash_limit", "command_prefetch", "amqp_heartbeat",

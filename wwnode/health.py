@@ -3,8 +3,12 @@ page runs.  A session that fails either is killed; its exit is then a crash
 like any other (restarted with the backoff, counted by the breaker).
 
 - booting: a session still ``starting`` (no QR code shown, not ready)
-  ``BOOT_TIMEOUT`` seconds after its process started is killed.  It also
-  frees its ``START_CONCURRENCY`` slot, which a hung boot held for good;
+  ``BOOT_TIMEOUT`` + ``BOOT_MARGIN`` seconds after its process started, or
+  after the last page load it reported (``loaded``), is killed.  It also
+  frees its ``START_CONCURRENCY`` slot, which a hung boot held for good.
+  The session process keeps a ``BOOT_TIMEOUT`` deadline of its own and says
+  why when it runs out (``boot_timeout``); the margin lets that report come
+  first, so this one only catches a process too stuck to report;
 - running (``qr``, ``ready``): every ``PING_INTERVAL`` the page must run a
   line of JavaScript; no pong within ``PING_TIMEOUT`` (+5 s for the pipe),
   or a pong saying the page did not answer, and it is killed.
@@ -23,6 +27,8 @@ from . import states as S
 from .counters import Counters
 
 log = logging.getLogger(__name__)
+
+BOOT_MARGIN = 15.0
 
 
 class Process(Protocol):
@@ -49,7 +55,8 @@ class Health:
 
     def launched(self, key: str, now: float) -> None:
         """A process of this key has just started."""
-        self._vitals[key] = _Vitals(boot_deadline=now + self.boot_timeout, next_ping=now + self.ping_interval)
+        self._vitals[key] = _Vitals(boot_deadline=now + self.boot_timeout + BOOT_MARGIN,
+                                    next_ping=now + self.ping_interval)
 
     def forget(self, key: str) -> None:
         """Its process is gone."""
@@ -61,7 +68,7 @@ class Health:
             return
         if state == S.STARTING:
             if v.boot_deadline is not None and now >= v.boot_deadline:
-                log.warning("session %s: not started in %.0f s; killing it", key, self.boot_timeout)
+                log.warning("session %s: not started in %.0f s; killing it", key, self.boot_timeout + BOOT_MARGIN)
                 self.counters.bump("boot_timeouts")
                 v.boot_deadline = None  # once: its exit does the rest
                 process.kill()
@@ -83,7 +90,14 @@ class Health:
 
     def handlers(self) -> dict:
         """The session events this acts on (``protocol.EVENTS``)."""
-        return {"pong": self._on_pong}
+        return {"pong": self._on_pong, "loaded": self._on_loaded}
+
+    def _on_loaded(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        """The page (re)loaded: what follows (a QR code, or the sync of a
+        linked profile) gets a boot budget of its own."""
+        v = self._vitals.get(rec.key)
+        if v is not None and v.boot_deadline is not None:
+            v.boot_deadline = now + self.boot_timeout + BOOT_MARGIN
 
     def _on_pong(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         v = self._vitals.get(rec.key)

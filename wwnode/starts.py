@@ -42,6 +42,7 @@ class Starts:
         return SessionArgs(key=key, profile=self.paths.profile(key), log_file=self.paths.session_log(key),
                            url=cfg.wa_url, chrome=cfg.chrome_path, chromedriver=cfg.chromedriver_path,
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
+                           boot_timeout=cfg.boot_timeout, user_agent=cfg.user_agent, send_seen=cfg.send_seen,
                            log_bodies=cfg.log_message_bodies)
 
     def may_start(self, key: str, now: float) -> bool:

@@ -7,7 +7,9 @@ import logging
 import signal
 import sys
 
+from .assets import page_modules
 from .server import FakeWA
+from .tls import TLSUnavailable
 from .world import Settings
 
 
@@ -19,20 +21,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qr-first", type=float, default=defaults.qr_first, help="seconds the first QR code lives (default %(default)s)")
     p.add_argument("--qr-next", type=float, default=defaults.qr_next, help="seconds each later QR code lives (default %(default)s)")
     p.add_argument("--qr-count", type=int, default=defaults.qr_count, help="QR codes a page shows before it goes idle (default %(default)s)")
+    p.add_argument("--sync-delay", type=float, default=defaults.sync_delay,
+                   help="seconds from CONNECTED to hasSynced, as the real page syncs first (default %(default)s)")
+    p.add_argument("--auto-delivered", type=float, metavar="S",
+                   help="the recipient's phone reports each sent message delivered S seconds after the server took it")
+    p.add_argument("--auto-read", type=float, metavar="S", help="... and read S seconds after the server took it")
+    p.add_argument("--drop-module", action="append", default=[], metavar="NAME",
+                   help="leave this module out of the page, to play a page WhatsApp changed (repeatable)")
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS with a self-signed certificate for web.whatsapp.com, localhost and 127.0.0.1")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = p.parse_args(argv)
-    if args.qr_first <= 0 or args.qr_next <= 0 or args.qr_count < 1:
-        p.error("QR lifetimes must be positive and --qr-count at least 1")
+    unknown = sorted(set(args.drop_module) - set(page_modules()))
+    if unknown:
+        p.error(f"the page has no module {', '.join(unknown)}; it has {', '.join(sorted(page_modules()))}")
+    try:
+        settings = Settings(qr_first=args.qr_first, qr_next=args.qr_next, qr_count=args.qr_count,
+                            sync_delay=args.sync_delay, auto_delivered=args.auto_delivered, auto_read=args.auto_read,
+                            drop_modules=tuple(args.drop_module))
+    except ValueError as e:
+        p.error(str(e))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    settings = Settings(qr_first=args.qr_first, qr_next=args.qr_next, qr_count=args.qr_count)
     try:
-        wa = FakeWA(args.host, args.port, settings)
+        wa = FakeWA(args.host, args.port, settings, tls=args.tls)
     except OSError as e:
         print(f"fakewa: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
         return 1
+    except TLSUnavailable as e:
+        print(f"fakewa: {e}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"fakewa: serving {wa.url} (control API under {wa.url}_sim/)", flush=True)
+    if args.tls:
+        print(f'fakewa: a browser reaches it as https://web.whatsapp.com/ with --host-resolver-rules="MAP '
+              f'web.whatsapp.com {args.host}:{wa.port}" --ignore-certificate-errors', flush=True)
     try:
         wa.serve_forever()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ in this process or in another one (``fakewa --port ...``)."""
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +22,9 @@ class Control:
     def __init__(self, base_url: str, timeout: float = 10.0):
         self.base = base_url.rstrip("/") + "/_sim/"
         self.timeout = timeout
+        # ``fakewa --tls`` has a self-signed certificate; this client only
+        # ever talks to a stand-in, so it does not check it.
+        self._context = ssl._create_unverified_context() if self.base.startswith("https:") else None
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
@@ -28,7 +32,7 @@ class Control:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
                 return json.load(resp)
         except urllib.error.HTTPError as e:
             try:
@@ -44,16 +48,21 @@ class Control:
         """QR codes some browser shows now: [{"ref", "qr"}]."""
         return self._call("GET", "qr")["pending"]
 
-    def scan(self, qr: str, phone: str) -> str:
-        """The phone scans a QR code; returns the linked id (phone@c.us)."""
-        return self._call("POST", "scan", {"qr": qr, "phone": phone})["wid"]
+    def scan(self, qr: str, phone: str, pushname: str | None = None, platform: str | None = None) -> str:
+        """The phone scans a QR code; returns the linked id (phone@c.us).
+        ``pushname`` and ``platform`` describe the phone (the page's
+        ``Conn.pushname`` and ``Conn.platform``)."""
+        body = {"qr": qr, "phone": phone}
+        body.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
+        return self._call("POST", "scan", body)["wid"]
 
     def deliver(self, to: str, sender: str, body: str) -> str:
         """A message from ``sender`` to ``to``'s linked browsers; returns its id."""
         return self._call("POST", "messages", {"to": to, "from": sender, "body": body})["id"]
 
     def sent_by(self, phone: str) -> list[dict]:
-        """What the browsers linked to ``phone`` sent: [{"id", "to", "body", "t"}]."""
+        """What the browsers linked to ``phone`` sent: [{"id", "to", "body",
+        "t", "ack"}] (ack 1 server, 2 delivered, 3 read)."""
         return self._call("GET", "messages?" + urllib.parse.urlencode({"from": phone}))["messages"]
 
     def logout(self, phone: str) -> None:
@@ -76,3 +85,8 @@ class Control:
         """Sends from the phone's pages: ``ok``, ``fail`` (refused) or
         ``slow`` (each accepted after ``delay`` seconds)."""
         self._call("POST", "sends", {"phone": phone, "mode": mode, "delay": delay})
+
+    def receipt(self, message_id: str, ack: str) -> int:
+        """The recipient's phone reports a sent message ``delivered`` or
+        ``read``; returns the message's ack now (2 or 3)."""
+        return self._call("POST", "receipts", {"message_id": message_id, "ack": ack})["ack"]

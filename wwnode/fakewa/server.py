@@ -1,7 +1,9 @@
 """HTTP front of the stand-in: the page, its live link, and the control API.
 
 The page is served at ``/`` (as the real one, with ``?post_logout=1`` after
-a logout).  ``/_wa/...`` is the page's own traffic: its script, its live link
+a logout); a browser whose user agent says ``HeadlessChrome`` gets the real
+site's "browser not supported" page instead, without the module system.
+``/_wa/...`` is the page's own traffic: its script, its live link
 (Server-Sent Events) and what it sends.  ``/_sim/...`` is the control API
 tests use to play the phone.  All state is in :class:`World`.
 """
@@ -11,24 +13,23 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import ssl
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from . import assets
+from .assets import page_modules
+from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
 
 log = logging.getLogger("fakewa")
 
 MAX_BODY = 4 * 1024 * 1024
-
-
-def _asset(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -36,10 +37,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --------------------------------------------------------- plumbing
     def setup(self) -> None:
-        super().setup()
         # Pushed events are small; without this, Nagle's algorithm and the
         # peer's delayed ACK can hold one back for 40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.request, ssl.SSLSocket):
+            # The TLS handshake happens here, on this connection's own
+            # thread, so a slow or broken client holds up no other.
+            self.request.settimeout(10)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
 
     def log_message(self, fmt: str, *args) -> None:
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -98,10 +105,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ page
     def page(self, query) -> None:
-        self._send(200, _asset("page.html"), "text/html; charset=utf-8")
+        if assets.unsupported_browser(self.headers.get("User-Agent", "")):
+            self._send(200, assets.unsupported_html(), "text/html; charset=utf-8")
+            return
+        self._send(200, assets.page_html(self.world.settings.drop_modules), "text/html; charset=utf-8")
 
     def script(self, query) -> None:
-        self._send(200, _asset("page.js"), "text/javascript; charset=utf-8")
+        self._send(200, assets.script(), "text/javascript; charset=utf-8")
+
+    def favicon(self, query) -> None:
+        # The real site has one; a 404 here would be an error in the
+        # console of every page, and clients that watch it would see it.
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def link(self, query) -> None:
         device = _one(query, "device")
@@ -157,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(delay)  # this request's own thread: a crawling server
-        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t)
+        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic())
         self._json(200, {"ok": True, "id": record["id"]})
 
     def page_logout(self, query) -> None:
@@ -177,7 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def sim_scan(self, query) -> None:
         body = self._body()
-        self._json(200, {"wid": self.world.scan(body.get("qr"), body.get("phone"))})
+        wid = self.world.scan(body.get("qr"), body.get("phone"), time.monotonic(),
+                              pushname=body.get("pushname"), platform=body.get("platform"))
+        self._json(200, {"wid": wid})
 
     def sim_deliver(self, query) -> None:
         body = self._body()
@@ -185,7 +204,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"id": msg_id})
 
     def sim_sent(self, query) -> None:
-        self._json(200, {"messages": self.world.sent_by(_one(query, "from"))})
+        self._json(200, {"messages": self.world.sent_by(_one(query, "from"), time.monotonic())})
+
+    def sim_receipts(self, query) -> None:
+        body = self._body()
+        self._json(200, {"ack": self.world.receipt(body.get("message_id"), body.get("ack"))})
 
     def sim_logout(self, query) -> None:
         self.world.logout(self._body().get("phone"))
@@ -212,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
 GET_ROUTES = {
     "/": _Handler.page,
     "/_wa/page.js": _Handler.script,
+    "/favicon.ico": _Handler.favicon,
     "/_wa/link": _Handler.link,
     "/_sim/health": _Handler.sim_health,
     "/_sim/qr": _Handler.sim_qr,
@@ -229,6 +253,7 @@ POST_ROUTES = {
     "/_sim/freeze": _Handler.sim_freeze,
     "/_sim/cut": _Handler.sim_cut,
     "/_sim/sends": _Handler.sim_sends,
+    "/_sim/receipts": _Handler.sim_receipts,
 }
 
 
@@ -250,10 +275,25 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, world: World):
+    def __init__(self, addr, world: World, tls: ssl.SSLContext | None):
         super().__init__(addr, _Handler)
         self.world = world
+        self.tls = tls
         self.stopping = threading.Event()
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that fails the TLS handshake (or hangs up during it) is
+        # its own problem, not the server's: no traceback on stderr.
+        if isinstance(sys.exc_info()[1], (ssl.SSLError, TimeoutError, ConnectionError)):
+            log.debug("%s: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeWA:
@@ -261,11 +301,23 @@ class FakeWA:
 
     >>> with FakeWA(settings=Settings(qr_first=2, qr_next=1)) as wa:
     ...     wa.url        # open this instead of https://web.whatsapp.com/
+
+    With ``tls=True`` it serves HTTPS with a self-signed certificate for
+    ``web.whatsapp.com`` (see :mod:`wwnode.fakewa.tls`).  Given the
+    ``world`` of another one, it is a second front (say HTTPS beside HTTP)
+    on the same phones, devices and messages.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None):
-        self.world = World(settings)
-        self._server = _Server((host, port), self.world)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, settings: Settings | None = None, tls: bool = False,
+                 world: World | None = None):
+        if world is not None and settings is not None:
+            raise ValueError("a second front shares the world's settings; give one or the other")
+        self.world = world or World(settings)
+        unknown = set(self.world.settings.drop_modules) - set(page_modules())
+        if unknown:
+            raise ValueError(f"the page has no module {', '.join(sorted(unknown))}")
+        self.tls = tls
+        self._server = _Server((host, port), self.world, self_signed_context() if tls else None)
         self._thread: threading.Thread | None = None
 
     @property
@@ -275,7 +327,7 @@ class FakeWA:
     @property
     def url(self) -> str:
         host = self._server.server_address[0]
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> "FakeWA":
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fakewa", daemon=True)

@@ -8,51 +8,46 @@ Vocabulary, as on the real service:
 - a *device* is one browser profile.  The page keeps its id and its
   registration keys in the profile (IndexedDB), so a browser restarted on
   the same profile is the same device;
-- a *phone* links devices by scanning their QR code and can unlink them;
+- a *phone* links devices by scanning their QR code and can unlink them.
+  It has a push name and a platform (``android``, ``iphone``, ...), which
+  the page shows as ``Conn.pushname`` and ``Conn.platform``;
 - a *link* is one open page's live connection to the server.  Events for
   the page are queued on it; the HTTP handler that streams them to the page
-  calls :meth:`World.advance` to let QR codes rotate on time.
+  calls :meth:`World.advance` to let QR codes rotate, the sync end, and
+  scheduled receipts arrive on time.
 
-Time is handed in (``now``, from a monotonic clock) so the rotation rules
-can be tested without sleeping.
+A linked page is ``CONNECTED`` at once but *synced* only ``sync_delay``
+later, as the real page syncs after it connects.  Messages held while the
+browser was closed arrive halfway through, each followed by the offline
+delivery progress the page reports.
+
+Time is handed in (``now``, from a monotonic clock) so these rules can be
+tested without sleeping.
 """
 
 from __future__ import annotations
 
-import itertools
-import queue
 import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+
+from .errors import BadRequest, NotFound
+from .links import Device, Link
+from .outbox import Outbox
+from .settings import PLATFORMS, PUSHNAME_MAX, Settings
+
+__all__ = ["BadRequest", "NotFound", "Settings", "World"]
 
 PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 
 
-class NotFound(Exception):
-    """The thing a control request names does not exist (HTTP 404)."""
-
-
-class BadRequest(Exception):
-    """A control request is malformed (HTTP 400)."""
-
-
-@dataclass
-class Settings:
-    """QR timing.  The defaults are the real page's; tests shorten them."""
-
-    qr_first: float = 60.0  # seconds the first QR code of a page lives
-    qr_next: float = 20.0  # seconds each later one lives
-    qr_count: int = 6  # codes shown before the page goes idle
-    # A page that stops answering keeps its link "open" until a write to it
-    # fails; a keep-alive every few seconds finds that out.
-    keepalive: float = 5.0
-
-
 def wid(phone: str) -> str:
     return f"{phone}@c.us"
+
+
+def default_pushname(phone: str) -> str:
+    return f"Phone {phone[-4:]}"
 
 
 def new_message_id() -> str:
@@ -60,48 +55,13 @@ def new_message_id() -> str:
     return secrets.token_hex(10).upper()
 
 
-@dataclass
-class Device:
-    id: str
-    phone: str | None = None
-    # Inbound messages pushed to the device but not yet acknowledged by its
-    # page; they are pushed again whenever the page reconnects.
-    pending: OrderedDict = field(default_factory=OrderedDict)
-    link: "Link | None" = None
-
-
-class Link:
-    """One open page.  Modes: ``qr`` (showing codes), ``idle`` (ran out of
-    codes), ``paired``, ``closed`` (told to start over, or superseded)."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, device: Device, qr_tail: str):
-        self.n = next(self._ids)
-        self.device = device
-        self.qr_tail = qr_tail
-        self.events: queue.Queue = queue.Queue()
-        self.mode = "closed"
-        self.ref: str | None = None
-        self.ref_deadline: float | None = None
-        self.refs_shown = 0
-
-    def push(self, event: dict) -> None:
-        self.events.put(event)
-
-    @property
-    def qr(self) -> str | None:
-        if self.mode != "qr" or self.ref is None:
-            return None
-        return f"{self.ref},{self.qr_tail}"
-
-
 class World:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
-        self._sent: dict[str, list[dict]] = {}
+        self._phones: dict[str, dict] = {}  # phone -> {"pushname", "platform"}
+        self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
 
     # ----------------------------------------------------------- live links
@@ -120,10 +80,7 @@ class World:
             link = Link(device, qr_tail)
             device.link = link
             if device.phone is not None:
-                link.mode = "paired"
-                link.push({"type": "paired", "wid": wid(device.phone), "restored": True})
-                for msg in device.pending.values():
-                    link.push({"type": "msg", "msg": msg})
+                self._pair(link, restored=True, now=now)
             elif claims_paired:
                 # The profile says it is linked but the phone unlinked it
                 # while the browser was closed: the page must start over.
@@ -140,20 +97,56 @@ class World:
             link.mode = "closed"
 
     def advance(self, link: Link, now: float) -> float | None:
-        """Rotate the QR code when its time is up; return seconds to the next
-        deadline, or None when nothing is scheduled."""
+        """Rotate the QR code, end the sync, send scheduled receipts when
+        their time is up; return seconds to the next deadline, or None when
+        nothing is scheduled."""
         with self._lock:
-            if link.mode != "qr" or link.ref_deadline is None:
-                return None
-            if now >= link.ref_deadline:
+            self._send_due_receipts(now)
+            if link.mode == "qr" and link.ref_deadline is not None and now >= link.ref_deadline:
                 if link.refs_shown >= self.settings.qr_count:
                     link.mode = "idle"
                     link.ref = None
                     link.ref_deadline = None
                     link.push({"type": "idle"})
-                    return None
-                self._next_ref(link, now)
-            return max(0.0, link.ref_deadline - now)
+                else:
+                    self._next_ref(link, now)
+            while link.mode == "paired" and link.sync_steps and now >= link.sync_steps[0][0]:
+                _, step = link.sync_steps.pop(0)
+                if step == "offline":
+                    self._push_held(link)
+                else:
+                    link.push({"type": "synced"})
+            deadlines = [d for d in (link.ref_deadline if link.mode == "qr" else None,
+                                     link.sync_steps[0][0] if link.mode == "paired" and link.sync_steps else None,
+                                     self._outbox.next_due()) if d is not None]
+            return max(0.0, min(deadlines) - now) if deadlines else None
+
+    @staticmethod
+    def _push_held(link: Link) -> None:
+        """Messages held for a restored page, each followed by the offline
+        delivery progress (in percent) the real page reports."""
+        held = list(link.device.pending.values())
+        for i, msg in enumerate(held, 1):
+            link.push({"type": "msg", "msg": msg})
+            link.push({"type": "offline", "progress": 100 * i // len(held)})
+        if not held:
+            link.push({"type": "offline", "progress": 100})
+
+    def _pair(self, link: Link, restored: bool, now: float) -> None:
+        phone = link.device.phone
+        info = self._phone_info(phone)
+        link.mode = "paired"
+        link.ref = link.ref_deadline = None
+        link.push({"type": "paired", "wid": wid(phone), "restored": restored, **info})
+        link.sync_steps = [(now + self.settings.sync_delay, "synced")]
+        if restored:
+            link.push({"type": "offline", "progress": 0})
+            link.sync_steps.insert(0, (now + self.settings.sync_delay / 2, "offline"))
+
+    def _phone_info(self, phone: str) -> dict:
+        """The phone's pushname and platform; a name made from the number
+        and ``android`` until a scan says otherwise."""
+        return self._phones.setdefault(phone, {"pushname": default_pushname(phone), "platform": "android"})
 
     def _next_ref(self, link: Link, now: float) -> None:
         link.refs_shown += 1
@@ -174,25 +167,19 @@ class World:
             for i in ids:
                 device.pending.pop(i, None)
 
-    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int) -> dict:
+    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float) -> dict:
         with self._lock:
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            sent = self._sent.setdefault(device.phone, [])
-            for old in sent:
-                if old["id"] == msg_id:  # a retried request: record it once
-                    return old
-            record = {"id": msg_id, "to": to, "body": body, "t": t}
-            sent.append(record)
-            return record
+            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now))
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked")
-            self._unlink(device)
+            self._unlink(device, by="page")
 
     def takeover(self, device_id: str) -> None:
         with self._lock:
@@ -201,12 +188,12 @@ class World:
                 raise NotFound("device is not linked")
             device.link.push({"type": "connected"})
 
-    def _unlink(self, device: Device) -> None:
+    def _unlink(self, device: Device, by: str) -> None:
         device.phone = None
         device.pending.clear()
         if device.link is not None:
             device.link.mode = "closed"
-            device.link.push({"type": "logout"})
+            device.link.push({"type": "logout", "by": by})
 
     # -------------------------------------------------- the control API
     def pending_qr(self) -> list[dict]:
@@ -217,18 +204,25 @@ class World:
                 if d.link is not None and d.link.qr is not None
             ]
 
-    def scan(self, qr: str, phone: str) -> str:
+    def scan(self, qr: str, phone: str, now: float, pushname=None, platform=None) -> str:
+        """The phone scans a QR code.  ``pushname`` and ``platform`` (the
+        primary device's) are kept for the phone; they default to a name
+        made from the number and ``android``."""
         phone = _phone(phone, "phone")
         if not isinstance(qr, str) or not qr:
             raise BadRequest("qr must be a non-empty string")
+        if pushname is not None and (not isinstance(pushname, str) or not 1 <= len(pushname) <= PUSHNAME_MAX):
+            raise BadRequest(f"pushname must be a string of 1 to {PUSHNAME_MAX} characters")
+        if platform is not None and platform not in PLATFORMS:
+            raise BadRequest(f"platform must be one of {', '.join(PLATFORMS)}")
         with self._lock:
             for device in self._devices.values():
                 link = device.link
                 if link is not None and link.qr == qr:
+                    info = self._phone_info(phone)
+                    info.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
                     device.phone = phone
-                    link.mode = "paired"
-                    link.ref = link.ref_deadline = None
-                    link.push({"type": "paired", "wid": wid(phone), "restored": False})
+                    self._pair(link, restored=False, now=now)
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
 
@@ -254,10 +248,33 @@ class World:
                     device.link.push({"type": "msg", "msg": msg})
             return msg["id"]
 
-    def sent_by(self, phone: str) -> list[dict]:
+    def sent_by(self, phone: str, now: float) -> list[dict]:
         phone = _phone(phone, "from")
         with self._lock:
-            return [dict(m) for m in self._sent.get(phone, [])]
+            self._send_due_receipts(now)
+            return self._outbox.sent_by(phone)
+
+    def receipt(self, msg_id, receipt) -> int:
+        """The recipient's phone reports a sent message ``delivered`` or
+        ``read``; the sender's open pages see the ack go up.  Returns the
+        message's ack (1 server, 2 delivered, 3 read)."""
+        with self._lock:
+            phone, record, raised = self._outbox.receipt(msg_id, receipt)
+            if raised:
+                self._push_receipt(phone, record)
+            return record["ack"]
+
+    def _send_due_receipts(self, now: float) -> None:
+        for phone, record in self._outbox.due(now):
+            self._push_receipt(phone, record)
+
+    def _push_receipt(self, phone: str, record: dict) -> None:
+        # Only open pages see it: the stand-in's page keeps no messages
+        # across a restart, so there is nothing to hold it for.
+        event = {"type": "receipt", "id": record["id"], "to": record["to"], "ack": record["ack"]}
+        for device in self._linked_devices(phone):
+            if device.link is not None and device.link.mode == "paired":
+                device.link.push(event)
 
     def logout(self, phone: str) -> None:
         phone = _phone(phone, "phone")
@@ -266,7 +283,7 @@ class World:
             if not devices:
                 raise NotFound(f"no device is linked to phone {phone}")
             for device in devices:
-                self._unlink(device)
+                self._unlink(device, by="phone")
 
     def freeze(self, phone: str) -> None:
         self._push_to_open_pages(phone, {"type": "freeze"})

@@ -1,0 +1,71 @@
+// An inbound message as the session reports it: the shape whatsapp-web.js
+// 1.34.7 gives a serialized Message (its page-side getMessageModel, then
+// Message._patch), keeping every field the wire contract lists.
+//
+// Pure functions of a message model; hook.js calls them.  Loaded in front
+// of hook.js inside one function (see session.py), and on their own by the
+// tests.
+
+// A Wid as its id string ('5511...@c.us'); strings pass through.
+function widString(x) {
+  return x && typeof x === 'object' ? x._serialized : x;
+}
+
+// whatsapp-web.js: ids longer than 25 characters come from Android, ids
+// starting with 3A from iOS, the rest from a web or desktop client.
+function deviceTypeOf(messageId) {
+  const id = typeof messageId === 'string' ? messageId : '';
+  return id.length > 25 ? 'android' : id.startsWith('3A') ? 'ios' : 'web';
+}
+
+// `model` is the page's message model; `findLinks` is WALinkify.findLinks;
+// `report(obj)` tells the session about a problem that did not stop us.
+function toClientMessage(model, findLinks, report) {
+  const m = typeof model.serialize === 'function' ? model.serialize() : model;
+  const rawId = m.id || {};
+  const id = {
+    fromMe: !!rawId.fromMe,
+    remote: widString(rawId.remote),
+    id: rawId.id,
+    _serialized: rawId._serialized,
+  };
+  // A file the phone can fetch has a directPath; a mediaKey alone is not enough.
+  const hasMedia = Boolean(m.directPath);
+  return {
+    id,
+    ack: m.ack ?? 0,
+    hasMedia,
+    body: hasMedia ? (m.caption || '') : (m.body || m.pollName || m.eventName || ''),
+    type: m.type,
+    timestamp: m.t,
+    from: widString(m.from),
+    to: widString(m.to),
+    author: widString(m.author) ?? null,  // kept when absent: clients read the field
+    deviceType: deviceTypeOf(id.id),
+    isForwarded: !!m.isForwarded,
+    forwardingScore: m.forwardingScore || 0,
+    isStatus: !!m.isStatusV3 || id.remote === 'status@broadcast',
+    isStarred: !!m.star,
+    broadcast: !!m.broadcast,
+    fromMe: id.fromMe,
+    hasQuotedMsg: !!m.quotedMsg,
+    mentionedIds: (m.mentionedJidList || []).map(widString),
+    links: linksOf(model, findLinks, report),
+    notifyName: m.notifyName ?? '',
+  };
+}
+
+// WhatsApp Web's own link finder, on the caption of media, else the body
+// (read on the live model, as whatsapp-web.js does).
+function linksOf(model, findLinks, report) {
+  try {
+    return (findLinks(model.mediaObject ? model.caption : model.body) || []).map((link) => ({
+      link: link.href,
+      isSuspicious: Boolean(link.suspiciousCharacters && link.suspiciousCharacters.size),
+    }));
+  } catch (e) {
+    // The message still goes out, without links; the session logs why.
+    report({ type: 'error', reason: 'links_unreadable', detail: String(e) });
+    return [];
+  }
+}

@@ -1,0 +1,152 @@
+"""Every WhatsApp Web module and member the session uses, in one list, and
+the script that looks for them on a page.
+
+The session touches WhatsApp Web's own code (``window.require(name)``) in
+``hook.js`` and in the scripts of ``session.py``.  WhatsApp changes that
+code without notice; a session that used a missing member would fail half
+way (a QR that never comes, a send that throws) and be restarted over and
+over.  So the session checks the page against :data:`SURFACE` as soon as it
+has loaded, and a page that lacks anything ends the session at once with
+the reason ``incompatible_page`` and what is missing.  ``wwnode doctor``
+checks the same list, with the same script, for an operator.
+
+When the session starts to use a new module or member, it goes here.
+
+:data:`CHECK_FN` is generic: it gets the list as data (an argument, never
+pasted into its source) and answers, for every alternative of every need,
+whether the page has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FUNCTION = "function"  # the member must be a function
+PRESENT = "present"  # the member must exist (a model attribute may be null)
+
+# What a need is for, in the order the session meets them.
+USES = ("boot", "qr", "message", "send", "send_seen", "logout")
+
+
+@dataclass(frozen=True)
+class Member:
+    module: str
+    path: str = ""  # dotted, inside the module's value; "" is the value itself
+    kind: str = FUNCTION
+
+    def __str__(self) -> str:
+        return f"{self.module}.{self.path}" if self.path else self.module
+
+    def as_data(self) -> dict:
+        return {"module": self.module, "path": self.path, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One thing the session uses; any one of its alternatives will do
+    (the first the page has is the one used)."""
+
+    use: str
+    alternatives: tuple[Member, ...]
+
+    def __str__(self) -> str:
+        return " or ".join(str(m) for m in self.alternatives)
+
+
+def need(use: str, module: str, path: str = "", kind: str = FUNCTION) -> Need:
+    return Need(use, (Member(module, path, kind),))
+
+
+def either(use: str, *members: Member) -> Need:
+    return Need(use, members)
+
+
+SURFACE: tuple[Need, ...] = (
+    # hook.js subscribes to these when the page has loaded.
+    need("boot", "WAWebSocketModel", "Socket.state", PRESENT),
+    need("boot", "WAWebSocketModel", "Socket.hasSynced", PRESENT),
+    need("boot", "WAWebSocketModel", "Socket.on"),
+    need("boot", "WAWebSocketModel", "Socket.off"),
+    need("boot", "WAWebConnModel", "Conn.ref", PRESENT),
+    need("boot", "WAWebConnModel", "Conn.on"),
+    need("boot", "WAWebCmd", "Cmd.on"),
+    need("boot", "WAWebCollections", "Msg.on"),
+    need("boot", "WAWebUserPrefsMeUser", "getMaybeMePnUser"),
+    need("boot", "WAWebUserPrefsMeUser", "getMaybeMeLidUser"),
+    # The five parts of a QR code.
+    need("qr", "WABase64", "encodeB64"),
+    need("qr", "WAWebUserPrefsInfoStore", "waNoiseInfo.get"),
+    need("qr", "WAWebSignalStoreApi", "waSignalStore.getRegistrationInfo"),
+    need("qr", "WAWebCompanionRegClientUtils", "DEVICE_PLATFORM", PRESENT),
+    # whatsapp-web.js reads the synchronous one; the other wraps it.
+    either(
+        "qr",
+        Member("WAWebUserPrefsMultiDevice", "getADVSecretKey"),
+        Member("WAWebAdvSignatureApi", "getADVSecretKey"),
+    ),
+    # An inbound message's links.
+    need("message", "WALinkify", "findLinks"),
+    # Sending a text (pagescripts.SEND_JS).
+    need("send", "WAWebWidFactory", "createWid"),
+    need("send", "WAWebCollections", "Chat.get"),
+    need("send", "WAWebFindChatAction", "findOrCreateLatestChat"),
+    need("send", "WAWebMsgKey"),  # the key class itself, used with new
+    need("send", "WAWebMsgKey", "newId"),
+    need("send", "WAWebGetEphemeralFieldsMsgActionsUtils", "getEphemeralFields"),
+    need("send", "WAWebSendMsgChatAction", "addAndSendMsgToChat"),
+    # Marking the chat seen before a send (SEND_SEEN).
+    need("send_seen", "WAWebStreamModel", "Stream.markAvailable"),
+    need("send_seen", "WAWebStreamModel", "Stream.markUnavailable"),
+    need("send_seen", "WAWebUpdateUnreadChatAction", "sendSeen"),
+    # A stop with logout.
+    need("logout", "WAWebSocketModel", "Socket.logout"),
+)
+
+
+def needs(send_seen: bool = True) -> tuple[Need, ...]:
+    """What a session with these options uses."""
+    return tuple(n for n in SURFACE if send_seen or n.use != "send_seen")
+
+
+def as_data(wanted: tuple[Need, ...]) -> list[list[dict]]:
+    """The argument of :data:`CHECK_FN`."""
+    return [[m.as_data() for m in n.alternatives] for n in wanted]
+
+
+def present(wanted: tuple[Need, ...], found) -> list[list[bool]]:
+    """For every need, for every alternative: does the page have it, given
+    what :data:`CHECK_FN` answered?  An answer of the wrong shape means
+    nothing was checked: nothing counts as present."""
+    rows = found if isinstance(found, list) and len(found) == len(wanted) else [None] * len(wanted)
+    return [
+        [isinstance(row, list) and i < len(row) and row[i] is True for i in range(len(n.alternatives))]
+        for n, row in zip(wanted, rows)
+    ]
+
+
+def missing(wanted: tuple[Need, ...], found) -> list[str]:
+    """The needs none of whose alternatives the page has."""
+    return [str(n) for n, alts in zip(wanted, present(wanted, found)) if not any(alts)]
+
+
+# function (needs) -> [[bool per alternative] per need]; `needs` as as_data().
+CHECK_FN = """
+function (needs) {
+  const req = typeof window.require === 'function' ? window.require : null;
+  const has = (alt) => {
+    if (!req) return false;
+    let value;
+    try { value = req(alt.module); } catch (e) { return false; }  // unknown module
+    const steps = alt.path ? alt.path.split('.') : [];
+    const last = steps.pop();
+    for (const step of steps) {
+      if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+      value = value[step];
+    }
+    if (last === undefined) return alt.kind === 'function' ? typeof value === 'function' : value !== undefined;
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+    return alt.kind === 'function' ? typeof value[last] === 'function' : last in value;
+  };
+  return needs.map((alternatives) => alternatives.map(has));
+}
+"""

@@ -1,0 +1,104 @@
+"""The scripts the session runs in WhatsApp Web's page (besides hook.js,
+which runs by itself in every document).  Each takes its data as arguments,
+never pasted into its source, and uses only modules and members listed in
+``pageapi.SURFACE``."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from . import pageapi
+
+
+def hook_source() -> str:
+    """message.js and hook.js, wrapped in one function so that none of
+    their names becomes a global of the page."""
+    files = resources.files(__package__)
+    parts = (files.joinpath(name).read_text() for name in ("message.js", "hook.js"))
+    return "(function () {\n'use strict';\n" + "\n".join(parts) + "\n})();\n"
+
+# Functions of SEND_JS, apart so that the tests can call them.
+SEND_HELPERS_JS = """
+// Marks the chat read, as a person answering would (whatsapp-web.js does it
+// before every send).  A failure here does not stop the message: it is
+// returned, and reported with the result.
+async function markSeen(req, chat) {
+  const Stream = req('WAWebStreamModel').Stream;
+  Stream.markAvailable();
+  try {
+    await req('WAWebUpdateUnreadChatAction').sendSeen({chat, threadId: undefined});
+    return null;
+  } catch (e) {
+    return String((e && e.message) || e);
+  } finally {
+    Stream.markUnavailable();
+  }
+}
+// Who we write as, as whatsapp-web.js decides: in a chat addressed by LID
+// (a LID chat id, or a group in LID addressing mode) our own LID user, else
+// our phone number's user -- whichever exists when the other does not.
+function ownUser(chat, pnUser, lidUser) {
+  const isGroup = typeof chat.id.isGroup === 'function' && chat.id.isGroup();
+  const byLid = isGroup ? !!(chat.groupMetadata && chat.groupMetadata.isLidAddressingMode)
+                        : typeof chat.id.isLid === 'function' && chat.id.isLid();
+  return (byLid ? lidUser : pnUser) || pnUser || lidUser;
+}
+"""
+
+# Sends one text as whatsapp-web.js 1.34.7 does; the chat id and the text
+# arrive as arguments (data), never as source.  Resolves once WhatsApp Web
+# accepted the message.
+SEND_JS = SEND_HELPERS_JS + """
+const [chatId, text, sendSeen, done] = arguments;
+(async () => {
+  const req = window.require;
+  const wid = req('WAWebWidFactory').createWid(chatId);
+  const Chat = req('WAWebCollections').Chat;
+  let chat = Chat.get(wid);
+  if (!chat) {
+    const found = await req('WAWebFindChatAction').findOrCreateLatestChat(wid);
+    chat = found && found.chat;
+  }
+  if (!chat) throw new Error('chat not found: ' + chatId);
+  const seenError = sendSeen ? await markSeen(req, chat) : null;
+  const Me = req('WAWebUserPrefsMeUser');
+  const me = ownUser(chat, Me.getMaybeMePnUser(), Me.getMaybeMeLidUser());
+  const isGroup = typeof chat.id.isGroup === 'function' && chat.id.isGroup();
+  const MsgKey = req('WAWebMsgKey');
+  const id = new MsgKey({from: me, to: chat.id, id: await MsgKey.newId(),
+                         participant: isGroup ? me : undefined, selfDir: 'out'});
+  // Disappearing-message settings of the chat, as the page's own sends carry them.
+  const ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat);
+  const msg = {id, ack: 0, body: text, from: me, to: chat.id, local: true, self: 'out',
+               t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral};
+  const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
+  await added;
+  const outcome = await result;
+  const status = outcome && outcome.messageSendResult;
+  if (status && status !== 'OK') throw new Error('WhatsApp Web refused the message: ' + status);
+  return {id: id._serialized, seenError};
+})().then((r) => done({ok: true, ...r}), (e) => done({ok: false, error: String((e && e.message) || e)}));
+"""
+
+# Checks the page against the session's list (pageapi.CHECK_FN, the list
+# as data) and, when nothing is missing, lets hook.js subscribe -- in one
+# call, on one document, so a navigation in between cannot attach an
+# unchecked page.
+CHECK_AND_ATTACH_JS = f"""
+function (needs) {{
+  const found = ({pageapi.CHECK_FN})(needs);
+  if (found.every((alternatives) => alternatives.some(Boolean)) && this.__wwnodeAttach) this.__wwnodeAttach();
+  return found;
+}}
+"""
+
+LOGOUT_JS = """
+const done = arguments[0];
+Promise.resolve(window.require('WAWebSocketModel').Socket.logout())
+  .then(() => done(true), (e) => done(String(e)));
+"""
+
+PING_EXPR = (
+    "(window.Debug && window.Debug.VERSION && typeof window.require === 'function')"
+    " ? window.require('WAWebSocketModel').Socket.state : 'LOADING'"
+)

@@ -1,0 +1,197 @@
+"""The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
+path a bot walks: QR, scan at once, ready, send, receipts, inbound, a
+restart on the same profile, a phone logout, a conflict.  Our own session
+process walks the same path on the same stand-in, so the suite shows where
+the two differ.
+
+whatsapp-web.js is installed in tests/wwebjs by deploy/setup-debian.sh
+(npm, PUPPETEER_SKIP_DOWNLOAD=1, Debian's Chromium); this module installs
+nothing.  It always opens https://web.whatsapp.com/: the stand-in serves
+that name over TLS on a second front (same phones and messages) and the
+client's Chromium is sent there with --host-resolver-rules.  The page syncs
+for the stand-in's default delay, as the real page does.
+
+Run with ``-s`` to see the time of each step for both clients.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from support import SessionProcess, WwebjsClient, all_gone, chrome_processes_using, new_phone, wait_for
+from wwnode.fakewa import FakeWA, Settings
+from wwnode.fakewa.client import Control
+
+pytestmark = pytest.mark.browser
+
+TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
+STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "restart ready")
+
+
+class Stopwatch:
+    """Seconds from the client's start to each step, for the closing table."""
+
+    def __init__(self, table: dict, client: str):
+        self.start = time.monotonic()
+        self.marks = table.setdefault(client, {})
+
+    def mark(self, step: str) -> None:
+        self.marks[step] = time.monotonic() - self.start
+
+    def restart(self) -> None:
+        self.start = time.monotonic()
+
+
+def ready_without_qr(client, clock: Stopwatch) -> None:
+    """A client restarted on a linked profile: authenticated and ready, no QR."""
+    client.expect("authenticated", timeout=60)
+    client.expect("ready", timeout=30)
+    clock.mark("restart ready")
+    assert "qr" not in client.names()
+
+
+@pytest.fixture(scope="module")
+def stand_in():
+    """One stand-in with the real page's timings, over HTTP (our session)
+    and HTTPS (whatsapp-web.js, as web.whatsapp.com)."""
+    plain = FakeWA(settings=Settings()).start()
+    tls = FakeWA(tls=True, world=plain.world).start()
+    yield plain, tls
+    tls.stop()
+    plain.stop()
+
+
+@pytest.fixture(scope="module")
+def timings():
+    table: dict[str, dict[str, float]] = {}
+    yield table
+    print(f"\nSeconds from the client's start (restart: from the second start), sync delay {Settings().sync_delay} s")
+    clients = list(table)
+    print(f"{'step':<15}" + "".join(f"{c:>18}" for c in clients))
+    for step in STEPS:
+        print(f"{step:<15}" + "".join(f"{table[c].get(step, float('nan')):>18.3f}" for c in clients))
+
+
+def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    clock = Stopwatch(timings, "whatsapp-web.js")
+
+    first = WwebjsClient(tls.port, tmp_path / "auth", "bot")
+    try:
+        qr = first.expect("qr", timeout=60)["qr"]
+        clock.mark("qr")
+        control.scan(qr, phone, pushname="Corner Shop", platform="iphone")  # at once, as a quick phone would
+        first.expect("authenticated", timeout=30)
+        ready = first.expect("ready", timeout=30)
+        clock.mark("ready")
+        assert (ready["wid"], ready["pushname"], ready["platform"]) == (f"{phone}@c.us", "Corner Shop", "iphone")
+
+        first.send({"cmd": "send", "ref": "s1", "chat_id": f"{friend}@c.us", "text": TEXT})
+        sent = first.expect("sent", ref="s1")
+        clock.mark("send")
+        recorded = wait_for(lambda: control.sent_by(phone), what="the stand-in to record the send")
+        assert [(m["to"], m["body"]) for m in recorded] == [(f"{friend}@c.us", TEXT)]
+        assert sent["id"] == f"true_{friend}@c.us_{recorded[0]['id']}"
+
+        control.receipt(recorded[0]["id"], "delivered")
+        first.expect("message_ack", id=sent["id"], ack=2)
+        clock.mark("ack delivered")
+        control.receipt(recorded[0]["id"], "read")
+        first.expect("message_ack", id=sent["id"], ack=3)
+        clock.mark("ack read")
+
+        inbound_id = control.deliver(phone, friend, "hello, bot")
+        message = first.expect("message")["message"]
+        clock.mark("inbound")
+        assert message["id"] == f"false_{friend}@c.us_{inbound_id}"
+        assert (message["from"], message["to"], message["body"]) == (f"{friend}@c.us", f"{phone}@c.us", "hello, bot")
+        assert (message["type"], message["fromMe"], message["deviceType"], message["hasMedia"]) == ("chat", False, "web", False)
+    finally:
+        assert first.stop() == 0
+    assert [e for e in first.seen if e["event"] in ("page_error", "init_error")] == []
+    assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
+
+    # The same LocalAuth profile again: linked, so no QR, straight to ready.
+    second = WwebjsClient(tls.port, tmp_path / "auth", "bot")
+    clock.restart()
+    try:
+        ready_without_qr(second, clock)
+        assert [e["percent"] for e in second.seen if e["event"] == "loading_screen"][-1:] == [100]
+
+        control.logout(phone)
+        second.expect("disconnected", reason="LOGOUT")
+        # whatsapp-web.js stays up and shows the page's next QR code.
+        control.scan(second.expect("qr", timeout=30)["qr"], phone)
+        second.expect("ready", timeout=30)
+
+        control.conflict(phone)
+        second.expect("change_state", state="CONFLICT")
+        second.expect("disconnected", reason="CONFLICT")
+    finally:
+        second.stop()
+    assert [e for e in second.seen if e["event"] in ("page_error", "init_error")] == []
+
+
+def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    clock = Stopwatch(timings, "our session")
+    profile = tmp_path / "profile"
+
+    def session(key: str, profile) -> SessionProcess:
+        return SessionProcess(key, profile, plain.url, tmp_path / f"{key}.log")
+
+    first = session("fidelity-1", profile)
+    try:
+        qr = first.expect("qr", attempt=1, timeout=60)["qr"]
+        clock.mark("qr")
+        control.scan(qr, phone)  # at once
+        first.expect("authenticated", timeout=30)
+        assert first.expect("ready", timeout=30)["me"] == f"{phone}@c.us"
+        clock.mark("ready")
+
+        first.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": TEXT})
+        sent = first.expect("sent", id="c1")
+        clock.mark("send")
+        recorded = control.sent_by(phone)
+        assert [(m["to"], m["body"]) for m in recorded] == [(f"{friend}@c.us", TEXT)]
+        assert sent["message_id"] == f"true_{friend}@c.us_{recorded[0]['id']}"
+        # The phone's receipts reach the stand-in; our session reports no
+        # acks (the pipe protocol has no event for them), so no times.
+        assert control.receipt(recorded[0]["id"], "delivered") == 2
+        assert control.receipt(recorded[0]["id"], "read") == 3
+
+        inbound_id = control.deliver(phone, friend, "hello, bot")
+        message = first.expect("message")["message"]
+        clock.mark("inbound")
+        assert message["id"]["_serialized"] == f"false_{friend}@c.us_{inbound_id}"
+        assert (message["from"], message["to"], message["body"]) == (f"{friend}@c.us", f"{phone}@c.us", "hello, bot")
+        assert (message["type"], message["fromMe"], message["deviceType"], message["hasMedia"]) == ("chat", False, "web", False)
+    finally:
+        assert first.stop() == 0
+
+    second = session("fidelity-1", profile)
+    clock.restart()
+    try:
+        ready_without_qr(second, clock)
+        control.logout(phone)
+        second.expect("disconnected", reason="LOGOUT")
+        assert second.wait() == 3
+    finally:
+        second.stop()
+
+    third = session("fidelity-2", tmp_path / "profile-2")
+    try:
+        control.scan(third.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        third.expect("ready", timeout=30)
+        control.conflict(phone)
+        third.expect("disconnected", reason="CONFLICT")
+    finally:
+        third.stop()
+    for s in (first, second, third):
+        wait_for(lambda: all_gone(chrome_processes_using(s.profile)), timeout=15, what="Chrome to exit")

@@ -1,0 +1,97 @@
+// Runs one whatsapp-web.js client, unmodified, for tests/test_wwebjs.py.
+//
+//   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH}'
+//
+// Like the project's own session process it speaks JSON lines: the
+// client's events on stdout ({"event": ..., "t": ms since start}; errors
+// in the page as "page_error"),
+// commands on stdin:
+//   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "destroy"}                               -> "destroyed", then exit
+// The browser opens https://web.whatsapp.com/ as the library always does;
+// --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
+// which serves TLS with a self-signed certificate.
+'use strict';
+
+const readline = require('readline');
+const { Client, LocalAuth } = require('whatsapp-web.js');
+
+const started = Date.now();
+const config = JSON.parse(process.argv[2] || '{}');
+const emit = (event, fields = {}) => {
+  process.stdout.write(JSON.stringify({ event, t: Date.now() - started, ...fields }) + '\n');
+};
+
+const args = [
+  `--host-resolver-rules=MAP web.whatsapp.com 127.0.0.1:${config.port}`,
+  '--ignore-certificate-errors',
+];
+if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');  // Chromium refuses root otherwise
+
+const client = new Client({
+  authStrategy: new LocalAuth({ dataPath: config.dataPath, clientId: config.clientId }),
+  webVersionCache: { type: 'none' },
+  puppeteer: { executablePath: config.chrome || '/usr/bin/chromium', headless: true, args },
+});
+
+const messageFields = (m) => ({
+  id: m.id._serialized, from: m.from, to: m.to, body: m.body, type: m.type,
+  fromMe: m.fromMe, ack: m.ack, deviceType: m.deviceType, hasMedia: m.hasMedia, links: m.links,
+});
+
+client.on('qr', (qr) => emit('qr', { qr }));
+client.on('loading_screen', (percent) => emit('loading_screen', { percent }));
+client.on('authenticated', () => emit('authenticated'));
+client.on('auth_failure', (reason) => emit('auth_failure', { reason: String(reason) }));
+client.on('ready', () => emit('ready', {
+  wid: client.info.wid._serialized, pushname: client.info.pushname, platform: client.info.platform,
+}));
+client.on('change_state', (state) => emit('change_state', { state }));
+client.on('disconnected', (reason) => emit('disconnected', { reason }));
+client.on('message', (m) => emit('message', { message: messageFields(m) }));
+client.on('message_ack', (m, ack) => emit('message_ack', { id: m.id._serialized, ack }));
+
+async function handle(cmd) {
+  if (cmd.cmd === 'send') {
+    try {
+      const msg = await client.sendMessage(cmd.chat_id, cmd.text);
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'destroy') {
+    await destroy();
+  } else {
+    emit('error', { error: 'unknown command ' + JSON.stringify(cmd.cmd) });
+  }
+}
+
+let destroying = null;
+function destroy() {
+  destroying = destroying || client.destroy().catch((e) => emit('error', { error: String(e) })).then(() => {
+    emit('destroyed');
+    process.exit(0);
+  });
+  return destroying;
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let cmd;
+  try { cmd = JSON.parse(line); } catch (e) { emit('error', { error: 'not JSON: ' + line }); return; }
+  handle(cmd);
+});
+lines.on('close', destroy);  // the test went away: take the browser along
+
+// Errors inside the page (an uncaught exception, console.error) are events
+// too: a missing module or a wrong shape shows up there first.  The page
+// exists once initialize() has launched the browser.
+const watchPage = setInterval(() => {
+  if (!client.pupPage) return;
+  clearInterval(watchPage);
+  client.pupPage.on('pageerror', (e) => emit('page_error', { error: String(e && e.message || e) }));
+  client.pupPage.on('console', (m) => { if (m.type() === 'error') emit('page_error', { error: m.text() }); });
+}, 20);
+
+emit('starting', { pid: process.pid });
+client.initialize().catch((e) => emit('init_error', { error: String(e && e.stack || e) }));

@@ -1,0 +1,45 @@
+"""The page as the server sends it: its HTML with the settings in it, its
+one script, and the real site's page for browsers it does not support."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+import orjson
+
+# The page's parts, joined into the one script it loads.
+SCRIPT_PARTS = ("page_base.js", "page.js")
+
+
+def _asset(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
+@functools.cache
+def script() -> bytes:
+    parts = b"\n".join(_asset(name) for name in SCRIPT_PARTS)
+    return b"(function () {\n'use strict';\n" + parts + b"\n})();\n"
+
+
+def page_html(drop_modules: tuple[str, ...]) -> bytes:
+    # Settings reach the page as data in a JSON block, never as script.
+    config = orjson.dumps({"dropModules": list(drop_modules)}).replace(b"<", b"\\u003c")
+    return _asset("page.html").replace(b"{{config}}", config)
+
+
+def unsupported_html() -> bytes:
+    return _asset("unsupported.html")
+
+
+@functools.cache
+def page_modules() -> tuple[str, ...]:
+    """The modules the page defines (``define('Name', ...)`` in page.js)."""
+    return tuple(re.findall(r"^define\('([A-Za-z0-9_]+)'", _asset("page.js").decode(), re.MULTILINE))
+
+
+def unsupported_browser(user_agent: str) -> bool:
+    # The real site turns headless Chrome away; a desktop Chrome, whatever
+    # its version (whatsapp-web.js presents a Chrome 101), gets the page.
+    return "HeadlessChrome" in user_agent

@@ -1,0 +1,49 @@
+"""The stand-in's settings: timings and variations of the page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MODULE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
+# What the real page's Conn.platform says of the primary device.
+PLATFORMS = ("android", "iphone", "smba", "smbi", "wp", "kaios")
+PUSHNAME_MAX = 25  # characters, as the app allows
+
+
+@dataclass
+class Settings:
+    """Timings and variations.  The defaults are the real page's (as far
+    as it is known); tests shorten them."""
+
+    qr_first: float = 60.0  # seconds the first QR code of a page lives
+    qr_next: float = 20.0  # seconds each later one lives
+    qr_count: int = 6  # codes shown before the page goes idle
+    # A page that stops answering keeps its link "open" until a write to it
+    # fails; a keep-alive every few seconds finds that out.
+    keepalive: float = 5.0
+    # Seconds from CONNECTED to hasSynced, on a fresh pairing and on a
+    # restored profile alike (the real page syncs for a few seconds).
+    sync_delay: float = 2.0
+    # Receipts the recipient's phone sends by itself, in seconds after the
+    # server took the message; None: only through the control API.
+    auto_delivered: float | None = None
+    auto_read: float | None = None
+    # Modules the page leaves out, to play a page that WhatsApp changed.
+    drop_modules: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (self.qr_first > 0 and self.qr_next > 0 and self.keepalive > 0):
+            raise ValueError("QR lifetimes and the keep-alive must be positive")
+        if not (isinstance(self.qr_count, int) and self.qr_count >= 1):
+            raise ValueError("qr_count must be at least 1")
+        if not 0 <= self.sync_delay <= 600:
+            raise ValueError("sync_delay must be from 0 to 600 seconds")
+        for name in ("auto_delivered", "auto_read"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 3600:
+                raise ValueError(f"{name} must be from 0 to 3600 seconds, or None")
+        self.drop_modules = tuple(self.drop_modules)
+        bad = [m for m in self.drop_modules if not isinstance(m, str) or not MODULE_NAME_RE.match(m)]
+        if bad:
+            raise ValueError(f"not module names: {bad!r}")
