@@ -52,7 +52,9 @@
     const Cmd = req('WAWebCmd').Cmd;
     const Msg = req('WAWebCollections').Msg;
     const Me = req('WAWebUserPrefsMeUser');
-    const findLinks = req('WALinkify').findLinks;
+    // Required when a message comes, as whatsapp-web.js does: the session
+    // checks for it only once the page has synced (pageapi.WHEN_SYNCED).
+    const findLinks = (text) => req('WALinkify').findLinks(text);
 
     async function qrString(ref) {
       const b64 = req('WABase64').encodeB64;

@@ -27,6 +27,12 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "message", "send", "send_seen", "logout")
 
+# When the session checks a need: at load, or once the page has synced.
+AT_LOAD = "load"
+WHEN_SYNCED = "synced"
+STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "logout": AT_LOAD,
+                "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED}
+
 
 @dataclass(frozen=True)
 class Member:
@@ -48,6 +54,10 @@ class Need:
 
     use: str
     alternatives: tuple[Member, ...]
+
+    @property
+    def stage(self) -> str:
+        return STAGE_OF_USE[self.use]
 
     def __str__(self) -> str:
         return " or ".join(str(m) for m in self.alternatives)
@@ -103,9 +113,10 @@ SURFACE: tuple[Need, ...] = (
 )
 
 
-def needs(send_seen: bool = True) -> tuple[Need, ...]:
-    """What a session with these options uses."""
-    return tuple(n for n in SURFACE if send_seen or n.use != "send_seen")
+def needs(send_seen: bool = True, stage: str | None = None) -> tuple[Need, ...]:
+    """What a session with these options uses (checked at ``stage``; None:
+    at either)."""
+    return tuple(n for n in SURFACE if (send_seen or n.use != "send_seen") and stage in (None, n.stage))
 
 
 def as_data(wanted: tuple[Need, ...]) -> list[list[dict]]:

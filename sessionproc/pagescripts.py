@@ -92,6 +92,9 @@ function (needs) {{
 }}
 """
 
+# The same check alone, for what the page needs once it has synced.
+CHECK_JS = f"function (needs) {{ return ({pageapi.CHECK_FN})(needs); }}"
+
 LOGOUT_JS = """
 const done = arguments[0];
 Promise.resolve(window.require('WAWebSocketModel').Socket.logout())

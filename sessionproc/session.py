@@ -26,7 +26,7 @@ import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import browser, pageapi
-from .pagescripts import CHECK_AND_ATTACH_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
+from .pagescripts import CHECK_AND_ATTACH_JS, CHECK_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
 from .devtools import DevTools, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
@@ -67,7 +67,8 @@ class Session:
         self.sends: queue.Queue = queue.Queue()
         self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
                                boot_timeout=opts.boot_timeout, now=time.monotonic())
-        self.needs = pageapi.needs(send_seen=opts.send_seen)
+        self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD)
+        self.needs_when_synced = pageapi.needs(opts.send_seen, pageapi.WHEN_SYNCED)
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.driver = None
@@ -165,7 +166,7 @@ class Session:
             log.info("page: message %s", (report.get("message") or {}).get("id", {}).get("_serialized"))
         elif report.get("type") != "qr":  # QR strings are credentials-to-be
             log.info("page: %s", report)
-        if report.get("type") == "loaded":
+        if report.get("type") in ("loaded", "synced"):
             report = self._check_page(report)
             if report is None:
                 return
@@ -177,16 +178,19 @@ class Session:
             self.out.emit(event)
 
     def _check_page(self, report: dict) -> dict | None:
-        """The ``loaded`` report with what the page lacks; the page's
-        listeners are attached if it lacks nothing.  None when the document
-        went away meanwhile (the next one reports ``loaded`` in turn)."""
+        """The ``loaded`` or ``synced`` report with what the page lacks of
+        what that stage needs (pageapi); at load, the page's listeners are
+        attached if it lacks nothing.  None when the document went away
+        meanwhile (the next one reports in turn)."""
+        loaded = report["type"] == "loaded"
+        wanted = self.needs_at_load if loaded else self.needs_when_synced
+        script = CHECK_AND_ATTACH_JS if loaded else CHECK_JS
         try:
-            found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs)],
-                                                timeout=self.opts.ping_timeout)
+            found = self.devtools.call_function(script, [pageapi.as_data(wanted)], timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not check the page: %s", e)
             return None
-        return report | {"missing": pageapi.missing(self.needs, found)}
+        return report | {"missing": pageapi.missing(wanted, found)}
 
     def _on_outcome(self, event: dict) -> None:
         name = event["event"]

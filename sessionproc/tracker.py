@@ -95,12 +95,9 @@ class Tracker:
 
     def _on_loaded(self, r: dict) -> list[dict]:
         """The module system is up and was checked; ``missing`` lists what
-        the session uses that the page lacks."""
-        missing = r.get("missing") or []
-        if missing:
-            detail = "the page lacks " + ", ".join(map(str, missing))
-            event = {"event": "disconnected", "reason": REASON_INCOMPATIBLE_PAGE, "detail": detail}
-            return self._end(event, EXIT_CANNOT_START)
+        the session needs at load that the page lacks."""
+        if r.get("missing"):
+            return self._incompatible(r["missing"])
         self.boot_deadline = None
         log.info("page loaded, WhatsApp Web %s", r.get("version"))
         return [{"event": "loaded", "version": r.get("version"), "user_agent": r.get("user_agent"),
@@ -131,8 +128,12 @@ class Tracker:
         return [{"event": "qr", "qr": r.get("qr"), "attempt": self.qr_attempts}]
 
     def _on_synced(self, r: dict) -> list[dict]:
+        """The page synced; ``missing`` lists what messages and sends need
+        that it lacks (checked only now, as whatsapp-web.js does)."""
         if self.authenticated:
             return []
+        if r.get("missing"):
+            return self._incompatible(r["missing"])
         self.authenticated = True
         self.me = r.get("me")
         return [{"event": "authenticated"}, {"event": "ready", "me": self.me}]
@@ -163,6 +164,11 @@ class Tracker:
         if self.was_linked:
             return self._end_auth("credentials_rejected")
         return []  # a fresh profile shows a QR: that is the normal start
+
+    def _incompatible(self, missing: list) -> list[dict]:
+        detail = "the page lacks " + ", ".join(map(str, missing))
+        return self._end({"event": "disconnected", "reason": REASON_INCOMPATIBLE_PAGE, "detail": detail},
+                         EXIT_CANNOT_START)
 
     def _end_auth(self, reason: str) -> list[dict]:
         return self._end({"event": "auth_failure", "reason": reason}, EXIT_ENDED)

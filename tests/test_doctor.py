@@ -73,6 +73,7 @@ def test_the_stand_in_has_everything(tmp_path, wa):
     assert code == OK and report["problem"] == ""
     assert [s["need"] for s in report["surface"]] == [str(n) for n in pageapi.SURFACE]
     assert all(s["present"] for s in report["surface"])
+    assert {s["stage"] for s in report["surface"]} == {pageapi.AT_LOAD, pageapi.WHEN_SYNCED}
     assert "Headless" not in report["user_agent"] and report["webdriver"] is False
     assert report["version"] and report["load_seconds"] > 0
 
@@ -82,9 +83,9 @@ def test_the_text_report_names_what_a_changed_page_lacks(tmp_path, make_wa):
     wa = make_wa(drop_modules=("WALinkify", "WAWebUserPrefsMultiDevice"))
     code, text = doctor(tmp_path, "--url", wa.url)
     assert code == INCOMPLETE
-    assert re.search(r"MISSING +message +WALinkify\.findLinks\n", text)
+    assert re.search(r"MISSING +synced +message +WALinkify\.findLinks\n", text)
     # The ADV secret is still there, from the older module.
-    assert re.search(r"present +qr +WAWebUserPrefsMultiDevice\.getADVSecretKey or "
+    assert re.search(r"present +load +qr +WAWebUserPrefsMultiDevice\.getADVSecretKey or "
                      r"WAWebAdvSignatureApi\.getADVSecretKey +\(has WAWebAdvSignatureApi\.getADVSecretKey\)", text)
     assert len(re.findall(r"^  present ", text, re.M)) == len(pageapi.SURFACE) - 1
     assert "user agent    Mozilla/5.0" in text and "webdriver     false" in text

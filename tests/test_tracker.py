@@ -144,3 +144,14 @@ def test_a_page_lacking_what_the_session_uses_cannot_start():
     }]
     assert t.exit_code == EXIT_CANNOT_START
     assert t.tick(10**9) == [] and t.feed({"type": "qr", "qr": "1"}) == []  # over is over
+
+
+def test_a_page_that_syncs_without_what_sends_need_ends_before_it_is_ready():
+    t = fresh()
+    t.feed(LOADED)
+    assert names(t.feed({"type": "qr", "qr": "1"})) == ["qr"]
+    assert t.feed({"type": "synced", "me": "1@c.us", "missing": ["WAWebSendMsgChatAction.addAndSendMsgToChat"]}) == [{
+        "event": "disconnected", "reason": "incompatible_page",
+        "detail": "the page lacks WAWebSendMsgChatAction.addAndSendMsgToChat",
+    }]
+    assert t.exit_code == EXIT_CANNOT_START and not t.ready

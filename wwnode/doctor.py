@@ -8,6 +8,13 @@ system (``window.Debug.VERSION``), and checks every module and member of
 runs against the real site before upgrading Chromium, or after WhatsApp
 ships a new page.  Nothing is linked and nothing is sent.
 
+The page is checked before a login, so needs the session checks only once
+the page has synced (stage ``synced`` in the report: messages and sends,
+``sessionproc.pageapi.WHEN_SYNCED``) are looked for early here.  A real
+page that loads those modules only after a login shows them missing before
+one; such a report is not proof that sessions would fail (the README says
+what is known of this).
+
 Exit codes (also in the README):
 
 - 0 (``OK``): the page has everything the session uses;
@@ -88,7 +95,7 @@ class Report:
             "version": self.version,
             "load_seconds": self.load_seconds,
             "surface": [
-                {"use": f.need.use, "need": str(f.need), "present": f.ok,
+                {"use": f.need.use, "stage": f.need.stage, "need": str(f.need), "present": f.ok,
                  "alternatives": {str(m): p for m, p in zip(f.need.alternatives, f.present)}}
                 for f in self.findings
             ],
@@ -164,7 +171,7 @@ def render(report: Report) -> str:
         lines.append("")
         width = max(len(u) for u in pageapi.USES)
         for f in report.findings:
-            line = f"  {'present' if f.ok else 'MISSING'}  {f.need.use:<{width}}  {f.need}"
+            line = f"  {'present' if f.ok else 'MISSING'}  {f.need.stage:<6}  {f.need.use:<{width}}  {f.need}"
             if len(f.need.alternatives) > 1 and f.ok:
                 line += "  (has " + ", ".join(str(m) for m, p in zip(f.need.alternatives, f.present) if p) + ")"
             lines.append(line)
