@@ -295,6 +295,7 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # an idle link stays up: only cut() or the peers end it
             with self._lock:
                 self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
@@ -393,3 +394,22 @@ def _pings(client) -> bool:
         return client.ping()
     except redislib.RedisError:
         return False
+
+
+# ------------------------------------------------------- RabbitMQ parts
+
+def turn_until(parts, condition, timeout: float = 10.0, what: str = "condition"):
+    """Turn a node's RabbitMQ parts (``wwnode.amqp`` consumers and
+    publishers) as its loop does, connect, pump, drain, until
+    ``condition()`` holds; return its value."""
+
+    def turn():
+        now = time.monotonic()
+        for part in parts:
+            part.connect(now)
+            part.pump(now)
+            if hasattr(part, "drain"):
+                part.drain()
+        return condition()
+
+    return wait_for(turn, timeout, what=what)

@@ -48,11 +48,9 @@ class Node:
         self.cfg = cfg
         self.paths = Paths(cfg.data_dir)
         self.paths.ensure()
-        self.spool = Spool(self.paths.root / "spool" / "events.log", cfg.spool_limit)
-        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat, self.spool)
-        for routing_key, body in self.spool.recover():
-            self.publisher.outbox.append(Outgoing(EVENTS_EXCHANGE, routing_key, body,
-                                                  seq=self.spool.add(routing_key, body)))
+        # The publisher's outbox queues again what an earlier run left in the spool.
+        self.publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat,
+                                   Spool(self.paths.root / "spool" / "events.log", cfg.spool_limit))
         self.consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                                  self._on_command, node_queue_ttl=cfg.node_queue_ttl)
         self.store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window)
