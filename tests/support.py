@@ -347,6 +347,11 @@ class TcpProxy:
         self.listener.close()
 
 
+def amqp_url_via(proxy: TcpProxy, vhost: str) -> str:
+    """The local RabbitMQ's URL, through ``proxy``."""
+    return f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}"
+
+
 class RedisServer:
     """A redis-server of the test's own, to restart at will."""
 

@@ -13,10 +13,10 @@ import pika.connection
 import pytest
 
 from conftest import TEST_VHOST
-from support import TcpProxy, turn_until
+from support import TcpProxy, amqp_url_via, turn_until
 from wwnode.amqp import link
 from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
-from wwnode.amqp.link import RPC_TIMEOUT, PikaUnsupported, check_pika
+from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing, node_queue_name
 from wwnode.spool import Spool
@@ -29,10 +29,6 @@ def proxy():
     p = TcpProxy(5672)
     yield p
     p.close()
-
-
-def via(proxy: TcpProxy) -> str:
-    return f"amqp://guest:guest@127.0.0.1:{proxy.port}/{TEST_VHOST}"
 
 
 @pytest.fixture
@@ -67,7 +63,7 @@ def probe(name: str = "probe") -> tuple[str, Outgoing, list]:
 
 
 def test_a_stalled_confirm_is_bounded_and_the_event_goes_out_once_the_link_is_back(rabbit, parts, proxy, tmp_path):
-    publisher = parts(Publisher(via(proxy), HEARTBEAT, Spool(tmp_path / "events.log")))
+    publisher = parts(Publisher(amqp_url_via(proxy, TEST_VHOST), HEARTBEAT, Spool(tmp_path / "events.log")))
     turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
 
     proxy.freeze()
@@ -90,7 +86,7 @@ def test_a_stalled_confirm_is_bounded_and_the_event_goes_out_once_the_link_is_ba
 
 def test_a_silent_link_is_detected_within_two_heartbeats(rabbit, parts, proxy):
     got: list = []
-    c = parts(consumer(via(proxy), got))
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got))
     turn_until([c], lambda: c.up, what="the consumer to connect")
 
     proxy.freeze()
@@ -106,7 +102,7 @@ def test_a_silent_link_is_detected_within_two_heartbeats(rabbit, parts, proxy):
 
 def test_a_cancel_wait_is_bounded(rabbit, parts, proxy):
     got: list = []
-    c = parts(consumer(via(proxy), got, heartbeat=30))  # so the silence check does not come first
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))  # so the silence check does not come first
     turn_until([c], lambda: c.is_router, what="the consumer to connect")
 
     proxy.freeze()
@@ -122,7 +118,7 @@ def test_a_cancel_wait_is_bounded(rabbit, parts, proxy):
 
 def test_a_declare_wait_is_bounded(rabbit, parts, proxy):
     got: list = []
-    c = parts(consumer(via(proxy), got, heartbeat=30))
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))
     turn_until([c], lambda: c.is_router, what="the consumer to connect")
     rabbit.ch.queue_delete(c.node_queue)  # the broker cancels its consumer...
     turn_until([c], lambda: c.node_queue not in c.consumer_tags, what="the cancel to arrive")
@@ -158,7 +154,7 @@ def test_one_consumer_routes_for_the_fleet_and_another_takes_over_when_it_goes(r
 
 def test_an_ack_from_an_earlier_connection_is_ignored(rabbit, parts, proxy):
     got: list = []
-    c = parts(consumer(via(proxy), got, heartbeat=30))
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))
     turn_until([c], lambda: c.node_queue in c.consumer_tags, what="the consumer to connect")
     rabbit.publish(c.node_queue, {"key": "k1"})  # as the router hands a command over
     turn_until([c], lambda: got, what="the command")
@@ -184,13 +180,10 @@ def test_a_pika_without_an_internal_fails_loudly(rabbit_url, monkeypatch):
     assert not issubclass(PikaUnsupported, link.BROKER_ERRORS)  # so nothing retries it away
 
 
-def test_a_connection_without_an_internal_is_refused(rabbit_url, monkeypatch):
-    connection = pika.BlockingConnection(pika.URLParameters(rabbit_url))
-    try:
-        link._Internals(connection)  # this one has them all
-        monkeypatch.delattr(connection._impl, "bytes_received")
-        with pytest.raises(PikaUnsupported, match=r"_impl\.bytes_received"):
-            link._Internals(connection)
-    finally:
-        monkeypatch.undo()
-        connection.close()
+def test_a_connection_without_an_internal_is_refused_at_start(rabbit_url, monkeypatch):
+    # As if a later pika had renamed one of the attributes the link uses.
+    monkeypatch.setattr(link, "INTERNALS", link.INTERNALS + ("renamed_in_a_later_pika",))
+    lnk = Link(rabbit_url, HEARTBEAT, "event", on_open=lambda: None)
+    with pytest.raises(PikaUnsupported, match="renamed_in_a_later_pika"):
+        turn_until([lnk], lambda: False, what="the check to fail")
+    assert not lnk.up
