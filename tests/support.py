@@ -302,13 +302,13 @@ class TcpProxy:
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, src, dst) -> None:
+        import socket
+
         try:
             while True:
                 data = src.recv(65536)
-                if not data:
-                    break
-                self._frozen.wait()
-                if self.state == "cut":
+                self._frozen.wait()  # a frozen link forwards nothing, not even a close
+                if not data or self.state == "cut":
                     break
                 dst.sendall(data)
         except OSError:
@@ -316,9 +316,13 @@ class TcpProxy:
         finally:
             for s in (src, dst):
                 try:
-                    s.close()
+                    # shutdown, not only close: the other pipe thread is
+                    # still in recv() on these sockets, and a close alone
+                    # sends nothing while it is.
+                    s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
     def cut(self) -> None:
         import socket

@@ -18,7 +18,7 @@ import pika
 import pika.exceptions
 
 from ..spool import Spool
-from .link import BROKER_ERRORS, Link, why
+from .link import BROKER_ERRORS, Link
 from .topology import EVENTS_EXCHANGE, Outgoing, declare_topology
 
 log = logging.getLogger(__name__)
