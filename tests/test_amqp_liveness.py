@@ -1,6 +1,10 @@
-"""The link's timing rules, with time handed in."""
+"""The pure parts of wwnode.amqp: the link's timing rules, with time handed
+in, and names and records that need no broker library."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 from wwnode.amqp.liveness import Backoff, Silence
 
@@ -23,3 +27,9 @@ def test_reconnect_delays_grow_to_a_cap_with_jitter_and_start_again_after_a_succ
         assert base / 2 <= delay <= base
     backoff.reset()
     assert backoff.next() <= 1.0
+
+
+def test_the_topology_imports_no_pika():
+    code = "import sys, wwnode.amqp.topology; print('pika' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout.strip() == "False"

@@ -4,6 +4,7 @@
   records; no pika, so the node's rules need no broker library.
 - ``link``: one connection kept alive (connecting, backoff, silence, bounded
   waits); the only module that touches pika's internals.
+- ``liveness``: the link's timing rules (backoff, silence), pure.
 - ``consumer``: commands in, router election, acks.
 - ``publisher``: events out, confirmed, and the ``Outbox`` with its spool.
 
