@@ -19,7 +19,7 @@ import orjson
 import psutil
 
 from wwnode.admission import Reading
-from wwnode.broker import Delivery
+from wwnode.amqp.topology import Delivery
 from wwnode.commands import Command
 from wwnode.config import Config
 from wwnode.ownership import Leases
@@ -307,19 +307,20 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            upstream.settimeout(None)  # an idle link stays up: only cut() or the peers end it
             with self._lock:
                 self.conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, src, dst) -> None:
+        import socket
+
         try:
             while True:
                 data = src.recv(65536)
-                if not data:
-                    break
-                self._frozen.wait()
-                if self.state == "cut":
+                self._frozen.wait()  # a frozen link forwards nothing, not even a close
+                if not data or self.state == "cut":
                     break
                 dst.sendall(data)
         except OSError:
@@ -327,9 +328,13 @@ class TcpProxy:
         finally:
             for s in (src, dst):
                 try:
-                    s.close()
+                    # shutdown, not only close: the other pipe thread is
+                    # still in recv() on these sockets, and a close alone
+                    # sends nothing while it is.
+                    s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
     def cut(self) -> None:
         import socket
@@ -356,6 +361,11 @@ class TcpProxy:
     def close(self) -> None:
         self.cut()
         self.listener.close()
+
+
+def amqp_url_via(proxy: TcpProxy, vhost: str) -> str:
+    """The local RabbitMQ's URL, through ``proxy``."""
+    return f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost}"
 
 
 class RedisServer:
@@ -769,3 +779,22 @@ class WwebjsClient(SessionProcess):
             if event is not None:
                 self.seen.append(event)
         return code
+
+
+# ------------------------------------------------------- RabbitMQ parts
+
+def turn_until(parts, condition, timeout: float = 10.0, what: str = "condition"):
+    """Turn a node's RabbitMQ parts (``wwnode.amqp`` consumers and
+    publishers) as its loop does, connect, pump, drain, until
+    ``condition()`` holds; return its value."""
+
+    def turn():
+        now = time.monotonic()
+        for part in parts:
+            part.connect(now)
+            part.pump(now)
+            if hasattr(part, "drain"):
+                part.drain()
+        return condition()
+
+    return wait_for(turn, timeout, what=what)

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 import orjson
 
 from . import states as S
-from .broker import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Delivery, Outgoing
+from .amqp.topology import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Delivery, Outgoing
 from .counters import Counters
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Mapping, Protocol
 
-from .broker import ROUTED_QUEUES, Delivery, node_queue_name
+from .amqp.topology import ROUTED_QUEUES, Delivery, node_queue_name
 from .commands import COMMANDS, Command, Rejected, parse
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ The parts:
 ``EventBus``       events out; the end of every command (ack, requeue,
                    fail and dead-letter, forward)
 ``Processes``      the OS: subreaper, reaping, orphans
-``Consumer`` /     RabbitMQ (``broker.py``); ``Store``: Redis
+``Consumer`` /     RabbitMQ (``amqp/``); ``Store``: Redis
 ``Publisher``
 =================  ==========================================================
 
@@ -28,7 +28,7 @@ a turn waits on a browser or a session (an exited session whose status is
 not there yet is looked at again next turn); the only waits are RabbitMQ's
 publisher confirms (a local round trip, bounded) and Redis calls with short
 timeouts, skipped entirely while Redis is down.  Connecting to RabbitMQ
-happens on a short-lived thread of its own (``broker._Connector``).
+happens on a short-lived thread of its own (``amqp.link``).
 
 Signal handlers only record the signal; the loop acts on it.  SIGTERM or
 SIGINT: stop (consumers first, then the sessions, ``STOP_TIMEOUT``); a
@@ -52,7 +52,8 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Callable
 
 from .admission import Admission, LoadReader
-from .broker import Consumer, Publisher
+from .amqp.consumer import Consumer
+from .amqp.publisher import Publisher
 from .bus import EventBus
 from .config import Config, redact_url
 from .counters import Counters

@@ -35,7 +35,11 @@ class Spool:
 
     def recover(self) -> list[tuple[str, bytes]]:
         """What an earlier run queued and the broker never confirmed, in
-        order.  The journal is emptied: the caller queues these again."""
+        order.  The journal is emptied: the caller queues these again.
+        Only once, before anything is added (the publisher's ``Outbox``
+        does it): a second call would queue every event twice."""
+        if self._seq:
+            raise RuntimeError("the spool was recovered already; its events are queued (see Outbox)")
         events: dict[int, tuple[str, bytes]] = {}
         confirmed = 0
         if self.path.exists():

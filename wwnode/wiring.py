@@ -7,7 +7,9 @@ import time
 from collections import deque
 
 from .admission import Admission, LoadReader
-from .broker import EVENTS_EXCHANGE, Consumer, Delivery, Outgoing, Publisher
+from .amqp.consumer import Consumer
+from .amqp.publisher import Publisher
+from .amqp.topology import Delivery
 from .bus import EventBus
 from .children import Spawner
 from .config import Config
@@ -28,10 +30,10 @@ from .store import Store, Unavailable
 
 def build(cfg: Config, paths: Paths) -> Node:
     """The node with its real parts."""
-    spool = Spool(paths.root / "spool" / "events.log", cfg.spool_limit)
-    publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat, spool)
-    for routing_key, body in spool.recover():  # last run's unconfirmed events go first
-        publisher.outbox.append(Outgoing(EVENTS_EXCHANGE, routing_key, body, seq=spool.add(routing_key, body)))
+    # The publisher's outbox queues again, first, what the last run left
+    # unconfirmed in the spool.
+    publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat,
+                          Spool(paths.root / "spool" / "events.log", cfg.spool_limit))
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)

@@ -1,0 +1,189 @@
+"""The node's RabbitMQ parts against the real local broker, no browser: a
+TCP proxy between them that the test freezes (a link gone silent) or
+restores, and the pika self-check."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import orjson
+import pika
+import pika.connection
+import pytest
+
+from conftest import TEST_VHOST
+from support import TcpProxy, amqp_url_via, turn_until
+from wwnode.amqp import link
+from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
+from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
+from wwnode.amqp.publisher import Publisher
+from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
+from wwnode.spool import Spool
+
+HEARTBEAT = 1  # seconds; the broker agrees to what the client asks below its own
+
+
+@pytest.fixture
+def proxy():
+    p = TcpProxy(5672)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def parts(rabbit):
+    """Consumers and publishers made by the test, closed at the end, with
+    their node queues deleted.  (Ask for it before ``proxy``: the proxy is
+    then cut first, and a close cannot wait on a frozen link.)"""
+    made = []
+
+    def add(part):
+        made.append(part)
+        return part
+
+    yield add
+    for part in made:
+        part.close()
+        if isinstance(part, Consumer):
+            rabbit.ch.queue_delete(part.node_queue)
+
+
+def consumer(url: str, got: list, heartbeat: int = HEARTBEAT) -> Consumer:
+    return Consumer(url, heartbeat, prefetch=10, node_id=f"amqp-{uuid.uuid4().hex[:8]}", on_command=got.append)
+
+
+def probe(name: str = "probe") -> tuple[str, Outgoing, list]:
+    """An event that records its confirms."""
+    event_id = uuid.uuid4().hex
+    confirms: list = []
+    item = Outgoing(EVENTS_EXCHANGE, name, orjson.dumps({"event": name, "id": event_id}),
+                    on_confirmed=lambda: confirms.append(event_id))
+    return event_id, item, confirms
+
+
+def test_a_stalled_confirm_is_bounded_and_the_event_goes_out_once_the_link_is_back(rabbit, parts, proxy, tmp_path):
+    publisher = parts(Publisher(amqp_url_via(proxy, TEST_VHOST), HEARTBEAT, Spool(tmp_path / "events.log")))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+
+    proxy.freeze()
+    event_id, item, confirms = probe()
+    started = time.monotonic()
+    publisher.publish(item)  # waits for a confirm that cannot come
+    waited = time.monotonic() - started
+
+    assert waited < publisher.confirm_timeout + 2  # the wait was cut, not left to pika's heartbeat
+    assert not publisher.up
+    assert [i.routing_key for i in publisher.outbox] == ["probe"] and confirms == []
+    assert b"probe" in (tmp_path / "events.log").read_bytes()  # and on disk meanwhile
+
+    proxy.restore()
+    turn_until([publisher], lambda: confirms, what="the event to be confirmed on a new connection")
+    assert confirms == [event_id] and len(publisher.outbox) == 0
+    assert rabbit.expect("probe", timeout=5)["id"] == event_id
+    assert (tmp_path / "events.log").stat().st_size == 0  # nothing waits: journal emptied
+
+
+def test_a_silent_link_is_detected_within_two_heartbeats(rabbit, parts, proxy):
+    got: list = []
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got))
+    turn_until([c], lambda: c.up, what="the consumer to connect")
+
+    proxy.freeze()
+    started = time.monotonic()
+    turn_until([c], lambda: not c.up, timeout=10, what="the silent link to be dropped")
+    # pika's own check would take 2 x (heartbeat + 5 s); the link's takes two
+    # heartbeats after the last byte (and a byte may have just come).
+    assert time.monotonic() - started < 3 * HEARTBEAT + 1
+
+    proxy.restore()
+    turn_until([c], lambda: c.up, what="a new connection")
+
+
+def test_a_cancel_wait_is_bounded(rabbit, parts, proxy):
+    got: list = []
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))  # so the silence check does not come first
+    turn_until([c], lambda: c.is_router, what="the consumer to connect")
+
+    proxy.freeze()
+    started = time.monotonic()
+    c.set_accepting_creates(False)  # a basic_cancel, waiting for its answer
+    assert time.monotonic() - started < RPC_TIMEOUT + 2
+    assert not c.up
+
+    proxy.restore()
+    turn_until([c], lambda: c.up, what="a new connection")
+    assert "create_instance" not in c.consumer_tags  # still paused, as admission said
+
+
+def test_a_declare_wait_is_bounded(rabbit, parts, proxy):
+    got: list = []
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))
+    turn_until([c], lambda: c.is_router, what="the consumer to connect")
+    rabbit.ch.queue_delete(c.node_queue)  # the broker cancels its consumer...
+    turn_until([c], lambda: c.node_queue not in c.consumer_tags, what="the cancel to arrive")
+
+    proxy.freeze()
+    started = time.monotonic()
+    assert c.connect(time.monotonic()) is False  # ...and the node declares it again, with no answer
+    assert time.monotonic() - started < RPC_TIMEOUT + 2
+    assert not c.up
+
+    proxy.restore()
+    turn_until([c], lambda: c.node_queue in c.consumer_tags, what="the queue declared and consumed again")
+
+
+def test_one_consumer_routes_for_the_fleet_and_another_takes_over_when_it_goes(rabbit, parts, rabbit_url):
+    got_a: list = []
+    got_b: list = []
+    a = parts(consumer(rabbit_url, got_a, heartbeat=30))
+    b = parts(consumer(rabbit_url, got_b, heartbeat=30))
+    turn_until([a, b], lambda: a.is_router or b.is_router, what="a router")
+    turn_until([a, b], lambda: a.up and b.up, what="both consumers up")
+    router, other, got_router = (a, b, got_a) if a.is_router else (b, a, got_b)
+    assert not other.is_router
+
+    rabbit.publish("send_message", {"key": "k1"})
+    turn_until([a, b], lambda: got_router, what="the router to get the command")
+    assert [d.queue for d in got_a + got_b] == ["send_message"]
+    router.ack(got_router[0])
+
+    router.close()
+    turn_until([other], lambda: other.is_router, timeout=ROUTER_RETRY + 5, what="the other to take over")
+
+
+def test_an_ack_from_an_earlier_connection_is_ignored(rabbit, parts, proxy):
+    got: list = []
+    c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))
+    turn_until([c], lambda: c.node_queue in c.consumer_tags, what="the consumer to connect")
+    rabbit.publish(c.node_queue, {"key": "k1"})  # as the router hands a command over
+    turn_until([c], lambda: got, what="the command")
+
+    proxy.cut()
+    turn_until([c], lambda: not c.up, what="the cut to be noticed")
+    proxy.restore()
+    turn_until([c], lambda: len(got) == 2, what="the command delivered again")
+    old, new = got
+    assert new.redelivered and new.generation == old.generation + 1
+    assert (old.queue, old.tag) == (new.queue, new.tag)  # the same tag, on a new channel
+    c.ack(old)  # void: it must not ack the new delivery
+    c.close()
+    turn_until([], lambda: rabbit.depth(c.node_queue)[0] == 1, what="the command back in its queue")
+
+
+def test_a_pika_without_an_internal_fails_loudly(rabbit_url, monkeypatch):
+    check_pika()  # this pika has them all
+    monkeypatch.delattr(pika.connection.Connection, "add_on_connection_blocked_callback")
+    with pytest.raises(PikaUnsupported, match="Connection.add_on_connection_blocked_callback"):
+        check_pika()
+    monkeypatch.undo()
+    assert not issubclass(PikaUnsupported, link.BROKER_ERRORS)  # so nothing retries it away
+
+
+def test_a_connection_without_an_internal_is_refused_at_start(rabbit_url, monkeypatch):
+    # As if a later pika had renamed one of the attributes the link uses.
+    monkeypatch.setattr(link, "INTERNALS", link.INTERNALS + ("renamed_in_a_later_pika",))
+    lnk = Link(rabbit_url, HEARTBEAT, "event", on_open=lambda: None)
+    with pytest.raises(PikaUnsupported, match="renamed_in_a_later_pika"):
+        turn_until([lnk], lambda: False, what="the check to fail")
+    assert not lnk.up

@@ -1,0 +1,190 @@
+"""The command side: which queues a node consumes, and the acks.
+
+What a node consumes:
+
+- ``create_instance``, like every node (competing consumers), while
+  admission allows;
+- ``send_message``, ``destroy_instance`` and ``wa.reroute`` as the fleet's
+  *router*: with an exclusive consumer, which the broker grants to one node
+  at a time, so commands are routed one by one, in order.  The others try
+  again every few seconds and one takes over when the router's connection
+  goes;
+- its own queue ``wa.node.{node}``, where the router puts the commands for
+  keys this node owns.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import pika.exceptions
+
+from ..config import redact_url
+from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, why
+from .topology import ROUTED_QUEUES, Delivery, declare_node_queue, declare_topology, node_queue_name
+
+log = logging.getLogger(__name__)
+
+ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
+
+
+class Consumer:
+    """Commands in.  ``on_command(delivery)`` is called from ``pump()``."""
+
+    def __init__(self, url: str, heartbeat: int, prefetch: int, node_id: str,
+                 on_command: Callable[[Delivery], None], node_queue_ttl: float = 60.0):
+        self.link = Link(url, heartbeat, "command", self._declare_and_consume)
+        self.prefetch = prefetch
+        self.node_queue = node_queue_name(node_id)
+        self.node_queue_ttl = node_queue_ttl
+        self.on_command = on_command
+        self.channels: dict[str, object] = {}  # queue -> the channel consuming it
+        self.consumer_tags: dict[str, str] = {}
+        self.want_creates = True
+        self.router_retry_at = 0.0
+        self._cancelled: set[str] = set()
+
+    @property
+    def up(self) -> bool:
+        return self.link.up
+
+    @property
+    def connecting(self) -> bool:
+        return self.link.connecting
+
+    def socket(self):
+        return self.link.socket()
+
+    @property
+    def is_router(self) -> bool:
+        return self.up and all(q in self.consumer_tags for q in ROUTED_QUEUES)
+
+    def connect(self, now: float) -> bool:
+        if not self.up:
+            self.channels, self.consumer_tags = {}, {}
+            if not self.link.connect(now):
+                return False
+            self.router_retry_at = 0.0
+            log.info("consuming commands from %s", redact_url(self.link.url))
+        elif self._cancelled:
+            # The broker cancelled a consumer (its queue was deleted, say):
+            # declare what is missing again and consume anew.
+            log.warning("consumers cancelled by the broker on %s; declaring and consuming again",
+                        ", ".join(sorted(self._cancelled)))
+            self._cancelled.clear()
+            try:
+                with self.link.bounded(RPC_TIMEOUT):
+                    self._declare_and_consume()
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+                return False
+            self.router_retry_at = 0.0
+        if not self.is_router and now >= self.router_retry_at:
+            self._try_router(now)
+        return True
+
+    def _declare_and_consume(self) -> None:
+        connection = self.link.connection
+        ch = connection.channel()
+        declare_topology(ch)
+        try:
+            declare_node_queue(ch, self.node_queue, self.node_queue_ttl)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 406:
+                raise
+            # Declared earlier with another NODE_QUEUE_TTL: use it as it is
+            # rather than drop the commands it holds.
+            log.warning("%s exists with other settings; using it as it is", self.node_queue)
+            ch = connection.channel()
+            ch.queue_declare(self.node_queue, passive=True)
+        ch.close()
+        if self.node_queue not in self.consumer_tags:
+            self._consume(self.node_queue)
+        if self.want_creates and "create_instance" not in self.consumer_tags:
+            self._consume("create_instance")
+
+    def _on_cancel(self, queue: str) -> None:
+        self.consumer_tags.pop(queue, None)
+        self._cancelled.add(queue)
+
+    def _try_router(self, now: float) -> None:
+        self.router_retry_at = now + ROUTER_RETRY
+        for queue in ROUTED_QUEUES:
+            if queue in self.consumer_tags:
+                continue
+            try:
+                with self.link.bounded(RPC_TIMEOUT):
+                    self._consume(queue, exclusive=True)
+            except pika.exceptions.ChannelClosedByBroker as e:
+                # 403: another node is the router.  404: the queue is gone
+                # (deleted under us): declare it again first.
+                self.channels.pop(queue, None)
+                if e.reply_code == 404:
+                    self._cancelled.add(queue)
+                elif e.reply_code != 403:
+                    log.warning("could not consume %s: %s", queue, why(e))
+                return
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+                return
+        log.info("this node routes send_message and destroy_instance for the fleet")
+
+    def _consume(self, queue: str, exclusive: bool = False) -> None:
+        generation = self.link.generation
+        if queue not in self.channels or not self.channels[queue].is_open:
+            channel = self.link.connection.channel()
+            channel.basic_qos(prefetch_count=self.prefetch)
+            channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
+            self.channels[queue] = channel
+
+        def callback(ch, method, properties, body):
+            self.on_command(Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
+                                     dict(properties.headers or {})))
+
+        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive)
+
+    def set_accepting_creates(self, accepting: bool) -> None:
+        """Admission: cancel or restart the create consumer.  Deliveries it
+        holds unacked stay ours; waiting creates stay in the queue."""
+        if accepting == self.want_creates:
+            return
+        self.want_creates = accepting
+        if not self.up:
+            return
+        try:
+            with self.link.bounded(RPC_TIMEOUT):
+                if accepting:
+                    self._consume("create_instance")
+                else:
+                    tag = self.consumer_tags.pop("create_instance", None)
+                    if tag:
+                        self.channels["create_instance"].basic_cancel(tag)
+        except BROKER_ERRORS as e:
+            self.link.lost(e)
+
+    def pump(self, now: float) -> None:
+        """Handle whatever arrived (commands, heartbeats); never waits."""
+        self.link.pump(now)
+
+    def ack(self, d: Delivery) -> None:
+        if self._current(d):
+            try:
+                self.channels[d.queue].basic_ack(d.tag)
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+
+    def requeue(self, d: Delivery) -> None:
+        if self._current(d):
+            try:
+                self.channels[d.queue].basic_nack(d.tag, requeue=True)
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+
+    def _current(self, d: Delivery) -> bool:
+        """A tag from an earlier connection means nothing now: the broker
+        already put that message back in its queue."""
+        return self.up and d.generation == self.link.generation and d.queue in self.channels
+
+    def close(self) -> None:
+        self.link.close()

@@ -1,0 +1,337 @@
+"""One connection to RabbitMQ, kept alive for the node's loop: the only
+file in the project that touches pika's private attributes.
+
+The node runs one synchronous loop, so its connections are pika
+``BlockingConnection``s that the loop pumps (``pump()`` never waits).
+What a ``BlockingConnection`` does not offer publicly, and the node needs:
+
+- the socket, for the loop's ``poll()`` and to cut a stalled link;
+- a timer that fires *during* a blocking call (a declare, a consume, a
+  publisher confirm): ``BlockingConnection.call_later`` only runs between
+  calls, so the I/O loop's own timer is used to bound every wait;
+- the count of bytes received, to notice a link gone silent sooner than
+  pika's own heartbeat check (2 x (interval + 5 s));
+- blocked/unblocked callbacks run on the I/O loop, so a resource alarm is
+  known while a publish waits (the public ones run between calls);
+- ``AMQPConnectorException``, which a connection attempt that times out
+  raises unwrapped, from an internal module.
+
+All of these sit in ``_Internals``.  ``check_pika()`` runs at import and
+``_Internals`` checks each new connection: on a pika that lacks one of
+them the node stops with ``PikaUnsupported`` naming what is missing,
+rather than run with waits that silently stopped being bounded.
+
+Why not the supported path?  A spike published N confirmed persistent
+events (300 bytes) against the local RabbitMQ, every client in the same run,
+median of 3 and 5 rounds, on a 2-core machine shared with other work (the two
+runs differ; compare within a run):
+
+  client                                          first run, N=3000     loaded, N=2000
+  BlockingConnection, one publish then confirm    745 ev/s, p50 0.97 ms  410 ev/s, p50 1.2 ms
+  SelectConnection on an I/O thread, 1 in flight  689 ev/s, p50 1.09 ms  395 ev/s, p50 1.3 ms
+  SelectConnection, all in flight at once         ~11900 ev/s            ~3980 ev/s
+  py-amqp 5.4.2, confirm per publish              856 ev/s, p50 0.66 ms  471 ev/s, p50 1.0 ms
+
+With the node's semantics (events in order, a command acked only after
+its confirm, so one in flight) no client is faster: the round trip is the
+cost.  The gain needs confirms in flight, which is an outbox with a window
+and an I/O thread for both connections, a redesign of the consumer and the
+publisher rather than a change of client; py-amqp would remove the
+internals at equal speed, but as a second AMQP client beside pika (the tests
+and benchmarks use pika).  So the internals stay, fenced here and checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket as socketlib
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+import pika
+import pika.adapters.base_connection
+import pika.connection
+import pika.exceptions
+
+from ..config import redact_url
+from .liveness import Backoff, Silence
+
+log = logging.getLogger(__name__)
+
+# Longest wait for the broker's answer to a cancel, consume or declare: on a
+# live broker these take milliseconds, and the wait holds up the node's loop.
+RPC_TIMEOUT = 3.0
+
+
+class PikaUnsupported(RuntimeError):
+    """This pika lacks an internal the link relies on.  Not a broker error:
+    nothing catches it, the node stops and says why."""
+
+
+def check_pika() -> None:
+    """What can be checked without a connection: the classes and module
+    the link reaches into."""
+    missing = []
+    try:
+        import pika.adapters.utils.connection_workflow as workflow
+        if not hasattr(workflow, "AMQPConnectorException"):
+            missing.append("pika.adapters.utils.connection_workflow.AMQPConnectorException")
+    except ImportError:
+        missing.append("pika.adapters.utils.connection_workflow")
+    for cls, name in ((pika.connection.Connection, "add_on_connection_blocked_callback"),
+                      (pika.connection.Connection, "add_on_connection_unblocked_callback"),
+                      (pika.adapters.base_connection.BaseConnection, "ioloop")):
+        if not hasattr(cls, name):
+            missing.append(f"{cls.__module__}.{cls.__name__}.{name}")
+    if missing:
+        raise PikaUnsupported(f"pika {pika.__version__} lacks {', '.join(missing)}, which wwnode's RabbitMQ "
+                              "link relies on (checked with pika 1.3 and 1.4)")
+
+
+check_pika()
+from pika.adapters.utils.connection_workflow import AMQPConnectorException  # noqa: E402  (checked just above)
+
+# What a broken connection or channel raises in pika (a connection attempt
+# that times out raises the connection workflow's own exceptions).
+BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+
+# The private attributes used on each connection, as paths from it.
+INTERNALS = ("_impl.ioloop.call_later", "_impl.ioloop.remove_timeout", "_impl._transport._sock",
+             "_impl.bytes_received", "_impl.add_on_connection_blocked_callback",
+             "_impl.add_on_connection_unblocked_callback")
+
+
+class _Internals:
+    """Every private pika attribute of one open connection, checked when
+    it is made."""
+
+    def __init__(self, connection: pika.BlockingConnection):
+        missing = [path for path in INTERNALS if not _has_path(connection, path)]
+        if missing:
+            raise PikaUnsupported(f"pika {pika.__version__} connections lack {', '.join(missing)}, which wwnode's "
+                                  "RabbitMQ link relies on (checked with pika 1.3 and 1.4)")
+        self._impl = connection._impl
+
+    def sock(self) -> socketlib.socket | None:
+        transport = self._impl._transport  # None once the connection has closed
+        return None if transport is None else transport._sock
+
+    def bytes_received(self) -> int:
+        return self._impl.bytes_received  # counted by pika for its own heartbeat check
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> object:
+        return self._impl.ioloop.call_later(seconds, callback)
+
+    def remove_timeout(self, timer: object) -> None:
+        self._impl.ioloop.remove_timeout(timer)
+
+    def watch_blocked(self, on_blocked: Callable[[], None], on_unblocked: Callable[[], None]) -> None:
+        self._impl.add_on_connection_blocked_callback(lambda *_: on_blocked())
+        self._impl.add_on_connection_unblocked_callback(lambda *_: on_unblocked())
+
+
+def _has_path(obj: object, path: str) -> bool:
+    for name in path.split("."):
+        if not hasattr(obj, name):
+            return False
+        obj = getattr(obj, name)
+    return True
+
+
+class Link:
+    """One connection, made again whenever it goes: for the consumer or the
+    publisher, which each have their own (flow control on the publishing
+    one must not stall consumption).
+
+    ``on_open`` declares and subscribes on a fresh connection; it runs with
+    its waits bounded, and a broker error in it counts as a failed attempt.
+    ``generation`` counts connections, so a delivery tag from an earlier one
+    is known to be void."""
+
+    def __init__(self, url: str, heartbeat: int, role: str, on_open: Callable[[], None]):
+        self.url = url
+        self.heartbeat = heartbeat
+        self.role = role  # "command" or "event", for the log
+        self.on_open = on_open
+        self.connection: pika.BlockingConnection | None = None
+        self.generation = 0
+        self.retry_at = 0.0
+        self._internals: _Internals | None = None
+        self._connector = _Connector()
+        self._backoff = Backoff()
+        self._silence = Silence(heartbeat)
+
+    @property
+    def up(self) -> bool:
+        return self.connection is not None and self.connection.is_open
+
+    @property
+    def connecting(self) -> bool:
+        return self._connector.busy
+
+    def socket(self) -> socketlib.socket | None:
+        """The connection's socket, for the node's poll(); None while down."""
+        return self._internals.sock() if self.up else None
+
+    def connect(self, now: float) -> bool:
+        """Up already, or pick up (or start) an attempt on the connector's
+        thread, never waiting for it.  True once the link is up."""
+        if self.up:
+            return True
+        if now < self.retry_at:
+            return False
+        try:
+            connection = self._connector.poll(self.url, self.heartbeat)
+            if connection is None:
+                return False  # still connecting, on its own thread
+            try:
+                self._internals = _Internals(connection)
+            except PikaUnsupported:
+                connection.close()
+                raise
+            self.connection = connection
+            self.generation += 1
+            with self.bounded(RPC_TIMEOUT):
+                self.on_open()
+        except BROKER_ERRORS as e:
+            delay = self._backoff.next()
+            self.retry_at = now + delay
+            log.warning("RabbitMQ at %s unreachable for the %s connection (%s); retrying in %.1f s",
+                        redact_url(self.url), self.role, why(e), delay)
+            self.drop()
+            return False
+        self._backoff.reset()
+        return True
+
+    @contextmanager
+    def bounded(self, seconds: float, on_timeout: Callable[[], None] | None = None):
+        """Bound a wait for the broker's answer: past ``seconds`` the socket
+        is shut, so the wait ends in a broker error instead of lasting until
+        pika notices a silent link.  ``on_timeout`` says why, first."""
+
+        def cut() -> None:
+            if on_timeout is not None:
+                on_timeout()
+            else:
+                log.warning("RabbitMQ did not answer in %.0f s; dropping the %s connection", seconds, self.role)
+            self.cut()
+
+        internals = self._internals  # the wait may end with the link dropped
+        timer = internals.call_later(seconds, cut)
+        try:
+            yield
+        finally:
+            internals.remove_timeout(timer)
+
+    def back_off(self) -> None:
+        """Wait a growing while before the next attempt (the connection was
+        cut because the broker held a wait: trying at once would stall the
+        loop again)."""
+        self.retry_at = time.monotonic() + self._backoff.next()
+
+    def watch_blocked(self, on_blocked: Callable[[], None], on_unblocked: Callable[[], None]) -> None:
+        """Resource alarms, told on the I/O loop, so even during a publish."""
+        self._internals.watch_blocked(on_blocked, on_unblocked)
+
+    def pump(self, now: float) -> None:
+        """Handle whatever arrived (deliveries, heartbeats, confirms); never
+        waits.  A link silent for two heartbeats is replaced."""
+        if not self.up:
+            return
+        try:
+            self.connection.process_data_events(time_limit=0)
+        except BROKER_ERRORS as e:
+            self.lost(e)
+            return
+        if self.up and self._silence.silent(self._internals.bytes_received(), now):
+            self.lost(TimeoutError(f"nothing received for {self._silence.limit} s"))
+
+    def cut(self) -> None:
+        """Shut the socket: a pending wait then fails at once."""
+        sock = self._internals.sock() if self._internals is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socketlib.SHUT_RDWR)
+            except OSError:
+                pass  # already shut
+
+    def lost(self, e: BaseException) -> None:
+        log.warning("lost the %s connection to RabbitMQ: %s", self.role, why(e))
+        self.drop()
+
+    def drop(self, graceful: bool = False) -> None:
+        """Forget the connection.  After a failure the link may be dead or
+        silent, and a polite close would wait for the broker's answer: the
+        socket is cut first, so closing cannot block the node."""
+        if self.connection is not None:
+            if not graceful:
+                self.cut()
+            try:
+                if self.connection.is_open:
+                    self.connection.close()
+            except BROKER_ERRORS:
+                pass  # it was going anyway
+        self.connection = None
+        self._internals = None
+        self._silence.reset()
+
+    def close(self) -> None:
+        self.drop(graceful=True)
+
+
+def _params(url: str, heartbeat: int) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = heartbeat
+    params.blocked_connection_timeout = 4 * heartbeat
+    params.connection_attempts = 1
+    # Connecting blocks the node's loop: keep it short, retries back off.
+    params.socket_timeout = 3
+    params.stack_timeout = 5
+    params.client_properties = {"connection_name": "wwnode"}
+    return params
+
+
+class _Connector:
+    """Opens a connection on a thread of its own.  The handshake with a broker
+    that does not answer (a silent link) would otherwise hold up the node's
+    loop for the whole connection timeout.  The thread only builds the
+    connection; once it has ended, the loop alone uses it."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._result: object = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None
+
+    def poll(self, url: str, heartbeat: int) -> pika.BlockingConnection | None:
+        """Start an attempt if none runs; a connection once one is made,
+        None meanwhile; the attempt's error if it failed."""
+        if self._thread is None:
+            self._result = None
+            self._thread = threading.Thread(target=self._run, args=(_params(url, heartbeat),),
+                                            name="amqp-connect", daemon=True)
+            self._thread.start()
+            return None
+        if self._thread.is_alive():
+            return None
+        self._thread = None
+        result, self._result = self._result, None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _run(self, params: pika.URLParameters) -> None:
+        try:
+            self._result = pika.BlockingConnection(params)
+        except BROKER_ERRORS as e:
+            self._result = e
+
+
+def why(e: BaseException) -> str:
+    """An exception as one short log line."""
+    text = str(e) or type(e).__name__
+    return text.replace("\n", " ")[:300]

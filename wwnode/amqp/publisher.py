@@ -1,0 +1,163 @@
+"""The event side: events, routed commands and dead letters out, in order,
+each confirmed by the broker before it leaves the outbox.
+
+What cannot be published now waits in the ``Outbox`` for the connection to
+come back.  Events also wait on disk, in the spool, so a node restarted
+meanwhile still publishes them: the outbox owns the spool, reads back at
+start what an earlier run left there, and drops the oldest event when too
+many wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Iterator
+
+import pika
+import pika.exceptions
+
+from ..spool import Spool
+from .link import BROKER_ERRORS, Link
+from .topology import EVENTS_EXCHANGE, Outgoing, declare_topology
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """What waits to be published, oldest first, and its copy on disk.
+
+    Only events (messages to ``wa.events``) go to the spool: a routed
+    command or a dead letter is still unacked in its queue, so the broker
+    keeps it if the node dies.  Made with a spool, the outbox starts with
+    the events an earlier run queued and the broker never confirmed."""
+
+    def __init__(self, spool: Spool | None = None):
+        self.spool = spool
+        self._items: deque[Outgoing] = deque()
+        if spool is not None:
+            for routing_key, body in spool.recover():
+                self.put(Outgoing(EVENTS_EXCHANGE, routing_key, body))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Outgoing]:
+        return iter(self._items)
+
+    def put(self, item: Outgoing) -> None:
+        if self.spool is not None and item.exchange == EVENTS_EXCHANGE:
+            item.seq = self.spool.add(item.routing_key, item.body)
+            if self.spool.over_limit:
+                self._drop_oldest_event()
+        self._items.append(item)
+
+    def first(self) -> Outgoing:
+        return self._items[0]
+
+    def done(self) -> Outgoing:
+        """The first item is out (confirmed, or refused for good): forget it."""
+        item = self._items.popleft()
+        if item.seq is not None:
+            self.spool.confirmed(item.seq)
+        return item
+
+    def _drop_oldest_event(self) -> None:
+        for i, old in enumerate(self._items):
+            if old.seq is not None:
+                del self._items[i]
+                self.spool.dropped(old.seq)
+                log.error("more than %d events wait for RabbitMQ; dropped the oldest (%s)",
+                          self.spool.limit, old.routing_key)
+                return
+
+
+class Publisher:
+    def __init__(self, url: str, heartbeat: int, spool: Spool | None = None):
+        self.link = Link(url, heartbeat, "event", self._open_channel)
+        self.outbox = Outbox(spool)
+        self.channel = None
+        # A confirm from a healthy broker takes milliseconds; waiting for one
+        # blocks the node's loop, so the wait is short.
+        self.confirm_timeout = min(2.0, float(heartbeat))
+        self.blocked = False
+
+    @property
+    def up(self) -> bool:
+        return self.link.up and self.channel is not None
+
+    @property
+    def connecting(self) -> bool:
+        return self.link.connecting
+
+    def socket(self):
+        return self.link.socket()
+
+    def connect(self, now: float) -> bool:
+        return self.link.connect(now) and self.up
+
+    def _open_channel(self) -> None:
+        self.channel = None
+        channel = self.link.connection.channel()
+        declare_topology(channel)
+        channel.confirm_delivery()
+        self.link.watch_blocked(self._on_blocked, self._on_unblocked)
+        self.blocked = False
+        self.channel = channel
+
+    def publish(self, item: Outgoing) -> None:
+        self.outbox.put(item)
+        self.drain()
+
+    def drain(self) -> None:
+        """Publish what waits, one by one, each confirmed before the next:
+        an ack may follow a confirm, and events keep their order."""
+        while self.outbox and self.up and not self.blocked:
+            item = self.outbox.first()
+            props = pika.BasicProperties(
+                content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, headers=item.headers
+            )
+            # Waiting for the confirm blocks the node's loop, so it is
+            # bounded: past it the link is cut, and the item waits for the
+            # next connection.
+            try:
+                with self.link.bounded(self.confirm_timeout, self._confirm_stalled):
+                    self.channel.basic_publish(item.exchange, item.routing_key, item.body, props,
+                                               mandatory=item.mandatory)
+            except pika.exceptions.UnroutableError:
+                self.outbox.done()
+                if item.on_unroutable is not None:
+                    item.on_unroutable()
+                else:
+                    log.error("%s had no queue to go to", item.routing_key)
+                continue
+            except pika.exceptions.NackError:
+                log.warning("broker refused %s; will retry", item.routing_key)
+                return
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+                return
+            self.outbox.done()
+            if item.on_confirmed is not None:
+                item.on_confirmed()
+
+    def _confirm_stalled(self) -> None:
+        log.warning("no publisher confirm in %.0f s%s; replacing the connection", self.confirm_timeout,
+                    " (RabbitMQ blocks publishing)" if self.blocked else "")
+        # Not at once: while an alarm lasts, each try stalls the loop again.
+        self.link.back_off()
+
+    def pump(self, now: float) -> None:
+        if self.up:
+            self.link.pump(now)
+
+    def _on_blocked(self) -> None:
+        log.warning("RabbitMQ blocks publishing (a resource alarm); events wait")
+        self.blocked = True
+
+    def _on_unblocked(self) -> None:
+        log.warning("RabbitMQ takes events again")
+        self.blocked = False
+
+    def close(self) -> None:
+        self.link.close()

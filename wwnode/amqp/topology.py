@@ -1,0 +1,100 @@
+"""What the node and its clients agree on in RabbitMQ: names, the shape of
+the queues, and the two message records the node handles.
+
+Nothing here imports pika, so the node's rules (and their tests) can use
+the names and records without a broker library.  ``declare_*`` take any
+channel with pika's ``queue_declare``/``exchange_declare``/``queue_bind``.
+
+Topology (declared at every connect, so a restarted broker is rebuilt):
+
+- durable command queues ``create_instance``, ``destroy_instance``,
+  ``send_message``, filled by clients through the default exchange;
+- each node's own durable queue ``wa.node.{node}``, where the router puts
+  commands for the keys that node owns, and ``wa.reroute``, where commands
+  a dead node never took come back to be routed again;
+- the durable topic exchange ``wa.events``; events are published there with
+  routing key = event name, with publisher confirms;
+- the old service's four durable event queues, bound to ``wa.events`` under
+  their own names;
+- the durable queue ``wa.dead_letter`` for commands that failed for good.
+  The old queues were declared without arguments by the old service, so a
+  dead-letter *argument* on them would clash; the node republishes the
+  rejected command there itself (with ``x-reason`` headers) and then acks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..commands import COMMANDS
+
+EVENTS_EXCHANGE = "wa.events"
+DEAD_LETTER_QUEUE = "wa.dead_letter"
+COMMAND_QUEUES = tuple(COMMANDS)  # the command table's queues
+REROUTE_QUEUE = "wa.reroute"
+# Consumed by one node at a time, the router (see consumer.py).
+ROUTED_QUEUES = tuple(q for q, spec in COMMANDS.items() if spec.routed) + (REROUTE_QUEUE,)
+LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
+NODE_QUEUE_EXPIRES = 3600.0  # seconds an abandoned node queue is kept
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A command as delivered: acked on the channel that delivered it, and
+    only while that connection lives (tags die with it)."""
+
+    queue: str
+    tag: int
+    generation: int  # which connection delivered it (see Consumer.ack)
+    redelivered: bool
+    body: bytes
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def command_queue(self) -> str:
+        """The command queue the client published to (a routed command
+        carries it in a header)."""
+        return self.headers.get("x-queue") or self.queue
+
+
+@dataclass
+class Outgoing:
+    """A message for the publisher: an event, a routed command or a dead
+    letter.  ``on_confirmed`` runs once the broker confirmed it (that is
+    when a command may be acked); ``on_unroutable`` when a ``mandatory``
+    message found no queue."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict | None = None
+    mandatory: bool = False
+    on_confirmed: Callable[[], None] | None = None
+    on_unroutable: Callable[[], None] | None = None
+    seq: int | None = None  # its number in the spool, for events
+
+
+def node_queue_name(node_id: str) -> str:
+    return f"wa.node.{node_id}"
+
+
+def declare_topology(ch) -> None:
+    for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE):
+        ch.queue_declare(queue, durable=True)
+    ch.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
+    for queue in LEGACY_EVENT_QUEUES:
+        ch.queue_bind(queue, EVENTS_EXCHANGE, routing_key=queue)
+
+
+def declare_node_queue(ch, name: str, ttl: float) -> None:
+    """A node's own queue.  Commands the router put there for a node that
+    then died do not wait for it forever: after ``ttl`` seconds unconsumed
+    they go to ``wa.reroute``, and the router routes them again (to a new
+    owner, or to command_failed).  An abandoned queue goes after an hour."""
+    ch.queue_declare(name, durable=True, arguments={
+        "x-message-ttl": int(ttl * 1000),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": REROUTE_QUEUE,
+        "x-expires": int(NODE_QUEUE_EXPIRES * 1000),
+    })
