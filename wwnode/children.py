@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -23,6 +23,13 @@ import orjson
 log = logging.getLogger(__name__)
 
 MAX_EVENT_LINE = 4 * 1024 * 1024  # an inbound message is far smaller
+
+
+def session_module() -> str:
+    """The module run as a session: ``sessionproc``, unless the hidden
+    setting ``SESSION_MODULE`` names another that speaks its protocol (the
+    tests' browser-free fake session)."""
+    return os.environ.get("SESSION_MODULE") or "sessionproc"
 
 
 @dataclass(frozen=True)
@@ -37,10 +44,11 @@ class SessionArgs:
     send_timeout: float
     ping_timeout: float
     log_bodies: bool
+    module: str = field(default_factory=session_module)
 
     def argv(self) -> list[str]:
         args = [
-            sys.executable, "-m", "sessionproc",
+            sys.executable, "-m", self.module,
             "--key", self.key,
             "--profile", str(self.profile),
             "--log-file", str(self.log_file),
