@@ -20,8 +20,9 @@ a folder of the test's own, where for each key:
                   ``{"do": "conflict"}``, ``{"do": "sends", "mode": "ok" |
                   "fail" | "slow" | "hang", "delay_ms": N}``, ``{"do":
                   "freeze"}`` (pings answered ``ok: false``, sends hang),
-                  ``{"do": "crash"}``, ``{"do": "write", "raw": S}`` (S
-                  written to stdout as is, malformed lines included).
+                  ``{"do": "crash"}``, ``{"do": "write", "raw": S,
+                  "repeat": N}`` (S, N times, written to stdout as is:
+                  malformed and over-long lines).
 ``{key}.record``  what it did, one JSON object a line (``start``, ``sent``,
                   ``stop``), for the test to read.
 
@@ -226,7 +227,7 @@ class FakeSession:
         elif do == "crash":
             raise Stop(EXIT_CRASHED)
         elif do == "write":
-            self.write(action["raw"].encode())
+            self.write(action["raw"].encode() * action.get("repeat", 1))
 
     # -------------------------------------------------------------- loop
     def run(self) -> int:

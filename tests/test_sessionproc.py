@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
-from support import all_gone, chrome_processes_using, descendants, new_phone, wait_for
+from support import all_gone, chrome_processes_under, descendants, new_phone, wait_for
 from wwnode.fakewa.client import Control
 
 pytestmark = pytest.mark.browser
@@ -240,7 +240,7 @@ def test_kill_9_of_the_session_process_takes_its_browser_along(sessions, wa):
     assert any("chrom" in p.name() for p in tree)
     s.kill()
     wait_for(lambda: all_gone(tree), timeout=10, what="chromedriver and Chrome to exit")
-    assert chrome_processes_using(s.profile) == []
+    assert chrome_processes_under(s.profile) == []
 
 
 def test_parent_death_ends_the_session(tmp_path, wa):
@@ -271,7 +271,7 @@ def test_profile_with_stale_locks_still_starts(sessions, wa, control, tmp_path):
     authenticate(first, control, phone)
     first.kill()  # Chrome dies without cleaning its profile
     profile = first.profile
-    wait_for(lambda: chrome_processes_using(profile) == [], what="Chrome to exit")
+    wait_for(lambda: chrome_processes_under(profile) == [], what="Chrome to exit")
     # What a Chrome killed mid-run leaves behind, pointing at a dead process.
     for name in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
         (profile / name).unlink(missing_ok=True)

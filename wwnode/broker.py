@@ -245,6 +245,9 @@ class Consumer(_Link):
         self._cancelled: set[str] = set()
         self._backoff = _Backoff()
         self._silence = _Silence(heartbeat)
+        # Counters for the node's heartbeat (tests and operators read them).
+        self.losses = 0  # command connection lost or found silent
+        self.cancels = 0  # consumers the broker cancelled (a deleted queue)
 
     @property
     def up(self) -> bool:
@@ -314,6 +317,7 @@ class Consumer(_Link):
             self._consume("create_instance")
 
     def _on_cancel(self, queue: str) -> None:
+        self.cancels += 1
         self.consumer_tags.pop(queue, None)
         self._cancelled.add(queue)
 
@@ -405,6 +409,7 @@ class Consumer(_Link):
 
     def _lost(self, e: BaseException) -> None:
         log.warning("lost the command connection to RabbitMQ: %s", _why(e))
+        self.losses += 1
         self._drop()
 
     def _drop(self, graceful: bool = False) -> None:
@@ -475,6 +480,7 @@ class Publisher(_Link):
         # blocks the node's loop, so the wait is short.
         self.confirm_timeout = min(2.0, float(heartbeat))
         self.blocked = False
+        self.blocks = 0  # times the broker blocked publishing, for the heartbeat
 
     @property
     def up(self) -> bool:
@@ -589,6 +595,7 @@ class Publisher(_Link):
     def _on_blocked(self, *_args) -> None:
         log.warning("RabbitMQ blocks publishing (a resource alarm); events wait")
         self.blocked = True
+        self.blocks += 1
 
     def _on_unblocked(self, *_args) -> None:
         log.warning("RabbitMQ takes events again")

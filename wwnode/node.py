@@ -66,6 +66,7 @@ class Node:
         self._next_load = 0.0
         self._next_renew = 0.0
         self._next_lost_scan = 0.0
+        self.leases_lost = 0  # keys given up because their lease was lost
         self._wake_r, self._wake_w = os.pipe()
 
     # =========================================================== the Bus
@@ -287,6 +288,7 @@ class Node:
             else:
                 return
         for key in lost:
+            self.leases_lost += 1
             self.supervisor.drop(key, now)
         if self.store.forgotten:
             # Redis came back, maybe restarted empty: with the leases taken
@@ -334,6 +336,12 @@ class Node:
             "mem": round(self.admission.mem, 1),
             "started": int(self.started * 1000),
             "ts": int(time.time() * 1000),
+            # Counters since the node started, so faults are seen without
+            # reading its log.
+            "command_link_losses": self.consumer.losses,
+            "consumers_cancelled": self.consumer.cancels,
+            "publishing_blocked": self.publisher.blocks,
+            "leases_lost": self.leases_lost,
         }
 
     # ========================================================== shutdown
