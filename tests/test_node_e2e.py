@@ -7,9 +7,6 @@ with fake session processes in test_node.py."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import psutil
 import pytest
 
