@@ -40,6 +40,11 @@ def rabbitmqctl(*args: str, check: bool = True, timeout: float = 120) -> subproc
     return subprocess.run([RABBITMQCTL, *args], capture_output=True, timeout=timeout, check=check)
 
 
+def with_tests_dir(pythonpath: str | None) -> str:
+    """A PYTHONPATH that also finds this folder's modules (fakesession)."""
+    return os.pathsep.join(p for p in (pythonpath, str(TESTS_DIR)) if p)
+
+
 _phones = itertools.count(int(time.time()) % 10_000_000 * 100)
 
 
@@ -121,7 +126,7 @@ class SessionProcess:
              "--url", url, "--log-file", str(log_file), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(TESTS_DIR), **(env or {})},
+            env={**os.environ, "PYTHONPATH": with_tests_dir(os.environ.get("PYTHONPATH")), **(env or {})},
         )
         self.events: queue.Queue = queue.Queue()
         self.seen: list[dict] = []
@@ -285,7 +290,7 @@ class NodeProcess:
         self.node_id = node_id
         self.data_dir = data_dir
         self.session_module = session_module
-        path = os.pathsep.join(p for p in (env.pop("PYTHONPATH", None), str(TESTS_DIR)) if p)
+        path = with_tests_dir(env.pop("PYTHONPATH", None) or os.environ.get("PYTHONPATH"))
         self.env = {**os.environ, **self.FAST, "NODE_ID": node_id, "DATA_DIR": str(data_dir),
                     "SESSION_MODULE": session_module, "PYTHONPATH": path, **env}
         self.argv = argv or [sys.executable, "-m", "wwnode.cli", "run"]
