@@ -20,7 +20,9 @@ from support import all_gone, counter, create_ready, heartbeats, new_phone, owne
 
 pytestmark = pytest.mark.services
 
-FAST_CLUSTER = {"lease_ttl": 3, "heartbeat_interval": 0.5, "node_queue_ttl": 4}
+# A paused router's connection is dropped by the broker after two AMQP
+# heartbeats; short ones let another node take over soon.
+FAST_CLUSTER = {"lease_ttl": 3, "heartbeat_interval": 0.5, "node_queue_ttl": 4, "amqp_heartbeat": 2}
 
 
 def router_of(redis_client, nodes) -> object:

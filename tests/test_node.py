@@ -116,7 +116,7 @@ def test_killed_session_process_restarts_without_qr_and_held_sends_go_out(fake_n
 
 
 def test_hung_page_is_restarted(fake_nodes, rabbit, fake):
-    node = fake_nodes()
+    node = fake_nodes(ping_interval=1, ping_timeout=1)
     phone = new_phone()
     create_ready(rabbit, fake, "k-hang", phone)
     [pid] = node.session_pids()
