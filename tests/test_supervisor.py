@@ -46,20 +46,31 @@ class FakeSpawner:
 
 
 class Recorder:
-    """Bus and Store at once: remembers what it was told."""
+    """Bus and Store at once: remembers what it was told.  The broker's
+    confirms of events arrive when the test says so (``confirm_all``), as
+    they do from a real broker a little later, so a test sees whether an
+    ack waited for its confirm."""
 
     def __init__(self):
         self.events: list[tuple[str, dict]] = []
         self.acked: list[int] = []
         self.requeued: list[int] = []
         self.failed: list[tuple[int, str]] = []
+        self.failed_about: list[tuple[int, str | None, str | None]] = []  # tag, key, command id
         self.redis: list[tuple] = []
         self.sends: dict = {}
+        self.unconfirmed: list = []  # on_confirmed callbacks of events the broker has not confirmed yet
 
     def emit(self, name, body, on_confirmed=None):
         self.events.append((name, body))
         if on_confirmed:
-            on_confirmed()
+            self.unconfirmed.append(on_confirmed)
+
+    def confirm_all(self):
+        """The broker confirms every event emitted so far."""
+        callbacks, self.unconfirmed = self.unconfirmed, []
+        for callback in callbacks:
+            callback()
 
     def ack(self, d):
         self.acked.append(d.tag)
@@ -69,6 +80,7 @@ class Recorder:
 
     def fail(self, d, reason, detail, key, command_id):
         self.failed.append((d.tag, reason))
+        self.failed_about.append((d.tag, key, command_id))
 
     def set_qr(self, key, qr):
         self.redis.append(("qr", key, qr))
@@ -254,6 +266,8 @@ def test_send_goes_to_a_ready_session_and_is_acked_on_sent(sup):
     assert cmd["cmd"] == "send" and cmd["text"] == "hi"
     assert d.tag not in sup.rec.acked
     sup.on_events(s, [{"event": "sent", "id": cmd["id"], "message_id": "M"}], 1.1)
+    assert d.tag not in sup.rec.acked  # not before the broker has its message_sent_instance
+    sup.rec.confirm_all()
     assert d.tag in sup.rec.acked
     assert sup.rec.named("message_sent_instance") == [{"key": "k", "chat_id": "1@c.us", "message_id": "M",
                                                        "command_id": "c1"}]
@@ -345,6 +359,8 @@ def test_a_send_with_an_id_is_done_at_most_once(sup):
     again = delivery("send_message")
     sup.send(cmd, again, 2.0)
     assert s.child.sent[-1] is child_cmd  # not sent twice
+    assert again.tag not in sup.rec.acked  # acked once its (duplicate) event is confirmed
+    sup.rec.confirm_all()
     assert again.tag in sup.rec.acked
     assert sup.rec.named("message_sent_instance")[-1]["duplicate"] is True
 
@@ -362,6 +378,7 @@ def test_a_send_in_doubt_is_not_repeated(sup):
     redelivered = delivery("send_message")
     sup.send(cmd, redelivered, 3.0)
     assert (redelivered.tag, "outcome_unknown") in sup.rec.failed
+    assert (redelivered.tag, "k", "doubt") in sup.rec.failed_about  # the client learns which command
 
 
 def test_a_send_that_failed_may_be_retried_with_its_id(sup):
