@@ -5,7 +5,7 @@ stdin, events on stdout, the same exit codes), and a test scripts it per key.
 Run as ``python -m fakesession`` with this folder on ``PYTHONPATH``; a node
 runs it instead of the real session when ``SESSION_MODULE=fakesession``.  It
 takes the real session's arguments (only ``--key``, ``--profile``,
-``--log-file`` and ``--send-timeout`` matter) and reads ``FAKESESSION_DIR``,
+``--log-file``, ``--send-timeout`` and ``--ping-timeout`` matter) and reads ``FAKESESSION_DIR``,
 a folder of the test's own, where for each key:
 
 ``{key}.json``    the script, read at every start (absent: the defaults):
@@ -13,7 +13,8 @@ a folder of the test's own, where for each key:
                   ``cannot_start`` (exit 78), ``hang`` (says ``starting``,
                   then nothing, answers nothing); ``qr_after_ms``: delay of
                   the first QR code; ``scan_after_ms``: scan itself after
-                  that long (absent: wait for a ``scan`` action).
+                  that long, as phone ``me`` (absent: wait for a ``scan``
+                  action).
 ``{key}.fifo``    actions, one JSON object a line, carried out at once:
                   ``{"do": "scan", "me": P}``, ``{"do": "deliver", "from":
                   F, "body": B, "id": I}``, ``{"do": "logout"}``,

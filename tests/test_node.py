@@ -115,6 +115,21 @@ def test_killed_session_process_restarts_without_qr_and_held_sends_go_out(fake_n
     assert not rabbit.find("disconnected_instance", key="k-crash")
 
 
+@pytest.mark.parametrize("phone_does, unlinked", [("logout", True), ("conflict", False)])
+def test_a_session_the_phone_ends_is_reported_and_removed(fake_nodes, rabbit, fake, redis_client, phone_does,
+                                                          unlinked):
+    node = fake_nodes()
+    phone = new_phone()
+    create_ready(rabbit, fake, "k-end", phone)
+    getattr(fake, phone_does)(phone)
+    assert rabbit.expect("disconnected_instance", key="k-end")["reason"] == phone_does.upper()
+    rabbit.expect("state_instance", key="k-end", state="stopped")
+    assert redis_keys_of(redis_client, "k-end") == []
+    assert not rabbit.find("state_instance", key="k-end", state="restarting")  # ended, not crashed
+    # A profile whose link the phone dropped is useless; after a conflict it still holds the link.
+    assert node.profile("k-end").exists() is not unlinked
+
+
 def test_hung_page_is_restarted(fake_nodes, rabbit, fake):
     node = fake_nodes(ping_interval=1, ping_timeout=1)
     phone = new_phone()
