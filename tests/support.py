@@ -24,8 +24,6 @@ import pika.exceptions
 import psutil
 import redis as redislib
 
-from fakesession import LINKED_MARKER
-
 TESTS_DIR = Path(__file__).resolve().parent
 
 # Overridable, so two checkouts can run their suites on one machine at once
@@ -470,10 +468,6 @@ class FakeSessions:
         for path in sorted(self.dir.glob("*.record")):
             out += [r["sent"] for r in self.records(path.stem) if "sent" in r and r["sent"]["me"] == me]
         return out
-
-    @staticmethod
-    def linked(profile: Path) -> bool:
-        return (profile / LINKED_MARKER).exists()
 
 
 # ---------------------------------------------------------------- faults
