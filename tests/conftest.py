@@ -1,11 +1,25 @@
+"""Fixtures: the stand-in, browsers and session processes, and nodes against
+a RabbitMQ virtual host and a Redis database of the tests' own.  Helpers
+live in support.py."""
+
 from __future__ import annotations
 
 import pytest
+import redis as redislib
 
 from sessionproc import browser
-from support import SessionProcess, all_gone, chrome_processes_using, wait_for
+from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, SessionProcess, all_gone,
+                     chrome_processes_under, idle_cgroup, processes_using, purge_queues, rabbitmqctl, wait_for)
+from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
+
+# The node's own queues are durable and outlive a test by an hour, and every
+# test reuses the ids node-a, node-b...: a command routed to node-a and left
+# there would reach the next test's node-a.  So every node queue is emptied
+# before each test: those found on the broker at the start of the run, and
+# those of every node started since.
+_node_queues: set[str] = set()
 
 
 # The page syncs this long after CONNECTED (the real page takes a couple of
@@ -96,44 +110,33 @@ def sessions(tmp_path, wa):
     for proc in started:
         if proc.proc.poll() is None:
             proc.stop()
-        wait_for(lambda: all_gone(chrome_processes_using(proc.profile)), timeout=10, what="Chrome to exit")
+        wait_for(lambda: all_gone(chrome_processes_under(proc.profile)), timeout=10, what="Chrome to exit")
 
 
 # ------------------------------------------------------------------ nodes
-import os
-import shutil
-import subprocess
-
-import redis as redislib
-
-from support import Client, NodeProcess
-
-# Overridable, so two checkouts can run their suites on one machine at once
-# without purging each other's queues.
-TEST_VHOST = os.environ.get("WWNODE_TEST_VHOST", "wwnode-test")
-TEST_REDIS_DB = int(os.environ.get("WWNODE_TEST_REDIS_DB", "15"))
-
 
 @pytest.fixture(scope="session")
 def rabbit_url():
     """A virtual host of the tests' own on the local RabbitMQ."""
-    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([ctl, "add_vhost", TEST_VHOST], capture_output=True, timeout=120)
-    done = subprocess.run([ctl, "set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*"],
-                          capture_output=True, timeout=120)
+    rabbitmqctl("add_vhost", TEST_VHOST, check=False)
+    done = rabbitmqctl("set_permissions", "-p", TEST_VHOST, "guest", ".*", ".*", ".*", check=False)
     assert done.returncode == 0, done.stderr.decode()
+    listed = rabbitmqctl("list_queues", "-p", TEST_VHOST, "--quiet", "--no-table-headers", "name").stdout
+    prefix = node_queue_name("")
+    _node_queues.update(name for name in listed.decode().split() if name.startswith(prefix))
     return f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 
 
 @pytest.fixture
 def rabbit(rabbit_url):
-    """A client on a clean virtual host: the command, event and dead-letter
-    queues are emptied before the test."""
+    """A client on a clean virtual host: every queue the node uses (command,
+    event, dead-letter, reroute and node queues) is emptied before the
+    test."""
     client = Client(rabbit_url)
-    for queue in ("create_instance", "destroy_instance", "send_message", "authenticated_instance",
-                  "disconnected_instance", "auth_failure_instance", "message_instance", "wa.dead_letter"):
+    for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE):
         client.ch.queue_declare(queue, durable=True)
-        client.ch.queue_purge(queue)
+    purge_queues(client.conn, COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE))
+    purge_queues(client.conn, sorted(_node_queues))
     yield client
     client.close()
 
@@ -153,18 +156,29 @@ def redis_client(redis_url):
     r.close()
 
 
-@pytest.fixture
-def nodes(tmp_path, wa, rabbit_url, redis_url):
-    """Start nodes (``wwnode run``) against the test vhost, Redis db and
-    stand-in.  At the end each is stopped and no Chrome may be left."""
+def _node_factory(tmp_path, base: dict, session_module: str):
+    """Nodes read idle load figures (see support.idle_cgroup) unless a test
+    asks for the machine's own with ``load_cgroup_root=""``."""
     started: list[NodeProcess] = []
+    base = {"LOAD_CGROUP_ROOT": str(idle_cgroup(tmp_path / "idle-cgroup")), **base}
 
     def start(node_id: str = "node-a", **env) -> NodeProcess:
-        base = {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url, "WA_URL": wa.url}
-        node = NodeProcess(node_id, tmp_path / node_id, {**base, **{k.upper(): str(v) for k, v in env.items()}})
+        _node_queues.add(node_queue_name(node_id))
+        settings = {**base, **{k.upper(): str(v) for k, v in env.items()}}
+        node = NodeProcess(node_id, tmp_path / node_id, settings, session_module=session_module)
         started.append(node)
         return node
 
+    return start, started
+
+
+@pytest.fixture
+def nodes(tmp_path, wa, rabbit_url, redis_url):
+    """Start nodes (``wwnode run``) with real session processes (Chromium)
+    against the test vhost, Redis db and stand-in.  At the end each is
+    stopped and no Chrome may be left."""
+    start, started = _node_factory(tmp_path, {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url,
+                                              "WA_URL": wa.url}, "sessionproc")
     yield start
     for node in started:
         node.terminate()
@@ -172,8 +186,21 @@ def nodes(tmp_path, wa, rabbit_url, redis_url):
         wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
 
 
-def chrome_processes_under(folder) -> list:
-    import psutil
+@pytest.fixture
+def fake(tmp_path) -> FakeSessions:
+    """The controls of the fake session processes that ``fake_nodes`` run."""
+    return FakeSessions(tmp_path / "fake")
 
-    marker = f"--user-data-dir={folder.resolve()}"
-    return [p for p in psutil.process_iter(["cmdline"]) if any(a.startswith(marker) for a in (p.info["cmdline"] or []))]
+
+@pytest.fixture
+def fake_nodes(tmp_path, fake, rabbit_url, redis_url):
+    """Start nodes whose sessions are fake session processes (no browser),
+    scripted through ``fake``.  At the end each is stopped and none of its
+    processes may be left."""
+    start, started = _node_factory(tmp_path, {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url,
+                                              "FAKESESSION_DIR": str(fake.dir)}, "fakesession")
+    yield start
+    for node in started:
+        node.terminate()
+    for node in started:
+        wait_for(lambda: all_gone(processes_using(node.data_dir)), timeout=15, what="no session process left")

@@ -1,13 +1,19 @@
 """Helpers shared by the tests: waiting on conditions, a session process
-driven over its pipes, process-tree checks, and fakes of the node's edges
-(broker, Redis, session processes) for its unit tests."""
+driven over its pipes, process-tree checks, nodes and a client of theirs,
+the fake session process's controls, fault injectors, and fakes of the
+node's edges (broker, Redis, session processes) for its unit tests."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import itertools
 import os
 import queue
+import select
+import shutil
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -16,7 +22,29 @@ from collections import deque
 from pathlib import Path
 
 import orjson
+import pika
+import pika.exceptions
 import psutil
+import redis as redislib
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+# Overridable, so two checkouts can run their suites on one machine at once
+# without purging each other's queues.
+TEST_VHOST = os.environ.get("WWNODE_TEST_VHOST", "wwnode-test")
+TEST_REDIS_DB = int(os.environ.get("WWNODE_TEST_REDIS_DB", "15"))
+RABBITMQCTL = shutil.which("rabbitmqctl", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
+
+
+def rabbitmqctl(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    assert RABBITMQCTL, "rabbitmqctl is not installed"
+    return subprocess.run([RABBITMQCTL, *args], capture_output=True, timeout=timeout, check=check)
+
+
+def with_tests_dir(pythonpath: str | None) -> str:
+    """A PYTHONPATH that also finds this folder's modules (fakesession)."""
+    return os.pathsep.join(p for p in (pythonpath, str(TESTS_DIR)) if p)
+
 
 from wwnode.admission import Reading
 from wwnode.amqp.topology import Delivery
@@ -47,13 +75,29 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str
         time.sleep(interval)
 
 
-def chrome_processes_using(profile: Path) -> list[psutil.Process]:
-    """Chromium processes started on this profile folder."""
-    marker = f"--user-data-dir={profile}"
+def chrome_processes_under(folder: Path) -> list[psutil.Process]:
+    """Chromium processes whose profile is this folder or inside it (a
+    session's profile, or a node's whole data folder)."""
+    folder = str(Path(folder).resolve())
+    marker = "--user-data-dir="
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if any(arg == marker for arg in cmdline):
+        for arg in proc.info["cmdline"] or []:
+            if arg.startswith(marker):
+                profile = arg[len(marker):]
+                if profile == folder or profile.startswith(folder + os.sep):
+                    found.append(proc)
+                    break
+    return found
+
+
+def processes_using(folder: Path) -> list[psutil.Process]:
+    """Processes with an argument inside this folder (a node's sessions and
+    their browsers, real or fake), this one excepted."""
+    marker = str(Path(folder).resolve()) + os.sep
+    found = []
+    for proc in psutil.process_iter(["cmdline", "pid"]):
+        if proc.info["pid"] != os.getpid() and any(marker in arg for arg in proc.info["cmdline"] or []):
             found.append(proc)
     return found
 
@@ -76,50 +120,60 @@ def all_gone(procs: list[psutil.Process]) -> bool:
 
 
 class SessionProcess:
-    """``python -m sessionproc`` as its parent sees it: lines in, lines out."""
+    """A session process as its parent sees it: lines in, lines out.  The
+    real ``sessionproc`` by default, or another module that speaks its
+    protocol (``fakesession``, found on this folder).  Each event's read
+    time is kept, for the benchmarks."""
 
-    def __init__(self, key: str, profile: Path, url: str, log_file: Path, *extra: str):
+    def __init__(self, key: str, profile: Path, url: str, log_file: Path, *extra: str,
+                 module: str = "sessionproc", env: dict | None = None):
         self.key = key
         self.profile = profile
         self.log_file = log_file
+        self.t_launch = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sessionproc", "--key", key, "--profile", str(profile),
+            [sys.executable, "-m", module, "--key", key, "--profile", str(profile),
              "--url", url, "--log-file", str(log_file), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": with_tests_dir(os.environ.get("PYTHONPATH")), **(env or {})},
         )
         self.events: queue.Queue = queue.Queue()
         self.seen: list[dict] = []
+        self.last_at = 0.0  # when the event expect() returned last was read
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         for line in self.proc.stdout:
-            self.events.put(orjson.loads(line))
-        self.events.put(None)
+            self.events.put((time.monotonic(), orjson.loads(line)))
+        self.events.put((time.monotonic(), None))
 
     def send(self, obj: dict | bytes) -> None:
         data = obj if isinstance(obj, bytes) else orjson.dumps(obj) + b"\n"
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def expect(self, name: str, timeout: float = 20.0, **fields) -> dict:
-        """The next event called ``name`` (with these field values); events
-        before it are kept in ``seen``."""
+    def expect(self, name: str, timeout: float = 20.0, match=None, **fields) -> dict:
+        """The next event called ``name`` (with these field values, and for
+        which ``match(event)`` holds); events before it are kept in
+        ``seen``."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no {name} event {fields or ''} within {timeout} s; seen {self.names()}")
             try:
-                event = self.events.get(timeout=left)
+                t, event = self.events.get(timeout=left)
             except queue.Empty:
                 continue
             if event is None:
-                self.events.put(None)
+                self.events.put((t, None))
                 raise AssertionError(f"process ended (code {self.proc.wait()}) before {name}; seen {self.seen}")
             self.seen.append(event)
-            if event.get("event") == name and all(event.get(k) == v for k, v in fields.items()):
+            if (event.get("event") == name and all(event.get(k) == v for k, v in fields.items())
+                    and (match is None or match(event))):
+                self.last_at = t
                 return event
 
     def names(self) -> list[str]:
@@ -156,8 +210,6 @@ class Client:
     of its own to every event for the tests to wait on."""
 
     def __init__(self, url: str):
-        import pika
-
         self.url = url
         self.conn = pika.BlockingConnection(pika.URLParameters(url))
         self.ch = self.conn.channel()
@@ -218,8 +270,24 @@ class Client:
             self.conn.close()
 
 
+def purge_queues(conn: pika.BlockingConnection, queues) -> None:
+    """Empty these queues; one that does not exist is skipped."""
+    for queue_name in queues:
+        ch = conn.channel()  # a missing queue closes its channel
+        try:
+            ch.queue_purge(queue_name)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 404:
+                raise
+        finally:
+            if ch.is_open:
+                ch.close()
+
+
 class NodeProcess:
-    """``wwnode run`` in a process of its own, with settings for tests."""
+    """``wwnode run`` in a process of its own, with settings for tests.  Its
+    sessions are ``session_module`` processes (``fakesession``, found on
+    this folder, or the real ``sessionproc``)."""
 
     FAST = {
         "PING_INTERVAL": "2", "PING_TIMEOUT": "2", "LOAD_INTERVAL": "0.5", "RESTORE_STAGGER": "0.3",
@@ -227,10 +295,14 @@ class NodeProcess:
         "AMQP_HEARTBEAT": "5", "LOG_LEVEL": "INFO",
     }
 
-    def __init__(self, node_id: str, data_dir: Path, env: dict, argv: list[str] | None = None):
+    def __init__(self, node_id: str, data_dir: Path, env: dict, argv: list[str] | None = None,
+                 session_module: str = "sessionproc"):
         self.node_id = node_id
         self.data_dir = data_dir
-        self.env = {**os.environ, **self.FAST, "NODE_ID": node_id, "DATA_DIR": str(data_dir), **env}
+        self.session_module = session_module
+        path = with_tests_dir(env.pop("PYTHONPATH", None) or os.environ.get("PYTHONPATH"))
+        self.env = {**os.environ, **self.FAST, "NODE_ID": node_id, "DATA_DIR": str(data_dir),
+                    "SESSION_MODULE": session_module, "PYTHONPATH": path, **env}
         self.argv = argv or [sys.executable, "-m", "wwnode.cli", "run"]
         self.out_path = data_dir.parent / f"{node_id}.out"
         self.proc = None
@@ -256,16 +328,158 @@ class NodeProcess:
             self.proc.wait()
 
     def session_pids(self) -> list[int]:
+        """The node's session processes (not yet reaped)."""
         try:
-            return [p.pid for p in psutil.Process(self.proc.pid).children() if "sessionproc" in " ".join(p.cmdline())]
+            children = psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return []
+        found = []
+        for p in children:
+            try:
+                if self.session_module in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(p.pid)
+            except psutil.NoSuchProcess:
+                continue
+        return found
 
     def profile(self, key: str) -> Path:
         return (self.data_dir / "sessions" / key / "profile").resolve()
 
     def log_text(self) -> str:
+        """The node's log (``logs/node.log``)."""
+        path = self.data_dir / "logs" / "node.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def output(self) -> str:
+        """What the process wrote to stdout and stderr: the log again, plus
+        anything said before logging was set up (a bad setting, a crash)."""
         return self.out_path.read_text(errors="replace") if self.out_path.exists() else ""
+
+
+def idle_cgroup(folder: Path) -> Path:
+    """A folder laid out as a cgroup v2 one whose readings say idle (one
+    CPU, no use; a terabyte of memory, a megabyte used).  A node given it as
+    ``LOAD_CGROUP_ROOT`` takes creates however busy the machine is; tests
+    of admission on real readings do not use it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("cpu.max", "100000 100000"), ("cpu.stat", "usage_usec 0"), ("memory.max", str(10**12)),
+                       ("memory.current", str(10**6)), ("memory.stat", "inactive_file 0")):
+        (folder / name).write_text(text + "\n")
+    return folder
+
+
+def create_ready(rabbit: Client, phones, key: str, phone: str) -> dict:
+    """Create a session and scan its QR code with ``phone``; its
+    ``ready_instance`` event.  ``phones`` is the stand-in's ``Control`` or
+    the fake sessions' ``FakeSessions``: both scan a QR code."""
+    rabbit.publish("create_instance", {"key": key})
+    qr = rabbit.expect("qr_instance", key=key)
+    phones.scan(qr["qr"], phone)
+    return rabbit.expect("ready_instance", key=key)
+
+
+def heartbeats(r: redislib.Redis) -> dict[str, dict]:
+    """Every node's heartbeat hash (``nodes:{node}``), by node."""
+    return {name.split(":", 1)[1]: r.hgetall(name) for name in r.scan_iter(match="nodes:*")}
+
+
+def counter(r: redislib.Redis, node_id: str, name: str) -> int:
+    """A counter from the node's heartbeat hash; 0 before the first."""
+    return int(r.hget(f"nodes:{node_id}", name) or 0)
+
+
+def owner(r: redislib.Redis, key: str) -> str | None:
+    """The node that holds the key's lease, from its owner token."""
+    token = r.get(f"instances:{key}:owner")
+    return token.rsplit(":", 1)[0] if token else None
+
+
+# ------------------------------------------------------ the fake session
+
+class FakeSessions:
+    """The controls of ``fakesession`` processes (see its docstring), with
+    the names of the stand-in's ``Control`` where they mean the same:
+    ``scan``, ``deliver``, ``sent_by``, ``logout``, ``conflict``,
+    ``freeze``, ``sends``."""
+
+    def __init__(self, folder: Path):
+        self.dir = folder
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._keys: dict[str, str] = {}  # phone -> key it scanned
+        self._ids = itertools.count(1)
+
+    def script(self, key: str, **script) -> None:
+        """How ``key``'s next starts go (see fakesession)."""
+        if "me" in script:
+            self._keys[script["me"]] = key
+        tmp = self.dir / f"{key}.json.tmp"
+        tmp.write_bytes(orjson.dumps(script))
+        tmp.rename(self.dir / f"{key}.json")
+
+    def act(self, key: str, action: dict, timeout: float = 10.0) -> None:
+        """Hand the running session of ``key`` an action, waiting for one
+        to run if need be."""
+        line = orjson.dumps(action) + b"\n"
+        assert len(line) <= select.PIPE_BUF, "an action must fit one atomic pipe write"
+        fd = wait_for(lambda: self._open_fifo(key), timeout=timeout, what=f"a fake session of {key} to run")
+        try:
+            os.set_blocking(fd, True)  # a full FIFO: wait for the session to read
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def _open_fifo(self, key: str) -> int | None:
+        path = self.dir / f"{key}.fifo"
+        if not path.exists() or not stat.S_ISFIFO(path.stat().st_mode):
+            return None
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno == errno.ENXIO:  # no session reads it now
+                return None
+            raise
+
+    @staticmethod
+    def key_of(qr: str) -> str:
+        return qr.split(",")[1]
+
+    def scan(self, qr: str, phone: str) -> None:
+        key = self.key_of(qr)
+        self._keys[phone] = key
+        self.act(key, {"do": "scan", "me": phone})
+
+    def deliver(self, phone: str, sender: str, body: str) -> str:
+        msg_id = f"IN{next(self._ids)}{time.time_ns()}"
+        self.act(self._keys[phone], {"do": "deliver", "from": sender, "body": body, "id": msg_id})
+        return msg_id
+
+    def logout(self, phone: str) -> None:
+        self.act(self._keys[phone], {"do": "logout"})
+
+    def conflict(self, phone: str) -> None:
+        self.act(self._keys[phone], {"do": "conflict"})
+
+    def freeze(self, phone: str) -> None:
+        self.act(self._keys[phone], {"do": "freeze"})
+
+    def sends(self, phone: str, mode: str, delay: float = 0.0) -> None:
+        self.act(self._keys[phone], {"do": "sends", "mode": mode, "delay_ms": int(delay * 1000)})
+
+    def records(self, key: str) -> list[dict]:
+        path = self.dir / f"{key}.record"
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+
+    def starts(self, key: str) -> int:
+        """How many times a session process of ``key`` started."""
+        return sum(1 for r in self.records(key) if "start" in r)
+
+    def sent_by(self, phone: str) -> list[dict]:
+        """Messages the sessions linked to ``phone`` sent, in order."""
+        me = f"{phone}@c.us"
+        out = []
+        for path in sorted(self.dir.glob("*.record")):
+            out += [r["sent"] for r in self.records(path.stem) if "sent" in r and r["sent"]["me"] == me]
+        return out
 
 
 # ---------------------------------------------------------------- faults
@@ -276,8 +490,6 @@ class TcpProxy:
     but forwards nothing (a link gone silent), ``restore()`` undoes both."""
 
     def __init__(self, target_port: int):
-        import socket
-
         self.target = ("127.0.0.1", target_port)
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -292,8 +504,6 @@ class TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import socket
-
         while True:
             try:
                 client, _ = self.listener.accept()
@@ -337,8 +547,6 @@ class TcpProxy:
                 s.close()
 
     def cut(self) -> None:
-        import socket
-
         self.state = "cut"
         self._frozen.set()
         with self._lock:
@@ -372,8 +580,6 @@ class RedisServer:
     """A redis-server of the test's own, to restart at will."""
 
     def __init__(self, tmp: Path, password: str | None = None):
-        import socket
-
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
@@ -389,15 +595,11 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        import shutil
-
         args = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port), "--bind",
                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
         if self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis as redislib
-
         client = redislib.Redis.from_url(self.url)
         wait_for(lambda: _pings(client), what="redis-server to start")
         client.close()
@@ -409,8 +611,6 @@ class RedisServer:
 
 
 def _pings(client) -> bool:
-    import redis as redislib
-
     try:
         return client.ping()
     except redislib.RedisError:
@@ -494,6 +694,7 @@ class FakeBroker:
         self.is_router = False
         self.accepting_creates = True
         self.generation = 1  # of the consumer's connection (deliveries carry it)
+        self.losses = self.cancels = self.blocks = 0  # the heartbeat's link counters
 
     # the connection, as the loop drives it: always up, nothing to read
     up = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from wwnode import admission
 from wwnode.admission import Admission, LoadReader, Reading
 
 
@@ -48,16 +49,39 @@ def write(root, name, text):
     path.write_text(text)
 
 
-def test_cgroup_v2_limits_are_used(tmp_path):
+class Clock:
+    """Monotonic time the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(admission, "time", c)  # the reader's clock only
+    return c
+
+
+def test_cgroup_v2_limits_are_used(tmp_path, clock):
     write(tmp_path, "memory.max", "1000000\n")
     write(tmp_path, "memory.current", "950000\n")
     write(tmp_path, "memory.stat", "anon 500000\ninactive_file 100000\nactive_file 1\n")
     write(tmp_path, "cpu.max", "50000 100000\n")  # half a CPU
     write(tmp_path, "cpu.stat", "usage_usec 1000000\nuser_usec 1\n")
     reader = LoadReader(tmp_path)
-    assert reader.read().mem == pytest.approx(85.0)  # (950000 - 100000) / 1000000
-    write(tmp_path, "cpu.stat", "usage_usec 1000000\n")
-    assert reader._cgroup_cpus() == 0.5
+    first = reader.read()
+    assert first.mem == pytest.approx(85.0)  # (950000 - 100000) / 1000000
+    assert first.cpu == 0.0  # one sample of usage: no rate yet
+    clock.now += 2
+    write(tmp_path, "cpu.stat", "usage_usec 1500000\nuser_usec 1\n")
+    assert reader.read().cpu == pytest.approx(50.0)  # 0.5 s of CPU in 2 s, of half a CPU
+    clock.now += 1
+    write(tmp_path, "cpu.stat", "usage_usec 2500000\nuser_usec 1\n")
+    assert reader.read().cpu == 100.0  # a full second in one: over the quota, capped
 
 
 def test_cgroup_v2_without_limits_falls_back_to_the_host(tmp_path):
@@ -69,15 +93,18 @@ def test_cgroup_v2_without_limits_falls_back_to_the_host(tmp_path):
     assert 0 <= reading.mem <= 100 and 0 <= reading.cpu <= 100
 
 
-def test_cgroup_v1_limits_are_used(tmp_path):
+def test_cgroup_v1_limits_are_used(tmp_path, clock):
     write(tmp_path, "memory/memory.limit_in_bytes", "2000000\n")
     write(tmp_path, "memory/memory.usage_in_bytes", "1500000\n")
     write(tmp_path, "memory/memory.stat", "total_inactive_file 500000\n")
-    write(tmp_path, "cpu/cpu.cfs_quota_us", "200000\n")
+    write(tmp_path, "cpu/cpu.cfs_quota_us", "200000\n")  # two CPUs
     write(tmp_path, "cpu/cpu.cfs_period_us", "100000\n")
+    write(tmp_path, "cpuacct/cpuacct.usage", "0\n")
     reader = LoadReader(tmp_path)
-    assert reader._cgroup_mem() == pytest.approx(50.0)
-    assert reader._cgroup_cpus() == 2.0
+    assert reader.read().mem == pytest.approx(50.0)  # (1500000 - 500000) / 2000000
+    clock.now += 4
+    write(tmp_path, "cpuacct/cpuacct.usage", str(2 * 10**9) + "\n")  # nanoseconds
+    assert reader.read().cpu == pytest.approx(25.0)  # 2 s of CPU in 4 s, of two CPUs
 
 
 def test_this_machine_gives_sane_readings():

@@ -1,29 +1,21 @@
 """The node end to end, through the public contract only: publish to the old
 queues, read Redis, consume events and the old event queues, drive the
-stand-in's control API.  Real RabbitMQ, Redis, Chromium and node processes."""
+stand-in's control API.  Real RabbitMQ, Redis, Chromium and node processes.
+
+Only what needs a real browser and page is here; the node's own rules run
+with fake session processes in test_node.py."""
 
 from __future__ import annotations
-
-import os
-import signal
 
 import psutil
 import pytest
 
-from conftest import chrome_processes_under
-from support import all_gone, new_phone, wait_for
+from support import all_gone, chrome_processes_under, create_ready, descendants, new_phone, wait_for
 from wwnode.fakewa.client import Control
 
 pytestmark = pytest.mark.browser
 
 TRICKY = 'quote " backslash \\ </script> newline\n emoji 😀 ' + "x" * 5000
-
-
-def create_ready(rabbit, control, key: str, phone: str) -> dict:
-    rabbit.publish("create_instance", {"key": key})
-    qr = rabbit.expect("qr_instance", key=key)
-    control.scan(qr["qr"], phone)
-    return rabbit.expect("ready_instance", key=key)
 
 
 def redis_keys_of(r, key: str) -> list[str]:
@@ -98,111 +90,6 @@ def test_destroy_leaves_nothing_behind(nodes, rabbit, redis_client, wa, control)
     wait_for(lambda: Control(wa.url).pending_qr() == [], what="no QR shown any more")
 
 
-def test_destroy_while_showing_qr_clears_the_qr(nodes, rabbit, redis_client):
-    nodes()
-    rabbit.publish("create_instance", {"key": "k-qr"})
-    rabbit.expect("qr_instance", key="k-qr")
-    assert redis_client.get("instances:k-qr:qr_code")
-    rabbit.publish("destroy_instance", {"key": "k-qr"})
-    rabbit.expect("state_instance", key="k-qr", state="stopped")
-    assert redis_keys_of(redis_client, "k-qr") == []
-
-
-BAD_COMMANDS = [
-    ("create_instance", b"not json", "not_json"),
-    ("create_instance", b"[1, 2]", "not_object"),
-    ("create_instance", b"{}", "missing_field"),
-    ("create_instance", b'{"key": 5}', "wrong_type"),
-    ("create_instance", b'{"key": "../x"}', "bad_key"),
-    ("create_instance", b'{"key": "' + b"a" * 65 + b'"}', "bad_key"),
-    ("create_instance", b'{"key": "has space"}', "bad_key"),
-    ("create_instance", '{"key": "clé"}'.encode(), "bad_key"),
-    ("create_instance", b'{"key": ""}', "bad_key"),
-    ("destroy_instance", b'{"key": "ghost"}', "unknown_instance"),
-    ("destroy_instance", b'{"key": "ghost", "logout": "yes"}', "wrong_type"),
-    ("send_message", b'{"key": "ghost", "chat_id": "5511999990001@c.us", "message": "hi"}', "unknown_instance"),
-    ("send_message", b'{"key": "ghost", "message": "hi"}', "missing_field"),
-    ("send_message", b'{"key": "ghost", "chat_id": "5511999990001@c.us", "message": {"text": "hi"}}', "wrong_type"),
-    ("send_message", b'{"key": "ghost", "chat_id": "someone", "message": "hi"}', "bad_chat_id"),
-    ("send_message", b'{"key": "ghost", "chat_id": "5511999990001@c.us", "message": "' + b"x" * 65537 + b'"}',
-     "too_long"),
-    ("send_message", b'{"key": "ghost", "chat_id": "5511999990001@c.us", "message": "hi", "id": 7}', "wrong_type"),
-]
-
-
-def test_bad_input_is_dead_lettered_once_and_answered(nodes, rabbit, redis_client):
-    node = nodes()
-    for queue, body, _ in BAD_COMMANDS:
-        rabbit.publish(queue, body)
-    failures = [rabbit.expect("command_failed") for _ in BAD_COMMANDS]
-    got = sorted((f["command"], f["reason"]) for f in failures)
-    assert got == sorted((q, reason) for q, _, reason in BAD_COMMANDS)
-    wait_for(lambda: rabbit.depth("wa.dead_letter")[0] == len(BAD_COMMANDS), what="dead letters")
-    for queue in ("create_instance", "destroy_instance", "send_message"):
-        assert rabbit.depth(queue) == (0, 1)  # nothing requeued, consumers still there
-    dead = []
-    while True:
-        method, props, body = rabbit.ch.basic_get("wa.dead_letter", auto_ack=True)
-        if method is None:
-            break
-        dead.append((props.headers["x-queue"], props.headers["x-reason"], body))
-    assert sorted(dead) == sorted((q, reason, body) for q, body, reason in BAD_COMMANDS)
-    assert list(redis_client.scan_iter(match="instances:*")) == []
-    assert node.alive()
-
-    # The node is still fine: a good command works.
-    rabbit.publish("create_instance", {"key": "after-bad"})
-    rabbit.expect("qr_instance", key="after-bad")
-
-
-def test_send_before_ready_fails_with_not_ready(nodes, rabbit):
-    nodes()
-    rabbit.publish("create_instance", {"key": "k-early"})
-    rabbit.expect("qr_instance", key="k-early")
-    rabbit.publish("send_message", {"key": "k-early", "chat_id": "5511999990001@c.us", "message": "hi", "id": "e1"})
-    failed = rabbit.expect("command_failed", command_id="e1")
-    assert failed["reason"] == "not_ready" and failed["key"] == "k-early"
-
-
-def test_two_creates_of_one_key_make_one_session(nodes, rabbit):
-    node = nodes()
-    rabbit.publish("create_instance", {"key": "k-twice"})
-    rabbit.publish("create_instance", {"key": "k-twice"})
-    rabbit.expect("qr_instance", key="k-twice")
-    wait_for(lambda: rabbit.depth("create_instance") == (0, 1), what="both creates acknowledged")
-    assert len(rabbit.find("state_instance", key="k-twice", state="starting")) == 1
-    assert len(node.session_pids()) == 1
-
-
-def test_killed_session_process_restarts_without_qr_and_held_sends_go_out(nodes, rabbit, wa, control):
-    node = nodes()
-    phone, friend = new_phone(), new_phone()
-    create_ready(rabbit, control, "k-crash", phone)
-    [pid] = node.session_pids()
-    tree = psutil.Process(pid).children(recursive=True)
-    os.kill(pid, signal.SIGKILL)
-    rabbit.expect("state_instance", key="k-crash", state="restarting")
-    rabbit.publish("send_message", {"key": "k-crash", "chat_id": f"{friend}@c.us", "message": "during restart",
-                                    "id": "held"})
-    rabbit.expect("ready_instance", key="k-crash")
-    assert len(rabbit.find("qr_instance", key="k-crash")) == 1  # only the first one
-    assert rabbit.expect("message_sent_instance", command_id="held")
-    assert [m["body"] for m in control.sent_by(phone)] == ["during restart"]
-    wait_for(lambda: all_gone(tree), what="the old Chrome to be gone")
-    assert not rabbit.find("disconnected_instance", key="k-crash")
-
-
-def test_hung_page_is_restarted(nodes, rabbit, control):
-    node = nodes()
-    phone = new_phone()
-    create_ready(rabbit, control, "k-hang", phone)
-    [pid] = node.session_pids()
-    control.freeze(phone)
-    rabbit.expect("state_instance", key="k-hang", state="restarting", timeout=30)
-    rabbit.expect("ready_instance", key="k-hang")
-    assert node.session_pids() != [pid]
-
-
 def test_node_restart_brings_sessions_back_without_qr(nodes, rabbit, control, redis_client):
     node = nodes()
     phone, friend = new_phone(), new_phone()
@@ -232,11 +119,20 @@ def test_kill_9_of_the_node_takes_sessions_along_and_restart_restores(nodes, rab
     assert len(rabbit.find("qr_instance", key="k-k9")) == 1
 
 
-def test_sigterm_stops_within_bound_and_leaves_no_chrome(nodes, rabbit, control):
+def test_kill_9_of_chrome_restarts_the_session_without_qr(nodes, rabbit, control):
     node = nodes()
-    for i in range(3):
-        rabbit.publish("create_instance", {"key": f"k-term-{i}"})
-    for i in range(3):
-        rabbit.expect("qr_instance", key=f"k-term-{i}")
-    assert node.terminate(timeout=30) == 0
-    assert all_gone(chrome_processes_under(node.data_dir))
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, control, "k-chrome", phone)
+    [pid] = node.session_pids()
+    chrome = [p for p in descendants(pid) if "--user-data-dir" in " ".join(p.cmdline())]
+    browser = next(p for p in chrome if p.parent() not in chrome)  # the browser process, not a helper
+    tree = descendants(pid)
+    browser.kill()
+    rabbit.expect("state_instance", key="k-chrome", state="restarting")
+    rabbit.expect("ready_instance", key="k-chrome")
+    assert len(rabbit.find("qr_instance", key="k-chrome")) == 1  # only the first one
+    assert not rabbit.find("disconnected_instance", key="k-chrome")  # a crash, not an end
+    wait_for(lambda: all_gone(tree), what="the old session and its Chrome to be gone")
+    rabbit.publish("send_message", {"key": "k-chrome", "chat_id": f"{friend}@c.us", "message": "back", "id": "c1"})
+    rabbit.expect("message_sent_instance", command_id="c1")
+    assert [m["body"] for m in control.sent_by(phone)] == ["back"]

@@ -18,8 +18,8 @@ from sessionproc import browser
 from sessionproc.devtools import DevTools, page_websocket_url
 from sessionproc.pagescripts import SEND_HELPERS_JS
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
-from support import all_gone, chrome_processes_using, descendants, new_phone, wait_for
-from wwnode.fakewa.client import Control
+from support import all_gone, chrome_processes_under, descendants, new_phone, wait_for
+from wwnode.fakewa.client import Control, ControlError
 
 pytestmark = pytest.mark.browser
 
@@ -119,6 +119,23 @@ def test_send_before_ready_and_bad_sends_fail_with_reasons(sessions, wa, control
     assert s.stop() == EXIT_STOPPED
 
 
+def test_sends_the_page_refuses_or_answers_too_late_fail_with_reasons(sessions, wa, control):
+    phone, friend = new_phone(), new_phone()
+    s = sessions("k1", "--send-timeout", "1")
+    authenticate(s, control, phone)
+    control.sends(phone, "fail")
+    s.send({"cmd": "send", "id": "f1", "chat_id": f"{friend}@c.us", "text": "refused"})
+    assert s.expect("send_failed", id="f1")["reason"] == "rejected"
+    control.sends(phone, "slow", delay=3)
+    s.send({"cmd": "send", "id": "f2", "chat_id": f"{friend}@c.us", "text": "crawling"})
+    assert s.expect("send_failed", id="f2")["reason"] == "timeout"
+    control.sends(phone, "ok")
+    s.send({"cmd": "send", "id": "f3", "chat_id": f"{friend}@c.us", "text": "fine again"})
+    s.expect("sent", id="f3", timeout=30)
+    assert "refused" not in [m["body"] for m in control.sent_by(phone)]
+    assert s.stop() == EXIT_STOPPED
+
+
 def test_restart_on_same_profile_authenticates_without_qr(sessions, wa, control):
     phone = new_phone()
     first = sessions("k1")
@@ -149,37 +166,23 @@ def test_unlinked_while_down_is_an_auth_failure(sessions, wa, control):
     third.stop()
 
 
-def test_qr_attempts_run_out_is_an_auth_failure(sessions, make_wa):
-    wa = make_wa(qr_first=0.3, qr_next=0.2, qr_count=10)
-    s = sessions("k1", "--qr-max", "2", url=wa.url)
-    s.expect("qr", attempt=2)
-    assert s.expect("auth_failure")["reason"] == "qr_attempts_exhausted"
-    assert s.wait() == EXIT_ENDED
-
-
-def test_page_giving_up_on_qr_is_an_auth_failure(sessions, make_wa):
-    wa = make_wa(qr_first=0.3, qr_next=0.2, qr_count=2)
-    s = sessions("k1", "--qr-max", "5", url=wa.url)
+@pytest.mark.parametrize("qr_count, qr_max", [(10, "2"), (2, "5")], ids=["our-limit", "the-page-gives-up"])
+def test_qr_attempts_running_out_is_an_auth_failure(sessions, make_wa, qr_count, qr_max):
+    wa = make_wa(qr_first=0.3, qr_next=0.2, qr_count=qr_count)
+    s = sessions("k1", "--qr-max", qr_max, url=wa.url)
     assert s.expect("auth_failure")["reason"] == "qr_attempts_exhausted"
     assert [e["attempt"] for e in s.seen if e["event"] == "qr"] == [1, 2]
     assert s.wait() == EXIT_ENDED
 
 
-def test_phone_logout_while_running_disconnects(sessions, wa, control):
+@pytest.mark.parametrize("phone_does, reason", [(Control.logout, "LOGOUT"), (Control.conflict, "CONFLICT")],
+                         ids=["logout", "conflict"])
+def test_the_phone_ending_the_session_disconnects(sessions, wa, control, phone_does, reason):
     phone = new_phone()
     s = sessions("k1")
     authenticate(s, control, phone)
-    control.logout(phone)
-    assert s.expect("disconnected")["reason"] == "LOGOUT"
-    assert s.wait() == EXIT_ENDED
-
-
-def test_conflict_while_running_disconnects(sessions, wa, control):
-    phone = new_phone()
-    s = sessions("k1")
-    authenticate(s, control, phone)
-    control.conflict(phone)
-    assert s.expect("disconnected")["reason"] == "CONFLICT"
+    phone_does(control, phone)
+    assert s.expect("disconnected")["reason"] == reason
     assert s.wait() == EXIT_ENDED
 
 
@@ -190,8 +193,9 @@ def test_stop_with_logout_unlinks_and_deletes_the_profile(sessions, wa, control)
     s.send({"cmd": "stop", "logout": True})
     assert s.wait() == EXIT_STOPPED
     assert not s.profile.exists()
-    with pytest.raises(Exception):
+    with pytest.raises(ControlError) as e:
         control.logout(phone)  # nothing is linked to the phone any more
+    assert e.value.status == 404
 
 
 def test_malformed_input_gets_error_events_and_the_process_goes_on(sessions, wa):
@@ -267,7 +271,7 @@ def test_kill_9_of_the_session_process_takes_its_browser_along(sessions, wa):
     assert any("chrom" in p.name() for p in tree)
     s.kill()
     wait_for(lambda: all_gone(tree), timeout=10, what="chromedriver and Chrome to exit")
-    assert chrome_processes_using(s.profile) == []
+    assert chrome_processes_under(s.profile) == []
 
 
 def test_parent_death_ends_the_session(tmp_path, wa):
@@ -298,7 +302,7 @@ def test_profile_with_stale_locks_still_starts(sessions, wa, control, tmp_path):
     authenticate(first, control, phone)
     first.kill()  # Chrome dies without cleaning its profile
     profile = first.profile
-    wait_for(lambda: chrome_processes_using(profile) == [], what="Chrome to exit")
+    wait_for(lambda: chrome_processes_under(profile) == [], what="Chrome to exit")
     # What a Chrome killed mid-run leaves behind, pointing at a dead process.
     for name in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
         (profile / name).unlink(missing_ok=True)

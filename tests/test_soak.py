@@ -21,9 +21,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from conftest import TEST_VHOST, chrome_processes_under
-from support import TcpProxy, all_gone, new_phone, wait_for
-from test_node_e2e import create_ready
+from support import TEST_VHOST, TcpProxy, all_gone, chrome_processes_under, create_ready, new_phone, wait_for
 from wwnode.fakewa.client import ControlError
 
 pytestmark = pytest.mark.browser

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from support import SessionProcess, WwebjsClient, all_gone, chrome_processes_using, new_phone, wait_for
+from support import SessionProcess, WwebjsClient, all_gone, chrome_processes_under, new_phone, wait_for
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 
@@ -194,4 +194,4 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
     finally:
         third.stop()
     for s in (first, second, third):
-        wait_for(lambda: all_gone(chrome_processes_using(s.profile)), timeout=15, what="Chrome to exit")
+        wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

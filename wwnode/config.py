@@ -63,6 +63,10 @@ class Config:
     # The program a session runs, ``python -m <this>``.  For tests only (a
     # stand-in session that speaks the pipe protocol).
     session_module: str = "sessionproc"
+    # Where the load readings come from, a folder laid out as the kernel's
+    # cgroup files (empty: /sys/fs/cgroup).  For tests only: readings of
+    # their choice on a machine that others keep busy.
+    load_cgroup_root: str = ""
 
 
 def _env_name(field_name: str) -> str:

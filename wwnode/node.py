@@ -192,6 +192,7 @@ class Node:
         if renewal is None:
             return
         for key in renewal.lost:
+            self.counters.bump("leases_lost")
             self._drop(key, now)
         if renewal.resync:
             # Redis came back, maybe restarted empty: with the leases taken
@@ -323,9 +324,13 @@ class Node:
             "redis_up": int(self.store.up),
             "redis_outages": self.store.outages,
             "outbox": len(self.publisher.outbox),
+            "command_link_losses": self.consumer.losses,
+            "consumers_cancelled": self.consumer.cancels,
+            "publishing_blocked": self.publisher.blocks,
         }
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
-        for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed"):
+        for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
+                     "leases_lost"):
             doc[name] = self.counters.get(name)
         doc.update(self.counters.snapshot())
         return doc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 
 from .admission import Admission, LoadReader
 from .amqp.consumer import Consumer
@@ -41,7 +42,8 @@ def build(cfg: Config, paths: Paths) -> Node:
     store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
                   token_of=leases.token_of)
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
-                    spawner=Spawner(cfg.session_module), load=LoadReader(), processes=Processes())
+                    spawner=Spawner(cfg.session_module),
+                    load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes())
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,

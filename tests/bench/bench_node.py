@@ -52,7 +52,7 @@ import redis as redislib
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 
-from benchlib import DeliverClock, SentClock, Table, percentile, progress
+from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
 
 VHOST = "wwnode-bench"
 RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
@@ -65,8 +65,6 @@ COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
 LEGACY_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
 QR_POLL = 0.005  # seconds between Redis reads while waiting for a QR code
 BATCH = 10  # creates published at once; also the sessions the message figures use
-
-MB = 1024 * 1024
 
 TARGET_INBOUND_P50 = 10.0  # ms
 TARGET_INBOUND_P99 = 50.0  # ms
@@ -456,7 +454,6 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--messages and --sessions-idle must be at least 1, --idle-seconds positive, "
                  "--warmup and --settle not negative")
 
-    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-node-")).resolve()
     progress(f"preparing vhost {VHOST} and Redis db {REDIS_DB}")
     ensure_vhost()
@@ -477,13 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     deliver_clock = DeliverClock(wa.world)
     node: Node | None = None
     created: list[str] = []
-    table = Table()
-    failed = False
     total = max(args.sessions_idle, 1 + BATCH)
     keys = [f"bench-{i}" for i in range(total)]
     phones = {k: f"55119{i:08d}" for i, k in enumerate(keys)}
     friend = "5511888000001"
-    try:
+
+    def body(table: Table) -> None:
+        nonlocal node, created
         node = Node(work, wa.url)
         deadline = time.monotonic() + 60
         while not all(cmds.consumers(q) for q in COMMAND_QUEUES):
@@ -563,13 +560,13 @@ def main(argv: list[str] | None = None) -> int:
             table.add("send to a key on another node -> recorded, p50", remote50, "ms")
             table.add("send to a key on another node -> recorded, p99", percentile(hop["hop-remote"], 99), "ms")
             table.add("extra hop, p50 difference", remote50 - local50, "ms", TARGET_HOP)
-    except Exception as e:
-        failed = True
-        print(f"\nbenchmark failed: {e}", file=sys.stderr)
+
+    def explain() -> None:
         if node is not None:
             print("--- end of the node's output ---", file=sys.stderr)
             print(node.tail(), file=sys.stderr)
-    finally:
+
+    def cleanup() -> None:
         if node is not None:
             if node.alive() and created:
                 progress(f"destroying {len(created)} sessions")
@@ -591,12 +588,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    if table.rows:
-        table.print(f"node benchmark ({time.monotonic() - started:.0f} s run, {os.cpu_count()} CPUs, "
-                    f"{psutil.virtual_memory().total / MB / 1024:.0f} GB RAM)")
-    return 1 if failed else 0
+    return run_bench("node benchmark", body, cleanup, explain)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally: still stops the node
-    sys.exit(main())
+    run_main(main)

@@ -26,26 +26,20 @@ stand-in runs in a thread of this process, so its clock is the same one):
 from __future__ import annotations
 
 import argparse
-import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import orjson
 import psutil
 
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 
-from benchlib import DeliverClock, SentClock, Table, percentile, progress
-
-MB = 1024 * 1024
+from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
+from support import SessionProcess, chrome_processes_under
 
 TARGET_INBOUND_P50 = 5.0  # ms
 TARGET_INBOUND_P99 = 20.0  # ms
@@ -55,55 +49,17 @@ TARGET_PSS = 50.0  # MB, session process + chromedriver
 
 
 # ------------------------------------------------------------------ figures
-class Session:
-    """One session process seen from its pipes.  A reader thread stamps each
-    event line the moment it is read, so a slow main thread does not add to
-    the latencies."""
-
-    def __init__(self, key: str, profile: Path, url: str, log_file: Path):
-        self.profile = profile
-        argv = [sys.executable, "-m", "sessionproc", "--key", key, "--profile", str(profile),
-                "--url", url, "--log-file", str(log_file)]
-        self.t_launch = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.events: queue.Queue = queue.Queue()
-        self.driver_pid: int | None = None
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in iter(self.proc.stdout.readline, b""):
-            t = time.monotonic()
-            self.events.put((t, orjson.loads(line)))
-        self.events.put((time.monotonic(), None))
-
-    def write(self, obj: dict) -> None:
-        self.proc.stdin.write(orjson.dumps(obj) + b"\n")
-        self.proc.stdin.flush()
-
-    def expect(self, name: str, timeout: float = 30.0, match=None) -> tuple[float, dict]:
-        """(read time, event) of the next ``name`` event for which
-        ``match(event)`` holds; events before it are dropped."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"no {name} event within {timeout} s")
-            try:
-                t, event = self.events.get(timeout=left)
-            except queue.Empty:
-                continue
-            if event is None:
-                raise RuntimeError(f"session process ended (code {self.proc.wait()}) while waiting for {name}")
-            if event.get("event") == "browser" and event.get("pids"):
-                self.driver_pid = event["pids"][0]
-            if event.get("event") == name and (match is None or match(event)):
-                return t, event
+class Session(SessionProcess):
+    """One session process seen from its pipes (the tests' SessionProcess,
+    whose reader thread stamps each event line the moment it is read, so a
+    slow main thread does not add to the latencies)."""
 
     def chromedriver(self) -> psutil.Process:
         """The session's chromedriver: the pid its ``browser`` event named,
         else the child of that name."""
-        if self.driver_pid is not None:
-            return psutil.Process(self.driver_pid)
+        for event in self.seen:
+            if event.get("event") == "browser" and event.get("pids"):
+                return psutil.Process(event["pids"][0])
         for child in psutil.Process(self.proc.pid).children():
             if "chromedriver" in child.name():
                 return child
@@ -112,7 +68,7 @@ class Session:
     def stop(self, timeout: float = 30.0) -> None:
         if self.proc.poll() is None:
             try:
-                self.write({"cmd": "stop"})
+                self.send({"cmd": "stop"})
             except (BrokenPipeError, ValueError):
                 pass
             try:
@@ -122,18 +78,6 @@ class Session:
                 self.proc.kill()
                 self.proc.wait()
         wait_no_chrome(self.profile)
-
-
-def chrome_on(profile: Path) -> list[psutil.Process]:
-    marker = f"--user-data-dir={profile}"
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if marker in (p.info["cmdline"] or []):
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
 
 
 def _alive(p: psutil.Process) -> bool:
@@ -148,10 +92,10 @@ def wait_no_chrome(profile: Path, timeout: float = 15.0) -> None:
     benchmark must still not leave browsers behind, so it kills them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not [p for p in chrome_on(profile) if _alive(p)]:
+        if not [p for p in chrome_processes_under(profile) if _alive(p)]:
             return
         time.sleep(0.1)
-    for p in chrome_on(profile):
+    for p in chrome_processes_under(profile):
         progress(f"Chrome {p.pid} on {profile} outlived its session; killing it")
         try:
             p.kill()
@@ -165,8 +109,8 @@ def measure_launches(n: int, url: str, work: Path) -> list[float]:
     for i in range(n):
         s = Session(f"launch{i}", work / "profiles" / f"launch{i}", url, work / "logs" / f"launch{i}.log")
         try:
-            t, _ = s.expect("qr", timeout=60)
-            times.append((t - s.t_launch) * 1000)
+            s.expect("qr", timeout=60)
+            times.append((s.last_at - s.t_launch) * 1000)
             progress(f"launch {i + 1}/{n}: first QR after {times[-1]:.0f} ms")
         finally:
             s.stop()
@@ -174,7 +118,7 @@ def measure_launches(n: int, url: str, work: Path) -> list[float]:
 
 
 def authenticate(s: Session, control: Control, phone: str) -> None:
-    _, qr = s.expect("qr", timeout=60)
+    qr = s.expect("qr", timeout=60)
     control.scan(qr["qr"], phone)
     s.expect("ready", timeout=60)
 
@@ -187,7 +131,8 @@ def measure_inbound(s: Session, control: Control, deliveries: DeliverClock, phon
         t0 = time.monotonic()
         msg_id = control.deliver(phone, friend, body)
         t_ret = time.monotonic()
-        t1, _ = s.expect("message", timeout=10, match=lambda e: e["message"].get("body") == body)
+        s.expect("message", timeout=10, match=lambda e: e["message"].get("body") == body)
+        t1 = s.last_at
         if i < warmup:
             continue
         full.append((t1 - t0) * 1000)
@@ -202,8 +147,9 @@ def measure_sends(s: Session, clock: SentClock, friend: str, n: int, warmup: int
     for i in range(warmup + n):
         cid = f"bench-{i}"
         t0 = time.monotonic()
-        s.write({"cmd": "send", "id": cid, "chat_id": chat, "text": f"bench send {i}"})
-        t_event, event = s.expect("sent", timeout=30, match=lambda e: e.get("id") == cid)
+        s.send({"cmd": "send", "id": cid, "chat_id": chat, "text": f"bench send {i}"})
+        event = s.expect("sent", timeout=30, id=cid)
+        t_event = s.last_at
         # message_id is "true_<chat>_<id>", the id being the one the page chose.
         t_rec = clock.at(event["message_id"].rsplit("_", 1)[1])
         if i < warmup:
@@ -291,22 +237,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.messages < 1 or args.launches < 1 or args.idle_seconds <= 0 or args.warmup < 0 or args.settle < 0:
         ap.error("--messages and --launches must be at least 1, --idle-seconds positive, --warmup and --settle not negative")
 
-    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="bench-session-")).resolve()
     wa = FakeWA(settings=Settings()).start()
     control = Control(wa.url)
     sent_clock = SentClock(wa.world)
     deliver_clock = DeliverClock(wa.world)
-    session: Session | None = None
-    table = Table()
-    failed = False
-    try:
+    measured: list[Session] = []  # the measured session, once started
+
+    def body(table: Table) -> None:
         progress(f"timing {args.launches} launch(es) to the first QR")
         launches = measure_launches(args.launches, wa.url, work)
 
         progress("starting the measured session and scanning its QR")
         phone, friend = "5511900000001", "5511900000002"
         session = Session("bench", work / "profiles" / "bench", wa.url, work / "logs" / "bench.log")
+        measured.append(session)
         authenticate(session, control, phone)
 
         progress(f"inbound: {args.messages} messages, one at a time")
@@ -351,30 +296,25 @@ def main(argv: list[str] | None = None) -> int:
                   TARGET_IDLE_CPU, fmt="{:.3f}")
         gone = f", {idle['tree_gone']} process(es) ended in the window" if idle["tree_gone"] else ""
         table.add(f"idle CPU chromedriver + Chrome tree{gone}", idle["tree_cpu"], "% of a core", fmt="{:.3f}")
-    except Exception as e:
-        failed = True
-        print(f"\nbenchmark failed: {e}", file=sys.stderr)
-        if session is not None:
-            log = work / "logs" / "bench.log"
-            if log.exists():
-                print("--- end of the session's log ---", file=sys.stderr)
-                print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
-    finally:
-        if session is not None:
+
+    def explain() -> None:
+        log = work / "logs" / "bench.log"
+        if measured and log.exists():
+            print("--- end of the session's log ---", file=sys.stderr)
+            print("\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
+
+    def cleanup() -> None:
+        if measured:
             progress("stopping the session")
-            session.stop()
+            measured[0].stop()
         wa.stop()
         if args.keep:
             progress(f"work folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    if table.rows:
-        table.print(f"session process benchmark ({time.monotonic() - started:.0f} s run, "
-                    f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / MB / 1024:.0f} GB RAM)")
-    return 1 if failed else 0
+    return run_bench("session process benchmark", body, cleanup, explain)
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so finally: still stops the session
-    sys.exit(main())
+    run_main(main)

@@ -1,11 +1,23 @@
-"""What both benchmarks share: percentiles, the table they print, and
-clocks that stamp the stand-in's side of a message."""
+"""What both benchmarks share: percentiles, the table they print, the
+shape of their main(), and clocks that stamp the stand-in's side of a
+message."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
 import time
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+# The benchmarks use the tests' helpers (support.py, one folder up).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+MB = 1024 * 1024
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -40,6 +52,37 @@ class Table:
         print(line)
         for r in self.rows:
             print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+def run_bench(title: str, body: Callable[[Table], None], cleanup: Callable[[], None],
+              explain: Callable[[], None] = lambda: None) -> int:
+    """What both benchmarks' main() do around their measures: ``body``
+    fills a table; a failure is reported (``explain`` adds what helps, a
+    log's tail) rather than raised; ``cleanup`` runs whatever happened; the
+    figures measured are printed, even after a failure.  Exit code 1 only
+    when the run itself broke, never for a target missed."""
+    started = time.monotonic()
+    table = Table()
+    failed = False
+    try:
+        body(table)
+    except Exception as e:  # any failure of the run: report it, clean up, print what was measured
+        failed = True
+        print(f"\nbenchmark failed: {e}", file=sys.stderr)
+        explain()
+    finally:
+        cleanup()
+    if table.rows:
+        table.print(f"{title} ({time.monotonic() - started:.0f} s run, {os.cpu_count()} CPUs, "
+                    f"{psutil.virtual_memory().total / MB / 1024:.0f} GB RAM)")
+    return 1 if failed else 0
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Run a benchmark's main() as a script.  SIGTERM exits through
+    ``finally:`` blocks, so a stopped benchmark still cleans up."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sys.exit(main())
 
 
 def progress(text: str) -> None:

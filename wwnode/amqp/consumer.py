@@ -44,6 +44,7 @@ class Consumer:
         self.want_creates = True
         self.router_retry_at = 0.0
         self._cancelled: set[str] = set()
+        self.cancels = 0  # consumers the broker cancelled (a deleted queue), for the heartbeat
 
     @property
     def up(self) -> bool:
@@ -52,6 +53,15 @@ class Consumer:
     @property
     def connecting(self) -> bool:
         return self.link.connecting
+
+    @property
+    def generation(self) -> int:
+        """Which connection is current: a delivery of an earlier one is void."""
+        return self.link.generation
+
+    @property
+    def losses(self) -> int:
+        return self.link.losses
 
     def socket(self):
         return self.link.socket()
@@ -105,6 +115,7 @@ class Consumer:
             self._consume("create_instance")
 
     def _on_cancel(self, queue: str) -> None:
+        self.cancels += 1
         self.consumer_tags.pop(queue, None)
         self._cancelled.add(queue)
 

@@ -162,6 +162,7 @@ class Link:
         self._connector = _Connector()
         self._backoff = Backoff()
         self._silence = Silence(heartbeat)
+        self.losses = 0  # connections lost or found silent, for the node's heartbeat
 
     @property
     def up(self) -> bool:
@@ -259,6 +260,7 @@ class Link:
 
     def lost(self, e: BaseException) -> None:
         log.warning("lost the %s connection to RabbitMQ: %s", self.role, why(e))
+        self.losses += 1
         self.drop()
 
     def drop(self, graceful: bool = False) -> None:

@@ -81,6 +81,7 @@ class Publisher:
         # blocks the node's loop, so the wait is short.
         self.confirm_timeout = min(2.0, float(heartbeat))
         self.blocked = False
+        self.blocks = 0  # times the broker blocked publishing, for the heartbeat
 
     @property
     def up(self) -> bool:
@@ -154,6 +155,7 @@ class Publisher:
     def _on_blocked(self) -> None:
         log.warning("RabbitMQ blocks publishing (a resource alarm); events wait")
         self.blocked = True
+        self.blocks += 1
 
     def _on_unblocked(self) -> None:
         log.warning("RabbitMQ takes events again")

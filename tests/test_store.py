@@ -1,0 +1,214 @@
+"""What the node keeps in Redis, against the real Redis (the tests' own
+database): the lease and fencing scripts (CLAIM, RENEW, FENCED_WRITE,
+RELEASE, MARK_LOST) through the Store and the node's lease bookkeeping
+(``Ownership``, ``Leases``), the send records, and Redis going away.
+Milliseconds each; two owners are two nodes."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis as redislib
+
+from support import RedisServer
+from wwnode.ownership import Leases, Ownership
+from wwnode.store import Store, Unavailable
+
+pytestmark = pytest.mark.services
+
+LEASE = 5.0  # seconds
+
+
+class Owner:
+    """One node's Redis side: its Store, and the leases it holds (its
+    fencing tokens, which the Store's writes are checked against)."""
+
+    def __init__(self, url: str, node: str):
+        self.node = node
+        self.leases = Leases(LEASE)
+        self.store = Store(url, node, qr_ttl=60, lease_ttl=LEASE, dedup_window=600, token_of=self.leases.token_of)
+        self.ownership = Ownership(self.store, self.leases, renew_every=0.0)  # renews whenever asked
+
+    def claim(self, key: str) -> bool | None:
+        return self.ownership.claim(key)
+
+    def renew(self, now: float, heartbeat: dict) -> list[str] | None:
+        """The keys lost, or None when Redis did not answer."""
+        renewal = self.ownership.renew(now, lambda: heartbeat)
+        return None if renewal is None else renewal.lost
+
+    def release(self, key: str) -> None:
+        token = self.leases.give_up(key)
+        if token is not None:
+            self.store.release(key, token)
+
+    def __getattr__(self, name):  # the Store's own calls: set_state, set_qr, begin_send, ...
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+def stores(redis_url):
+    made: list[Owner] = []
+
+    def make(node: str, url: str = redis_url) -> Owner:
+        owner = Owner(url, node)
+        made.append(owner)
+        return owner
+
+    yield make
+    for owner in made:
+        owner.store.close()
+
+
+def owner_token(r, key: str) -> str | None:
+    return r.get(f"instances:{key}:owner")
+
+
+def instance_keys(r, key: str) -> list[str]:
+    return sorted(r.scan_iter(match=f"instances:{key}:*"))
+
+
+def test_a_claim_takes_a_free_key_once_and_bumps_the_fence(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    assert a.claim("k") is True
+    first = owner_token(redis_client, "k")
+    assert first == "node-a:1"
+    assert 0 < redis_client.pttl("instances:k:owner") <= LEASE * 1000
+    assert redis_client.pttl("instances:k:fence") > 3600 * 1000  # outlives every lease
+    assert b.claim("k") is False
+    assert b.owner_of("k") == "node-a" and a.owner_of("k") == "node-a"
+    assert owner_token(redis_client, "k") == first  # a refused claim changes nothing
+    assert a.claim("k") is True  # the owner may claim again: a new token
+    assert owner_token(redis_client, "k") == "node-a:2"
+    assert a.owner_of("nobody-has-it") is None
+
+
+def test_a_node_that_lost_its_lease_cannot_write_as_owner(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    a.claim("k")
+    a.set_state("k", "ready", "5511@c.us")
+    a.set_qr("k", "qr-of-a")
+    assert redis_client.hgetall("instances:k:state") == {
+        "state": "ready", "node": "node-a", "since": redis_client.hget("instances:k:state", "since"), "me": "5511@c.us"}
+    assert redis_client.get("instances:k:qr_code") == "qr-of-a"
+    assert 0 < redis_client.pttl("instances:k:qr_code") <= 60_000
+    assert redis_client.pttl("instances:k:state") > LEASE * 1000  # outlives the lease: lost keys are found
+
+    redis_client.delete("instances:k:owner")  # a's lease ran out (it was paused, say)...
+    assert b.claim("k") is True  # ...and b took the key
+    b.set_state("k", "starting")
+    a.set_state("k", "ready", "5511@c.us")  # a, resumed, still thinks it owns k
+    a.set_qr("k", "stale-qr")
+    a.clear_qr("k")
+    assert redis_client.hget("instances:k:state", "node") == "node-b"
+    assert redis_client.hget("instances:k:state", "state") == "starting"
+    assert redis_client.get("instances:k:qr_code") == "qr-of-a"  # neither replaced nor deleted by a
+
+
+def test_renew_extends_leases_writes_the_heartbeat_and_reports_lost_keys(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    now = time.monotonic()
+    for key in ("k1", "k2"):
+        a.claim(key)
+        a.set_state(key, "ready")
+    assert a.renew(now, {"node": "node-a", "sessions": 2}) == []
+    for key in ("k1", "k2"):
+        redis_client.pexpire(f"instances:{key}:owner", 100)
+    assert a.renew(now + 1, {"node": "node-a", "sessions": 2}) == []
+    assert redis_client.pttl("instances:k1:owner") > 1000  # extended again
+    assert redis_client.hgetall("nodes:node-a") == {"node": "node-a", "sessions": "2"}
+    assert 0 < redis_client.pttl("nodes:node-a") <= LEASE * 1000
+
+    redis_client.delete("instances:k2:owner")
+    b.claim("k2")
+    assert a.renew(now + 2, {"node": "node-a", "sessions": 2}) == ["k2"]
+    assert owner_token(redis_client, "k2").startswith("node-b:")
+    assert a.renew(now + 3, {"node": "node-a", "sessions": 1}) == []  # reported once: k2 is no longer a's
+
+
+def test_a_lease_redis_forgot_is_taken_back_only_while_the_node_knows_it_holds(stores, redis_client):
+    a = stores("node-a")
+    now = time.monotonic()
+    a.claim("k1")
+    a.claim("k2")
+    assert a.renew(now, {"node": "node-a"}) == []
+    token = owner_token(redis_client, "k1")
+    redis_client.delete("instances:k1:owner")  # Redis restarted empty, or was flushed
+    assert a.renew(now + LEASE / 2, {"node": "node-a"}) == []  # within the lease: taken back
+    assert owner_token(redis_client, "k1") == token
+    redis_client.delete("instances:k2:owner")
+    # Past the lease since the last renewal (the node was paused): another
+    # node may run k2 by now, even though nobody holds it in Redis.
+    assert a.renew(now + LEASE / 2 + LEASE + 1, {"node": "node-a"}) == ["k2"]
+    assert owner_token(redis_client, "k2") is None
+
+
+def test_release_removes_every_key_of_a_session_but_only_its_owners(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    a.claim("k")
+    a.set_state("k", "ready")
+    a.set_qr("k", "qr")
+    assert a.begin_send("k", "c1") is None
+    assert len(instance_keys(redis_client, "k")) == 5  # owner, fence, state, qr, sent
+    a.release("k")
+    assert instance_keys(redis_client, "k") == []
+
+    a.claim("k2")
+    redis_client.delete("instances:k2:owner")
+    b.claim("k2")
+    b.set_state("k2", "ready")
+    a.release("k2")  # a had lost k2: b's keys stay
+    assert owner_token(redis_client, "k2").startswith("node-b:")
+    assert redis_client.hget("instances:k2:state", "node") == "node-b"
+
+
+def test_the_router_finds_a_dead_owners_keys_once(stores, redis_client):
+    a, router = stores("node-a"), stores("node-b")
+    for key in ("dead", "alive"):
+        a.claim(key)
+        a.set_state(key, "ready")
+    redis_client.delete("instances:dead:owner")  # node-a died: its lease ran out
+    assert router.find_lost() == [{"key": "dead", "node": "node-a", "previous": "ready"}]
+    assert redis_client.hget("instances:dead:state", "state") == "lost"
+    assert redis_client.pttl("instances:dead:state") <= LEASE * 1000  # the mark goes after a while
+    assert router.find_lost() == []  # reported once
+    assert redis_client.hget("instances:alive:state", "state") == "ready"
+
+
+def test_a_send_with_an_id_is_recorded_as_pending_then_done(stores, redis_client):
+    a = stores("node-a")
+    assert a.begin_send("k", "c1") is None  # first time: go on
+    assert a.begin_send("k", "c1") == "pending"  # a redelivery while its outcome is unknown
+    a.end_send("k", "c1", "true_5511@c.us_ABC")
+    assert a.begin_send("k", "c1") == "done:true_5511@c.us_ABC"
+    assert 0 < redis_client.pttl("instances:k:sent") <= 600_000
+    assert a.begin_send("k", "c2") is None
+    a.end_send("k", "c2", None)  # failed for good: a retry may try again
+    assert a.begin_send("k", "c2") is None
+
+
+def test_while_redis_is_away_the_store_says_so_and_keeps_writes(stores, tmp_path):
+    server = RedisServer(tmp_path)
+    try:
+        a = stores("node-a", server.url)
+        r = redislib.Redis.from_url(server.url, decode_responses=True)
+        assert a.claim("k") is True
+        assert a.renew(time.monotonic(), {"node": "node-a"}) == []  # the leases hold for LEASE from now
+        server.stop()
+        a.set_state("k", "ready")  # kept for later, not raised
+        assert a.claim("other") is None  # cannot say
+        with pytest.raises(Unavailable):
+            a.owner_of("k")
+        with pytest.raises(Unavailable):
+            a.begin_send("k", "c1")
+        assert a.renew(time.monotonic(), {"node": "node-a"}) is None  # away, within the lease: wait
+        assert a.retry(time.monotonic() + 60) is False  # still away
+        server.start()  # back, and empty
+        assert a.retry(time.monotonic() + 120) is True
+        assert r.get("instances:k:owner") is None  # the kept write was fenced: no lease, no write
+        assert r.hgetall("instances:k:state") == {}
+        assert a.renew(time.monotonic() + 120, {"node": "node-a"}) == ["k"]  # too long away: lost
+        r.close()
+    finally:
+        server.stop()
