@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export WWNODE_HOME="$PWD"
 export WWNODE_PYTHON="$PWD/.venv/bin/python"
-export WWNODE_RUN="${WWNODE_RUN:-$PWD/data/run}"
+export WWNODE_RUN="$(realpath -m "${WWNODE_RUN:-data/run}")"
 mkdir -p "$WWNODE_RUN"
 chmod 700 "$WWNODE_RUN"
 
