@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -123,6 +124,16 @@ def test_a_bad_port_in_a_url_is_named_without_its_password():
     assert "s3cret" not in str(caught.value)
 
 
+def test_the_folders_of_servers_that_run_here_are_made_private(tmp_path):
+    env = local_services.plan({"WWNODE_RABBITMQ_DIR": str(tmp_path / "mq"), "WWNODE_REDIS_DIR": str(tmp_path / "r")},
+                              *URLS, HOME, machine(uid=os.getuid(), users=()))
+    env.update(WWNODE_LOCAL_REDIS="false", WWNODE_RABBITMQ_USER=pwd.getpwuid(os.getuid()).pw_name)
+    local_services.prepare(env, os.getuid())
+    assert (tmp_path / "mq").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "mq").stat().st_uid == os.getuid()
+    assert not (tmp_path / "r").exists()  # Redis does not run here
+
+
 # ------------------------------------------------- the run command, stopped
 
 def free_ports(count: int) -> list[int]:
@@ -159,14 +170,6 @@ def ours(markers: list[str], ports: list[int], nodename: str) -> list[psutil.Pro
         if mine:
             found.append(p)
     return found
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False
 
 
 def node_routes(r: redislib.Redis, node: str) -> bool:
@@ -221,6 +224,7 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         assert all(listening_pids([port]) and listening_pids([port]) <= started_pids for port in ports)
         kinds = {p.name() for p in started}
         assert {"epmd", "beam.smp", "redis-server"} <= kinds
+        assert any("sessionproc" in p.cmdline() for p in started)
         client.close()
 
         stopping = time.monotonic()
@@ -230,7 +234,8 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         wait_for(lambda: all_gone(started), timeout=15, what="every process the run command started to exit")
         assert ours(markers, ports, nodename) == []
         assert not listening_pids(ports)
-        assert reachable(5672) and reachable(6379)  # the machine's own servers are untouched
+        listening = local_services.this_machine().listening
+        assert listening(5672) and listening(6379)  # the machine's own servers are untouched
         print(f"\nrun command: node up and routing after {up:.1f} s; stopped in {stopped:.1f} s")
     finally:
         r.close()
