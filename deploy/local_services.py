@@ -2,7 +2,7 @@
 on which ports, in which folders and as which user.
 
 The node finds RabbitMQ and Redis through ``RABBIT_MQ_URL`` and ``REDIS_URL``.
-When such a URL names this machine (127.0.0.1, localhost, ::1) over plain TCP
+When such a URL names this machine (127.0.0.1, localhost) over plain TCP
 and nothing listens on its port yet, the run command runs that server itself,
 under supervisord and in the foreground, so that stopping supervisord (Ctrl-C)
 stops it too.  Anything else (a server already listening there, another host,
@@ -50,7 +50,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # Debian's, without its su wrapper
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK = ("127.0.0.1", "localhost")  # the servers run here listen on 127.0.0.1 only
 
 
 class PlanError(ValueError):

@@ -83,7 +83,8 @@ def test_servers_already_listening_or_elsewhere_are_left_alone():
     env = local_services.plan({}, *URLS, HOME, machine(listening={5672, 6379, 4369}))
     assert env["WWNODE_LOCAL_RABBITMQ"] == env["WWNODE_LOCAL_REDIS"] == env["WWNODE_LOCAL_EPMD"] == "false"
     for urls in [("amqp://u:p@rabbit.example:5672/%2F", "redis://cache.example:6379/0"),
-                 ("amqps://guest:guest@127.0.0.1:5671/%2F", "rediss://127.0.0.1:6380/0")]:
+                 ("amqps://guest:guest@127.0.0.1:5671/%2F", "rediss://127.0.0.1:6380/0"),
+                 ("amqp://guest:guest@[::1]:5672/%2F", "unix:///run/redis.sock")]:
         env = local_services.plan({}, *urls, HOME, machine())
         assert env["WWNODE_LOCAL_RABBITMQ"] == env["WWNODE_LOCAL_REDIS"] == "false"
 
@@ -96,7 +97,7 @@ def test_a_running_epmd_is_shared():
 def test_own_ports_and_folders_follow_the_urls_and_settings():
     settings = {"WWNODE_RABBITMQ_DIST_PORT": "26001", "WWNODE_RABBITMQ_DIR": "srv/mq",
                 "WWNODE_RABBITMQ_NODENAME": "mq-a@localhost", "WWNODE_REDIS_DIR": "/tmp/r"}
-    env = local_services.plan(settings, "amqp://guest:guest@localhost:6001/%2F", "redis://[::1]:6002/3", HOME,
+    env = local_services.plan(settings, "amqp://guest:guest@localhost:6001/%2F", "redis://127.0.0.1:6002/3", HOME,
                               machine(uid=1000))
     assert (env["WWNODE_RABBITMQ_PORT"], env["WWNODE_RABBITMQ_DIST_PORT"], env["WWNODE_REDIS_PORT"]) == \
         ("6001", "26001", "6002")
