@@ -158,10 +158,10 @@ def listening_pids(ports) -> set[int]:
             if c.status == psutil.CONN_LISTEN and c.laddr.port in ports and c.pid}
 
 
-def ours(markers: list[str], ports: list[int], nodename: str) -> list[psutil.Process]:
+def ours(run_dir: Path, markers: list[str], ports: list[int]) -> list[psutil.Process]:
     """Live processes anywhere on the machine that belong to this run: they
-    listen on its ports, name its folders, or are its Erlang node (whose name
-    is only in its environment)."""
+    listen on its ports, name its folders, or carry its WWNODE_RUN in their
+    environment (all that supervisord starts inherits it, re-parented or not)."""
     by_port = listening_pids(ports)
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):
@@ -170,7 +170,7 @@ def ours(markers: list[str], ports: list[int], nodename: str) -> list[psutil.Pro
         try:
             cmdline = " ".join(p.info["cmdline"] or [])
             mine = p.pid in by_port or any(m in cmdline for m in markers) \
-                or (p.name() == "beam.smp" and p.environ().get("RABBITMQ_NODENAME") == nodename)
+                or p.environ().get("WWNODE_RUN") == str(run_dir)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         if mine:
@@ -198,12 +198,12 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
     # Outside tmp_path, which only root may enter: the servers run as their own users.
     servers = Path(tempfile.mkdtemp(prefix="wwnode-deploy-"))
     servers.chmod(0o755)
-    data, nodename = tmp_path / "data", f"wwnode-{amqp}@localhost"
+    data, run_dir = tmp_path / "data", tmp_path / "run"
     env = {
         **os.environ, "RABBIT_MQ_URL": f"amqp://guest:guest@127.0.0.1:{amqp}/%2F",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "ERL_EPMD_PORT": str(epmd),
         "WWNODE_RABBITMQ_DIST_PORT": str(dist), "WWNODE_RABBITMQ_DIR": str(servers / "rabbitmq"),
-        "WWNODE_REDIS_DIR": str(servers / "redis"), "WWNODE_RUN": str(tmp_path / "run"), "DATA_DIR": str(data),
+        "WWNODE_REDIS_DIR": str(servers / "redis"), "WWNODE_RUN": str(run_dir), "DATA_DIR": str(data),
         "WA_URL": wa.url, "NODE_ID": "deploy-node", "HEARTBEAT_INTERVAL": "1", **RELAXED_ADMISSION,
     }
     ports, markers = [amqp, dist, epmd, redis_port], [str(tmp_path), str(servers)]
@@ -230,6 +230,7 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         kinds = {p.name() for p in started}
         assert {"epmd", "beam.smp", "redis-server"} <= kinds
         assert any("sessionproc" in p.cmdline() for p in started)
+        assert started_pids <= {p.pid for p in ours(run_dir, markers, ports)}  # the check below sees them all
         client.close()
 
         stopping = time.monotonic()
@@ -237,7 +238,7 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         assert run.wait(120) == 0
         stopped = time.monotonic() - stopping
         wait_for(lambda: all_gone(started), timeout=15, what="every process the run command started to exit")
-        assert ours(markers, ports, nodename) == []
+        assert ours(run_dir, markers, ports) == []
         assert not listening_pids(ports)
         listening = local_services.this_machine().listening
         assert listening(5672) and listening(6379)  # the machine's own servers are untouched
@@ -249,7 +250,7 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         if run.poll() is None:
             run.terminate()
             run.wait(120)
-        for p in ours(markers, ports, nodename):  # only after a failure: leave the machine clean
+        for p in ours(run_dir, markers, ports):  # only after a failure: leave the machine clean
             p.kill()
         out.close()
         shutil.rmtree(servers, ignore_errors=True)
