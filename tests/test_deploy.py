@@ -1,24 +1,48 @@
-"""The node under the project's supervisord configuration: killed with
-SIGKILL, it is restarted, its sessions come back without a QR, the command
-it held unacknowledged is carried out, and no Chrome is left over."""
+"""The run command and the project's supervisord configuration.
+
+- Which servers the run command runs itself (deploy/local_services.py).
+- The run command on ports of its own, beside the machine's RabbitMQ and
+  Redis: stopped the way Ctrl-C stops it, it leaves no RabbitMQ, epmd, Redis,
+  node, session process or Chrome behind.
+- The node under supervisord, killed with SIGKILL: it is restarted, its
+  sessions come back without a QR, the command it held unacknowledged is
+  carried out, and no Chrome is left over."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import pika.exceptions
 import psutil
 import pytest
+import redis as redislib
 
-from support import all_gone, chrome_processes_under, create_ready, idle_cgroup, new_phone, wait_for
+from support import Client, all_gone, chrome_processes_under, create_ready, descendants, idle_cgroup, new_phone, wait_for
 
-pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+CONF = ROOT / "deploy" / "supervisord.conf"
+RUN_NODE = ROOT / "deploy" / "run-node.sh"
 
-CONF = Path(__file__).resolve().parent.parent / "deploy" / "supervisord.conf"
+
+def _load_local_services():
+    spec = importlib.util.spec_from_file_location("local_services", ROOT / "deploy" / "local_services.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+local_services = _load_local_services()
 
 
 def tool(name: str) -> str:
@@ -26,17 +50,222 @@ def tool(name: str) -> str:
     return str(here) if here.exists() else shutil.which(name)
 
 
+# ------------------------------------------------------- which servers run here
+
+HOME = Path("/srv/checkout")
+URLS = ("amqp://guest:guest@127.0.0.1:5672/%2F", "redis://127.0.0.1:6379/0")
+
+
+def machine(listening=(), uid=0, users=("rabbitmq", "redis")):
+    homes = {"root": Path("/root"), "alice": Path("/home/alice"), **{u: Path(f"/var/lib/{u}") for u in users}}
+    return local_services.Machine(listening=lambda port: port in listening, uid=uid, home_of=homes.get,
+                                  name_of=lambda uid: "root" if uid == 0 else "alice")
+
+
+def test_free_local_ports_get_servers_of_their_own_users():
+    env = local_services.plan({}, *URLS, HOME, machine())
+    assert env["WWNODE_LOCAL_RABBITMQ"] == env["WWNODE_LOCAL_REDIS"] == env["WWNODE_LOCAL_EPMD"] == "true"
+    assert (env["WWNODE_RABBITMQ_USER"], env["WWNODE_RABBITMQ_HOME"]) == ("rabbitmq", "/var/lib/rabbitmq")
+    assert env["WWNODE_RABBITMQ_DIR"] == "/var/lib/rabbitmq/wwnode-5672"
+    assert (env["WWNODE_RABBITMQ_NODENAME"], env["WWNODE_RABBITMQ_DIST_PORT"]) == ("wwnode-5672@localhost", "25672")
+    assert (env["WWNODE_REDIS_USER"], env["WWNODE_REDIS_DIR"]) == ("redis", "/var/lib/redis/wwnode-6379")
+    assert env["ERL_EPMD_PORT"] == "4369"
+
+
+def test_servers_already_listening_or_elsewhere_are_left_alone():
+    env = local_services.plan({}, *URLS, HOME, machine(listening={5672, 6379, 4369}))
+    assert env["WWNODE_LOCAL_RABBITMQ"] == env["WWNODE_LOCAL_REDIS"] == env["WWNODE_LOCAL_EPMD"] == "false"
+    for urls in [("amqp://u:p@rabbit.example:5672/%2F", "redis://cache.example:6379/0"),
+                 ("amqps://guest:guest@127.0.0.1:5671/%2F", "rediss://127.0.0.1:6380/0"),
+                 ("amqp://guest:guest@[::1]:5672/%2F", "unix:///run/redis.sock")]:
+        env = local_services.plan({}, *urls, HOME, machine())
+        assert env["WWNODE_LOCAL_RABBITMQ"] == env["WWNODE_LOCAL_REDIS"] == "false"
+
+
+def test_a_running_epmd_is_shared():
+    env = local_services.plan({"ERL_EPMD_PORT": "4400"}, *URLS, HOME, machine(listening={4400}))
+    assert (env["WWNODE_LOCAL_RABBITMQ"], env["WWNODE_LOCAL_EPMD"], env["ERL_EPMD_PORT"]) == ("true", "false", "4400")
+
+
+def test_own_ports_and_folders_follow_the_urls_and_settings():
+    settings = {"WWNODE_RABBITMQ_DIST_PORT": "26001", "WWNODE_RABBITMQ_DIR": "srv/mq",
+                "WWNODE_RABBITMQ_NODENAME": "mq-a@localhost", "WWNODE_REDIS_DIR": "/tmp/r"}
+    env = local_services.plan(settings, "amqp://guest:guest@localhost:6001/%2F", "redis://127.0.0.1:6002/3", HOME,
+                              machine(uid=1000))
+    assert (env["WWNODE_RABBITMQ_PORT"], env["WWNODE_RABBITMQ_DIST_PORT"], env["WWNODE_REDIS_PORT"]) == \
+        ("6001", "26001", "6002")
+    assert (env["WWNODE_RABBITMQ_DIR"], env["WWNODE_REDIS_DIR"]) == ("/srv/checkout/srv/mq", "/tmp/r")
+    assert env["WWNODE_RABBITMQ_NODENAME"] == "mq-a@localhost"
+    assert env["WWNODE_RABBITMQ_USER"] == env["WWNODE_REDIS_USER"] == "alice"  # not root: no switch
+
+
+def test_without_the_servers_users_root_runs_them_in_the_checkout():
+    env = local_services.plan({}, *URLS, HOME, machine(users=()))
+    assert (env["WWNODE_RABBITMQ_USER"], env["WWNODE_RABBITMQ_DIR"]) == ("root", "/srv/checkout/data/rabbitmq-5672")
+    assert env["WWNODE_REDIS_DIR"] == "/srv/checkout/data/redis-6379"
+
+
+@pytest.mark.parametrize("settings, listening, words", [
+    ({}, {25672}, "25672 .WWNODE_RABBITMQ_DIST_PORT. is in use"),
+    ({"WWNODE_RABBITMQ_DIST_PORT": "70000"}, (), "WWNODE_RABBITMQ_DIST_PORT"),
+    ({"ERL_EPMD_PORT": "epmd"}, (), "ERL_EPMD_PORT"),
+    ({"WWNODE_RABBITMQ_NODENAME": "no host"}, (), "WWNODE_RABBITMQ_NODENAME"),
+    ({"WWNODE_REDIS_DIR": '/tmp/a"b'}, (), "WWNODE_REDIS_DIR"),
+])
+def test_bad_settings_are_named(settings, listening, words):
+    with pytest.raises(local_services.PlanError, match=words):
+        local_services.plan(settings, *URLS, HOME, machine(listening=listening))
+
+
+def test_a_bad_port_in_a_url_is_named_without_its_password():
+    with pytest.raises(local_services.PlanError, match="not a valid port") as caught:
+        local_services.plan({}, "amqp://guest:s3cret@127.0.0.1:99999/%2F", URLS[1], HOME, machine())
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_folders_of_servers_that_run_here_are_made_private(tmp_path):
+    env = local_services.plan({"WWNODE_RABBITMQ_DIR": str(tmp_path / "mq"), "WWNODE_REDIS_DIR": str(tmp_path / "r")},
+                              *URLS, HOME, machine(uid=os.getuid(), users=()))
+    env.update(WWNODE_LOCAL_REDIS="false", WWNODE_RABBITMQ_USER=pwd.getpwuid(os.getuid()).pw_name)
+    local_services.prepare(env, os.getuid())
+    assert (tmp_path / "mq").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "mq").stat().st_uid == os.getuid()
+    assert not (tmp_path / "r").exists()  # Redis does not run here
+
+
+# ------------------------------------------------- the run command, stopped
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on (the kernel's pick, so not the machine's)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def listening_pids(ports) -> set[int]:
+    return {c.pid for c in psutil.net_connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port in ports and c.pid}
+
+
+def ours(run_dir: Path, markers: list[str], ports: list[int]) -> list[psutil.Process]:
+    """Live processes anywhere on the machine that belong to this run: they
+    listen on its ports, name its folders, or carry its WWNODE_RUN in their
+    environment (all that supervisord starts inherits it, re-parented or not)."""
+    by_port = listening_pids(ports)
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        if p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            cmdline = " ".join(p.info["cmdline"] or [])
+            mine = p.pid in by_port or any(m in cmdline for m in markers) \
+                or p.environ().get("WWNODE_RUN") == str(run_dir)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if mine:
+            found.append(p)
+    return found
+
+
+def node_routes(r: redislib.Redis, node: str) -> bool:
+    try:
+        return r.hget(f"nodes:{node}", "router") == b"1"
+    except redislib.ConnectionError:
+        return False
+
+
+def connect(url: str) -> Client | None:
+    try:
+        return Client(url)
+    except pika.exceptions.AMQPConnectionError:
+        return None
+
+
+@pytest.mark.browser
+def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
+    amqp, dist, epmd, redis_port = free_ports(4)
+    # Outside tmp_path, which only root may enter: the servers run as their own users.
+    servers = Path(tempfile.mkdtemp(prefix="wwnode-deploy-"))
+    servers.chmod(0o755)
+    data, run_dir = tmp_path / "data", tmp_path / "run"
+    env = {
+        **os.environ, "RABBIT_MQ_URL": f"amqp://guest:guest@127.0.0.1:{amqp}/%2F",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "ERL_EPMD_PORT": str(epmd),
+        "WWNODE_RABBITMQ_DIST_PORT": str(dist), "WWNODE_RABBITMQ_DIR": str(servers / "rabbitmq"),
+        "WWNODE_REDIS_DIR": str(servers / "redis"), "WWNODE_RUN": str(run_dir), "DATA_DIR": str(data),
+        "WA_URL": wa.url, "NODE_ID": "deploy-node", "HEARTBEAT_INTERVAL": "1",
+        "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp_path / "idle-cgroup")),  # a busy machine still takes the create
+    }
+    ports, markers = [amqp, dist, epmd, redis_port], [str(tmp_path), str(servers)]
+    assert not listening_pids(ports)
+    out = open(tmp_path / "run-node.out", "wb")
+    began = time.monotonic()
+    run = subprocess.Popen(["bash", str(RUN_NODE)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+    client = None
+    r = redislib.Redis(port=redis_port)
+    try:
+        wait_for(lambda: node_routes(r, "deploy-node"), timeout=240, interval=0.2,
+                 what="the node's heartbeat, routing, in its own Redis")
+        up = time.monotonic() - began
+        client = wait_for(lambda: connect(env["RABBIT_MQ_URL"]), timeout=30, what="its own RabbitMQ")
+        client.ch.queue_declare("create_instance", durable=True)
+        client.publish("create_instance", {"key": "k-deploy"})
+        client.expect("qr_instance", key="k-deploy", timeout=90)
+        assert chrome_processes_under(data), "a session's Chrome runs"
+        started = [psutil.Process(run.pid), *descendants(run.pid)]
+        started_pids = {p.pid for p in started}
+        # Every port of this run is served by supervisord's descendants, none re-parented away.
+        assert all(listening_pids([port]) and listening_pids([port]) <= started_pids for port in ports)
+        kinds = {p.name() for p in started}
+        assert {"epmd", "beam.smp", "redis-server"} <= kinds
+        assert any("sessionproc" in p.cmdline() for p in started)
+        assert started_pids <= {p.pid for p in ours(run_dir, markers, ports)}  # the check below sees them all
+        client.close()
+
+        stopping = time.monotonic()
+        run.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        assert run.wait(120) == 0
+        stopped = time.monotonic() - stopping
+        wait_for(lambda: all_gone(started), timeout=15, what="every process the run command started to exit")
+        assert ours(run_dir, markers, ports) == []
+        assert not listening_pids(ports)
+        listening = local_services.this_machine().listening
+        assert listening(5672) and listening(6379)  # the machine's own servers are untouched
+        print(f"\nrun command: node up and routing after {up:.1f} s; stopped in {stopped:.1f} s")
+    finally:
+        r.close()
+        if client:
+            client.close()
+        if run.poll() is None:
+            run.terminate()
+            run.wait(120)
+        for p in ours(run_dir, markers, ports):  # only after a failure: leave the machine clean
+            p.kill()
+        out.close()
+        shutil.rmtree(servers, ignore_errors=True)
+
+
+# ------------------------------------------------- the node under supervisord
+
 @pytest.fixture
 def supervised(tmp_path, wa, rabbit_url, redis_url):
     run = tmp_path / "run"
     run.mkdir()
     env = {
         **os.environ, "WWNODE_HOME": str(tmp_path), "WWNODE_RUN": str(run), "WWNODE_PYTHON": sys.executable,
-        "WWNODE_LOCAL_REDIS": "false", "WWNODE_LOCAL_RABBITMQ": "false",
         "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url, "WA_URL": wa.url, "NODE_ID": "sup-node",
         "DATA_DIR": str(tmp_path / "data"), "PING_INTERVAL": "30", "RESTORE_STAGGER": "0.3", "LEASE_TTL": "6",
         "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp_path / "idle-cgroup")),  # a busy machine still takes the create
     }
+    # The machine's RabbitMQ and Redis listen: supervisord runs the node alone.
+    services = local_services.plan(env, rabbit_url, redis_url, tmp_path, local_services.this_machine())
+    assert services["WWNODE_LOCAL_RABBITMQ"] == services["WWNODE_LOCAL_REDIS"] == "false"
+    env.update(services)
     proc = subprocess.Popen([tool("supervisord"), "-c", str(CONF)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
@@ -51,6 +280,7 @@ def supervised(tmp_path, wa, rabbit_url, redis_url):
     wait_for(lambda: all_gone(chrome_processes_under(tmp_path / "data")), timeout=15, what="no Chrome left")
 
 
+@pytest.mark.browser
 def test_kill_9_under_supervisord(supervised, rabbit, control):
     node_pid, data = supervised
     first = wait_for(node_pid, timeout=30, what="supervisord to start the node")

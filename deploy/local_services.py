@@ -1,0 +1,226 @@
+"""Which servers the run command (``deploy/run-node.sh``) runs beside the node,
+on which ports, in which folders and as which user.
+
+The node finds RabbitMQ and Redis through ``RABBIT_MQ_URL`` and ``REDIS_URL``.
+When such a URL names this machine (127.0.0.1, localhost) over plain TCP
+and nothing listens on its port yet, the run command runs that server itself,
+under supervisord and in the foreground, so that stopping supervisord (Ctrl-C)
+stops it too.  Anything else (a server already listening there, another host,
+TLS, a Unix socket) is left to the URL: the run command neither starts nor
+stops it.
+
+RabbitMQ runs as the ``rabbitmq`` user and Redis as ``redis`` when the run
+command runs as root and those users exist (Debian's packages make them),
+otherwise as the user running the command.  A local RabbitMQ needs epmd,
+Erlang's name server, on ``ERL_EPMD_PORT``: one already running there is
+shared (every Erlang node of a machine registers with it, and it outlives
+them by design); if none runs, supervisord runs one and stops it last.
+
+Settings, from the environment, then ``./.env`` (as the node reads its own):
+
+  WWNODE_RABBITMQ_DIR        the local RabbitMQ's data, logs and optional
+                             rabbitmq.conf; default: ~rabbitmq/wwnode-{port}
+                             when it runs as the rabbitmq user, else
+                             data/rabbitmq-{port}
+  WWNODE_RABBITMQ_NODENAME   its Erlang node name; default wwnode-{port}@localhost
+  WWNODE_RABBITMQ_DIST_PORT  its Erlang distribution port; default port + 20000
+                             (RabbitMQ's own rule)
+  ERL_EPMD_PORT              epmd's port; default 4369 (Erlang's own setting)
+  WWNODE_REDIS_DIR           the local Redis's folder; default ~redis/wwnode-{port}
+                             or data/redis-{port}, as above
+
+Run as a script it prints the decisions as ``export NAME=value`` lines for
+the run command to evaluate (``deploy/supervisord.conf`` reads them), makes
+the folders of the servers it runs, and explains itself on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # Debian's, without its su wrapper
+LOOPBACK = ("127.0.0.1", "localhost")  # the servers run here listen on 127.0.0.1 only
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the plan asks of this machine; tests hand in their own."""
+    listening: Callable[[int], bool]
+    uid: int
+    home_of: Callable[[str], Path | None]  # a user's home folder, None if there is no such user
+    name_of: Callable[[int], str]
+
+
+def this_machine() -> Machine:
+    def listening(port: int) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def home_of(user: str) -> Path | None:
+        try:
+            return Path(pwd.getpwnam(user).pw_dir)
+        except KeyError:
+            return None
+
+    return Machine(listening, os.getuid(), home_of, lambda uid: pwd.getpwuid(uid).pw_name)
+
+
+def local_port(url: str, scheme: str, default_port: int) -> int | None:
+    """The port of a URL of this plain-TCP scheme on this machine, else None
+    (a TLS URL, amqps:// or rediss://, is never served here)."""
+    parts = urlsplit(url)
+    if parts.scheme != scheme or parts.hostname not in LOOPBACK:
+        return None
+    try:
+        return parts.port or default_port
+    except ValueError:
+        raise PlanError(f"{url.split('@')[-1]}: not a valid port") from None
+
+
+def plan(settings: Mapping[str, str], rabbit_mq_url: str, redis_url: str, home: Path,
+         machine: Machine) -> dict[str, str]:
+    """The run command's environment for deploy/supervisord.conf.  Every
+    variable is set, also for servers that do not run here: supervisord
+    needs them all to read its configuration."""
+    me = machine.name_of(machine.uid)
+    out: dict[str, str] = {}
+    amqp = local_port(rabbit_mq_url, "amqp", 5672)
+    run_rabbitmq = amqp is not None and not machine.listening(amqp)
+    amqp = amqp or 5672
+    user, user_home = _server_user("rabbitmq", me, home, machine)
+    dist = _port(settings, "WWNODE_RABBITMQ_DIST_PORT", amqp + 20000)
+    epmd = _port(settings, "ERL_EPMD_PORT", 4369)
+    if run_rabbitmq and machine.listening(dist):
+        raise PlanError(f"port {dist} (WWNODE_RABBITMQ_DIST_PORT) is in use: choose another")
+    out.update(
+        WWNODE_LOCAL_RABBITMQ=_flag(run_rabbitmq),
+        WWNODE_LOCAL_EPMD=_flag(run_rabbitmq and not machine.listening(epmd)),
+        WWNODE_RABBITMQ_USER=user, WWNODE_RABBITMQ_HOME=str(user_home),
+        WWNODE_RABBITMQ_PORT=str(amqp), WWNODE_RABBITMQ_DIST_PORT=str(dist), ERL_EPMD_PORT=str(epmd),
+        WWNODE_RABBITMQ_NODENAME=settings.get("WWNODE_RABBITMQ_NODENAME") or f"wwnode-{amqp}@localhost",
+        WWNODE_RABBITMQ_DIR=_folder(settings, "WWNODE_RABBITMQ_DIR", "rabbitmq", amqp, user, me, user_home, home),
+    )
+    if not re.fullmatch(r"[A-Za-z0-9_-]+@[A-Za-z0-9_.-]+", out["WWNODE_RABBITMQ_NODENAME"]):
+        raise PlanError("WWNODE_RABBITMQ_NODENAME must look like name@host (A-Z a-z 0-9 _ -)")
+
+    port = local_port(redis_url, "redis", 6379)
+    run_redis = port is not None and not machine.listening(port)
+    port = port or 6379
+    user, user_home = _server_user("redis", me, home, machine)
+    out.update(
+        WWNODE_LOCAL_REDIS=_flag(run_redis), WWNODE_REDIS_USER=user, WWNODE_REDIS_PORT=str(port),
+        WWNODE_REDIS_DIR=_folder(settings, "WWNODE_REDIS_DIR", "redis", port, user, me, user_home, home),
+    )
+    return out
+
+
+def _server_user(name: str, me: str, home: Path, machine: Machine) -> tuple[str, Path]:
+    """The server's own user when root can switch to it, else the caller."""
+    own_home = machine.home_of(name)
+    if machine.uid == 0 and own_home is not None:
+        return name, own_home
+    return me, machine.home_of(me) or home
+
+
+def _folder(settings, setting: str, name: str, port: int, user: str, me: str, user_home: Path,
+            home: Path) -> str:
+    default = user_home / f"wwnode-{port}" if user != me else home / "data" / f"{name}-{port}"
+    folder = Path(settings.get(setting) or default)
+    folder = folder if folder.is_absolute() else home / folder
+    if re.search(r"[\"'\\%\n,]", str(folder)):
+        raise PlanError(f"{setting}: {str(folder)!r} may not contain quotes, backslashes, %, commas or newlines")
+    return str(folder)
+
+
+def _port(settings: Mapping[str, str], setting: str, default: int) -> int:
+    raw = settings.get(setting) or str(default)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise PlanError(f"{setting}: {raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def prepare(env: Mapping[str, str], uid: int) -> None:
+    """Make the folders of the servers that run here, private to their
+    user, and check their programs are installed."""
+    wanted = [("RABBITMQ", RABBITMQ_SERVER), ("REDIS", shutil.which("redis-server"))]
+    for name, program in wanted:
+        if env[f"WWNODE_LOCAL_{name}"] != "true":
+            continue
+        if not program or not os.access(program, os.X_OK):
+            raise PlanError(f"{name.lower()}-server is not installed (apt-get install {name.lower()}-server), "
+                            f"or point the URL at a running server")
+        folder, user = Path(env[f"WWNODE_{name}_DIR"]), env[f"WWNODE_{name}_USER"]
+        folder.mkdir(parents=True, exist_ok=True)
+        if uid == 0:
+            entry = pwd.getpwnam(user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+            reach = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(folder)])
+            if reach.returncode != 0:
+                raise PlanError(f"the {user} user cannot write to {folder}: set WWNODE_{name}_DIR to a "
+                                f"folder it can reach")
+        folder.chmod(0o700)
+    if env["WWNODE_LOCAL_EPMD"] == "true" and not shutil.which("epmd"):
+        raise PlanError("epmd is not installed (it comes with rabbitmq-server)")
+
+
+def describe(env: Mapping[str, str]) -> list[str]:
+    lines = []
+    if env["WWNODE_LOCAL_RABBITMQ"] == "true":
+        epmd = "its own epmd" if env["WWNODE_LOCAL_EPMD"] == "true" else "the running epmd"
+        lines.append(f"RabbitMQ runs here on 127.0.0.1:{env['WWNODE_RABBITMQ_PORT']} as "
+                     f"{env['WWNODE_RABBITMQ_NODENAME']} ({env['WWNODE_RABBITMQ_USER']}, "
+                     f"{env['WWNODE_RABBITMQ_DIR']}; {epmd} on {env['ERL_EPMD_PORT']})")
+    else:
+        lines.append("RabbitMQ: the one RABBIT_MQ_URL names (not started here)")
+    if env["WWNODE_LOCAL_REDIS"] == "true":
+        lines.append(f"Redis runs here on 127.0.0.1:{env['WWNODE_REDIS_PORT']} ({env['WWNODE_REDIS_USER']}, "
+                     f"{env['WWNODE_REDIS_DIR']})")
+    else:
+        lines.append("Redis: the one REDIS_URL names (not started here)")
+    return lines
+
+
+def main() -> int:
+    from wwnode.config import ConfigError, load, read_dotenv
+
+    home = Path.cwd()
+    try:
+        settings = {**read_dotenv(home / ".env"), **os.environ}
+        config = load()
+        machine = this_machine()
+        env = plan(settings, config.rabbit_mq_url, config.redis_url, home, machine)
+        prepare(env, machine.uid)
+    except (ConfigError, PlanError) as e:
+        print(f"run-node: {e}", file=sys.stderr)
+        return 2
+    for line in describe(env):
+        print(f"run-node: {line}", file=sys.stderr)
+    for name, value in env.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
