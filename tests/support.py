@@ -974,7 +974,7 @@ class WwebjsClient(SessionProcess):
         self._reader.join(timeout=10)
         while True:
             try:
-                event = self.events.get_nowait()
+                _, event = self.events.get_nowait()  # (read at, event), as SessionProcess queues them
             except queue.Empty:
                 break
             if event is not None:
