@@ -102,8 +102,8 @@ class SentClock:
         self._cond = threading.Condition()
         world.record_sent = self._wrapped
 
-    def _wrapped(self, device_id, msg_id, to, body, t):
-        record = self._record(device_id, msg_id, to, body, t)
+    def _wrapped(self, device_id, msg_id, to, body, t, now):
+        record = self._record(device_id, msg_id, to, body, t, now)
         now = time.monotonic()
         with self._cond:
             self._at.setdefault(msg_id, now)  # a retried request keeps its first time
