@@ -127,24 +127,13 @@ return {node, state}
 """
 
 
-def qr_key(key: str) -> str:
-    return f"instances:{key}:qr_code"
+def instance_key(key: str, part: str) -> str:
+    """``instances:{key}:{part}``: every key of an instance lives under its
+    prefix (the table above names the parts)."""
+    return f"instances:{key}:{part}"
 
 
-def owner_key(key: str) -> str:
-    return f"instances:{key}:owner"
-
-
-def fence_key(key: str) -> str:
-    return f"instances:{key}:fence"
-
-
-def sent_key(key: str) -> str:
-    return f"instances:{key}:sent"
-
-
-def state_key(key: str) -> str:
-    return f"instances:{key}:state"
+QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
 
 
 def node_key(node: str) -> str:
@@ -232,19 +221,20 @@ class Store:
         token = self.token_of(key)
         if token is None:
             return  # not ours (any more): nothing to write
-        if not self._write(keys=[owner_key(key), target], args=[token, ttl_ms, kind, *values]):
+        if not self._write(keys=[instance_key(key, OWNER), target], args=[token, ttl_ms, kind, *values]):
             log.warning("write for %s refused: this node no longer owns it", key)
 
     # ------------------------------------------------------------ writes
     def set_qr(self, key: str, qr: str) -> None:
-        self._write_or_keep(key, "qr", lambda: self._fenced(key, qr_key(key), self.qr_ms, "set", qr))
+        self._write_or_keep(key, "qr", lambda: self._fenced(key, instance_key(key, QR), self.qr_ms, "set", qr))
 
     def clear_qr(self, key: str) -> None:
-        self._write_or_keep(key, "qr", lambda: self._fenced(key, qr_key(key), 0, "del"))
+        self._write_or_keep(key, "qr", lambda: self._fenced(key, instance_key(key, QR), 0, "del"))
 
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
         fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
-        self._write_or_keep(key, "state", lambda: self._fenced(key, state_key(key), self.state_ms, "hset", *fields))
+        self._write_or_keep(key, "state",
+                            lambda: self._fenced(key, instance_key(key, STATE), self.state_ms, "hset", *fields))
 
     def release(self, key: str, token: str) -> None:
         """The session is gone from this node: none of its keys stay (the
@@ -252,7 +242,7 @@ class Store:
         for kind in ("qr", "state"):
             self._pending.pop((key, kind), None)
         self._write_or_keep(key, "release", lambda: self._release_script(
-            keys=[owner_key(key), qr_key(key), state_key(key), fence_key(key), sent_key(key)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, SENT)], args=[token]))
 
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:
@@ -263,9 +253,9 @@ class Store:
             raise Unavailable("Redis is unreachable")
         try:
             pipe = self.r.pipeline()
-            pipe.hsetnx(sent_key(key), command_id, "pending")
-            pipe.hget(sent_key(key), command_id)
-            pipe.pexpire(sent_key(key), self.dedup_ms)
+            pipe.hsetnx(instance_key(key, SENT), command_id, "pending")
+            pipe.hget(instance_key(key, SENT), command_id)
+            pipe.pexpire(instance_key(key, SENT), self.dedup_ms)
             created, value, _ = pipe.execute()
         except REDIS_ERRORS as e:
             self._down(e)
@@ -276,9 +266,9 @@ class Store:
         """Record the outcome: sent (kept for the window), or failed for
         good (forgotten, so a retry with the same id may try again)."""
         if message_id is not None:
-            op = lambda: self.r.hset(sent_key(key), command_id, f"done:{message_id}")  # noqa: E731
+            op = lambda: self.r.hset(instance_key(key, SENT), command_id, f"done:{message_id}")  # noqa: E731
         else:
-            op = lambda: self.r.hdel(sent_key(key), command_id)  # noqa: E731
+            op = lambda: self.r.hdel(instance_key(key, SENT), command_id)  # noqa: E731
         self._write_or_keep(key, f"sent:{command_id}", op)
 
     # ----------------------------------------------------------- leases
@@ -288,7 +278,8 @@ class Store:
         if not self.up:
             return None
         try:
-            ok, value = self._claim(keys=[owner_key(key), fence_key(key)], args=[self.node_id, self.lease_ms])
+            ok, value = self._claim(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
+                                    args=[self.node_id, self.lease_ms])
         except REDIS_ERRORS as e:
             self._down(e)
             return None
@@ -300,7 +291,7 @@ class Store:
         if not self.up:
             raise Unavailable("Redis is unreachable")
         try:
-            return owner_node(self.r.get(owner_key(key)))
+            return owner_node(self.r.get(instance_key(key, OWNER)))
         except REDIS_ERRORS as e:
             self._down(e)
             raise Unavailable(str(e)) from e
@@ -316,7 +307,7 @@ class Store:
         try:
             pipe = self.r.pipeline()
             if keys:
-                redis_keys = [k for key in keys for k in (owner_key(key), state_key(key))]
+                redis_keys = [k for key in keys for k in (instance_key(key, OWNER), instance_key(key, STATE))]
                 self._renew(keys=redis_keys, args=[self.lease_ms, self.state_ms, int(may_reclaim),
                                                    *(tokens[k] for k in keys)], client=pipe)
             pipe.hset(node_key(self.node_id), mapping={k: str(v) for k, v in heartbeat.items()})
@@ -341,7 +332,7 @@ class Store:
         lost = []
         for name in self.r.scan_iter(match="instances:*:state", count=500):
             key = name[len("instances:"):-len(":state")]
-            found = self._mark_lost(keys=[owner_key(key), name], args=[self.lease_ms])
+            found = self._mark_lost(keys=[instance_key(key, OWNER), name], args=[self.lease_ms])
             if found:
                 lost.append({"key": key, "node": found[0], "previous": found[1]})
         return lost
