@@ -88,11 +88,11 @@ class Credentials:
 def credentials(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> Credentials:
     """The passwords kept in this file, made on first use.  URL-safe
     characters only: they go into URLs and configuration files as they are."""
-    kept = _read_lines(path)
+    kept = read_kept(path)
     return Credentials(kept.get("WWNODE_RABBITMQ_PASSWORD") or make(), kept.get("WWNODE_REDIS_PASSWORD") or make())
 
 
-def _read_lines(path: Path) -> dict[str, str]:
+def read_kept(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     pairs = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))

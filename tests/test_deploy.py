@@ -241,7 +241,7 @@ def connect(url: str) -> Client | None:
 
 def read_credentials(run_dir: Path) -> dict[str, str] | None:
     path = run_dir / local_services.CREDENTIALS
-    return local_services._read_lines(path) if path.exists() else None
+    return local_services.read_kept(path) if path.exists() else None
 
 
 def refused(call) -> bool:
