@@ -312,11 +312,14 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         assert started_pids <= {p.pid for p in ours(run_dir, markers, ports)}  # the check below sees them all
         # No command line (any local user reads them) holds a password, nor
         # does the environment of a session or its Chrome.
-        sessions = [p for p in started if "sessionproc" in p.cmdline()]
+        browsers = {c.pid for c in chrome_processes_under(data)}
         for p in started:
-            seen = " ".join(p.cmdline())
-            if p in sessions or p.pid in {c.pid for c in chrome_processes_under(data)}:
-                seen += " ".join(f"{k}={v}" for k, v in p.environ().items())
+            try:
+                seen = " ".join(p.cmdline())
+                if "sessionproc" in seen or p.pid in browsers:
+                    seen += " ".join(f"{k}={v}" for k, v in p.environ().items())
+            except psutil.NoSuchProcess:
+                continue  # a browser helper that just ended
             assert not any(secret in seen for secret in secrets), f"a password shows in process {p.pid}"
         client.close()
 
