@@ -16,6 +16,7 @@ from support import TEST_VHOST, node_rig, rabbitmqctl, wait_for
 from wwnode.amqp.topology import BOUNDED_POLICY_NAME, BOUNDED_QUEUES, COMMAND_QUEUES, Delivery, bounded_policy
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+SHORT_TTL = f"{BOUNDED_POLICY_NAME}-short-ttl"
 
 
 def dead_letters(broker) -> list:
@@ -93,12 +94,16 @@ def test_the_policy_bounds_the_queues_nobody_reads(rabbit):
                 kept.append(json.loads(got[2])["n"])
             assert kept == [2, 3, 4]  # the oldest went (drop-head)
 
-        pattern, definition = bounded_policy(3, 1)  # and none waits past its TTL
-        rabbitmqctl("set_policy", "-p", TEST_VHOST, "--apply-to", "queues", BOUNDED_POLICY_NAME, pattern, definition)
-        wait_for(lambda: "1000" in queue_column("effective_policy_definition")["message_instance"], timeout=30,
-                 interval=0.5, what="the new TTL on message_instance")
+        # And none waits past its TTL (a second policy of higher priority,
+        # so the queue shows when it has taken it).
+        pattern, definition = bounded_policy(3, 1)
+        rabbitmqctl("set_policy", "-p", TEST_VHOST, "--apply-to", "queues", "--priority", "1", SHORT_TTL, pattern,
+                    definition)
+        wait_for(lambda: queue_column("policy").get("message_instance") == SHORT_TTL, timeout=30, interval=0.5,
+                 what="the short TTL on message_instance")
         rabbit.publish("message_instance", {"n": 0})
         wait_for(lambda: rabbit.depth("message_instance")[0] == 0, timeout=30, interval=0.2,
                  what="the message to expire")
     finally:
-        rabbitmqctl("clear_policy", "-p", TEST_VHOST, BOUNDED_POLICY_NAME, check=False)
+        for name in (BOUNDED_POLICY_NAME, SHORT_TTL):
+            rabbitmqctl("clear_policy", "-p", TEST_VHOST, name, check=False)
