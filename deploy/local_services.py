@@ -9,6 +9,19 @@ stops it too.  Anything else (a server already listening there, another host,
 TLS, a Unix socket) is left to the URL: the run command neither starts nor
 stops it.
 
+The servers run here are not open to every local user: Redis gets a
+password, and RabbitMQ a user of its own, ``wwnode`` (its ``guest`` user is
+removed); both passwords are made once and kept in ``credentials`` in the
+run folder (``WWNODE_RUN``, 0700, the run command's own), a 0600 file of
+``NAME=value`` lines that also holds the node's URLs, for clients and
+``wwnode status`` (``set -a; . data/run/credentials; set +a``).  The run
+folder, rather than ``/etc``: it belongs to this run command (a second one
+beside it has its own, as it has its own ports), it exists before anything
+starts, and it needs no root.  The node gets them in its URLs; a server the
+run command does not start keeps the URL as it is.  The RabbitMQ run here
+also gets the policy that bounds the event queues nobody may read
+(``deploy/rabbitmq-setup.sh``, run by supervisord once the broker is up).
+
 RabbitMQ runs as the ``rabbitmq`` user and Redis as ``redis`` when the run
 command runs as root and those users exist (Debian's packages make them),
 otherwise as the user running the command.  A local RabbitMQ needs epmd,
@@ -28,6 +41,10 @@ Settings, from the environment, then ``./.env`` (as the node reads its own):
   ERL_EPMD_PORT              epmd's port; default 4369 (Erlang's own setting)
   WWNODE_REDIS_DIR           the local Redis's folder; default ~redis/wwnode-{port}
                              or data/redis-{port}, as above
+  WWNODE_QUEUE_MAX_LENGTH    messages each bounded queue keeps (the four old
+                             event queues, wa.dead_letter); default 100000
+  WWNODE_QUEUE_TTL           seconds a message waits there at most; default
+                             604800 (7 days)
 
 Run as a script it prints the decisions as ``export NAME=value`` lines for
 the run command to evaluate (``deploy/supervisord.conf`` reads them), makes
@@ -39,6 +56,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
 import socket
@@ -47,14 +65,85 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # Debian's, without its su wrapper
 LOOPBACK = ("127.0.0.1", "localhost")  # the servers run here listen on 127.0.0.1 only
+RABBITMQ_USER = "wwnode"  # the node's user on a RabbitMQ run here
+CREDENTIALS = "credentials"  # in the run folder
+REDIS_CONF = "wwnode-redis.conf"  # in the local Redis's folder: its password, off its command line
 
 
 class PlanError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The passwords of the servers the run command runs here."""
+    rabbitmq: str
+    redis: str
+
+
+def credentials(path: Path, make: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> Credentials:
+    """The passwords kept in this file, made on first use.  URL-safe
+    characters only: they go into URLs and configuration files as they are."""
+    kept = read_kept(path)
+    return Credentials(kept.get("WWNODE_RABBITMQ_PASSWORD") or make(), kept.get("WWNODE_REDIS_PASSWORD") or make())
+
+
+def read_kept(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if not line.startswith("#"))
+    return {name.strip(): value.strip() for name, sep, value in pairs if sep}
+
+
+def keep_credentials(path: Path, creds: Credentials, env: Mapping[str, str]) -> None:
+    """Write the passwords, and the node's URLs for the servers run here,
+    to this file, readable by its owner only from the first byte."""
+    lines = ["# The passwords of the RabbitMQ and Redis that deploy/run-node.sh runs on this machine,",
+             "# made once and kept.  Clients and `wwnode status` use the URLs below:",
+             "#   set -a; . THIS_FILE; set +a",
+             f"WWNODE_RABBITMQ_PASSWORD={creds.rabbitmq}", f"WWNODE_REDIS_PASSWORD={creds.redis}"]
+    if env["WWNODE_LOCAL_RABBITMQ"] == "true":
+        lines.append(f"RABBIT_MQ_URL={env['RABBIT_MQ_URL']}")
+    if env["WWNODE_LOCAL_REDIS"] == "true":
+        lines.append(f"REDIS_URL={env['REDIS_URL']}")
+    _write_private(path, "\n".join(lines) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that is 0600 from its first byte (a fresh file, put in
+    place whole), whatever an older one was."""
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(fresh, path)
+
+
+def with_password(url: str, user: str, password: str) -> str:
+    """The URL with this user and password, and no password in its query."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    query = "&".join(item for item in parts.query.split("&")
+                     if item and "pass" not in unquote(item.partition("=")[0]).lower())
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def node_urls(env: Mapping[str, str], rabbit_mq_url: str, redis_url: str, creds: Credentials) -> dict[str, str]:
+    """The node's URLs and the broker's password for the servers run here
+    (deploy/supervisord.conf gives it to RabbitMQ and its setup)."""
+    out = {}
+    if env["WWNODE_LOCAL_RABBITMQ"] == "true":
+        out.update(RABBIT_MQ_URL=with_password(rabbit_mq_url, RABBITMQ_USER, creds.rabbitmq),
+                   WWNODE_RABBITMQ_PASSWORD=creds.rabbitmq)
+    if env["WWNODE_LOCAL_REDIS"] == "true":
+        out.update(REDIS_URL=with_password(redis_url, "", creds.redis))
+    return out
 
 
 @dataclass(frozen=True)
@@ -120,6 +209,7 @@ def plan(settings: Mapping[str, str], rabbit_mq_url: str, redis_url: str, home: 
     )
     if not re.fullmatch(r"[A-Za-z0-9_-]+@[A-Za-z0-9_.-]+", out["WWNODE_RABBITMQ_NODENAME"]):
         raise PlanError("WWNODE_RABBITMQ_NODENAME must look like name@host (A-Z a-z 0-9 _ -)")
+    out.update(_broker_setup(settings, rabbit_mq_url))
 
     port = local_port(redis_url, "redis", 6379)
     run_redis = port is not None and not machine.listening(port)
@@ -130,6 +220,29 @@ def plan(settings: Mapping[str, str], rabbit_mq_url: str, redis_url: str, home: 
         WWNODE_REDIS_DIR=_folder(settings, "WWNODE_REDIS_DIR", "redis", port, user, me, user_home, home),
     )
     return out
+
+
+def _broker_setup(settings: Mapping[str, str], rabbit_mq_url: str) -> dict[str, str]:
+    """What deploy/rabbitmq-setup.sh sets up on a RabbitMQ run here: the
+    node's virtual host (from its URL) and the bounded-queue policy.  The
+    password is set apart (``node_urls``), only when the broker runs here."""
+    from wwnode.amqp.topology import bounded_policy
+
+    path = urlsplit(rabbit_mq_url).path
+    vhost = unquote(path[1:].split("/")[0]) if len(path) > 1 else "/"
+    if not re.fullmatch(r"[A-Za-z0-9_./-]{1,64}", vhost):
+        raise PlanError("the virtual host of RABBIT_MQ_URL may only hold A-Z a-z 0-9 _ . / - here")
+    pattern, definition = bounded_policy(_number(settings, "WWNODE_QUEUE_MAX_LENGTH", 100_000),
+                                         _number(settings, "WWNODE_QUEUE_TTL", 7 * 24 * 3600))
+    return dict(WWNODE_RABBITMQ_VHOST=vhost, WWNODE_RABBITMQ_PASSWORD="", WWNODE_QUEUE_POLICY_PATTERN=pattern,
+                WWNODE_QUEUE_POLICY=definition)
+
+
+def _number(settings: Mapping[str, str], setting: str, default: int) -> int:
+    raw = settings.get(setting) or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise PlanError(f"{setting}: {raw!r} is not a whole number of at least 1")
+    return int(raw)
 
 
 def _server_user(name: str, me: str, home: Path, machine: Machine) -> tuple[str, Path]:
@@ -161,9 +274,11 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def prepare(env: Mapping[str, str], uid: int) -> None:
+def prepare(env: Mapping[str, str], uid: int, creds: Credentials | None = None) -> None:
     """Make the folders of the servers that run here, private to their
-    user, and check their programs are installed."""
+    user, check their programs are installed, and give the local Redis its
+    password (a 0600 file of its user, not its command line, which any
+    local user can read)."""
     wanted = [("RABBITMQ", RABBITMQ_SERVER), ("REDIS", shutil.which("redis-server"))]
     for name, program in wanted:
         if env[f"WWNODE_LOCAL_{name}"] != "true":
@@ -181,6 +296,11 @@ def prepare(env: Mapping[str, str], uid: int) -> None:
                 raise PlanError(f"the {user} user cannot write to {folder}: set WWNODE_{name}_DIR to a "
                                 f"folder it can reach")
         folder.chmod(0o700)
+        if name == "REDIS" and creds is not None:
+            conf = folder / REDIS_CONF
+            _write_private(conf, f"# Written by deploy/local_services.py at every start.\nrequirepass {creds.redis}\n")
+            if uid == 0:
+                os.chown(conf, entry.pw_uid, entry.pw_gid)
     if env["WWNODE_LOCAL_EPMD"] == "true" and not shutil.which("epmd"):
         raise PlanError("epmd is not installed (it comes with rabbitmq-server)")
 
@@ -199,6 +319,8 @@ def describe(env: Mapping[str, str]) -> list[str]:
                      f"{env['WWNODE_REDIS_DIR']})")
     else:
         lines.append("Redis: the one REDIS_URL names (not started here)")
+    if "true" in (env["WWNODE_LOCAL_RABBITMQ"], env["WWNODE_LOCAL_REDIS"]):
+        lines.append(f"passwords of the servers run here, and the node's URLs: {env['WWNODE_CREDENTIALS']} (0600)")
     return lines
 
 
@@ -211,7 +333,13 @@ def main() -> int:
         config = load()
         machine = this_machine()
         env = plan(settings, config.rabbit_mq_url, config.redis_url, home, machine)
-        prepare(env, machine.uid)
+        creds = None
+        if "true" in (env["WWNODE_LOCAL_RABBITMQ"], env["WWNODE_LOCAL_REDIS"]):
+            kept = Path(settings.get("WWNODE_RUN") or home / "data" / "run") / CREDENTIALS
+            creds = credentials(kept)
+            env.update(node_urls(env, config.rabbit_mq_url, config.redis_url, creds), WWNODE_CREDENTIALS=str(kept))
+            keep_credentials(kept, creds, env)
+        prepare(env, machine.uid, creds)
     except (ConfigError, PlanError) as e:
         print(f"run-node: {e}", file=sys.stderr)
         return 2

@@ -1,9 +1,12 @@
 """The run command and the project's supervisord configuration.
 
-- Which servers the run command runs itself (deploy/local_services.py).
+- Which servers the run command runs itself (deploy/local_services.py),
+  and the passwords it gives them.
 - The run command on ports of its own, beside the machine's RabbitMQ and
-  Redis: stopped the way Ctrl-C stops it, it leaves no RabbitMQ, epmd, Redis,
-  node, session process or Chrome behind.
+  Redis: its servers take no one without their passwords (no RabbitMQ
+  guest), which no log, event or command line shows; the broker bounds the
+  queues nobody may read; stopped the way Ctrl-C stops it, it leaves no
+  RabbitMQ, epmd, Redis, node, session process or Chrome behind.
 - The node under supervisord, killed with SIGKILL: it is restarted, its
   sessions come back without a QR, the command it held unacknowledged is
   carried out, and no Chrome is left over."""
@@ -28,6 +31,7 @@ import pytest
 import redis as redislib
 
 from support import Client, all_gone, chrome_processes_under, create_ready, descendants, idle_cgroup, new_phone, wait_for
+from wwnode.amqp.topology import bounded_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "supervisord.conf"
@@ -111,6 +115,8 @@ def test_without_the_servers_users_root_runs_them_in_the_checkout():
     ({"ERL_EPMD_PORT": "epmd"}, (), "ERL_EPMD_PORT"),
     ({"WWNODE_RABBITMQ_NODENAME": "no host"}, (), "WWNODE_RABBITMQ_NODENAME"),
     ({"WWNODE_REDIS_DIR": '/tmp/a"b'}, (), "WWNODE_REDIS_DIR"),
+    ({"WWNODE_QUEUE_MAX_LENGTH": "0"}, (), "WWNODE_QUEUE_MAX_LENGTH"),
+    ({"WWNODE_QUEUE_TTL": "a week"}, (), "WWNODE_QUEUE_TTL"),
 ])
 def test_bad_settings_are_named(settings, listening, words):
     with pytest.raises(local_services.PlanError, match=words):
@@ -121,6 +127,54 @@ def test_a_bad_port_in_a_url_is_named_without_its_password():
     with pytest.raises(local_services.PlanError, match="not a valid port") as caught:
         local_services.plan({}, "amqp://guest:s3cret@127.0.0.1:99999/%2F", URLS[1], HOME, machine())
     assert "s3cret" not in str(caught.value)
+
+
+def test_servers_run_here_get_passwords_of_their_own_kept_private(tmp_path):
+    made = iter(["mq-Zq7vK2pW", "rd-Zq7vK2pW"])
+    kept = tmp_path / "run" / "credentials"
+    kept.parent.mkdir()
+    creds = local_services.credentials(kept, make=lambda: next(made))
+    env = local_services.plan({}, "amqp://guest:guest@127.0.0.1:5672/%2F", "redis://127.0.0.1:6379/0?password=old",
+                              HOME, machine())
+    urls = local_services.node_urls(env, "amqp://guest:guest@127.0.0.1:5672/%2F",
+                                    "redis://127.0.0.1:6379/0?password=old", creds)
+    assert urls == {"RABBIT_MQ_URL": "amqp://wwnode:mq-Zq7vK2pW@127.0.0.1:5672/%2F",
+                    "REDIS_URL": "redis://:rd-Zq7vK2pW@127.0.0.1:6379/0", "WWNODE_RABBITMQ_PASSWORD": "mq-Zq7vK2pW"}
+    env.update(urls)
+    local_services.keep_credentials(kept, creds, env)
+    assert kept.stat().st_mode & 0o777 == 0o600
+    text = kept.read_text()
+    assert f"RABBIT_MQ_URL={urls['RABBIT_MQ_URL']}\n" in text and f"REDIS_URL={urls['REDIS_URL']}\n" in text
+
+    def no_new_password():
+        raise AssertionError("a kept password is made again")
+
+    assert local_services.credentials(kept, make=no_new_password) == creds  # kept across starts
+
+
+def test_servers_not_run_here_keep_their_urls_and_get_no_password():
+    env = local_services.plan({}, *URLS, HOME, machine(listening={5672, 6379}))
+    assert local_services.node_urls(env, *URLS, local_services.Credentials("a" * 8, "b" * 8)) == {}
+    assert env["WWNODE_RABBITMQ_PASSWORD"] == ""
+
+
+def test_the_broker_run_here_gets_the_policy_and_the_urls_virtual_host():
+    env = local_services.plan({"WWNODE_QUEUE_MAX_LENGTH": "500", "WWNODE_QUEUE_TTL": "60"},
+                              "amqp://guest:guest@127.0.0.1:5672/prod", URLS[1], HOME, machine())
+    assert env["WWNODE_RABBITMQ_VHOST"] == "prod"
+    assert (env["WWNODE_QUEUE_POLICY_PATTERN"], env["WWNODE_QUEUE_POLICY"]) == bounded_policy(500, 60)
+    assert local_services.plan({}, *URLS, HOME, machine())["WWNODE_RABBITMQ_VHOST"] == "/"
+
+
+def test_the_local_redis_reads_its_password_from_a_private_file(tmp_path):
+    env = local_services.plan({"WWNODE_REDIS_DIR": str(tmp_path / "r")}, *URLS, HOME,
+                              machine(uid=os.getuid(), users=()))
+    env.update(WWNODE_LOCAL_RABBITMQ="false", WWNODE_LOCAL_EPMD="false",
+               WWNODE_REDIS_USER=pwd.getpwuid(os.getuid()).pw_name)
+    local_services.prepare(env, os.getuid(), local_services.Credentials("mq-pw-1234", "rd-pw-1234"))
+    conf = tmp_path / "r" / local_services.REDIS_CONF
+    assert conf.stat().st_mode & 0o777 == 0o600 and "requirepass rd-pw-1234\n" in conf.read_text()
+    assert "wwnode-redis.conf" in CONF.read_text() and "rd-pw-1234" not in CONF.read_text()
 
 
 def test_the_folders_of_servers_that_run_here_are_made_private(tmp_path):
@@ -185,6 +239,24 @@ def connect(url: str) -> Client | None:
         return None
 
 
+def read_credentials(run_dir: Path) -> dict[str, str] | None:
+    path = run_dir / local_services.CREDENTIALS
+    return local_services.read_kept(path) if path.exists() else None
+
+
+def refused(call) -> bool:
+    try:
+        call()
+    except (redislib.AuthenticationError, redislib.ResponseError, pika.exceptions.AMQPConnectionError):
+        return True
+    return False
+
+
+def setup_done(run_dir: Path) -> bool:
+    out = run_dir / "rabbitmq-setup.out"
+    return out.exists() and "rabbitmq-setup: user wwnode" in out.read_text(errors="replace")
+
+
 @pytest.mark.browser
 def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
     amqp, dist, epmd, redis_port = free_ports(4)
@@ -197,7 +269,7 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "ERL_EPMD_PORT": str(epmd),
         "WWNODE_RABBITMQ_DIST_PORT": str(dist), "WWNODE_RABBITMQ_DIR": str(servers / "rabbitmq"),
         "WWNODE_REDIS_DIR": str(servers / "redis"), "WWNODE_RUN": str(run_dir), "DATA_DIR": str(data),
-        "WA_URL": wa.url, "NODE_ID": "deploy-node", "HEARTBEAT_INTERVAL": "1",
+        "WA_URL": wa.url, "NODE_ID": "deploy-node", "HEARTBEAT_INTERVAL": "1", "WWNODE_QUEUE_MAX_LENGTH": "3",
         "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp_path / "idle-cgroup")),  # a busy machine still takes the create
     }
     ports, markers = [amqp, dist, epmd, redis_port], [str(tmp_path), str(servers)]
@@ -206,13 +278,26 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
     began = time.monotonic()
     run = subprocess.Popen(["bash", str(RUN_NODE)], env=env, stdout=out, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL)
-    client = None
-    r = redislib.Redis(port=redis_port)
+    client = r = None
     try:
+        creds = wait_for(lambda: read_credentials(run_dir), timeout=240, interval=0.2, what="the credentials file")
+        assert (run_dir / "credentials").stat().st_mode & 0o777 == 0o600
+        secrets = [creds["WWNODE_RABBITMQ_PASSWORD"], creds["WWNODE_REDIS_PASSWORD"]]
+        assert creds["RABBIT_MQ_URL"] == f"amqp://wwnode:{secrets[0]}@127.0.0.1:{amqp}/%2F"
+        r = redislib.Redis.from_url(creds["REDIS_URL"])
         wait_for(lambda: node_routes(r, "deploy-node"), timeout=240, interval=0.2,
                  what="the node's heartbeat, routing, in its own Redis")
         up = time.monotonic() - began
-        client = wait_for(lambda: connect(env["RABBIT_MQ_URL"]), timeout=30, what="its own RabbitMQ")
+        wait_for(lambda: setup_done(run_dir), timeout=120, interval=0.5, what="the broker's setup")
+        client = wait_for(lambda: connect(creds["RABBIT_MQ_URL"]), timeout=30, what="its own RabbitMQ")
+        # Nobody gets in without the passwords: no guest, no Redis without AUTH.
+        assert refused(lambda: Client(f"amqp://guest:guest@127.0.0.1:{amqp}/%2F"))
+        assert refused(lambda: redislib.Redis(port=redis_port).get("nodes:deploy-node"))
+        # The queues nobody may read are bounded (WWNODE_QUEUE_MAX_LENGTH=3).
+        for n in range(5):
+            client.publish("authenticated_instance", {"n": n})
+        wait_for(lambda: client.depth("authenticated_instance")[0] == 3, what="the old event queue bounded")
+
         client.ch.queue_declare("create_instance", durable=True)
         client.publish("create_instance", {"key": "k-deploy"})
         client.expect("qr_instance", key="k-deploy", timeout=90)
@@ -225,6 +310,17 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         assert {"epmd", "beam.smp", "redis-server"} <= kinds
         assert any("sessionproc" in p.cmdline() for p in started)
         assert started_pids <= {p.pid for p in ours(run_dir, markers, ports)}  # the check below sees them all
+        # No command line (any local user reads them) holds a password, nor
+        # does the environment of a session or its Chrome.
+        browsers = {c.pid for c in chrome_processes_under(data)}
+        for p in started:
+            try:
+                seen = " ".join(p.cmdline())
+                if "sessionproc" in seen or p.pid in browsers:
+                    seen += " ".join(f"{k}={v}" for k, v in p.environ().items())
+            except psutil.NoSuchProcess:
+                continue  # a browser helper that just ended
+            assert not any(secret in seen for secret in secrets), f"a password shows in process {p.pid}"
         client.close()
 
         stopping = time.monotonic()
@@ -236,9 +332,17 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         assert not listening_pids(ports)
         listening = local_services.this_machine().listening
         assert listening(5672) and listening(6379)  # the machine's own servers are untouched
+        # No log of the run and no event holds a password.
+        said = [p.read_text(errors="replace") for p in [*run_dir.iterdir(), data / "logs" / "node.log",
+                                                         tmp_path / "run-node.out"]
+                if p.is_file() and p.name != local_services.CREDENTIALS]
+        said += [str(e) for e in client.events]
+        assert "RabbitMQ amqp://wwnode:***@127.0.0.1" in (data / "logs" / "node.log").read_text()
+        assert not [secret for secret in secrets for text in said if secret in text]
         print(f"\nrun command: node up and routing after {up:.1f} s; stopped in {stopped:.1f} s")
     finally:
-        r.close()
+        if r is not None:
+            r.close()
         if client:
             client.close()
         if run.poll() is None:

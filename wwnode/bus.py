@@ -8,7 +8,11 @@ handler calls:
 - ``emit_then_ack``: its effect is an event (``message_sent_instance``):
   acknowledged only once the broker confirmed the event;
 - ``fail``: failed for good: ``command_failed`` is published, the body is
-  dead-lettered, and it is acknowledged once the dead letter is confirmed;
+  dead-lettered, and it is acknowledged once the dead letter is confirmed.
+  A body over ``dead_letter_max_body`` bytes is kept cut to that size, with
+  its size in the ``x-original-size`` header: nobody may read the dead
+  letters, and a 10 MB rejected body kept whole a thousand times is how a
+  broker reaches its memory alarm (which blocks every publisher);
 - ``forward``: handed to another node's queue, acknowledged once that
   publish is confirmed;
 - ``requeue``: put back, to be delivered again (here or elsewhere).
@@ -41,8 +45,9 @@ class Acker(Protocol):
 
 class EventBus:
     def __init__(self, node_id: str, publisher: Publisher, consumer: Acker, counters: Counters,
-                 wall_clock: Callable[[], float] = time.time):
+                 wall_clock: Callable[[], float] = time.time, dead_letter_max_body: int = 65536):
         self.node_id = node_id
+        self.dead_letter_max_body = dead_letter_max_body
         self.publisher = publisher
         self.consumer = consumer
         self.counters = counters
@@ -79,7 +84,11 @@ class EventBus:
         self.counters.bump(f"commands_failed_{reason}")
         self.emit("command_failed", body)
         headers = {"x-queue": d.command_queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.node_id}
-        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, d.body, headers, mandatory=True,
+        body = d.body
+        if len(body) > self.dead_letter_max_body:
+            headers["x-original-size"] = len(body)
+            body = body[:self.dead_letter_max_body]
+        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, body, headers, mandatory=True,
                                         on_confirmed=lambda: self.consumer.ack(d)))
 
     def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:

@@ -20,10 +20,14 @@ import logging
 import os
 import signal
 import subprocess
+from collections.abc import Mapping
 
 import orjson
 
 from sessionproc.protocol import MAX_EVENT_LINE, BadEvent, SessionArgs, decode_event
+
+from .config import setting_names
+from .redact import session_environment
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +138,14 @@ class Child:
 
 
 class Spawner:
-    def __init__(self, module: str = "sessionproc"):
+    """Starts session processes.  Each gets the node's environment scrubbed
+    (``redact.session_environment``): no broker or Redis URL, no setting
+    that carries a secret, so neither the session nor its Chrome (which
+    runs ``--no-sandbox`` as root) holds the node's passwords."""
+
+    def __init__(self, module: str = "sessionproc", environ: Mapping[str, str] | None = None):
         self.module = module  # the program a session runs (``SESSION_MODULE``)
+        self.env = session_environment(os.environ if environ is None else environ, setting_names())
 
     def spawn(self, args: SessionArgs) -> Child:
         args.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -150,6 +160,7 @@ class Spawner:
                 stderr=fd,
                 start_new_session=True,  # its own group: killpg reaches its Chrome
                 close_fds=True,
+                env=self.env,
             )
         finally:
             os.close(fd)

@@ -16,7 +16,11 @@ EXIT_BAD_SETTING = 2
 
 
 def _setup_logging(cfg, log_file) -> None:
-    fmt = logging.Formatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s")
+    from .redact import RedactingFormatter, url_secrets
+
+    # Masks the passwords of its URLs in every line, tracebacks included.
+    fmt = RedactingFormatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s",
+                             url_secrets(cfg.rabbit_mq_url) | url_secrets(cfg.redis_url))
     root = logging.getLogger()
     root.setLevel(cfg.log_level.upper())
     stderr = logging.StreamHandler(sys.stderr)

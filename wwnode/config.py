@@ -9,9 +9,11 @@ import re
 import socket
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
+
+from .redact import ambiguous_url, redact_url  # noqa: F401  (redact_url: the node's parts import it from here)
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,9 @@ class Config:
     amqp_heartbeat: int = 10
     command_prefetch: int = 50
     spool_limit: int = 100_000
+    # A dead-lettered command body longer than this many bytes is kept cut
+    # to it, its size in the ``x-original-size`` header.
+    dead_letter_max_body: int = 65536
     log_message_bodies: bool = False
     log_level: str = "INFO"
     # The program a session runs, ``python -m <this>``.  For tests only (a
@@ -138,6 +143,13 @@ def _check(cfg: Config) -> None:
         raise ConfigError("RABBIT_MQ_URL must be an amqp:// or amqps:// URL")
     if urlsplit(cfg.redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    for name in ("rabbit_mq_url", "redis_url"):
+        if ambiguous_url(getattr(cfg, name)):
+            # The URL itself is not quoted: it holds a password.
+            raise ConfigError(f"{_env_name(name)}: cannot tell where its password ends; percent-encode "
+                              f"/ ? # @ in the user name and password (%2F %3F %23 %40)")
+    if cfg.dead_letter_max_body < 1024:
+        raise ConfigError("DEAD_LETTER_MAX_BODY must be at least 1024")
     if urlsplit(cfg.wa_url).scheme not in ("http", "https"):
         raise ConfigError("WA_URL must be an http(s) URL")
     if cfg.user_agent and not USER_AGENT_RE.match(cfg.user_agent):
@@ -159,13 +171,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("SESSION_MODULE must be a Python module name")
 
 
-def redact_url(url: str) -> str:
-    """The URL with its password replaced, fit for logs and events."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+def setting_names() -> list[str]:
+    """Every setting's environment variable (the node's, not a session's:
+    see ``redact.session_environment``)."""
+    return [_env_name(f.name) for f in fields(Config)]

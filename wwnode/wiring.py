@@ -52,7 +52,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     fakes in unit tests: the broker, Redis, the OS)."""
     ownership = Ownership(store, leases, renew_every=min(cfg.heartbeat_interval, cfg.lease_ttl / 3))
     counters = Counters()
-    bus = EventBus(cfg.node_id, publisher, consumer, counters)
+    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
     starts = Starts(cfg, paths, spawner, health)
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,

@@ -20,10 +20,17 @@ Topology (declared at every connect, so a restarted broker is rebuilt):
   The old queues were declared without arguments by the old service, so a
   dead-letter *argument* on them would clash; the node republishes the
   rejected command there itself (with ``x-reason`` headers) and then acks it.
+
+The old event queues and ``wa.dead_letter`` have a reader only if someone
+runs one, so they are bounded by a RabbitMQ *policy* (``bounded_policy``),
+never by declaration arguments: a policy does not clash with how the old
+service, or a client, declared them, and changes without redeclaring.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +44,8 @@ REROUTE_QUEUE = "wa.reroute"
 ROUTED_QUEUES = tuple(q for q, spec in COMMANDS.items() if spec.routed) + (REROUTE_QUEUE,)
 LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
 NODE_QUEUE_EXPIRES = 3600.0  # seconds an abandoned node queue is kept
+BOUNDED_QUEUES = LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE,)  # queues whose reader may never come
+BOUNDED_POLICY_NAME = "wwnode-bounded"
 
 
 @dataclass(frozen=True)
@@ -98,3 +107,15 @@ def declare_node_queue(ch, name: str, ttl: float) -> None:
         "x-dead-letter-routing-key": REROUTE_QUEUE,
         "x-expires": int(NODE_QUEUE_EXPIRES * 1000),
     })
+
+
+def bounded_policy(max_length: int, ttl_seconds: int) -> tuple[str, str]:
+    """The pattern and definition of the policy that bounds
+    ``BOUNDED_QUEUES`` (``rabbitmqctl set_policy --apply-to queues
+    wwnode-bounded PATTERN DEFINITION``): at most ``max_length`` messages
+    each, none older than ``ttl_seconds``.  Past the length the oldest go
+    (RabbitMQ's default overflow, ``drop-head``)."""
+    if max_length < 1 or ttl_seconds < 1:
+        raise ValueError("a bounded queue needs a length and a TTL of at least 1")
+    pattern = "^(" + "|".join(re.escape(q) for q in BOUNDED_QUEUES) + ")$"
+    return pattern, json.dumps({"max-length": max_length, "message-ttl": ttl_seconds * 1000})
