@@ -62,7 +62,9 @@ class Config:
     spool_limit: int = 100_000
     # A dead-lettered command body longer than this many bytes is kept cut
     # to it, its size in the ``x-original-size`` header.
-    dead_letter_max_body: int = 65536
+    # 1 MiB: no command a client may validly send is cut (a text of 65,536
+    # characters is at most about 256 KiB of UTF-8); a 10 MB body is.
+    dead_letter_max_body: int = 1024 * 1024
     log_message_bodies: bool = False
     log_level: str = "INFO"
     # The program a session runs, ``python -m <this>``.  For tests only (a
