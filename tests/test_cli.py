@@ -43,7 +43,7 @@ def test_create_without_wait_returns_once_scanned_and_says_when_it_runs_already(
     fake.scan(rabbit.expect("qr_instance", key="c-2")["qr"], new_phone())
     assert cli.wait() == 0
     assert "c-2 is linked" in cli.text()
-    rabbit.expect("ready_instance", key="c-2")
+    rabbit.expect("state_instance", key="c-2", state="ready")  # published once Redis has it
     again = run_cli("create", "c-2", "--wait", env=env)
     assert again.returncode == 0 and "runs already and is ready" in again.stdout
 
@@ -161,8 +161,9 @@ def test_bad_input_is_refused_before_anything_is_published(rabbit, env):
 
 def test_status_says_which_server_cannot_be_reached(fake_nodes, rabbit, env):
     fake_nodes()
-    up = run_cli("status", env=env)
-    assert up.returncode == 0 and "node-a" in up.stdout and "creates waiting: 0" in up.stdout
+    up = wait_for(lambda: (done := run_cli("status", env=env)).returncode == 0 and "node-a" in done.stdout and done,
+                  what="status to show the node")
+    assert "creates waiting: 0" in up.stdout
     closed = closed_port()
     try:
         port = closed.getsockname()[1]
@@ -192,6 +193,7 @@ def test_status_watch_refreshes_until_interrupted(fake_nodes, env):
 def test_capacity_tells_when_creates_wait_for_room(fake_nodes, rabbit, env):
     for i in range(3):
         rabbit.publish("create_instance", {"key": f"cap-{i}"})
+    wait_for(lambda: rabbit.depth("create_instance")[0] == 3, what="three creates in the queue")
     waiting = orjson.loads(run_cli("capacity", "--json", env=env).stdout)
     assert (waiting["creates_waiting"], waiting["nodes_accepting"], waiting["scale_up"]) == (3, 0, True)
 

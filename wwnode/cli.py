@@ -6,7 +6,6 @@ import argparse
 import logging
 import logging.handlers
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,26 +52,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .clientcmds import EXIT_UNREACHABLE
-    from .status import fleet_status
+    from .status import show
 
-    cfg = load()
-    while True:
-        report, problems = fleet_status(cfg, as_json=args.json)
-        if args.watch is not None and sys.stdout.isatty():
-            print("\x1b[H\x1b[2J", end="")
-        if args.watch is not None:
-            print(time.strftime("%H:%M:%S"), f"(every {args.watch:g} s; Ctrl-C to stop)")
-        if report:
-            print(report, flush=True)
-        for problem in problems:
-            print(f"wwnode: {problem}", file=sys.stderr, flush=True)
-        if args.watch is None:
-            return EXIT_UNREACHABLE if problems else 0
-        try:
-            time.sleep(args.watch)
-        except KeyboardInterrupt:
-            return 0
+    return show(load(), args.json, args.watch)
 
 
 def cmd_capacity(args) -> int:

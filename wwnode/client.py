@@ -24,7 +24,7 @@ import pika
 import pika.exceptions
 import redis
 
-from .amqp.topology import COMMAND_QUEUES, EVENTS_EXCHANGE
+from .amqp.topology import EVENTS_EXCHANGE
 from .commands import Rejected, parse
 from .config import redact_url
 
@@ -53,15 +53,18 @@ class Broker:
         params.socket_timeout = CONNECT_TIMEOUT
         params.connection_attempts = 1
         params.blocked_connection_timeout = 30
+        where = redact_url(url)
         try:
             self.conn = pika.BlockingConnection(params)
         except pika.exceptions.ProbableAuthenticationError:
-            raise Unreachable(f"RabbitMQ at {redact_url(url)} refused the user name or password") from None
+            raise Unreachable(f"RabbitMQ at {where} refused the user name or password") from None
         except pika.exceptions.ProbableAccessDeniedError:
-            raise Unreachable(f"RabbitMQ at {redact_url(url)}: no access to that virtual host "
-                              "(does it exist? may the user use it?)") from None
+            raise Unreachable(f"RabbitMQ at {where}: no access to that virtual host") from None
+        except pika.exceptions.ConnectionClosedByBroker as e:
+            why = "no such virtual host, or no access to it" if e.reply_code == 530 else _why(e)
+            raise Unreachable(f"RabbitMQ at {where}: {why}") from None
         except pika.exceptions.AMQPError as e:
-            raise Unreachable(f"cannot reach RabbitMQ at {redact_url(url)}: {_why(e)}") from None
+            raise Unreachable(f"cannot reach RabbitMQ at {where}: {_why(e)}") from None
         self.ch = self.conn.channel()
         self.ch.confirm_delivery()
         self.events: deque[dict] = deque()
@@ -160,5 +163,5 @@ def session_state(r: redis.Redis, key: str) -> dict:
     return r.hgetall(f"instances:{key}:state")
 
 
-__all__ = ["Broker", "COMMAND_QUEUES", "Rejected", "Unreachable", "checked", "current_qr", "open_redis",
+__all__ = ["Broker", "REDIS_DOWN", "Rejected", "Unreachable", "checked", "current_qr", "open_redis",
            "session_state"]

@@ -184,7 +184,7 @@ class Demo:
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup short
             try:
                 if self.session_up and node is not None and node.alive():
-                    self._destroy_after_interruption(url, node)
+                    self._destroy_left_session(url, node)
                 if node is not None:
                     left = node.stop()
                     self.say(f"node stopped (exit {node.proc.returncode}); "
@@ -271,10 +271,11 @@ class Demo:
                    and e.get("state") == "stopped", fatal=("command_failed",))
         self.session_up = False
 
-    def _destroy_after_interruption(self, url: str, node: DemoNode) -> None:
-        """A session left behind would keep its keys in Redis until they
-        expire (and a fleet sharing that Redis would report it lost): it is
-        destroyed as on the normal path, within a short wait."""
+    def _destroy_left_session(self, url: str, node: DemoNode) -> None:
+        """After Ctrl-C or a failed step.  A session left behind would keep
+        its keys in Redis until they expire (and a fleet sharing that Redis
+        would report it lost): it is destroyed as on the normal path,
+        within a short wait."""
         self.timeout = min(self.timeout, 15.0)
         try:
             with Broker(url) as broker:

@@ -8,10 +8,14 @@ shown."""
 
 from __future__ import annotations
 
+import sys
+import time
+
 import orjson
 import redis
 
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
+from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from .config import Config, redact_url
 
 
@@ -79,3 +83,24 @@ def fleet_status(cfg: Config, as_json: bool = False) -> tuple[str, list[str]]:
     if as_json:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(), problems
     return render(data), problems
+
+
+def show(cfg: Config, as_json: bool, watch: float | None) -> int:
+    """Print the report once (exit 0, or 3 when a server did not answer),
+    or every ``watch`` seconds until Ctrl-C (exit 0)."""
+    try:
+        while True:
+            report, problems = fleet_status(cfg, as_json)
+            if watch is not None:
+                if sys.stdout.isatty():
+                    print("\x1b[H\x1b[2J", end="")
+                print(time.strftime("%H:%M:%S"), f"(every {watch:g} s; Ctrl-C to stop)")
+            if report:
+                print(report, flush=True)
+            for problem in problems:
+                print(f"wwnode: {problem}", file=sys.stderr, flush=True)
+            if watch is None:
+                return EXIT_UNREACHABLE if problems else 0
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        return 0 if watch is not None else EXIT_INTERRUPTED
