@@ -166,6 +166,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 EXIT_CODES = ("Exit codes: 0 done; 1 the command failed (command_failed, or nothing to show); 2 refused "
               "before anything was published (bad key, chat id, text) or a bad setting; 3 RabbitMQ or Redis "
               "cannot be reached; 4 no outcome within --timeout; 5 authentication failed (create); "
@@ -209,7 +216,7 @@ def _client_parsers(sub) -> None:
     e.add_argument("names", nargs="*", metavar="NAME")
     e.add_argument("--key", help="only the events of this key")
     e.add_argument("--json", action="store_true", help="one JSON object a line, as published")
-    e.add_argument("--count", type=int, metavar="N", help="stop after N events")
+    e.add_argument("--count", type=_count, metavar="N", help="stop after N events")
     e.set_defaults(func=cmd_events)
     cap = sub.add_parser("capacity", help="creates waiting, nodes accepting, sessions that still fit",
                          description="The signal an autoscaler needs; see the README's \"Command line\".")

@@ -105,6 +105,11 @@ class Broker:
             self.conn.process_data_events(time_limit=min(left, 0.5))
         return self.events.popleft()
 
+    def purge(self, queue: str) -> int:
+        """Drop the messages waiting in a queue (not those a consumer holds);
+        how many there were."""
+        return self.ch.queue_purge(queue).method.message_count
+
     def queue_depth(self, queue: str) -> tuple[int, int] | None:
         """(messages ready, consumers) of a queue, by a passive declare;
         None when it does not exist (no node ever declared it)."""
@@ -132,6 +137,10 @@ class Broker:
 
 
 def _why(e: Exception) -> str:
+    # pika wraps the socket's error (refused, timed out, no such host) in
+    # its own exceptions; the innermost says it best.
+    while e.args and isinstance(e.args[0], Exception):
+        e = getattr(e.args[0], "exception", None) or e.args[0]
     text = str(e) or type(e).__name__
     return text if len(text) < 200 else text[:200] + "..."
 

@@ -220,11 +220,10 @@ class Demo:
             e = broker.next_event(0.5)
             if e is None:
                 continue
+            self.say(describe(e))
             if e.get("event") == "qr_instance" and e.get("key") == self.key:
                 self.screen.show_qr(e["qr"], f"QR code {e.get('attempt')} of {self.key} (the stand-in's phone "
                                              "scans it; a real phone would, too)")
-            else:
-                self.say(describe(e))
             if e.get("key") == self.key and e.get("event") in fatal:
                 raise DemoFailed(f"{e.get('event')}: {e.get('reason')} {e.get('detail', '')}")
             if done(e):
@@ -279,6 +278,12 @@ class Demo:
         self.timeout = min(self.timeout, 15.0)
         try:
             with Broker(url) as broker:
+                # The create may still wait in the queue (interrupted early):
+                # dropped, so no node starts it later, here or in the next
+                # demo.  The queue is the demo's own virtual host's.
+                if broker.purge("create_instance"):
+                    self.say(f"dropped the create of {self.key}: no node had taken it yet")
+                    return
                 broker.follow(("state_instance", "command_failed"))
                 self._destroy(broker, node)
         except (Unreachable, DemoFailed, pika.exceptions.AMQPError) as e:
