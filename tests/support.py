@@ -12,6 +12,7 @@ import os
 import queue
 import select
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -1000,3 +1001,97 @@ def turn_until(parts, condition, timeout: float = 10.0, what: str = "condition")
         return condition()
 
     return wait_for(turn, timeout, what=what)
+
+
+# ------------------------------------------------------- the command line
+
+def run_cli(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``python -m wwnode.cli ARGS`` to its end, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "wwnode.cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class CliProcess:
+    """``python -m wwnode.cli ARGS`` running in the background: its output
+    collected as it comes, for a test to wait on."""
+
+    def __init__(self, *args: str, env: dict):
+        self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", *args], env={**os.environ, **env},
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        self._out: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self._readers = [threading.Thread(target=self._read, args=(name, getattr(self.proc, name)), daemon=True)
+                         for name in self._out]
+        for t in self._readers:
+            t.start()
+
+    def _read(self, name: str, stream) -> None:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            self._out[name] += chunk
+
+    def text(self, name: str = "stdout") -> str:
+        return self._out[name].decode(errors="replace")
+
+    def wait_output(self, needle: str, name: str = "stdout", timeout: float = 30.0) -> str:
+        wait_for(lambda: needle in self.text(name), timeout=timeout, what=f"{needle!r} on {name}; so far: {self.text(name)[-500:]!r} "
+                                       f"{self.text('stderr')[-500:]!r}")
+        return self.text(name)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        code = self.proc.wait(timeout)
+        for t in self._readers:
+            t.join(5)
+        return code
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def closed_port() -> socket.socket:
+    """A socket bound to a port of 127.0.0.1 that does not listen: a
+    connection there is refused.  Keep it open while the port is used."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def terminal_qr_matrix(text: str) -> list[list[int]]:
+    """The first QR code drawn in this text (``wwnode.qrterm``: a character
+    per two rows of modules, light ones drawn) back to modules, 1 for dark."""
+    halves = {"█": (0, 0), " ": (1, 1), "▀": (0, 1), "▄": (1, 0)}
+    rows: list[list[int]] = []
+    for line in text.splitlines():
+        if not line or any(ch not in halves for ch in line):
+            if rows:
+                break
+            continue
+        rows.append([halves[ch][0] for ch in line])
+        rows.append([halves[ch][1] for ch in line])
+    return rows
+
+
+def decode_qr_matrix(rows: list[list[int]]) -> list[str]:
+    """What a QR decoder reads in these modules (drawn 4 pixels a module)."""
+    import zxingcpp
+
+    scale = 4
+    width, height = len(rows[0]) * scale, len(rows) * scale
+    pixels = bytearray()
+    for row in rows:
+        line = bytes(0 if dark else 255 for dark in row for _ in range(scale))
+        pixels += line * scale
+    image = memoryview(bytes(pixels)).cast("B", (height, width))
+    return [r.text for r in zxingcpp.read_barcodes(image)]
+
+
+def decode_qr_png(path: Path) -> list[str]:
+    """What a QR decoder reads in a PNG image."""
+    import zxingcpp
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return [r.text for r in zxingcpp.read_barcodes(image.convert("L"))]

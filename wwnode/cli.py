@@ -6,6 +6,7 @@ import argparse
 import logging
 import logging.handlers
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -55,10 +56,96 @@ def cmd_run(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .status import fleet_status
+    from .status import show
 
-    cfg = load()
-    print(fleet_status(cfg, as_json=args.json))
+    return show(load(), args.json, args.watch)
+
+
+def cmd_capacity(args) -> int:
+    from .capacity import report
+    return _client_command(lambda: report(load(), args.json))
+
+
+def _client_command(run) -> int:
+    """Run a client command: its outcome printed (errors on stderr), its
+    exit code returned; what the client could not do is said in one line."""
+    import pika.exceptions
+    import redis
+
+    from .client import Rejected, Unreachable
+    from .clientcmds import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
+
+    try:
+        outcome = run()
+    except Rejected as e:
+        print(f"wwnode: refused, nothing was published: {e.detail} ({e.reason})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Unreachable as e:
+        print(f"wwnode: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except pika.exceptions.AMQPError as e:  # the connection lost, or a channel closed by the broker
+        print(f"wwnode: RabbitMQ: {e!r}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except redis.exceptions.RedisError as e:
+        print(f"wwnode: Redis: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if outcome.text:
+        print(outcome.text if outcome.code == EXIT_OK else f"wwnode: {outcome.text}",
+              file=sys.stdout if outcome.code == EXIT_OK else sys.stderr)
+    return outcome.code
+
+
+def cmd_create(args) -> int:
+    from . import clientcmds
+    from .qrterm import QrScreen
+    return _client_command(lambda: clientcmds.create(load(), args.key, args.wait, args.png, args.timeout, QrScreen()))
+
+
+def cmd_send(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.send(load(), args.key, args.chat_id, args.text, args.id, args.timeout))
+
+
+def cmd_destroy(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.destroy(load(), args.key, args.logout, args.timeout))
+
+
+def cmd_qr(args) -> int:
+    from . import clientcmds
+    from .qrterm import QrScreen
+    return _client_command(lambda: clientcmds.show_qr(load(), args.key, args.png, QrScreen()))
+
+
+def cmd_events(args) -> int:
+    from . import clientcmds
+    from .qrterm import QrScreen
+    code = _client_command(lambda: clientcmds.events(load(), args.key, args.names, args.json, args.count,
+                                                     QrScreen()))
+    return 0 if code == clientcmds.EXIT_INTERRUPTED else code  # Ctrl-C is how one stops following
+
+
+def cmd_demo(args) -> int:
+    from .client import Unreachable
+    from .clientcmds import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE
+    from .demo import Demo, DemoFailed
+
+    demo = Demo(load(), args.vhost, args.timeout)
+    try:
+        seconds = demo.run()
+    except Unreachable as e:
+        print(f"wwnode demo: {e}\nThe demo needs RabbitMQ and Redis running (deploy/run-node.sh starts them "
+              "on this machine; RABBIT_MQ_URL and REDIS_URL name others).", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except DemoFailed as e:
+        print(f"wwnode demo: failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("wwnode demo: interrupted; cleaned up", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"demo done in {seconds:.1f} s")
     return 0
 
 
@@ -76,14 +163,91 @@ def cmd_doctor(args) -> int:
     return report.code
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+EXIT_CODES = ("Exit codes: 0 done; 1 the command failed (command_failed, or nothing to show); 2 refused "
+              "before anything was published (bad key, chat id, text) or a bad setting; 3 RabbitMQ or Redis "
+              "cannot be reached; 4 no outcome within --timeout; 5 authentication failed (create); "
+              "6 the session disconnected, failed or stopped (create); 130 interrupted.")
+
+
+def _client_parsers(sub) -> None:
+    """The client commands: they speak the public contract, as any client."""
+    c = sub.add_parser("create", help="create a session and show its QR code as it rotates", description=(
+        "Publishes create_instance and shows each QR code in the terminal until the phone scanned one "
+        "(then exits 0), or, with --wait, until the session is ready. " + EXIT_CODES))
+    c.add_argument("key")
+    c.add_argument("--wait", action="store_true", help="return when the session is ready (or failed)")
+    c.add_argument("--png", type=Path, metavar="FILE", help="also write the current QR code to FILE as PNG")
+    c.add_argument("--timeout", type=_positive, metavar="SECONDS", help="give up after SECONDS (exit 4)")
+    c.set_defaults(func=cmd_create)
+    s = sub.add_parser("send", help="send a text message and wait for its outcome", description=(
+        "Publishes send_message with an id (--id, or a new one) and waits for message_sent_instance or "
+        "command_failed with that id. " + EXIT_CODES))
+    s.add_argument("key")
+    s.add_argument("chat_id", help="5511999999999@c.us, or a group's ...@g.us")
+    s.add_argument("text")
+    s.add_argument("--id", help="the command id (a send with an id goes out at most once)")
+    s.add_argument("--timeout", type=_positive, default=120.0, metavar="SECONDS",
+                   help="wait at most SECONDS for the outcome (default %(default)s)")
+    s.set_defaults(func=cmd_send)
+    d = sub.add_parser("destroy", help="stop a session", description=(
+        "Publishes destroy_instance and waits until the session stopped. " + EXIT_CODES))
+    d.add_argument("key")
+    d.add_argument("--logout", action="store_true", help="also unlink the device and delete the profile")
+    d.add_argument("--timeout", type=_positive, default=60.0, metavar="SECONDS",
+                   help="wait at most SECONDS (default %(default)s)")
+    d.set_defaults(func=cmd_destroy)
+    q = sub.add_parser("qr", help="show the QR code a session shows now (from Redis)", description=EXIT_CODES)
+    q.add_argument("key")
+    q.add_argument("--png", type=Path, metavar="FILE", help="also write it to FILE as PNG")
+    q.set_defaults(func=cmd_qr)
+    e = sub.add_parser("events", help="follow the events, one line each (or JSON lines)", description=(
+        "Follows the wa.events exchange through a private queue (gone when this command ends). "
+        "NAME: the events to follow, by name (routing key); all by default."))
+    e.add_argument("names", nargs="*", metavar="NAME")
+    e.add_argument("--key", help="only the events of this key")
+    e.add_argument("--json", action="store_true", help="one JSON object a line, as published")
+    e.add_argument("--count", type=_count, metavar="N", help="stop after N events")
+    e.set_defaults(func=cmd_events)
+    cap = sub.add_parser("capacity", help="creates waiting, nodes accepting, sessions that still fit",
+                         description="The signal an autoscaler needs; see the README's \"Command line\".")
+    cap.add_argument("--json", action="store_true", help="machine-readable output")
+    cap.set_defaults(func=cmd_capacity)
+    dm = sub.add_parser("demo", help="offline demo: a stand-in, a node, a session, a message each way",
+                        description="Needs RabbitMQ and Redis running (RABBIT_MQ_URL, REDIS_URL). Exit 0 done, "
+                                    "1 a step failed, 3 RabbitMQ or Redis cannot be reached, 130 interrupted.")
+    dm.add_argument("--vhost", default="wwnode-demo",
+                    help="RabbitMQ virtual host of the demo's own (default %(default)s; made when missing)")
+    dm.add_argument("--timeout", type=_positive, default=60.0, metavar="SECONDS",
+                    help="longest wait for any one step (default %(default)s)")
+    dm.set_defaults(func=cmd_demo)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="wwnode", description="WhatsApp Web sessions behind RabbitMQ and Redis.")
     p.add_argument("--version", action="version", version=f"wwnode {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run a node (settings from the environment and .env)").set_defaults(func=cmd_run)
-    st = sub.add_parser("status", help="print the fleet's nodes and sessions from Redis")
+    st = sub.add_parser("status", help="print the fleet's nodes and sessions from Redis, and the creates waiting",
+                        description="Exit 0; 3 when Redis or RabbitMQ cannot be reached (said on stderr).")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--watch", nargs="?", type=_positive, const=2.0, metavar="SECONDS",
+                    help="refresh every SECONDS (default 2) until Ctrl-C")
     st.set_defaults(func=cmd_status)
+    _client_parsers(sub)
     dr = sub.add_parser("doctor", help="open the page as a session would and check it has all the session uses",
                         description="Exit 0: all there; 1: something missing; 2: bad setting; "
                                     "3: the page did not load within BOOT_TIMEOUT; 4: the browser did not start.")

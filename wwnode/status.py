@@ -1,13 +1,22 @@
-"""``wwnode status``: the fleet as Redis sees it.  ``--json`` gives every
-field of each node's heartbeat, its counters included (README,
-"Architecture"); the table shows a few."""
+"""``wwnode status``: the fleet as Redis sees it, and the creates waiting
+in RabbitMQ.  ``--json`` gives every field of each node's heartbeat, its
+counters included (README, "Architecture"); the table shows a few.
+
+A server that cannot be reached is said so in one line (which, where,
+why) and makes the exit code 3; what the other server said is still
+shown."""
 
 from __future__ import annotations
+
+import sys
+import time
 
 import orjson
 import redis
 
-from .config import Config
+from .client import REDIS_DOWN, Broker, Unreachable, open_redis
+from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
+from .config import Config, redact_url
 
 
 def collect(r: redis.Redis) -> dict:
@@ -23,18 +32,75 @@ def collect(r: redis.Redis) -> dict:
     return {"nodes": nodes, "sessions": sessions}
 
 
-def fleet_status(cfg: Config, as_json: bool = False) -> str:
-    r = redis.Redis.from_url(cfg.redis_url, socket_timeout=5, decode_responses=True)
-    data = collect(r)
-    if as_json:
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    lines = [f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6} {'CRASHES':>7} {'FAILED':>6}"]
-    for node, hb in sorted(data["nodes"].items()):
-        lines.append(f"{node:20} {hb.get('sessions', '?'):>8} {('yes' if hb.get('accepting') == '1' else 'no'):>9} "
-                     f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6} {hb.get('crashes', '?'):>7} "
-                     f"{hb.get('commands_failed', '?'):>6}")
-    lines.append("")
-    lines.append(f"{'KEY':64} {'STATE':10} NODE")
-    for key, st in sorted(data["sessions"].items()):
-        lines.append(f"{key:64} {st.get('state', '?'):10} {st.get('node', '?')}")
+def read_fleet(cfg: Config) -> tuple[dict, list[str]]:
+    """What Redis and RabbitMQ say, and a line for each that did not
+    answer."""
+    data: dict = {}
+    problems = []
+    try:
+        r = open_redis(cfg.redis_url)
+        try:
+            data.update(collect(r))
+        finally:
+            r.close()
+    except Unreachable as e:
+        problems.append(str(e))
+    except REDIS_DOWN as e:
+        problems.append(f"Redis at {redact_url(cfg.redis_url)} stopped answering: {e}")
+    try:
+        with Broker(cfg.rabbit_mq_url) as broker:
+            depth = broker.queue_depth("create_instance")
+        data["creates_waiting"] = depth[0] if depth else 0
+    except Unreachable as e:
+        problems.append(str(e))
+    return data, problems
+
+
+def render(data: dict) -> str:
+    lines = []
+    if "nodes" in data:
+        lines.append(f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6} {'CRASHES':>7} "
+                     f"{'FAILED':>6}")
+        for node, hb in sorted(data["nodes"].items()):
+            lines.append(f"{node:20} {hb.get('sessions', '?'):>8} "
+                         f"{('yes' if hb.get('accepting') == '1' else 'no'):>9} "
+                         f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6} {hb.get('crashes', '?'):>7} "
+                         f"{hb.get('commands_failed', '?'):>6}")
+        lines.append("")
+        lines.append(f"{'KEY':64} {'STATE':10} NODE")
+        for key, st in sorted(data["sessions"].items()):
+            lines.append(f"{key:64} {st.get('state', '?'):10} {st.get('node', '?')}")
+    if "creates_waiting" in data:
+        if lines:
+            lines.append("")
+        lines.append(f"creates waiting: {data['creates_waiting']}")
     return "\n".join(lines)
+
+
+def fleet_status(cfg: Config, as_json: bool = False) -> tuple[str, list[str]]:
+    """The report (table or JSON) and the servers that did not answer."""
+    data, problems = read_fleet(cfg)
+    if as_json:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(), problems
+    return render(data), problems
+
+
+def show(cfg: Config, as_json: bool, watch: float | None) -> int:
+    """Print the report once (exit 0, or 3 when a server did not answer),
+    or every ``watch`` seconds until Ctrl-C (exit 0)."""
+    try:
+        while True:
+            report, problems = fleet_status(cfg, as_json)
+            if watch is not None:
+                if sys.stdout.isatty():
+                    print("\x1b[H\x1b[2J", end="")
+                print(time.strftime("%H:%M:%S"), f"(every {watch:g} s; Ctrl-C to stop)")
+            if report:
+                print(report, flush=True)
+            for problem in problems:
+                print(f"wwnode: {problem}", file=sys.stderr, flush=True)
+            if watch is None:
+                return EXIT_UNREACHABLE if problems else 0
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        return 0 if watch is not None else EXIT_INTERRUPTED

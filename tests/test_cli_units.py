@@ -1,0 +1,75 @@
+"""The command line's parts that need no service: QR codes a phone can
+read (in the terminal and as PNG), a rotating code redrawn in place, one
+line per event, and the capacity estimate."""
+
+from __future__ import annotations
+
+import io
+
+from support import decode_qr_matrix, decode_qr_png, terminal_qr_matrix
+from wwnode.capacity import node_room
+from wwnode.eventlines import describe
+from wwnode.qrterm import QrScreen, render, write_png
+
+# The shape of a real code: ref, then four base64 keys, then the platform.
+QR = ("2@Vx8mnUePlSUAm0Z4kjSYlIhDjLnqf3c1Ufd4Kbu3KsbMLcWmKXzqYvcOfQ0vBEm5cFqJkW2yq4Fv3oE8w8xvY7gRNm5AqXUGBHo=,"
+      "wqI0nW5PW8F8yXfYjqOjW3nUE7dTdN9uDO0PrG2hWn8=,o1cFpTj8N3kRVl3cJeBkGmBwJ6ZpQ0M9pHZ9bq2JQ3Q=,"
+      "H4VdYb8T0q3X8n3h0zS2cR3qK1J1E8m3qgQWm2a7x9U=,1")
+
+
+def test_the_terminal_code_reads_back_as_the_string():
+    assert decode_qr_matrix(terminal_qr_matrix(render(QR))) == [QR]
+
+
+def test_the_png_reads_back_as_the_string(tmp_path):
+    path = tmp_path / "qr.png"
+    write_png(QR, path)
+    assert decode_qr_png(path) == [QR]
+    assert [p.name for p in tmp_path.iterdir()] == ["qr.png"]  # written whole, no temporary left
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_new_code_replaces_the_old_one_on_a_terminal_and_is_appended_elsewhere():
+    second = QR.replace("2@Vx8", "2@Zz9")
+    tty = Tty()
+    screen = QrScreen(tty)
+    screen.show_qr(QR, "code 1")
+    screen.say("a line under it")
+    screen.show_qr(second, "code 2")
+    first_block = render(QR).count("\n") + 1 + 1  # the code, its caption, the line under it
+    text = tty.getvalue()
+    assert f"\x1b[{first_block}F\x1b[J" in text
+    assert decode_qr_matrix(terminal_qr_matrix(text.split("\x1b[J")[1])) == [second]
+
+    pipe = io.StringIO()
+    screen = QrScreen(pipe)
+    screen.show_qr(QR, "code 1")
+    screen.show_qr(second, "code 2")
+    assert "\x1b" not in pipe.getvalue() and "code 1" in pipe.getvalue() and "code 2" in pipe.getvalue()
+
+
+def test_an_event_is_one_line_with_what_a_person_looks_for():
+    line = describe({"event": "message_instance", "node": "node-a", "ts": 1_700_000_000_123, "id": "e1",
+                     "key": "shop", "message": {"from": "5511888880002@c.us", "type": "chat",
+                                                "body": "hello\nthere " + "x" * 100}})
+    assert "\n" not in line
+    assert "node-a" in line and "message_instance" in line and "key=shop" in line
+    assert "from=5511888880002@c.us" in line and "body=hello there" in line and line.endswith("...")
+    assert ".123" in line
+    # An event this version does not know still gets its fields.
+    assert "colour=blue" in describe({"event": "future_instance", "key": "k", "colour": "blue"})
+
+
+def test_room_comes_from_the_cap_or_from_what_a_session_costs():
+    # 4 sessions use 40 %: 10 % each; up to 90 % there is room for 5 more.
+    assert node_room({"accepting": "1", "sessions": "4", "cpu": "40.0", "mem": "20.0"}, 90.0) == (5, "load")
+    # A published cap that is tighter wins.
+    assert node_room({"accepting": "1", "sessions": "4", "cpu": "40.0", "mem": "20.0", "max_sessions": "6"},
+                     90.0) == (2, "max_sessions")
+    assert node_room({"accepting": "0", "sessions": "4", "cpu": "95.0", "mem": "20.0"}, 90.0)[0] == 0
+    # No session to measure by and no cap: unknown, not a guess.
+    assert node_room({"accepting": "1", "sessions": "0", "cpu": "3.0", "mem": "5.0"}, 90.0)[0] is None

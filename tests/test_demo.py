@@ -1,0 +1,56 @@
+"""``wwnode demo`` end to end, as a new user runs it: real node, real
+Chromium, the stand-in, the test's RabbitMQ (a virtual host the demo makes
+for itself) and Redis database.  Then: nothing left behind, Ctrl-C
+included."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from support import TEST_VHOST, CliProcess, all_gone, chrome_processes_under, processes_using, run_cli
+
+pytestmark = pytest.mark.browser
+
+
+def demo_env(redis_url: str, rabbit_url: str) -> dict:
+    return {"REDIS_URL": redis_url, "RABBIT_MQ_URL": rabbit_url}
+
+
+def temp_folder(output: str) -> Path:
+    return Path(re.search(r"data in (\S+)\)", output).group(1))
+
+
+def test_the_demo_walks_the_whole_path_and_leaves_nothing(rabbit_url, redis_url, redis_client):
+    done = run_cli("demo", "--vhost", f"{TEST_VHOST}-demo", env=demo_env(redis_url, rabbit_url), timeout=180)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    for step in ("qr_instance", "scanned the code", "ready_instance", "message_sent_instance",
+                 "WhatsApp (the stand-in) has it", "message_instance", "body=Hi! Got it.", "state=stopped",
+                 "no Chrome left", "demo done in"):
+        assert step in out, step
+    assert "▀" in out  # the QR code was drawn
+    folder = temp_folder(out)
+    assert not folder.exists()
+    assert all_gone(chrome_processes_under(folder)) and all_gone(processes_using(folder))
+    assert list(redis_client.scan_iter(match="instances:demo-*")) == []
+    assert list(redis_client.scan_iter(match="nodes:demo-*")) == []
+    seconds = float(re.search(r"demo done in ([0-9.]+) s", out).group(1))
+    print(f"demo took {seconds:.1f} s")
+
+
+def test_ctrl_c_stops_the_demo_and_cleans_up(rabbit_url, redis_url, redis_client):
+    cli = CliProcess("demo", "--vhost", f"{TEST_VHOST}-demo", env=demo_env(redis_url, rabbit_url))
+    try:
+        out = cli.wait_output("QR code 1", timeout=90)
+        cli.interrupt()
+        assert cli.wait(60) == 130
+    finally:
+        cli.kill()
+    folder = temp_folder(out)
+    assert "interrupted; cleaned up" in cli.text("stderr") and "Traceback" not in cli.text("stderr")
+    assert not folder.exists()
+    assert all_gone(chrome_processes_under(folder)) and all_gone(processes_using(folder))
+    assert list(redis_client.scan_iter(match="instances:demo-*")) == []  # the session was destroyed
