@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -13,18 +14,27 @@ def mode(path) -> str:
     return oct(path.stat().st_mode & 0o777)
 
 
-def test_the_node_log_handler_keeps_its_backups_bounded_and_private(tmp_path):
-    path = tmp_path / "node.log"
-    handler = PrivateRotatingFileHandler(path, maxBytes=1000, backupCount=2)
-    logger = logging.getLogger("test-rotation")
+@contextlib.contextmanager
+def logging_to(handler: logging.Handler):
+    """A logger of its own that writes only to ``handler``."""
+    logger = logging.getLogger(f"test-logfiles-{id(handler)}")
     logger.propagate = False
     logger.addHandler(handler)
     try:
-        for i in range(200):
-            logger.warning("line %03d %s", i, "x" * 40)
+        yield logger
     finally:
         logger.removeHandler(handler)
-        handler.close()
+        try:
+            handler.close()
+        except OSError:
+            pass  # a full disk: what it held is lost
+
+
+def test_the_node_log_handler_keeps_its_backups_bounded_and_private(tmp_path):
+    path = tmp_path / "node.log"
+    with logging_to(PrivateRotatingFileHandler(path, maxBytes=1000, backupCount=2)) as logger:
+        for i in range(200):
+            logger.warning("line %03d %s", i, "x" * 40)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["node.log", "node.log.1", "node.log.2"]
     for p in tmp_path.iterdir():
         assert p.stat().st_size <= 1000 and mode(p) == "0o600"
@@ -87,19 +97,9 @@ def test_a_zero_limit_turns_session_log_rotation_off(tmp_path):
 def test_a_node_log_on_a_full_disk_says_so_once_and_carries_on(tmp_path, capsys):
     path = tmp_path / "node.log"
     path.symlink_to("/dev/full")  # every write: ENOSPC
-    handler = PrivateRotatingFileHandler(path, maxBytes=0, backupCount=1)
-    logger = logging.getLogger("test-full-disk")
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
+    with logging_to(PrivateRotatingFileHandler(path, maxBytes=0, backupCount=1)) as logger:
         for i in range(5):
             logger.warning("line %d", i)
-    finally:
-        logger.removeHandler(handler)
-        try:
-            handler.close()
-        except OSError:
-            pass
     err = capsys.readouterr().err
     assert err.count("cannot write") == 1 and "Traceback" not in err
 

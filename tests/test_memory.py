@@ -31,7 +31,9 @@ def meter():
 
 
 def rig_with(tmp_path, meter, limit=500.0):
-    return node_rig(tmp_path, measure=meter, session_memory_limit=limit, memory_check_interval=60)
+    # Pings far apart: these fake children do not answer them.
+    return node_rig(tmp_path, measure=meter, session_memory_limit=limit, memory_check_interval=60,
+                    ping_interval=10_000)
 
 
 def ready(rig, key):

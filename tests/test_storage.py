@@ -8,7 +8,7 @@ import errno
 
 import orjson
 
-from support import node_rig
+from support import delivery, node_rig
 from wwnode.amqp.publisher import Outbox
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
 from wwnode.commands import Command
@@ -51,11 +51,12 @@ def test_a_failed_write_sets_the_condition_and_a_probe_that_works_clears_it():
     assert storage.gauges() == {"disk_ok": 1, "storage_errors": 2, "events_not_journaled": 0}
 
 
-def spool_on_a_full_disk(tmp_path, storage) -> Spool:
+def outbox_on_a_full_disk(tmp_path, storage) -> Outbox:
     path = tmp_path / "spool" / "events.log"
-    path.parent.mkdir()
-    path.symlink_to("/dev/full")  # every write: ENOSPC
-    return Spool(path, storage=storage)
+    outbox = Outbox(Spool(path, storage=storage))  # reads back what an earlier run left: nothing
+    path.unlink()
+    path.symlink_to("/dev/full")  # from here on every write: ENOSPC
+    return outbox
 
 
 def event(n: int) -> Outgoing:
@@ -64,7 +65,7 @@ def event(n: int) -> Outgoing:
 
 def test_an_event_the_spool_cannot_write_is_queued_all_the_same_and_counted(tmp_path):
     storage = Storage(lambda: None, check_every=5)
-    outbox = Outbox(spool_on_a_full_disk(tmp_path, storage))
+    outbox = outbox_on_a_full_disk(tmp_path, storage)
     outbox.put(event(1))
     outbox.put(event(2))
     assert [orjson.loads(i.body)["n"] for i in outbox] == [1, 2]  # still to be published
@@ -115,6 +116,18 @@ def test_on_a_full_disk_inbound_messages_go_out_and_creates_fail_storage_error(t
     assert rig.spawner.keys() == ["k1", "k2"] and rig.node.heartbeat()["disk_ok"] == 1
 
 
+def test_a_create_refused_for_storage_gives_its_claim_back(tmp_path):
+    disk = Disk()
+    disk.full = True
+    rig = node_rig(tmp_path, probe=disk.probe)
+    rig.node._tick(0)  # the probe finds it full
+    d = delivery("create_instance", {"key": "k2"})
+    rig.dispatch.on_command(d, 1)
+    assert rig.broker.failed() == [(d.tag, "storage_error")]
+    # Another node may take the client's retry: the lease is not kept here.
+    assert "k2" not in rig.store.owners and not rig.ownership.may_run("k2")
+
+
 def test_a_create_whose_folder_cannot_be_written_fails_storage_error(tmp_path):
     rig = node_rig(tmp_path)
     (tmp_path / "sessions" / "k1").mkdir(parents=True)
@@ -125,8 +138,6 @@ def test_a_create_whose_folder_cannot_be_written_fails_storage_error(tmp_path):
 
 
 def _create(rig, key: str, now: float):
-    from support import delivery
-
     d = delivery(body={"key": key})
     assert rig.node.ownership.claim(key)
     rig.sessions.create(Command("create_instance", key), d, now)

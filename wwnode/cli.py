@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import sys
 from urllib.parse import urlsplit
 
@@ -22,10 +23,15 @@ def _setup_logging(cfg, log_file) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(fmt)
     root.addHandler(stderr)
-    # Rotated by size (LOG_MAX_BYTES, LOG_BACKUPS; see logfiles.py).  A disk
+    # Rotated by size (LOG_MAX_BYTES, LOG_BACKUPS; see logfiles.py); with
+    # LOG_MAX_BYTES=0, reopened when moved, for an outside logrotate.  A disk
     # that takes no writes costs the file, not the node: stderr still has it.
     try:
-        handler = PrivateRotatingFileHandler(log_file, maxBytes=cfg.log_max_bytes, backupCount=cfg.log_backups)
+        if cfg.log_max_bytes:
+            handler = PrivateRotatingFileHandler(log_file, maxBytes=cfg.log_max_bytes, backupCount=cfg.log_backups)
+        else:
+            handler = logging.handlers.WatchedFileHandler(log_file)
+            log_file.chmod(0o600)
     except OSError as e:
         logging.getLogger("wwnode").error("cannot write %s (%s): logging to stderr only", log_file, e.strerror)
     else:

@@ -51,7 +51,8 @@ class Storage:
         self.errors += 1
         if self.ok:
             log.error("cannot write %s (%s): the disk is full or read-only; sessions run on, events are "
-                      "published without their copy on disk, creates fail (storage_error)", what, error.strerror)
+                      "published without their copy on disk, creates fail (storage_error)",
+                      what, error.strerror or error)
             self.ok = False
             self._next_check = 0.0
 
