@@ -969,7 +969,7 @@ class Rig:
 
 def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
-    full disk); ``measure``: a session tree's memory in MB, by pid."""
+    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()

@@ -20,7 +20,7 @@ class Meter:
         self.mb: dict[int, float] = {}
         self.measured: list[int] = []
 
-    def __call__(self, pid: int) -> float:
+    def __call__(self, pid: int, cutoff: float) -> float:
         self.measured.append(pid)
         return self.mb.get(pid, 100.0)
 
@@ -129,8 +129,13 @@ def test_with_no_limit_nothing_is_measured(tmp_path, meter):
 
 
 def test_the_real_measure_sums_a_process_tree():
-    own = tree_pss_mb(os.getpid())
-    assert 1 < own < 2000
+    import psutil
+
+    pss = tree_pss_mb(os.getpid())
+    rss = psutil.Process(os.getpid()).memory_info().rss / 2 ** 20
+    assert 1 < pss <= rss + 1
+    # Under a cutoff above its RSS, the answer is the RSS (PSS not read).
+    assert pss <= tree_pss_mb(os.getpid(), cutoff=100_000) < 100_000
     assert tree_pss_mb(2 ** 22 + 1) == 0.0  # no such process
 
 

@@ -55,7 +55,7 @@ def build(cfg: Config, paths: Paths) -> Node:
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
-             measure: Callable[[int], float] = tree_pss_mb) -> Node:
+             measure: Callable[[int, float], float] = tree_pss_mb) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
     memory measure)."""
