@@ -5,7 +5,11 @@ are handed in."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 
+import psutil
 import pytest
 
 from support import delivery, node_rig
@@ -129,13 +133,18 @@ def test_with_no_limit_nothing_is_measured(tmp_path, meter):
 
 
 def test_the_real_measure_sums_a_process_tree():
-    import psutil
-
-    pss = tree_pss_mb(os.getpid())
-    rss = psutil.Process(os.getpid()).memory_info().rss / 2 ** 20
-    assert 1 < pss <= rss + 1
-    # Under a cutoff above its RSS, the answer is the RSS (PSS not read).
-    assert pss <= tree_pss_mb(os.getpid(), cutoff=100_000) < 100_000
+    # A tree of its own: a shell whose child holds 60 MB it wrote to.
+    child = f"{sys.executable} -c \"x = b'x' * 60 * 2**20; print(1, flush=True); import time; time.sleep(60)\""
+    holder = subprocess.Popen(["sh", "-c", f"{child}; true"], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == b"1\n"
+        assert len(psutil.Process(holder.pid).children()) == 1
+        pss = tree_pss_mb(holder.pid)
+        rss = tree_pss_mb(holder.pid, cutoff=100_000)  # under the cutoff: the RSS sum, PSS not read
+        assert 60 < pss <= rss < 100_000
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
     assert tree_pss_mb(2 ** 22 + 1) == 0.0  # no such process
 
 
