@@ -4,11 +4,13 @@ live in support.py."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import redis as redislib
 
 from sessionproc import browser
-from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, SessionProcess, all_gone,
+from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, SessionProcess, SmallDisk, all_gone,
                      chrome_processes_under, idle_cgroup, processes_using, purge_queues, rabbitmqctl, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
 from wwnode.fakewa import FakeWA, Settings
@@ -204,3 +206,22 @@ def fake_nodes(tmp_path, fake, rabbit_url, redis_url):
         node.terminate()
     for node in started:
         wait_for(lambda: all_gone(processes_using(node.data_dir)), timeout=15, what="no session process left")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """Mount small tmpfs disks (``small_disk(name, size)`` on
+    ``tmp_path/name``: a node's DATA_DIR when named after it); unmounted at
+    the end.  Ask for it before ``fake_nodes``, so nodes stop first."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted: list[SmallDisk] = []
+
+    def mount(name: str, size: str = "16m") -> SmallDisk:
+        disk = SmallDisk(tmp_path / name, size)
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        disk.unmount()

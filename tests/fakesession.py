@@ -23,7 +23,9 @@ a folder of the test's own, where for each key:
                   "freeze"}`` (pings answered ``ok: false``, sends hang),
                   ``{"do": "crash"}``, ``{"do": "write", "raw": S,
                   "repeat": N}`` (S, N times, written to stdout as is:
-                  malformed and over-long lines).
+                  malformed and over-long lines), ``{"do": "noise", "line":
+                  S, "repeat": N}`` (S and a newline, N times, to stderr:
+                  the session log, as Chrome's noise).
 ``{key}.record``  what it did, one JSON object a line (``start``, ``sent``,
                   ``stop``), for the test to read.
 
@@ -97,7 +99,10 @@ class FakeSession:
 
     def note(self, text: str) -> None:
         if self.log is not None:
-            self.log.write(f"{time.strftime('%H:%M:%S')} [{self.key}] {text}\n".encode())
+            try:
+                self.log.write(f"{time.strftime('%H:%M:%S')} [{self.key}] {text}\n".encode())
+            except OSError:
+                pass  # a full disk: as ``logging`` in the real session, the line is lost, not the session
 
     def record(self, entry: dict) -> None:
         with open(self.control / f"{self.key}.record", "ab") as f:
@@ -228,6 +233,8 @@ class FakeSession:
             raise Stop(EXIT_CRASHED)
         elif do == "write":
             self.write(action["raw"].encode() * action.get("repeat", 1))
+        elif do == "noise":  # as Chrome does: lines on the stderr it inherited (the node opened it)
+            os.write(2, (action["line"] + "\n").encode() * action.get("repeat", 1))
 
     # -------------------------------------------------------------- loop
     def run(self) -> int:

@@ -54,6 +54,7 @@ from wwnode.commands import Command
 from wwnode.config import Config
 from wwnode.ownership import Leases
 from wwnode.paths import Paths
+from wwnode.storage import Storage
 from wwnode.store import Unavailable
 from wwnode.wiring import assemble
 
@@ -464,6 +465,11 @@ class FakeSessions:
     def freeze(self, phone: str) -> None:
         self.act(self._keys[phone], {"do": "freeze"})
 
+    def noise(self, key: str, line: str, repeat: int = 1) -> None:
+        """The session of ``key`` writes ``line`` ``repeat`` times to its
+        stderr (its log), as Chrome does."""
+        self.act(key, {"do": "noise", "line": line, "repeat": repeat})
+
     def sends(self, phone: str, mode: str, delay: float = 0.0) -> None:
         self.act(self._keys[phone], {"do": "sends", "mode": mode, "delay_ms": int(delay * 1000)})
 
@@ -485,6 +491,47 @@ class FakeSessions:
 
 
 # ---------------------------------------------------------------- faults
+
+class SmallDisk:
+    """A tmpfs of ``size`` mounted on ``folder`` (root only): a disk the
+    test fills (``fill``: a file that takes every free page) and frees."""
+
+    def __init__(self, folder: Path, size: str):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)], check=True)
+        self.filler = folder / "filler"
+
+    def fill(self) -> None:
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 65536)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", str(self.folder)], check=True)
+
+
+def heartbeat_field(r: redislib.Redis, node_id: str, name: str) -> str | None:
+    return r.hget(f"nodes:{node_id}", name)
+
+
+def wwnode_status(redis_url: str) -> str:
+    """What ``wwnode status`` prints, run as an operator runs it."""
+    env = {**os.environ, "REDIS_URL": redis_url}
+    done = subprocess.run([sys.executable, "-m", "wwnode.cli", "status"], env=env, capture_output=True, text=True,
+                          timeout=30, cwd=TESTS_DIR)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
 
 class TcpProxy:
     """A TCP forwarder on 127.0.0.1 the test controls: ``cut()`` drops every
@@ -922,14 +969,19 @@ class Rig:
         self.node._reap(now)
 
 
-def node_rig(data_dir: Path, clock=lambda: 0.0, **settings) -> Rig:
+def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **settings) -> Rig:
+    """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
+    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
     broker, store, spawner, processes = FakeBroker(), FakeStore(cfg.node_id), FakeSpawner(), FakeProcesses()
     leases = Leases(cfg.lease_ttl)
+    edges = {"storage": Storage(probe or paths.probe, cfg.heartbeat_interval)}
+    if measure is not None:
+        edges["measure"] = measure
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
-                    spawner=spawner, load=FakeLoad(), processes=processes, clock=clock)
+                    spawner=spawner, load=FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)
 
 

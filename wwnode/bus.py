@@ -116,5 +116,7 @@ class EventBus:
         node may not speak as its owner any more)."""
         if change.restored or change.new == S.DROPPED:
             return
-        self.emit("state_instance", {"key": change.key, "state": change.new,
-                                     "previous": None if change.old == S.NEW else change.old})
+        body = {"key": change.key, "state": change.new, "previous": None if change.old == S.NEW else change.old}
+        if change.reason:  # why, where the node says (failed: crash_loop; restarting: memory_limit)
+            body["reason"] = change.reason
+        self.emit("state_instance", body)

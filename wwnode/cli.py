@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from . import __version__
 from .config import ConfigError, load
+from .logfiles import PrivateRotatingFileHandler
 
 
 EXIT_BAD_SETTING = 2
@@ -27,10 +28,20 @@ def _setup_logging(cfg, log_file) -> None:
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(fmt)
     root.addHandler(stderr)
-    handler = logging.handlers.WatchedFileHandler(log_file)
-    handler.setFormatter(fmt)
-    root.addHandler(handler)
-    log_file.chmod(0o600)
+    # Rotated by size (LOG_MAX_BYTES, LOG_BACKUPS; see logfiles.py); with
+    # LOG_MAX_BYTES=0, reopened when moved, for an outside logrotate.  A disk
+    # that takes no writes costs the file, not the node: stderr still has it.
+    try:
+        if cfg.log_max_bytes:
+            handler = PrivateRotatingFileHandler(log_file, maxBytes=cfg.log_max_bytes, backupCount=cfg.log_backups)
+        else:
+            handler = logging.handlers.WatchedFileHandler(log_file)
+            log_file.chmod(0o600)
+    except OSError as e:
+        logging.getLogger("wwnode").error("cannot write %s (%s): logging to stderr only", log_file, e.strerror)
+    else:
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
     # pika logs every failed connection attempt at length; the node says
     # what happened in one line of its own.
     logging.getLogger("pika").setLevel(logging.CRITICAL)

@@ -67,6 +67,14 @@ class Config:
     dead_letter_max_body: int = 1024 * 1024
     log_message_bodies: bool = False
     log_level: str = "INFO"
+    # node.log and each session's log: rotated past this size (0: never),
+    # keeping this many old copies (logfiles.py).
+    log_max_bytes: int = 10_000_000
+    log_backups: int = 5
+    # MB of PSS a session's process tree may use before it is restarted at
+    # a quiet moment (0: no limit), measured every this many seconds (memory.py).
+    session_memory_limit: float = 0.0
+    memory_check_interval: float = 60.0
     # The program a session runs, ``python -m <this>``.  For tests only (a
     # stand-in session that speaks the pipe protocol).
     session_module: str = "sessionproc"
@@ -167,6 +175,10 @@ def _check(cfg: Config) -> None:
                  "node_queue_ttl", "send_dedup_window", "boot_timeout"):
         if getattr(cfg, name) <= 0:
             raise ConfigError(f"{_env_name(name)} must be positive")
+    if cfg.log_max_bytes < 0 or cfg.log_backups < 1:
+        raise ConfigError("LOG_MAX_BYTES must be 0 (no rotation) or more, LOG_BACKUPS at least 1")
+    if cfg.session_memory_limit < 0 or cfg.memory_check_interval <= 0:
+        raise ConfigError("SESSION_MEMORY_LIMIT must be 0 (no limit) or more, MEMORY_CHECK_INTERVAL positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
         raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):

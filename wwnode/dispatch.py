@@ -40,6 +40,7 @@ class Bus(Protocol):
 
 class Ownership(Protocol):
     def claim(self, key: str) -> bool | None: ...
+    def release(self, key: str) -> None: ...
     def owner_of(self, key: str) -> str | None: ...
 
 
@@ -110,6 +111,8 @@ class Dispatch:
             self.bus.ack(d)
             return
         self._carry_out(cmd, d, now)
+        if not self.runs_here(cmd.key):  # refused (storage_error): a retry may go to another node
+            self.ownership.release(cmd.key)
 
     # ------------------------------------------------------------ parked
     def _park(self, d: Delivery, now: float) -> None:

@@ -63,6 +63,7 @@ from .paths import Paths
 from .procs import Processes
 from .sends import SendDesk
 from .sessions import Sessions
+from .storage import Storage
 from .store import REDIS_ERRORS, Store
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class Node:
     load: LoadReader
     processes: Processes
     counters: Counters
+    storage: Storage  # whether DATA_DIR takes writes
+    chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -278,6 +281,8 @@ class Node:
         if self.store.retry(now):
             self.ownership.redis_back()
         self.dispatch.retry_parked(now)
+        for chore in self.chores:
+            chore.tick(now)
         if now >= self._next_load:
             self._sample_load(now)
         if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
@@ -328,6 +333,7 @@ class Node:
             "consumers_cancelled": self.consumer.cancels,
             "publishing_blocked": self.publisher.blocks,
         }
+        doc.update(self.storage.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
         for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
                      "leases_lost"):

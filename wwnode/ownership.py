@@ -111,6 +111,12 @@ class Ownership:
             return True
         return token
 
+    def release(self, key: str) -> None:
+        """Give up a key claimed for a create that did not start here."""
+        token = self.leases.give_up(key)
+        if token is not None:
+            self.store.release(key, token)
+
     def may_run(self, key: str) -> bool:
         """Whether a session of this key may start here: its lease is ours.
         A restored session waits for its lease."""

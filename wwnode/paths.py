@@ -13,11 +13,15 @@ Everything is created private to the service's user (0700 / 0600).
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from sessionproc.protocol import KEY_RE
+
+log = logging.getLogger(__name__)
 
 
 class UnsafePath(Exception):
@@ -31,7 +35,10 @@ class Paths:
     def ensure(self) -> None:
         for folder in (self.root, self.sessions, self.logs, self.session_logs):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
+            try:
+                os.chmod(folder, 0o700)
+            except OSError as e:  # a read-only disk: the node runs on (storage.py)
+                log.error("cannot make %s private: %s", folder, e.strerror)
 
     @property
     def sessions(self) -> Path:
@@ -82,12 +89,29 @@ class Paths:
 
     # ------------------------------------------------------------- changes
     def mark_wanted(self, key: str) -> None:
+        """OSError when the disk takes no writes: the marker holds a line,
+        so a full disk fails here, not later in the session's profile."""
         folder = self.session_dir(key)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.wanted_marker(key).touch(mode=0o600)
+        _write_new(self.wanted_marker(key), key.encode() + b"\n")
 
     def unmark_wanted(self, key: str) -> None:
-        self.wanted_marker(key).unlink(missing_ok=True)
+        try:
+            self.wanted_marker(key).unlink(missing_ok=True)
+        except OSError as e:  # read-only: the session comes back at the next start
+            log.error("could not unmark session %s: %s", key, e.strerror)
+
+    def probe(self) -> None:
+        """Write a small file in DATA_DIR and remove it; OSError if the disk
+        takes no writes (full, read-only).  See ``storage.py``."""
+        path = self.root / ".write-probe"
+        try:
+            _write_new(path, b"\0" * 4096)
+        finally:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # read-only: it was never made
 
     def delete_session(self, key: str) -> None:
         shutil.rmtree(self.session_dir(key), ignore_errors=True)
@@ -101,3 +125,17 @@ class Paths:
             if KEY_RE.match(entry.name) and not entry.is_symlink() and (entry / "wanted").is_file():
                 keys.append(entry.name)
         return keys
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write a small file whole, or leave none (OSError): an empty marker
+    would still say ``wanted``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, "No space left on device (short write)")
+    except OSError:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)

@@ -119,6 +119,10 @@ class SendDesk:
             if not self._dispatch(rec, held.popleft(), now):
                 return  # put back: Redis cannot say yet; tick tries again
 
+    def idle(self, key: str) -> bool:
+        """No send of this key in flight or waiting: a quiet moment."""
+        return not self._inflight.get(key) and not self._held.get(key)
+
     # ---------------------------------------------------------- answers
     def handlers(self) -> dict:
         """The session events this desk acts on (``protocol.EVENTS``)."""

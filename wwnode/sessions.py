@@ -34,6 +34,7 @@ from .health import Health
 from .paths import Paths, UnsafePath
 from .restarts import Restarts
 from .starts import Starts
+from .storage import Storage
 
 if TYPE_CHECKING:  # only for the annotations: no pika or redis needed here
     from .bus import EventBus
@@ -55,6 +56,7 @@ class Sessions:
     restarts: Restarts
     counters: Counters
     may_run: Callable[[str], bool]  # whether this node holds the key's lease
+    storage: Storage  # whether DATA_DIR takes writes: a create needs its folder
     listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
     _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
 
@@ -119,9 +121,9 @@ class Sessions:
             rec.recreate = d  # started again once stopped, then acked
             return
         try:
-            self.paths.mark_wanted(cmd.key)
+            self.storage.write(f"session {cmd.key}'s folder", lambda: self.paths.mark_wanted(cmd.key), now)
         except (UnsafePath, OSError) as e:
-            self.bus.fail(d, "storage_error", str(e), cmd.key, cmd.command_id)
+            self.bus.fail(d, "storage_error", getattr(e, "strerror", None) or str(e), cmd.key, cmd.command_id)
             return
         if rec is None:
             rec = S.SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
@@ -215,6 +217,8 @@ class Sessions:
             if reason in UNLINKED_REASONS:
                 rec.logout = True  # the link is dead: so is the profile
             self._stop(rec, now, for_good=True)
+        elif rec.recycle:  # stopped on purpose to start afresh (``recycle``): not a crash
+            rec.recycle, rec.stop_deadline, rec.restart_at = "", None, now
         elif code == EXIT_CANNOT_START:
             # Not retried.  The reason it gave (an incompatible page, say),
             # else the generic one.
@@ -224,6 +228,13 @@ class Sessions:
             self._fail(rec, now, reason, detail)
         else:  # crashed, killed, or stopped without being asked (its input closed)
             self._crashed(rec, now)
+
+    def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None:
+        """Restart a running session on purpose (``memory_limit``): stopped,
+        then started at once, no crash counted; sends wait as in any restart."""
+        rec.recycle, rec.stop_deadline = reason, now + self.cfg.stop_timeout
+        self.set_state(rec, S.RESTARTING, now, reason=reason)
+        rec.child.send({"cmd": "stop", "logout": False})
 
     def _crashed(self, rec: S.SessionRecord, now: float) -> None:
         delay = self.restarts.crashed(rec.key, now)
@@ -337,7 +348,7 @@ class Sessions:
                 if self.may_run(rec.key):
                     self.restarts.restarting(rec.key)
                     self._spawn(rec, now)
-            elif rec.state == S.STOPPING and rec.child is not None and rec.stop_deadline and now >= rec.stop_deadline:
+            elif rec.child is not None and rec.stop_deadline and now >= rec.stop_deadline:  # stopping, recycling
                 log.warning("session %s: did not stop in %.0f s; killing it", rec.key, self.cfg.stop_timeout)
                 rec.child.kill()
                 rec.stop_deadline = now + self.cfg.stop_timeout  # once more, if even that hangs

@@ -60,12 +60,16 @@ def render(data: dict) -> str:
     lines = []
     if "nodes" in data:
         lines.append(f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6} {'CRASHES':>7} "
-                     f"{'FAILED':>6}")
+                     f"{'FAILED':>6} {'DISK':>6}")
         for node, hb in sorted(data["nodes"].items()):
             lines.append(f"{node:20} {hb.get('sessions', '?'):>8} "
                          f"{('yes' if hb.get('accepting') == '1' else 'no'):>9} "
                          f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6} {hb.get('crashes', '?'):>7} "
-                         f"{hb.get('commands_failed', '?'):>6}")
+                         f"{hb.get('commands_failed', '?'):>6} {_disk(hb):>6}")
+        for node, hb in sorted(data["nodes"].items()):
+            if hb.get("disk_ok") == "0":
+                lines.append(f"{node}: DATA_DIR takes no writes (full or read-only): creates fail, events go out "
+                             f"without their copy on disk ({hb.get('events_not_journaled', '?')} so far)")
         lines.append("")
         lines.append(f"{'KEY':64} {'STATE':10} NODE")
         for key, st in sorted(data["sessions"].items()):
@@ -104,3 +108,9 @@ def show(cfg: Config, as_json: bool, watch: float | None) -> int:
             time.sleep(watch)
     except KeyboardInterrupt:
         return 0 if watch is not None else EXIT_INTERRUPTED
+
+
+def _disk(hb: dict) -> str:
+    """The DISK column: ``ok``, ``ERROR`` while DATA_DIR takes no writes,
+    ``?`` for a node too old to say."""
+    return {"1": "ok", "0": "ERROR"}.get(hb.get("disk_ok", ""), "?")

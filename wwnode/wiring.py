@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable
 
 from .admission import Admission, LoadReader
 from .amqp.consumer import Consumer
@@ -17,6 +18,8 @@ from .config import Config
 from .counters import Counters
 from .dispatch import Dispatch
 from .health import Health
+from .logfiles import SessionLogs
+from .memory import MemoryLimit, tree_pss_mb
 from .node import Node
 from .ownership import Leases, Ownership
 from .paths import Paths
@@ -26,6 +29,7 @@ from .sends import SendDesk
 from .sessions import Sessions
 from .spool import Spool
 from .starts import Starts
+from .storage import Storage
 from .store import Store, Unavailable
 
 
@@ -33,8 +37,10 @@ def build(cfg: Config, paths: Paths) -> Node:
     """The node with its real parts."""
     # The publisher's outbox queues again, first, what the last run left
     # unconfirmed in the spool.
+    storage = Storage(paths.probe, cfg.heartbeat_interval)
     publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat,
-                          Spool(paths.root / "spool" / "events.log", cfg.spool_limit))
+                          Spool(paths.root / "spool" / "events.log", cfg.spool_limit, storage))
+    storage.on_recovery(publisher.outbox.rejournal)  # events that went out without their line
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
@@ -43,13 +49,17 @@ def build(cfg: Config, paths: Paths) -> Node:
                   token_of=leases.token_of)
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
-                    load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes())
+                    load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
+                    storage=storage)
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
-             load, processes, clock=time.monotonic) -> Node:
+             load, processes, clock=time.monotonic, storage: Storage | None = None,
+             measure: Callable[[int, float], float] = tree_pss_mb) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
-    fakes in unit tests: the broker, Redis, the OS)."""
+    fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
+    memory measure)."""
+    storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     ownership = Ownership(store, leases, renew_every=min(cfg.heartbeat_interval, cfg.lease_ttl / 3))
     counters = Counters()
     bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
@@ -57,8 +67,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     starts = Starts(cfg, paths, spawner, health)
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
-    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run)
+    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
+                                   storage.failed),
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
         sessions.subscribe(listener)
@@ -71,4 +84,4 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     return Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
-                load=load, processes=processes, counters=counters, clock=clock)
+                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)

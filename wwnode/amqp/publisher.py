@@ -5,7 +5,8 @@ What cannot be published now waits in the ``Outbox`` for the connection to
 come back.  Events also wait on disk, in the spool, so a node restarted
 meanwhile still publishes them: the outbox owns the spool, reads back at
 start what an earlier run left there, and drops the oldest event when too
-many wait.
+many wait.  A spool that cannot be written (a full disk) holds nothing up:
+the event is published all the same (see ``spool.py``).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class Outbox:
         if item.seq is not None:
             self.spool.confirmed(item.seq)
         return item
+
+    def rejournal(self) -> None:
+        """The disk takes writes again (``Storage.on_recovery``): if events
+        went out to wait without their line in the spool, write it afresh."""
+        if self.spool is not None and not self.spool.complete:
+            self.spool.rewrite([(i.seq, i.routing_key, i.body) for i in self._items if i.seq is not None])
 
     def _drop_oldest_event(self) -> None:
         for i, old in enumerate(self._items):

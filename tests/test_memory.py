@@ -1,0 +1,157 @@
+"""SESSION_MEMORY_LIMIT: a session whose browser grew too big is restarted
+at a quiet moment.  The node's parts around fakes; the measure and time
+are handed in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from support import delivery, node_rig
+from wwnode.commands import Command
+from wwnode.memory import tree_pss_mb
+
+
+class Meter:
+    """Memory in MB by pid, as the test sets it; counts the measures."""
+
+    def __init__(self):
+        self.mb: dict[int, float] = {}
+        self.measured: list[int] = []
+
+    def __call__(self, pid: int, cutoff: float) -> float:
+        self.measured.append(pid)
+        return self.mb.get(pid, 100.0)
+
+
+@pytest.fixture
+def meter():
+    return Meter()
+
+
+def rig_with(tmp_path, meter, limit=500.0):
+    # Pings far apart: these fake children do not answer them.
+    return node_rig(tmp_path, measure=meter, session_memory_limit=limit, memory_check_interval=60,
+                    ping_interval=10_000)
+
+
+def ready(rig, key):
+    rec, _ = rig.start(key)
+    rig.make_ready(rec)
+    return rec
+
+
+def test_a_session_over_the_limit_is_restarted_from_its_profile_and_says_why(tmp_path, meter):
+    rig = rig_with(tmp_path, meter)
+    rec = ready(rig, "k1")
+    first = rec.child
+    rig.node._tick(0)
+    rig.node._tick(30)
+    assert meter.measured == []  # a fresh start settles first
+    rig.node._tick(60)
+    assert meter.measured == [first.pid] and first.commands("stop") == []  # 100 MB: under the limit
+    meter.mb[first.pid] = 800.0
+    rig.node._tick(119)
+    assert meter.measured == [first.pid]  # every interval, not every turn
+    rig.node._tick(120)
+    assert first.commands("stop") == [{"cmd": "stop", "logout": False}]
+    assert rec.state == "restarting"
+    assert rig.broker.events("state_instance")[-1] == {"key": "k1", "state": "restarting", "previous": "ready",
+                                                        "reason": "memory_limit"}
+    rig.exit(rec, 0, now=121)
+    rig.node._tick(121)
+    assert rec.child is not None and rec.child is not first  # started again at once, no backoff
+    rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=122)  # linked: no QR code
+    assert rec.state == "ready"
+    hb = rig.node.heartbeat()
+    assert hb["memory_restarts"] == 1 and hb["crashes"] == 0 and hb["restarts"] == 0
+    assert rig.broker.events("disconnected_instance") == []
+
+
+def test_a_session_over_the_limit_waits_until_no_send_is_in_flight(tmp_path, meter):
+    rig = rig_with(tmp_path, meter)
+    rec = ready(rig, "k1")
+    meter.mb[rec.child.pid] = 800.0
+    rig.node._tick(0)
+    send = delivery("send_message", {"key": "k1"})
+    rig.sends.send(Command("send_message", "k1", chat_id="5511999990001@c.us", text="hi"), send, 59)
+    rig.node._tick(60)
+    assert rec.child.commands("stop") == [] and rec.state == "ready"  # a send is in flight
+    sent_id = rec.child.commands("send")[0]["id"]
+    rig.say(rec, {"event": "sent", "id": sent_id, "message_id": "true_x_1"}, now=61)
+    rig.node._tick(61)
+    assert rec.child.commands("stop") == [{"cmd": "stop", "logout": False}]  # quiet now: no new measure needed
+    assert meter.measured == [rec.child.pid]
+
+
+def test_a_session_showing_a_qr_code_is_not_measured(tmp_path, meter):
+    rig = rig_with(tmp_path, meter, limit=1)
+    rec, _ = rig.start("k1")
+    rig.say(rec, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1})
+    for t in (60, 120, 180):
+        rig.node._tick(t)
+    assert meter.measured == [] and rec.child.commands("stop") == []
+
+
+def test_one_session_is_measured_per_turn(tmp_path, meter):
+    rig = rig_with(tmp_path, meter)
+    recs = [ready(rig, k) for k in ("k1", "k2", "k3")]
+    rig.node._tick(0)
+    rig.node._tick(60)
+    rig.node._tick(60.25)
+    assert len(meter.measured) == 2
+    rig.node._tick(60.5)
+    assert sorted(meter.measured) == sorted(r.child.pid for r in recs)
+
+
+def test_a_restart_that_does_not_stop_is_killed_and_the_session_comes_back(tmp_path, meter):
+    rig = rig_with(tmp_path, meter)
+    rec = ready(rig, "k1")
+    meter.mb[rec.child.pid] = 800.0
+    first = rec.child
+    rig.node._tick(0)
+    rig.node._tick(60)
+    assert rec.state == "restarting" and not first.killed
+    rig.node._tick(60 + rig.cfg.stop_timeout)
+    assert first.killed
+    rig.exit(rec, -9, now=81)
+    rig.node._tick(81)
+    assert rec.child is not first and rig.node.heartbeat()["crashes"] == 0
+
+
+def test_with_no_limit_nothing_is_measured(tmp_path, meter):
+    rig = node_rig(tmp_path, measure=meter)
+    ready(rig, "k1")
+    for t in (60, 120, 600):
+        rig.node._tick(t)
+    assert meter.measured == []
+
+
+def test_the_real_measure_sums_a_process_tree():
+    # A tree of its own: a shell whose child holds 60 MB it wrote to.
+    child = f"{sys.executable} -c \"x = b'x' * 60 * 2**20; print(1, flush=True); import time; time.sleep(60)\""
+    holder = subprocess.Popen(["sh", "-c", f"{child}; true"], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == b"1\n"
+        assert len(psutil.Process(holder.pid).children()) == 1
+        pss = tree_pss_mb(holder.pid)
+        rss = tree_pss_mb(holder.pid, cutoff=100_000)  # under the cutoff: the RSS sum, PSS not read
+        assert 60 < pss <= rss < 100_000
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert tree_pss_mb(2 ** 22 + 1) == 0.0  # no such process
+
+
+@pytest.mark.parametrize("env", [{"SESSION_MEMORY_LIMIT": "-1"}, {"MEMORY_CHECK_INTERVAL": "0"}])
+def test_bad_memory_settings_are_refused(env):
+    from wwnode.config import ConfigError, load
+
+    with pytest.raises(ConfigError):
+        load(environ=env, dotenv=None)
+    assert load(environ={"SESSION_MEMORY_LIMIT": "1500"}, dotenv=None).session_memory_limit == 1500
