@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 
 import pytest
 
 from support import node_rig
 from wwnode import states as S
+from wwnode import twins
+from wwnode.node import EXIT_TWIN
+from wwnode.twins import find_twin
 
 
 class Clock:
@@ -28,7 +32,7 @@ def clock():
 @pytest.fixture
 def restore_signals():
     """``Node.run`` installs its handlers: put pytest's back afterwards."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
@@ -96,3 +100,72 @@ def test_an_orderly_stop_exits_0(tmp_path, clock, restore_signals):
     rig.node._signals.append(signal.SIGTERM)
     assert rig.node.run() == 0
     assert ("drop_node", "node-a") in rig.store.writes
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_an_orderly_stop_writes_stopped_and_removes_the_qr_codes(tmp_path, clock, signum):
+    rig = node_rig(tmp_path, clock=clock)
+    rec, _ = rig.start("k")
+    rig.say(rec, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1})
+    rig.node._signals.append(signum)
+    rig.node._turn()
+    assert rec.state == S.STOPPING
+    rig.exit(rec, 0, 0.1)
+    assert not rig.node._turn()
+    assert rig.store.states("k")[-1] == S.STOPPED and rig.store.writes[-2:] == [
+        ("clear_qr", "k"), ("state", "k", S.STOPPED)]
+    assert rig.ownership.may_run("k")  # the lease is kept for the node's return
+
+
+def test_sighup_is_a_graceful_stop(tmp_path, clock, restore_signals):
+    rig = node_rig(tmp_path, clock=clock)
+    rig.node._install_signals()
+    signal.raise_signal(signal.SIGHUP)  # a closed terminal: recorded, not fatal
+    assert rig.node._signals == [signal.SIGHUP]
+    assert rig.node.run() == 0 and rig.node.stopping
+
+
+def test_a_live_node_of_the_same_name_keeps_this_one_from_starting(tmp_path, clock, capsys, monkeypatch):
+    rig = node_rig(tmp_path, clock=clock)
+    rig.node.paths.mark_wanted("k")  # a session it would restore
+    here = socket.gethostname()
+    rig.store.nodes["node-a"] = {"host": here, "pid": "4242", "started": "1700000000000", "ts": "1"}
+    monkeypatch.setattr(twins, "runs_a_node", lambda pid: pid == 4242)  # a node runs as 4242
+    assert rig.node.run() == EXIT_TWIN
+    assert f"node node-a is already running (host {here}, pid 4242" in capsys.readouterr().err
+    assert rig.spawner.children == [] and rig.store.writes == [] and rig.store.heartbeats == []  # nothing touched
+    assert not rig.sessions.has("k")
+
+
+class Heartbeats:
+    """A heartbeat hash as seen at each read: a list of what Redis holds."""
+
+    def __init__(self, *seen):
+        self.seen = list(seen)
+
+    def __call__(self):
+        return self.seen.pop(0) if len(self.seen) > 1 else self.seen[0]
+
+
+def twin(read, host="here", pid=1, runs=lambda pid: True):
+    t = Clock()
+
+    def sleep(seconds):
+        t.now += seconds
+
+    return find_twin(read, host, pid, watch=3, is_node=runs, sleep=sleep, clock=t)
+
+
+def test_twins_on_this_host_are_told_by_their_process():
+    hb = {"host": "here", "pid": "77", "started": "5", "ts": "9"}
+    assert twin(Heartbeats(hb), runs=lambda pid: pid == 77) == hb  # a node runs as 77
+    assert twin(Heartbeats(hb), runs=lambda pid: False) is None  # 77 died: what it left is stale
+    assert twin(Heartbeats({**hb, "pid": "1"})) is None  # our own pid: left by our last run (pid 1 in a container)
+    assert twin(Heartbeats({})) is None
+
+
+def test_twins_on_another_host_are_told_by_a_heartbeat_that_moves():
+    hb = {"host": "there", "pid": "77", "started": "5", "ts": "9"}
+    assert twin(Heartbeats(hb, hb, {**hb, "ts": "10"})) == {**hb, "ts": "10"}  # renewed while watched
+    assert twin(Heartbeats(hb)) is None  # still, then: its node died
+    assert twin(Heartbeats(hb, {})) is None  # expired while watched

@@ -144,3 +144,19 @@ def test_a_send_for_a_stopping_or_unknown_session_fails(rig):
     stopping = send(rig)
     unknown = send(rig, key="nope")
     assert rig.broker.failed() == [(stopping.tag, "unknown_instance"), (unknown.tag, "unknown_instance")]
+
+
+def test_a_stop_that_is_not_final_puts_held_sends_back_without_a_word(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)  # restarting: sends for it are held
+    held = [send(rig, text, cid=f"c{i}", now=1.0) for i, text in enumerate(("a", "b"))]
+    rig.sessions.shutdown(2.0)  # SIGTERM: the node goes down
+    assert rig.broker.requeued == [d.tag for d in held]
+    assert rig.broker.failed() == [] and rig.broker.events("command_failed") == []
+    # Nothing more comes of them here: no answer when the hold would have
+    # run out, none when the session ends stopped.
+    rig.sends.tick(1.0 + 20)
+    rig.node._tick(30.0)
+    assert rig.broker.failed() == [] and rig.broker.events("message_sent_instance") == []
+    assert not rig.sessions.has("k")

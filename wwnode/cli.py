@@ -33,7 +33,8 @@ def _setup_logging(cfg, log_file) -> None:
 
 def cmd_run(args) -> int:
     """Exit codes: see ``wwnode.node`` (0 stopped on request, 1 an
-    unexpected error, logged to node.log, 2 a bad setting)."""
+    unexpected error, logged to node.log, 2 a bad setting, 3 a live node of
+    the same NODE_ID runs elsewhere)."""
     from .node import EXIT_ERROR
     from .wiring import build
     from .paths import Paths

@@ -13,7 +13,9 @@ its answer.
   by the broker, or dead-lettered with the session's reason;
 - sends a process took and never answered go back to their queue when the
   process is gone (they may run again: hence the ids); held sends fail
-  when the session fails or stops, and go back when the node loses the key.
+  when the session fails or is destroyed, and go back to their queue,
+  without a word, when the stop is not final (the node going down) or the
+  node loses the key: a send is answered once, done or failed, never both.
 
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
@@ -155,11 +157,14 @@ class SendDesk:
                 self._dispatch_held(rec, change.now)
         elif change.new == S.FAILED:
             self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED:
+        elif change.new == S.STOPPED and change.for_good:
             self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED:
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+            # Not final here (the node going down: at once, before a hold
+            # could run out meanwhile) or not ours any more: the send is for
+            # whoever runs the key next, this node back included.
             for p in self._held.pop(key, ()):
-                self.bus.requeue(p.delivery)  # routed again, to the new owner
+                self.bus.requeue(p.delivery)
 
     def _fail_held(self, key: str, reason: str, detail: str) -> None:
         for p in self._held.pop(key, ()):

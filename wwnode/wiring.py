@@ -62,13 +62,17 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
         sessions.subscribe(listener)
-    dispatch = Dispatch(cfg.node_id, bus, ownership, sessions.has, {
+    # A create for a key being stopped waits at most for a stop, then for a
+    # lease the stopping node kept (going down) to run out.
+    dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
-    }, Unavailable)
+    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
-    return Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
+    node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
                 load=load, processes=processes, counters=counters, clock=clock)
+    dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    return node
