@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 
 import pytest
 
 from support import node_rig
 from wwnode import states as S
-from wwnode import twins
-from wwnode.node import EXIT_TWIN
-from wwnode.twins import find_twin
 
 
 class Clock:
@@ -123,49 +119,3 @@ def test_sighup_is_a_graceful_stop(tmp_path, clock, restore_signals):
     signal.raise_signal(signal.SIGHUP)  # a closed terminal: recorded, not fatal
     assert rig.node._signals == [signal.SIGHUP]
     assert rig.node.run() == 0 and rig.node.stopping
-
-
-def test_a_live_node_of_the_same_name_keeps_this_one_from_starting(tmp_path, clock, capsys, monkeypatch):
-    rig = node_rig(tmp_path, clock=clock)
-    rig.node.paths.mark_wanted("k")  # a session it would restore
-    here = socket.gethostname()
-    rig.store.nodes["node-a"] = {"host": here, "pid": "4242", "started": "1700000000000", "ts": "1"}
-    monkeypatch.setattr(twins, "runs_a_node", lambda pid: pid == 4242)  # a node runs as 4242
-    assert rig.node.run() == EXIT_TWIN
-    assert f"node node-a is already running (host {here}, pid 4242" in capsys.readouterr().err
-    assert rig.spawner.children == [] and rig.store.writes == [] and rig.store.heartbeats == []  # nothing touched
-    assert not rig.sessions.has("k")
-
-
-class Heartbeats:
-    """A heartbeat hash as seen at each read: a list of what Redis holds."""
-
-    def __init__(self, *seen):
-        self.seen = list(seen)
-
-    def __call__(self):
-        return self.seen.pop(0) if len(self.seen) > 1 else self.seen[0]
-
-
-def twin(read, host="here", pid=1, runs=lambda pid: True):
-    t = Clock()
-
-    def sleep(seconds):
-        t.now += seconds
-
-    return find_twin(read, host, pid, watch=3, is_node=runs, sleep=sleep, clock=t)
-
-
-def test_twins_on_this_host_are_told_by_their_process():
-    hb = {"host": "here", "pid": "77", "started": "5", "ts": "9"}
-    assert twin(Heartbeats(hb), runs=lambda pid: pid == 77) == hb  # a node runs as 77
-    assert twin(Heartbeats(hb), runs=lambda pid: False) is None  # 77 died: what it left is stale
-    assert twin(Heartbeats({**hb, "pid": "1"})) is None  # our own pid: left by our last run (pid 1 in a container)
-    assert twin(Heartbeats({})) is None
-
-
-def test_twins_on_another_host_are_told_by_a_heartbeat_that_moves():
-    hb = {"host": "there", "pid": "77", "started": "5", "ts": "9"}
-    assert twin(Heartbeats(hb, hb, {**hb, "ts": "10"})) == {**hb, "ts": "10"}  # renewed while watched
-    assert twin(Heartbeats(hb)) is None  # still, then: its node died
-    assert twin(Heartbeats(hb, {})) is None  # expired while watched

@@ -36,6 +36,7 @@ def cmd_run(args) -> int:
     unexpected error, logged to node.log, 2 a bad setting, 3 a live node of
     the same NODE_ID runs elsewhere)."""
     from .node import EXIT_ERROR
+    from .twins import EXIT_TWIN, TwinRunning
     from .wiring import build
     from .paths import Paths
 
@@ -45,6 +46,10 @@ def cmd_run(args) -> int:
     _setup_logging(cfg, paths.node_log())
     try:
         node = build(cfg, paths)
+    except TwinRunning as e:
+        logging.getLogger("wwnode.twins").critical("%s", e)
+        print(f"wwnode: {e}", file=sys.stderr)
+        return EXIT_TWIN
     except Exception:
         logging.getLogger("wwnode.node").critical("node %s could not start", cfg.node_id, exc_info=True)
         return EXIT_ERROR

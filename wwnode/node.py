@@ -39,7 +39,8 @@ kept for the node's return.
 Exit codes of ``wwnode run``: ``0`` stopped on request; ``1`` an
 unexpected error (its traceback is in ``node.log``; the sessions are
 killed); ``2`` a bad setting (nothing was started); ``3`` a live node of
-the same ``NODE_ID`` runs elsewhere (``twins.py``; nothing was started).
+the same ``NODE_ID`` runs elsewhere (``twins.py``, checked by
+``wiring.build`` before any part is made: nothing was started or read).
 """
 
 from __future__ import annotations
@@ -67,13 +68,11 @@ from .procs import Processes
 from .sends import SendDesk
 from .sessions import Sessions
 from .store import REDIS_ERRORS, Store
-from .twins import look_for_twin, refuse
 
 log = logging.getLogger(__name__)
 
 TURN = 0.25  # longest wait of one loop turn
-EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting: ``cli.py``, before a node exists
-EXIT_TWIN = 3  # a live node of the same name runs elsewhere
+EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -111,10 +110,6 @@ class Node:
     def run(self) -> int:
         """Run until stopped; the exit code (see the module docstring)."""
         try:
-            twin = look_for_twin(self.store, self.cfg.node_id, watch=2 * self.ownership.renew_every + 1)
-            if twin is not None:  # before anything is touched
-                refuse(self.cfg.node_id, twin)
-                return EXIT_TWIN
             self._start()
             while self._turn():
                 pass

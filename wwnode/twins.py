@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import time
 from typing import Callable, Protocol
 
@@ -39,23 +38,29 @@ class Store(Protocol):
     def heartbeat_of(self, node: str) -> dict: ...
 
 
-def look_for_twin(store: Store, node_id: str, watch: float) -> dict | None:
-    """The heartbeat of a live node named ``node_id`` other than this
-    process, or None (also when Redis cannot say: the node then starts, and
-    says it could not check)."""
+EXIT_TWIN = 3  # ``wwnode run``'s exit code when a twin runs
+
+
+class TwinRunning(Exception):
+    """A live node of this node's name runs elsewhere: this one must not start."""
+
+    def __init__(self, node_id: str, heartbeat: dict):
+        super().__init__(f"node {node_id} is already running ({describe(heartbeat)}); not starting a second "
+                         f"one: give this node another NODE_ID")
+        self.heartbeat = heartbeat
+
+
+def refuse_twins(store: Store, node_id: str, watch: float) -> None:
+    """Raise :class:`TwinRunning` if a live node named ``node_id`` other
+    than this process runs.  When Redis cannot say, the node starts, and
+    says it could not check."""
     try:
-        return find_twin(lambda: store.heartbeat_of(node_id), socket.gethostname(), os.getpid(), watch)
+        twin = find_twin(lambda: store.heartbeat_of(node_id), socket.gethostname(), os.getpid(), watch)
     except Unavailable as e:
         log.warning("could not look for another node named %s (Redis: %s); starting", node_id, e)
-        return None
-
-
-def refuse(node_id: str, twin: dict) -> None:
-    """Say why this node does not start: in its log and on stderr."""
-    message = (f"node {node_id} is already running ({describe(twin)}); not starting a second one: "
-               f"give this node another NODE_ID")
-    log.critical(message)
-    print(f"wwnode: {message}", file=sys.stderr)
+        return
+    if twin is not None:
+        raise TwinRunning(node_id, twin)
 
 
 def runs_a_node(pid: int) -> bool:

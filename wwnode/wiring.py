@@ -27,10 +27,18 @@ from .sessions import Sessions
 from .spool import Spool
 from .starts import Starts
 from .store import Store, Unavailable
+from .twins import refuse_twins
 
 
 def build(cfg: Config, paths: Paths) -> Node:
-    """The node with its real parts."""
+    """The node with its real parts; :class:`~twins.TwinRunning` if a live
+    node of the same name runs elsewhere."""
+    leases = Leases(cfg.lease_ttl)
+    store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
+                  token_of=leases.token_of)
+    # First: a twin on the same DATA_DIR would have its spool read and
+    # emptied by the publisher below.
+    refuse_twins(store, cfg.node_id, watch=2 * renew_every(cfg) + 1)
     # The publisher's outbox queues again, first, what the last run left
     # unconfirmed in the spool.
     publisher = Publisher(cfg.rabbit_mq_url, cfg.amqp_heartbeat,
@@ -38,9 +46,6 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
-    leases = Leases(cfg.lease_ttl)
-    store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
-                  token_of=leases.token_of)
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes())
@@ -50,7 +55,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
              load, processes, clock=time.monotonic) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS)."""
-    ownership = Ownership(store, leases, renew_every=min(cfg.heartbeat_interval, cfg.lease_ttl / 3))
+    ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
     bus = EventBus(cfg.node_id, publisher, consumer, counters)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
@@ -76,3 +81,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                 load=load, processes=processes, counters=counters, clock=clock)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
     return node
+
+
+def renew_every(cfg: Config) -> float:
+    """How often leases and the heartbeat are renewed."""
+    return min(cfg.heartbeat_interval, cfg.lease_ttl / 3)
