@@ -74,11 +74,15 @@ def test_forty_creates_at_once_on_a_cap_of_three_start_three_and_the_rest_wait(f
     for key in keys:
         rabbit.publish("create_instance", {"key": key})
     started = lambda: [k for k in keys if fake.starts(k)]  # noqa: E731
-    wait_for(lambda: len(started()) == 3 and rabbit.depth("create_instance") == (37, 0)
-             and heartbeats(redis_client).get("node-a", {}).get("sessions") == "3",
-             timeout=20, what="three sessions, 37 creates waiting, no consumer")
-    rabbit.pump(0.2)
-    assert len(rabbit.find("qr_instance")) == 3 and not rabbit.find("command_failed")
+
+    def three_run_37_wait() -> bool:
+        rabbit.pump(0.05)
+        return (len(started()) == 3 and len(rabbit.find("qr_instance")) == 3
+                and rabbit.depth("create_instance") == (37, 0)
+                and heartbeats(redis_client).get("node-a", {}).get("sessions") == "3")
+
+    wait_for(three_run_37_wait, timeout=20, what="three sessions, 37 creates waiting, no consumer")
+    assert not rabbit.find("command_failed")
     # Each destroy lets the next create in.
     for n in (1, 2):
         running = [k for k in started() if not rabbit.find("state_instance", key=k, state="stopped")]
