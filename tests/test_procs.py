@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import shutil
 import sys
 
 import psutil
@@ -66,9 +65,8 @@ def test_a_node_leaves_another_users_processes_alone(tmp_path, started):
     paths.ensure()
     profile = paths.profile("k")
     profile.mkdir(parents=True)
-    # The system's Python: another user may not read this checkout's.
-    theirs = started("chromium", f"--user-data-dir={profile}", python=shutil.which("python3"), user="nobody",
-                     cwd="/")
+    # The system's Python: another user may not reach the one of this venv.
+    theirs = started("chromium", f"--user-data-dir={profile}", python="/usr/bin/python3", user="nobody", cwd="/")
     assert Processes().kill_orphans(paths.sessions, "sessionproc") == 0
     assert theirs.poll() is None
 
