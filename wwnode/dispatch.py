@@ -144,6 +144,7 @@ class Dispatch:
             return
         self._waiting_since.pop((d.generation, d.tag), None)
         self._carry_out(cmd, d, now)
+        self.has_room()  # full now? The create consumer is cancelled at once
 
     def _owned_elsewhere(self, cmd: Command, d: Delivery, now: float) -> None:
         """Another node holds the key's lease: it runs there (nothing to
