@@ -14,7 +14,8 @@ a folder of the test's own, where for each key:
                   then nothing, answers nothing); ``qr_after_ms``: delay of
                   the first QR code; ``scan_after_ms``: scan itself after
                   that long, as phone ``me`` (absent: wait for a ``scan``
-                  action).
+                  action); ``stop_after_ms``: a stop takes that long (a
+                  page closing slowly).
 ``{key}.fifo``    actions, one JSON object a line, carried out at once:
                   ``{"do": "scan", "me": P}``, ``{"do": "deliver", "from":
                   F, "body": B, "id": I}``, ``{"do": "logout"}``,
@@ -176,6 +177,9 @@ class FakeSession:
             self.record({"stop": {"logout": cmd.get("logout", False)}})
             if cmd.get("logout"):
                 shutil.rmtree(self.profile, ignore_errors=True)
+            if self.script.get("stop_after_ms"):
+                self.later(self.script["stop_after_ms"] / 1000, self._stopped)
+                return
             raise Stop(EXIT_STOPPED)
         if cmd["cmd"] == "ping":
             if self.frozen:
@@ -186,6 +190,9 @@ class FakeSession:
                            "state": "CONNECTED" if self.ready else "UNPAIRED"})
             return
         self._send(cmd)
+
+    def _stopped(self) -> None:
+        raise Stop(EXIT_STOPPED)
 
     def _send(self, cmd: dict) -> None:
         failed = {"event": "send_failed", "id": cmd["id"]}

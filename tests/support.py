@@ -814,6 +814,8 @@ class FakeStore:
         self.owners: dict[str, str] = {}  # key -> token
         self.sends: dict[tuple[str, str], str] = {}
         self.heartbeats: list[dict] = []
+        self.state_hashes: dict[str, dict] = {}  # key -> what its owner wrote (another node's too)
+        self.nodes: dict[str, dict] = {}  # node -> a heartbeat hash found at start
         self._fence = itertools.count(1)
 
     def _check(self) -> None:
@@ -828,11 +830,26 @@ class FakeStore:
 
     def set_state(self, key, state, me=None):
         self.writes.append(("state", key, state))
+        self.state_hashes[key] = {"state": state, "node": self.node_id}
 
     def release(self, key, token):
         self.writes.append(("release", key))
         if self.owners.get(key) == token:
             del self.owners[key]
+            self.state_hashes.pop(key, None)
+
+    def let_go(self, key, token):
+        self.writes.append(("let_go", key))
+        if self.owners.get(key) == token:
+            del self.owners[key]
+
+    def state_of(self, key):
+        self._check()
+        return dict(self.state_hashes.get(key, {}))
+
+    def heartbeat_of(self, node):
+        self._check()
+        return dict(self.nodes.get(node, {}))
 
     def states(self, key: str) -> list[str]:
         return [w[2] for w in self.writes if w[0] == "state" and w[1] == key]
@@ -874,6 +891,10 @@ class FakeStore:
             self.sends[(key, command_id)] = "pending"
         return seen
 
+    def send_record(self, key, command_id):
+        self._check()
+        return self.sends.get((key, command_id))
+
     def end_send(self, key, command_id, message_id):
         if message_id is None:
             self.sends.pop((key, command_id), None)
@@ -908,7 +929,7 @@ class FakeProcesses:
     def become_subreaper(self):
         pass
 
-    def kill_orphans(self, sessions_dir):
+    def kill_orphans(self, sessions_dir, session_module):
         return 0
 
     def bury(self, process):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from sessionproc.protocol import EXIT_CANNOT_START
 from support import delivery, node_rig
 from wwnode import states as S
+from wwnode.admission import Reading
 from wwnode.commands import COMMANDS
 from wwnode.dispatch import Dispatch
 
@@ -35,8 +37,9 @@ def test_a_create_claims_the_key_and_starts_it(rig):
     assert rig.ownership.may_run("k") and d.tag in rig.broker.acked
 
 
-def test_a_create_of_a_key_another_node_owns_is_acked_and_left_alone(rig):
+def test_a_create_of_a_key_another_node_runs_is_acked_and_left_alone(rig):
     rig.store.owners["k"] = "node-b:7"
+    rig.store.state_hashes["k"] = {"state": S.READY, "node": "node-b"}
     d = delivery("create_instance", {"key": "k"})
     rig.dispatch.on_command(d, 0.0)
     assert not rig.sessions.has("k") and rig.spawner.keys() == [] and d.tag in rig.broker.acked
@@ -126,10 +129,10 @@ def test_a_command_in_this_nodes_own_queue_is_carried_out_here(rig):
 
 def test_the_command_table_and_the_handlers_must_agree(rig):
     handlers = {queue: (lambda cmd, d, now: None) for queue in COMMANDS}
-    Dispatch("node-a", rig.bus, rig.ownership, rig.sessions.has, handlers, Exception)
+    Dispatch("node-a", rig.bus, rig.ownership, rig.sessions, handlers, Exception)
     del handlers["send_message"]
     with pytest.raises(ValueError, match="send_message"):
-        Dispatch("node-a", rig.bus, rig.ownership, rig.sessions.has, handlers, Exception)
+        Dispatch("node-a", rig.bus, rig.ownership, rig.sessions, handlers, Exception)
 
 
 def test_deliveries_wait_in_the_inbox_for_the_loop(rig):
@@ -146,3 +149,106 @@ def test_a_delivery_from_a_connection_since_lost_is_left_to_its_redelivery(rig):
     rig.broker.generation = 2  # reconnected: the broker puts d back in its queue
     rig.node._dispatch_commands(0.0)
     assert not rig.sessions.has("k") and not rig.node.inbox
+
+
+# ------------------------------------------- re-create races (issue 11)
+def test_a_create_for_a_key_stopping_here_waits_then_starts_like_a_first_create(rig):
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    rig.dispatch.on_command(delivery("destroy_instance", {"key": "k"}), 1.0)
+    again = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(again, 1.1)
+    assert again.tag not in rig.broker.acked and again.tag not in rig.broker.requeued
+    assert len(rig.spawner.children) == 1  # nothing starts before the stop is over
+    rig.exit(rec, 0, 2.0)  # stopped: the lease is released
+    assert "k" not in rig.store.owners and not rig.sessions.has("k")
+    rig.dispatch.retry_parked(2.0)
+    # Claimed anew, started, acked: its QR code goes to Redis as the owner's.
+    new = rig.sessions.get("k")
+    assert new.state == S.STARTING and len(rig.spawner.children) == 2
+    assert rig.ownership.may_run("k") and rig.store.owners["k"].startswith("node-a:")
+    assert again.tag in rig.broker.acked
+    rig.say(new, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1}, now=2.5)
+    assert ("qr", "k", "a,b,c,d,e") in rig.store.writes
+
+
+def test_a_create_for_a_key_stopping_on_another_node_waits_for_its_lease_then_starts(rig):
+    rig.store.owners["k"] = "node-b:4"
+    rig.store.state_hashes["k"] = {"state": S.STOPPING, "node": "node-b"}
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 0.0)
+    rig.dispatch.retry_parked(5.0)
+    assert d.tag not in rig.broker.acked and not rig.broker.failed() and rig.spawner.keys() == []
+    del rig.store.owners["k"]  # node-b stopped it and let it go
+    rig.dispatch.retry_parked(5.25)
+    assert rig.sessions.get("k").state == S.STARTING and rig.ownership.may_run("k")
+    assert d.tag in rig.broker.acked
+
+
+def test_a_create_waits_for_a_stop_elsewhere_only_so_long_then_says_why(rig):
+    rig.store.owners["k"] = "node-b:4"
+    rig.store.state_hashes["k"] = {"state": S.STOPPED, "node": "node-b"}  # went down, lease kept
+    d = delivery("create_instance", {"key": "k", "id": "c1"})
+    rig.dispatch.on_command(d, 0.0)
+    now = 0.0
+    while not rig.broker.failed() and now < 1000:
+        now += 0.25
+        rig.dispatch.retry_parked(now)
+    assert rig.broker.failed() == [(d.tag, "instance_busy")]
+    assert now == pytest.approx(rig.dispatch.stop_wait, abs=0.3)
+    [event] = rig.broker.events("command_failed")
+    assert event["key"] == "k" and "node-b" in event["detail"] and event["command_id"] == "c1"
+
+
+def test_a_failed_session_lets_its_key_go_to_a_create_on_a_healthy_node(rig):
+    rec, _ = rig.start("k")
+    rig.exit(rec, EXIT_CANNOT_START, 1.0)
+    assert rec.state == S.FAILED and "k" not in rig.store.owners
+    rig.store.owners["k"] = "node-b:9"  # a healthy node took it
+    rig.store.state_hashes["k"] = {"state": S.STARTING, "node": "node-b"}
+    # Commands for the key go to node-b, not to the failed record here.
+    d = delivery("destroy_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 2.0)
+    assert [i.body for i in rig.broker.forwarded("wa.node.node-b")] == [d.body]
+    again = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(again, 2.0)
+    assert again.tag in rig.broker.acked and len(rig.spawner.children) == 1  # runs on node-b
+
+
+def test_a_failed_session_nobody_took_is_still_destroyed_here(rig):
+    rec, _ = rig.start("k")
+    rig.exit(rec, EXIT_CANNOT_START, 1.0)
+    d = delivery("destroy_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 2.0)
+    assert not rig.sessions.has("k") and d.tag in rig.broker.acked
+
+
+# ------------------------------------------------- caps under bursts
+def test_a_burst_of_40_creates_starts_exactly_the_cap_and_puts_the_rest_back(tmp_path):
+    rig = node_rig(tmp_path, max_sessions=3)
+    rig.node._sample_load(0.0)
+    creates = [delivery("create_instance", {"key": f"k{i}"}) for i in range(40)]
+    for d in creates:  # all at once, as a broker with a big prefetch would hand them over
+        rig.dispatch.on_command(d, 0.0)
+    assert len(rig.spawner.children) == 3 and rig.sessions.count() == 3
+    assert rig.broker.acked == [d.tag for d in creates[:3]]
+    assert rig.broker.requeued == [d.tag for d in creates[3:]]  # back in the queue, not failed
+    assert not rig.broker.failed() and rig.broker.accepting_creates is False  # consumer cancelled at once
+    assert sorted(rig.store.owners) == ["k0", "k1", "k2"]  # no lease taken for what waits
+    # A destroy frees a place: the create consumer is back the same turn.
+    rig.dispatch.on_command(delivery("destroy_instance", {"key": "k0"}), 1.0)
+    rig.exit(rig.sessions.get("k0"), 0, 1.5)
+    rig.node._tick(1.5)
+    assert rig.broker.accepting_creates is True
+    rig.dispatch.on_command(creates[3], 1.6)
+    assert rig.sessions.has("k3") and rig.sessions.count() == 3 and rig.broker.accepting_creates is False
+
+
+def test_a_create_past_admission_goes_back_to_the_queue(tmp_path):
+    rig = node_rig(tmp_path)
+    rig.node.load.reading = Reading(95.0, 10.0)
+    for i in range(5):
+        rig.node._sample_load(i * 1.0)  # the average reaches 90 %
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 5.0)
+    assert rig.broker.requeued == [d.tag] and not rig.sessions.has("k") and rig.spawner.keys() == []

@@ -28,7 +28,7 @@ def clock():
 @pytest.fixture
 def restore_signals():
     """``Node.run`` installs its handlers: put pytest's back afterwards."""
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     yield
     for sig, handler in saved.items():
         signal.signal(sig, handler)
@@ -96,3 +96,26 @@ def test_an_orderly_stop_exits_0(tmp_path, clock, restore_signals):
     rig.node._signals.append(signal.SIGTERM)
     assert rig.node.run() == 0
     assert ("drop_node", "node-a") in rig.store.writes
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_an_orderly_stop_writes_stopped_and_removes_the_qr_codes(tmp_path, clock, signum):
+    rig = node_rig(tmp_path, clock=clock)
+    rec, _ = rig.start("k")
+    rig.say(rec, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1})
+    rig.node._signals.append(signum)
+    rig.node._turn()
+    assert rec.state == S.STOPPING
+    rig.exit(rec, 0, 0.1)
+    assert not rig.node._turn()
+    assert rig.store.states("k")[-1] == S.STOPPED and rig.store.writes[-2:] == [
+        ("clear_qr", "k"), ("state", "k", S.STOPPED)]
+    assert rig.ownership.may_run("k")  # the lease is kept for the node's return
+
+
+def test_sighup_is_a_graceful_stop(tmp_path, clock, restore_signals):
+    rig = node_rig(tmp_path, clock=clock)
+    rig.node._install_signals()
+    signal.raise_signal(signal.SIGHUP)  # a closed terminal: recorded, not fatal
+    assert rig.node._signals == [signal.SIGHUP]
+    assert rig.node.run() == 0 and rig.node.stopping

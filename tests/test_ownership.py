@@ -96,9 +96,9 @@ def test_the_redis_writer_follows_state_changes(owner):
     own.claim("k")
     own.on_change(S.Change("k", S.NEW, S.STARTING))
     own.on_change(S.Change("k", S.STOPPING, S.STOPPED, for_good=False))  # node shutdown: lease kept
-    assert own.may_run("k") and store.states("k") == [S.STARTING]
+    assert own.may_run("k") and store.states("k") == [S.STARTING, S.STOPPED]
     own.on_change(S.Change("k", S.READY, S.DROPPED))
-    assert store.writes == [("state", "k", S.STARTING)]  # not ours any more: nothing written
+    assert store.writes == [("state", "k", S.STARTING), ("state", "k", S.STOPPED)]  # dropped: nothing written
     own.on_change(S.Change("k", S.STOPPING, S.STOPPED, for_good=True))
     assert ("release", "k") in store.writes and not own.may_run("k") and "k" not in store.owners
 
@@ -130,3 +130,13 @@ def test_restored_sessions_claim_their_lease_when_redis_answers(tmp_path):
     rig.node._renew_leases(1.0)
     assert rig.ownership.may_run("mine") and rig.sessions.has("mine")
     assert not rig.sessions.has("theirs")  # another node runs it now
+
+
+@pytest.mark.parametrize("reason", ["cannot_start", "crash_loop", "incompatible_page"])
+def test_a_session_that_failed_lets_its_key_go_at_once(owner, reason):
+    own, store = owner
+    own.claim("k")
+    own.on_change(S.Change("k", S.RESTARTING, S.FAILED, reason=reason))
+    # Its state stays for clients to read; the lease is free for a healthy node.
+    assert store.states("k") == [S.FAILED] and ("let_go", "k") in store.writes
+    assert "k" not in store.owners and not own.may_run("k")

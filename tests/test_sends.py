@@ -138,9 +138,45 @@ def test_held_sends_fail_when_the_session_is_destroyed_and_go_back_when_the_key_
     assert back.tag in rig.broker.requeued
 
 
+def test_a_held_send_that_went_out_before_is_answered_sent_again_not_failed(rig):
+    # The node stopped after the session sent it but before its ack: the
+    # broker delivers it again, the session is held (restarting), and is
+    # then destroyed.  The answer stays "sent", never "sent" then "failed".
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    first = send(rig, cid="c1", now=1.0)
+    rig.say(rec, {"event": "sent", "id": rec.child.sent[-1]["id"], "message_id": "M"}, now=1.1)
+    rig.exit(rec, EXIT_CRASHED, 1.2)
+    again = send(rig, cid="c1", now=1.3)  # the redelivery, before its first ack
+    other = send(rig, cid="c2", now=1.3)  # never sent anywhere
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
+    rig.broker.confirm_all()
+    assert first.tag in rig.broker.acked and again.tag in rig.broker.acked
+    assert (again.tag, "instance_destroyed") not in rig.broker.failed()
+    sent = rig.broker.events("message_sent_instance")
+    assert [e["message_id"] for e in sent] == ["M", "M"] and sent[1]["duplicate"] is True
+    assert rig.broker.failed() == [(other.tag, "instance_destroyed")]
+
+
 def test_a_send_for_a_stopping_or_unknown_session_fails(rig):
     rec, _ = rig.start()
     rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
     stopping = send(rig)
     unknown = send(rig, key="nope")
     assert rig.broker.failed() == [(stopping.tag, "unknown_instance"), (unknown.tag, "unknown_instance")]
+
+
+def test_a_stop_that_is_not_final_puts_held_sends_back_without_a_word(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)  # restarting: sends for it are held
+    held = [send(rig, text, cid=f"c{i}", now=1.0) for i, text in enumerate(("a", "b"))]
+    rig.sessions.shutdown(2.0)  # SIGTERM: the node goes down
+    assert rig.broker.requeued == [d.tag for d in held]
+    assert rig.broker.failed() == [] and rig.broker.events("command_failed") == []
+    # Nothing more comes of them here: no answer when the hold would have
+    # run out, none when the session ends stopped.
+    rig.sends.tick(1.0 + 20)
+    rig.node._tick(30.0)
+    assert rig.broker.failed() == [] and rig.broker.events("message_sent_instance") == []
+    assert not rig.sessions.has("k")

@@ -1,7 +1,7 @@
 """What the node keeps in Redis, against the real Redis (the tests' own
 database): the lease and fencing scripts (CLAIM, RENEW, FENCED_WRITE,
 RELEASE, MARK_LOST) through the Store and the node's lease bookkeeping
-(``Ownership``, ``Leases``), the send records, and Redis going away.
+(``Ownership``, ``Leases``), a failed key let go (LET_GO), the send records, and Redis going away.
 Milliseconds each; two owners are two nodes."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 import redis as redislib
 
 from support import RedisServer
+from wwnode import states as S
 from wwnode.ownership import Leases, Ownership
 from wwnode.store import Store, Unavailable
 
@@ -174,6 +175,19 @@ def test_the_router_finds_a_dead_owners_keys_once(stores, redis_client):
     assert redis_client.pttl("instances:dead:state") <= LEASE * 1000  # the mark goes after a while
     assert router.find_lost() == []  # reported once
     assert redis_client.hget("instances:alive:state", "state") == "ready"
+
+
+def test_a_failed_key_is_let_go_keeping_its_state_and_sends_and_is_not_lost(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    a.claim("k")
+    a.set_qr("k", "qr")
+    assert a.begin_send("k", "c1") is None
+    a.ownership.on_change(S.Change("k", S.STARTING, S.FAILED, reason="cannot_start"))
+    assert owner_token(redis_client, "k") is None and redis_client.get("instances:k:qr_code") is None
+    assert redis_client.hgetall("instances:k:state")["state"] == "failed"
+    assert redis_client.hget("instances:k:sent", "c1") == "pending"
+    assert b.find_lost() == []  # let go on purpose: not lost
+    assert b.claim("k") and b.state_of("k")["state"] == "failed"  # free for a healthy node
 
 
 def test_a_send_with_an_id_is_recorded_as_pending_then_done(stores, redis_client):

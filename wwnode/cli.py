@@ -49,8 +49,10 @@ def _setup_logging(cfg, log_file) -> None:
 
 def cmd_run(args) -> int:
     """Exit codes: see ``wwnode.node`` (0 stopped on request, 1 an
-    unexpected error, logged to node.log, 2 a bad setting)."""
+    unexpected error, logged to node.log, 2 a bad setting, 3 a live node of
+    the same NODE_ID runs elsewhere)."""
     from .node import EXIT_ERROR
+    from .twins import EXIT_TWIN, TwinRunning
     from .wiring import build
     from .paths import Paths
 
@@ -60,6 +62,10 @@ def cmd_run(args) -> int:
     _setup_logging(cfg, paths.node_log())
     try:
         node = build(cfg, paths)
+    except TwinRunning as e:
+        logging.getLogger("wwnode.twins").critical("%s", e)
+        print(f"wwnode: {e}", file=sys.stderr)
+        return EXIT_TWIN
     except Exception:
         logging.getLogger("wwnode.node").critical("node %s could not start", cfg.node_id, exc_info=True)
         return EXIT_ERROR

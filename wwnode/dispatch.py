@@ -2,13 +2,21 @@
 
 Each delivery is parsed (``commands.parse``, with the command table), then:
 
-- a create (not routed): carried out here if the key runs here already,
-  else claimed in Redis first (one owner per key; a key another node owns
-  is acknowledged and left alone);
+- a create (not routed): carried out here if the key runs here already;
+  put back in its queue when the node has no room (checked at this very
+  moment, so no burst passes the cap: the node has cancelled its create
+  consumer by then, and the create waits for a node with room); else
+  claimed in Redis first (one owner per key).  A key that runs on another
+  node is acknowledged and left alone there.  A key being stopped, here or
+  on another node (its state says ``stopping`` or ``stopped`` while the
+  lease is still held), *waits* for the stop and is then claimed and
+  started like any first create; past ``stop_wait`` seconds it fails
+  ``instance_busy`` rather than wait for ever;
 - a routed command, as the fleet's router (``send_message``,
   ``destroy_instance``, ``wa.reroute``): carried out here for a key of
   ours, handed to the owner's queue (one hop), or failed
-  ``unknown_instance`` when nobody owns the key;
+  ``unknown_instance`` when nobody owns the key (a session that failed
+  here and let its key go is still ours to destroy);
 - anything else (our own queue ``wa.node.{node}``): carried out here.
 
 When Redis cannot say who owns a key, the delivery is *parked* and tried
@@ -23,10 +31,12 @@ from typing import Callable, Mapping, Protocol
 
 from .amqp.topology import ROUTED_QUEUES, Delivery, node_queue_name
 from .commands import COMMANDS, Command, Rejected, parse
+from .states import STOPPED, STOPPING
 
 log = logging.getLogger(__name__)
 
 PARK = 1.0  # seconds a parked delivery waits before it is tried again
+STOP_POLL = 0.25  # seconds between looks at a key being stopped
 
 Handler = Callable[[Command, Delivery, float], None]
 
@@ -42,22 +52,35 @@ class Ownership(Protocol):
     def claim(self, key: str) -> bool | None: ...
     def release(self, key: str) -> None: ...
     def owner_of(self, key: str) -> str | None: ...
+    def state_of(self, key: str) -> dict: ...
+
+
+class Sessions(Protocol):
+    def runs(self, key: str) -> bool: ...  # a session of the key is here and holds it
+    def has(self, key: str) -> bool: ...  # any record of the key here (a failed one too)
+    def is_stopping(self, key: str) -> bool: ...
 
 
 class Dispatch:
-    def __init__(self, node_id: str, bus: Bus, ownership: Ownership, runs_here: Callable[[str], bool],
-                 handlers: Mapping[str, Handler], unavailable: type[Exception]):
+    def __init__(self, node_id: str, bus: Bus, ownership: Ownership, sessions: Sessions,
+                 handlers: Mapping[str, Handler], unavailable: type[Exception], *,
+                 has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0):
         missing = set(COMMANDS) ^ set(handlers)
         if missing:
             raise ValueError(f"the command table and the node's handlers disagree on {sorted(missing)}")
         self.node_id = node_id
         self.bus = bus
         self.ownership = ownership
-        self.runs_here = runs_here  # whether a session of the key is on this node
+        self.sessions = sessions
         self.handlers = handlers  # queue -> what carries it out here
         self.unavailable = unavailable  # what owner_of raises when Redis cannot answer
+        # Whether a new session may start here now (the cap, admission);
+        # the node cancels its create consumer when not.
+        self.has_room = has_room
+        self.stop_wait = stop_wait  # longest wait of a create for a key being stopped
         self.stopping = False
         self._parked: list[tuple[float, Delivery]] = []
+        self._waiting_since: dict[tuple[int, int], float] = {}  # creates waiting for a stop
 
     def on_command(self, d: Delivery, now: float) -> None:
         try:
@@ -82,13 +105,16 @@ class Dispatch:
     def _route(self, cmd: Command, d: Delivery, now: float) -> None:
         """As the router: carry out a command for a key of ours, hand it to
         its owner's queue (one hop), or fail it when nobody owns the key."""
-        if self.runs_here(cmd.key):
+        if self.sessions.runs(cmd.key):
             self._carry_out(cmd, d, now)
             return
         try:
             owner = self.ownership.owner_of(cmd.key)
         except self.unavailable:
             self._park(d, now)  # Redis cannot say now: wait
+            return
+        if owner is None and self.sessions.has(cmd.key):
+            self._carry_out(cmd, d, now)  # failed here, let go, taken by nobody
             return
         if owner is None or owner == self.node_id:
             self.bus.fail(d, "unknown_instance", f"no node runs {cmd.key}", cmd.key, cmd.command_id)
@@ -97,8 +123,16 @@ class Dispatch:
             d, "unknown_instance", f"owner {owner} of {cmd.key} has no queue", cmd.key, cmd.command_id))
 
     def _create(self, cmd: Command, d: Delivery, now: float) -> None:
-        if self.runs_here(cmd.key):
-            self._carry_out(cmd, d, now)
+        if self.sessions.is_stopping(cmd.key):
+            self._wait_for_stop(cmd, d, now, f"{cmd.key} is being stopped on this node")
+            return
+        if self.sessions.runs(cmd.key):
+            self._carry_out(cmd, d, now)  # already running: acknowledged
+            return
+        if not self.has_room():
+            log.info("create %s: no room on this node; back to the queue", cmd.key)
+            self._waiting_since.pop((d.generation, d.tag), None)
+            self.bus.requeue(d)
             return
         claimed = self.ownership.claim(cmd.key)
         if claimed is None:
@@ -107,12 +141,42 @@ class Dispatch:
             self._park(d, now)
             return
         if not claimed:
-            log.info("create %s: owned by another node; nothing to do", cmd.key)
-            self.bus.ack(d)
+            self._owned_elsewhere(cmd, d, now)
             return
+        self._waiting_since.pop((d.generation, d.tag), None)
         self._carry_out(cmd, d, now)
-        if not self.runs_here(cmd.key):  # refused (storage_error): a retry may go to another node
+        if not self.sessions.has(cmd.key):  # refused (storage_error): a retry may go to another node
             self.ownership.release(cmd.key)
+        self.has_room()  # full now? The create consumer is cancelled at once
+
+    def _owned_elsewhere(self, cmd: Command, d: Delivery, now: float) -> None:
+        """Another node holds the key's lease: it runs there (nothing to
+        do), or it is being stopped there (wait for the lease to go)."""
+        try:
+            state = self.ownership.state_of(cmd.key)
+        except self.unavailable:
+            self._park(d, now)
+            return
+        node = state.get("node") or "another node"
+        if state.get("state") in (STOPPING, STOPPED):
+            self._wait_for_stop(cmd, d, now, f"{cmd.key} is being stopped on {node}")
+            return
+        log.info("create %s: runs on %s; nothing to do", cmd.key, node)
+        self._waiting_since.pop((d.generation, d.tag), None)
+        self.bus.ack(d)
+
+    def _wait_for_stop(self, cmd: Command, d: Delivery, now: float, why: str) -> None:
+        """Held (not acknowledged) and tried again shortly, until the stop
+        is over or ``stop_wait`` has passed."""
+        since = self._waiting_since.setdefault((d.generation, d.tag), now)
+        if now - since >= self.stop_wait:
+            del self._waiting_since[(d.generation, d.tag)]
+            self.bus.fail(d, "instance_busy", f"{why} for more than {self.stop_wait:.0f} s", cmd.key,
+                          cmd.command_id)
+            return
+        if since == now:
+            log.info("create %s: %s; it waits for the stop", cmd.key, why)
+        self._parked.append((now + STOP_POLL, d))
 
     # ------------------------------------------------------------ parked
     def _park(self, d: Delivery, now: float) -> None:
@@ -129,3 +193,4 @@ class Dispatch:
         with the closed connection, and is redelivered elsewhere."""
         self.stopping = True
         self._parked.clear()
+        self._waiting_since.clear()

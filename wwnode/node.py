@@ -30,13 +30,17 @@ publisher confirms (a local round trip, bounded) and Redis calls with short
 timeouts, skipped entirely while Redis is down.  Connecting to RabbitMQ
 happens on a short-lived thread of its own (``amqp.link``).
 
-Signal handlers only record the signal; the loop acts on it.  SIGTERM or
-SIGINT: stop (consumers first, then the sessions, ``STOP_TIMEOUT``); a
-second one: kill the sessions now.
+Signal handlers only record the signal; the loop acts on it.  SIGTERM,
+SIGINT or SIGHUP (a closed terminal): stop (consumers first, then the
+sessions, ``STOP_TIMEOUT``); a second one: kill the sessions now.  Either
+way each session ends ``stopped`` in Redis, its QR code removed, its lease
+kept for the node's return.
 
 Exit codes of ``wwnode run``: ``0`` stopped on request; ``1`` an
 unexpected error (its traceback is in ``node.log``; the sessions are
-killed); ``2`` a bad setting (nothing was started).
+killed); ``2`` a bad setting (nothing was started); ``3`` a live node of
+the same ``NODE_ID`` runs elsewhere (``twins.py``, checked by
+``wiring.build`` before any part is made: nothing was started or read).
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ from .store import REDIS_ERRORS, Store
 log = logging.getLogger(__name__)
 
 TURN = 0.25  # longest wait of one loop turn
-EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting: ``cli.py``, before a node exists
+EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(eq=False)
@@ -122,7 +127,7 @@ class Node:
     def _start(self) -> None:
         self._install_signals()
         self.processes.become_subreaper()
-        self.processes.kill_orphans(self.paths.sessions)
+        self.processes.kill_orphans(self.paths.sessions, self.cfg.session_module)
         now = self.clock()
         log.info("node %s starting: RabbitMQ %s, Redis %s, page %s, data %s", self.cfg.node_id,
                  redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
@@ -285,6 +290,8 @@ class Node:
             chore.tick(now)
         if now >= self._next_load:
             self._sample_load(now)
+        else:
+            self.has_room()  # a session ended: the next create may come in at once
         if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
             self._next_lost_scan = now + self.cfg.heartbeat_interval
             self._report_lost()
@@ -305,12 +312,21 @@ class Node:
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
+        self.has_room(self.load.read())
+
+    def has_room(self, reading=None) -> bool:
+        """Whether a new session may start here at this very moment (the
+        cap and admission, on the sessions there are now), asked by
+        ``Dispatch`` before each create: a full node cancels its create
+        consumer at once, so what it would not take stays in the queue."""
         was = self.admission.accepting
-        accepting = self.admission.update(self.load.read(), self.sessions.count())
+        n = self.sessions.count()
+        accepting = self.admission.update(reading, n) if reading else self.admission.decide(n)
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
         self.consumer.set_accepting_creates(accepting and not self.stopping)
+        return accepting and not self.stopping
 
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
@@ -352,5 +368,5 @@ class Node:
         def on_signal(signum, frame):  # only record it: the loop acts
             self._signals.append(signum)
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, on_signal)

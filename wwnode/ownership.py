@@ -18,7 +18,10 @@ The rules:
   gives its keys up even when nobody took them;
 - a lease taken back, or Redis coming back, means Redis may have lost what
   we wrote: ``needs_resync`` until the node has written its sessions again;
-- a key may run here only while its lease is held (``may_run``).
+- a key may run here only while its lease is held (``may_run``);
+- a session that failed for good lets its key go at once (its ``failed``
+  state stays for clients to read), so a create on a healthy node can take
+  it; a node going down keeps its leases and writes ``stopped``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class Store(Protocol):
     def claim(self, key: str) -> str | bool | None: ...
     def renew(self, tokens: dict[str, str], may_reclaim: bool, heartbeat: dict) -> dict[str, int] | None: ...
     def release(self, key: str, token: str) -> None: ...
+    def let_go(self, key: str, token: str) -> None: ...
+    def state_of(self, key: str) -> dict: ...
     def set_state(self, key: str, state: str, me: str | None = None) -> None: ...
     def owner_of(self, key: str) -> str | None: ...
     def find_lost(self) -> list[dict]: ...
@@ -128,6 +133,11 @@ class Ownership:
     def find_lost(self) -> list[dict]:
         return self.store.find_lost()
 
+    def state_of(self, key: str) -> dict:
+        """What the key's owner last wrote of it (Unavailable if Redis
+        cannot say)."""
+        return self.store.state_of(key)
+
     # ---------------------------------------------------------- renewal
     def redis_back(self) -> None:
         """Redis answers again, maybe restarted empty: renew at once, then
@@ -163,13 +173,16 @@ class Ownership:
         Redis agreeing.)"""
         if change.new == S.DROPPED:
             return  # not ours any more: nothing to write as owner
-        if change.new == S.STOPPED:
-            if change.for_good:
-                token = self.leases.give_up(change.key)
-                if token is not None:
-                    self.store.release(change.key, token)
-            # else the node is going down: the lease (and the record of sends
-            # done) stays, for this node to take up again when it is back, or
-            # to run out and be reported lost if it is not.
+        if change.new == S.STOPPED and change.for_good:
+            token = self.leases.give_up(change.key)
+            if token is not None:
+                self.store.release(change.key, token)
             return
+        # Going down, the node writes ``stopped`` and keeps the lease (and
+        # the record of sends done), for this node to take up again when it
+        # is back, or to run out and be reported lost if it is not.
         self.store.set_state(change.key, change.new, change.me)
+        if change.new == S.FAILED:
+            token = self.leases.give_up(change.key)
+            if token is not None:
+                self.store.let_go(change.key, token)

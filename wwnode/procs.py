@@ -7,7 +7,9 @@
 - processes of sessions the node dropped (lease lost) are killed at once
   and reaped once they are gone;
 - at start, browsers and sessions an earlier node left on our profiles are
-  killed.
+  killed: only processes of our uid whose command line is a session
+  process's or Chromium's on one of our profiles, never anything that
+  merely mentions the folder.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+from pathlib import Path
 from typing import Protocol
 
 import psutil
@@ -69,18 +72,20 @@ class Processes:
             except ChildProcessError:
                 return
 
-    def kill_orphans(self, sessions_dir: str) -> int:
+    def kill_orphans(self, sessions_dir, session_module: str = "sessionproc") -> int:
         """Kill browsers and session processes left on our profiles by an
         earlier node that died without its children (they should die with
-        it; this is the belt to those braces).  Chrome's command line holds
-        its profile path (``--user-data-dir``), a session's its ``--profile``."""
-        marker = str(sessions_dir) + os.sep
+        it; this is the belt to those braces).  Only what is provably ours
+        (:func:`left_on`): an operator's ``tail -f`` in a session's folder,
+        or another user's process, is left alone."""
+        profiles = {str(entry / "profile") for entry in Path(sessions_dir).iterdir() if entry.is_dir()} \
+            if Path(sessions_dir).is_dir() else set()
         killed = 0
-        for proc in psutil.process_iter(["cmdline", "pid"]):
-            if proc.info["pid"] == os.getpid():
+        for proc in psutil.process_iter(["cmdline", "pid", "uids"]):
+            if proc.info["pid"] == os.getpid() or proc.info["uids"] is None:
                 continue
-            cmdline = proc.info["cmdline"] or []
-            if any(marker in arg for arg in cmdline):
+            if proc.info["uids"].real == os.getuid() and left_on(proc.info["cmdline"] or [], profiles,
+                                                                 session_module):
                 try:
                     proc.kill()
                     killed += 1
@@ -89,3 +94,18 @@ class Processes:
         if killed:
             log.warning("killed %d processes left over on this node's profiles", killed)
         return killed
+
+
+def left_on(cmdline: list[str], profiles: set[str], session_module: str) -> bool:
+    """Whether a command line is one of our session processes (``python -m
+    <session module> ... --profile <our profile>``) or a Chromium on one of
+    our profiles (exactly ``--user-data-dir=<our profile>``)."""
+    if not cmdline:
+        return False
+    for i, arg in enumerate(cmdline[:-1]):
+        if arg == "-m" and cmdline[i + 1] == session_module:
+            return any(a == "--profile" and b in profiles for a, b in zip(cmdline, cmdline[1:]))
+    if "chrom" in os.path.basename(cmdline[0]):
+        return any(arg.startswith("--user-data-dir=") and arg[len("--user-data-dir="):] in profiles
+                   for arg in cmdline)
+    return False

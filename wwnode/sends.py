@@ -13,7 +13,9 @@ its answer.
   by the broker, or dead-lettered with the session's reason;
 - sends a process took and never answered go back to their queue when the
   process is gone (they may run again: hence the ids); held sends fail
-  when the session fails or stops, and go back when the node loses the key.
+  when the session fails or is destroyed, and go back to their queue,
+  without a word, when the stop is not final (the node going down) or the
+  node loses the key: a send is answered once, done or failed, never both.
 
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
@@ -43,6 +45,7 @@ class Bus(Protocol):
 
 class Store(Protocol):
     def begin_send(self, key: str, command_id: str) -> str | None: ...
+    def send_record(self, key: str, command_id: str) -> str | None: ...
     def end_send(self, key: str, command_id: str, message_id: str | None) -> None: ...
 
 
@@ -98,10 +101,7 @@ class SendDesk:
                 self._held.setdefault(rec.key, deque()).appendleft(p)
                 return False
             if seen is not None and seen.startswith("done:"):
-                log.info("send %s of %s was done before; not sending again", cid, rec.key)
-                body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": seen[len("done:"):],
-                        "command_id": cid, "duplicate": True}
-                self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
+                self._done_before(rec.key, p, seen)
                 return True
             if seen is not None:
                 self.bus.fail(p.delivery, "outcome_unknown",
@@ -159,15 +159,40 @@ class SendDesk:
                 self._dispatch_held(rec, change.now)
         elif change.new == S.FAILED:
             self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED:
+        elif change.new == S.STOPPED and change.for_good:
             self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED:
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+            # Not final here (the node going down: at once, before a hold
+            # could run out meanwhile) or not ours any more: the send is for
+            # whoever runs the key next, this node back included.
             for p in self._held.pop(key, ()):
-                self.bus.requeue(p.delivery)  # routed again, to the new owner
+                self.bus.requeue(p.delivery)
 
     def _fail_held(self, key: str, reason: str, detail: str) -> None:
         for p in self._held.pop(key, ()):
-            self.bus.fail(p.delivery, reason, detail, key, p.command.command_id)
+            self._fail_unless_done(key, p, reason, detail)
+
+    def _fail_unless_done(self, key: str, p: PendingSend, reason: str, detail: str) -> None:
+        """Fail a send that never reached a session here, unless an earlier
+        delivery of it went out: a node stopped between a send's answer and
+        its acknowledgement gets it again, and its answer must stay "sent".
+        (Redis unreachable: it fails; the README says so.)"""
+        cid = p.command.command_id
+        if cid is not None:
+            try:
+                seen = self.store.send_record(key, cid)
+            except self.unavailable:
+                seen = None
+            if seen is not None and seen.startswith("done:"):
+                self._done_before(key, p, seen)
+                return
+        self.bus.fail(p.delivery, reason, detail, key, cid)
+
+    def _done_before(self, key: str, p: PendingSend, seen: str) -> None:
+        log.info("send %s of %s was done before; not sending again", p.command.command_id, key)
+        body = {"key": key, "chat_id": p.command.chat_id, "message_id": seen[len("done:"):],
+                "command_id": p.command.command_id, "duplicate": True}
+        self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
 
     def tick(self, now: float) -> None:
         for key, held in list(self._held.items()):
@@ -175,8 +200,6 @@ class SendDesk:
             if rec is not None and held and rec.state == S.READY:
                 self._dispatch_held(rec, now)
             while held and held[0].hold_until <= now:
-                p = held.popleft()
-                self.bus.fail(p.delivery, "not_ready", f"session {key} was not ready in time", key,
-                              p.command.command_id)
+                self._fail_unless_done(key, held.popleft(), "not_ready", f"session {key} was not ready in time")
             if not held:
                 self._held.pop(key, None)

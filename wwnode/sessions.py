@@ -88,12 +88,23 @@ class Sessions:
     def has(self, key: str) -> bool:
         return key in self._records
 
+    def runs(self, key: str) -> bool:
+        """A session of the key is here and holds it: not one that failed
+        for good and let its key go (another node may run it now)."""
+        rec = self._records.get(key)
+        return rec is not None and (rec.state != S.FAILED or self.may_run(key))
+
+    def is_stopping(self, key: str) -> bool:
+        rec = self._records.get(key)
+        return rec is not None and rec.state == S.STOPPING
+
     def __bool__(self) -> bool:
         return bool(self._records)
 
     def count(self) -> int:
-        """Sessions that hold a place on this node (for admission)."""
-        return sum(1 for r in self._records.values() if r.state in S.ALIVE)
+        """Sessions that hold a place on this node (for admission): a
+        session being stopped still has its browser."""
+        return sum(1 for r in self._records.values() if r.state in S.ALIVE or r.state == S.STOPPING)
 
     def count_by_state(self) -> dict[str, int]:
         counts = dict.fromkeys(S.VISIBLE, 0)
@@ -106,19 +117,17 @@ class Sessions:
 
     def waiting_for_lease(self) -> list[str]:
         """Restored sessions not started yet: they wait for their lease."""
-        return [k for k, r in self._records.items() if r.child is None and not self.may_run(k)]
+        return [k for k, r in self._records.items()
+                if r.child is None and r.state == S.RESTARTING and not self.may_run(k)]
 
     # ============================================================= commands
     def create(self, cmd: Command, d, now: float) -> None:
+        """Its lease claimed (``Dispatch``); a key being stopped here is not
+        handed over until it has stopped."""
         rec = self._records.get(cmd.key)
         if rec is not None and rec.state in S.ALIVE:
             log.info("create %s: already running here (%s)", cmd.key, rec.state)
             self.bus.ack(d)
-            return
-        if rec is not None and rec.state == S.STOPPING:
-            if rec.recreate is not None:
-                self.bus.ack(rec.recreate)
-            rec.recreate = d  # started again once stopped, then acked
             return
         try:
             self.storage.write(f"session {cmd.key}'s folder", lambda: self.paths.mark_wanted(cmd.key), now)
@@ -310,8 +319,6 @@ class Sessions:
         self.restarts.forget(rec.key)
         for d in rec.destroys:
             self.bus.ack(d)
-        if rec.recreate is not None:
-            self.create(Command("create_instance", rec.key), rec.recreate, now)
 
     def drop(self, key: str, now: float) -> Child | None:
         """This node lost the key (its lease ran out and another node may

@@ -91,7 +91,6 @@ class SessionRecord:
     stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
     logout: bool = False
     destroys: list = field(default_factory=list)  # deliveries acked when stopped
-    recreate: object | None = None  # a create that came while stopping
     recycle: str = ""  # restarting on purpose (why: memory_limit): its process was asked to stop
     # How the session process said it ended: (event, reason, detail)
     end_event: tuple[str, str, str | None] | None = None

@@ -33,7 +33,7 @@ down the node does not touch it more than once per back-off period.
 
 How each call reports that Redis cannot answer: writes never do (they are
 kept); ``claim`` and ``renew`` return None; ``owner_of`` and
-``begin_send`` raise :class:`Unavailable`; ``find_lost`` lets the redis
+``begin_send``, ``state_of`` and ``heartbeat_of`` raise :class:`Unavailable`; ``find_lost`` lets the redis
 error through (the caller, the router's lost scan, just tries later).
 """
 
@@ -115,11 +115,20 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
+# KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
+# state hash (``failed``) and the send records for whoever takes the key next.
+LET_GO = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
 # KEYS: owner, state.  ARGV: ms the mark stays.  -> {node, state} or nil
+# (a ``failed`` key was let go on purpose: not lost)
 MARK_LOST = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
 local state = redis.call('HGET', KEYS[2], 'state')
-if not state or state == 'lost' then return nil end
+if not state or state == 'lost' or state == 'failed' then return nil end
 local node = redis.call('HGET', KEYS[2], 'node')
 redis.call('HSET', KEYS[2], 'state', 'lost')
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
@@ -170,6 +179,7 @@ class Store:
         self._renew = self.r.register_script(RENEW)
         self._write = self.r.register_script(FENCED_WRITE)
         self._release_script = self.r.register_script(RELEASE)
+        self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
@@ -244,6 +254,14 @@ class Store:
         self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, SENT)], args=[token]))
 
+    def let_go(self, key: str, token: str) -> None:
+        """The session failed for good here: free the key at once (a
+        create on a healthy node may take it), keeping its ``failed`` state
+        and its send records."""
+        self._pending.pop((key, "qr"), None)
+        self._write_or_keep(key, "release", lambda: self._let_go_script(
+            keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[token]))
+
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:
         """Mark a send carrying a client's command id as under way.  None:
@@ -261,6 +279,11 @@ class Store:
             self._down(e)
             raise Unavailable(str(e)) from e
         return None if created else value
+
+    def send_record(self, key: str, command_id: str) -> str | None:
+        """What :meth:`begin_send` would find, without marking anything;
+        Unavailable if Redis cannot say."""
+        return self._read(lambda: self.r.hget(instance_key(key, SENT), command_id))
 
     def end_send(self, key: str, command_id: str, message_id: str | None) -> None:
         """Record the outcome: sent (kept for the window), or failed for
@@ -288,10 +311,23 @@ class Store:
     def owner_of(self, key: str) -> str | None:
         """The node that owns the key now (None: nobody); Unavailable if
         Redis cannot say."""
+        return owner_node(self._read(lambda: self.r.get(instance_key(key, OWNER))))
+
+    def state_of(self, key: str) -> dict:
+        """The key's state hash as its owner wrote it (``state``, ``node``,
+        ``since``, ``me``; empty if none); Unavailable if Redis cannot say."""
+        return self._read(lambda: self.r.hgetall(instance_key(key, STATE)))
+
+    def heartbeat_of(self, node: str) -> dict:
+        """A node's heartbeat hash (empty if none is fresh); Unavailable if
+        Redis cannot say."""
+        return self._read(lambda: self.r.hgetall(node_key(node)))
+
+    def _read(self, op: Callable[[], object]):
         if not self.up:
             raise Unavailable("Redis is unreachable")
         try:
-            return owner_node(self.r.get(instance_key(key, OWNER)))
+            return op()
         except REDIS_ERRORS as e:
             self._down(e)
             raise Unavailable(str(e)) from e

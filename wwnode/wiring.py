@@ -31,10 +31,18 @@ from .spool import Spool
 from .starts import Starts
 from .storage import Storage
 from .store import Store, Unavailable
+from .twins import refuse_twins
 
 
 def build(cfg: Config, paths: Paths) -> Node:
-    """The node with its real parts."""
+    """The node with its real parts; :class:`~twins.TwinRunning` if a live
+    node of the same name runs elsewhere."""
+    leases = Leases(cfg.lease_ttl)
+    store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
+                  token_of=leases.token_of)
+    # First: a twin on the same DATA_DIR would have its spool read and
+    # emptied by the publisher below.
+    refuse_twins(store, cfg.node_id, watch=2 * renew_every(cfg) + 1)
     # The publisher's outbox queues again, first, what the last run left
     # unconfirmed in the spool.
     storage = Storage(paths.probe, cfg.heartbeat_interval)
@@ -44,9 +52,6 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
-    leases = Leases(cfg.lease_ttl)
-    store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
-                  token_of=leases.token_of)
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
@@ -60,7 +65,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
     memory measure)."""
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
-    ownership = Ownership(store, leases, renew_every=min(cfg.heartbeat_interval, cfg.lease_ttl / 3))
+    ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
     bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
@@ -75,13 +80,22 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
         sessions.subscribe(listener)
-    dispatch = Dispatch(cfg.node_id, bus, ownership, sessions.has, {
+    # A create for a key being stopped waits at most for a stop, then for a
+    # lease the stopping node kept (going down) to run out.
+    dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
-    }, Unavailable)
+    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
-    return Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
+    node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
+    dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    return node
+
+
+def renew_every(cfg: Config) -> float:
+    """How often leases and the heartbeat are renewed."""
+    return min(cfg.heartbeat_interval, cfg.lease_ttl / 3)

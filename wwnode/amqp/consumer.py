@@ -27,6 +27,11 @@ from .topology import ROUTED_QUEUES, Delivery, declare_node_queue, declare_topol
 log = logging.getLogger(__name__)
 
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
+# A node holds one create at a time: a create it holds is one no other node
+# with room can take, and a burst must not land on a node past its cap
+# before it had a chance to say it is full (``COMMAND_PREFETCH`` is for the
+# other queues).
+CREATE_PREFETCH = 1
 
 
 class Consumer:
@@ -145,7 +150,7 @@ class Consumer:
         generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
             channel = self.link.connection.channel()
-            channel.basic_qos(prefetch_count=self.prefetch)
+            channel.basic_qos(prefetch_count=CREATE_PREFETCH if queue == "create_instance" else self.prefetch)
             channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
             self.channels[queue] = channel
 
@@ -156,8 +161,9 @@ class Consumer:
         self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive)
 
     def set_accepting_creates(self, accepting: bool) -> None:
-        """Admission: cancel or restart the create consumer.  Deliveries it
-        holds unacked stay ours; waiting creates stay in the queue."""
+        """Admission: cancel or restart the create consumer.  The create it
+        holds unacked stays ours (the node puts it back); waiting creates
+        stay in the queue."""
         if accepting == self.want_creates:
             return
         self.want_creates = accepting
