@@ -46,6 +46,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
+from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -57,83 +58,6 @@ LOST, RENEWED, RECLAIMED = 0, 1, 2
 
 class Unavailable(Exception):
     """Redis cannot answer now."""
-
-
-FENCE_TTL_MS = 24 * 3600 * 1000
-
-# KEYS: owner, fence.  ARGV: node, lease ms.  -> {1, token} or {0, owner}
-CLAIM = """
-local cur = redis.call('GET', KEYS[1])
-if cur and string.match(cur, '^(.*):%d+$') ~= ARGV[1] then return {0, cur} end
-local fence = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], FENCE_TTL)
-local token = ARGV[1] .. ':' .. fence
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-return {1, token}
-""".replace("FENCE_TTL", str(FENCE_TTL_MS))
-
-# KEYS: owner_1, state_1, owner_2, state_2, ...  ARGV: lease ms, state ms,
-# may_reclaim, token_1, token_2, ...  -> per key 1 renewed, 2 reclaimed, 0 lost
-RENEW = """
-local out = {}
-for i = 1, #KEYS / 2 do
-  local owner, state, token = KEYS[2 * i - 1], KEYS[2 * i], ARGV[3 + i]
-  local cur = redis.call('GET', owner)
-  if cur == token then
-    redis.call('PEXPIRE', owner, ARGV[1])
-    redis.call('PEXPIRE', state, ARGV[2])
-    out[i] = 1
-  elseif not cur and ARGV[3] == '1' then
-    redis.call('SET', owner, token, 'PX', ARGV[1])
-    out[i] = 2
-  else
-    out[i] = 0
-  end
-end
-return out
-"""
-
-# KEYS: owner, target.  ARGV: token, ttl ms, kind, value...
-# Writes only while the owner key holds our token.
-FENCED_WRITE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[3] == 'set' then
-  redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[2])
-elseif ARGV[3] == 'del' then
-  redis.call('DEL', KEYS[2])
-else
-  redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
-return 1
-"""
-
-# KEYS: owner, qr, state, fence, sent.  ARGV: token.  Frees the key if ours.
-RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-return 1
-"""
-
-# KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
-# state hash (``failed``) and the send records for whoever takes the key next.
-LET_GO = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
-return 1
-"""
-
-# KEYS: owner, state.  ARGV: ms the mark stays.  -> {node, state} or nil
-# (a ``failed`` key was let go on purpose: not lost)
-MARK_LOST = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
-local state = redis.call('HGET', KEYS[2], 'state')
-if not state or state == 'lost' or state == 'failed' then return nil end
-local node = redis.call('HGET', KEYS[2], 'node')
-redis.call('HSET', KEYS[2], 'state', 'lost')
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return {node, state}
-"""
 
 
 def instance_key(key: str, part: str) -> str:
