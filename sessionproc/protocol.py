@@ -119,6 +119,12 @@ COMMANDS = ("send", "ping", "stop")
 # longer holds a working link: the phone forgot it, so the profile goes.
 UNLINKED_REASONS = frozenset({"LOGOUT", "UNPAIRED", "UNPAIRED_IDLE", "credentials_rejected"})
 
+# ``send_failed`` reasons after which the message may still have gone out:
+# the page did not answer in time, or the browser broke mid-send.  The node
+# keeps such a send's record, so a retry with the same id is refused
+# (``outcome_unknown``) rather than sent a second time.
+SEND_OUTCOME_UNKNOWN = frozenset({"timeout", "browser_error"})
+
 # A file the session writes in its profile once the device is linked, so a
 # later start knows a QR code means the phone rejected the stored link.
 LINKED_MARKER = "wwnode-linked"

@@ -94,8 +94,8 @@ def test_a_send_that_failed_may_be_retried_with_its_id(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)
     failed = send(rig, cid="retry")
-    rig.say(rec, {"event": "send_failed", "id": rec.child.sent[-1]["id"], "reason": "timeout"}, now=2.0)
-    assert rig.broker.failed() == [(failed.tag, "timeout")]
+    rig.say(rec, {"event": "send_failed", "id": rec.child.sent[-1]["id"], "reason": "rejected"}, now=2.0)
+    assert rig.broker.failed() == [(failed.tag, "rejected")]  # refused: it did not go out
     send(rig, cid="retry", now=3.0)
     assert rec.child.sent[-1]["text"] == "hi" and len(rec.child.commands("send")) == 2
 
@@ -156,6 +156,19 @@ def test_a_held_send_that_went_out_before_is_answered_sent_again_not_failed(rig)
     sent = rig.broker.events("message_sent_instance")
     assert [e["message_id"] for e in sent] == ["M", "M"] and sent[1]["duplicate"] is True
     assert rig.broker.failed() == [(other.tag, "instance_destroyed")]
+
+
+@pytest.mark.parametrize("reason", ["browser_error", "timeout"])
+def test_a_send_that_may_have_gone_out_is_not_sent_again_on_a_retry(rig, reason):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    first = send(rig, cid="c1", now=1.0)
+    rig.say(rec, {"event": "send_failed", "id": rec.child.sent[-1]["id"], "reason": reason}, now=1.1)
+    assert (first.tag, reason) in rig.broker.failed()
+    sent_before = len(rec.child.commands("send"))
+    retry = send(rig, cid="c1", now=2.0)
+    assert len(rec.child.commands("send")) == sent_before  # not handed to the session again
+    assert (retry.tag, "outcome_unknown") in rig.broker.failed()
 
 
 def test_a_send_for_a_stopping_or_unknown_session_fails(rig):

@@ -29,6 +29,7 @@ from collections import Counter
 import psutil
 import pytest
 
+from sessionproc.protocol import SEND_OUTCOME_UNKNOWN
 from support import TEST_VHOST, TcpProxy, all_gone, chrome_processes_under, create_ready, new_phone, wait_for
 from wwnode.fakewa.client import ControlError
 
@@ -128,10 +129,11 @@ def test_soak(nodes, rabbit, control, redis_client):
     failed = [cid for cid in sends if rabbit.find("command_failed", command_id=cid)]
     # Answered once: never both message_sent_instance and command_failed.
     # A send failed for good may still have gone out only if the node said
-    # it could not tell (outcome_unknown: its session ended mid-send).
+    # it could not tell: outcome_unknown (its session ended mid-send), or a
+    # timeout or browser_error (the page or browser broke mid-send).
     answered_both = [cid for cid in failed if rabbit.find("message_sent_instance", command_id=cid)]
     in_doubt = {cid for cid in failed if {e["reason"] for e in rabbit.find("command_failed", command_id=cid)}
-                == {"outcome_unknown"}}
+                <= {"outcome_unknown", *SEND_OUTCOME_UNKNOWN}}
     answered_both += [cid for cid in failed if recorded[sends[cid]] and cid not in in_doubt]
     never_ended = [cid for cid in sends if not ended(cid)]
     silently_lost = [cid for cid, text in sends.items() if recorded[text] == 0 and cid not in failed]

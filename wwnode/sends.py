@@ -29,6 +29,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from sessionproc.protocol import SEND_OUTCOME_UNKNOWN
+
 from . import states as S
 from .commands import Command
 
@@ -142,7 +144,12 @@ class SendDesk:
             self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
 
     def _on_send_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        p = self._answered(rec, event, None)
+        if event["reason"] in SEND_OUTCOME_UNKNOWN:
+            # It may have gone out: its record stays "pending", so a retry
+            # with the same id is refused (outcome_unknown), not sent again.
+            p = self._inflight.get(rec.key, {}).pop(event["id"], None)
+        else:
+            p = self._answered(rec, event, None)
         if p is not None:
             self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
 
