@@ -185,6 +185,27 @@ def test_a_create_for_a_key_stopping_on_another_node_waits_for_its_lease_then_st
     assert d.tag in rig.broker.acked
 
 
+def test_a_create_that_meets_a_lease_let_go_between_its_claim_and_its_look_claims_again(rig):
+    # The claim fails against node-b's lease; node-b releases the key (lease
+    # and state together) before this node reads the state.
+    rig.store.owners["k"] = "node-b:4"
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 0.0)
+    assert d.tag not in rig.broker.acked and not rig.broker.failed() and rig.spawner.keys() == []
+    del rig.store.owners["k"]
+    rig.dispatch.retry_parked(0.25)
+    assert rig.sessions.get("k").state == S.STARTING and d.tag in rig.broker.acked
+
+
+def test_a_create_that_finds_a_new_owner_before_its_first_state_is_acked_once_it_is_written(rig):
+    rig.store.owners["k"] = "node-b:4"
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 0.0)
+    rig.store.state_hashes["k"] = {"state": S.STARTING, "node": "node-b"}
+    rig.dispatch.retry_parked(0.25)
+    assert d.tag in rig.broker.acked and rig.spawner.keys() == []
+
+
 def test_a_create_waits_for_a_stop_elsewhere_only_so_long_then_says_why(rig):
     rig.store.owners["k"] = "node-b:4"
     rig.store.state_hashes["k"] = {"state": S.STOPPED, "node": "node-b"}  # went down, lease kept

@@ -161,6 +161,14 @@ class Dispatch:
         if state.get("state") in (STOPPING, STOPPED):
             self._wait_for_stop(cmd, d, now, f"{cmd.key} is being stopped on {node}")
             return
+        if not state:
+            # No state between the failed claim and this look: the owner
+            # let the key go in that instant (a release takes the state
+            # with the lease), or has claimed it and not yet written its
+            # first state.  Look again shortly: the claim will succeed, or
+            # the state will say the key runs there.
+            self._wait_for_stop(cmd, d, now, f"{cmd.key} is changing hands")
+            return
         log.info("create %s: runs on %s; nothing to do", cmd.key, node)
         self._waiting_since.pop((d.generation, d.tag), None)
         self.bus.ack(d)
