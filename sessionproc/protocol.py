@@ -125,6 +125,10 @@ UNLINKED_REASONS = frozenset({"LOGOUT", "UNPAIRED", "UNPAIRED_IDLE", "credential
 # (``outcome_unknown``) rather than sent a second time.
 SEND_OUTCOME_UNKNOWN = frozenset({"timeout", "browser_error"})
 
+# The ``send_failed`` reason of a send the session had queued but not begun
+# when it was told to stop: it surely did not go out.
+SEND_REFUSED_STOPPING = "stopping"
+
 # A file the session writes in its profile once the device is linked, so a
 # later start knows a QR code means the phone rejected the stored link.
 LINKED_MARKER = "wwnode-linked"

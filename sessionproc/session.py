@@ -31,7 +31,8 @@ from .devtools import DevTools, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
-                       LINKED_MARKER, MAX_TEXT, UNLINKED_REASONS, BadCommand, decode_command)
+                       LINKED_MARKER, MAX_TEXT, SEND_REFUSED_STOPPING, UNLINKED_REASONS, BadCommand,
+                       decode_command)
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,7 @@ class Session:
         if len(text) > MAX_TEXT:
             return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
         if self.stopping.is_set():
-            return failed | {"reason": "stopping", "detail": "the session is stopping"}
+            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
         try:

@@ -887,19 +887,22 @@ class FakeStore:
     def begin_send(self, key, command_id):
         self._check()
         seen = self.sends.get((key, command_id))
-        if seen is None:
+        if seen is None or seen.startswith("failed:"):
             self.sends[(key, command_id)] = "pending"
+            return None
         return seen
 
     def send_record(self, key, command_id):
         self._check()
         return self.sends.get((key, command_id))
 
-    def end_send(self, key, command_id, message_id):
-        if message_id is None:
-            self.sends.pop((key, command_id), None)
-        else:
+    def end_send(self, key, command_id, message_id, failed=None):
+        if message_id is not None:
             self.sends[(key, command_id)] = f"done:{message_id}"
+        elif failed is not None:
+            self.sends[(key, command_id)] = f"failed:{failed}"
+        else:
+            self.sends.pop((key, command_id), None)
 
     def find_lost(self):
         return []

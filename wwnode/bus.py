@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import orjson
 
@@ -71,9 +71,11 @@ class EventBus:
         event is safely with the broker."""
         self.emit(name, body, on_confirmed=lambda: self.consumer.ack(d))
 
-    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
+    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None,
+             copies: Sequence[Delivery] = ()) -> None:
         """Failed for good: tell the client, keep the command in the dead
-        letter queue, then take it off its queue."""
+        letter queue, then take it off its queue (with ``copies``, other
+        deliveries of the same command that share this answer)."""
         body = {"command": d.command_queue, "reason": reason, "detail": detail}
         if key is not None:
             body["key"] = key
@@ -89,12 +91,14 @@ class EventBus:
             headers["x-original-size"] = len(body)
             body = body[:self.dead_letter_max_body]
         self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, body, headers, mandatory=True,
-                                        on_confirmed=lambda: self.consumer.ack(d)))
+                                        on_confirmed=lambda: [self.consumer.ack(x) for x in (d, *copies)]))
 
     def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:
         """Hand the command to another queue (its owner's), unchanged but
         for headers naming where it came from; acknowledged once confirmed."""
         headers = {**d.headers, "x-queue": d.command_queue, "x-routed-by": self.node_id}
+        if d.redelivered:
+            headers["x-redelivered"] = True  # the owner answers it as it did the first time
         self.publisher.publish(Outgoing("", queue, d.body, headers, mandatory=True,
                                         on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable))
 

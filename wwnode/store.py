@@ -172,11 +172,12 @@ class Store:
 
     def release(self, key: str, token: str) -> None:
         """The session is gone from this node: none of its keys stay (the
-        lease included, if it still holds ``token``)."""
+        lease included, if it still holds ``token``) but the send records,
+        which run out by themselves."""
         for kind in ("qr", "state"):
             self._pending.pop((key, kind), None)
         self._write_or_keep(key, "release", lambda: self._release_script(
-            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, SENT)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE)], args=[token]))
 
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a
@@ -189,8 +190,9 @@ class Store:
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:
         """Mark a send carrying a client's command id as under way.  None:
-        first time, go on; ``pending``: an earlier attempt's outcome is not
-        known (it may have gone out); ``done:<message id>``: it went out."""
+        first time (or a new try of one that failed), go on; ``pending``:
+        an earlier attempt's outcome is not known (it may have gone out);
+        ``done:<message id>``: it went out."""
         if not self.up:
             raise Unavailable("Redis is unreachable")
         try:
@@ -199,6 +201,10 @@ class Store:
             pipe.hget(instance_key(key, SENT), command_id)
             pipe.pexpire(instance_key(key, SENT), self.dedup_ms)
             created, value, _ = pipe.execute()
+            if not created and value.startswith("failed:"):
+                # Failed for good before: a client's new try, go on.
+                self.r.hset(instance_key(key, SENT), command_id, "pending")
+                created = True
         except REDIS_ERRORS as e:
             self._down(e)
             raise Unavailable(str(e)) from e
@@ -209,13 +215,26 @@ class Store:
         Unavailable if Redis cannot say."""
         return self._read(lambda: self.r.hget(instance_key(key, SENT), command_id))
 
-    def end_send(self, key: str, command_id: str, message_id: str | None) -> None:
-        """Record the outcome: sent (kept for the window), or failed for
-        good (forgotten, so a retry with the same id may try again)."""
+    def end_send(self, key: str, command_id: str, message_id: str | None, failed: str | None = None) -> None:
+        """Record the outcome, kept for the window: sent (``done:<message
+        id>``), failed for good (``failed:<reason>``: the same delivery
+        coming again gets the same answer, while a client's new publish
+        with that id tries again), or neither: forgotten (it surely did not
+        go out, and whoever gets it next sends it)."""
         if message_id is not None:
-            op = lambda: self.r.hset(instance_key(key, SENT), command_id, f"done:{message_id}")  # noqa: E731
+            value = f"done:{message_id}"
+        elif failed is not None:
+            value = f"failed:{failed}"
         else:
             op = lambda: self.r.hdel(instance_key(key, SENT), command_id)  # noqa: E731
+            self._write_or_keep(key, f"sent:{command_id}", op)
+            return
+
+        def op() -> None:
+            pipe = self.r.pipeline()
+            pipe.hset(instance_key(key, SENT), command_id, value)
+            pipe.pexpire(instance_key(key, SENT), self.dedup_ms)
+            pipe.execute()
         self._write_or_keep(key, f"sent:{command_id}", op)
 
     # ----------------------------------------------------------- leases
