@@ -42,6 +42,7 @@ class _Vitals:
     next_ping: float
     ping_id: str | None = None
     ping_deadline: float = 0.0
+    boot_killed: bool = False  # killed for overstaying its boot
 
 
 @dataclass(eq=False)
@@ -58,6 +59,11 @@ class Health:
         self._vitals[key] = _Vitals(boot_deadline=now + self.boot_timeout + BOOT_MARGIN,
                                     next_ping=now + self.ping_interval)
 
+    def killed_at_boot(self, key: str) -> bool:
+        """Its process was killed for overstaying its boot deadline."""
+        v = self._vitals.get(key)
+        return v is not None and v.boot_killed
+
     def forget(self, key: str) -> None:
         """Its process is gone."""
         self._vitals.pop(key, None)
@@ -71,6 +77,7 @@ class Health:
                 log.warning("session %s: not started in %.0f s; killing it", key, self.boot_timeout + BOOT_MARGIN)
                 self.counters.bump("boot_timeouts")
                 v.boot_deadline = None  # once: its exit does the rest
+                v.boot_killed = True
                 process.kill()
             return
         if state not in (S.QR, S.READY):
