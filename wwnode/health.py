@@ -1,6 +1,7 @@
 """Is a session's process alive: a deadline while it boots, pings once its
 page runs.  A session that fails either is killed; its exit is then a crash
-like any other (restarted with the backoff, counted by the breaker).
+like any other (restarted with the backoff, counted by the breaker), but
+for a boot that was merely slow on a busy machine (``pacing.py``).
 
 - booting: a session still ``starting`` (no QR code shown, not ready)
   ``BOOT_TIMEOUT`` + ``BOOT_MARGIN`` seconds after its process started, or

@@ -88,5 +88,5 @@ class BootPace:
         return True
 
     def booted(self, key: str) -> None:
-        """It came up: the next slow boot starts a new count."""
+        """It came up (or went): the next slow boot starts a new count."""
         self._slow.pop(key, None)

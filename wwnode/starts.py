@@ -93,3 +93,5 @@ class Starts:
                 self.pace.booted(change.key)
         if change.new in (S.STOPPING, S.DROPPED):
             self._waiting.pop(change.key, None)
+            if self.pace is not None:
+                self.pace.booted(change.key)  # its count of slow boots goes with it
