@@ -360,12 +360,13 @@ class NodeProcess:
 
 
 def idle_cgroup(folder: Path) -> Path:
-    """A folder laid out as a cgroup v2 one whose readings say idle (one
-    CPU, no use; a terabyte of memory, a megabyte used).  A node given it as
+    """A folder laid out as a cgroup v2 one whose readings say idle (eight
+    CPUs, so eight boots at once; no use; a terabyte of memory, a megabyte
+    used).  A node given it as
     ``LOAD_CGROUP_ROOT`` takes creates however busy the machine is; tests
     of admission on real readings do not use it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (("cpu.max", "100000 100000"), ("cpu.stat", "usage_usec 0"), ("memory.max", str(10**12)),
+    for name, text in (("cpu.max", "800000 100000"), ("cpu.stat", "usage_usec 0"), ("memory.max", str(10**12)),
                        ("memory.current", str(10**6)), ("memory.stat", "inactive_file 0")):
         (folder / name).write_text(text + "\n")
     return folder
@@ -742,6 +743,9 @@ class FakeBroker:
         self.no_queue: set[str] = set()  # routing keys that have no queue (unroutable)
         self.is_router = False
         self.accepting_creates = True
+        self.create_priority = 0
+        self.create_prefetch = 1
+        self.before_create_ack = None
         self.generation = 1  # of the consumer's connection (deliveries carry it)
         self.losses = self.cancels = self.blocks = 0  # the heartbeat's link counters
 
@@ -782,8 +786,13 @@ class FakeBroker:
     def requeue(self, d: Delivery) -> None:
         self.requeued.append(d.tag)
 
-    def set_accepting_creates(self, accepting: bool) -> None:
+    def set_accepting_creates(self, accepting: bool, priority: int | None = None,
+                              prefetch: int | None = None) -> None:
         self.accepting_creates = accepting
+        if priority is not None:
+            self.create_priority = priority
+        if prefetch is not None:
+            self.create_prefetch = prefetch
 
     def events(self, name: str) -> list[dict]:
         """Bodies of the events of that name, without the envelope."""
@@ -918,11 +927,15 @@ class FakeStore:
 
 
 class FakeLoad:
-    def __init__(self, cpu: float = 10.0, mem: float = 10.0):
+    def __init__(self, cpu: float = 10.0, mem: float = 10.0, cpus: float = 64.0):
         self.reading = Reading(cpu, mem)
+        self._cpus = cpus  # many: boots are not paced unless a test says so
 
     def read(self):
         return self.reading
+
+    def cpus(self):
+        return self._cpus
 
 
 class FakeProcesses:
@@ -993,9 +1006,10 @@ class Rig:
         self.node._reap(now)
 
 
-def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **settings) -> Rig:
+def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
-    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff)."""
+    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff);
+    ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
@@ -1005,7 +1019,7 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **sett
     if measure is not None:
         edges["measure"] = measure
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
-                    spawner=spawner, load=FakeLoad(), processes=processes, clock=clock, **edges)
+                    spawner=spawner, load=load or FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)
 
 

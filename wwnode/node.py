@@ -98,6 +98,8 @@ class Node:
     counters: Counters
     storage: Storage  # whether DATA_DIR takes writes
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
+    # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
+    placement: Callable[[int, float, float], tuple[int, int]] | None = None
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -318,14 +320,18 @@ class Node:
         """Whether a new session may start here at this very moment (the
         cap and admission, on the sessions there are now), asked by
         ``Dispatch`` before each create: a full node cancels its create
-        consumer at once, so what it would not take stays in the queue."""
+        consumer at once, so what it would not take stays in the queue.
+        The create consumer's priority follows the same figures."""
         was = self.admission.accepting
         n = self.sessions.count()
         accepting = self.admission.update(reading, n) if reading else self.admission.decide(n)
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
-        self.consumer.set_accepting_creates(accepting and not self.stopping)
+        priority = prefetch = None
+        if self.placement is not None:
+            priority, prefetch = self.placement(n, self.admission.cpu, self.admission.mem)
+        self.consumer.set_accepting_creates(accepting and not self.stopping, priority, prefetch)
         return accepting and not self.stopping
 
     def heartbeat(self) -> dict:
@@ -337,6 +343,8 @@ class Node:
             "pid": os.getpid(),
             "sessions": self.sessions.count(),
             "accepting": int(self.admission.accepting and not self.stopping),
+            "create_priority": self.consumer.create_priority,
+            "create_prefetch": self.consumer.create_prefetch,
             "router": int(self.consumer.is_router),
             "cpu": round(self.admission.cpu, 1),
             "mem": round(self.admission.mem, 1),

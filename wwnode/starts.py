@@ -1,11 +1,12 @@
 """Starting session processes: the command line each gets from the node's
 settings, and the start slots.
 
-At most ``START_CONCURRENCY`` browsers boot at once (none by default): a
-bound for a big node that restores or receives many sessions at once.  A
-start beyond it waits its turn, in order of asking; a session frees its
-slot when it leaves ``starting`` (its first QR code, ready, or its process
-gone, the boot deadline included).
+Browsers boot a few at a time (``pacing.py``: by default one per free
+core, or ``START_CONCURRENCY``), so a burst of creates, or a node restoring
+many sessions, does not boot them all at once.  A start beyond the limit
+waits its turn, in order of asking; a session frees its slot when it
+leaves ``starting`` (its first QR code, ready, or its process gone, the
+boot deadline included).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import logging
 from dataclasses import dataclass, field
 
 from sessionproc.protocol import SessionArgs
+from sessionproc.useragent import VersionUnknown, desktop_user_agent
 
 from . import states as S
 from .children import Child, Spawner
 from .config import Config
 from .health import Health
+from .pacing import BootPace
 from .paths import Paths
 
 log = logging.getLogger(__name__)
@@ -30,11 +33,14 @@ class Starts:
     paths: Paths
     spawner: Spawner
     health: Health
+    pace: BootPace | None = None  # None: START_CONCURRENCY alone (0: no limit)
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
 
     @property
     def limit(self) -> float:
+        if self.pace is not None:
+            return self.pace.limit(len(self._booting))
         return self.cfg.start_concurrency or float("inf")
 
     def args_for(self, key: str) -> SessionArgs:
@@ -42,8 +48,19 @@ class Starts:
         return SessionArgs(key=key, profile=self.paths.profile(key), log_file=self.paths.session_log(key),
                            url=cfg.wa_url, chrome=cfg.chrome_path, chromedriver=cfg.chromedriver_path,
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
-                           boot_timeout=cfg.boot_timeout, user_agent=cfg.user_agent, send_seen=cfg.send_seen,
+                           boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=cfg.send_seen,
                            log_bodies=cfg.log_message_bodies)
+
+    def _user_agent(self) -> str:
+        """``USER_AGENT``, else the installed Chromium's desktop one, asked
+        once for every session (``useragent.py``); empty when Chromium
+        cannot say, and the session then says why it cannot start."""
+        if self.cfg.user_agent:
+            return self.cfg.user_agent
+        try:
+            return desktop_user_agent(self.cfg.chrome_path)
+        except VersionUnknown:
+            return ""
 
     def may_start(self, key: str, now: float) -> bool:
         """True: start it now; False: it waits for a slot (``next_waiting``)."""
@@ -72,5 +89,9 @@ class Starts:
         session stopped or dropped no longer waits for one."""
         if change.old == S.STARTING:
             self._booting.discard(change.key)
+            if self.pace is not None and change.new in (S.QR, S.READY):
+                self.pace.booted(change.key)
         if change.new in (S.STOPPING, S.DROPPED):
             self._waiting.pop(change.key, None)
+            if self.pace is not None:
+                self.pace.booted(change.key)  # its count of slow boots goes with it

@@ -22,7 +22,9 @@ from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
 from .node import Node
 from .ownership import Leases, Ownership
+from .pacing import BootPace, usable_cores
 from .paths import Paths
+from .placement import CreatePriority
 from .procs import Processes
 from .restarts import Restarts
 from .sends import SendDesk
@@ -69,10 +71,13 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     counters = Counters()
     bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
-    starts = Starts(cfg, paths, spawner, health)
+    admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
+    pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
+    starts = Starts(cfg, paths, spawner, health, pace)
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
-    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
+    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
+                        slow_boot=pace.forgive)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
@@ -90,9 +95,13 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
-                admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
-                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
+                admission=admission,
+                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
+                placement=CreatePriority(cfg.admit_high, cfg.max_sessions))
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    # The session a create started counts before its ack frees the create
+    # slot (placement.py).
+    consumer.before_create_ack = node.has_room
     return node
 
 
