@@ -98,6 +98,7 @@ class Node:
     counters: Counters
     storage: Storage  # whether DATA_DIR takes writes
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
+    heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -348,6 +349,8 @@ class Node:
             "command_link_losses": self.consumer.losses,
             "consumers_cancelled": self.consumer.cancels,
             "publishing_blocked": self.publisher.blocks,
+            "max_sessions": self.cfg.max_sessions,  # 0: no cap (``wwnode capacity`` reads it)
+            **self.heartbeat_extra,
         }
         doc.update(self.storage.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})

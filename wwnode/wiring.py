@@ -20,6 +20,8 @@ from .dispatch import Dispatch
 from .health import Health
 from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
+from .metrics import Readings, Tally
+from .metrics_http import serve
 from .node import Node
 from .ownership import Leases, Ownership
 from .paths import Paths
@@ -52,10 +54,15 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
-    return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
+    node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage)
+    # /metrics and /healthz, from threads that read what the loop publishes.
+    endpoint = serve(node.readings, cfg.metrics_addr)
+    if endpoint is not None:
+        node.heartbeat_extra["metrics_addr"] = f"{endpoint.host}:{endpoint.port}"
+    return node
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
@@ -67,18 +74,24 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
-    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
+    tally = Tally(clock)
+    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body,
+                   tally=tally)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
     starts = Starts(cfg, paths, spawner, health)
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
-    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
+    admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
+    # Last of the chores: it publishes what the turn left for the metrics.
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              readings)
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
+    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change, tally.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -90,9 +103,10 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
-                admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
+                admission=admission,
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    node.readings = readings  # for the metrics endpoint (``build``) and tests
     return node
 
 
