@@ -60,6 +60,7 @@ class Endpoint:
         self.clock = clock
         self.measure = measure
         self._ask = threading.Lock()  # between scrapes only; the loop never takes it
+        self._measuring = threading.Lock()  # two scrapes at once share the memory readings
         self._memory: dict[str, tuple[int, float, int]] = {}  # key -> (pid, measured at, bytes)
         self._server: http.server.ThreadingHTTPServer | None = None
         self.registry = CollectorRegistry(auto_describe=False)
@@ -124,14 +125,15 @@ class Endpoint:
     def memory(self, pids: dict[str, int]) -> dict[str, int]:
         """Each session's tree RSS in bytes, measured again when older than
         ``MEMORY_EVERY`` or its process changed."""
-        now = time.monotonic()
-        for key in [k for k in self._memory if k not in pids]:
-            del self._memory[key]
-        for key, pid in pids.items():
-            known = self._memory.get(key)
-            if known is None or known[0] != pid or now - known[1] >= MEMORY_EVERY:
-                self._memory[key] = (pid, now, self.measure(pid))
-        return {key: b for key, (_, _, b) in self._memory.items()}
+        with self._measuring:
+            now = time.monotonic()
+            for key in [k for k in self._memory if k not in pids]:
+                del self._memory[key]
+            for key, pid in pids.items():
+                known = self._memory.get(key)
+                if known is None or known[0] != pid or now - known[1] >= MEMORY_EVERY:
+                    self._memory[key] = (pid, now, self.measure(pid))
+            return {key: b for key, (_, _, b) in self._memory.items()}
 
     def turn_age(self) -> float | None:
         vitals = self.readings.vitals
