@@ -88,7 +88,7 @@ def test_a_scrape_asks_the_loop_and_never_blocks_it(tmp_path):
     now = [5.0]
     rig = node_rig(tmp_path / "data", clock=lambda: now[0])
     rig.readings.tick(5.0)
-    endpoint = Endpoint(rig.readings, "127.0.0.1:0", clock=lambda: now[0], measure=lambda pid: 0)
+    endpoint = Endpoint(rig.readings, "127.0.0.1:0", clock=lambda: now[0], measure=lambda pids: dict.fromkeys(pids, 0))
     assert rig.readings.snapshot is None  # nobody asked: nothing built
     now[0] = 30.0  # the loop stalls 25 s
     text = endpoint.metrics().decode()  # waits ANSWER_WAIT, then serves what there is

@@ -11,8 +11,9 @@ for the thread to read:
 - ``snapshot``: every reading at once (sessions by state, admission, the
   outbox, the tally's copies, ...), built only when the thread asked for
   one since the last (a number it raises; the loop answers with the
-  number it saw).  No scrape, no snapshot: a node nobody scrapes builds
-  none.  A scrape every second costs the loop one snapshot a second,
+  number it saw, then writes a byte to a pipe the thread waits on: a
+  write that never blocks, since a full pipe already says "answered").
+  No scrape, no snapshot: a node nobody scrapes builds none.  A scrape every second costs the loop one snapshot a second,
   tens of microseconds (``tests/bench/bench_node.py`` measures it).
 
 :func:`families` turns a snapshot into Prometheus metric families; it runs
@@ -22,6 +23,7 @@ node of fakes and read these without a server.
 
 from __future__ import annotations
 
+import os
 import time
 from bisect import bisect_left
 from collections import Counter
@@ -132,6 +134,7 @@ class Readings:
     snapshot: dict | None = field(default=None, init=False)
     answered: int = field(default=0, init=False)  # the last request the snapshot answers
     asked: int = field(default=0, init=False)  # raised by the thread only
+    answer_fd: int | None = field(default=None, init=False)  # a pipe's non-blocking write end, the thread's
     _last_tick: float | None = field(default=None, init=False)
 
     def tick(self, now: float) -> None:
@@ -143,6 +146,11 @@ class Readings:
         if asked != self.answered:
             self.snapshot = self.take(now)
             self.answered = asked
+            if self.answer_fd is not None:
+                try:
+                    os.write(self.answer_fd, b".")
+                except BlockingIOError:
+                    pass  # full: the thread has its wake-up already
 
     def take(self, now: float) -> dict:
         """Every reading at this moment, as plain values (copies: the loop

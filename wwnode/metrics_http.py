@@ -9,8 +9,10 @@ its last turn then says why).  ``/healthz`` reads only the loop's vitals.
 
 What the thread measures itself, off the loop: each session's browser
 tree memory (RSS, summed over the tree: cheap, unlike PSS; see
-``memory.py``), at most every ``MEMORY_EVERY`` seconds per session, and
-the node process's own figures (``process_*``, from ``prometheus_client``).
+``memory.py``), every session at once at most every ``MEMORY_EVERY``
+seconds (finding the trees means reading every process's parent in
+``/proc``: once for all sessions, not once each), and the node process's
+own figures (``process_*``, from ``prometheus_client``).
 
 ``/healthz`` answers 200 when the loop turned within ``LOOP_STALL``
 seconds and the node's last word from Redis and from RabbitMQ was an
@@ -22,22 +24,24 @@ from __future__ import annotations
 import http.server
 import logging
 import math
+import os
+import select
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCollector, generate_latest
 
-from .memory import tree_pss_mb
 from .metrics import Readings, families
 
 log = logging.getLogger(__name__)
 
 LOOP_STALL = 10.0  # seconds without a turn: the loop is stuck
 ANSWER_WAIT = 1.0  # longest wait of a scrape for the loop's snapshot
-MEMORY_EVERY = 15.0  # seconds between two measures of one session's tree
-MB = 1024 * 1024
+MEMORY_EVERY = 30.0  # seconds between two measures of the sessions' trees
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -48,20 +52,50 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def tree_rss_bytes(pid: int) -> int:
-    return int(tree_pss_mb(pid, math.inf) * MB)  # an infinite cutoff: RSS alone, PSS never read
+def trees_rss_bytes(roots: dict[str, int], proc: Path = Path("/proc")) -> dict[str, int]:
+    """The RSS of each root's process tree, summed, by key.  One pass over
+    ``/proc`` finds every tree (``stat``: each process's parent), then
+    ``statm`` gives each one's resident pages.  Read directly: the same
+    through psutil objects costs several times the CPU, and this runs on
+    a machine with many processes.  Processes that end meanwhile count 0."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (proc / entry.name / "stat").read_bytes()
+        except OSError:
+            continue  # ended
+        # pid (comm) state ppid ...: the name may hold spaces and parentheses
+        fields = stat[stat.rfind(b")") + 2:].split(b" ", 2)
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    sizes = {}
+    for key, root in roots.items():
+        total, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, ()))
+            try:
+                total += int((proc / str(pid) / "statm").read_bytes().split()[1]) * PAGE
+            except (OSError, IndexError, ValueError):
+                continue  # ended
+        sizes[key] = total
+    return sizes
 
 
 class Endpoint:
     def __init__(self, readings: Readings, addr: str, *, clock: Callable[[], float] = time.monotonic,
-                 measure: Callable[[int], int] = tree_rss_bytes):
+                 measure: Callable[[dict[str, int]], dict[str, int]] = trees_rss_bytes):
         self.readings = readings
         self.host, self.port = parse_addr(addr)
         self.clock = clock
         self.measure = measure
-        self._ask = threading.Lock()  # between scrapes only; the loop never takes it
+        self._ask = threading.Lock()  # one scrape at a time asks the loop; the loop never takes it
+        self._answers, readings.answer_fd = os.pipe()  # the loop writes a byte when it answered
+        os.set_blocking(readings.answer_fd, False)
         self._measuring = threading.Lock()  # two scrapes at once share the memory readings
-        self._memory: dict[str, tuple[int, float, int]] = {}  # key -> (pid, measured at, bytes)
+        self._memory: dict[str, int] = {}  # key -> bytes
+        self._measured: tuple[float, dict[str, int]] = (-math.inf, {})  # when, of which processes
         self._server: http.server.ThreadingHTTPServer | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -117,23 +151,24 @@ class Endpoint:
         with self._ask:
             wanted = self.readings.asked + 1
             self.readings.asked = wanted
-        deadline = time.monotonic() + ANSWER_WAIT
-        while self.readings.answered < wanted and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return self.readings.snapshot
+            deadline = time.monotonic() + ANSWER_WAIT
+            while self.readings.answered < wanted:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._answers], [], [], left)[0]:
+                    break  # the loop did not turn in time
+                os.read(self._answers, 4096)  # this answer, and any earlier one left unread
+            return self.readings.snapshot
 
     def memory(self, pids: dict[str, int]) -> dict[str, int]:
         """Each session's tree RSS in bytes, measured again when older than
-        ``MEMORY_EVERY`` or its process changed."""
+        ``MEMORY_EVERY`` or the sessions' processes changed."""
         with self._measuring:
             now = time.monotonic()
-            for key in [k for k in self._memory if k not in pids]:
-                del self._memory[key]
-            for key, pid in pids.items():
-                known = self._memory.get(key)
-                if known is None or known[0] != pid or now - known[1] >= MEMORY_EVERY:
-                    self._memory[key] = (pid, now, self.measure(pid))
-            return {key: b for key, (_, _, b) in self._memory.items()}
+            when, of = self._measured
+            if pids != of or now - when >= MEMORY_EVERY:
+                self._memory = self.measure(pids) if pids else {}
+                self._measured = (now, dict(pids))
+            return dict(self._memory)
 
     def turn_age(self) -> float | None:
         vitals = self.readings.vitals
