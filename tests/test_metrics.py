@@ -119,7 +119,8 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 def endpoint_of(redis_client, node_id: str) -> str:
-    addr = wait_for(lambda: heartbeat_field(redis_client, node_id, "metrics_addr"), what="the metrics address")
+    addr = wait_for(lambda: heartbeat_field(redis_client, node_id, "metrics_addr"), timeout=60,
+                    what="the node's first heartbeat, naming its metrics address")
     return f"http://{addr}"
 
 
