@@ -296,6 +296,7 @@ class NodeProcess:
         "PING_INTERVAL": "2", "PING_TIMEOUT": "2", "LOAD_INTERVAL": "0.5", "RESTORE_STAGGER": "0.3",
         "BACKOFF_INITIAL": "0.2", "STOP_TIMEOUT": "10", "HEARTBEAT_INTERVAL": "1", "LEASE_TTL": "6",
         "AMQP_HEARTBEAT": "5", "LOG_LEVEL": "INFO",
+        "METRICS_ADDR": "",  # many nodes at once on one machine: a test that wants it asks (port 0)
     }
 
     def __init__(self, node_id: str, data_dir: Path, env: dict, argv: list[str] | None = None,

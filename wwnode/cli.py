@@ -166,6 +166,27 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from .dashboard import RefusedToStart, serve
+
+    try:
+        serve(load(), args.host, args.port)
+    except RefusedToStart as e:
+        print(f"wwnode dashboard: refused to start: {e}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+    except OSError as e:
+        print(f"wwnode dashboard: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+    return 0
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a port number (1 to 65535)")
+    return value
+
+
 def cmd_doctor(args) -> int:
     import orjson
 
@@ -251,6 +272,13 @@ def _client_parsers(sub) -> None:
     dm.add_argument("--timeout", type=_positive, default=60.0, metavar="SECONDS",
                     help="longest wait for any one step (default %(default)s)")
     dm.set_defaults(func=cmd_demo)
+    db = sub.add_parser("dashboard", help="the fleet in a web page: nodes, sessions, QR codes, events, buttons",
+                        description="Serves a live page (server-sent events) at http://HOST:PORT/. Bound to "
+                                    "anything but a loopback address it needs DASHBOARD_TOKEN (at least 16 "
+                                    "characters) and refuses to start without it (exit 2).")
+    db.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    db.add_argument("--port", type=_port, default=8464, help="port (default %(default)s)")
+    db.set_defaults(func=cmd_dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,9 @@ class Config:
     # cgroup files (empty: /sys/fs/cgroup).  For tests only: readings of
     # their choice on a machine that others keep busy.
     load_cgroup_root: str = ""
+    # Where GET /metrics and GET /healthz are served, host:port (empty: not
+    # served; port 0: one the system picks, named in the heartbeat).
+    metrics_addr: str = "127.0.0.1:9464"
 
 
 def _env_name(field_name: str) -> str:
@@ -181,6 +184,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("SESSION_MEMORY_LIMIT must be 0 (no limit) or more, MEMORY_CHECK_INTERVAL positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
         raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
+    if cfg.metrics_addr and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}", cfg.metrics_addr):
+        raise ConfigError("METRICS_ADDR must be host:port (an IPv6 host in brackets), or empty to serve nothing")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 

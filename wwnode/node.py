@@ -100,6 +100,7 @@ class Node:
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
     # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
     placement: Callable[[int, float, float], tuple[int, int]] | None = None
+    heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -356,6 +357,8 @@ class Node:
             "command_link_losses": self.consumer.losses,
             "consumers_cancelled": self.consumer.cancels,
             "publishing_blocked": self.publisher.blocks,
+            "max_sessions": self.cfg.max_sessions,  # 0: no cap (``wwnode capacity`` reads it)
+            **self.heartbeat_extra,
         }
         doc.update(self.storage.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})

@@ -40,6 +40,7 @@ from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 
 from . import states as S
 from .commands import Command
+from .metrics import Tally
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,15 @@ class PendingSend:
     delivery: object
     hold_until: float = 0.0
     repeats: list = field(default_factory=list)  # later deliveries of the same send (same id)
+    received: float = 0.0  # when it reached this node (its latency, for the metrics)
 
     def deliveries(self) -> list:
         return [self.delivery, *self.repeats]
 
 
 class SendDesk:
-    def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception]):
+    def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception],
+                 tally: Tally | None = None):
         self.send_hold = send_hold
         self.bus = bus
         self.store = store
@@ -92,13 +95,14 @@ class SendDesk:
         self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
         self._ids = itertools.count(1)
+        self.tally = tally or Tally()
 
     def send(self, cmd: Command, d, now: float) -> None:
         if cmd.command_id is not None and (cmd.key, cmd.command_id) in self._under_way:
             log.info("send %s of %s is under way here; this delivery waits for its answer", cmd.command_id, cmd.key)
             self._under_way[cmd.key, cmd.command_id].repeats.append(d)
             return
-        pending = PendingSend(cmd, d)
+        pending = PendingSend(cmd, d, received=now)
         if cmd.command_id is not None and delivered_again(d) and self._answered_before(pending):
             return
         rec = self.sessions.get(cmd.key)
@@ -183,6 +187,7 @@ class SendDesk:
     def _on_sent(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._answered(rec, event)
         if p is not None:
+            self.tally.sent(now - p.received)
             if p.command.command_id is not None:
                 self.store.end_send(rec.key, p.command.command_id, event["message_id"])
             body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": event["message_id"],

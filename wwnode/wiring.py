@@ -20,6 +20,8 @@ from .dispatch import Dispatch
 from .health import Health
 from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
+from .metrics import Readings, Tally
+from .metrics_http import serve
 from .node import Node
 from .ownership import Leases, Ownership
 from .pacing import BootPace, usable_cores
@@ -54,10 +56,15 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
-    return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
+    node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage)
+    # /metrics and /healthz, from threads that read what the loop publishes.
+    endpoint = serve(node.readings, cfg.metrics_addr)
+    if endpoint is not None:
+        node.heartbeat_extra["metrics_addr"] = f"{endpoint.host}:{endpoint.port}"
+    return node
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
@@ -69,7 +76,9 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
-    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
+    tally = Tally(clock)
+    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body,
+                   tally=tally)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
@@ -78,12 +87,15 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                         counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
                         slow_boot=pace.forgive)
-    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
+    # Last of the chores: it publishes what the turn left for the metrics.
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              readings)
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
+    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change, tally.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -102,6 +114,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # The session a create started counts before its ack frees the create
     # slot (placement.py).
     consumer.before_create_ack = node.has_room
+    node.readings = readings  # for the metrics endpoint (``build``) and tests
     return node
 
 

@@ -11,10 +11,11 @@ the run itself breaks.
     python tests/bench/bench_node.py                     # defaults: a few minutes
     python tests/bench/bench_node.py --messages 50 --idle-seconds 10
 
-It uses a RabbitMQ virtual host of its own (``wwnode-bench``, created with
-``rabbitmqctl``, so run it as a user allowed to) and Redis database 13, which
-it empties at the start (``--vhost`` and ``--redis-db`` choose others, for
-two runs side by side; a run refuses to start, before it empties anything,
+It uses a RabbitMQ virtual host of its own (``wwnode-bench``, or
+``WWNODE_BENCH_VHOST``; created with ``rabbitmqctl``, so run it as a user
+allowed to) and Redis database 13 (or ``WWNODE_BENCH_REDIS_DB``), which it
+empties at the start (``--vhost`` and ``--redis-db`` choose others, for two
+runs side by side; a run refuses to start, before it empties anything,
 while a node consumes creates on its virtual host).  Nothing else on those
 services is touched.
 
@@ -41,6 +42,10 @@ stand-in runs in a thread of this process, so its clock is the same one):
   CPUs, ``LOAD_CGROUP_ROOT``) unless ``--machine-readings``: on a machine
   others keep busy, admission would otherwise refuse the burst, and the
   pacing would boot one at a time whatever this node does.
+- the same CPU while ``/metrics`` is scraped every second, against none, in
+  the same run: windows without and with scrapes take turns (none, scraped,
+  none, scraped), so a machine that gets busier meanwhile weighs on both;
+  and how long a scrape takes.
 """
 
 from __future__ import annotations
@@ -69,9 +74,10 @@ from wwnode.fakewa.client import Control
 
 from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
 
-VHOST = "wwnode-bench"
+# Overridable, so two checkouts can run it on one machine at once.
+VHOST = os.environ.get("WWNODE_BENCH_VHOST", "wwnode-bench")
 RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
-REDIS_DB = 13
+REDIS_DB = int(os.environ.get("WWNODE_BENCH_REDIS_DB", "13"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
@@ -209,11 +215,21 @@ class Commands:
     exchange with the queue's name as routing key, as the old clients do."""
 
     def __init__(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
         self.conn = pika.BlockingConnection(amqp_params())
         self.ch = self.conn.channel()
 
     def publish(self, queue: str, body: dict) -> None:
+        if not self.conn.is_open:
+            self._open()
         self.ch.basic_publish("", queue, orjson.dumps(body))
+
+    def keep_alive(self) -> None:
+        """Answer the broker's heartbeats while the bench only watches (the
+        idle windows last minutes: longer than the broker waits)."""
+        self.conn.process_data_events(time_limit=0)
 
     def purge(self, queues) -> None:
         for q in queues:
@@ -236,6 +252,7 @@ class Node:
         self.out_path = work / f"{node_id}.out"
         env = {**os.environ, "RABBIT_MQ_URL": RABBIT_URL, "REDIS_URL": REDIS_URL, "WA_URL": wa_url,
                "NODE_ID": node_id, "DATA_DIR": str(self.data_dir), "LOG_LEVEL": "WARNING",
+               "METRICS_ADDR": "127.0.0.1:0",  # a free port, named in the heartbeat
                **{k.upper(): str(v) for k, v in settings.items()}}
         with open(self.out_path, "ab") as out:
             # cwd is the work folder so that no .env elsewhere changes the settings.
@@ -401,6 +418,39 @@ def measure_idle(node: Node, seconds: float) -> dict:
         "rss_end": rss[-1] / MB,
         "rss_max": max(rss) / MB,
     }
+
+
+def measure_scrapes(node: Node, metrics_url: str, seconds: float, keep_alive) -> dict:
+    """The node's CPU (its own process: the loop and the serving threads)
+    over windows without scrapes and with a scrape of ``/metrics`` every
+    second, taking turns; and each scrape's time."""
+    import urllib.request
+
+    stop = threading.Event()
+    took: list[float] = []
+
+    def scrape() -> None:
+        while not stop.wait(max(0.0, 1.0 - (took[-1] / 1000 if took else 0.0))):
+            t0 = time.monotonic()
+            with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+                reply.read()
+            took.append((time.monotonic() - t0) * 1000)
+
+    windows = {"none": [], "scraped": []}
+    for kind in ("none", "scraped", "none", "scraped"):
+        keep_alive()
+        scraper = None
+        if kind == "scraped":
+            stop.clear()
+            scraper = threading.Thread(target=scrape, daemon=True)
+            scraper.start()
+        windows[kind].append(measure_idle(node, seconds / 2))
+        if scraper is not None:
+            stop.set()
+            scraper.join(15)
+    cpu = {kind: sum(w["cpu"] * w["wall"] for w in ws) / sum(w["wall"] for w in ws) for kind, ws in windows.items()}
+    return {"cpu_none": cpu["none"], "cpu_scraped": cpu["scraped"], "scrapes": took,
+            "wall": sum(w["wall"] for ws in windows.values() for w in ws)}
 
 
 def destroy_all(cmds: Commands, events: Events, keys: list[str], timeout: float = 60.0) -> None:
@@ -689,6 +739,11 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"idle: {idle_sessions} sessions; settling {args.settle:g} s, then a {args.idle_seconds:g} s window")
         time.sleep(args.settle)
         idle = measure_idle(node, args.idle_seconds)
+        addr = r.hget(f"nodes:{NODE_ID}", "metrics_addr")
+        progress(f"node CPU with a /metrics scrape every second against none, {args.idle_seconds:g} s each")
+        cmds.keep_alive()
+        scraping = measure_scrapes(node, f"http://{addr}/metrics", args.idle_seconds, cmds.keep_alive) if addr else None
+        cmds.keep_alive()
 
         table.add("create_instance -> QR in Redis, 1 session", single, "ms", fmt="{:.0f}")
         table.add(f"{BATCH} creates at once -> QR in Redis, min", min(batch.values()), "ms", fmt="{:.0f}")
@@ -719,6 +774,16 @@ def main(argv: list[str] | None = None) -> int:
         table.add(f"node RSS, {idle_sessions} idle sessions, max over the window", idle["rss_max"], "MB",
                   TARGET_RSS, fmt="{:.1f}")
         table.add("node RSS at the end of the window", idle["rss_end"], "MB", fmt="{:.1f}")
+        if scraping is not None:
+            table.add(f"node CPU, {idle_sessions} idle sessions, no scrape (windows taking turns)",
+                      scraping["cpu_none"], "% of a core", fmt="{:.3f}")
+            table.add(f"node CPU, {idle_sessions} idle sessions, /metrics scraped every second",
+                      scraping["cpu_scraped"], "% of a core", fmt="{:.3f}")
+            table.add("node CPU, scraped minus none", scraping["cpu_scraped"] - scraping["cpu_none"],
+                      "% of a core", fmt="{:.3f}")
+            n = len(scraping["scrapes"])
+            table.add(f"/metrics scrape time, p50 (n={n})", percentile(scraping["scrapes"], 50), "ms")
+            table.add("/metrics scrape time, p99", percentile(scraping["scrapes"], 99), "ms")
 
         if args.hop_messages > 0:
             progress("stopping the node; two nodes for the routing hop")
