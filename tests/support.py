@@ -842,11 +842,13 @@ class FakeStore:
         self.writes.append(("state", key, state))
         self.state_hashes[key] = {"state": state, "node": self.node_id}
 
-    def release(self, key, token):
+    def release(self, key, token, forget_sends=False):
         self.writes.append(("release", key))
         if self.owners.get(key) == token:
             del self.owners[key]
             self.state_hashes.pop(key, None)
+            if forget_sends:
+                self.sends = {k: v for k, v in self.sends.items() if k[0] != key}
 
     def let_go(self, key, token):
         self.writes.append(("let_go", key))

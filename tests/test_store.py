@@ -39,10 +39,10 @@ class Owner:
         renewal = self.ownership.renew(now, lambda: heartbeat)
         return None if renewal is None else renewal.lost
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, forget_sends: bool = False) -> None:
         token = self.leases.give_up(key)
         if token is not None:
-            self.store.release(key, token)
+            self.store.release(key, token, forget_sends)
 
     def __getattr__(self, name):  # the Store's own calls: set_state, set_qr, begin_send, ...
         return getattr(self.store, name)
@@ -154,6 +154,9 @@ def test_release_removes_every_key_of_a_session_but_only_its_owners(stores, redi
     assert len(instance_keys(redis_client, "k")) == 5  # owner, fence, state, qr, sent
     a.release("k")
     assert instance_keys(redis_client, "k") == ["instances:k:sent"]  # runs out by itself
+    a.claim("k")
+    a.release("k", forget_sends=True)  # logged out
+    assert instance_keys(redis_client, "k") == []
 
     a.claim("k2")
     redis_client.delete("instances:k2:owner")

@@ -170,14 +170,18 @@ class Store:
         self._write_or_keep(key, "state",
                             lambda: self._fenced(key, instance_key(key, STATE), self.state_ms, "hset", *fields))
 
-    def release(self, key: str, token: str) -> None:
+    def release(self, key: str, token: str, forget_sends: bool = False) -> None:
         """The session is gone from this node: none of its keys stay (the
         lease included, if it still holds ``token``) but the send records,
-        which run out by themselves."""
+        which run out by themselves: a send delivered again after its key
+        was destroyed and created anew must get the answer it got the
+        first time, not go out a second time.  ``forget_sends``: they go
+        too (the account was logged out: its sends are history)."""
         for kind in ("qr", "state"):
             self._pending.pop((key, kind), None)
+        parts = (OWNER, QR, STATE, FENCE, SENT) if forget_sends else (OWNER, QR, STATE, FENCE)
         self._write_or_keep(key, "release", lambda: self._release_script(
-            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE)], args=[token]))
+            keys=[instance_key(key, part) for part in parts], args=[token]))
 
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a
