@@ -209,3 +209,27 @@ def events(cfg, key: str | None, names: list[str], as_json: bool, count: int | N
             screen.say(orjson.dumps(e).decode() if as_json else describe(e))
             shown += 1
     return Outcome(EXIT_OK, "")
+
+
+def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
+    """Fetch a blob from the store ``BLOB_STORE_URL`` names: to ``out``, or
+    to standard output."""
+    from .blobstore import BlobError, BlobNotFound, check_id, open_blob_store
+
+    try:
+        check_id(blob_id)
+        store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
+    except BlobError as e:
+        return Outcome(EXIT_BAD_INPUT, str(e))
+    try:
+        if out is None:
+            data = store.get_bytes(blob_id)
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return Outcome(EXIT_OK, "")
+        store.get_file(blob_id, out)
+    except BlobNotFound as e:
+        return Outcome(EXIT_FAILED, str(e))
+    except BlobError as e:
+        return Outcome(EXIT_UNREACHABLE, str(e))
+    return Outcome(EXIT_OK, f"{blob_id} written to {out}")
