@@ -98,6 +98,8 @@ class Node:
     counters: Counters
     storage: Storage  # whether DATA_DIR takes writes
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
+    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins
+    failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -141,6 +143,7 @@ class Node:
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
             return False
+
         # Leases first: a node back from a pause must learn what it lost
         # before it reads a word its sessions said meanwhile.
         self._renew_leases(now)
@@ -158,6 +161,8 @@ class Node:
         return True
 
     def _finish(self) -> None:
+        for part in self.background:
+            part.close()
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
@@ -188,7 +193,12 @@ class Node:
             self.sessions.shutdown(now)
             self._shutdown_deadline = now + self.cfg.stop_timeout + 5
         if not self.sessions:
-            return False
+            if not any(part.busy() for part in self.background):
+                return False
+            if now >= self._shutdown_deadline:
+                log.error("work on threads (saving logins) did not end in time; stopping without it")
+                return False
+            return True
         if now >= self._shutdown_deadline:
             log.error("sessions did not stop in time; killing them")
             self._kill_sessions()
@@ -304,11 +314,14 @@ class Node:
         except REDIS_ERRORS as e:
             log.warning("could not look for lost sessions: %s", e)
             return
+        self.counters.bump("lost_scans")
         for item in lost:
             log.warning("session %s was lost with node %s", item["key"], item["node"])
             self.bus.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
                                              "owner": item["node"]})
             self.bus.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
+            if self.failover is not None:
+                self.failover.lost(item["key"], item["node"])
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval

@@ -77,7 +77,7 @@ class Sessions:
             return
         rec.state = new
         log.info("session %s: %s -> %s", rec.key, old, new)
-        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now)
+        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, rec.logout)
         for listener in self.listeners:
             listener(change)
 

@@ -65,6 +65,7 @@ class Change:
     for_good: bool = False  # to STOPPED: destroyed (forget the key), not a node shutdown
     reason: str = ""  # to FAILED: why (crash_loop, cannot_start, ...)
     now: float = 0.0  # when (monotonic)
+    logout: bool = False  # to STOPPED: the link is gone (destroy with logout, or the phone unlinked it)
 
     @property
     def restored(self) -> bool:

@@ -46,7 +46,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
-from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RELEASE, RENEW
+from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class Store:
         self._release_script = self.r.register_script(RELEASE)
         self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
+        self._raise_fence = self.r.register_script(RAISE_FENCE)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
@@ -231,6 +232,26 @@ class Store:
             self._down(e)
             return None
         return value if ok else False
+
+    def holds(self, key: str, token: str) -> bool:
+        """Whether ``token`` holds the key's lease now.  Called from the
+        snapshot worker thread (redis-py's client is thread-safe): the
+        redis error goes to the caller, and the node's up/down
+        bookkeeping is left alone."""
+        return self.r.get(instance_key(key, OWNER)) == token
+
+    def raise_fence(self, key: str, token: str, floor: int) -> str | None:
+        """Make our fence greater than ``floor``: our token (a new one if
+        the fence had to grow), None if the lease is not ours or Redis
+        cannot say."""
+        if not self.up:
+            return None
+        try:
+            return self._raise_fence(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
+                                     args=[token, self.node_id, floor]) or None
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
 
     def owner_of(self, key: str) -> str | None:
         """The node that owns the key now (None: nobody); Unavailable if

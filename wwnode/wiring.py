@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .admission import Admission, LoadReader
+from .blobstore import open_blob_store
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -17,16 +18,19 @@ from .children import Spawner
 from .config import Config
 from .counters import Counters
 from .dispatch import Dispatch
+from .failover import Failover
 from .health import Health
 from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
 from .node import Node
 from .ownership import Leases, Ownership
 from .paths import Paths
+from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
 from .sends import SendDesk
 from .sessions import Sessions
+from .snapshots import Snapshots
 from .spool import Spool
 from .starts import Starts
 from .storage import Storage
@@ -55,12 +59,13 @@ def build(cfg: Config, paths: Paths) -> Node:
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
-                    storage=storage)
+                    storage=storage,
+                    snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)))
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
-             measure: Callable[[int, float], float] = tree_pss_mb) -> Node:
+             measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
     memory measure)."""
@@ -77,6 +82,18 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+    # Portable logins (when the node has a blob store) first: a session
+    # stopped for good still holds its lease's token then.
+    portable = None
+    if snapshots is not None:
+        portable = Portable(snapshots, paths, sessions, leases, store, counters, cfg.profile_snapshot_interval,
+                            clock)
+        sessions.subscribe(portable.on_change)
+        starts.gate = portable.ready_to_start
+        chores += (portable,)
+    failover = Failover(bus, cfg.restore_stagger) if cfg.failover == "auto" else None
+    if failover is not None:
+        chores += (failover,)
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
         sessions.subscribe(listener)
@@ -91,7 +108,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
-                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
+                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
+                background=(portable,) if portable else (), failover=failover)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
     return node
 
