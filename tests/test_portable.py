@@ -103,3 +103,57 @@ def test_failover_manual_only_reports_them_lost(fake_nodes, fake, rabbit, redis_
     wait_for(lambda: counter(redis_client, "node-b", "lost_scans") >= 3, what="three more lost scans", timeout=30)
     assert owner(redis_client, "m1") is None
     assert not rabbit.find("state_instance", key="m1", state="starting", node="node-b")
+
+
+def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake, rabbit, redis_client, tmp_path,
+                                                               rabbit_url, redis_url):
+    import os
+    import subprocess
+    import sys
+
+    # The nodes' own lease (6 s): a busy machine may hold a node's loop
+    # back for seconds, and a lost lease is another test's business.
+    settings = {"blob_store_url": (tmp_path / "shared-blobs").as_uri()}
+    fake_nodes("node-a", **settings)
+    phones = {key: new_phone() for key in ("d1", "d2", "d3")}
+    for key, phone in phones.items():
+        create_ready(rabbit, fake, key, phone)
+    fake_nodes("node-b", **settings)
+    wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
+    seen_qr = len(rabbit.find("qr_instance"))
+    env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
+    drain = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "drain", "node-a", "--timeout", "120"], env=env,
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Sends keep coming while the sessions move.
+    friend = new_phone()
+    sent_ids = []
+    n = 0
+    while drain.poll() is None:
+        for key in phones:
+            n += 1
+            sent_ids.append((key, f"{key}-{n}"))
+            rabbit.publish("send_message", {"key": key, "chat_id": f"{friend}@c.us", "message": f"m{n}",
+                                            "id": f"{key}-{n}"})
+        rabbit.pump(0.3)
+    out, err = drain.communicate()
+    assert drain.returncode == 0, (out, err)
+    assert "node-a is drained" in out and "3 sessions left" in out and "ready on node-b" in out
+    for key, phone in phones.items():
+        assert owner(redis_client, key) == "node-b"
+        rabbit.expect("ready_instance", key=key, node="node-b")
+        rabbit.expect("state_instance", key=key, state="moving", node="node-a")
+    for key, cid in sent_ids:
+        rabbit.expect("message_sent_instance", command_id=cid, timeout=30)
+    assert not rabbit.find("command_failed")
+    for key, phone in phones.items():
+        bodies = [m["body"] for m in fake.sent_by(phone)]
+        assert sorted(bodies) == sorted({f"m{cid.split('-')[1]}" for k, cid in sent_ids if k == key})  # once each
+    assert len(rabbit.find("qr_instance")) == seen_qr
+    assert len(sent_ids) >= 6  # sends were published during the moves
+    assert counter(redis_client, "node-a", "sessions_moved") == 3
+    beat = redis_client.hgetall("nodes:node-a")
+    assert beat["sessions"] == "0" and beat["accepting"] == "0" and beat["draining"] == "1"
+    done = subprocess.run([sys.executable, "-m", "wwnode.cli", "undrain", "node-a"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: redis_client.hget("nodes:node-a", "accepting") == "1", what="node-a to take creates again")

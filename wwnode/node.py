@@ -100,6 +100,7 @@ class Node:
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
     background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins
     failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
+    drain: object | None = None  # ``wwnode drain``: ``draining`` (no creates) and its ``gauges()``
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -338,8 +339,9 @@ class Node:
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
-        self.consumer.set_accepting_creates(accepting and not self.stopping)
-        return accepting and not self.stopping
+        accepting = accepting and not self.stopping and not (self.drain is not None and self.drain.draining)
+        self.consumer.set_accepting_creates(accepting)
+        return accepting
 
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
@@ -349,7 +351,8 @@ class Node:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "sessions": self.sessions.count(),
-            "accepting": int(self.admission.accepting and not self.stopping),
+            "accepting": int(self.admission.accepting and not self.stopping
+                             and not (self.drain is not None and self.drain.draining)),
             "router": int(self.consumer.is_router),
             "cpu": round(self.admission.cpu, 1),
             "mem": round(self.admission.mem, 1),
@@ -363,6 +366,8 @@ class Node:
             "publishing_blocked": self.publisher.blocks,
         }
         doc.update(self.storage.gauges())
+        if self.drain is not None:
+            doc.update(self.drain.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
         for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
                      "leases_lost"):

@@ -110,7 +110,7 @@ class Portable:
         elif change.new == S.STOPPED and change.logout:
             self._saved_at.pop(key, None)
             self._submit(key, lambda: self.snapshots.delete_all(key), self._deleted(key))
-        elif change.new == S.STOPPED:
+        elif change.new == S.STOPPED and not change.moving:  # a move saves it itself (drain.py)
             self.save(key, "stopped")
             self._saved_at.pop(key, None)
         elif change.new == S.DROPPED:
@@ -118,17 +118,20 @@ class Portable:
             self._saved_at.pop(key, None)
 
     # ------------------------------------------------------------ saving
-    def save(self, key: str, why: str) -> None:
-        """Save the key's login now (on a worker), if its lease is ours."""
+    def save(self, key: str, why: str, then: Callable[[str, bool], None] | None = None) -> None:
+        """Save the key's login now (on a worker), if its lease is ours;
+        ``then(key, saved)`` once done."""
         token = self.leases.token_of(key)
-        if token is None:
-            return
         try:
             profile = self.paths.profile(key)
         except UnsafePath:
+            token = None
+        if token is None:
+            if then is not None:
+                then(key, False)
             return
         self._saved_at[key] = self.clock()
-        self._submit(key, lambda: self._save_job(key, token, profile), self._saved(key, why))
+        self._submit(key, lambda: self._save_job(key, token, profile), self._saved(key, why, then))
 
     def _save_job(self, key: str, token: str, profile: Path) -> tuple[SnapshotName, int, float]:
         started = time.monotonic()
@@ -144,21 +147,25 @@ class Portable:
         (profile / SNAPSHOT_MARK).write_text(f"{name.fence} {name.ms}\n")
         return name, size, time.monotonic() - started
 
-    def _saved(self, key: str, why: str):
+    def _saved(self, key: str, why: str, then: Callable[[str, bool], None] | None):
         def done(result, error):
-            if error is None:
-                name, size, took = result
-                self.counters.bump("snapshots_saved")
-                log.info("session %s: login saved (%s), fence %d, %.0f kB in %.2f s", key, why, name.fence,
-                         size / 1024, took)
-            elif isinstance(error, (SnapshotError, OSError)) and not isinstance(error, StaleFence):
-                level = logging.INFO if isinstance(error, NotOwner) else logging.WARNING
-                log.log(level, "session %s: login not saved (%s): %s", key, why, error)
-                self.counters.bump("snapshot_failures")
-            else:
-                log.error("session %s: login not saved (%s): %s", key, why, error)
-                self.counters.bump("snapshot_failures")
+            self._report_save(key, why, result, error)
+            if then is not None:
+                then(key, error is None)
         return done
+
+    def _report_save(self, key: str, why: str, result, error) -> None:
+        if error is None:
+            name, size, took = result
+            self.counters.bump("snapshots_saved")
+            log.info("session %s: login saved (%s), fence %d, %.0f kB in %.2f s", key, why, name.fence,
+                     size / 1024, took)
+            return
+        self.counters.bump("snapshot_failures")
+        if isinstance(error, NotOwner):
+            log.info("session %s: login not saved (%s): %s", key, why, error)
+        else:  # StaleFence, the store or the disk refused: the next occasion tries again
+            log.warning("session %s: login not saved (%s): %s", key, why, error)
 
     def _deleted(self, key: str):
         def done(result, error):

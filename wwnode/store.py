@@ -46,7 +46,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
-from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
+from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,14 @@ QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
 
 def node_key(node: str) -> str:
     return f"nodes:{node}"
+
+
+def drain_key(node: str) -> str:
+    """Present while the node is asked to drain (``wwnode drain``)."""
+    return f"nodes:{node}:drain"
+
+
+DRAIN_TTL_MS = 24 * 3600 * 1000  # a drained node that is gone for a day is forgotten
 
 
 def owner_node(token: str | None) -> str | None:
@@ -106,6 +114,7 @@ class Store:
         self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
         self._raise_fence = self.r.register_script(RAISE_FENCE)
+        self._hand_off = self.r.register_script(HAND_OFF)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
@@ -178,6 +187,31 @@ class Store:
             self._pending.pop((key, kind), None)
         self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, SENT)], args=[token]))
+
+    def hand_off(self, key: str, token: str) -> None:
+        """The session moved off this node (a drain): the lease given up,
+        the fence and send records kept, the state ``moving``."""
+        self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "state"), None)
+        since = str(int(time.time() * 1000))
+        self._write_or_keep(key, "release", lambda: self._hand_off(
+            keys=[instance_key(key, OWNER), instance_key(key, QR), instance_key(key, STATE)],
+            args=[token, self.node_id, self.state_ms, since]))
+
+    def drain_requested(self) -> bool | None:
+        """Whether ``nodes:{node}:drain`` asks this node to drain (its TTL
+        renewed while it does); None if Redis cannot say."""
+        if not self.up:
+            return None
+        try:
+            pipe = self.r.pipeline()
+            pipe.exists(drain_key(self.node_id))
+            pipe.pexpire(drain_key(self.node_id), DRAIN_TTL_MS)
+            found, _ = pipe.execute()
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
+        return bool(found)
 
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a

@@ -59,6 +59,17 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
+# KEYS: owner, qr, state.  ARGV: token, node, state ms, since ms.  Gives the
+# lease up, if ours, keeping the fence and the send records; the state says
+# ``moving`` (commands for the key wait for its next owner).
+HAND_OFF = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[3], 'state', 'moving', 'node', ARGV[2], 'since', ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return 1
+"""
+
 # KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
 # state hash (``failed``) and the send records for whoever takes the key next.
 LET_GO = """

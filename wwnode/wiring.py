@@ -18,6 +18,7 @@ from .children import Spawner
 from .config import Config
 from .counters import Counters
 from .dispatch import Dispatch
+from .drain import Drain
 from .failover import Failover
 from .health import Health
 from .logfiles import SessionLogs
@@ -91,6 +92,12 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         sessions.subscribe(portable.on_change)
         starts.gate = portable.ready_to_start
         chores += (portable,)
+    drain = None
+    if portable is not None:
+        drain = Drain(cfg.node_id, store, sessions, ownership, portable, bus, paths, counters,
+                      renew_every(cfg), clock)
+        sessions.subscribe(drain.on_change)
+        chores += (drain,)
     failover = Failover(bus, cfg.restore_stagger) if cfg.failover == "auto" else None
     if failover is not None:
         chores += (failover,)
@@ -103,13 +110,14 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
-    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
+    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
+        moving_out=drain.moving_out if drain else (lambda key: False))
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
-                background=(portable,) if portable else (), failover=failover)
+                background=(portable,) if portable else (), failover=failover, drain=drain)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
     return node
 
