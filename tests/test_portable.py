@@ -19,12 +19,11 @@ pytestmark = pytest.mark.services
 FAST = {"lease_ttl": 3, "heartbeat_interval": 0.5, "node_queue_ttl": 4, "amqp_heartbeat": 2}
 
 
-@pytest.fixture(params=["file", "s3"])
-def blob_settings(request, tmp_path):
-    """Node settings naming a blob store every node shares."""
-    if request.param == "file":
-        return {"blob_store_url": (tmp_path / "shared-blobs").as_uri()}
-    url, env = request.getfixturevalue("s3_env")
+@pytest.fixture
+def blob_settings(s3_env):
+    """Node settings naming an S3 blob store every node shares (the browser
+    test, test_portable_e2e.py, shares a folder)."""
+    url, env = s3_env
     return {"blob_store_url": url, **{k.lower(): v for k, v in env.items()}}
 
 
@@ -88,21 +87,6 @@ def test_failover_auto_starts_a_lost_node_s_sessions_elsewhere(fake_nodes, fake,
         assert starting and starting[-1]["previous"] is None
     assert len(rabbit.find("qr_instance")) == seen_qr
     assert {owner(redis_client, key) for key in phones} == {"node-b"}
-
-
-def test_failover_manual_only_reports_them_lost(fake_nodes, fake, rabbit, redis_client, tmp_path):
-    settings = {"blob_store_url": (tmp_path / "shared-blobs").as_uri(), **FAST}
-    a = fake_nodes("node-a", **settings)
-    create_ready(rabbit, fake, "m1", new_phone())
-    fake_nodes("node-b", **settings)
-    wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
-    a.kill()
-    rabbit.expect("state_instance", key="m1", state="lost", timeout=30)
-    rabbit.expect("disconnected_instance", key="m1", reason="node_lost")
-    # Nobody starts it by itself: a router's next lost scans come and go.
-    wait_for(lambda: counter(redis_client, "node-b", "lost_scans") >= 3, what="three more lost scans", timeout=30)
-    assert owner(redis_client, "m1") is None
-    assert not rabbit.find("state_instance", key="m1", state="starting", node="node-b")
 
 
 def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake, rabbit, redis_client, tmp_path,

@@ -19,9 +19,9 @@ pytestmark = pytest.mark.browser
 FAST = {"lease_ttl": 4, "heartbeat_interval": 0.5, "node_queue_ttl": 4, "amqp_heartbeat": 2}
 
 
-def test_logins_follow_the_key_to_another_node(nodes, control, rabbit, redis_client, s3_env, tmp_path):
-    url, env = s3_env
-    settings = {"blob_store_url": url, **{k.lower(): v for k, v in env.items()}, **FAST}
+def test_logins_follow_the_key_to_another_node(nodes, control, rabbit, redis_client, tmp_path):
+    url = (tmp_path / "shared-blobs").as_uri()
+    settings = {"blob_store_url": url, **FAST}
     store = Snapshots(open_blob_store(url, tmp_path))
     a = nodes("node-a", **settings)
     phones = {"p1": new_phone(), "p2": new_phone()}

@@ -158,13 +158,14 @@ def test_a_snapshot_taken_while_the_page_writes_restores(tmp_path, wa, control, 
     (tmp_path / "live" / LINKED_MARKER).write_text(f"{phone}@c.us")
     driver.execute_script(WRITER_JS)
     wait_for(lambda: driver.execute_script("return window.__writes") > 50, timeout=30, what="the page to write")
+    before = driver.execute_script("return window.__writes")
     archives = []
-    for i in range(3):
+    for i in range(2):
         archive = tmp_path / f"s{i}.tgz"
         capture(tmp_path / "live", archive)
         archives.append(archive)
     writes = driver.execute_script("window.__writing = false; return window.__writes")
-    assert writes > 60  # it did write while the snapshots were taken
+    assert writes > before  # it wrote while the snapshots were taken
     driver.quit()
     for i, archive in enumerate(archives):
         profile = tmp_path / f"restored{i}" / "profile"

@@ -85,23 +85,32 @@ def open_blob_store(url: str, data_dir: Path, endpoint: str | None = None) -> Bl
     ``endpoint``: an S3 endpoint (default: ``BLOB_STORE_ENDPOINT``)."""
     if not url:
         return FileBlobStore(Path(data_dir) / "blobs")
+    check_url(url)
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return FileBlobStore(Path(unquote(parts.path)))
+    if endpoint is None:
+        endpoint = os.environ.get("BLOB_STORE_ENDPOINT", "")
+    return S3BlobStore(parts.netloc, parts.path.strip("/"), endpoint)
+
+
+def check_url(url: str) -> None:
+    """BlobError unless ``url`` is ``file:///path`` or ``s3://bucket/prefix``
+    (checked without reaching the store: a node checks it at start)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise BlobError("BLOB_STORE_URL: a file:// URL names a folder of this machine (file:///path)")
-        path = unquote(parts.path)
-        if not path.startswith("/"):
+        if not unquote(parts.path).startswith("/"):
             raise BlobError("BLOB_STORE_URL: file:// needs an absolute path (file:///path)")
-        return FileBlobStore(Path(path))
+        return
     if parts.scheme == "s3":
         if not parts.netloc:
             raise BlobError("BLOB_STORE_URL: s3:// needs a bucket (s3://bucket/prefix)")
         prefix = parts.path.strip("/")
         if prefix:
             check_id(prefix)
-        if endpoint is None:
-            endpoint = os.environ.get("BLOB_STORE_ENDPOINT", "")
-        return S3BlobStore(parts.netloc, prefix, endpoint)
+        return
     raise BlobError("BLOB_STORE_URL must be file:///path or s3://bucket/prefix")
 
 

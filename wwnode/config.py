@@ -197,8 +197,12 @@ def _check(cfg: Config) -> None:
         raise ConfigError("FAILOVER must be manual or auto")
     if cfg.profile_snapshot_interval < 0:
         raise ConfigError("PROFILE_SNAPSHOT_INTERVAL must be 0 (off) or more")
-    if cfg.blob_store_url and urlsplit(cfg.blob_store_url).scheme not in ("file", "s3"):
-        raise ConfigError("BLOB_STORE_URL must be file:///path or s3://bucket/prefix (empty: DATA_DIR/blobs)")
+    if cfg.blob_store_url:
+        from .blobstore import BlobError, check_url
+        try:
+            check_url(cfg.blob_store_url)
+        except BlobError as e:
+            raise ConfigError(str(e)) from None
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 
