@@ -5,7 +5,6 @@ and the stand-in)."""
 from __future__ import annotations
 
 import tarfile
-import threading
 
 import pytest
 
@@ -157,7 +156,7 @@ def test_a_snapshot_taken_while_the_page_writes_restores(tmp_path, wa, control, 
              timeout=20, what="the page to connect")
     (tmp_path / "live" / LINKED_MARKER).write_text(f"{phone}@c.us")
     driver.execute_script(WRITER_JS)
-    wait_for(lambda: driver.execute_script("return window.__writes") > 50, timeout=30, what="the page to write")
+    wait_for(lambda: driver.execute_script("return window.__writes") > 20, timeout=30, what="the page to write")
     before = driver.execute_script("return window.__writes")
     archives = []
     for i in range(2):

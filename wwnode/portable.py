@@ -45,7 +45,7 @@ from sessionproc.protocol import LINKED_MARKER
 from . import states as S
 from .counters import Counters
 from .paths import Paths, UnsafePath
-from .snapshots import SnapshotError, SnapshotName, Snapshots, StaleFence, capture, extract, fence_of
+from .snapshots import SnapshotError, SnapshotName, Snapshots, capture, extract, fence_of
 
 log = logging.getLogger(__name__)
 
