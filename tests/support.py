@@ -661,6 +661,51 @@ class RedisServer:
             self.proc.wait()
 
 
+class S3Server:
+    """moto's S3-compatible server on a free port of its own (a process),
+    with test credentials; each test takes a bucket of its own."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._buckets = itertools.count(1)
+        wait_for(self._answers, timeout=30, interval=0.1, what="the S3 server to start")
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def env(self) -> dict[str, str]:
+        return {"BLOB_STORE_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def new_bucket(self) -> str:
+        import boto3
+        name = f"wwnode-{os.getpid()}-{next(self._buckets)}"
+        env = self.env()
+        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                     region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def _pings(client) -> bool:
     try:
         return client.ping()

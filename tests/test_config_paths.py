@@ -40,6 +40,10 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"USER_AGENT": "Mozilla/5.0\nX-Injected: 1"}, "USER_AGENT"),
     ({"BOOT_TIMEOUT": "0"}, "BOOT_TIMEOUT"),
     ({"SEND_SEEN": "sometimes"}, "SEND_SEEN"),
+    ({"BLOB_STORE_URL": "s3:///no-bucket"}, "BLOB_STORE_URL"),
+    ({"BLOB_STORE_URL": "file://elsewhere/x"}, "BLOB_STORE_URL"),
+    ({"FAILOVER": "sometimes"}, "FAILOVER"),
+    ({"PROFILE_SNAPSHOT_INTERVAL": "-1"}, "PROFILE_SNAPSHOT_INTERVAL"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):

@@ -112,6 +112,12 @@ class EventBus:
         self.publisher.publish(Outgoing("", queue, d.body, headers, mandatory=True,
                                         on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable))
 
+    def command(self, queue: str, body: dict, headers: dict) -> None:
+        """Publish a command of the node's own to a command queue (a create
+        for a key of a lost node, a session moved off a drained one)."""
+        self.publisher.publish(Outgoing("", queue, orjson.dumps(body), {**headers, "x-node": self.node_id},
+                                        mandatory=True))
+
     # ------------------------------------------------ what sessions say
     def handlers(self) -> dict:
         """The session events that only pass through (``protocol.EVENTS``)."""

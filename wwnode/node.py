@@ -101,6 +101,9 @@ class Node:
     # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
     placement: Callable[[int, float, float], tuple[int, int]] | None = None
     heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
+    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins
+    failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
+    drain: object | None = None  # ``wwnode drain``: ``draining`` (no creates) and its ``gauges()``
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -144,6 +147,7 @@ class Node:
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
             return False
+
         # Leases first: a node back from a pause must learn what it lost
         # before it reads a word its sessions said meanwhile.
         self._renew_leases(now)
@@ -161,6 +165,8 @@ class Node:
         return True
 
     def _finish(self) -> None:
+        for part in self.background:
+            part.close()
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
@@ -191,7 +197,12 @@ class Node:
             self.sessions.shutdown(now)
             self._shutdown_deadline = now + self.cfg.stop_timeout + 5
         if not self.sessions:
-            return False
+            if not any(part.busy() for part in self.background):
+                return False
+            if now >= self._shutdown_deadline:
+                log.error("work on threads (saving logins) did not end in time; stopping without it")
+                return False
+            return True
         if now >= self._shutdown_deadline:
             log.error("sessions did not stop in time; killing them")
             self._kill_sessions()
@@ -307,11 +318,14 @@ class Node:
         except REDIS_ERRORS as e:
             log.warning("could not look for lost sessions: %s", e)
             return
+        self.counters.bump("lost_scans")
         for item in lost:
             log.warning("session %s was lost with node %s", item["key"], item["node"])
             self.bus.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
                                              "owner": item["node"]})
             self.bus.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
+            if self.failover is not None:
+                self.failover.lost(item["key"], item["node"])
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
@@ -329,11 +343,12 @@ class Node:
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
+        accepting = accepting and not self.stopping and not (self.drain is not None and self.drain.draining)
         priority = prefetch = None
         if self.placement is not None:
             priority, prefetch = self.placement(n, self.admission.cpu, self.admission.mem)
-        self.consumer.set_accepting_creates(accepting and not self.stopping, priority, prefetch)
-        return accepting and not self.stopping
+        self.consumer.set_accepting_creates(accepting, priority, prefetch)
+        return accepting
 
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
@@ -343,7 +358,8 @@ class Node:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "sessions": self.sessions.count(),
-            "accepting": int(self.admission.accepting and not self.stopping),
+            "accepting": int(self.admission.accepting and not self.stopping
+                             and not (self.drain is not None and self.drain.draining)),
             "create_priority": self.consumer.create_priority,
             "create_prefetch": self.consumer.create_prefetch,
             "router": int(self.consumer.is_router),
@@ -361,6 +377,8 @@ class Node:
             **self.heartbeat_extra,
         }
         doc.update(self.storage.gauges())
+        if self.drain is not None:
+            doc.update(self.drain.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
         for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
                      "leases_lost"):

@@ -122,6 +122,14 @@ class Ownership:
         if token is not None:
             self.store.release(key, token)
 
+    def hand_off(self, key: str) -> None:
+        """A session moved off this node: give the lease up, keeping the
+        fence (the next owner's is greater) and the send records, and
+        leave the state ``moving`` so commands wait for the next owner."""
+        token = self.leases.give_up(key)
+        if token is not None:
+            self.store.hand_off(key, token)
+
     def may_run(self, key: str) -> bool:
         """Whether a session of this key may start here: its lease is ours.
         A restored session waits for its lease."""
@@ -173,6 +181,9 @@ class Ownership:
         Redis agreeing.)"""
         if change.new == S.DROPPED:
             return  # not ours any more: nothing to write as owner
+        if change.new == S.STOPPED and change.moving:
+            self.store.set_state(change.key, change.new, change.me)
+            return  # the lease is kept until the key is handed off (``hand_off``)
         if change.new == S.STOPPED and change.for_good:
             token = self.leases.give_up(change.key)
             if token is not None:

@@ -228,9 +228,10 @@ class SendDesk:
                 self._dispatch_held(rec, change.now)
         elif change.new == S.FAILED:
             self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED and change.for_good:
+        elif change.new == S.STOPPED and change.for_good and not change.moving:
             self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED)
+                                         and (not change.for_good or change.moving)):
             # Not final here (the node going down: at once, before a hold
             # could run out meanwhile) or not ours any more: the send is for
             # whoever runs the key next, this node back included.

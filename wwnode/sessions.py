@@ -81,7 +81,7 @@ class Sessions:
             return
         rec.state = new
         log.info("session %s: %s -> %s", rec.key, old, new)
-        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, logout=rec.logout)
+        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, rec.logout, rec.moving)
         for listener in self.listeners:
             listener(change)
 
@@ -253,6 +253,13 @@ class Sessions:
         """It said it ran out of time booting (its page, or its browser)."""
         reason = rec.end_event[1] if rec.end_event else None
         return timed_out(reason, now - (rec.started_at if rec.started_at is not None else now))
+    def move_out(self, key: str, now: float) -> None:
+        """Stop a session cleanly to start it on another node (a drain,
+        ``drain.py``): stopped for good here, its lease kept until its
+        login is saved and the key handed off."""
+        rec = self._records[key]
+        rec.moving = True
+        self._stop(rec, now, for_good=True)
 
     def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None:
         """Restart a running session on purpose (``memory_limit``): stopped,

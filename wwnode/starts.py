@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sessionproc.protocol import SessionArgs
 from sessionproc.useragent import VersionUnknown, desktop_user_agent
@@ -34,6 +35,9 @@ class Starts:
     spawner: Spawner
     health: Health
     pace: BootPace | None = None  # None: START_CONCURRENCY alone (0: no limit)
+    # Whether a key's profile is ready to start on (a restore from its
+    # snapshot may be under way: ``portable.py``).
+    gate: Callable[[str], bool] = lambda key: True
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
 
@@ -64,7 +68,7 @@ class Starts:
 
     def may_start(self, key: str, now: float) -> bool:
         """True: start it now; False: it waits for a slot (``next_waiting``)."""
-        if len(self._booting) < self.limit:
+        if len(self._booting) < self.limit and self.gate(key):
             return True
         self._waiting.setdefault(key, now)
         return False
@@ -73,7 +77,7 @@ class Starts:
         """The start to launch now, if a slot is free and one waits."""
         if len(self._booting) >= self.limit:
             return None
-        return next(iter(self._waiting), None)
+        return next((key for key in self._waiting if self.gate(key)), None)
 
     def spawn(self, key: str, now: float) -> Child:
         """Start its process now (OSError if it cannot be)."""

@@ -46,7 +46,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
-from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RELEASE, RENEW
+from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,14 @@ QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
 
 def node_key(node: str) -> str:
     return f"nodes:{node}"
+
+
+def drain_key(node: str) -> str:
+    """Present while the node is asked to drain (``wwnode drain``)."""
+    return f"nodes:{node}:drain"
+
+
+DRAIN_TTL_MS = 24 * 3600 * 1000  # a drained node that is gone for a day is forgotten
 
 
 def owner_node(token: str | None) -> str | None:
@@ -105,6 +113,8 @@ class Store:
         self._release_script = self.r.register_script(RELEASE)
         self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
+        self._raise_fence = self.r.register_script(RAISE_FENCE)
+        self._hand_off = self.r.register_script(HAND_OFF)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
@@ -183,6 +193,31 @@ class Store:
         self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in parts], args=[token]))
 
+    def hand_off(self, key: str, token: str) -> None:
+        """The session moved off this node (a drain): the lease given up,
+        the fence and send records kept, the state ``moving``."""
+        self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "state"), None)
+        since = str(int(time.time() * 1000))
+        self._write_or_keep(key, "release", lambda: self._hand_off(
+            keys=[instance_key(key, OWNER), instance_key(key, QR), instance_key(key, STATE)],
+            args=[token, self.node_id, self.state_ms, since]))
+
+    def drain_requested(self) -> bool | None:
+        """Whether ``nodes:{node}:drain`` asks this node to drain (its TTL
+        renewed while it does); None if Redis cannot say."""
+        if not self.up:
+            return None
+        try:
+            pipe = self.r.pipeline()
+            pipe.exists(drain_key(self.node_id))
+            pipe.pexpire(drain_key(self.node_id), DRAIN_TTL_MS)
+            found, _ = pipe.execute()
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
+        return bool(found)
+
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a
         create on a healthy node may take it), keeping its ``failed`` state
@@ -254,6 +289,26 @@ class Store:
             self._down(e)
             return None
         return value if ok else False
+
+    def holds(self, key: str, token: str) -> bool:
+        """Whether ``token`` holds the key's lease now.  Called from the
+        snapshot worker thread (redis-py's client is thread-safe): the
+        redis error goes to the caller, and the node's up/down
+        bookkeeping is left alone."""
+        return self.r.get(instance_key(key, OWNER)) == token
+
+    def raise_fence(self, key: str, token: str, floor: int) -> str | None:
+        """Make our fence greater than ``floor``: our token (a new one if
+        the fence had to grow), None if the lease is not ours or Redis
+        cannot say."""
+        if not self.up:
+            return None
+        try:
+            return self._raise_fence(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
+                                     args=[token, self.node_id, floor]) or None
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
 
     def owner_of(self, key: str) -> str | None:
         """The node that owns the key now (None: nobody); Unavailable if
