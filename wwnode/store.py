@@ -4,6 +4,8 @@ Keys (every one has a TTL or is deleted when its session goes):
 
 =============================  ==============================================
 ``instances:{key}:qr_code``    the QR string shown now (TTL ``QR_TTL``)
+``instances:{key}:pairing_code``  the pairing code shown now, for a create
+                               with ``pair_with_phone`` (TTL ``QR_TTL``)
 ``instances:{key}:owner``      ``{node}:{fence}``, the owner's lease
                                (TTL ``LEASE_TTL``, renewed by the owner)
 ``instances:{key}:fence``      counter bumped at every claim (TTL one day)
@@ -67,6 +69,7 @@ def instance_key(key: str, part: str) -> str:
 
 
 QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
+PAIRING_CODE = "pairing_code"
 
 
 def node_key(node: str) -> str:
@@ -165,6 +168,13 @@ class Store:
     def clear_qr(self, key: str) -> None:
         self._write_or_keep(key, "qr", lambda: self._fenced(key, instance_key(key, QR), 0, "del"))
 
+    def set_pairing_code(self, key: str, code: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(
+            key, instance_key(key, PAIRING_CODE), self.qr_ms, "set", code))
+
+    def clear_pairing_code(self, key: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(key, instance_key(key, PAIRING_CODE), 0, "del"))
+
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
         fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
         self._write_or_keep(key, "state",
@@ -174,18 +184,19 @@ class Store:
         """The session is gone from this node: none of its keys stay (the
         lease included, if it still holds ``token``) but the send records,
         which run out by themselves."""
-        for kind in ("qr", "state"):
+        for kind in ("qr", "state", "pairing_code"):
             self._pending.pop((key, kind), None)
         self._write_or_keep(key, "release", lambda: self._release_script(
-            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, PAIRING_CODE)], args=[token]))
 
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a
         create on a healthy node may take it), keeping its ``failed`` state
         and its send records."""
         self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "pairing_code"), None)
         self._write_or_keep(key, "release", lambda: self._let_go_script(
-            keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, PAIRING_CODE)], args=[token]))
 
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:

@@ -52,21 +52,23 @@ end
 return 1
 """
 
-# KEYS: owner, qr, state, fence.  ARGV: token.  Frees the key if ours.  The
-# send records stay until their window runs out: a send delivered again
-# after its key was destroyed and created anew must get the answer it got
-# the first time, not go out a second time.
+# KEYS: owner, then the instance's other keys (qr, state, fence, pairing
+# code).  ARGV: token.  Frees the key if ours.  The send records stay until
+# their window runs out: a send delivered again after its key was destroyed
+# and created anew must get the answer it got the first time, not go out a
+# second time.
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', unpack(KEYS))
 return 1
 """
 
-# KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
-# state hash (``failed``) and the send records for whoever takes the key next.
+# KEYS: owner, qr, pairing code.  ARGV: token.  Gives the lease up, if
+# ours, and keeps the state hash (``failed``) and the send records for
+# whoever takes the key next.
 LET_GO = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', unpack(KEYS))
 return 1
 """
 

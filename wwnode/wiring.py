@@ -8,6 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from .actions import ActionDesk
 from .admission import Admission, LoadReader
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
@@ -22,6 +23,7 @@ from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
 from .node import Node
 from .ownership import Leases, Ownership
+from .pairing import Pairing
 from .paths import Paths
 from .procs import Processes
 from .restarts import Restarts
@@ -74,11 +76,15 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                         counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    actions = ActionDesk(cfg.send_hold, bus, sessions)
+    pairing = Pairing(store, bus, sessions)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              actions)  # held actions that waited too long
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
+    for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
+                     starts.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -86,8 +92,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
+        "message_action": actions.take,
+        "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
+    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
+                **actions.handlers(), **pairing.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
