@@ -828,6 +828,12 @@ class FakeStore:
     def clear_qr(self, key):
         self.writes.append(("clear_qr", key))
 
+    def set_pairing_code(self, key, code):
+        self.writes.append(("pairing_code", key, code))
+
+    def clear_pairing_code(self, key):
+        self.writes.append(("clear_pairing_code", key))
+
     def set_state(self, key, state, me=None):
         self.writes.append(("state", key, state))
         self.state_hashes[key] = {"state": state, "node": self.node_id}
