@@ -7,7 +7,11 @@
 // in the page as "page_error"),
 // commands on stdin:
 //   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "reply", "ref": R, "message_id": M, "text": T} -> "sent" or "send_failed" (Message.reply)
+//   {"cmd": "react", "ref": R, "message_id": M, "emoji": E} -> "reacted" {ref} or "react_failed" (Message.react)
+//   {"cmd": "number", "ref": R, "phone": P}          -> "number" {ref, wid or null} (Client.getNumberId)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
+// (M: a message this client received, by its id.)
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
 // which serves TLS with a self-signed certificate.
@@ -48,7 +52,12 @@ client.on('ready', () => emit('ready', {
 }));
 client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
-client.on('message', (m) => emit('message', { message: messageFields(m) }));
+const received = new Map();  // id -> Message, for reply and react
+client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
+client.on('message_reaction', (r) => emit('message_reaction', {
+  msgId: typeof r.msgId === 'string' ? r.msgId : r.msgId && r.msgId._serialized,
+  reaction: r.reaction, senderId: r.senderId,
+}));
 client.on('message_ack', (m, ack) => emit('message_ack', { id: m.id._serialized, ack }));
 
 async function handle(cmd) {
@@ -58,6 +67,27 @@ async function handle(cmd) {
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'reply') {
+    try {
+      const msg = await received.get(cmd.message_id).reply(cmd.text);
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack, hasQuotedMsg: msg.hasQuotedMsg });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'react') {
+    try {
+      await received.get(cmd.message_id).react(cmd.emoji);
+      emit('reacted', { ref: cmd.ref });
+    } catch (e) {
+      emit('react_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'number') {
+    try {
+      const wid = await client.getNumberId(cmd.phone);
+      emit('number', { ref: cmd.ref, wid: wid ? wid._serialized : null });
+    } catch (e) {
+      emit('number_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();
