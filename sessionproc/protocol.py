@@ -59,7 +59,8 @@ Events (session -> node, on stdout)
                                                   type on the phone (instead of QR codes)
 ``{"event": "disconnected", "reason": R}``        the session ended or broke (see reasons);
                                                   may carry a ``detail``
-``{"event": "auth_failure", "reason": R}``        ``credentials_rejected`` or ``qr_attempts_exhausted``
+``{"event": "auth_failure", "reason": R}``        ``credentials_rejected``, ``qr_attempts_exhausted``
+                                                  or ``pairing_refused`` (no pairing code given)
 ``{"event": "error", "reason": R, "detail": D}``  a command line could not be understood
 
 Disconnection reasons: ``LOGOUT`` (the phone or a ``stop`` with logout
@@ -362,7 +363,7 @@ class SessionArgs:
         if a.pair_with_phone and not PHONE_RE.match(a.pair_with_phone):
             p.error("--pair-with-phone must be 5 to 20 digits")
         if a.qr_max < 1 or a.pair_interval <= 0 or min(a.send_timeout, a.ping_timeout, a.boot_timeout) <= 0:
-            p.error("--qr-max, --send-timeout, --ping-timeout and --boot-timeout must be positive")
+            p.error("--qr-max, --pair-interval, --send-timeout, --ping-timeout and --boot-timeout must be positive")
         return cls(key=a.key, profile=a.profile, url=a.url, log_file=a.log_file, chrome=a.chrome,
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
                    ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
