@@ -133,9 +133,12 @@ SURFACE: tuple[Need, ...] = (
 
 def needs(send_seen: bool = True, stage: str | None = None, pairing: bool = False) -> tuple[Need, ...]:
     """What a session with these options uses (checked at ``stage``; None:
-    at either).  The pairing-code modules only with ``pairing``."""
-    return tuple(n for n in SURFACE if (send_seen or n.use != "send_seen") and (pairing or n.use != "pair")
-                 and stage in (None, n.stage))
+    at either).  The pairing-code modules only with ``pairing``.  Marking a
+    chat read on request (``read``) uses what ``send_seen`` uses: a session
+    told not to mark chats seen does not need it either (a ``read`` then
+    fails with the page's error where the page lacks it)."""
+    return tuple(n for n in SURFACE if (send_seen or n.use not in ("send_seen", "read"))
+                 and (pairing or n.use != "pair") and stage in (None, n.stage))
 
 
 def as_data(wanted: tuple[Need, ...]) -> list[list[dict]]:

@@ -92,6 +92,14 @@ def test_actions_before_ready_fail_during_a_restart_wait_and_unanswered_ones_go_
     assert (late.tag, "not_ready") in rig.broker.failed()
 
 
+def test_an_action_refused_by_a_stopping_session_goes_back_to_its_queue(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = act(rig, react())
+    rig.say(rec, {"event": "action_failed", "id": rec.child.sent[-1]["id"], "reason": "stopping"})
+    assert rig.broker.requeued == [d.tag] and rig.broker.failed() == []
+
+
 def test_acks_and_reactions_pass_through_as_events(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)

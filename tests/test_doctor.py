@@ -32,7 +32,7 @@ def test_every_module_the_session_requires_is_in_the_one_list():
 
 
 def test_without_send_seen_its_modules_are_not_needed():
-    assert {n.use for n in pageapi.needs(send_seen=False, pairing=True)} == set(pageapi.USES) - {"send_seen"}
+    assert {n.use for n in pageapi.needs(send_seen=False, pairing=True)} == set(pageapi.USES) - {"send_seen", "read"}
     assert pageapi.needs(send_seen=True, pairing=True) == pageapi.SURFACE
 
 
@@ -97,9 +97,7 @@ def test_send_seen_off_needs_less(tmp_path, make_wa):
     wa = make_wa(drop_modules=("WAWebUpdateUnreadChatAction",))
     assert doctor(tmp_path, "--url", wa.url, "--json")[0] == INCOMPLETE
     code, report = doctor(tmp_path, "--url", wa.url, "--json", SEND_SEEN="false")
-    assert all(s["use"] != "send_seen" for s in report["surface"])
-    # Marking a chat read on request (message_action read) still uses it.
-    assert code == INCOMPLETE and {s["use"] for s in report["surface"] if not s["present"]} == {"read"}
+    assert code == OK and all(s["use"] not in ("send_seen", "read") for s in report["surface"])
 
 
 @browser_test

@@ -9,8 +9,8 @@ from the moment they reach this node to their answer.
   ``number_checked_instance`` (acknowledged once the broker confirmed it),
   or ``command_failed`` with the session's reason (``unknown_message``,
   ``page_error``, ...);
-- commands a process took and never answered go back to their queue when
-  the process is gone; held ones fail when the session fails or is
+- commands a process took and never answered, or refused because it was
+  told to stop, go back to their queue; held ones fail when the session fails or is
   destroyed, and go back to their queue when the stop is not final.  A
   reaction or a read done twice changes nothing, so none of this needs
   the send desk's records.
@@ -119,8 +119,14 @@ class ActionDesk:
 
     def _on_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
-        if p is not None:
-            self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
+        if p is None:
+            return
+        if event["reason"] == "stopping":
+            # Refused because the process was told to stop before it began:
+            # for whoever runs the key next (this node back included).
+            self.bus.requeue(p.delivery)
+            return
+        self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
 
     def _on_ack(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         self.bus.emit("message_ack_instance", {"key": rec.key, "message_id": event["message_id"],
