@@ -1,7 +1,7 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a restart on the same profile,
-a phone logout, a conflict.  Our own session
+a phone logout, a conflict; and linking with a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -159,6 +159,22 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
     finally:
         second.stop()
     assert [e for e in second.seen if e["event"] in ("page_error", "init_error")] == []
+
+
+def test_whatsapp_web_js_links_with_a_pairing_code(stand_in, tmp_path):
+    plain, tls = stand_in
+    control, phone = Control(plain.url), new_phone()
+    client = WwebjsClient(tls.port, tmp_path / "auth", "paired", pair_with_phone=phone)
+    try:
+        code = client.expect("code", timeout=60)["code"]
+        assert len(code) == 8
+        assert control.pair(phone, code) == f"{phone}@c.us"
+        client.expect("authenticated", timeout=30)
+        assert client.expect("ready", timeout=30)["wid"] == f"{phone}@c.us"
+        assert "qr" not in client.names()
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error")] == []
 
 
 def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):

@@ -1,6 +1,8 @@
 // Runs one whatsapp-web.js client, unmodified, for tests/test_wwebjs.py.
 //
-//   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH}'
+//   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH, "pairWithPhone": DIGITS}'
+//
+// (pairWithPhone, optional: link with a pairing code, event "code", instead of a QR code)
 //
 // Like the project's own session process it speaks JSON lines: the
 // client's events on stdout ({"event": ..., "t": ms since start}; errors
@@ -36,6 +38,7 @@ const client = new Client({
   authStrategy: new LocalAuth({ dataPath: config.dataPath, clientId: config.clientId }),
   webVersionCache: { type: 'none' },
   puppeteer: { executablePath: config.chrome || '/usr/bin/chromium', headless: true, args },
+  ...(config.pairWithPhone ? { pairWithPhoneNumber: { phoneNumber: config.pairWithPhone } } : {}),
 });
 
 const messageFields = (m) => ({
@@ -44,6 +47,7 @@ const messageFields = (m) => ({
 });
 
 client.on('qr', (qr) => emit('qr', { qr }));
+client.on('code', (code) => emit('code', { code }));
 client.on('loading_screen', (percent) => emit('loading_screen', { percent }));
 client.on('authenticated', () => emit('authenticated'));
 client.on('auth_failure', (reason) => emit('auth_failure', { reason: String(reason) }));
