@@ -32,6 +32,11 @@ def test_a_pairing_code_replaces_the_qr_codes_and_links_the_page_when_typed():
         world.pair(phone, code if code != newer else "ZZZZZZZZ", now=1.0)  # replaced
     with pytest.raises(NotFound):
         world.pair(new_phone(), newer, now=1.0)  # the code is for another number
+    # The page's live link is cut and comes back (QR codes again): the
+    # code it asked for is still good.
+    world.close_link(link)
+    link = page(world)
+    assert link.mode == "qr"
     assert world.pair(phone, newer[:4] + "-" + newer[4:].lower(), now=1.0) == f"{phone}@c.us"
     assert link.events.get()["type"] == "paired" and link.mode == "paired"
     with pytest.raises(NotFound):

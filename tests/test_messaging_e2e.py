@@ -187,7 +187,7 @@ def test_pairing_code_links_the_session_as_a_scan_would(world):
     stored = wait_for(lambda: w.redis.get("instances:msg-pair:pairing_code"), what="the code in Redis")
     assert stored == code["code"] and 0 < w.redis.ttl("instances:msg-pair:pairing_code") <= 60
     assert w.redis.get("instances:msg-pair:qr_code") is None and not w.rabbit.find("qr_instance", key="msg-pair")
-    assert w.redis.hget("instances:msg-pair:state", "state") == "qr"
+    assert w.redis.hget("instances:msg-pair:state", "state") == "qr"  # written before the event
 
     w.control.pair(phone, code["code"])
     w.rabbit.expect("authenticated_instance", key="msg-pair")
@@ -197,3 +197,17 @@ def test_pairing_code_links_the_session_as_a_scan_would(world):
     w.rabbit.publish("destroy_instance", {"key": "msg-pair", "logout": True})
     w.rabbit.expect("state_instance", key="msg-pair", state="stopped")
     assert sorted(w.redis.scan_iter(match="instances:msg-pair:*")) == []
+
+
+def test_a_page_without_the_reaction_table_still_sends_and_receives(sessions, make_wa):
+    # whatsapp-web.js tolerates its absence; so does the session, and says so.
+    wa = make_wa(drop_modules=("WAWebAddonReactionTableMode",))
+    control, phone, friend = Control(wa.url), new_phone(), new_phone()
+    s = sessions("k1", url=wa.url)
+    control.scan(s.expect("qr", attempt=1)["qr"], phone)
+    s.expect("ready")
+    control.deliver(phone, friend, "still here")
+    assert s.expect("message")["message"]["body"] == "still here"
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "yes"})
+    s.expect("sent", id="c1")
+    assert "reactions_unavailable" in s.log_text()

@@ -43,10 +43,12 @@ class Pairing:
     def _on_code(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return  # being stopped: the code is stale
+        # Redis first (the code, then the state): a client that sees the
+        # event finds Redis agreeing.
         self._shown.add(rec.key)
         self.store.set_pairing_code(rec.key, e["code"])
-        self.bus.emit("pairing_code_instance", {"key": rec.key, "code": e["code"], "attempt": e["attempt"]})
         self.sessions.set_state(rec, S.QR, now)
+        self.bus.emit("pairing_code_instance", {"key": rec.key, "code": e["code"], "attempt": e["attempt"]})
 
     def on_change(self, change: S.Change) -> None:
         """A listener of Sessions: a code lives only while the session

@@ -51,7 +51,8 @@ class MessagingWorld:
     ``_pair`` and ``_linked_devices``."""
 
     def _init_messaging(self) -> None:
-        self._messaging = {"reactions": {}, "seen": {}, "numbers": {}}
+        # codes: device id -> (code, phone) its page asked for last.
+        self._messaging = {"reactions": {}, "seen": {}, "numbers": {}, "codes": {}}
 
     def _messaging_state(self) -> dict:
         return self._messaging
@@ -104,9 +105,9 @@ class MessagingWorld:
                 raise NotFound("this page is not waiting to be linked")
             link.mode = "code"
             link.ref = link.ref_deadline = None  # no more QR codes
-            link.code = new_pairing_code()
-            link.code_phone = phone
-            return link.code
+            code = new_pairing_code()
+            self._messaging_state()["codes"][device_id] = (code, phone)
+            return code
 
     # -------------------------------------------------- the control API
     def pair(self, phone, code, now: float) -> str:
@@ -116,10 +117,14 @@ class MessagingWorld:
             raise BadRequest("code must be a non-empty string")
         code = code.replace("-", "").upper()
         with self._lock:
-            for device in self._devices.values():
-                link = device.link
-                if (link is not None and link.mode == "code" and getattr(link, "code", None) == code
-                        and link.code_phone == phone):
+            codes = self._messaging_state()["codes"]
+            for device_id, asked in list(codes.items()):
+                device = self._devices.get(device_id)
+                link = device.link if device is not None else None
+                # The code is the device's: a page whose live link was cut
+                # and came back (showing QR codes again) still takes it.
+                if asked == (code, phone) and link is not None and link.mode in ("code", "qr", "idle"):
+                    del codes[device_id]
                     device.phone = phone
                     self._phone_info(phone)
                     self._pair(link, restored=False, now=now)
