@@ -269,7 +269,7 @@ class Session:
     def _act(self, cmd: dict) -> dict:
         failed = {"event": "action_failed", "id": cmd["id"]}
         if self.stopping.is_set():
-            return failed | {"reason": "stopping", "detail": "the session is stopping"}
+            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
         event = actions.perform(self.driver, cmd, self.opts.send_timeout)

@@ -204,8 +204,8 @@ def test_a_page_without_the_reaction_table_still_sends_and_receives(sessions, ma
     wa = make_wa(drop_modules=("WAWebAddonReactionTableMode",))
     control, phone, friend = Control(wa.url), new_phone(), new_phone()
     s = sessions("k1", url=wa.url)
-    control.scan(s.expect("qr", attempt=1)["qr"], phone)
-    s.expect("ready")
+    control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)  # a browser's start: slow on a busy machine
+    s.expect("ready", timeout=30)
     control.deliver(phone, friend, "still here")
     assert s.expect("message")["message"]["body"] == "still here"
     s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "yes"})

@@ -29,6 +29,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from sessionproc.protocol import SEND_REFUSED_STOPPING
+
 from . import states as S
 from .commands import Command
 
@@ -121,7 +123,7 @@ class ActionDesk:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
         if p is None:
             return
-        if event["reason"] == "stopping":
+        if event["reason"] == SEND_REFUSED_STOPPING:
             # Refused because the process was told to stop before it began:
             # for whoever runs the key next (this node back included).
             self.bus.requeue(p.delivery)
