@@ -883,6 +883,12 @@ class FakeStore:
     def clear_qr(self, key):
         self.writes.append(("clear_qr", key))
 
+    def set_pairing_code(self, key, code):
+        self.writes.append(("pairing_code", key, code))
+
+    def clear_pairing_code(self, key):
+        self.writes.append(("clear_pairing_code", key))
+
     def set_state(self, key, state, me=None):
         self.writes.append(("state", key, state))
         self.state_hashes[key] = {"state": state, "node": self.node_id}
@@ -1081,15 +1087,19 @@ class WwebjsClient(SessionProcess):
     run by ``tests/wwebjs/driver.js``: one client, spoken to in JSON lines
     like a session process.  It opens ``https://web.whatsapp.com/``, which
     its browser maps to the stand-in at 127.0.0.1:``port`` (served with
-    TLS).  Its profile is ``LocalAuth``'s folder under ``data_path``."""
+    TLS).  Its profile is ``LocalAuth``'s folder under ``data_path``.
+    ``pair_with_phone``: it links with a pairing code for that number
+    (``pairWithPhoneNumber``) instead of a QR code."""
 
-    def __init__(self, port: int, data_path: Path, client_id: str, chrome: str = "/usr/bin/chromium"):
+    def __init__(self, port: int, data_path: Path, client_id: str, chrome: str = "/usr/bin/chromium",
+                 pair_with_phone: str = ""):
         import shutil
 
         node = shutil.which("node") or shutil.which("nodejs")
         if node is None or not (WWEBJS_DIR / "node_modules" / "whatsapp-web.js").is_dir():
             raise AssertionError("whatsapp-web.js is not installed: run deploy/setup-debian.sh (WITH_TESTS=1)")
-        config = {"port": port, "dataPath": str(data_path), "clientId": client_id, "chrome": chrome}
+        config = {"port": port, "dataPath": str(data_path), "clientId": client_id, "chrome": chrome,
+                  "pairWithPhone": pair_with_phone}
         self.key = client_id
         self.profile = data_path / f"session-{client_id}"
         self.log_file = data_path / f"{client_id}.stderr"

@@ -163,7 +163,12 @@ class SendDesk:
         child_id = f"n{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
         self._track(p)
-        rec.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
+        line = {"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text}
+        if p.command.quoted_message_id:
+            line["quoted_message_id"] = p.command.quoted_message_id
+        if p.command.mentions:
+            line["mentions"] = list(p.command.mentions)
+        rec.child.send(line)
         return True
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:

@@ -143,6 +143,7 @@ class Sessions:
             self._records[cmd.key] = rec
         else:  # failed: a new create is a fresh start
             self.restarts.forget(cmd.key)
+        self.starts.pair_with(cmd.key, cmd.pair_with_phone)
         self._spawn(rec, now)
         self.bus.ack(d)
 

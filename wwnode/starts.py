@@ -40,6 +40,9 @@ class Starts:
     gate: Callable[[str], bool] = lambda key: True
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
+    # Keys created with ``pair_with_phone``: their processes link by pairing
+    # code for that phone, until the key is stopped.
+    _pair_with: dict[str, str] = field(default_factory=dict, init=False)
 
     @property
     def limit(self) -> float:
@@ -53,7 +56,16 @@ class Starts:
                            url=cfg.wa_url, chrome=cfg.chrome_path, chromedriver=cfg.chromedriver_path,
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
                            boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=cfg.send_seen,
-                           log_bodies=cfg.log_message_bodies)
+                           log_bodies=cfg.log_message_bodies, pair_with_phone=self._pair_with.get(key, ""),
+                           pair_interval=float(cfg.qr_ttl))
+
+    def pair_with(self, key: str, phone: str) -> None:
+        """The key's next starts ask for a pairing code for ``phone``
+        instead of showing QR codes ("": QR codes)."""
+        if phone:
+            self._pair_with[key] = phone
+        else:
+            self._pair_with.pop(key, None)
 
     def _user_agent(self) -> str:
         """``USER_AGENT``, else the installed Chromium's desktop one, asked
@@ -99,3 +111,4 @@ class Starts:
             self._waiting.pop(change.key, None)
             if self.pace is not None:
                 self.pace.booted(change.key)  # its count of slow boots goes with it
+            self._pair_with.pop(change.key, None)

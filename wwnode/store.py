@@ -4,6 +4,8 @@ Keys (every one has a TTL or is deleted when its session goes):
 
 =============================  ==============================================
 ``instances:{key}:qr_code``    the QR string shown now (TTL ``QR_TTL``)
+``instances:{key}:pairing_code``  the pairing code shown now, for a create
+                               with ``pair_with_phone`` (TTL ``QR_TTL``)
 ``instances:{key}:owner``      ``{node}:{fence}``, the owner's lease
                                (TTL ``LEASE_TTL``, renewed by the owner)
 ``instances:{key}:fence``      counter bumped at every claim (TTL one day)
@@ -67,6 +69,7 @@ def instance_key(key: str, part: str) -> str:
 
 
 QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
+PAIRING_CODE = "pairing_code"
 
 
 def node_key(node: str) -> str:
@@ -175,6 +178,13 @@ class Store:
     def clear_qr(self, key: str) -> None:
         self._write_or_keep(key, "qr", lambda: self._fenced(key, instance_key(key, QR), 0, "del"))
 
+    def set_pairing_code(self, key: str, code: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(
+            key, instance_key(key, PAIRING_CODE), self.qr_ms, "set", code))
+
+    def clear_pairing_code(self, key: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(key, instance_key(key, PAIRING_CODE), 0, "del"))
+
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
         fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
         self._write_or_keep(key, "state",
@@ -187,9 +197,9 @@ class Store:
         was destroyed and created anew must get the answer it got the
         first time, not go out a second time.  ``forget_sends``: they go
         too (the account was logged out: its sends are history)."""
-        for kind in ("qr", "state"):
+        for kind in ("qr", "state", "pairing_code"):
             self._pending.pop((key, kind), None)
-        parts = (OWNER, QR, STATE, FENCE, SENT) if forget_sends else (OWNER, QR, STATE, FENCE)
+        parts = (OWNER, QR, STATE, FENCE, PAIRING_CODE) + ((SENT,) if forget_sends else ())
         self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in parts], args=[token]))
 
@@ -223,8 +233,9 @@ class Store:
         create on a healthy node may take it), keeping its ``failed`` state
         and its send records."""
         self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "pairing_code"), None)
         self._write_or_keep(key, "release", lambda: self._let_go_script(
-            keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, PAIRING_CODE)], args=[token]))
 
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:

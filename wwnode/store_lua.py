@@ -71,11 +71,12 @@ redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 """
 
-# KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
-# state hash (``failed``) and the send records for whoever takes the key next.
+# KEYS: owner, qr, pairing code.  ARGV: token.  Gives the lease up, if
+# ours, and keeps the state hash (``failed``) and the send records for
+# whoever takes the key next.
 LET_GO = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', unpack(KEYS))
 return 1
 """
 

@@ -8,6 +8,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from .actions import ActionDesk
 from .admission import Admission, LoadReader
 from .blobstore import open_blob_store
 from .amqp.consumer import Consumer
@@ -28,6 +29,7 @@ from .metrics_http import serve
 from .node import Node
 from .ownership import Leases, Ownership
 from .pacing import BootPace, usable_cores
+from .pairing import Pairing
 from .paths import Paths
 from .placement import CreatePriority
 from .portable import Portable
@@ -94,11 +96,14 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
                         slow_boot=pace.forgive)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
+    actions = ActionDesk(cfg.send_hold, bus, sessions)
+    pairing = Pairing(store, bus, sessions)
     # The metrics' view of the node (the last chore of each turn).
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              actions)  # held actions that waited too long
     # Portable logins (when the node has a blob store) first: a session
     # stopped for good still holds its lease's token then.
     portable = None
@@ -119,7 +124,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         chores += (failover,)
     chores += (readings,)  # last: it publishes what the turn left for the metrics
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change, tally.on_change):
+    for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
+                     starts.on_change, tally.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -127,9 +133,12 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
+        "message_action": actions.take,
+        "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False))
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
+    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
+                **actions.handlers(), **pairing.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=admission,
