@@ -25,13 +25,14 @@ FUNCTION = "function"  # the member must be a function
 PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
-USES = ("boot", "qr", "message", "send", "send_seen", "logout")
+USES = ("boot", "qr", "message", "send", "send_seen", "logout", "media")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
 WHEN_SYNCED = "synced"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "logout": AT_LOAD,
-                "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED}
+                "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED,
+                "media": WHEN_SYNCED}
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,19 @@ SURFACE: tuple[Need, ...] = (
     need("send_seen", "WAWebUpdateUnreadChatAction", "sendSeen"),
     # A stop with logout.
     need("logout", "WAWebSocketModel", "Socket.logout"),
+    # Media out and in (media.js), as whatsapp-web.js sends and downloads it.
+    need("media", "WAWebMediaOpaqueData", "createFromData"),
+    need("media", "WAWebPrepRawMedia", "prepRawMedia"),
+    need("media", "WAWebMediaStorage", "getOrCreateMediaObject"),
+    need("media", "WAWebMmsMediaTypes", "msgToMediaType"),
+    need("media", "WAWebMmsMediaTypes", "castToV4"),
+    need("media", "WAWebMediaDataUtils", "shouldUseMediaCache"),
+    need("media", "WAWebMediaInMemoryBlobCache", "InMemoryMediaBlobCache.put"),
+    need("media", "WAWebMediaMmsV4Upload", "uploadMedia"),
+    need("media", "WAWebUploadManager", "encryptAndUpload"),
+    need("media", "WAWebStartMediaUploadQpl", "startMediaUploadQpl"),
+    need("media", "WAWebDownloadManager", "downloadManager.downloadAndMaybeDecrypt"),
+    need("media", "WAWebCollections", "Msg.get"),
 )
 
 

@@ -26,8 +26,11 @@ import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import browser, pageapi
-from .pagescripts import CHECK_AND_ATTACH_JS, CHECK_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
-from .devtools import DevTools, DevToolsError, page_websocket_url
+from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
+                          SEND_MEDIA_FN, hook_source)
+from .mediasend import call_with_file
+from .mediafiles import MediaFileError, media_dir, store_inbound, take_outbound
+from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
@@ -175,7 +178,27 @@ class Session:
     def _emit_all(self, events: list[dict]) -> None:
         for event in events:
             self._on_outcome(event)
+            if event["event"] == "message" and (event.get("message") or {}).get("hasMedia"):
+                event = self._with_media(event)
             self.out.emit(event)
+
+    def _with_media(self, event: dict) -> dict:
+        """A message with media: its file fetched from the page (as
+        whatsapp-web.js's downloadMedia) and written for the node.  Done
+        here, in order, so messages keep the order they came in."""
+        msg = event["message"]
+        info = {"mimetype": None, "filename": None, "size": None}
+        try:
+            got = self.devtools.call_function(DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]],
+                                              timeout=self.opts.send_timeout)
+            if not isinstance(got, dict) or got.get("error") or not isinstance(got.get("data"), str):
+                raise MediaFileError(str((got or {}).get("error") if isinstance(got, dict) else got))
+            info = {"mimetype": got.get("mimetype"), "filename": got.get("filename"), "size": got.get("size")}
+            path, size = store_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "", got["data"])
+            return event | {"media": info | {"path": str(path), "size": size}}
+        except (DevToolsError, TimeoutError, MediaFileError, OSError, KeyError, TypeError) as e:
+            log.warning("message %s: could not fetch its media: %s", msg.get("id"), e)
+            return event | {"media": info | {"error": str(e)[:300] or "media not available"}}
 
     def _check_page(self, report: dict) -> dict | None:
         """The ``loaded`` or ``synced`` report with what the page lacks of
@@ -251,8 +274,26 @@ class Session:
             return failed | {"reason": "stopping", "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
+        media = cmd.get("media")
         try:
-            result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen)
+            if media is None:
+                result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen)
+            else:
+                # The file as a base64 argument (data), as whatsapp-web.js
+                # hands a MessageMedia to the page.
+                data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
+                meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
+                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, self.opts.send_seen, meta],
+                                        data, self.opts.send_timeout)
+                del data
+        except MediaFileError as e:
+            return failed | {"reason": "media_unreadable", "detail": str(e)}
+        except DevToolsClosed as e:
+            return failed | {"reason": "browser_error", "detail": str(e)[:500]}
+        except DevToolsError as e:
+            return failed | {"reason": "page_error", "detail": str(e)[:500]}
+        except TimeoutError:
+            return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except TimeoutException:
             return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except JavascriptException as e:

@@ -22,6 +22,8 @@ import orjson
 
 from sessionproc.protocol import CHAT_ID_RE, KEY_RE, MAX_TEXT
 
+from .media import MediaRequest, parse_media
+
 MAX_COMMAND_ID = 200
 
 
@@ -43,7 +45,9 @@ class Command:
     command_id: str | None = None
     logout: bool = False  # destroy_instance
     chat_id: str = ""  # send_message
-    text: str = ""  # send_message
+    text: str = ""  # send_message (with media: the caption, may be empty)
+    media: MediaRequest | None = None  # send_message's ``media`` (media.py)
+    media_file: dict | None = None  # that media fetched and checked, as the session is told of it
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -73,6 +77,9 @@ def _destroy_fields(data: dict, reject: Reject) -> dict:
 
 
 def _send_fields(data: dict, reject: Reject) -> dict:
+    media = parse_media(data["media"], reject) if "media" in data else None
+    if media is not None and "message" not in data:
+        data = {**data, "message": ""}  # no caption
     for name in ("chat_id", "message"):
         if name not in data:
             reject("missing_field", f"{name} is required")
@@ -80,11 +87,11 @@ def _send_fields(data: dict, reject: Reject) -> dict:
             reject("wrong_type", f"{name} must be a string")
     if not CHAT_ID_RE.match(data["chat_id"]):
         reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
-    if not data["message"]:
+    if not data["message"] and media is None:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
         reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
-    return {"chat_id": data["chat_id"], "text": data["message"]}
+    return {"chat_id": data["chat_id"], "text": data["message"], "media": media}
 
 
 COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (

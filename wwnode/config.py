@@ -75,6 +75,18 @@ class Config:
     # a quiet moment (0: no limit), measured every this many seconds (memory.py).
     session_memory_limit: float = 0.0
     memory_check_interval: float = 60.0
+    # Media (media.py, mediadesk.py, mediain.py).  Inbound media up to this
+    # many bytes rides inside message_instance (base64); larger goes to the
+    # blob store.
+    media_inline_limit: int = 1024 * 1024
+    # The largest file a send fetches or takes (documents; photos, videos
+    # and audio have WhatsApp's own 16 MB limit below it).
+    media_max_size: int = 100 * 1024 * 1024
+    media_fetch_timeout: float = 30.0
+    # Let media URLs name private, loopback and link-local addresses.
+    media_allow_private_urls: bool = False
+    # Where blobs live: file:///path (empty: DATA_DIR/blobs).
+    blob_store_url: str = ""
     # The program a session runs, ``python -m <this>``.  For tests only (a
     # stand-in session that speaks the pipe protocol).
     session_module: str = "sessionproc"
@@ -181,6 +193,10 @@ def _check(cfg: Config) -> None:
         raise ConfigError("SESSION_MEMORY_LIMIT must be 0 (no limit) or more, MEMORY_CHECK_INTERVAL positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
         raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
+    if cfg.media_inline_limit < 0 or cfg.media_max_size < 1 or cfg.media_fetch_timeout <= 0:
+        raise ConfigError("MEDIA_INLINE_LIMIT must be 0 or more, MEDIA_MAX_SIZE and MEDIA_FETCH_TIMEOUT positive")
+    if cfg.blob_store_url and urlsplit(cfg.blob_store_url).scheme != "file":
+        raise ConfigError("BLOB_STORE_URL must be a file:///path URL")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 

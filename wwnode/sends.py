@@ -112,7 +112,10 @@ class SendDesk:
                 return True
         child_id = f"n{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
-        rec.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
+        line = {"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text}
+        if p.command.media_file is not None:
+            line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
+        rec.child.send(line)
         return True
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:

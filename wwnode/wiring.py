@@ -19,6 +19,10 @@ from .counters import Counters
 from .dispatch import Dispatch
 from .health import Health
 from .logfiles import SessionLogs
+from .blobstore import open_blob_store
+from .media import MediaLimits
+from .mediadesk import MediaDesk
+from .mediain import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
 from .node import Node
 from .ownership import Leases, Ownership
@@ -74,25 +78,31 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                         counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    blobs = open_blob_store(cfg.blob_store_url, paths.root)
+    media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
+                      sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              media)
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
+    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change, media.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
     dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
-        "send_message": sends.send,
+        "send_message": media.send,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
+    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
+                **InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    media.wake = node.wake  # a fetched media file is handed on at once
     return node
 
 

@@ -10,7 +10,7 @@ from importlib import resources
 import orjson
 
 # The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page.js")
+SCRIPT_PARTS = ("page_base.js", "page_media.js", "page.js")
 
 
 def _asset(name: str) -> bytes:
@@ -36,7 +36,8 @@ def unsupported_html() -> bytes:
 @functools.cache
 def page_modules() -> tuple[str, ...]:
     """The modules the page defines (``define('Name', ...)`` in page.js)."""
-    return tuple(re.findall(r"^define\('([A-Za-z0-9_]+)'", _asset("page.js").decode(), re.MULTILINE))
+    source = b"\n".join(_asset(name) for name in SCRIPT_PARTS).decode()
+    return tuple(re.findall(r"^define\('([A-Za-z0-9_]+)'", source, re.MULTILINE))
 
 
 def unsupported_browser(user_agent: str) -> bool:

@@ -85,8 +85,9 @@ function addToChat(chat, msg) {
 function addAndSendMsgToChat(chat, msgData) {
   const msg = new Model(Object.assign({}, msgData));
   addToChat(chat, msg);
+  const media = outboundMedia(msg);  // page_media.js
   const resultPromise = post('/_wa/send', {
-    id: msg.id.id, to: msg.to._serialized, body: msg.body, t: msg.t,
+    id: msg.id.id, to: msg.to._serialized, body: media ? (msg.caption || '') : msg.body, t: msg.t, media,
   }).then(() => {
     if (msg.ack < 1) msg.ack = 1;
     return { messageSendResult: 'OK' };
@@ -166,6 +167,8 @@ define('WAWebAltDeviceLinkingApi', {
   startAltLinkingFlow: linkingNotModelled,
   initializeQRLinking: () => Promise.resolve(),
 });
+
+defineMediaModules();  // page_media.js
 
 for (const name of CONFIG.dropModules || []) delete modules[name];
 
@@ -315,7 +318,9 @@ function receive(data) {
       notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
       local: false, self: 'in',
+      ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
     });
+    if (data.media) attachMediaMethods(msg);
     const chat = chatFor(from);
     chat.unreadCount += 1;
     addToChat(chat, msg);

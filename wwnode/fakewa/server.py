@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets
+from . import assets, media
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -62,13 +62,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj) -> None:
         self._send(status, orjson.dumps(obj))
 
-    def _body(self) -> dict:
+    def _body(self, max_body: int = MAX_BODY) -> dict:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             raise BadRequest("a JSON body with Content-Length is required")
         n = int(length)
-        if n > MAX_BODY:
-            raise BadRequest(f"body larger than {MAX_BODY} bytes")
+        if n > max_body:
+            raise BadRequest(f"body larger than {max_body} bytes")
         raw = self.rfile.read(n)
         try:
             obj = orjson.loads(raw)
@@ -174,7 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(delay)  # this request's own thread: a crawling server
-        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic())
+        media = body.get("media")
+        if media is not None and not isinstance(media, dict):
+            raise BadRequest("media must be an object")
+        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic(),
+                                        media=media)
         self._json(200, {"ok": True, "id": record["id"]})
 
     def page_logout(self, query) -> None:
@@ -240,6 +244,7 @@ GET_ROUTES = {
     "/_sim/health": _Handler.sim_health,
     "/_sim/qr": _Handler.sim_qr,
     "/_sim/messages": _Handler.sim_sent,
+    **media.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -254,6 +259,7 @@ POST_ROUTES = {
     "/_sim/cut": _Handler.sim_cut,
     "/_sim/sends": _Handler.sim_sends,
     "/_sim/receipts": _Handler.sim_receipts,
+    **media.POST_ROUTES,
 }
 
 

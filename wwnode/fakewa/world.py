@@ -34,6 +34,7 @@ import time
 
 from .errors import BadRequest, NotFound
 from .links import Device, Link
+from .media import MediaStore
 from .outbox import Outbox
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
 
@@ -63,6 +64,7 @@ class World:
         self._phones: dict[str, dict] = {}  # phone -> {"pushname", "platform"}
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
+        self.media = MediaStore()  # uploads by directPath (media.py)
 
     # ----------------------------------------------------------- live links
     def open_link(self, device_id: str, qr_tail: str, claims_paired: bool, now: float) -> Link:
@@ -167,12 +169,13 @@ class World:
             for i in ids:
                 device.pending.pop(i, None)
 
-    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float) -> dict:
+    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float,
+                    media: dict | None = None) -> dict:
         with self._lock:
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now))
+            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, media))
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
@@ -226,7 +229,7 @@ class World:
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
 
-    def deliver(self, to: str, sender: str, body: str) -> str:
+    def deliver(self, to: str, sender: str, body: str, media: dict | None = None) -> str:
         to = _phone(to, "to")
         sender = _phone(sender, "from")
         if not isinstance(body, str):
@@ -242,6 +245,8 @@ class World:
                 "body": body,
                 "t": int(time.time()),
             }
+            if media is not None:
+                msg["media"] = media  # a file the phone sent (media.py)
             for device in devices:
                 device.pending[msg["id"]] = msg
                 if device.link is not None and device.link.mode == "paired":
