@@ -13,17 +13,6 @@ function mediaInfoToFile({ parts, mimetype, filename }) {
   return new File([blob], filename, { type: mimetype, lastModified: Date.now() });
 }
 
-// ArrayBuffer -> base64 through a FileReader (whatsapp-web.js's
-// arrayBufferToBase64Async): fast for large files.
-function arrayBufferToBase64Async(arrayBuffer) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).split(',')[1] || '');
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(new Blob([arrayBuffer], { type: 'application/octet-stream' }));
-  });
-}
-
 async function sha256Base64(file) {
   const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
   let s = '';
@@ -110,9 +99,10 @@ async function mediaMessageFields(req, media, file, caption) {
   };
 }
 
-// The bytes of an inbound message's media, as whatsapp-web.js's
-// Message.downloadMedia fetches them: {data (base64), mimetype, filename,
-// size}, or {error}.
+// The file of an inbound message, as whatsapp-web.js's Message.downloadMedia
+// fetches it: {bytes (a Uint8Array), mimetype, filename, size}, or {error}.
+// (whatsapp-web.js turns the bytes into base64 here; mediasend.py reads
+// them out in pieces instead.)
 async function downloadMedia(req, msgId) {
   const Msg = req('WAWebCollections').Msg;
   const msg = Msg.get(msgId);
@@ -128,6 +118,5 @@ async function downloadMedia(req, msgId) {
     mediaKeyTimestamp: msg.mediaKeyTimestamp, type: msg.type, signal: new AbortController().signal,
     downloadQpl: mockQpl,
   });
-  return { data: await arrayBufferToBase64Async(decrypted), mimetype: msg.mimetype, filename: msg.filename,
-           size: msg.size };
+  return { bytes: new Uint8Array(decrypted), mimetype: msg.mimetype, filename: msg.filename, size: msg.size };
 }

@@ -4,8 +4,6 @@ brought is written there for the node (``protocol.py`` describes both)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 from pathlib import Path
@@ -34,16 +32,10 @@ def take_outbound(folder: Path, raw_path: str) -> bytes:
     return data
 
 
-def store_inbound(folder: Path, message_id: str, data_b64: str) -> tuple[Path, int]:
-    """Write a message's media (base64 from the page) for the node."""
-    try:
-        data = base64.b64decode(data_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise MediaFileError("the page gave media that is not base64") from None
+def new_inbound(folder: Path, message_id: str) -> Path:
+    """A new, empty, private file for a message's media, for the node."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = "in-" + (re.sub(r"[^A-Za-z0-9_-]", "", message_id)[:64] or "m") + "-" + os.urandom(4).hex()
     path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    return path, len(data)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path

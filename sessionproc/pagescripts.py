@@ -153,6 +153,7 @@ try {
 }
 }"""
 
-# function (msgId) -> {data, mimetype, filename, size} or {error}: the
-# bytes of an inbound message's media (media.js downloadMedia).
+# function (msgId) -> {bytes, mimetype, filename, size} or {error}: the
+# file of an inbound message (media.js downloadMedia), read out in pieces
+# by mediasend.call_for_file.
 DOWNLOAD_MEDIA_FN = "function (msgId) {\n" + _media_js() + "\nreturn downloadMedia(window.require, msgId);\n}"

@@ -28,8 +28,8 @@ from selenium.common.exceptions import JavascriptException, TimeoutException, We
 from . import browser, pageapi
 from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
                           SEND_MEDIA_FN, hook_source)
-from .mediasend import call_with_file
-from .mediafiles import MediaFileError, media_dir, store_inbound, take_outbound
+from .mediasend import call_for_file, call_with_file
+from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
 from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
@@ -68,6 +68,7 @@ class Session:
         self.log_file = log_file
         self.inbox: queue.Queue = queue.Queue()
         self.sends: queue.Queue = queue.Queue()
+        self.inbound: queue.Queue = queue.Queue()  # message events, for the inbound thread
         self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
                                boot_timeout=opts.boot_timeout, now=time.monotonic())
         self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD)
@@ -95,12 +96,19 @@ class Session:
         threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
         sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
         sender.start()
+        inbound = threading.Thread(target=self._inbound_loop, name="inbound", daemon=True)
+        inbound.start()
         code = self._main_loop()
         self.stopping.set()  # sends still queued now fail fast
         self.sends.put(None)
         sender.join(self.opts.send_timeout + 5)  # let a send in flight finish
         if code == EXIT_STOPPED:
+            self._wait_inbound(self.opts.send_timeout)
             self._stop_page()
+        # Messages already taken are reported before the process ends (a
+        # media file still being fetched gets the rest of its time).
+        self.inbound.put(None)
+        inbound.join(self.opts.send_timeout + 5)
         self._quit_browser()
         return code
 
@@ -178,9 +186,34 @@ class Session:
     def _emit_all(self, events: list[dict]) -> None:
         for event in events:
             self._on_outcome(event)
-            if event["event"] == "message" and (event.get("message") or {}).get("hasMedia"):
-                event = self._with_media(event)
-            self.out.emit(event)
+            if event["event"] == "message":
+                self.inbound.put(event)  # in order, behind any media being fetched
+            else:
+                self.out.emit(event)
+
+    def _inbound_loop(self) -> None:
+        """Messages, in the order they came, each with its media's file
+        fetched first: on a thread of its own, so a large file holds up no
+        ping or page report."""
+        while True:
+            event = self.inbound.get()
+            if event is None:
+                self.inbound.task_done()
+                return
+            try:
+                if (event.get("message") or {}).get("hasMedia"):
+                    event = self._with_media(event)
+                self.out.emit(event)
+            finally:
+                self.inbound.task_done()
+
+    def _wait_inbound(self, timeout: float) -> None:
+        """Until the messages taken so far are reported (their media needs
+        the page still open)."""
+        deadline = time.monotonic() + timeout
+        with self.inbound.all_tasks_done:
+            while self.inbound.unfinished_tasks and time.monotonic() < deadline:
+                self.inbound.all_tasks_done.wait(deadline - time.monotonic())
 
     def _with_media(self, event: dict) -> dict:
         """A message with media: its file fetched from the page (as
@@ -188,16 +221,20 @@ class Session:
         here, in order, so messages keep the order they came in."""
         msg = event["message"]
         info = {"mimetype": None, "filename": None, "size": None}
+        path = None
         try:
-            got = self.devtools.call_function(DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]],
-                                              timeout=self.opts.send_timeout)
-            if not isinstance(got, dict) or got.get("error") or not isinstance(got.get("data"), str):
-                raise MediaFileError(str((got or {}).get("error") if isinstance(got, dict) else got))
+            path = new_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "")
+            with open(path, "wb") as sink:
+                got = call_for_file(self.devtools, DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
+                                    self.opts.send_timeout)
+            if got.get("error"):
+                raise MediaFileError(str(got["error"]))
             info = {"mimetype": got.get("mimetype"), "filename": got.get("filename"), "size": got.get("size")}
-            path, size = store_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "", got["data"])
-            return event | {"media": info | {"path": str(path), "size": size}}
+            return event | {"media": info | {"path": str(path), "size": path.stat().st_size}}
         except (DevToolsError, TimeoutError, MediaFileError, OSError, KeyError, TypeError) as e:
             log.warning("message %s: could not fetch its media: %s", msg.get("id"), e)
+            if path is not None:
+                path.unlink(missing_ok=True)
             return event | {"media": info | {"error": str(e)[:300] or "media not available"}}
 
     def _check_page(self, report: dict) -> dict | None:
