@@ -7,6 +7,9 @@
 // in the page as "page_error"),
 // commands on stdin:
 //   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "send_media", "ref": R, "chat_id": C, "caption": T, "media": {mimetype, data, filename},
+//    "options": {...}}                               -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "download", "ref": R, "id": MESSAGE_ID}  -> "downloaded" {ref, mimetype, data, filename, filesize}
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
@@ -14,7 +17,7 @@
 'use strict';
 
 const readline = require('readline');
-const { Client, LocalAuth } = require('whatsapp-web.js');
+const { Client, LocalAuth, MessageMedia } = require('whatsapp-web.js');
 
 const started = Date.now();
 const config = JSON.parse(process.argv[2] || '{}');
@@ -48,7 +51,8 @@ client.on('ready', () => emit('ready', {
 }));
 client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
-client.on('message', (m) => emit('message', { message: messageFields(m) }));
+const received = new Map();  // inbound messages by id, for "download"
+client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
 client.on('message_ack', (m, ack) => emit('message_ack', { id: m.id._serialized, ack }));
 
 async function handle(cmd) {
@@ -58,6 +62,22 @@ async function handle(cmd) {
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'send_media') {
+    try {
+      const { mimetype, data, filename } = cmd.media;
+      const media = new MessageMedia(mimetype, data, filename);
+      const msg = await client.sendMessage(cmd.chat_id, cmd.caption || '', { media, ...(cmd.options || {}) });
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'download') {
+    try {
+      const media = await received.get(cmd.id).downloadMedia();
+      emit('downloaded', { ref: cmd.ref, ...(media || {}) });
+    } catch (e) {
+      emit('download_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();
