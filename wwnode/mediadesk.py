@@ -131,7 +131,8 @@ class MediaDesk:
                 self.bus.requeue(entry.delivery)
 
     def _sweep(self) -> None:
-        """Files the sessions never took (a session that died first)."""
+        """Files the sessions never took (a session that died first), and
+        inbound files a node that died never took."""
         cutoff = time.time() - self.keep_files
         try:
             folders = list(self.paths.sessions.glob("*/media"))
@@ -140,7 +141,7 @@ class MediaDesk:
         for folder in folders:
             try:
                 for f in folder.iterdir():
-                    if f.name.startswith(PREFIX) and f.stat().st_mtime < cutoff:
+                    if f.name.startswith((PREFIX, "in-")) and f.stat().st_mtime < cutoff:
                         f.unlink(missing_ok=True)
             except OSError as e:
                 log.debug("media sweep of %s: %s", folder, e)
