@@ -30,9 +30,13 @@ USES = ("boot", "qr", "message", "send", "send_seen", "logout", "media")
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
 WHEN_SYNCED = "synced"
+# Not checked by a session at all, only by ``wwnode doctor``: a page that
+# lacks them fails that one feature (a media send fails ``page_error``, an
+# inbound file comes with ``media.error``), not the whole session.
+ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED,
-                "media": WHEN_SYNCED}
+                "media": ON_USE}
 
 
 @dataclass(frozen=True)

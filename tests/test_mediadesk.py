@@ -111,3 +111,9 @@ def test_inbound_media_outside_the_sessions_folder_is_not_read(rig, tmp_path):
     [event] = rig.broker.events("message_instance")
     assert "data" not in event["message"]["media"] and event["message"]["media"]["error"]
     assert secret.read_bytes() == b"not yours"
+
+
+def test_a_media_send_for_a_key_not_here_makes_no_folder(rig):
+    d = media_send(rig, {"data": base64.b64encode(jpeg(2000)).decode()})
+    assert rig.broker.failed() == [(d.tag, "unknown_instance")]
+    assert not (rig.cfg.data_dir / "sessions" / "k").exists()

@@ -50,8 +50,10 @@ class _Waiting:
 
 class MediaDesk:
     def __init__(self, paths: Paths, limits: MediaLimits, send: Callable, bus, blobs, workers: int = 2,
-                 keep_files: float = 180.0, clock: Callable[[], float] = time.monotonic):
+                 keep_files: float = 180.0, clock: Callable[[], float] = time.monotonic,
+                 runs_here: Callable[[str], bool] = lambda key: True):
         self.paths = paths
+        self.runs_here = runs_here  # a session of the key is here (else no folder is made for it)
         self.limits = limits
         self.send_on = send  # the send desk's ``send(cmd, d, now)``
         self.bus = bus
@@ -69,7 +71,7 @@ class MediaDesk:
         """``send_message``'s handler: straight to the send desk, unless it
         has media to fetch or waits behind one of its key that has."""
         queue = self._waiting.get(cmd.key)
-        if cmd.media is None and not queue:
+        if (cmd.media is None or not self.runs_here(cmd.key)) and not queue:  # the send desk answers it
             self.send_on(cmd, d, now)
             return
         entry = _Waiting(cmd, d)

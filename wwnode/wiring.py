@@ -80,7 +80,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
     blobs = open_blob_store(cfg.blob_store_url, paths.root)
     media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
-                      sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60)
+                      sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
+                      runs_here=lambda key: sessions.get(key) is not None)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
