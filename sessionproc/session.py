@@ -68,7 +68,7 @@ class Session:
         self.log_file = log_file
         self.inbox: queue.Queue = queue.Queue()
         self.sends: queue.Queue = queue.Queue()
-        self.inbound: queue.Queue = queue.Queue()  # message events, for the inbound thread
+        self.inbound: queue.Queue = queue.Queue()  # page events, for the inbound thread to write
         self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
                                boot_timeout=opts.boot_timeout, now=time.monotonic())
         self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD)
@@ -186,15 +186,12 @@ class Session:
     def _emit_all(self, events: list[dict]) -> None:
         for event in events:
             self._on_outcome(event)
-            if event["event"] == "message":
-                self.inbound.put(event)  # in order, behind any media being fetched
-            else:
-                self.out.emit(event)
+            self.inbound.put(event)  # in order, behind any media being fetched
 
     def _inbound_loop(self) -> None:
-        """Messages, in the order they came, each with its media's file
-        fetched first: on a thread of its own, so a large file holds up no
-        ping or page report."""
+        """The page's events, in the order they came, a message with media
+        once its file is fetched: on a thread of its own, so a large file
+        holds up no ping or page report, and no event overtakes a message."""
         while True:
             event = self.inbound.get()
             if event is None:
