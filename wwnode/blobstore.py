@@ -94,10 +94,12 @@ class FileBlobStore:
         self._path(blob_id).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
+        """Every blob whose id starts with ``prefix/`` (and the blob ``prefix``)."""
         folder = self._path(prefix.rstrip("/"))
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
-        folder.unlink(missing_ok=True) if folder.is_file() else None
+        else:
+            folder.unlink(missing_ok=True)
 
     def exists(self, blob_id: str) -> bool:
         return self._path(blob_id).is_file()
