@@ -25,14 +25,20 @@ FUNCTION = "function"  # the member must be a function
 PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
-USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout")
+USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
+        "media")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
 WHEN_SYNCED = "synced"
+# Not checked by a session at all, only by ``wwnode doctor``: a page that
+# lacks them fails that one feature (a media send fails ``page_error``, an
+# inbound file comes with ``media.error``), not the whole session.
+ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
-                "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED}
+                "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
+                "media": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,19 @@ SURFACE: tuple[Need, ...] = (
     need("pair", "WAWebAltDeviceLinkingApi", "startAltLinkingFlow"),
     # A stop with logout.
     need("logout", "WAWebSocketModel", "Socket.logout"),
+    # Media out and in (media.js), as whatsapp-web.js sends and downloads it.
+    need("media", "WAWebMediaOpaqueData", "createFromData"),
+    need("media", "WAWebPrepRawMedia", "prepRawMedia"),
+    need("media", "WAWebMediaStorage", "getOrCreateMediaObject"),
+    need("media", "WAWebMmsMediaTypes", "msgToMediaType"),
+    need("media", "WAWebMmsMediaTypes", "castToV4"),
+    need("media", "WAWebMediaDataUtils", "shouldUseMediaCache"),
+    need("media", "WAWebMediaInMemoryBlobCache", "InMemoryMediaBlobCache.put"),
+    need("media", "WAWebMediaMmsV4Upload", "uploadMedia"),
+    need("media", "WAWebUploadManager", "encryptAndUpload"),
+    need("media", "WAWebStartMediaUploadQpl", "startMediaUploadQpl"),
+    need("media", "WAWebDownloadManager", "downloadManager.downloadAndMaybeDecrypt"),
+    need("media", "WAWebCollections", "Msg.get"),
 )
 
 

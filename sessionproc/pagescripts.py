@@ -109,3 +109,55 @@ PING_EXPR = (
     "(window.Debug && window.Debug.VERSION && typeof window.require === 'function')"
     " ? window.require('WAWebSocketModel').Socket.state : 'LOADING'"
 )
+
+
+def _media_js() -> str:
+    return resources.files(__package__).joinpath("media.js").read_text()
+
+
+# Sends one file as whatsapp-web.js 1.34.7 sends a MessageMedia with a
+# caption: the same steps as SEND_JS, the media fields from media.js.  A
+# function declaration for DevTools' Runtime.callFunctionOn
+# (mediasend.call_with_file): the file arrives as an argument, its bytes
+# in pieces (data, never source; chromedriver would paste its arguments
+# into the source it has the page parse, which holds the page's thread for
+# seconds on a large file).
+SEND_MEDIA_FN = "async function (chatId, caption, sendSeen, media, file) {\n" + SEND_HELPERS_JS + _media_js() + """
+const req = window.require;
+try {
+  const wid = req('WAWebWidFactory').createWid(chatId);
+  const Chat = req('WAWebCollections').Chat;
+  let chat = Chat.get(wid);
+  if (!chat) {
+    const found = await req('WAWebFindChatAction').findOrCreateLatestChat(wid);
+    chat = found && found.chat;
+  }
+  if (!chat) throw new Error('chat not found: ' + chatId);
+  const seenError = sendSeen ? await markSeen(req, chat) : null;
+  const fields = await mediaMessageFields(req, media, file, caption);
+  const Me = req('WAWebUserPrefsMeUser');
+  const me = ownUser(chat, Me.getMaybeMePnUser(), Me.getMaybeMeLidUser());
+  const isGroup = typeof chat.id.isGroup === 'function' && chat.id.isGroup();
+  const MsgKey = req('WAWebMsgKey');
+  const id = new MsgKey({from: me, to: chat.id, id: await MsgKey.newId(),
+                         participant: isGroup ? me : undefined, selfDir: 'out'});
+  const ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat);
+  const msg = {id, ack: 0, from: me, to: chat.id, local: true, self: 'out',
+               t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral, ...fields};
+  const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
+  await added;
+  const outcome = await result;
+  const status = outcome && outcome.messageSendResult;
+  if (status && status !== 'OK') {
+    throw new Error('WhatsApp Web refused the message: ' + status + (outcome.error ? ' (' + outcome.error + ')' : ''));
+  }
+  return {ok: true, id: id._serialized, seenError};
+} catch (e) {
+  return {ok: false, error: String((e && e.message) || e)};
+}
+}"""
+
+# function (msgId) -> {bytes, mimetype, filename, size} or {error}: the
+# file of an inbound message (media.js downloadMedia), read out in pieces
+# by mediasend.call_for_file.
+DOWNLOAD_MEDIA_FN = "function (msgId) {\n" + _media_js() + "\nreturn downloadMedia(window.require, msgId);\n}"

@@ -9,6 +9,12 @@ Commands (node -> session, on stdin)
 ``{"cmd": "send", "id": C, "chat_id": "5511...@c.us", "text": T}``
     Send text ``T``.  Answered by ``sent`` or ``send_failed`` with the same
     ``id``.  Commands are handled in order, one at a time.
+    With ``"media": {"path": P, "mimetype": M, "filename": F, "as": A}``
+    it sends the file at ``P`` (a file in the session's media folder,
+    ``<profile>/../media/``, checked by the node; the session removes it
+    once read) as ``A`` (image, video, audio, voice, document, sticker)
+    with ``T`` as its caption (may be empty).  Files cross the pipe as
+    paths, never inside a line.
 ``{"cmd": "send", ..., "quoted_message_id": Q, "mentions": [W, ...]}``
     Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
     must hold it, else ``send_failed`` ``unknown_message``), and the ids
@@ -42,7 +48,11 @@ Events (session -> node, on stdout)
 ``{"event": "authenticated"}``                    the page synced its session
 ``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive
 ``{"event": "state", "state": S}``                WhatsApp Web's socket state changed
-``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names
+``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names;
+                                                  with media, also ``"media": {"path", "mimetype",
+                                                  "filename", "size"}`` (a file ``in-*`` in the
+                                                  media folder, the node's to take and remove) or
+                                                  ``{"error", ...}`` when it could not be fetched
 ``{"event": "sent", "id": C, "message_id": MID}`` WhatsApp Web accepted send ``C``
 ``{"event": "send_failed", "id": C, "reason": R, "detail": D}``
 ``{"event": "pong", "id": C, "ok": B, "state": S, "detail": D}``
@@ -150,6 +160,8 @@ USER_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z")  # a person, as mentions name 
 PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
+MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
+MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
 
 # Reasons (``disconnected`` / ``auth_failure``) after which the profile no
 # longer holds a working link: the phone forgot it, so the profile goes.
@@ -262,6 +274,12 @@ def decode_command(line: bytes) -> dict:
         mentions = cmd.get("mentions", [])
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             raise BadCommand("send's mentions must be a list of strings")
+        media = cmd.get("media")
+        if media is not None and not (isinstance(media, dict) and isinstance(media.get("path"), str)
+                                      and isinstance(media.get("mimetype"), str)
+                                      and isinstance(media.get("filename"), (str, type(None)))
+                                      and media.get("as") in MEDIA_KINDS):
+            raise BadCommand("send's media needs a path, a mimetype, a filename (or null) and as")
     if name == "action":
         if cmd.get("action") not in ACTIONS:
             raise BadCommand(f"action must be one of {', '.join(ACTIONS)}")

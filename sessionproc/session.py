@@ -26,8 +26,11 @@ import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import actions, browser, pageapi
-from .pagescripts import CHECK_AND_ATTACH_JS, CHECK_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
-from .devtools import DevTools, DevToolsError, page_websocket_url
+from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
+                          SEND_MEDIA_FN, hook_source)
+from .mediasend import call_for_file, call_with_file
+from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
+from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
@@ -71,6 +74,7 @@ class Session:
         self.log_file = log_file
         self.inbox: queue.Queue = queue.Queue()
         self.sends: queue.Queue = queue.Queue()
+        self.inbound: queue.Queue = queue.Queue()  # page events, for the inbound thread to write
         self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
                                boot_timeout=opts.boot_timeout, now=time.monotonic(),
                                pairing=bool(opts.pair_with_phone))
@@ -100,12 +104,19 @@ class Session:
         threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
         sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
         sender.start()
+        inbound = threading.Thread(target=self._inbound_loop, name="inbound", daemon=True)
+        inbound.start()
         code = self._main_loop()
         self.stopping.set()  # sends still queued now fail fast
         self.sends.put(None)
         sender.join(self.opts.send_timeout + 5)  # let a send in flight finish
         if code == EXIT_STOPPED:
+            self._wait_inbound(self.opts.send_timeout)
             self._stop_page()
+        # Messages already taken are reported before the process ends (a
+        # media file still being fetched gets the rest of its time).
+        self.inbound.put(None)
+        inbound.join(self.opts.send_timeout + 5)
         self._quit_browser()
         return code
 
@@ -196,7 +207,53 @@ class Session:
     def _emit_all(self, events: list[dict]) -> None:
         for event in events:
             self._on_outcome(event)
-            self.out.emit(event)
+            self.inbound.put(event)  # in order, behind any media being fetched
+
+    def _inbound_loop(self) -> None:
+        """The page's events, in the order they came, a message with media
+        once its file is fetched: on a thread of its own, so a large file
+        holds up no ping or page report, and no event overtakes a message."""
+        while True:
+            event = self.inbound.get()
+            if event is None:
+                self.inbound.task_done()
+                return
+            try:
+                if (event.get("message") or {}).get("hasMedia"):
+                    event = self._with_media(event)
+                self.out.emit(event)
+            finally:
+                self.inbound.task_done()
+
+    def _wait_inbound(self, timeout: float) -> None:
+        """Until the messages taken so far are reported (their media needs
+        the page still open)."""
+        deadline = time.monotonic() + timeout
+        with self.inbound.all_tasks_done:
+            while self.inbound.unfinished_tasks and time.monotonic() < deadline:
+                self.inbound.all_tasks_done.wait(deadline - time.monotonic())
+
+    def _with_media(self, event: dict) -> dict:
+        """A message with media: its file fetched from the page (as
+        whatsapp-web.js's downloadMedia) and written for the node.  Done
+        here, in order, so messages keep the order they came in."""
+        msg = event["message"]
+        info = {"mimetype": None, "filename": None, "size": None}
+        path = None
+        try:
+            path = new_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "")
+            with open(path, "wb") as sink:
+                got = call_for_file(self.devtools, DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
+                                    self.opts.send_timeout)
+            if got.get("error"):
+                raise MediaFileError(str(got["error"]))
+            info = {"mimetype": got.get("mimetype"), "filename": got.get("filename"), "size": got.get("size")}
+            return event | {"media": info | {"path": str(path), "size": path.stat().st_size}}
+        except (DevToolsError, TimeoutError, MediaFileError, OSError, KeyError, TypeError) as e:
+            log.warning("message %s: could not fetch its media: %s", msg.get("id"), e)
+            if path is not None:
+                path.unlink(missing_ok=True)
+            return event | {"media": info | {"error": str(e)[:300] or "media not available"}}
 
     def _check_page(self, report: dict) -> dict | None:
         """The ``loaded`` or ``synced`` report with what the page lacks of
@@ -305,8 +362,26 @@ class Session:
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
+        media = cmd.get("media")
         try:
-            result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen, options)
+            if media is None:
+                result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen, options)
+            else:
+                # The file as a base64 argument (data), as whatsapp-web.js
+                # hands a MessageMedia to the page.
+                data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
+                meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
+                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, self.opts.send_seen, meta],
+                                        data, self.opts.send_timeout)
+                del data
+        except MediaFileError as e:
+            return failed | {"reason": "media_unreadable", "detail": str(e)}
+        except DevToolsClosed as e:
+            return failed | {"reason": "browser_error", "detail": str(e)[:500]}
+        except DevToolsError as e:
+            return failed | {"reason": "page_error", "detail": str(e)[:500]}
+        except TimeoutError:
+            return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except TimeoutException:
             return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except JavascriptException as e:

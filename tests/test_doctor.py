@@ -73,7 +73,7 @@ def test_the_stand_in_has_everything(tmp_path, wa):
     assert code == OK and report["problem"] == ""
     assert [s["need"] for s in report["surface"]] == [str(n) for n in pageapi.SURFACE]
     assert all(s["present"] for s in report["surface"])
-    assert {s["stage"] for s in report["surface"]} == {pageapi.AT_LOAD, pageapi.WHEN_SYNCED}
+    assert {s["stage"] for s in report["surface"]} == {pageapi.AT_LOAD, pageapi.WHEN_SYNCED, pageapi.ON_USE}
     assert "Headless" not in report["user_agent"] and report["webdriver"] is False
     assert report["version"] and report["load_seconds"] > 0
 

@@ -17,10 +17,12 @@ Run with ``-s`` to see the time of each step for both clients.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
 
+from mediafiles import jpeg, mp4, ogg, pdf
 from support import SessionProcess, WwebjsClient, all_gone, chrome_processes_under, new_phone, wait_for
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
@@ -258,3 +260,47 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         third.stop()
     for s in (first, second, third):
         wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+def test_whatsapp_web_js_sends_and_downloads_media(stand_in, tmp_path):
+    """whatsapp-web.js's own media calls on the stand-in: sendMessage with a
+    MessageMedia (image with a caption, voice note, document), then
+    downloadMedia of files a phone sent, byte for byte."""
+    plain, tls = stand_in
+    control = Control(plain.url, timeout=60)
+    phone, friend = new_phone(), new_phone()
+    client = WwebjsClient(tls.port, tmp_path / "auth", "media")
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        files = [("img", jpeg(200 * 1024), "image/jpeg", None, {}, "a caption 😀", "image"),
+                 ("ptt", ogg(30 * 1024), "audio/ogg; codecs=opus", None, {"sendAudioAsVoice": True}, "", "ptt"),
+                 ("doc", pdf(100 * 1024), "application/pdf", "Überweisung März.pdf", {"sendMediaAsDocument": True},
+                  "invoice", "document")]
+        for ref, data, mimetype, filename, options, caption, _ in files:
+            client.send({"cmd": "send_media", "ref": ref, "chat_id": f"{friend}@c.us", "caption": caption,
+                         "media": {"mimetype": mimetype, "data": base64.b64encode(data).decode(), "filename": filename},
+                         "options": options})
+            client.expect("sent", ref=ref, timeout=60)
+        recorded = wait_for(lambda: len(control.sent_by(phone)) == 3 and control.sent_by(phone), what="3 sends")
+        for record, (_, data, mimetype, filename, _, caption, kind) in zip(recorded, files):
+            m = record["media"]
+            assert (m["type"], m["mimetype"], record["body"]) == (kind, mimetype, caption)
+            assert control.media_bytes(m["directPath"]) == data
+        assert recorded[2]["media"]["filename"] == "Überweisung März.pdf"
+
+        for data, kind, mimetype, filename in ((jpeg(100 * 1024), "image", "image/jpeg", None),
+                                                (mp4(2 * 1024 * 1024), "video", "video/mp4", None),
+                                                (pdf(50 * 1024), "document", "application/pdf", "Bericht Ä.pdf")):
+            msg_id = control.deliver_media(phone, friend, data, kind, mimetype, filename=filename)
+            message = client.expect("message", timeout=30)["message"]
+            assert message["id"] == f"false_{friend}@c.us_{msg_id}"
+            assert (message["hasMedia"], message["type"]) == (True, kind)
+            client.send({"cmd": "download", "ref": msg_id, "id": message["id"]})
+            got = client.expect("downloaded", ref=msg_id, timeout=60)
+            assert (got["mimetype"], got.get("filename")) == (mimetype, filename)
+            assert base64.b64decode(got["data"]) == data
+    finally:
+        assert client.stop() == 0
+    errors = [e for e in client.seen if e["event"] in ("page_error", "init_error", "send_failed", "download_failed")]
+    assert errors == []

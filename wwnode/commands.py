@@ -23,6 +23,8 @@ import orjson
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE)
 
+from .media import MediaRequest, parse_media
+
 MAX_COMMAND_ID = 200
 
 
@@ -52,6 +54,8 @@ class Command:
     emoji: str = ""  # message_action react; "" takes a reaction back
     phone: str = ""  # check_number
     pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
+    media: MediaRequest | None = None  # send_message's ``media`` (media.py); ``text`` is then the caption
+    media_file: dict | None = None  # that media fetched and checked, as the session is told of it
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -88,6 +92,9 @@ def _destroy_fields(data: dict, reject: Reject) -> dict:
 
 
 def _send_fields(data: dict, reject: Reject) -> dict:
+    media = parse_media(data["media"], reject) if "media" in data else None
+    if media is not None and "message" not in data:
+        data = {**data, "message": ""}  # no caption
     for name in ("chat_id", "message"):
         if name not in data:
             reject("missing_field", f"{name} is required")
@@ -95,11 +102,11 @@ def _send_fields(data: dict, reject: Reject) -> dict:
             reject("wrong_type", f"{name} must be a string")
     if not CHAT_ID_RE.match(data["chat_id"]):
         reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
-    if not data["message"]:
+    if not data["message"] and media is None:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
         reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
-    return {"chat_id": data["chat_id"], "text": data["message"], **_reply_fields(data, reject)}
+    return {"chat_id": data["chat_id"], "text": data["message"], "media": media, **_reply_fields(data, reject)}
 
 
 def _message_id(data: dict, name: str, reject: Reject) -> str:

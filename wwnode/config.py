@@ -75,6 +75,16 @@ class Config:
     # a quiet moment (0: no limit), measured every this many seconds (memory.py).
     session_memory_limit: float = 0.0
     memory_check_interval: float = 60.0
+    # Media (media.py, mediadesk.py, mediain.py).  Inbound media up to this
+    # many bytes rides inside message_instance (base64); larger goes to the
+    # blob store.
+    media_inline_limit: int = 1024 * 1024
+    # The largest file a send fetches or takes (documents; photos, videos
+    # and audio have WhatsApp's own 16 MB limit below it).
+    media_max_size: int = 100 * 1024 * 1024
+    media_fetch_timeout: float = 30.0
+    # Let media URLs name private, loopback and link-local addresses.
+    media_allow_private_urls: bool = False
     # The program a session runs, ``python -m <this>``.  For tests only (a
     # stand-in session that speaks the pipe protocol).
     session_module: str = "sessionproc"
@@ -208,6 +218,8 @@ def _check(cfg: Config) -> None:
             check_url(cfg.blob_store_url)
         except BlobError as e:
             raise ConfigError(str(e)) from None
+    if cfg.media_inline_limit < 0 or cfg.media_max_size < 1 or cfg.media_fetch_timeout <= 0:
+        raise ConfigError("MEDIA_INLINE_LIMIT must be 0 or more, MEDIA_MAX_SIZE and MEDIA_FETCH_TIMEOUT positive")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 

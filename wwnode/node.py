@@ -386,6 +386,13 @@ class Node:
         doc.update(self.counters.snapshot())
         return doc
 
+    def wake(self) -> None:
+        """Cut the loop's wait short (any thread: a worker with a result)."""
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the loop wakes anyway
+
     def _kill_sessions(self) -> None:
         for _, child in self.sessions.children():
             child.kill()

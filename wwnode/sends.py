@@ -168,6 +168,8 @@ class SendDesk:
             line["quoted_message_id"] = p.command.quoted_message_id
         if p.command.mentions:
             line["mentions"] = list(p.command.mentions)
+        if p.command.media_file is not None:
+            line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
         rec.child.send(line)
         return True
 

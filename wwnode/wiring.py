@@ -23,6 +23,9 @@ from .drain import Drain
 from .failover import Failover
 from .health import Health
 from .logfiles import SessionLogs
+from .media import MediaLimits
+from .mediadesk import MediaDesk
+from .mediain import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
 from .metrics import Readings, Tally
 from .metrics_http import serve
@@ -98,12 +101,17 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
     actions = ActionDesk(cfg.send_hold, bus, sessions)
     pairing = Pairing(store, bus, sessions)
+    blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
+    media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
+                      sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
+                      runs_here=lambda key: sessions.get(key) is not None)
     # The metrics' view of the node (the last chore of each turn).
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
-              actions)  # held actions that waited too long
+              actions,  # held actions that waited too long
+              media)
     # Portable logins (when the node has a blob store) first: a session
     # stopped for good still holds its lease's token then.
     portable = None
@@ -125,20 +133,21 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     chores += (readings,)  # last: it publishes what the turn left for the metrics
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
-                     starts.on_change, tally.on_change):
+                     starts.on_change, tally.on_change, media.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
     dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
-        "send_message": sends.send,
+        "send_message": media.send,
         "message_action": actions.take,
         "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False))
     handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
-                **actions.handlers(), **pairing.handlers()}
+                **actions.handlers(), **pairing.handlers(),
+                **InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 admission=admission,
@@ -150,6 +159,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # slot (placement.py).
     consumer.before_create_ack = node.has_room
     node.readings = readings  # for the metrics endpoint (``build``) and tests
+    media.wake = node.wake  # a fetched media file is handed on at once
     return node
 
 

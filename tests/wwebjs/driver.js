@@ -12,6 +12,9 @@
 //   {"cmd": "reply", "ref": R, "message_id": M, "text": T} -> "sent" or "send_failed" (Message.reply)
 //   {"cmd": "react", "ref": R, "message_id": M, "emoji": E} -> "reacted" {ref} or "react_failed" (Message.react)
 //   {"cmd": "number", "ref": R, "phone": P}          -> "number" {ref, wid or null} (Client.getNumberId)
+//   {"cmd": "send_media", "ref": R, "chat_id": C, "caption": T, "media": {mimetype, data, filename},
+//    "options": {...}}                               -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "download", "ref": R, "id": MESSAGE_ID}  -> "downloaded" {ref, mimetype, data, filename, filesize}
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id.)
 // The browser opens https://web.whatsapp.com/ as the library always does;
@@ -20,7 +23,7 @@
 'use strict';
 
 const readline = require('readline');
-const { Client, LocalAuth } = require('whatsapp-web.js');
+const { Client, LocalAuth, MessageMedia } = require('whatsapp-web.js');
 
 const started = Date.now();
 const config = JSON.parse(process.argv[2] || '{}');
@@ -56,7 +59,7 @@ client.on('ready', () => emit('ready', {
 }));
 client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
-const received = new Map();  // id -> Message, for reply and react
+const received = new Map();  // id -> Message, for reply, react and download
 client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
 client.on('message_reaction', (r) => emit('message_reaction', {
   msgId: typeof r.msgId === 'string' ? r.msgId : r.msgId && r.msgId._serialized,
@@ -92,6 +95,22 @@ async function handle(cmd) {
       emit('number', { ref: cmd.ref, wid: wid ? wid._serialized : null });
     } catch (e) {
       emit('number_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'send_media') {
+    try {
+      const { mimetype, data, filename } = cmd.media;
+      const media = new MessageMedia(mimetype, data, filename);
+      const msg = await client.sendMessage(cmd.chat_id, cmd.caption || '', { media, ...(cmd.options || {}) });
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'download') {
+    try {
+      const media = await received.get(cmd.id).downloadMedia();
+      emit('downloaded', { ref: cmd.ref, ...(media || {}) });
+    } catch (e) {
+      emit('download_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

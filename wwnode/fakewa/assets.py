@@ -10,7 +10,7 @@ from importlib import resources
 import orjson
 
 # The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page_messaging.js", "page.js")
+SCRIPT_PARTS = ("page_base.js", "page_messaging.js", "page_media.js", "page.js")
 
 
 def _asset(name: str) -> bytes:

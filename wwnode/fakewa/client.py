@@ -4,6 +4,7 @@ in this process or in another one (``fakewa --port ...``)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import urllib.error
@@ -120,3 +121,21 @@ class Control:
         if wid is not None:
             body["wid"] = wid
         self._call("POST", "numbers", body)
+    def deliver_media(self, to: str, sender: str, data: bytes, type: str, mimetype: str,
+                      filename: str | None = None, caption: str | None = None) -> str:
+        """The phone ``sender`` sends a file (``type``: image, video, audio,
+        ptt, document, sticker) to ``to``'s linked browsers; returns its id."""
+        body = {"to": to, "from": sender, "type": type, "mimetype": mimetype,
+                "data": base64.b64encode(data).decode()}
+        body.update({k: v for k, v in (("filename", filename), ("caption", caption)) if v is not None})
+        return self._call("POST", "media", body)["id"]
+
+    def media_bytes(self, direct_path: str) -> bytes:
+        """The bytes a page uploaded under ``direct_path`` (the ``media``
+        of a message ``sent_by`` lists)."""
+        url = self.base + "media?" + urllib.parse.urlencode({"path": direct_path})
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout, context=self._context) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as e:
+            raise ControlError(e.code, e.reason) from None

@@ -85,8 +85,10 @@ function addToChat(chat, msg) {
 function addAndSendMsgToChat(chat, msgData) {
   const msg = new MsgModel(Object.assign({}, msgData));
   addToChat(chat, msg);
+  const media = outboundMedia(msg);  // page_media.js
   const resultPromise = post('/_wa/send', {
-    id: msg.id.id, to: msg.to._serialized, body: msg.body, t: msg.t, ...sentExtras(msg),
+    id: msg.id.id, to: msg.to._serialized, body: media ? (msg.caption || '') : msg.body, t: msg.t, media,
+    ...sentExtras(msg),
   }).then(() => {
     if (msg.ack < 1) msg.ack = 1;
     return { messageSendResult: 'OK' };
@@ -160,6 +162,8 @@ define('WAWebSignalStoreApi', {
   },
 });
 defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
+
+defineMediaModules();  // page_media.js
 
 for (const name of CONFIG.dropModules || []) delete modules[name];
 
@@ -314,7 +318,9 @@ function receive(data) {
       notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
       local: false, self: 'in',
+      ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
     });
+    if (data.media) attachMediaMethods(msg);
     const chat = chatFor(from);
     chat.unreadCount += 1;
     addToChat(chat, msg);

@@ -66,6 +66,10 @@ class Model extends Events {
     });
   }
   set(name, value) {
+    if (name !== null && typeof name === 'object') {  // Backbone's set({a: 1, b: 2}), as media code calls it
+      for (const [k, v] of Object.entries(name)) this.set(k, v);
+      return;
+    }
     if (!(name in this._attrs)) { this._define(name, value); return; }
     const previous = this._attrs[name];
     if (previous === value) return;

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets
+from . import assets, media
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -62,13 +62,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj) -> None:
         self._send(status, orjson.dumps(obj))
 
-    def _body(self) -> dict:
+    def _body(self, max_body: int = MAX_BODY) -> dict:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             raise BadRequest("a JSON body with Content-Length is required")
         n = int(length)
-        if n > MAX_BODY:
-            raise BadRequest(f"body larger than {MAX_BODY} bytes")
+        if n > max_body:
+            raise BadRequest(f"body larger than {max_body} bytes")
         raw = self.rfile.read(n)
         try:
             obj = orjson.loads(raw)
@@ -174,8 +174,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(delay)  # this request's own thread: a crawling server
+        media = body.get("media")
+        if media is not None and not isinstance(media, dict):
+            raise BadRequest("media must be an object")
         record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic(),
-                                        _sent_extra(body))
+                                        _sent_extra(body), media=media)
         self._json(200, {"ok": True, "id": record["id"]})
 
     def page_logout(self, query) -> None:
@@ -299,6 +302,7 @@ GET_ROUTES = {
     "/_sim/messages": _Handler.sim_sent,
     "/_sim/reactions": _Handler.sim_reactions,
     "/_sim/seen": _Handler.sim_seen,
+    **media.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -320,6 +324,7 @@ POST_ROUTES = {
     "/_sim/pair": _Handler.sim_pair,
     "/_sim/reactions": _Handler.sim_react,
     "/_sim/numbers": _Handler.sim_numbers,
+    **media.POST_ROUTES,
 }
 
 

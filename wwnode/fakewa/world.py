@@ -35,6 +35,7 @@ import time
 from .errors import BadRequest, NotFound
 from .links import Device, Link
 from .messaging import MessagingWorld, group_message
+from .media import MediaStore
 from .outbox import Outbox
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
 
@@ -65,6 +66,7 @@ class World(MessagingWorld):
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
+        self.media = MediaStore()  # uploads by directPath (media.py)
 
     # ----------------------------------------------------------- live links
     def open_link(self, device_id: str, qr_tail: str, claims_paired: bool, now: float) -> Link:
@@ -170,14 +172,15 @@ class World(MessagingWorld):
                 device.pending.pop(i, None)
 
     def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float,
-                    extra: dict | None = None) -> dict:
+                    extra: dict | None = None, media: dict | None = None) -> dict:
         """``extra``: what the message carries besides its text (the
-        quoted message's id, mentions), kept in its record."""
+        quoted message's id, mentions), kept in its record; ``media``: what
+        the page said of the file it uploaded."""
         with self._lock:
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, extra))
+            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, extra, media))
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
@@ -231,9 +234,10 @@ class World(MessagingWorld):
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
 
-    def deliver(self, to: str, sender: str, body: str, group: str | None = None) -> str:
+    def deliver(self, to: str, sender: str, body: str, group: str | None = None, media: dict | None = None) -> str:
         """A message from ``sender`` to ``to``; with ``group``, written in
-        that group (from the group, ``sender`` its author)."""
+        that group (from the group, ``sender`` its author); with ``media``,
+        a file the phone sent (media.py)."""
         to = _phone(to, "to")
         sender = _phone(sender, "from")
         if not isinstance(body, str):
@@ -250,6 +254,8 @@ class World(MessagingWorld):
                 "body": body,
                 "t": int(time.time()),
             }
+            if media is not None:
+                msg["media"] = media  # a file the phone sent (media.py)
             for device in devices:
                 device.pending[msg["id"]] = msg
                 if device.link is not None and device.link.mode == "paired":

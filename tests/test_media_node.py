@@ -1,0 +1,61 @@
+"""The node's part of media sends, with fake session processes (no
+browser): what is refused before a session is asked, and the order of a
+key's sends while a file is fetched.  Real RabbitMQ, Redis and nodes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from mediafiles import FileServer, jpeg
+from support import create_ready, new_phone
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def files():
+    server = FileServer()
+    yield server
+    server.stop()
+
+
+def send(rabbit, key, friend, cid, message, media=None):
+    body = {"key": key, "chat_id": f"{friend}@c.us", "message": message, "id": cid}
+    if media is not None:
+        body["media"] = media
+    rabbit.publish("send_message", body)
+
+
+def test_a_private_address_is_refused_by_default(fake_nodes, fake, rabbit, files):
+    fake_nodes()
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, fake, "m-priv", phone)
+    files.files["photo.jpg"] = (jpeg(2000), "image/jpeg")
+    send(rabbit, "m-priv", friend, "p1", "", {"url": files.url("photo.jpg")})
+    failed = rabbit.expect("command_failed", command_id="p1")
+    assert failed["reason"] == "media_url_refused" and "127.0.0.1" in failed["detail"]
+    send(rabbit, "m-priv", friend, "p2", "", {"url": "http://localhost:9/x.jpg"})
+    assert rabbit.expect("command_failed", command_id="p2")["reason"] == "media_url_refused"
+    send(rabbit, "m-priv", friend, "p3", "still here")
+    rabbit.expect("message_sent_instance", command_id="p3")
+    assert [m["body"] for m in fake.sent_by(phone)] == ["still here"]  # nothing of the refused ones
+
+
+def test_a_keys_sends_keep_their_order_while_a_file_is_fetched(fake_nodes, fake, rabbit, files):
+    node = fake_nodes(media_allow_private_urls="true", media_fetch_timeout="1")
+    phone, friend = new_phone(), new_phone()
+    create_ready(rabbit, fake, "m-order", phone)
+    send(rabbit, "m-order", friend, "o1", "", {"url": files.url("slow")})  # answers never: fails after 1 s
+    send(rabbit, "m-order", friend, "o2", "after the slow one")
+    send(rabbit, "m-order", friend, "o3", "a photo", {"data": base64.b64encode(jpeg(5000)).decode()})
+    send(rabbit, "m-order", friend, "o4", "last")
+    rabbit.expect("message_sent_instance", command_id="o4")
+    outcomes = [e.get("command_id") for e in rabbit.events
+                if e.get("event") in ("command_failed", "message_sent_instance")]
+    assert outcomes == ["o1", "o2", "o3", "o4"]
+    assert rabbit.find("command_failed", command_id="o1")[0]["reason"] == "media_unreachable"
+    assert [m["body"] for m in fake.sent_by(phone)] == ["after the slow one", "a photo", "last"]
+    left = list((node.data_dir / "sessions" / "m-order" / "media").glob("out-*"))
+    assert len(left) == 1 and left[0].stat().st_mode & 0o777 == 0o600  # the photo, for the session to take
