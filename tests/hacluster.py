@@ -62,7 +62,10 @@ class RabbitMember:
                      # No random wait before joining (it guards against members
                      # racing to form two clusters; here the seed runs first).
                      "cluster_formation.randomized_startup_delay_range.min = 0",
-                     "cluster_formation.randomized_startup_delay_range.max = 0"]
+                     "cluster_formation.randomized_startup_delay_range.max = 0",
+                     # Started beside the seed: wait for it rather than form a cluster alone.
+                     "cluster_formation.discovery_retry_limit = 240",
+                     "cluster_formation.discovery_retry_interval = 500"]
         (folder / "rabbitmq.conf").write_text("\n".join(conf) + "\n")
 
     def env(self) -> dict:
@@ -130,18 +133,15 @@ class RabbitCluster:
                         for i, name in enumerate(names)]
 
     def start(self) -> None:
-        first, rest = self.members[0], self.members[1:]
-        first.start()
-        first.await_up()
-        self.timings = [time.monotonic()]
-        for m in rest:
+        first = self.members[0]
+        for m in self.members:  # together: the others join the seed once it is up
             m.start()
-        for m in rest:
+        for m in self.members:
             m.await_up()
         first.ctl("add_vhost", VHOST, "--default-queue-type", "quorum")
         first.ctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
-        running = first.ctl("eval", "length(rabbit_nodes:all_running()).").stdout.decode().strip()
-        assert running == str(len(self.members)), f"cluster of {running} members"
+        running = lambda: first.ctl("eval", "length(rabbit_nodes:all_running()).").stdout.decode().strip()  # noqa: E731
+        wait_for(lambda: running() == str(len(self.members)), timeout=60, interval=0.5, what="one cluster of all")
 
     def url(self, member: RabbitMember) -> str:
         return f"amqp://guest:guest@127.0.0.1:{member.port}/{VHOST}"

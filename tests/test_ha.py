@@ -201,10 +201,14 @@ def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flo
     client.close()
     leader = cluster.leader_of("send_message")
     others = [m for m in cluster.members if m is not leader]
-    # Node a is on the leader's member, node b on another; the client on the third.
-    a = fleet("ha-a", cluster.members.index(leader))
-    b = fleet("ha-b", cluster.members.index(others[0]))
+    # Node a, the router, is on the leader's member, node b on another; the
+    # client on the third.
     client = client_on(cluster, others[1])
+    a = fleet("ha-a", cluster.members.index(leader))
+    r = redis_ha.client()
+    wait_for(lambda: r.hget("nodes:ha-a", "router") == "1", timeout=30, what="node a routing")
+    r.close()
+    b = fleet("ha-b", cluster.members.index(others[0]))
     wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
     phones = make_ready(client, fleet.fake, [f"mq-{i}" for i in range(4)])
     traffic = Traffic(client, fleet.fake, phones)
@@ -212,6 +216,9 @@ def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flo
     for _ in range(3):
         traffic.round()
     assert cluster.connections_on(leader) >= 2  # node a's two connections, at least
+    types = cluster.queue_types()
+    assert {types[q] for q in ("create_instance", "send_message", "message_instance", "wa.node.ha-a")} == {"quorum"}
+    assert types[client.queue] == "classic"  # a client's exclusive tap
 
     started = time.monotonic()
     leader.kill()
@@ -224,7 +231,11 @@ def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flo
     assert cluster.leader_of("send_message") is not leader
     assert all(fleet.fake.starts(key) == 1 for key in phones)  # the sessions ran on
     assert a.alive() and b.alive()
-    print(f"\nRabbitMQ member killed (node a's broker, leader of send_message): the fleet works again "
+    r = redis_ha.client()
+    routers = [n for n in ("ha-a", "ha-b") if r.hget(f"nodes:{n}", "router") == "1"]
+    r.close()
+    assert len(routers) == 1
+    print(f"\nRabbitMQ member killed (the router's broker, leader of send_message): the fleet works again "
           f"after {took:.1f} s; {len(traffic.sends)} sends, {len(traffic.inbound)} inbound, "
           f"0 lost, 0 duplicated, 0 overlaps")
 

@@ -111,7 +111,7 @@ class CreateWatch:
 def create(cfg, key: str, wait: bool, png: Path | None, timeout: float | None, screen: QrScreen) -> Outcome:
     body = {"key": key}
     checked("create_instance", body)
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     watch = CreateWatch(key, wait, screen, png)
     with Broker(cfg.rabbit_mq_url) as broker:
         broker.follow(CREATE_EVENTS)
@@ -177,7 +177,7 @@ def destroy(cfg, key: str, logout: bool, timeout: float) -> Outcome:
 
 def show_qr(cfg, key: str, png: Path | None, screen: QrScreen) -> Outcome:
     check_key(key)
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     qr = current_qr(r, key)
     if qr is None:
         state = session_state(r, key).get("state")
