@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import redis as redislib
+from redis.sentinel import Sentinel
 
 from support import wait_for
 
@@ -60,7 +61,7 @@ class RabbitMember:
             conf += ["cluster_formation.peer_discovery_backend = classic_config",
                      f"cluster_formation.classic_config.nodes.1 = {seed}",
                      # No random wait before joining (it guards against members
-                     # racing to form two clusters; here the seed runs first).
+                     # racing to form two clusters; here only the seed may form one).
                      "cluster_formation.randomized_startup_delay_range.min = 0",
                      "cluster_formation.randomized_startup_delay_range.max = 0",
                      # Started beside the seed: wait for it rather than form a cluster alone.
@@ -72,7 +73,10 @@ class RabbitMember:
         return {**os.environ, "HOME": str(self.home), "RABBITMQ_NODENAME": self.name,
                 "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(self.port),
                 "RABBITMQ_DIST_PORT": str(self.dist_port),
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+                # Schedulers that sleep when idle: three VMs spinning on a
+                # small shared machine would slow everything down.
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1} "
+                                                       "+sbwt none +sbwtdcpu none +sbwtdio none",
                 "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"), "RABBITMQ_LOG_BASE": str(self.dir / "log"),
                 "RABBITMQ_LOGS": "-", "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
                 "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
@@ -266,6 +270,11 @@ class RedisHA:
 
     def client(self, db: int = 0) -> redislib.Redis:
         return redislib.Redis(port=self.master_port(), db=db, decode_responses=True)
+
+    def following_client(self, db: int = 0) -> redislib.Redis:
+        """A client of whichever server is master, through the sentinels."""
+        sentinel = Sentinel([("127.0.0.1", p) for p in self.sentinel_ports], socket_timeout=2)
+        return sentinel.master_for(self.MASTER_NAME, db=db, decode_responses=True, socket_timeout=2)
 
     def kill_master(self) -> int:
         port = self.master_port()

@@ -12,6 +12,7 @@ processes."""
 from __future__ import annotations
 
 import itertools
+import signal
 import threading
 import time
 from collections import Counter
@@ -21,6 +22,8 @@ import pytest
 
 from hacluster import RabbitCluster, RedisHA, wait_cluster_ready
 from wwnode.amqp.topology import declare_topology
+from wwnode.ownership import Leases
+from wwnode.store import Store
 from support import Client, FakeSessions, NodeProcess, all_gone, idle_cgroup, new_phone, processes_using, wait_for
 
 pytestmark = pytest.mark.services
@@ -313,3 +316,32 @@ def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(fleet, h
     r.close()
     print(f"\ncreate storm ({len(keys)} keys) with node a's RabbitMQ member and the Redis master killed: every key "
           f"ready, once, {took:.1f} s after the kills; {len(traffic.sends)} sends, 0 lost, 0 duplicated, 0 overlaps")
+
+
+def test_a_lease_write_no_replica_acknowledged_does_not_count(ha):
+    """A replica that stops answering (SIGSTOP: still connected, so the
+    master counts it) acknowledges nothing: a claim is given back and says
+    "cannot say now", a renewal counts as not made.  Once it answers, both
+    go through."""
+    cluster, redis_ha = ha
+    leases = Leases(6.0)
+    store = Store("redis://127.0.0.1:1/0", "ha-unit", qr_ttl=60, lease_ttl=6.0, token_of=leases.token_of,
+                  sentinels=redis_ha.sentinels, master_name=redis_ha.MASTER_NAME, replica_wait=0.3)
+    master = redis_ha.master_port()
+    replica = next(p for p in redis_ha.ports if p != master)
+    r = redis_ha.client()
+    try:
+        token = store.claim("held")
+        assert isinstance(token, str) and r.get("instances:held:owner") == token
+        redis_ha.procs[replica].send_signal(signal.SIGSTOP)
+        try:
+            assert store.claim("k") is None  # not replicated: not taken
+            assert r.get("instances:k:owner") is None  # and given back
+            assert store.renew({"held": token}, True, {"sessions": 1}) is None
+        finally:
+            redis_ha.procs[replica].send_signal(signal.SIGCONT)
+        wait_for(lambda: isinstance(store.claim("k"), str), timeout=10, what="the claim once the replica answers")
+        assert store.renew({"held": token}, True, {"sessions": 1}) == {"held": 1}
+    finally:
+        r.close()
+        store.close()
