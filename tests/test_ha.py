@@ -21,10 +21,12 @@ import psutil
 import pytest
 
 from hacluster import RabbitCluster, RedisHA, wait_cluster_ready
-from wwnode.amqp.topology import declare_topology
+from wwnode.amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
+                                  declare_topology)
 from wwnode.ownership import Leases
 from wwnode.store import Store
-from support import Client, FakeSessions, NodeProcess, all_gone, idle_cgroup, new_phone, processes_using, wait_for
+from support import (Client, FakeSessions, NodeProcess, all_gone, idle_cgroup, new_phone, processes_using,
+                     purge_queues, wait_for)
 
 pytestmark = pytest.mark.services
 
@@ -56,6 +58,11 @@ def ha(servers):
     r = redis_ha.client()
     r.flushdb()
     r.close()
+    # What an earlier test left in the queues (a failed one's commands) is not this test's.
+    client = Client(cluster.url(cluster.members[2]))
+    purge_queues(client.conn, COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE, "wa.node.ha-a",
+                                                                      "wa.node.ha-b"))
+    client.close()
     return cluster, redis_ha
 
 
@@ -169,7 +176,8 @@ class Traffic:
     def check(self) -> None:
         """Every send answered once and sent once; every inbound message
         published (once per event id)."""
-        wait_for(lambda: all(self.answered(c) for c in self.sends), timeout=60, interval=0.2, what="every send answered")
+        wait_for(lambda: all(self.answered(c) for c in self.sends), timeout=60, interval=0.2,
+                 what="every send answered")
         wait_for(lambda: all(self.arrived(m) for m in self.inbound), timeout=30, interval=0.2, what="every inbound")
         assert not self.client.find("command_failed", command="send_message")
         sent = Counter(m["body"] for phone in self.phones.values() for m in self.fake.sent_by(phone))

@@ -52,8 +52,8 @@ KEYS = [f"soak-{i}" for i in range(4)]
 # recreate (WWNODE_SOAK_FAULTS) still find, now and then, a send answered
 # failed ("stopping") and then sent after the restart: an open defect.
 CLUSTER = os.environ.get("WWNODE_SOAK_CLUSTER", "") not in ("", "0")
-DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,kill-broker-member,kill-queue-leader,kill-redis-master"
-                  if CLUSTER else "kill-session,kill-browser,cut-broker,cut-link,restart-node")
+DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,kill-broker-member,kill-queue-leader,"
+                  "kill-redis-master" if CLUSTER else "kill-session,kill-browser,cut-broker,cut-link,restart-node")
 FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", DEFAULT_FAULTS).split(",")
 MAX_SESSIONS = 2  # per node: the four keys fill both nodes
 BURST = 8  # creates of new keys published at once over the cap

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
 
-from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401  (redact_url: the node's parts import it from here)
+# redact_url: the node's parts import it from here.
+from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401
 from .redisconn import parse_sentinels
 
 
