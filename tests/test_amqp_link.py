@@ -213,3 +213,21 @@ def test_a_list_of_brokers_connects_to_one_that_answers_and_moves_on_when_it_goe
     finally:
         first.close()
         second.close()
+
+
+def test_an_event_refused_again_and_again_gets_a_new_connection(rabbit, parts, rabbit_url, tmp_path):
+    """A queue that refuses every message (full, reject-publish) bound to
+    the event: the publisher asks again, and after five refusals in a row
+    makes a new connection; once the queue takes messages, the event goes
+    out, once."""
+    refusing = rabbit.ch.queue_declare("", exclusive=True, arguments={"x-max-length": 0,
+                                                                      "x-overflow": "reject-publish"}).method.queue
+    rabbit.ch.queue_bind(refusing, EVENTS_EXCHANGE, routing_key="refused_probe")
+    publisher = parts(Publisher(rabbit_url, HEARTBEAT, Spool(tmp_path / "events.log")))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+    event_id, item, confirms = probe("refused_probe")
+    publisher.publish(item)
+    turn_until([publisher], lambda: publisher.link.losses == 1, what="a new connection after the refusals")
+    assert confirms == []
+    rabbit.ch.queue_unbind(refusing, EVENTS_EXCHANGE, routing_key="refused_probe")
+    turn_until([publisher], lambda: confirms == [event_id], what="the event out once the queue is gone")
