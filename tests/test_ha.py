@@ -48,22 +48,31 @@ def servers(tmp_path_factory):
 
 @pytest.fixture
 def ha(servers):
-    """The servers, whole again: a member killed by an earlier test is
-    started again (it rejoins), Redis emptied."""
+    """The servers, Redis whole again and emptied, the queues emptied.  A
+    RabbitMQ member an earlier test killed stays down (two of three still
+    serve) unless the test asks for ``whole_cluster``."""
     cluster, redis_ha = servers
-    for member in cluster.members:
-        if not member.alive:
-            cluster.restart(member)
     redis_ha.heal()
     r = redis_ha.client()
     r.flushdb()
     r.close()
     # What an earlier test left in the queues (a failed one's commands) is not this test's.
-    client = Client(cluster.url(cluster.members[2]))
+    client = Client(cluster.url(cluster.any_alive()))
     purge_queues(client.conn, COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE, "wa.node.ha-a",
                                                                       "wa.node.ha-b"))
     client.close()
     return cluster, redis_ha
+
+
+@pytest.fixture
+def whole_cluster(ha):
+    """All three members up: a member killed by an earlier test is started
+    again (it rejoins), so this test may kill one."""
+    cluster, _ = ha
+    for member in cluster.members:
+        if not member.alive:
+            cluster.restart(member)
+    return ha
 
 
 @pytest.fixture
@@ -205,7 +214,7 @@ def works_again(traffic: Traffic, key: str):
     return lambda: traffic.answered(cid) and traffic.arrived(msg)
 
 
-def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flow(fleet, ha):
+def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flow(whole_cluster, fleet, ha):
     cluster, redis_ha = ha
     client = client_on(cluster, cluster.members[1])
     declare_topology(client.ch)  # as a node would: the queues' leaders are where they were declared
@@ -253,8 +262,8 @@ def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flo
 
 def test_the_redis_master_dies_and_sentinel_promotes_the_replica(fleet, ha):
     cluster, redis_ha = ha
-    a, b = fleet("ha-a", 0), fleet("ha-b", 1)
-    client = client_on(cluster, cluster.members[2])
+    a, b = fleet("ha-a", 0), fleet("ha-b", 1)  # each moves to the next member if its first is down
+    client = client_on(cluster, cluster.any_alive())
     wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
     phones = make_ready(client, fleet.fake, [f"rd-{i}" for i in range(4)])
     traffic = Traffic(client, fleet.fake, phones)
@@ -288,7 +297,7 @@ def test_the_redis_master_dies_and_sentinel_promotes_the_replica(fleet, ha):
           f"(a create, a send, an inbound) after {took:.1f} s; 0 lost, 0 duplicated, 0 overlaps")
 
 
-def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(fleet, ha):
+def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(whole_cluster, fleet, ha):
     cluster, redis_ha = ha
     a, b = fleet("ha-a", 0), fleet("ha-b", 1)
     client = client_on(cluster, cluster.members[2])
