@@ -187,3 +187,47 @@ def test_a_connection_without_an_internal_is_refused_at_start(rabbit_url, monkey
     with pytest.raises(PikaUnsupported, match="renamed_in_a_later_pika"):
         turn_until([lnk], lambda: False, what="the check to fail")
     assert not lnk.up
+
+
+def test_a_list_of_brokers_connects_to_one_that_answers_and_moves_on_when_it_goes(rabbit, parts, rabbit_url):
+    """Two ways to the broker (proxies, standing in for two cluster
+    members) after an address where nothing listens: the link takes the
+    first that answers, and when that one dies it goes to the other."""
+    nowhere = TcpProxy(5672)
+    nowhere.close()  # its port: nothing listens there now
+    first, second = TcpProxy(5672), TcpProxy(5672)
+    try:
+        urls = ",".join(amqp_url_via(p, TEST_VHOST) for p in (nowhere, first, second))
+        publisher = parts(Publisher(urls, HEARTBEAT))
+        turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+        assert publisher.link.url == amqp_url_via(first, TEST_VHOST)
+
+        first.cut()
+        first.close()  # that broker is gone for good
+        turn_until([publisher], lambda: publisher.link.url == amqp_url_via(second, TEST_VHOST) and publisher.up,
+                   timeout=20, what="the publisher on the second broker")
+        event_id, item, confirms = probe()
+        publisher.publish(item)
+        turn_until([publisher], lambda: confirms == [event_id], what="the event confirmed")
+        assert publisher.link.losses == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_event_refused_again_and_again_gets_a_new_connection(rabbit, parts, rabbit_url, tmp_path):
+    """A queue that refuses every message (full, reject-publish) bound to
+    the event: the publisher asks again, and after five refusals in a row
+    makes a new connection; once the queue takes messages, the event goes
+    out, once."""
+    refusing = rabbit.ch.queue_declare("", exclusive=True, arguments={"x-max-length": 0,
+                                                                      "x-overflow": "reject-publish"}).method.queue
+    rabbit.ch.queue_bind(refusing, EVENTS_EXCHANGE, routing_key="refused_probe")
+    publisher = parts(Publisher(rabbit_url, HEARTBEAT, Spool(tmp_path / "events.log")))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+    event_id, item, confirms = probe("refused_probe")
+    publisher.publish(item)
+    turn_until([publisher], lambda: publisher.link.losses == 1, what="a new connection after the refusals")
+    assert confirms == []
+    rabbit.ch.queue_unbind(refusing, EVENTS_EXCHANGE, routing_key="refused_probe")
+    turn_until([publisher], lambda: confirms == [event_id], what="the event out once the queue is gone")

@@ -16,6 +16,15 @@ may start until a place frees, then exactly one.
 Short by default (about 40 s of traffic); set WWNODE_SOAK_SECONDS for a
 longer run, WWNODE_SOAK_SEED for another draw, WWNODE_SOAK_FAULTS (comma
 separated) to inject only some kinds.  The counts are printed (pytest -s).
+
+WWNODE_SOAK_CLUSTER=1 runs it on servers of its own (tests/hacluster.py):
+a three-member RabbitMQ cluster with quorum queues and Redis with a replica
+and three sentinels; the broker is then not cut through a proxy but its
+members are killed (``kill-broker-member``: one of the two the nodes list
+first; ``kill-queue-leader``: the leader of send_message) and so is the
+Redis master (``kill-redis-master``), each started again in the background
+(as a replica, for Redis) while the traffic goes on.  The test's client
+stays on the third member.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
 
@@ -30,15 +40,19 @@ import psutil
 import pytest
 
 from sessionproc.protocol import SEND_OUTCOME_UNKNOWN
-from support import TEST_VHOST, TcpProxy, all_gone, chrome_processes_under, create_ready, new_phone, wait_for
+from support import TEST_VHOST, Client, TcpProxy, all_gone, chrome_processes_under, create_ready, new_phone, wait_for
+from wwnode.amqp.topology import declare_topology
 from wwnode.fakewa.client import ControlError
 
 pytestmark = pytest.mark.browser
 
 SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
 KEYS = [f"soak-{i}" for i in range(4)]
-FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", "kill-session,kill-browser,cut-broker,cut-link,restart-node,"
-                        "restart-held,sighup,recreate").split(",")
+CLUSTER = os.environ.get("WWNODE_SOAK_CLUSTER", "") not in ("", "0")
+DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,restart-held,sighup,recreate,"
+                  "kill-broker-member,kill-queue-leader,kill-redis-master" if CLUSTER else
+                  "kill-session,kill-browser,cut-broker,cut-link,restart-node,restart-held,sighup,recreate")
+FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", DEFAULT_FAULTS).split(",")
 MAX_SESSIONS = 2  # per node: the four keys fill both nodes
 BURST = 8  # creates of new keys published at once over the cap
 
@@ -56,14 +70,91 @@ def running_keys(node) -> set[str]:
     return keys
 
 
-def test_soak(nodes, rabbit, control, redis_client):
+class ServersOfItsOwn:
+    """The cluster mode's servers, and the faults that kill their members
+    (each started again on a thread of its own, joined at the end)."""
+
+    def __init__(self, folder):
+        from hacluster import RabbitCluster, RedisHA
+
+        self.cluster, self.redis = RabbitCluster(folder / "rabbitmq"), RedisHA(folder / "redis")
+        self.restarts: list[threading.Thread] = []
+        self.redis.start()
+        self.cluster.start()
+        self.client = Client(self.cluster.url(self.cluster.members[2]))
+        self.client.ch.confirm_delivery()  # a client that does not may lose a message when a member dies
+        declare_topology(self.client.ch)  # as the rabbit fixture does: commands published first wait there
+
+    def settings(self, first_member: int) -> dict:
+        return dict(rabbit_mq_url=self.cluster.urls(first_member), redis_url="redis://127.0.0.1:1/0",
+                    redis_sentinels=self.redis.sentinels, redis_master_name=self.redis.MASTER_NAME)
+
+    def busy(self) -> bool:
+        """A member is still coming back: another kill could take a majority."""
+        self.restarts = [t for t in self.restarts if t.is_alive()]
+        return bool(self.restarts)
+
+    def _again(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.restarts.append(thread)
+
+    def kill_member(self, rng) -> bool:
+        self.cluster.members[rng.choice((0, 1))].kill()  # never the client's
+        self._again(self.cluster.restart, *[m for m in self.cluster.members if not m.alive])
+        return True
+
+    def kill_leader(self) -> bool:
+        leader = self.cluster.leader_of("send_message")
+        if leader is self.cluster.members[2]:
+            return False
+        leader.kill()
+        self._again(self.cluster.restart, leader)
+        return True
+
+    def kill_redis_master(self) -> bool:
+        old = self.redis.kill_master()
+
+        def back() -> None:
+            self.redis.wait_promoted(old)
+            self.redis.restart(old)
+
+        self._again(back)
+        return True
+
+    def stop(self) -> None:
+        for thread in self.restarts:
+            thread.join(120)
+        self.client.close()
+        self.cluster.stop()
+        self.redis.stop()
+
+
+@pytest.fixture
+def servers(tmp_path):
+    """With WWNODE_SOAK_CLUSTER, servers of the soak's own (before the
+    nodes, so they stop after them); None otherwise."""
+    if not CLUSTER:
+        yield None
+        return
+    own = ServersOfItsOwn(tmp_path / "servers")
+    yield own
+    own.stop()
+
+
+def test_soak(servers, nodes, rabbit, control, redis_client):
     rng = random.Random(int(os.environ.get("WWNODE_SOAK_SEED", "7")))
-    proxies = {name: TcpProxy(5672) for name in ("soak-a", "soak-b")}
     settings = dict(max_sessions=MAX_SESSIONS, lease_ttl=6, heartbeat_interval=1, node_queue_ttl=8, amqp_heartbeat=2,
                     ping_interval=3, ping_timeout=2, backoff_initial=0.5, backoff_max=2, crash_limit=50,
                     restore_stagger=0.3)
-    fleet = {name: nodes(name, rabbit_mq_url=f"amqp://guest:guest@127.0.0.1:{p.port}/{TEST_VHOST}", **settings)
-             for name, p in proxies.items()}
+    if servers:
+        proxies = {}
+        rabbit, redis_client = servers.client, servers.redis.following_client()
+        fleet = {name: nodes(name, **servers.settings(i), **settings) for i, name in enumerate(("soak-a", "soak-b"))}
+    else:
+        proxies = {name: TcpProxy(5672) for name in ("soak-a", "soak-b")}
+        fleet = {name: nodes(name, rabbit_mq_url=f"amqp://guest:guest@127.0.0.1:{p.port}/{TEST_VHOST}", **settings)
+                 for name, p in proxies.items()}
     phones = {key: new_phone() for key in KEYS}
     friend = new_phone()
     for key in KEYS:
@@ -97,7 +188,7 @@ def test_soak(nodes, rabbit, control, redis_client):
             over_cap += [(name, len(keys)) for name, keys in zip(fleet, running) if len(keys) > MAX_SESSIONS]
             if time.monotonic() >= next_fault:
                 next_fault = time.monotonic() + rng.uniform(3, 6)
-                faults[inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client)] += 1
+                faults[inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers)] += 1
             rabbit.pump(0.1)
     finally:
         for p in proxies.values():
@@ -213,11 +304,18 @@ def restart(node, signum=signal.SIGTERM) -> None:
     node.start()
 
 
-def inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client) -> str:
+def inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers=None) -> str:
     """One fault, chosen at random; returns its name."""
     kind = rng.choice(FAULTS)
     node = rng.choice(list(fleet.values()))
-    if kind in ("kill-session", "kill-browser"):
+    if kind in ("kill-broker-member", "kill-queue-leader", "kill-redis-master"):
+        if servers is None or servers.busy():
+            return "none"  # not on a cluster, or a member still coming back
+        done = {"kill-broker-member": lambda: servers.kill_member(rng), "kill-queue-leader": servers.kill_leader,
+                "kill-redis-master": servers.kill_redis_master}[kind]()
+        if not done:
+            return "none"
+    elif kind in ("kill-session", "kill-browser"):
         sessions = [c for c in psutil.Process(node.proc.pid).children() if "sessionproc" in " ".join(c.cmdline())]
         if not sessions:
             return "none"

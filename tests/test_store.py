@@ -11,7 +11,7 @@ import time
 import pytest
 import redis as redislib
 
-from support import RedisServer
+from support import RedisServer, wait_for
 from wwnode import states as S
 from wwnode.ownership import Leases, Ownership
 from wwnode.store import Store, Unavailable
@@ -72,17 +72,42 @@ def instance_keys(r, key: str) -> list[str]:
 
 def test_a_claim_takes_a_free_key_once_and_bumps_the_fence(stores, redis_client):
     a, b = stores("node-a"), stores("node-b")
+    clock_ms = int(redis_client.time()[0]) * 1000
     assert a.claim("k") is True
     first = owner_token(redis_client, "k")
-    assert first == "node-a:1"
+    fence = int(first.split(":")[1])
+    # The first fence is the server's clock in ms: past any a failover lost.
+    assert first.startswith("node-a:") and clock_ms <= fence <= clock_ms + 60_000
     assert 0 < redis_client.pttl("instances:k:owner") <= LEASE * 1000
     assert redis_client.pttl("instances:k:fence") > 3600 * 1000  # outlives every lease
     assert b.claim("k") is False
     assert b.owner_of("k") == "node-a" and a.owner_of("k") == "node-a"
     assert owner_token(redis_client, "k") == first  # a refused claim changes nothing
     assert a.claim("k") is True  # the owner may claim again: a new token
-    assert owner_token(redis_client, "k") == "node-a:2"
+    second = int(owner_token(redis_client, "k").split(":")[1])
+    assert owner_token(redis_client, "k").startswith("node-a:") and second > fence
     assert a.owner_of("nobody-has-it") is None
+
+
+def test_a_fence_lost_in_a_failover_is_still_passed_by_the_next_claim(stores, redis_client):
+    """A promoted replica may lack the newest fence (async replication):
+    here the fence counter forgotten altogether, as by a master that died
+    before sending it on.  The next claim's fence is still higher than any
+    handed out before (the clock floor), and a counter ahead of the clock
+    keeps counting up."""
+    a = stores("node-a")
+    assert a.claim("k") is True
+    before = int(owner_token(redis_client, "k").split(":")[1])
+    a.release("k")
+    redis_client.delete("instances:k:fence")
+    # A failover takes seconds: at least the server's next millisecond.
+    wait_for(lambda: (lambda t: t[0] * 1000 + t[1] // 1000)(redis_client.time()) > before, what="a later ms")
+    assert a.claim("k") is True
+    assert int(owner_token(redis_client, "k").split(":")[1]) > before
+    a.release("k")
+    redis_client.set("instances:k:fence", str(before + 10**9))
+    assert a.claim("k") is True
+    assert int(owner_token(redis_client, "k").split(":")[1]) == before + 10**9 + 1
 
 
 def test_a_node_that_lost_its_lease_cannot_write_as_owner(stores, redis_client):
@@ -242,21 +267,24 @@ def test_a_hand_off_keeps_fence_and_sends_and_says_moving(stores, redis_client):
     assert redis_client.hget("instances:k:state", "state") == "moving"
     assert redis_client.hget("instances:k:state", "node") == "node-a"
     assert a.find_lost() == []  # on the move: not lost
+    fence_a = int(redis_client.get("instances:k:fence"))
     assert b.claim("k") is True
-    assert owner_token(redis_client, "k") == "node-b:2"  # the fence went on
+    token_b = owner_token(redis_client, "k")
+    assert token_b.startswith("node-b:") and int(token_b.split(":")[1]) > fence_a  # the fence went on
     assert b.begin_send("k", "s1") == "done:MSG1"  # the send records moved with the key
     a.ownership.hand_off("k")  # not a's any more: nothing happens
-    assert owner_token(redis_client, "k") == "node-b:2"
+    assert owner_token(redis_client, "k") == token_b
 
 
 def test_a_fence_is_raised_past_a_restored_snapshot_only_by_its_owner(stores, redis_client):
     a, b = stores("node-a"), stores("node-b")
     a.claim("k")
     token = a.leases.token_of("k")
+    fence = int(token.rsplit(":", 1)[1])
     assert a.store.raise_fence("k", token, 0) == token  # already past it: unchanged
-    new = a.store.raise_fence("k", token, 7)
-    assert new == "node-a:8" and owner_token(redis_client, "k") == new
-    assert redis_client.get("instances:k:fence") == "8"
-    assert b.store.raise_fence("k", "node-b:1", 20) is None  # not b's lease
+    new = a.store.raise_fence("k", token, fence + 6)
+    assert new == f"node-a:{fence + 7}" and owner_token(redis_client, "k") == new
+    assert redis_client.get("instances:k:fence") == str(fence + 7)
+    assert b.store.raise_fence("k", "node-b:1", fence + 20) is None  # not b's lease
     assert owner_token(redis_client, "k") == new
     assert a.store.holds("k", new) and not a.store.holds("k", token)

@@ -93,7 +93,7 @@ def render(m: dict) -> str:
 
 
 def report(cfg, as_json: bool) -> Outcome:
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     try:
         with Broker(cfg.rabbit_mq_url) as broker:
             m = measure(r, broker, cfg.admit_high)

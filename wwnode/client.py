@@ -26,7 +26,8 @@ import redis
 
 from .amqp.topology import EVENTS_EXCHANGE
 from .commands import Rejected, parse
-from .config import redact_url
+from .config import redact_url, split_urls
+from .redisconn import connect
 
 CONNECT_TIMEOUT = 5.0
 
@@ -45,9 +46,24 @@ def checked(queue: str, body: dict) -> bytes:
 
 
 class Broker:
-    """One connection to RabbitMQ for a command-line client."""
+    """One connection to RabbitMQ for a command-line client; with several
+    URLs (a cluster's members, comma-separated), to the first that answers."""
 
     def __init__(self, url: str):
+        urls = split_urls(url)
+        for n, one in enumerate(urls):
+            try:
+                self._connect(one)
+                break
+            except Unreachable:
+                if n == len(urls) - 1:
+                    raise  # none answered: say why the last did not
+        self.ch = self.conn.channel()
+        self.ch.confirm_delivery()
+        self.events: deque[dict] = deque()
+        self.queue: str | None = None
+
+    def _connect(self, url: str) -> None:
         self.url = url
         params = pika.URLParameters(url)
         params.socket_timeout = CONNECT_TIMEOUT
@@ -65,10 +81,6 @@ class Broker:
             raise Unreachable(f"RabbitMQ at {where}: {why}") from None
         except pika.exceptions.AMQPError as e:
             raise Unreachable(f"cannot reach RabbitMQ at {where}: {_why(e)}") from None
-        self.ch = self.conn.channel()
-        self.ch.confirm_delivery()
-        self.events: deque[dict] = deque()
-        self.queue: str | None = None
 
     def follow(self, names: list[str] | tuple[str, ...] = ("#",)) -> None:
         """Bind a private queue to ``wa.events`` for these event names
@@ -145,16 +157,18 @@ def _why(e: Exception) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
-def open_redis(url: str) -> redis.Redis:
-    """A Redis client that has answered a ping; ``Unreachable`` otherwise."""
-    r = redis.Redis.from_url(url, socket_timeout=CONNECT_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
-                             decode_responses=True)
+def open_redis(url: str, sentinels: str = "", master_name: str = "") -> redis.Redis:
+    """A Redis client that has answered a ping (the master the sentinels
+    name, with ``sentinels``); ``Unreachable`` otherwise."""
+    r = connect(url, sentinels, master_name, socket_timeout=CONNECT_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
+                decode_responses=True)
+    where = f"the master {master_name} of sentinels {sentinels}" if sentinels else redact_url(url)
     try:
         r.ping()
     except redis.exceptions.AuthenticationError as e:  # a kind of ConnectionError: first
-        raise Unreachable(f"Redis at {redact_url(url)} refused the password: {_why(e)}") from None
+        raise Unreachable(f"Redis at {where} refused the password: {_why(e)}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-        raise Unreachable(f"cannot reach Redis at {redact_url(url)}: {_why(e)}") from None
+        raise Unreachable(f"cannot reach Redis at {where}: {_why(e)}") from None
     return r
 
 

@@ -111,7 +111,7 @@ class CreateWatch:
 def create(cfg, key: str, wait: bool, png: Path | None, timeout: float | None, screen: QrScreen) -> Outcome:
     body = {"key": key}
     checked("create_instance", body)
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     watch = CreateWatch(key, wait, screen, png)
     with Broker(cfg.rabbit_mq_url) as broker:
         broker.follow(CREATE_EVENTS)
@@ -177,7 +177,7 @@ def destroy(cfg, key: str, logout: bool, timeout: float) -> Outcome:
 
 def show_qr(cfg, key: str, png: Path | None, screen: QrScreen) -> Outcome:
     check_key(key)
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     qr = current_qr(r, key)
     if qr is None:
         state = session_state(r, key).get("state")
@@ -242,19 +242,25 @@ NODE_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 
 def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.monotonic, sleep=time.sleep) -> Outcome:
     """Ask ``node`` to drain (``nodes:{node}:drain``) and show its progress
-    from its heartbeat and its sessions' states until it holds none."""
+    until it holds none: the keys it held when asked, each until it is
+    ready on another node (or gone), and the node's own count from its
+    heartbeat.  (A move can take less than a heartbeat: the keys are read
+    from their leases, not only from the heartbeat.)"""
     from .store import DRAIN_TTL_MS, drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     if not r.exists(node_key(node)):
         return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat)")
+    held = keys_held_by(r, node)
     r.set(drain_key(node), "1", px=DRAIN_TTL_MS)
     print(f"{node}: draining (no new sessions); moving its sessions one at a time", file=out, flush=True)
+    print(f"{node}: {len(held)} sessions left", file=out, flush=True)
     deadline = None if timeout is None else clock() + timeout
-    moving: dict[str, float] = {}  # key -> since
-    last = None
+    started = clock()
+    moving: dict[str, float] = {}  # key -> since its move was seen
+    last = (len(held), "")
     while True:
         beat = r.hgetall(node_key(node))
         if not beat:
@@ -262,19 +268,34 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
         left, key = int(beat.get("drain_left") or 0), beat.get("drain_moving") or ""
         if key and key not in moving:
             moving[key] = clock()
-        for k, since in list(moving.items()):
+        for k in sorted(held):
             state = session_state(r, k)
             if state.get("node") not in (None, "", node) and state.get("state") == "ready":
+                since = moving.pop(k, started)
                 print(f"  {k}: ready on {state['node']} ({clock() - since:.1f} s)", file=out, flush=True)
-                del moving[k]
+                held.discard(k)
+            elif not state and k not in keys_held_by(r, node):
+                held.discard(k)  # destroyed or failed meanwhile: nothing to wait for
+                moving.pop(k, None)
         if (left, key) != last and beat.get("draining") == "1":
             print(f"{node}: {left} sessions left" + (f", moving {key}" if key else ""), file=out, flush=True)
             last = (left, key)
-        if left == 0 and not key and not moving and beat.get("draining") == "1":
+        if left == 0 and not key and not held and beat.get("draining") == "1":
             return Outcome(EXIT_OK, f"{node} is drained")
         if deadline is not None and clock() >= deadline:
             return Outcome(EXIT_TIMEOUT, f"{node} not drained within {timeout:g} s (it goes on)")
         sleep(0.25)
+
+
+def keys_held_by(r, node: str) -> set[str]:
+    """The keys whose lease ``node`` holds (``instances:{key}:owner`` is
+    ``{node}:{fence}``)."""
+    held = set()
+    for name in r.scan_iter(match="instances:*:owner", count=500):
+        owner = r.get(name)
+        if owner is not None and owner.rsplit(":", 1)[0] == node:
+            held.add(name[len("instances:"):-len(":owner")])
+    return held
 
 
 def undrain(cfg, node: str) -> Outcome:
@@ -282,6 +303,6 @@ def undrain(cfg, node: str) -> Outcome:
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
-    r = open_redis(cfg.redis_url)
+    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     r.delete(drain_key(node))
     return Outcome(EXIT_OK, f"{node} takes new sessions again (within a heartbeat)")

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 
 from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
 
-from .redact import ambiguous_url, redact_url  # noqa: F401  (redact_url: the node's parts import it from here)
+# redact_url: the node's parts import it from here.
+from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401
+from .redisconn import parse_sentinels
 
 
 class ConfigError(ValueError):
@@ -24,6 +26,14 @@ class ConfigError(ValueError):
 class Config:
     rabbit_mq_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis Sentinel (host:port,...): the node uses the master they name
+    # (REDIS_URL then gives only the database and password), and follows a
+    # failover.  Empty: REDIS_URL's server.
+    redis_sentinels: str = ""
+    redis_master_name: str = "mymaster"
+    # Seconds a lease or fence write waits for a replica of the master to
+    # have it (0: not waited for; see "High availability" in the README).
+    redis_replica_wait: float = 0.5
     wa_url: str = "https://web.whatsapp.com/"
     node_id: str = ""
     data_dir: Path = Path("data")
@@ -174,8 +184,8 @@ def _convert(name: str, type_name, raw: str):
 def _check(cfg: Config) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", cfg.node_id):
         raise ConfigError("NODE_ID must be 1 to 64 characters of A-Z a-z 0-9 _ . -")
-    if urlsplit(cfg.rabbit_mq_url).scheme not in ("amqp", "amqps"):
-        raise ConfigError("RABBIT_MQ_URL must be an amqp:// or amqps:// URL")
+    if any(urlsplit(url).scheme not in ("amqp", "amqps") for url in split_urls(cfg.rabbit_mq_url)):
+        raise ConfigError("RABBIT_MQ_URL must be an amqp:// or amqps:// URL, or several, comma-separated")
     if urlsplit(cfg.redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
     for name in ("rabbit_mq_url", "redis_url"):
@@ -183,6 +193,14 @@ def _check(cfg: Config) -> None:
             # The URL itself is not quoted: it holds a password.
             raise ConfigError(f"{_env_name(name)}: cannot tell where its password ends; percent-encode "
                               f"/ ? # @ in the user name and password (%2F %3F %23 %40)")
+    try:
+        parse_sentinels(cfg.redis_sentinels)
+    except ValueError as e:
+        raise ConfigError(f"REDIS_SENTINELS: {e}; expected host:port,host:port,...") from None
+    if cfg.redis_sentinels and not cfg.redis_master_name:
+        raise ConfigError("REDIS_MASTER_NAME must name the master the sentinels watch")
+    if cfg.redis_replica_wait < 0:
+        raise ConfigError("REDIS_REPLICA_WAIT must be 0 (no wait) or more")
     if cfg.dead_letter_max_body < 1024:
         raise ConfigError("DEAD_LETTER_MAX_BODY must be at least 1024")
     if urlsplit(cfg.wa_url).scheme not in ("http", "https"):

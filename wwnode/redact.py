@@ -12,6 +12,11 @@ password, then ``@host``) looks like a path, a query or a fragment, and no
 parser finds the password: such a URL means something else than its
 writer meant, and :func:`ambiguous_url` says so (the settings refuse it).
 
+A setting may hold several URLs, comma-separated (``RABBIT_MQ_URL`` lists
+the members of a RabbitMQ cluster): each is read, checked and masked on its
+own (:func:`split_urls`).  A comma inside one of them is percent-encoded
+(``%2C``), as any URL reserved character in a password.
+
 Three layers, so that one forgotten call does not leak:
 
 - :func:`redact_url` gives the form of a URL fit for a log line;
@@ -39,6 +44,15 @@ SECRET_VALUE = re.compile(r"[a-z][a-z0-9+.-]*://[^\s/?#]*:[^\s]*@|[?&][^=&\s]*pa
 MIN_SECRET = 4  # shorter "passwords" are no secret, and masking them would garble every line
 
 
+# A comma that starts the next URL of a list: followed by ``scheme://``.
+URL_SEPARATOR = re.compile(r",\s*(?=[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
+
+
+def split_urls(value: str) -> list[str]:
+    """The URLs of a comma-separated list (one URL: a list of one)."""
+    return [url.strip() for url in URL_SEPARATOR.split(value.strip())]
+
+
 def _query(url: str) -> list[tuple[str, str]]:
     """The query's (name, value) pairs as written (not decoded)."""
     query = urlsplit(url).query
@@ -50,10 +64,12 @@ def _secret_param(name: str) -> bool:
 
 
 def ambiguous_url(url: str) -> bool:
-    """True when an ``@`` comes after the host part (outside the value of a
+    """True when, in any URL of the list,  an ``@`` comes after the host part (outside the value of a
     password parameter), or the port is not a number: a password with an
     unencoded ``/ ? #`` (or a stray ``@``).  Nobody can tell where its
     password ends."""
+    if len(split_urls(url)) > 1:
+        return any(ambiguous_url(one) for one in split_urls(url))
     parts = urlsplit(url)
     try:
         parts.port
@@ -66,7 +82,10 @@ def ambiguous_url(url: str) -> bool:
 
 def redact_url(url: str) -> str:
     """The URL with its passwords replaced, fit for logs and events.  An
-    ambiguous URL (see :func:`ambiguous_url`) shows its scheme only."""
+    ambiguous URL (see :func:`ambiguous_url`) shows its scheme only; in a
+    list, each URL is masked on its own."""
+    if len(split_urls(url)) > 1:
+        return ",".join(redact_url(one) for one in split_urls(url))
     parts = urlsplit(url)
     if ambiguous_url(url):
         return f"{parts.scheme}://{MASK}"
@@ -84,7 +103,10 @@ def redact_url(url: str) -> str:
 def url_secrets(url: str) -> set[str]:
     """The passwords a URL carries, as written and percent-decoded; for an
     ambiguous URL, everything between the scheme and its last ``@``, and
-    each piece of it, since a parser's error may quote any of them."""
+    each piece of it, since a parser's error may quote any of them.  A list
+    gives the passwords of all its URLs."""
+    if len(split_urls(url)) > 1:
+        return set().union(*(url_secrets(one) for one in split_urls(url)))
     found: set[str] = set()
     if "://" not in url:
         return found

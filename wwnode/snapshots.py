@@ -28,7 +28,7 @@ SQLite are made to recover from: a log cut short ends at its last whole
 record.
 
 **Names and fences.** A key's snapshots are the blobs
-``snapshots/{key}/{fence:012d}-{ms:013d}.tgz``: the fencing number of the
+``snapshots/{key}/{fence:020d}-{ms:013d}.tgz``: the fencing number of the
 lease its writer held (``store.py``), then the wall clock.  The newest is
 the greatest name.  A writer refuses to write when a snapshot of a greater
 fence exists (:class:`StaleFence`): a node that lost its lease never
@@ -71,7 +71,7 @@ LOGIN_PARTS = (
 SKIPPED_NAMES = frozenset({"LOCK", "LOG", "LOG.old"})
 COPY_TRIES = 5
 PREFIX = "snapshots"
-NAME_RE = re.compile(r"\A(\d{12})-(\d{13})\.tgz\Z")
+NAME_RE = re.compile(r"\A(\d{20})-(\d{13})\.tgz\Z")
 
 
 class SnapshotError(Exception):
@@ -88,7 +88,7 @@ class SnapshotName:
     ms: int
 
     def blob_id(self, key: str) -> str:
-        return f"{key_prefix(key)}{self.fence:012d}-{self.ms:013d}.tgz"
+        return f"{key_prefix(key)}{self.fence:020d}-{self.ms:013d}.tgz"
 
 
 def key_prefix(key: str) -> str:

@@ -38,7 +38,7 @@ def read_fleet(cfg: Config) -> tuple[dict, list[str]]:
     data: dict = {}
     problems = []
     try:
-        r = open_redis(cfg.redis_url)
+        r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
         try:
             data.update(collect(r))
         finally:

@@ -33,6 +33,16 @@ Redis is not on the node's critical path: a write that fails is kept (the
 latest per key and kind) and retried on the next tick, and while Redis is
 down the node does not touch it more than once per back-off period.
 
+Redis may be one server, or a master with replicas that Redis Sentinel
+watches (``redisconn.py``: the client follows a failover).  Replication is
+asynchronous: a master that dies may take its newest writes with it, and a
+lease or fence that goes back in time could let two nodes run one key.  So
+a claim and a renewal count only once a replica has them too (``WAIT``,
+at most ``replica_wait`` seconds; a master without a connected replica has
+no one to wait for), and a new fence is never below the master's clock in
+milliseconds, which is past any fence a lost write can have held (see
+README, "High availability").
+
 How each call reports that Redis cannot answer: writes never do (they are
 kept); ``claim`` and ``renew`` return None; ``owner_of`` and
 ``begin_send``, ``state_of`` and ``heartbeat_of`` raise :class:`Unavailable`; ``find_lost`` lets the redis
@@ -48,6 +58,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
+from .redisconn import connect
 from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
@@ -97,7 +108,8 @@ class Store:
     renewals, the send records, and the fleet's lost keys."""
 
     def __init__(self, url: str, node_id: str, qr_ttl: int, lease_ttl: float, dedup_window: float = 86400.0,
-                 token_of: Callable[[str], str | None] = lambda key: None):
+                 token_of: Callable[[str], str | None] = lambda key: None, sentinels: str = "",
+                 master_name: str = "", replica_wait: float = 0.5):
         self.url = url
         self.node_id = node_id
         self.qr_ms = qr_ttl * 1000
@@ -107,9 +119,11 @@ class Store:
         # two AMQP heartbeats), so a dead owner's keys are always reported.
         self.state_ms = 4 * self.lease_ms + 60_000
         self.dedup_ms = int(dedup_window * 1000)
-        self.r = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=10, decode_responses=True
-        )
+        self.r = connect(url, sentinels, master_name, socket_timeout=2, socket_connect_timeout=2,
+                         health_check_interval=10, decode_responses=True)
+        self.where = f"the master {master_name} of sentinels {sentinels}" if sentinels else redact_url(url)
+        self.replica_wait_ms = int(replica_wait * 1000)
+        self._replicas = 1  # connected to the master, as last seen (at first: maybe some)
         self._claim = self.r.register_script(CLAIM)
         self._renew = self.r.register_script(RENEW)
         self._write = self.r.register_script(FENCED_WRITE)
@@ -124,6 +138,8 @@ class Store:
         self.up = True
         self._retry_at = 0.0
         self._delay = 0.5
+        # Sentinel promotes a replica within seconds: look for it often.
+        self._max_delay = 1.0 if sentinels else 5.0
 
     # --------------------------------------------------------- plumbing
     def _write_or_keep(self, key: str, kind: str, op: Callable[[], None]) -> bool:
@@ -140,11 +156,11 @@ class Store:
 
     def _down(self, e: BaseException) -> None:
         if self.up:
-            log.warning("Redis at %s unreachable: %s", redact_url(self.url), e)
+            log.warning("Redis at %s unreachable: %s", self.where, e)
             self.outages += 1
         self.up = False
         self._retry_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, 5.0)
+        self._delay = min(self._delay * 2, self._max_delay)
 
     def retry(self, now: float) -> bool:
         """Called every tick: after a failure, try Redis again in a while.
@@ -294,8 +310,17 @@ class Store:
         if not self.up:
             return None
         try:
-            ok, value = self._claim(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
-                                    args=[self.node_id, self.lease_ms])
+            pipe = self.r.pipeline(transaction=False)
+            self._claim(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
+                        args=[self.node_id, self.lease_ms], client=pipe)
+            self._await_replica(pipe)
+            (ok, value), *replication = pipe.execute()
+            if ok and not self._replicated(replication):
+                # A failover now could forget it: give it back, try later.
+                log.warning("claim of %s not acknowledged by a replica within %d ms; not taken",
+                            key, self.replica_wait_ms)
+                self._let_go_script(keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[value])
+                return None
         except REDIS_ERRORS as e:
             self._down(e)
             return None
@@ -354,18 +379,47 @@ class Store:
             return None
         keys = list(tokens)
         try:
-            pipe = self.r.pipeline()
+            # Not a MULTI: inside one, WAIT would not wait.  The script is
+            # atomic on its own; the heartbeat's two writes need not be.
+            pipe = self.r.pipeline(transaction=False)
             if keys:
                 redis_keys = [k for key in keys for k in (instance_key(key, OWNER), instance_key(key, STATE))]
                 self._renew(keys=redis_keys, args=[self.lease_ms, self.state_ms, int(may_reclaim),
                                                    *(tokens[k] for k in keys)], client=pipe)
             pipe.hset(node_key(self.node_id), mapping={k: str(v) for k, v in heartbeat.items()})
             pipe.pexpire(node_key(self.node_id), self.lease_ms)
+            self._await_replica(pipe)
             results = pipe.execute()
         except REDIS_ERRORS as e:
             self._down(e)
             return None
+        if not self._replicated(results[-2:] if self.replica_wait_ms else []):
+            # Counted as unanswered: the leases hold until the last renewal
+            # a replica has, which a failover keeps.
+            log.warning("lease renewal not acknowledged by a replica within %d ms", self.replica_wait_ms)
+            return None
         return dict(zip(keys, results[0])) if keys else {}
+
+    # ------------------------------------------------------- replication
+    def _await_replica(self, pipe) -> None:
+        """After a lease or fence write, in the same pipeline (``WAIT``
+        counts the writes of its own connection): wait for one replica to
+        have it, then ask how many replicas the master has."""
+        if self.replica_wait_ms:
+            pipe.execute_command("WAIT", 1 if self._replicas else 0, self.replica_wait_ms)
+            pipe.execute_command("ROLE")
+
+    def _replicated(self, replication: list) -> bool:
+        """Whether the write a pipeline made would survive a failover: a
+        replica acknowledged it, or the master has none connected (none
+        could be promoted with less; see README for this limit)."""
+        if not replication:
+            return True  # not waiting (REDIS_REPLICA_WAIT=0)
+        acked, role = replication
+        if role[0] != "master":
+            return False  # a demoted master: its writes are not the fleet's
+        self._replicas = len(role[2])
+        return acked >= 1 or self._replicas == 0
 
     def drop_node(self) -> None:
         try:

@@ -6,12 +6,22 @@ Only ``store.py`` uses them."""
 FENCE_TTL_MS = 24 * 3600 * 1000
 
 # KEYS: owner, fence.  ARGV: node, lease ms.  -> {1, token} or {0, owner}
+# The fence is at least the server's clock in milliseconds: a master
+# promoted after a failover, which may lack the newest fences, still hands
+# out higher ones than any a lost write held (clocks within the failover's
+# seconds of each other).
 CLAIM = """
 local cur = redis.call('GET', KEYS[1])
 if cur and string.match(cur, '^(.*):%d+$') ~= ARGV[1] then return {0, cur} end
 local fence = redis.call('INCR', KEYS[2])
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+if fence < floor then
+  fence = floor
+  redis.call('SET', KEYS[2], string.format('%d', fence))
+end
 redis.call('PEXPIRE', KEYS[2], FENCE_TTL)
-local token = ARGV[1] .. ':' .. fence
+local token = ARGV[1] .. ':' .. string.format('%d', fence)
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
 return {1, token}
 """.replace("FENCE_TTL", str(FENCE_TTL_MS))

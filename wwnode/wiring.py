@@ -53,7 +53,8 @@ def build(cfg: Config, paths: Paths) -> Node:
     node of the same name runs elsewhere."""
     leases = Leases(cfg.lease_ttl)
     store = Store(cfg.redis_url, cfg.node_id, cfg.qr_ttl, cfg.lease_ttl, cfg.send_dedup_window,
-                  token_of=leases.token_of)
+                  token_of=leases.token_of, sentinels=cfg.redis_sentinels, master_name=cfg.redis_master_name,
+                  replica_wait=cfg.redis_replica_wait)
     # First: a twin on the same DATA_DIR would have its spool read and
     # emptied by the publisher below.
     refuse_twins(store, cfg.node_id, watch=2 * renew_every(cfg) + 1)

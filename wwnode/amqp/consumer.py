@@ -10,10 +10,12 @@ What a node consumes:
   change of priority (cancel, then consume anew): the new consumer gets
   nothing while the creates of the old one fill the prefetch;
 - ``send_message``, ``destroy_instance`` and ``wa.reroute`` as the fleet's
-  *router*: with an exclusive consumer, which the broker grants to one node
-  at a time, so commands are routed one by one, in order.  The others try
-  again every few seconds and one takes over when the router's connection
-  goes;
+  *router*: the node holding the exclusive queue ``wa.router``, which the
+  broker grants to one connection at a time, consumes them (with exclusive
+  consumers too), so commands are routed one by one, in order.  The others
+  try again every few seconds and one takes over when the router's
+  connection goes.  The lock queue is what makes the router one on quorum
+  queues, which let a second exclusive consumer in (RabbitMQ 3.10);
 - its own queue ``wa.node.{node}``, where the router puts the commands for
   keys this node owns.
 """
@@ -27,7 +29,8 @@ import pika.exceptions
 
 from ..config import redact_url
 from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, why
-from .topology import ROUTED_QUEUES, Delivery, declare_node_queue, declare_topology, node_queue_name
+from .topology import (ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, declare_topology,
+                       node_queue_name)
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class Consumer:
 
     @property
     def is_router(self) -> bool:
-        return self.up and all(q in self.consumer_tags for q in ROUTED_QUEUES)
+        return self.up and ROUTER_LOCK_QUEUE in self.channels and all(q in self.consumer_tags for q in ROUTED_QUEUES)
 
     def connect(self, now: float) -> bool:
         if not self.up:
@@ -138,6 +141,8 @@ class Consumer:
 
     def _try_router(self, now: float) -> None:
         self.router_retry_at = now + ROUTER_RETRY
+        if not self._take_router_lock():
+            return
         for queue in ROUTED_QUEUES:
             if queue in self.consumer_tags:
                 continue
@@ -157,6 +162,26 @@ class Consumer:
                 self.link.lost(e)
                 return
         log.info("this node routes send_message and destroy_instance for the fleet")
+
+    def _take_router_lock(self) -> bool:
+        """Declare ``wa.router`` exclusive on a channel of its own: granted,
+        this node is the router until its connection goes; 405: another
+        node's connection holds it."""
+        if ROUTER_LOCK_QUEUE in self.channels:
+            return True
+        try:
+            with self.link.bounded(RPC_TIMEOUT):
+                channel = self.link.connection.channel()
+                channel.queue_declare(ROUTER_LOCK_QUEUE, exclusive=True, auto_delete=True)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 405:
+                log.warning("could not take the router's lock %s: %s", ROUTER_LOCK_QUEUE, why(e))
+            return False
+        except BROKER_ERRORS as e:
+            self.link.lost(e)
+            return False
+        self.channels[ROUTER_LOCK_QUEUE] = channel
+        return True
 
     def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.link.generation

@@ -55,7 +55,7 @@ import pika.adapters.base_connection
 import pika.connection
 import pika.exceptions
 
-from ..config import redact_url
+from ..config import redact_url, split_urls
 from .liveness import Backoff, Silence
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,16 @@ class Link:
     ``on_open`` declares and subscribes on a fresh connection; it runs with
     its waits bounded, and a broker error in it counts as a failed attempt.
     ``generation`` counts connections, so a delivery tag from an earlier one
-    is known to be void."""
+    is known to be void.
+
+    ``url`` may list several brokers, comma-separated (the members of a
+    cluster): an attempt tries each in turn, from the one after the broker
+    last lost, and keeps the first that answers; ``url`` is then that one."""
 
     def __init__(self, url: str, heartbeat: int, role: str, on_open: Callable[[], None]):
-        self.url = url
+        self.urls = split_urls(url)
+        self.url = self.urls[0]  # the broker connected to, or last tried
+        self._first = 0  # where the next attempt starts in ``urls``
         self.heartbeat = heartbeat
         self.role = role  # "command" or "event", for the log
         self.on_open = on_open
@@ -184,9 +190,11 @@ class Link:
         if now < self.retry_at:
             return False
         try:
-            connection = self._connector.poll(self.url, self.heartbeat)
-            if connection is None:
+            order = self.urls[self._first:] + self.urls[:self._first]
+            made = self._connector.poll(order, self.heartbeat)
+            if made is None:
                 return False  # still connecting, on its own thread
+            connection, self.url = made
             try:
                 self._internals = _Internals(connection)
             except PikaUnsupported:
@@ -199,8 +207,9 @@ class Link:
         except BROKER_ERRORS as e:
             delay = self._backoff.next()
             self.retry_at = now + delay
+            where = ", ".join(redact_url(url) for url in self.urls)
             log.warning("RabbitMQ at %s unreachable for the %s connection (%s); retrying in %.1f s",
-                        redact_url(self.url), self.role, why(e), delay)
+                        where, self.role, why(e), delay)
             self.drop()
             return False
         self._backoff.reset()
@@ -259,8 +268,10 @@ class Link:
                 pass  # already shut
 
     def lost(self, e: BaseException) -> None:
-        log.warning("lost the %s connection to RabbitMQ: %s", self.role, why(e))
+        log.warning("lost the %s connection to RabbitMQ at %s: %s", self.role, redact_url(self.url), why(e))
         self.losses += 1
+        # That broker may be dead: the next attempt starts with another.
+        self._first = (self.urls.index(self.url) + 1) % len(self.urls)
         self.drop()
 
     def drop(self, graceful: bool = False) -> None:
@@ -309,12 +320,13 @@ class _Connector:
     def busy(self) -> bool:
         return self._thread is not None
 
-    def poll(self, url: str, heartbeat: int) -> pika.BlockingConnection | None:
-        """Start an attempt if none runs; a connection once one is made,
-        None meanwhile; the attempt's error if it failed."""
+    def poll(self, urls: list[str], heartbeat: int) -> tuple[pika.BlockingConnection, str] | None:
+        """Start an attempt if none runs (each URL in turn); a connection
+        and its URL once one is made, None meanwhile; the last error if
+        none answered."""
         if self._thread is None:
             self._result = None
-            self._thread = threading.Thread(target=self._run, args=(_params(url, heartbeat),),
+            self._thread = threading.Thread(target=self._run, args=([(u, _params(u, heartbeat)) for u in urls],),
                                             name="amqp-connect", daemon=True)
             self._thread.start()
             return None
@@ -326,11 +338,13 @@ class _Connector:
             raise result
         return result
 
-    def _run(self, params: pika.URLParameters) -> None:
-        try:
-            self._result = pika.BlockingConnection(params)
-        except BROKER_ERRORS as e:
-            self._result = e
+    def _run(self, candidates: list[tuple[str, pika.URLParameters]]) -> None:
+        for url, params in candidates:
+            try:
+                self._result = (pika.BlockingConnection(params), url)
+                return
+            except BROKER_ERRORS as e:
+                self._result = e
 
 
 def why(e: BaseException) -> str:

@@ -24,6 +24,10 @@ from .topology import EVENTS_EXCHANGE, Outgoing, declare_topology
 
 log = logging.getLogger(__name__)
 
+# Refusals (nacks) of one message in a row before the connection is made
+# anew (see drain).
+NACKS_BEFORE_RECONNECT = 5
+
 
 class Outbox:
     """What waits to be published, oldest first, and its copy on disk.
@@ -88,6 +92,7 @@ class Publisher:
         # blocks the node's loop, so the wait is short.
         self.confirm_timeout = min(2.0, float(heartbeat))
         self.blocked = False
+        self._nacks = 0  # refusals in a row
         self.blocks = 0  # times the broker blocked publishing, for the heartbeat
 
     @property
@@ -140,11 +145,20 @@ class Publisher:
                     log.error("%s had no queue to go to", item.routing_key)
                 continue
             except pika.exceptions.NackError:
-                log.warning("broker refused %s; will retry", item.routing_key)
+                self._nacks += 1
+                if self._nacks >= NACKS_BEFORE_RECONNECT:
+                    # A channel opened while a quorum queue's leader was
+                    # being replaced can go on refusing after the new one
+                    # is elected (RabbitMQ 3.10): a new connection does not.
+                    self._nacks = 0
+                    self.link.lost(RuntimeError(f"broker refused {item.routing_key} {NACKS_BEFORE_RECONNECT} times"))
+                else:
+                    log.warning("broker refused %s; will retry", item.routing_key)
                 return
             except BROKER_ERRORS as e:
                 self.link.lost(e)
                 return
+            self._nacks = 0
             self.outbox.done()
             if item.on_confirmed is not None:
                 item.on_confirmed()

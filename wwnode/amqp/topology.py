@@ -16,6 +16,11 @@ Topology (declared at every connect, so a restarted broker is rebuilt):
   routing key = event name, with publisher confirms;
 - the old service's four durable event queues, bound to ``wa.events`` under
   their own names;
+- ``wa.router``, an exclusive queue nobody publishes to: the router's lock.
+  The node that declares it is the fleet's router; an exclusive queue goes
+  with its connection, and RabbitMQ grants it to one connection in the
+  whole cluster (an exclusive *consumer* alone is not enforced by quorum
+  queues);
 - the durable queue ``wa.dead_letter`` for commands that failed for good.
   The old queues were declared without arguments by the old service, so a
   dead-letter *argument* on them would clash; the node republishes the
@@ -40,6 +45,7 @@ EVENTS_EXCHANGE = "wa.events"
 DEAD_LETTER_QUEUE = "wa.dead_letter"
 COMMAND_QUEUES = tuple(COMMANDS)  # the command table's queues
 REROUTE_QUEUE = "wa.reroute"
+ROUTER_LOCK_QUEUE = "wa.router"  # held (declared exclusive) by the router
 # Consumed by one node at a time, the router (see consumer.py).
 ROUTED_QUEUES = tuple(q for q, spec in COMMANDS.items() if spec.routed) + (REROUTE_QUEUE,)
 LEGACY_EVENT_QUEUES = ("authenticated_instance", "disconnected_instance", "auth_failure_instance", "message_instance")
