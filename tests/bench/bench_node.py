@@ -13,7 +13,8 @@ the run itself breaks.
 
 It uses a RabbitMQ virtual host of its own (``wwnode-bench``, created with
 ``rabbitmqctl``, so run it as a user allowed to) and Redis database 13, which
-it empties at the start.  Nothing else on those services is touched.
+it empties at the start (``BENCH_VHOST`` and ``BENCH_REDIS_DB`` name others).
+Nothing else on those services is touched.
 
 What is measured (all clocks are ``time.monotonic()`` in this process; the
 stand-in runs in a thread of this process, so its clock is the same one):
@@ -54,9 +55,10 @@ from wwnode.fakewa.client import Control
 
 from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
 
-VHOST = "wwnode-bench"
+# Others' runs on the same services keep apart with BENCH_VHOST and BENCH_REDIS_DB.
+VHOST = os.environ.get("BENCH_VHOST", "wwnode-bench")
 RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
-REDIS_DB = 13
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 NODE_ID = "bench-node"
 COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
@@ -172,6 +174,11 @@ class Events(threading.Thread):
                 if left <= 0:
                     raise RuntimeError(f"no {name} event within {timeout} s")
                 self._cond.wait(left)
+
+    def all(self, name: str) -> list[tuple[float, dict]]:
+        """(arrival time, event) of every ``name`` event so far."""
+        with self._cond:
+            return list(self._by_name.get(name, []))
 
     def find(self, name: str, match=None) -> list[dict]:
         with self._cond:
