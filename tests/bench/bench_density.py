@@ -40,6 +40,7 @@ import threading
 import time
 from pathlib import Path
 
+import pika.exceptions
 import psutil
 import redis as redislib
 
@@ -293,18 +294,27 @@ def main(argv: list[str] | None = None) -> int:
             print(node.tail(), file=sys.stderr)
 
     def cleanup() -> None:
+        # A broker gone away (restarted by someone else on a shared machine)
+        # must not keep the figures measured from being printed, nor leave
+        # the node and its browsers behind: the node's SIGTERM stops them.
         if node is not None:
             if node.alive() and created:
                 progress(f"destroying {len(created)} sessions")
-                destroy_all(cmds, events, created, timeout=120)
+                try:
+                    destroy_all(cmds, events, created, timeout=120)
+                except (pika.exceptions.AMQPError, OSError) as e:
+                    progress(f"could not destroy them through RabbitMQ ({e!r}); the node's stop ends them")
             progress("stopping the node (SIGTERM)")
             node.terminate(timeout=180)
         if beats.is_alive():
             beats.stop()
         wait_none_under(work)
         events.stop()
-        cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
-        cmds.close()
+        try:
+            cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
+            cmds.close()
+        except (pika.exceptions.AMQPError, OSError) as e:
+            progress(f"could not empty the queues at the end: {e!r}")
         r.flushdb()
         r.close()
         wa.stop()
