@@ -39,6 +39,11 @@ Settings, from the environment, then ``./.env`` (as the node reads its own):
   WWNODE_RABBITMQ_DIST_PORT  its Erlang distribution port; default port + 20000
                              (RabbitMQ's own rule)
   ERL_EPMD_PORT              epmd's port; default 4369 (Erlang's own setting)
+  WWNODE_RABBITMQ_MANAGEMENT_PORT  the local RabbitMQ's management panel
+                             (rabbitmq_management, on 127.0.0.1 only); default
+                             15672.  Its user is the node's, ``wwnode``
+                             (tagged ``monitoring``), with the password kept in
+                             ``credentials``; ``guest`` does not exist there
   WWNODE_REDIS_DIR           the local Redis's folder; default ~redis/wwnode-{port}
                              or data/redis-{port}, as above
   WWNODE_QUEUE_MAX_LENGTH    messages each bounded queue keeps (the four old
@@ -72,6 +77,8 @@ LOOPBACK = ("127.0.0.1", "localhost")  # the servers run here listen on 127.0.0.
 RABBITMQ_USER = "wwnode"  # the node's user on a RabbitMQ run here
 CREDENTIALS = "credentials"  # in the run folder
 REDIS_CONF = "wwnode-redis.conf"  # in the local Redis's folder: its password, off its command line
+MANAGEMENT_CONF = "conf.d/10-wwnode-management.conf"  # in the local RabbitMQ's folder
+ENABLED_PLUGINS = "enabled_plugins"  # in the local RabbitMQ's folder
 
 
 class PlanError(ValueError):
@@ -199,11 +206,16 @@ def plan(settings: Mapping[str, str], rabbit_mq_url: str, redis_url: str, home: 
     epmd = _port(settings, "ERL_EPMD_PORT", 4369)
     if run_rabbitmq and machine.listening(dist):
         raise PlanError(f"port {dist} (WWNODE_RABBITMQ_DIST_PORT) is in use: choose another")
+    panel = _port(settings, "WWNODE_RABBITMQ_MANAGEMENT_PORT", 15672)
+    if run_rabbitmq and machine.listening(panel):
+        raise PlanError(f"port {panel} (WWNODE_RABBITMQ_MANAGEMENT_PORT, the broker's management panel) is in "
+                        f"use: choose another")
     out.update(
         WWNODE_LOCAL_RABBITMQ=_flag(run_rabbitmq),
         WWNODE_LOCAL_EPMD=_flag(run_rabbitmq and not machine.listening(epmd)),
         WWNODE_RABBITMQ_USER=user, WWNODE_RABBITMQ_HOME=str(user_home),
         WWNODE_RABBITMQ_PORT=str(amqp), WWNODE_RABBITMQ_DIST_PORT=str(dist), ERL_EPMD_PORT=str(epmd),
+        WWNODE_RABBITMQ_MANAGEMENT_PORT=str(panel),
         WWNODE_RABBITMQ_NODENAME=settings.get("WWNODE_RABBITMQ_NODENAME") or f"wwnode-{amqp}@localhost",
         WWNODE_RABBITMQ_DIR=_folder(settings, "WWNODE_RABBITMQ_DIR", "rabbitmq", amqp, user, me, user_home, home),
     )
@@ -301,8 +313,34 @@ def prepare(env: Mapping[str, str], uid: int, creds: Credentials | None = None) 
             _write_private(conf, f"# Written by deploy/local_services.py at every start.\nrequirepass {creds.redis}\n")
             if uid == 0:
                 os.chown(conf, entry.pw_uid, entry.pw_gid)
+        if name == "RABBITMQ":
+            for path in management_panel(folder, int(env["WWNODE_RABBITMQ_MANAGEMENT_PORT"])):
+                if uid == 0:
+                    os.chown(path, entry.pw_uid, entry.pw_gid)
     if env["WWNODE_LOCAL_EPMD"] == "true" and not shutil.which("epmd"):
         raise PlanError("epmd is not installed (it comes with rabbitmq-server)")
+
+
+def management_panel(folder: Path, port: int) -> list[Path]:
+    """Turn the broker's management panel on, on 127.0.0.1:``port``: the
+    plugin added to the folder's ``enabled_plugins`` (plugins enabled there
+    before are kept) and its listener in a file of the folder's ``conf.d``
+    (deploy/supervisord.conf points RabbitMQ there; the folder's own
+    ``rabbitmq.conf``, if any, is read as well).  The files written."""
+    plugins = folder / ENABLED_PLUGINS
+    kept = []
+    if plugins.is_file():  # an Erlang list: [a,b].
+        text = plugins.read_text().strip().rstrip(".").strip().strip("[]")
+        kept = [p.strip() for p in text.split(",") if p.strip()]
+    if "rabbitmq_management" not in kept:
+        kept.append("rabbitmq_management")
+    plugins.write_text("[" + ",".join(kept) + "].\n")
+    conf = folder / MANAGEMENT_CONF
+    conf.parent.mkdir(exist_ok=True)
+    conf.write_text("# Written by deploy/local_services.py at every start: the management panel, on this\n"
+                    "# machine only (reach it from elsewhere through an SSH tunnel).\n"
+                    f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {port}\n")
+    return [plugins, conf.parent, conf]
 
 
 def describe(env: Mapping[str, str]) -> list[str]:
@@ -311,7 +349,8 @@ def describe(env: Mapping[str, str]) -> list[str]:
         epmd = "its own epmd" if env["WWNODE_LOCAL_EPMD"] == "true" else "the running epmd"
         lines.append(f"RabbitMQ runs here on 127.0.0.1:{env['WWNODE_RABBITMQ_PORT']} as "
                      f"{env['WWNODE_RABBITMQ_NODENAME']} ({env['WWNODE_RABBITMQ_USER']}, "
-                     f"{env['WWNODE_RABBITMQ_DIR']}; {epmd} on {env['ERL_EPMD_PORT']})")
+                     f"{env['WWNODE_RABBITMQ_DIR']}; {epmd} on {env['ERL_EPMD_PORT']}); its management panel "
+                     f"on http://127.0.0.1:{env['WWNODE_RABBITMQ_MANAGEMENT_PORT']}/ (user wwnode)")
     else:
         lines.append("RabbitMQ: the one RABBIT_MQ_URL names (not started here)")
     if env["WWNODE_LOCAL_REDIS"] == "true":

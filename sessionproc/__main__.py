@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         boot_timeout=args.boot_timeout,
         send_seen=args.send_seen,
         log_bodies=args.log_bodies,
+        pair_with_phone=args.pair_with_phone,
+        pair_interval=args.pair_interval,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)
     for sig in (signal.SIGTERM, signal.SIGINT):

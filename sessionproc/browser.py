@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import errno
 import logging
-import functools
 import os
-import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+
+from . import useragent
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,6 @@ BASE_FLAGS = (
 )
 
 
-# What desktop Chromium on Linux says, with the installed major version.
-DESKTOP_USER_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/{major}.0.0.0 Safari/537.36"
-)
 # ``navigator.webdriver`` false: the Blink switch undoes what chromedriver's
 # ``--enable-automation`` (excluded below as well) would set.
 STEALTH_FLAGS = ("--disable-blink-features=AutomationControlled",)
@@ -200,21 +195,19 @@ class Reaper:
         self._proc.wait(timeout=5)
 
 
-@functools.lru_cache(maxsize=8)
 def chrome_major_version(chrome: str) -> int:
-    """The major version of the Chromium at ``chrome`` (``--version``)."""
+    """The major version of the Chromium at ``chrome`` (``--version``,
+    asked once per binary)."""
     try:
-        done = subprocess.run([chrome, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise CannotStart(f"cannot ask {chrome} its version: {e}") from e
-    found = re.search(r"\b(\d+)\.\d+\.\d+\.\d+\b", done.stdout)
-    if done.returncode != 0 or not found:
-        raise CannotStart(f"{chrome} --version said {done.stdout.strip()[:200]!r}, not a version")
-    return int(found.group(1))
+        return useragent.chrome_major_version(chrome)
+    except useragent.VersionUnknown as e:
+        raise CannotStart(str(e)) from e
 
 
 def user_agent(cfg: BrowserConfig) -> str:
-    return cfg.user_agent or DESKTOP_USER_AGENT.format(major=chrome_major_version(cfg.chrome))
+    """The one given (the node asks Chromium once for all its sessions),
+    else the installed Chromium's desktop user agent."""
+    return cfg.user_agent or useragent.DESKTOP_USER_AGENT.format(major=chrome_major_version(cfg.chrome))
 
 
 def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:

@@ -92,6 +92,8 @@
       emit({ type: 'message', message: toClientMessage(msg, findLinks, emit) });
     };
     Msg.on('add', onNewMessage);
+    listenForAcks(Msg, emit);  // receipts.js
+    listenForReactions(req, emit);
     // New messages the page took before this script could listen (it
     // starts when the module system appears; the page may already be
     // receiving by then).

@@ -25,13 +25,14 @@ FUNCTION = "function"  # the member must be a function
 PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
-USES = ("boot", "qr", "message", "send", "send_seen", "logout")
+USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
 WHEN_SYNCED = "synced"
-STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "logout": AT_LOAD,
-                "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED}
+STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
+                "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
+                "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED}
 
 
 @dataclass(frozen=True)
@@ -104,19 +105,40 @@ SURFACE: tuple[Need, ...] = (
     need("send", "WAWebMsgKey", "newId"),
     need("send", "WAWebGetEphemeralFieldsMsgActionsUtils", "getEphemeralFields"),
     need("send", "WAWebSendMsgChatAction", "addAndSendMsgToChat"),
+    need("send", "WAWebWidFactory", "asUserWidOrThrow"),  # our participant id in a group
+    # A reply (sessionproc/actions.py): the quoted message, found in memory
+    # or in the page's store; whether it can be quoted; its context fields
+    # (members of the message model, checked when used).
+    need("reply", "WAWebCollections", "Msg.get"),
+    need("reply", "WAWebCollections", "Msg.getMessagesById"),
+    need("reply", "WAWebMsgReply", "canReplyMsg"),
+    # message_action and check_number (sessionproc/actions.py).
+    need("react", "WAWebSendReactionMsgAction", "sendReactionToMsg"),
+    need("read", "WAWebStreamModel", "Stream.markAvailable"),
+    need("read", "WAWebStreamModel", "Stream.markUnavailable"),
+    need("read", "WAWebUpdateUnreadChatAction", "sendSeen"),
+    need("check_number", "WAWebQueryExistsJob", "queryWidExists"),
     # Marking the chat seen before a send (SEND_SEEN).
     need("send_seen", "WAWebStreamModel", "Stream.markAvailable"),
     need("send_seen", "WAWebStreamModel", "Stream.markUnavailable"),
     need("send_seen", "WAWebUpdateUnreadChatAction", "sendSeen"),
+    # Linking with a pairing code instead of QR codes (--pair-with-phone).
+    need("pair", "WAWebAltDeviceLinkingApi", "setPairingType"),
+    need("pair", "WAWebAltDeviceLinkingApi", "initializeAltDeviceLinking"),
+    need("pair", "WAWebAltDeviceLinkingApi", "startAltLinkingFlow"),
     # A stop with logout.
     need("logout", "WAWebSocketModel", "Socket.logout"),
 )
 
 
-def needs(send_seen: bool = True, stage: str | None = None) -> tuple[Need, ...]:
+def needs(send_seen: bool = True, stage: str | None = None, pairing: bool = False) -> tuple[Need, ...]:
     """What a session with these options uses (checked at ``stage``; None:
-    at either)."""
-    return tuple(n for n in SURFACE if (send_seen or n.use != "send_seen") and stage in (None, n.stage))
+    at either).  The pairing-code modules only with ``pairing``.  Marking a
+    chat read on request (``read``) uses what ``send_seen`` uses: a session
+    told not to mark chats seen does not need it either (a ``read`` then
+    fails with the page's error where the page lacks it)."""
+    return tuple(n for n in SURFACE if (send_seen or n.use not in ("send_seen", "read"))
+                 and (pairing or n.use != "pair") and stage in (None, n.stage))
 
 
 def as_data(wanted: tuple[Need, ...]) -> list[list[dict]]:

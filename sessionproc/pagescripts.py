@@ -8,13 +8,14 @@ from __future__ import annotations
 from importlib import resources
 
 from . import pageapi
+from .actions import MESSAGE_HELPERS_JS
 
 
 def hook_source() -> str:
-    """message.js and hook.js, wrapped in one function so that none of
+    """message.js, receipts.js and hook.js, wrapped in one function so that none of
     their names becomes a global of the page."""
     files = resources.files(__package__)
-    parts = (files.joinpath(name).read_text() for name in ("message.js", "hook.js"))
+    parts = (files.joinpath(name).read_text() for name in ("message.js", "receipts.js", "hook.js"))
     return "(function () {\n'use strict';\n" + "\n".join(parts) + "\n})();\n"
 
 # Functions of SEND_JS, apart so that the tests can call them.
@@ -45,11 +46,11 @@ function ownUser(chat, pnUser, lidUser) {
 }
 """
 
-# Sends one text as whatsapp-web.js 1.34.7 does; the chat id and the text
-# arrive as arguments (data), never as source.  Resolves once WhatsApp Web
-# accepted the message.
-SEND_JS = SEND_HELPERS_JS + """
-const [chatId, text, sendSeen, done] = arguments;
+# Sends one text as whatsapp-web.js 1.34.7 does; the chat id, the text and
+# the options (``quotedMessageId``, ``mentions``) arrive as arguments
+# (data), never as source.  Resolves once WhatsApp Web accepted the message.
+SEND_JS = SEND_HELPERS_JS + MESSAGE_HELPERS_JS + """
+const [chatId, text, sendSeen, options, done] = arguments;
 (async () => {
   const req = window.require;
   const wid = req('WAWebWidFactory').createWid(chatId);
@@ -60,24 +61,27 @@ const [chatId, text, sendSeen, done] = arguments;
     chat = found && found.chat;
   }
   if (!chat) throw new Error('chat not found: ' + chatId);
+  const reply = await replyFields(req, chat, options.quotedMessageId);
   const seenError = sendSeen ? await markSeen(req, chat) : null;
   const Me = req('WAWebUserPrefsMeUser');
   const me = ownUser(chat, Me.getMaybeMePnUser(), Me.getMaybeMeLidUser());
   const isGroup = typeof chat.id.isGroup === 'function' && chat.id.isGroup();
   const MsgKey = req('WAWebMsgKey');
   const id = new MsgKey({from: me, to: chat.id, id: await MsgKey.newId(),
-                         participant: isGroup ? me : undefined, selfDir: 'out'});
+                         participant: isGroup ? req('WAWebWidFactory').asUserWidOrThrow(me) : undefined,
+                         selfDir: 'out'});
   // Disappearing-message settings of the chat, as the page's own sends carry them.
   const ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat);
   const msg = {id, ack: 0, body: text, from: me, to: chat.id, local: true, self: 'out',
-               t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral};
+               t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral,
+               ...mentionFields(req, options.mentions), ...reply};
   const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
   await added;
   const outcome = await result;
   const status = outcome && outcome.messageSendResult;
   if (status && status !== 'OK') throw new Error('WhatsApp Web refused the message: ' + status);
   return {id: id._serialized, seenError};
-})().then((r) => done({ok: true, ...r}), (e) => done({ok: false, error: String((e && e.message) || e)}));
+})().then((r) => done({ok: true, ...r}), (e) => done(failure(e)));
 """
 
 # Checks the page against the session's list (pageapi.CHECK_FN, the list

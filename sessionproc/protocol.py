@@ -9,6 +9,18 @@ Commands (node -> session, on stdin)
 ``{"cmd": "send", "id": C, "chat_id": "5511...@c.us", "text": T}``
     Send text ``T``.  Answered by ``sent`` or ``send_failed`` with the same
     ``id``.  Commands are handled in order, one at a time.
+``{"cmd": "send", ..., "quoted_message_id": Q, "mentions": [W, ...]}``
+    Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
+    must hold it, else ``send_failed`` ``unknown_message``), and the ids
+    ``...@c.us`` the text mentions.
+``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
+``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
+    React to message ``M`` (``E`` ``""`` takes the reaction back), or mark
+    its chat read.  Answered by ``action_done`` or ``action_failed`` with
+    the same ``id``; carried out in order with the sends.
+``{"cmd": "check_number", "id": C, "phone": "5511..."}``
+    Whether the number has WhatsApp: ``action_done`` with ``result``
+    ``{"registered": B, "wid": W or null}`` (the id to write to).
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -34,9 +46,21 @@ Events (session -> node, on stdout)
 ``{"event": "sent", "id": C, "message_id": MID}`` WhatsApp Web accepted send ``C``
 ``{"event": "send_failed", "id": C, "reason": R, "detail": D}``
 ``{"event": "pong", "id": C, "ok": B, "state": S, "detail": D}``
+``{"event": "action_done", "id": C, "result": R}`` an ``action`` or ``check_number`` done
+``{"event": "action_failed", "id": C, "reason": R, "detail": D}``
+``{"event": "ack", "message_id": M, "chat_id": CH, "ack": N}``
+                                                  a message sent from this account moved to
+                                                  ack ``N`` (-1 error ... 4 played)
+``{"event": "reaction", "message_id": M, "reaction": E, "sender": W}``
+                                                  someone reacted to message ``M`` (``E``
+                                                  ``""``: took the reaction back)
+``{"event": "pairing_code", "code": P, "attempt": N}``
+                                                  with ``--pair-with-phone``: code ``N`` to
+                                                  type on the phone (instead of QR codes)
 ``{"event": "disconnected", "reason": R}``        the session ended or broke (see reasons);
                                                   may carry a ``detail``
-``{"event": "auth_failure", "reason": R}``        ``credentials_rejected`` or ``qr_attempts_exhausted``
+``{"event": "auth_failure", "reason": R}``        ``credentials_rejected``, ``qr_attempts_exhausted``
+                                                  or ``pairing_refused`` (no pairing code given)
 ``{"event": "error", "reason": R, "detail": D}``  a command line could not be understood
 
 Disconnection reasons: ``LOGOUT`` (the phone or a ``stop`` with logout
@@ -113,7 +137,19 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop")
+COMMANDS = ("send", "ping", "stop", "action", "check_number")
+# Commands the ``sender`` thread carries out, in order, one at a time.
+PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
+ACTIONS = ("react", "read")
+
+# A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
+# the participant who wrote it.
+MESSAGE_ID_RE = re.compile(
+    r"\A(true|false)_[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)_[0-9A-Za-z]{1,64}(_[0-9]{5,20}@(c\.us|lid))?\Z")
+USER_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z")  # a person, as mentions name them
+PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
+MAX_MENTIONS = 1024
+MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 
 # Reasons (``disconnected`` / ``auth_failure``) after which the profile no
 # longer holds a working link: the phone forgot it, so the profile goes.
@@ -124,6 +160,10 @@ UNLINKED_REASONS = frozenset({"LOGOUT", "UNPAIRED", "UNPAIRED_IDLE", "credential
 # keeps such a send's record, so a retry with the same id is refused
 # (``outcome_unknown``) rather than sent a second time.
 SEND_OUTCOME_UNKNOWN = frozenset({"timeout", "browser_error"})
+
+# The ``send_failed`` reason of a send the session had queued but not begun
+# when it was told to stop: it surely did not go out.
+SEND_REFUSED_STOPPING = "stopping"
 
 # A file the session writes in its profile once the device is linked, so a
 # later start knows a QR code means the phone rejected the stored link.
@@ -152,6 +192,11 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "sent": {"id": (str,), "message_id": (str,)},
     "send_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
     "pong": {"id": (str,), "ok": (bool,), "state?": (str, type(None)), "detail?": (str,)},
+    "action_done": {"id": (str,), "result": (dict,)},
+    "action_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
+    "ack": {"message_id": (str,), "chat_id": (str, type(None)), "ack": (int,)},
+    "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
+    "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
     "error": {"reason": (str,), "detail?": (str,)},
@@ -205,13 +250,27 @@ def decode_command(line: bytes) -> dict:
     name = cmd.get("cmd")
     if name not in COMMANDS:
         raise BadCommand(f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")
-    if name in ("send", "ping") and not isinstance(cmd.get("id"), str):
+    if name != "stop" and not isinstance(cmd.get("id"), str):
         raise BadCommand(f"{name} needs a string id")
     if name == "send":
         if not isinstance(cmd.get("chat_id"), str) or not cmd["chat_id"]:
             raise BadCommand("send needs a string chat_id")
         if not isinstance(cmd.get("text"), str):
             raise BadCommand("send needs a string text")
+        if not isinstance(cmd.get("quoted_message_id", ""), str):
+            raise BadCommand("send's quoted_message_id must be a string")
+        mentions = cmd.get("mentions", [])
+        if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
+            raise BadCommand("send's mentions must be a list of strings")
+    if name == "action":
+        if cmd.get("action") not in ACTIONS:
+            raise BadCommand(f"action must be one of {', '.join(ACTIONS)}")
+        if not isinstance(cmd.get("message_id"), str):
+            raise BadCommand("action needs a string message_id")
+        if cmd["action"] == "react" and not isinstance(cmd.get("emoji"), str):
+            raise BadCommand("react needs a string emoji")
+    if name == "check_number" and not isinstance(cmd.get("phone"), str):
+        raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):
         raise BadCommand("stop's logout must be true or false")
     return cmd
@@ -245,6 +304,8 @@ class SessionArgs:
     user_agent: str = ""  # empty: desktop Chromium of the installed version
     send_seen: bool = True
     log_bodies: bool = False
+    pair_with_phone: str = ""  # link by a pairing code for this phone instead of QR codes
+    pair_interval: float = 180.0  # seconds between pairing codes, as whatsapp-web.js asks for them
 
     def argv(self, module: str = "sessionproc") -> list[str]:
         """The command that runs it.  ``module`` is the program: the real
@@ -262,6 +323,8 @@ class SessionArgs:
             args.append("--no-send-seen")
         if self.log_bodies:
             args.append("--log-bodies")
+        if self.pair_with_phone:
+            args += ["--pair-with-phone", self.pair_with_phone, "--pair-interval", str(self.pair_interval)]
         return args
 
     @classmethod
@@ -286,6 +349,10 @@ class SessionArgs:
         p.add_argument("--no-send-seen", dest="send_seen", action="store_false",
                        help="do not mark a chat seen before sending to it (default: mark it, as whatsapp-web.js does)")
         p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
+        p.add_argument("--pair-with-phone", default="",
+                       help="link with a pairing code for this phone number (digits) instead of QR codes")
+        p.add_argument("--pair-interval", type=float, default=180.0,
+                       help="seconds between new pairing codes while none was typed (default %(default)s)")
         a = p.parse_args(argv)
         if not KEY_RE.match(a.key):
             p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
@@ -293,9 +360,12 @@ class SessionArgs:
             p.error("--url must be an http(s) URL")
         if a.user_agent and not USER_AGENT_RE.match(a.user_agent):
             p.error("--user-agent must be 1 to 512 printable ASCII characters")
-        if a.qr_max < 1 or min(a.send_timeout, a.ping_timeout, a.boot_timeout) <= 0:
-            p.error("--qr-max, --send-timeout, --ping-timeout and --boot-timeout must be positive")
+        if a.pair_with_phone and not PHONE_RE.match(a.pair_with_phone):
+            p.error("--pair-with-phone must be 5 to 20 digits")
+        if a.qr_max < 1 or a.pair_interval <= 0 or min(a.send_timeout, a.ping_timeout, a.boot_timeout) <= 0:
+            p.error("--qr-max, --pair-interval, --send-timeout, --ping-timeout and --boot-timeout must be positive")
         return cls(key=a.key, profile=a.profile, url=a.url, log_file=a.log_file, chrome=a.chrome,
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
                    ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
-                   send_seen=a.send_seen, log_bodies=a.log_bodies)
+                   send_seen=a.send_seen, log_bodies=a.log_bodies, pair_with_phone=a.pair_with_phone,
+                   pair_interval=a.pair_interval)

@@ -25,18 +25,22 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import browser, pageapi
+from . import actions, browser, pageapi
 from .pagescripts import CHECK_AND_ATTACH_JS, CHECK_JS, LOGOUT_JS, PING_EXPR, SEND_JS, hook_source
 from .devtools import DevTools, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
-                       LINKED_MARKER, MAX_TEXT, UNLINKED_REASONS, BadCommand, decode_command)
+                       LINKED_MARKER, MAX_TEXT, MESSAGE_ID_RE, PAGE_COMMANDS, SEND_REFUSED_STOPPING,
+                       UNLINKED_REASONS, USER_ID_RE, BadCommand, decode_command)
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
 BINDING = "__wwnodeEmit"
+
+# Why a send may be refused before anything went out (the page's own words).
+SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply"})
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
@@ -56,6 +60,8 @@ class Options:
     boot_timeout: float = DEFAULT_BOOT_TIMEOUT
     send_seen: bool = True
     log_bodies: bool = False
+    pair_with_phone: str = ""
+    pair_interval: float = 180.0
 
 
 class Session:
@@ -66,9 +72,11 @@ class Session:
         self.inbox: queue.Queue = queue.Queue()
         self.sends: queue.Queue = queue.Queue()
         self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
-                               boot_timeout=opts.boot_timeout, now=time.monotonic())
-        self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD)
+                               boot_timeout=opts.boot_timeout, now=time.monotonic(),
+                               pairing=bool(opts.pair_with_phone))
+        self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD, pairing=bool(opts.pair_with_phone))
         self.needs_when_synced = pageapi.needs(opts.send_seen, pageapi.WHEN_SYNCED)
+        self.pairing_asked = False  # a pairing code was asked for on this document
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.driver = None
@@ -170,7 +178,20 @@ class Session:
             report = self._check_page(report)
             if report is None:
                 return
+        if report.get("type") == "page":
+            self.pairing_asked = False  # a new document: its own request
+        if self._wants_pairing_code(report):
+            self.pairing_asked = True
+            self.sends.put({"cmd": "pair"})
         self._emit_all(self.tracker.feed(report, time.monotonic()))
+
+    def _wants_pairing_code(self, report: dict) -> bool:
+        """With ``--pair-with-phone``, a page that needs linking (it shows
+        a QR code) is asked for a pairing code instead, once per document
+        (the page then asks for new ones by itself)."""
+        return (bool(self.opts.pair_with_phone) and report.get("type") == "qr" and not self.pairing_asked
+                and not self.tracker.authenticated and not self.tracker.was_linked
+                and self.tracker.exit_code is None)
 
     def _emit_all(self, events: list[dict]) -> None:
         for event in events:
@@ -227,7 +248,7 @@ class Session:
             except BadCommand as e:
                 self.out.emit({"event": "error", "reason": "bad_command", "detail": str(e)})
                 continue
-            if cmd["cmd"] == "send":
+            if cmd["cmd"] in PAGE_COMMANDS:
                 self.sends.put(cmd)
             else:
                 self.inbox.put((cmd["cmd"], cmd))
@@ -238,7 +259,35 @@ class Session:
             cmd = self.sends.get()
             if cmd is None:
                 return
-            self.out.emit(self._send(cmd))
+            if cmd["cmd"] == "send":
+                self.out.emit(self._send(cmd))
+            elif cmd["cmd"] == "pair":
+                self._ask_pairing_code()
+            else:
+                self.out.emit(self._act(cmd))
+
+    def _act(self, cmd: dict) -> dict:
+        failed = {"event": "action_failed", "id": cmd["id"]}
+        if self.stopping.is_set():
+            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
+        if not self.ready.is_set():
+            return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
+        event = actions.perform(self.driver, cmd, self.opts.send_timeout)
+        log.info("%s %s: %s", cmd["cmd"], cmd["id"], event.get("reason") or "done")
+        return event
+
+    def _ask_pairing_code(self) -> None:
+        """Codes come back through the page binding (``pairing_code``
+        reports); a page that refuses is a failure to link."""
+        try:
+            result = self.driver.execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
+                                                      int(self.opts.pair_interval * 1000), BINDING)
+        except DRIVER_ERRORS as e:
+            result = {"ok": False, "error": str(e)[:500]}
+        if not isinstance(result, dict) or not result.get("ok"):
+            detail = result.get("error") if isinstance(result, dict) else repr(result)
+            log.error("the page gave no pairing code: %s", detail)
+            self.inbox.put(("page", {"type": "pairing_refused", "detail": str(detail)}))
 
     def _send(self, cmd: dict) -> dict:
         cid, chat_id, text = cmd["id"], cmd["chat_id"], cmd["text"]
@@ -247,12 +296,17 @@ class Session:
             return failed | {"reason": "bad_chat_id", "detail": "chat_id must look like 5511999999999@c.us"}
         if len(text) > MAX_TEXT:
             return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
+        options = {"quotedMessageId": cmd.get("quoted_message_id") or None, "mentions": cmd.get("mentions") or []}
+        if options["quotedMessageId"] and not MESSAGE_ID_RE.match(options["quotedMessageId"]):
+            return failed | {"reason": "bad_message_id", "detail": "quoted_message_id is not a message id"}
+        if not all(USER_ID_RE.match(m) for m in options["mentions"]):
+            return failed | {"reason": "bad_mentions", "detail": "mentions must be ids like 5511999999999@c.us"}
         if self.stopping.is_set():
-            return failed | {"reason": "stopping", "detail": "the session is stopping"}
+            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
         try:
-            result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen)
+            result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen, options)
         except TimeoutException:
             return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
         except JavascriptException as e:
@@ -261,7 +315,10 @@ class Session:
             return failed | {"reason": "browser_error", "detail": str(e)[:500]}
         if not isinstance(result, dict) or not result.get("ok"):
             detail = result.get("error") if isinstance(result, dict) else repr(result)
-            return failed | {"reason": "rejected", "detail": detail}
+            # Ours (unknown_message, cannot_reply): nothing went out; else
+            # WhatsApp Web refused it.
+            reason = result.get("reason") if isinstance(result, dict) else None
+            return failed | {"reason": reason if reason in SEND_REFUSALS else "rejected", "detail": detail}
         if result.get("seenError"):
             log.warning("send %s: could not mark the chat seen: %s", cid, result["seenError"])
         log.info("sent %s as %s%s", cid, result["id"], f": {text!r}" if self.opts.log_bodies else "")

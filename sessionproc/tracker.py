@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 class Tracker:
     def __init__(self, wa_url: str, qr_max: int, was_linked: bool,
-                 boot_timeout: float = DEFAULT_BOOT_TIMEOUT, now: float = 0.0):
+                 boot_timeout: float = DEFAULT_BOOT_TIMEOUT, now: float = 0.0, pairing: bool = False):
         self._origin = _origin(wa_url)
         self.boot_timeout = boot_timeout
         # When the page must have loaded by; None while a loaded page runs.
@@ -47,6 +47,9 @@ class Tracker:
         self.authenticated = False
         self.me: str | None = None
         self.qr_attempts = 0
+        # Linking by pairing code: the page's QR codes are not shown; each
+        # code counts as an attempt, as a QR code would.
+        self.pairing = pairing
         self.state: str | None = None
         self.exit_code: int | None = None
         self.page_seen = False  # a document of WhatsApp Web's origin loaded
@@ -122,10 +125,34 @@ class Tracker:
             return []
         if self.was_linked:
             return self._end_auth("credentials_rejected")
+        if self.pairing:
+            return []  # the session asks for a pairing code instead
         self.qr_attempts += 1
         if self.qr_attempts > self.qr_max:
             return self._end_auth("qr_attempts_exhausted")
         return [{"event": "qr", "qr": r.get("qr"), "attempt": self.qr_attempts}]
+
+    def _on_pairing_code(self, r: dict) -> list[dict]:
+        if self.authenticated or not self.pairing:
+            return []
+        self.qr_attempts += 1
+        if self.qr_attempts > self.qr_max:
+            return self._end_auth("qr_attempts_exhausted")
+        return [{"event": "pairing_code", "code": str(r.get("code")), "attempt": self.qr_attempts}]
+
+    def _on_pairing_refused(self, r: dict) -> list[dict]:
+        """The page would not give a pairing code (the phone number is not
+        one WhatsApp links this way, say): linking cannot go on."""
+        log.error("no pairing code: %s", r.get("detail"))
+        return self._end_auth("pairing_refused")
+
+    def _on_ack(self, r: dict) -> list[dict]:
+        return [{"event": "ack", "message_id": str(r.get("message_id")), "chat_id": r.get("chat_id"),
+                 "ack": int(r.get("ack") or 0)}]
+
+    def _on_reaction(self, r: dict) -> list[dict]:
+        return [{"event": "reaction", "message_id": str(r.get("message_id")), "reaction": str(r.get("reaction") or ""),
+                 "sender": r.get("sender")}]
 
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need

@@ -10,7 +10,8 @@ import pytest
 import redis as redislib
 
 from sessionproc import browser
-from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, SessionProcess, SmallDisk, all_gone,
+from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
+                     all_gone,
                      chrome_processes_under, idle_cgroup, processes_using, purge_queues, rabbitmqctl, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
 from wwnode.fakewa import FakeWA, Settings
@@ -225,3 +226,25 @@ def small_disk(tmp_path):
     yield mount
     for disk in mounted:
         disk.unmount()
+
+
+# ------------------------------------------------------------ blob store
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto's) on a port of its own, for the
+    ``s3://`` blob store; stopped at the end of the run."""
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """A fresh bucket on the local S3 server; the environment a node (or
+    ``open_blob_store``) needs to reach it.  Returns (BLOB_STORE_URL, env)."""
+    bucket = s3_server.new_bucket()
+    env = s3_server.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{bucket}/wwnode", env

@@ -19,7 +19,9 @@ a folder of the test's own, where for each key:
 ``{key}.fifo``    actions, one JSON object a line, carried out at once:
                   ``{"do": "scan", "me": P}``, ``{"do": "deliver", "from":
                   F, "body": B, "id": I}``, ``{"do": "logout"}``,
-                  ``{"do": "conflict"}``, ``{"do": "sends", "mode": "ok" |
+                  ``{"do": "conflict"}``, ``{"do": "ack", "message_id": M,
+                  "chat_id": C, "ack": N}``, ``{"do": "reaction", "message_id":
+                  M, "reaction": E, "sender": S}``, ``{"do": "sends", "mode": "ok" |
                   "fail" | "slow" | "hang", "delay_ms": N}``, ``{"do":
                   "freeze"}`` (pings answered ``ok: false``, sends hang),
                   ``{"do": "crash"}``, ``{"do": "write", "raw": S,
@@ -28,7 +30,7 @@ a folder of the test's own, where for each key:
                   S, "repeat": N}`` (S and a newline, N times, to stderr:
                   the session log, as Chrome's noise).
 ``{key}.record``  what it did, one JSON object a line (``start``, ``sent``,
-                  ``stop``), for the test to read.
+                  ``action``, ``check_number``, ``stop``), for the test to read.
 
 A profile that holds the linked marker starts ready without a QR code, as
 the real session does; ``ready`` writes the marker, an unlinking end (and a
@@ -189,7 +191,23 @@ class FakeSession:
                 self.emit({"event": "pong", "id": cmd["id"], "ready": self.ready, "ok": True,
                            "state": "CONNECTED" if self.ready else "UNPAIRED"})
             return
+        if cmd["cmd"] in ("action", "check_number"):
+            self._act(cmd)
+            return
         self._send(cmd)
+
+    def _act(self, cmd: dict) -> None:
+        """Actions and number checks: done at once when ready (a number is
+        registered under its own id), recorded; no page to fail them."""
+        if not self.ready:
+            self.emit({"event": "action_failed", "id": cmd["id"], "reason": "not_ready",
+                       "detail": "the session is not authenticated"})
+            return
+        if self.frozen or self.sends_mode == "hang":
+            return
+        result = {"registered": True, "wid": f"{cmd['phone']}@c.us"} if cmd["cmd"] == "check_number" else {}
+        self.record({cmd["cmd"]: {k: v for k, v in cmd.items() if k not in ("cmd", "id")}})
+        self.emit({"event": "action_done", "id": cmd["id"], "result": result})
 
     def _stopped(self) -> None:
         raise Stop(EXIT_STOPPED)
@@ -232,6 +250,8 @@ class FakeSession:
             self._end({"event": "disconnected", "reason": "LOGOUT"}, unlinked=True)
         elif do == "conflict":
             self._end({"event": "disconnected", "reason": "CONFLICT"}, unlinked=False)
+        elif do in ("ack", "reaction"):
+            self.emit({"event": do, **{k: v for k, v in action.items() if k != "do"}})
         elif do == "sends":
             self.sends_mode, self.sends_delay = action["mode"], action.get("delay_ms", 0) / 1000
         elif do == "freeze":

@@ -296,6 +296,7 @@ class NodeProcess:
         "PING_INTERVAL": "2", "PING_TIMEOUT": "2", "LOAD_INTERVAL": "0.5", "RESTORE_STAGGER": "0.3",
         "BACKOFF_INITIAL": "0.2", "STOP_TIMEOUT": "10", "HEARTBEAT_INTERVAL": "1", "LEASE_TTL": "6",
         "AMQP_HEARTBEAT": "5", "LOG_LEVEL": "INFO",
+        "METRICS_ADDR": "",  # many nodes at once on one machine: a test that wants it asks (port 0)
     }
 
     def __init__(self, node_id: str, data_dir: Path, env: dict, argv: list[str] | None = None,
@@ -360,12 +361,13 @@ class NodeProcess:
 
 
 def idle_cgroup(folder: Path) -> Path:
-    """A folder laid out as a cgroup v2 one whose readings say idle (one
-    CPU, no use; a terabyte of memory, a megabyte used).  A node given it as
+    """A folder laid out as a cgroup v2 one whose readings say idle (eight
+    CPUs, so eight boots at once; no use; a terabyte of memory, a megabyte
+    used).  A node given it as
     ``LOAD_CGROUP_ROOT`` takes creates however busy the machine is; tests
     of admission on real readings do not use it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in (("cpu.max", "100000 100000"), ("cpu.stat", "usage_usec 0"), ("memory.max", str(10**12)),
+    for name, text in (("cpu.max", "800000 100000"), ("cpu.stat", "usage_usec 0"), ("memory.max", str(10**12)),
                        ("memory.current", str(10**6)), ("memory.stat", "inactive_file 0")):
         (folder / name).write_text(text + "\n")
     return folder
@@ -659,6 +661,51 @@ class RedisServer:
             self.proc.wait()
 
 
+class S3Server:
+    """moto's S3-compatible server on a free port of its own (a process),
+    with test credentials; each test takes a bucket of its own."""
+
+    def __init__(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._buckets = itertools.count(1)
+        wait_for(self._answers, timeout=30, interval=0.1, what="the S3 server to start")
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def env(self) -> dict[str, str]:
+        return {"BLOB_STORE_ENDPOINT": self.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def new_bucket(self) -> str:
+        import boto3
+        name = f"wwnode-{os.getpid()}-{next(self._buckets)}"
+        env = self.env()
+        boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                     region_name=env["AWS_DEFAULT_REGION"]).create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def _pings(client) -> bool:
     try:
         return client.ping()
@@ -742,6 +789,9 @@ class FakeBroker:
         self.no_queue: set[str] = set()  # routing keys that have no queue (unroutable)
         self.is_router = False
         self.accepting_creates = True
+        self.create_priority = 0
+        self.create_prefetch = 1
+        self.before_create_ack = None
         self.generation = 1  # of the consumer's connection (deliveries carry it)
         self.losses = self.cancels = self.blocks = 0  # the heartbeat's link counters
 
@@ -782,8 +832,13 @@ class FakeBroker:
     def requeue(self, d: Delivery) -> None:
         self.requeued.append(d.tag)
 
-    def set_accepting_creates(self, accepting: bool) -> None:
+    def set_accepting_creates(self, accepting: bool, priority: int | None = None,
+                              prefetch: int | None = None) -> None:
         self.accepting_creates = accepting
+        if priority is not None:
+            self.create_priority = priority
+        if prefetch is not None:
+            self.create_prefetch = prefetch
 
     def events(self, name: str) -> list[dict]:
         """Bodies of the events of that name, without the envelope."""
@@ -828,15 +883,23 @@ class FakeStore:
     def clear_qr(self, key):
         self.writes.append(("clear_qr", key))
 
+    def set_pairing_code(self, key, code):
+        self.writes.append(("pairing_code", key, code))
+
+    def clear_pairing_code(self, key):
+        self.writes.append(("clear_pairing_code", key))
+
     def set_state(self, key, state, me=None):
         self.writes.append(("state", key, state))
         self.state_hashes[key] = {"state": state, "node": self.node_id}
 
-    def release(self, key, token):
+    def release(self, key, token, forget_sends=False):
         self.writes.append(("release", key))
         if self.owners.get(key) == token:
             del self.owners[key]
             self.state_hashes.pop(key, None)
+            if forget_sends:
+                self.sends = {k: v for k, v in self.sends.items() if k[0] != key}
 
     def let_go(self, key, token):
         self.writes.append(("let_go", key))
@@ -887,19 +950,22 @@ class FakeStore:
     def begin_send(self, key, command_id):
         self._check()
         seen = self.sends.get((key, command_id))
-        if seen is None:
+        if seen is None or seen.startswith("failed:"):
             self.sends[(key, command_id)] = "pending"
+            return None
         return seen
 
     def send_record(self, key, command_id):
         self._check()
         return self.sends.get((key, command_id))
 
-    def end_send(self, key, command_id, message_id):
-        if message_id is None:
-            self.sends.pop((key, command_id), None)
-        else:
+    def end_send(self, key, command_id, message_id, failed=None):
+        if message_id is not None:
             self.sends[(key, command_id)] = f"done:{message_id}"
+        elif failed is not None:
+            self.sends[(key, command_id)] = f"failed:{failed}"
+        else:
+            self.sends.pop((key, command_id), None)
 
     def find_lost(self):
         return []
@@ -915,11 +981,15 @@ class FakeStore:
 
 
 class FakeLoad:
-    def __init__(self, cpu: float = 10.0, mem: float = 10.0):
+    def __init__(self, cpu: float = 10.0, mem: float = 10.0, cpus: float = 64.0):
         self.reading = Reading(cpu, mem)
+        self._cpus = cpus  # many: boots are not paced unless a test says so
 
     def read(self):
         return self.reading
+
+    def cpus(self):
+        return self._cpus
 
 
 class FakeProcesses:
@@ -990,9 +1060,10 @@ class Rig:
         self.node._reap(now)
 
 
-def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **settings) -> Rig:
+def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
-    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff)."""
+    full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff);
+    ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
@@ -1002,7 +1073,7 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, **sett
     if measure is not None:
         edges["measure"] = measure
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
-                    spawner=spawner, load=FakeLoad(), processes=processes, clock=clock, **edges)
+                    spawner=spawner, load=load or FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)
 
 
@@ -1016,15 +1087,19 @@ class WwebjsClient(SessionProcess):
     run by ``tests/wwebjs/driver.js``: one client, spoken to in JSON lines
     like a session process.  It opens ``https://web.whatsapp.com/``, which
     its browser maps to the stand-in at 127.0.0.1:``port`` (served with
-    TLS).  Its profile is ``LocalAuth``'s folder under ``data_path``."""
+    TLS).  Its profile is ``LocalAuth``'s folder under ``data_path``.
+    ``pair_with_phone``: it links with a pairing code for that number
+    (``pairWithPhoneNumber``) instead of a QR code."""
 
-    def __init__(self, port: int, data_path: Path, client_id: str, chrome: str = "/usr/bin/chromium"):
+    def __init__(self, port: int, data_path: Path, client_id: str, chrome: str = "/usr/bin/chromium",
+                 pair_with_phone: str = ""):
         import shutil
 
         node = shutil.which("node") or shutil.which("nodejs")
         if node is None or not (WWEBJS_DIR / "node_modules" / "whatsapp-web.js").is_dir():
             raise AssertionError("whatsapp-web.js is not installed: run deploy/setup-debian.sh (WITH_TESTS=1)")
-        config = {"port": port, "dataPath": str(data_path), "clientId": client_id, "chrome": chrome}
+        config = {"port": port, "dataPath": str(data_path), "clientId": client_id, "chrome": chrome,
+                  "pairWithPhone": pair_with_phone}
         self.key = client_id
         self.profile = data_path / f"session-{client_id}"
         self.log_file = data_path / f"{client_id}.stderr"

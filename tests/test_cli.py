@@ -197,7 +197,7 @@ def test_capacity_tells_when_creates_wait_for_room(fake_nodes, rabbit, env):
     waiting = orjson.loads(run_cli("capacity", "--json", env=env).stdout)
     assert (waiting["creates_waiting"], waiting["nodes_accepting"], waiting["scale_up"]) == (3, 0, True)
 
-    fake_nodes()
+    fake_nodes(max_sessions=5)  # the heartbeat says so: room for 2 more
     for i in range(3):
         rabbit.expect("qr_instance", key=f"cap-{i}")
 
@@ -208,5 +208,7 @@ def test_capacity_tells_when_creates_wait_for_room(fake_nodes, rabbit, env):
     taken = wait_for(capacity, what="the heartbeat to count three sessions")
     assert (taken["creates_waiting"], taken["nodes_accepting"], taken["scale_up"]) == (0, 1, False)
     assert taken["create_consumers"] == 1
+    assert (taken["per_node"]["node-a"]["fits"], taken["per_node"]["node-a"]["basis"]) == (2, "max_sessions")
+    assert (taken["sessions_fit"], taken["fits_known"]) == (2, True)
     text = run_cli("capacity", env=env).stdout
     assert "creates waiting      0" in text and "nodes accepting      1 of 1" in text

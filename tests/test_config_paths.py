@@ -40,6 +40,10 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"USER_AGENT": "Mozilla/5.0\nX-Injected: 1"}, "USER_AGENT"),
     ({"BOOT_TIMEOUT": "0"}, "BOOT_TIMEOUT"),
     ({"SEND_SEEN": "sometimes"}, "SEND_SEEN"),
+    ({"BLOB_STORE_URL": "s3:///no-bucket"}, "BLOB_STORE_URL"),
+    ({"BLOB_STORE_URL": "file://elsewhere/x"}, "BLOB_STORE_URL"),
+    ({"FAILOVER": "sometimes"}, "FAILOVER"),
+    ({"PROFILE_SNAPSHOT_INTERVAL": "-1"}, "PROFILE_SNAPSHOT_INTERVAL"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):
@@ -92,6 +96,7 @@ def test_folders_are_private(tmp_path):
 
 def test_the_session_settings_reach_the_session_process_as_flags(tmp_path):
     from sessionproc.protocol import SessionArgs
+    from sessionproc.useragent import desktop_user_agent
     from wwnode.starts import Starts
 
     def flags_for(environ: dict) -> SessionArgs:
@@ -102,6 +107,10 @@ def test_the_session_settings_reach_the_session_process_as_flags(tmp_path):
         return SessionArgs.parse(argv[3:])  # what the session process reads back
 
     defaults = flags_for({})
-    assert (defaults.user_agent, defaults.boot_timeout, defaults.send_seen) == ("", 60.0, True)
+    # The node asks Chromium its version once and hands every session the
+    # desktop user agent, so no session start asks it again.
+    assert (defaults.user_agent, defaults.boot_timeout, defaults.send_seen) == (
+        desktop_user_agent("/usr/bin/chromium"), 60.0, True)
+    assert flags_for({"CHROME_PATH": "/nonexistent/chromium"}).user_agent == ""  # the session says why
     parsed = flags_for({"USER_AGENT": "Mozilla/5.0 (X11) Chrome/1.0.0.0", "BOOT_TIMEOUT": "7.5", "SEND_SEEN": "no"})
     assert (parsed.user_agent, parsed.boot_timeout, parsed.send_seen) == ("Mozilla/5.0 (X11) Chrome/1.0.0.0", 7.5, False)

@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
 import pika.exceptions
 import psutil
 import pytest
@@ -121,6 +122,21 @@ def test_without_the_servers_users_root_runs_them_in_the_checkout():
 def test_bad_settings_are_named(settings, listening, words):
     with pytest.raises(local_services.PlanError, match=words):
         local_services.plan(settings, *URLS, HOME, machine(listening=listening))
+
+
+def test_the_broker_run_here_gets_its_management_panel(tmp_path):
+    env = local_services.plan({"WWNODE_RABBITMQ_MANAGEMENT_PORT": "16001"}, *URLS, HOME, machine())
+    assert env["WWNODE_RABBITMQ_MANAGEMENT_PORT"] == "16001"
+    assert local_services.plan({}, *URLS, HOME, machine())["WWNODE_RABBITMQ_MANAGEMENT_PORT"] == "15672"
+    with pytest.raises(local_services.PlanError, match="15672 .WWNODE_RABBITMQ_MANAGEMENT_PORT"):
+        local_services.plan({}, *URLS, HOME, machine(listening={15672}))
+    (tmp_path / "enabled_plugins").write_text("[rabbitmq_shovel].\n")  # the user's own: kept
+    local_services.management_panel(tmp_path, 16001)
+    assert (tmp_path / "enabled_plugins").read_text() == "[rabbitmq_shovel,rabbitmq_management].\n"
+    conf = (tmp_path / local_services.MANAGEMENT_CONF).read_text()
+    assert "management.tcp.ip = 127.0.0.1" in conf and "management.tcp.port = 16001" in conf
+    local_services.management_panel(tmp_path, 16001)  # again, at the next start: the same
+    assert (tmp_path / "enabled_plugins").read_text() == "[rabbitmq_shovel,rabbitmq_management].\n"
 
 
 def test_a_bad_port_in_a_url_is_named_without_its_password():
@@ -252,6 +268,28 @@ def refused(call) -> bool:
     return False
 
 
+def panel_answer(port: int, user: str, password: str) -> tuple[int, bytes] | None:
+    """The management API's whoami as this user: (status, body); None
+    while nothing answers."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/whoami", headers={"Authorization": f"Basic {auth}"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except OSError:
+        return None
+
+
+def listening_addresses() -> set[tuple[str, int]]:
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+
+
 def setup_done(run_dir: Path) -> bool:
     out = run_dir / "rabbitmq-setup.out"
     return out.exists() and "rabbitmq-setup: user wwnode" in out.read_text(errors="replace")
@@ -259,7 +297,7 @@ def setup_done(run_dir: Path) -> bool:
 
 @pytest.mark.browser
 def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
-    amqp, dist, epmd, redis_port = free_ports(4)
+    amqp, dist, epmd, redis_port, panel = free_ports(5)
     # Outside tmp_path, which only root may enter: the servers run as their own users.
     servers = Path(tempfile.mkdtemp(prefix="wwnode-deploy-"))
     servers.chmod(0o755)
@@ -268,11 +306,12 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         **os.environ, "RABBIT_MQ_URL": f"amqp://guest:guest@127.0.0.1:{amqp}/%2F",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "ERL_EPMD_PORT": str(epmd),
         "WWNODE_RABBITMQ_DIST_PORT": str(dist), "WWNODE_RABBITMQ_DIR": str(servers / "rabbitmq"),
+        "WWNODE_RABBITMQ_MANAGEMENT_PORT": str(panel), "METRICS_ADDR": "127.0.0.1:0",
         "WWNODE_REDIS_DIR": str(servers / "redis"), "WWNODE_RUN": str(run_dir), "DATA_DIR": str(data),
         "WA_URL": wa.url, "NODE_ID": "deploy-node", "HEARTBEAT_INTERVAL": "1", "WWNODE_QUEUE_MAX_LENGTH": "3",
         "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp_path / "idle-cgroup")),  # a busy machine still takes the create
     }
-    ports, markers = [amqp, dist, epmd, redis_port], [str(tmp_path), str(servers)]
+    ports, markers = [amqp, dist, epmd, redis_port, panel], [str(tmp_path), str(servers)]
     assert not listening_pids(ports)
     out = open(tmp_path / "run-node.out", "wb")
     began = time.monotonic()
@@ -293,6 +332,11 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
         # Nobody gets in without the passwords: no guest, no Redis without AUTH.
         assert refused(lambda: Client(f"amqp://guest:guest@127.0.0.1:{amqp}/%2F"))
         assert refused(lambda: redislib.Redis(port=redis_port).get("nodes:deploy-node"))
+        # The broker's management panel, on its own port, for the deploy's user only.
+        me = wait_for(lambda: panel_answer(panel, "wwnode", secrets[0]), timeout=60, what="the management panel")
+        assert me[0] == 200 and orjson.loads(me[1])["name"] == "wwnode"
+        assert panel_answer(panel, "guest", "guest")[0] == 401
+        assert listening_pids([panel]) and ("127.0.0.1", panel) in listening_addresses()
         # The queues nobody may read are bounded (WWNODE_QUEUE_MAX_LENGTH=3).
         for n in range(5):
             client.publish("authenticated_instance", {"n": n})

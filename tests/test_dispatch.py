@@ -273,3 +273,28 @@ def test_a_create_past_admission_goes_back_to_the_queue(tmp_path):
     d = delivery("create_instance", {"key": "k"})
     rig.dispatch.on_command(d, 5.0)
     assert rig.broker.requeued == [d.tag] and not rig.sessions.has("k") and rig.spawner.keys() == []
+
+
+def test_a_send_for_a_key_on_the_move_waits_then_goes_to_its_next_owner(rig):
+    rig.store.state_hashes["k"] = {"state": "moving", "node": "node-c"}  # between two owners (a drain)
+    d = delivery("send_message", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi"})
+    rig.dispatch.on_command(d, 0.0)
+    assert rig.broker.failed() == [] and rig.broker.forwarded("wa.node.node-b") == []
+    rig.dispatch.retry_parked(0.25)
+    assert rig.broker.failed() == []  # still moving: it waits again
+    rig.store.owners["k"] = "node-b:4"  # node-b took it
+    rig.dispatch.retry_parked(0.5)
+    [forwarded] = rig.broker.forwarded("wa.node.node-b")
+    assert forwarded.body == d.body and rig.broker.failed() == []
+
+
+def test_a_command_in_our_own_queue_for_a_key_that_left_is_routed_again(rig):
+    rig.store.owners["k"] = "node-b:4"
+    d = delivery("wa.node.node-a", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi"},
+                 {"x-queue": "send_message"})
+    rig.dispatch.on_command(d, 0.0)
+    assert [f.body for f in rig.broker.forwarded("wa.node.node-b")] == [d.body]
+    gone = delivery("wa.node.node-a", {"key": "nobody", "chat_id": "5511999999999@c.us", "message": "hi"},
+                    {"x-queue": "send_message"})
+    rig.dispatch.on_command(gone, 0.0)
+    assert rig.broker.failed() == [(gone.tag, "unknown_instance")]

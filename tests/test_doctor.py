@@ -32,8 +32,8 @@ def test_every_module_the_session_requires_is_in_the_one_list():
 
 
 def test_without_send_seen_its_modules_are_not_needed():
-    assert {n.use for n in pageapi.needs(send_seen=False)} == set(pageapi.USES) - {"send_seen"}
-    assert pageapi.needs(send_seen=True) == pageapi.SURFACE
+    assert {n.use for n in pageapi.needs(send_seen=False, pairing=True)} == set(pageapi.USES) - {"send_seen", "read"}
+    assert pageapi.needs(send_seen=True, pairing=True) == pageapi.SURFACE
 
 
 def test_what_counts_as_missing():
@@ -97,7 +97,7 @@ def test_send_seen_off_needs_less(tmp_path, make_wa):
     wa = make_wa(drop_modules=("WAWebUpdateUnreadChatAction",))
     assert doctor(tmp_path, "--url", wa.url, "--json")[0] == INCOMPLETE
     code, report = doctor(tmp_path, "--url", wa.url, "--json", SEND_SEEN="false")
-    assert code == OK and all(s["use"] != "send_seen" for s in report["surface"])
+    assert code == OK and all(s["use"] not in ("send_seen", "read") for s in report["surface"])
 
 
 @browser_test

@@ -42,7 +42,7 @@ def test_a_create_that_meets_the_key_stopping_on_another_node_waits_and_starts_i
     # node-a is full: only node-b takes creates, and a stopping session
     # still holds node-a's place.
     wait_for(lambda: rabbit.depth("create_instance")[1] == 1 and "node-b" in heartbeats(redis_client),
-             what="node-b alone taking creates")
+             timeout=30, what="node-b alone taking creates")
     rabbit.publish("destroy_instance", {"key": "k-move"})
     rabbit.expect("state_instance", key="k-move", state="stopping", node="node-a")
     rabbit.publish("create_instance", {"key": "k-move"})

@@ -3,6 +3,8 @@ when a send is acknowledged (only once its event is confirmed)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED
@@ -193,3 +195,88 @@ def test_a_stop_that_is_not_final_puts_held_sends_back_without_a_word(rig):
     rig.node._tick(30.0)
     assert rig.broker.failed() == [] and rig.broker.events("message_sent_instance") == []
     assert not rig.sessions.has("k")
+
+
+def test_sends_the_process_refused_for_a_stop_that_is_not_final_go_back_and_run_once_after(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = send(rig, cid="c1", now=1.0)
+    child_id = rec.child.sent[-1]["id"]
+    rig.sessions.shutdown(2.0)  # SIGTERM: the process refuses what it had queued
+    rig.say(rec, {"event": "send_failed", "id": child_id, "reason": "stopping"}, now=2.1)
+    assert rig.broker.requeued == [d.tag]
+    assert rig.broker.failed() == [] and rig.broker.events("command_failed") == []
+    # Redelivered once the key runs again: sent, not refused as outcome_unknown.
+    assert rig.store.send_record("k", "c1") is None
+
+
+def test_sends_refused_by_a_process_being_destroyed_fail(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = send(rig, cid="c1", now=1.0)
+    child_id = rec.child.sent[-1]["id"]
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
+    rig.say(rec, {"event": "send_failed", "id": child_id, "reason": "stopping"}, now=2.1)
+    assert rig.broker.failed() == [(d.tag, "stopping")] and rig.broker.requeued == []
+
+
+def test_a_send_delivered_again_while_in_flight_shares_the_first_ones_answer(rig):
+    # The broker link broke: what was not acknowledged comes again, while
+    # the session is still sending the first copy.
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    first = send(rig, cid="c1", now=1.0)
+    again = send(rig, cid="c1", now=1.5)
+    assert len(rec.child.commands("send")) == 1 and rig.broker.failed() == []
+    rig.say(rec, {"event": "sent", "id": rec.child.sent[-1]["id"], "message_id": "M"}, now=2.0)
+    assert len(rig.broker.events("message_sent_instance")) == 1
+    assert first.tag not in rig.broker.acked and again.tag not in rig.broker.acked
+    rig.broker.confirm_all()
+    assert {first.tag, again.tag} <= set(rig.broker.acked)
+
+
+def test_a_send_delivered_again_while_held_goes_out_once(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)  # restarting: sends for it are held
+    first = send(rig, cid="c1", now=1.0)
+    again = send(rig, cid="c1", now=1.5)
+    rig.sessions.tick(rec.restart_at)
+    rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=3.0)
+    assert len(rec.child.commands("send")) == 1
+    rig.say(rec, {"event": "send_failed", "id": rec.child.sent[-1]["id"], "reason": "bad_chat_id"}, now=3.1)
+    assert rig.broker.failed() == [(first.tag, "bad_chat_id")]
+    assert len(rig.broker.events("command_failed")) == 1
+    rig.broker.confirm_all()
+    assert {first.tag, again.tag} <= set(rig.broker.acked)
+
+
+def test_a_failed_send_delivered_again_gets_the_same_failure_and_a_new_try_is_sent(rig):
+    # Failed while its key was being destroyed; the link broke before the
+    # acknowledgement, and the key runs again when the copy comes.
+    rec, _ = rig.start()
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    first = send(rig, cid="c1", now=1.0)
+    assert rig.broker.failed() == [(first.tag, "unknown_instance")]
+    rig.exit(rec, 0, 1.5)
+    rec, _ = rig.start()
+    rig.make_ready(rec, now=2.0)
+    again = dataclasses.replace(delivery("send_message"), redelivered=True)
+    rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), again, 3.0)
+    assert rig.broker.failed()[-1] == (again.tag, "unknown_instance")
+    assert rec.child.commands("send") == []
+    # The client publishes it anew with the same id: a new try.
+    fresh = send(rig, cid="c1", now=4.0)
+    assert len(rec.child.commands("send")) == 1 and (fresh.tag, "unknown_instance") not in rig.broker.failed()
+
+
+def test_a_sent_send_delivered_again_to_a_session_not_ready_is_answered_sent(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    send(rig, cid="c1", now=1.0)
+    rig.say(rec, {"event": "sent", "id": rec.child.sent[-1]["id"], "message_id": "M"}, now=1.1)
+    rig.exit(rec, EXIT_CRASHED, 2.0)
+    again = dataclasses.replace(delivery("send_message"), headers={"x-redelivered": True})  # handed on by a router
+    rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), again, 2.5)
+    [_, dup] = rig.broker.events("message_sent_instance")
+    assert dup["duplicate"] is True and dup["message_id"] == "M"

@@ -37,10 +37,8 @@ pytestmark = pytest.mark.browser
 
 SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
 KEYS = [f"soak-{i}" for i in range(4)]
-# The default draws the faults that hold today.  restart-held, sighup and
-# recreate (WWNODE_SOAK_FAULTS) still find, now and then, a send answered
-# failed ("stopping") and then sent after the restart: an open defect.
-FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", "kill-session,kill-browser,cut-broker,cut-link,restart-node").split(",")
+FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", "kill-session,kill-browser,cut-broker,cut-link,restart-node,"
+                        "restart-held,sighup,recreate").split(",")
 MAX_SESSIONS = 2  # per node: the four keys fill both nodes
 BURST = 8  # creates of new keys published at once over the cap
 

@@ -39,10 +39,10 @@ class Owner:
         renewal = self.ownership.renew(now, lambda: heartbeat)
         return None if renewal is None else renewal.lost
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, forget_sends: bool = False) -> None:
         token = self.leases.give_up(key)
         if token is not None:
-            self.store.release(key, token)
+            self.store.release(key, token, forget_sends)
 
     def __getattr__(self, name):  # the Store's own calls: set_state, set_qr, begin_send, ...
         return getattr(self.store, name)
@@ -153,6 +153,9 @@ def test_release_removes_every_key_of_a_session_but_only_its_owners(stores, redi
     assert a.begin_send("k", "c1") is None
     assert len(instance_keys(redis_client, "k")) == 5  # owner, fence, state, qr, sent
     a.release("k")
+    assert instance_keys(redis_client, "k") == ["instances:k:sent"]  # runs out by itself
+    a.claim("k")
+    a.release("k", forget_sends=True)  # logged out
     assert instance_keys(redis_client, "k") == []
 
     a.claim("k2")
@@ -226,3 +229,34 @@ def test_while_redis_is_away_the_store_says_so_and_keeps_writes(stores, tmp_path
         r.close()
     finally:
         server.stop()
+
+
+def test_a_hand_off_keeps_fence_and_sends_and_says_moving(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    a.claim("k")
+    a.set_state("k", "stopped", "5511@c.us")
+    assert a.begin_send("k", "s1") is None
+    a.end_send("k", "s1", "MSG1")
+    a.ownership.hand_off("k")
+    assert owner_token(redis_client, "k") is None
+    assert redis_client.hget("instances:k:state", "state") == "moving"
+    assert redis_client.hget("instances:k:state", "node") == "node-a"
+    assert a.find_lost() == []  # on the move: not lost
+    assert b.claim("k") is True
+    assert owner_token(redis_client, "k") == "node-b:2"  # the fence went on
+    assert b.begin_send("k", "s1") == "done:MSG1"  # the send records moved with the key
+    a.ownership.hand_off("k")  # not a's any more: nothing happens
+    assert owner_token(redis_client, "k") == "node-b:2"
+
+
+def test_a_fence_is_raised_past_a_restored_snapshot_only_by_its_owner(stores, redis_client):
+    a, b = stores("node-a"), stores("node-b")
+    a.claim("k")
+    token = a.leases.token_of("k")
+    assert a.store.raise_fence("k", token, 0) == token  # already past it: unchanged
+    new = a.store.raise_fence("k", token, 7)
+    assert new == "node-a:8" and owner_token(redis_client, "k") == new
+    assert redis_client.get("instances:k:fence") == "8"
+    assert b.store.raise_fence("k", "node-b:1", 20) is None  # not b's lease
+    assert owner_token(redis_client, "k") == new
+    assert a.store.holds("k", new) and not a.store.holds("k", token)

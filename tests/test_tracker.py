@@ -155,3 +155,38 @@ def test_a_page_that_syncs_without_what_sends_need_ends_before_it_is_ready():
         "detail": "the page lacks WAWebSendMsgChatAction.addAndSendMsgToChat",
     }]
     assert t.exit_code == EXIT_CANNOT_START and not t.ready
+
+
+def pairing(**kw) -> Tracker:
+    t = Tracker(URL, qr_max=kw.get("qr_max", 2), was_linked=kw.get("was_linked", False), pairing=True)
+    t.feed({"type": "page", "url": URL})
+    return t
+
+
+def test_linking_by_pairing_code_shows_codes_not_qr_codes_and_counts_them():
+    t = pairing()
+    assert t.feed({"type": "qr", "qr": "a,b,c,d,e"}) == []  # the session asks for a code instead
+    assert t.feed({"type": "pairing_code", "code": "ABCD2345"}) == [
+        {"event": "pairing_code", "code": "ABCD2345", "attempt": 1}]
+    assert t.feed({"type": "pairing_code", "code": "EFGH6789"})[0]["attempt"] == 2
+    assert t.feed({"type": "pairing_code", "code": "JKLM2345"}) == [
+        {"event": "auth_failure", "reason": "qr_attempts_exhausted"}]
+    assert t.exit_code == EXIT_ENDED
+
+
+def test_a_page_that_gives_no_pairing_code_ends_linking_and_a_linked_profile_needs_none():
+    t = pairing()
+    assert t.feed({"type": "pairing_refused", "detail": "no"}) == [{"event": "auth_failure", "reason": "pairing_refused"}]
+    linked = pairing(was_linked=True)
+    assert linked.feed({"type": "qr", "qr": "a"}) == [{"event": "auth_failure", "reason": "credentials_rejected"}]
+    done = pairing()
+    done.feed({"type": "synced", "me": "1@c.us"})
+    assert done.feed({"type": "pairing_code", "code": "LATE2345"}) == []
+
+
+def test_acks_and_reactions_become_events():
+    t = fresh()
+    assert t.feed({"type": "ack", "message_id": "true_1@c.us_A", "chat_id": "1@c.us", "ack": -1}) == [
+        {"event": "ack", "message_id": "true_1@c.us_A", "chat_id": "1@c.us", "ack": -1}]
+    assert t.feed({"type": "reaction", "message_id": "false_1@c.us_B", "reaction": "", "sender": "1@c.us"}) == [
+        {"event": "reaction", "message_id": "false_1@c.us_B", "reaction": "", "sender": "1@c.us"}]

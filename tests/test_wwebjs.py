@@ -1,6 +1,7 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
-path a bot walks: QR, scan at once, ready, send, receipts, inbound, a
-restart on the same profile, a phone logout, a conflict.  Our own session
+path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
+a reaction out and one in, a number check, a restart on the same profile,
+a phone logout, a conflict; and linking with a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -27,7 +28,8 @@ from wwnode.fakewa.client import Control
 pytestmark = pytest.mark.browser
 
 TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
-STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "restart ready")
+STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "reply", "react", "reaction in", "number",
+         "restart ready")
 
 
 class Stopwatch:
@@ -110,9 +112,32 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         assert message["id"] == f"false_{friend}@c.us_{inbound_id}"
         assert (message["from"], message["to"], message["body"]) == (f"{friend}@c.us", f"{phone}@c.us", "hello, bot")
         assert (message["type"], message["fromMe"], message["deviceType"], message["hasMedia"]) == ("chat", False, "web", False)
+
+        # Message.reply, Message.react, a reaction from the phone, Client.getNumberId.
+        first.send({"cmd": "reply", "ref": "r1", "message_id": message["id"], "text": "on it"})
+        reply = first.expect("sent", ref="r1")
+        clock.mark("reply")
+        assert reply["hasQuotedMsg"] is True
+        [record] = [m for m in control.sent_by(phone) if m["body"] == "on it"]
+        assert record["quoted_id"] == inbound_id and reply["id"] == f"true_{friend}@c.us_{record['id']}"
+        first.send({"cmd": "react", "ref": "x1", "message_id": message["id"], "emoji": "👍"})
+        first.expect("reacted", ref="x1")
+        clock.mark("react")
+        assert [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")]
+        control.react(phone, friend, record["id"], "❤️")
+        reaction = first.expect("message_reaction")
+        clock.mark("reaction in")
+        assert (reaction["msgId"], reaction["reaction"], reaction["senderId"]) == (reply["id"], "❤️", f"{friend}@c.us")
+        control.number(friend, True)
+        first.send({"cmd": "number", "ref": "n1", "phone": friend})
+        assert first.expect("number", ref="n1")["wid"] == f"{friend}@c.us"
+        clock.mark("number")
+        first.send({"cmd": "number", "ref": "n2", "phone": new_phone()})
+        assert first.expect("number", ref="n2")["wid"] is None
     finally:
         assert first.stop() == 0
-    assert [e for e in first.seen if e["event"] in ("page_error", "init_error")] == []
+    assert [e for e in first.seen if e["event"] in ("page_error", "init_error", "send_failed", "react_failed",
+                                                  "number_failed")] == []
     assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
 
     # The same LocalAuth profile again: linked, so no QR, straight to ready.
@@ -134,6 +159,22 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
     finally:
         second.stop()
     assert [e for e in second.seen if e["event"] in ("page_error", "init_error")] == []
+
+
+def test_whatsapp_web_js_links_with_a_pairing_code(stand_in, tmp_path):
+    plain, tls = stand_in
+    control, phone = Control(plain.url), new_phone()
+    client = WwebjsClient(tls.port, tmp_path / "auth", "paired", pair_with_phone=phone)
+    try:
+        code = client.expect("code", timeout=60)["code"]
+        assert len(code) == 8
+        assert control.pair(phone, code) == f"{phone}@c.us"
+        client.expect("authenticated", timeout=30)
+        assert client.expect("ready", timeout=30)["wid"] == f"{phone}@c.us"
+        assert "qr" not in client.names()
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error")] == []
 
 
 def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
@@ -161,10 +202,12 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         recorded = control.sent_by(phone)
         assert [(m["to"], m["body"]) for m in recorded] == [(f"{friend}@c.us", TEXT)]
         assert sent["message_id"] == f"true_{friend}@c.us_{recorded[0]['id']}"
-        # The phone's receipts reach the stand-in; our session reports no
-        # acks (the pipe protocol has no event for them), so no times.
         assert control.receipt(recorded[0]["id"], "delivered") == 2
+        first.expect("ack", message_id=sent["message_id"], ack=2)
+        clock.mark("ack delivered")
         assert control.receipt(recorded[0]["id"], "read") == 3
+        first.expect("ack", message_id=sent["message_id"], ack=3)
+        clock.mark("ack read")
 
         inbound_id = control.deliver(phone, friend, "hello, bot")
         message = first.expect("message")["message"]
@@ -172,6 +215,26 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         assert message["id"]["_serialized"] == f"false_{friend}@c.us_{inbound_id}"
         assert (message["from"], message["to"], message["body"]) == (f"{friend}@c.us", f"{phone}@c.us", "hello, bot")
         assert (message["type"], message["fromMe"], message["deviceType"], message["hasMedia"]) == ("chat", False, "web", False)
+
+        msg_id = message["id"]["_serialized"]
+        first.send({"cmd": "send", "id": "r1", "chat_id": f"{friend}@c.us", "text": "on it", "quoted_message_id": msg_id})
+        reply = first.expect("sent", id="r1")
+        clock.mark("reply")
+        [record] = [m for m in control.sent_by(phone) if m["body"] == "on it"]
+        assert record["quoted_id"] == inbound_id
+        first.send({"cmd": "action", "id": "x1", "action": "react", "message_id": msg_id, "emoji": "👍"})
+        first.expect("action_done", id="x1")
+        clock.mark("react")
+        assert [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")]
+        control.react(phone, friend, record["id"], "❤️")
+        reaction = first.expect("reaction")
+        clock.mark("reaction in")
+        assert (reaction["message_id"], reaction["reaction"], reaction["sender"]) == (
+            reply["message_id"], "❤️", f"{friend}@c.us")
+        control.number(friend, True)
+        first.send({"cmd": "check_number", "id": "n1", "phone": friend})
+        assert first.expect("action_done", id="n1")["result"] == {"registered": True, "wid": f"{friend}@c.us"}
+        clock.mark("number")
     finally:
         assert first.stop() == 0
 

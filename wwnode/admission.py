@@ -75,6 +75,10 @@ class LoadReader:
     def read(self) -> Reading:
         return Reading(cpu=self._cpu(), mem=self._mem())
 
+    def cpus(self) -> float | None:
+        """The cgroup's CPU quota in CPUs; None without one."""
+        return self._cgroup_cpus()
+
     # -------------------------------------------------------------- memory
     def _mem(self) -> float:
         limited = self._cgroup_mem()

@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import orjson
 
 from . import states as S
 from .amqp.topology import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Delivery, Outgoing
 from .counters import Counters
+from .metrics import Tally
 
 log = logging.getLogger(__name__)
 
@@ -45,35 +46,43 @@ class Acker(Protocol):
 
 class EventBus:
     def __init__(self, node_id: str, publisher: Publisher, consumer: Acker, counters: Counters,
-                 wall_clock: Callable[[], float] = time.time, dead_letter_max_body: int = 65536):
+                 wall_clock: Callable[[], float] = time.time, dead_letter_max_body: int = 65536,
+                 tally: Tally | None = None):
         self.node_id = node_id
         self.dead_letter_max_body = dead_letter_max_body
         self.publisher = publisher
         self.consumer = consumer
         self.counters = counters
         self.wall_clock = wall_clock
+        self.tally = tally or Tally()  # commands by outcome, publish latency (the metrics)
 
     def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None) -> None:
         """Publish an event, with the envelope every event carries."""
         doc = {**body, "event": name, "node": self.node_id, "ts": int(self.wall_clock() * 1000),
                "id": uuid.uuid4().hex}
-        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc), on_confirmed=on_confirmed))
+        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc),
+                                        on_confirmed=self.tally.timed_publish(name, on_confirmed)))
 
     # ---------------------------------------------------- a command's end
     def ack(self, d: Delivery) -> None:
+        self.tally.command(d.command_queue, "done")
         self.consumer.ack(d)
 
     def requeue(self, d: Delivery) -> None:
+        self.tally.command(d.command_queue, "requeued")
         self.consumer.requeue(d)
 
     def emit_then_ack(self, name: str, body: dict, d: Delivery) -> None:
         """The command's outcome is this event: acknowledged only once the
         event is safely with the broker."""
+        self.tally.command(d.command_queue, "done")
         self.emit(name, body, on_confirmed=lambda: self.consumer.ack(d))
 
-    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None) -> None:
+    def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None,
+             copies: Sequence[Delivery] = ()) -> None:
         """Failed for good: tell the client, keep the command in the dead
-        letter queue, then take it off its queue."""
+        letter queue, then take it off its queue (with ``copies``, other
+        deliveries of the same command that share this answer)."""
         body = {"command": d.command_queue, "reason": reason, "detail": detail}
         if key is not None:
             body["key"] = key
@@ -82,6 +91,8 @@ class EventBus:
         log.info("command %s failed: %s (%s)", d.command_queue, reason, detail)
         self.counters.bump("commands_failed")
         self.counters.bump(f"commands_failed_{reason}")
+        for x in (d, *copies):
+            self.tally.command(x.command_queue, "failed", reason)
         self.emit("command_failed", body)
         headers = {"x-queue": d.command_queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.node_id}
         body = d.body
@@ -89,14 +100,23 @@ class EventBus:
             headers["x-original-size"] = len(body)
             body = body[:self.dead_letter_max_body]
         self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, body, headers, mandatory=True,
-                                        on_confirmed=lambda: self.consumer.ack(d)))
+                                        on_confirmed=lambda: [self.consumer.ack(x) for x in (d, *copies)]))
 
     def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:
         """Hand the command to another queue (its owner's), unchanged but
         for headers naming where it came from; acknowledged once confirmed."""
         headers = {**d.headers, "x-queue": d.command_queue, "x-routed-by": self.node_id}
+        if d.redelivered:
+            headers["x-redelivered"] = True  # the owner answers it as it did the first time
+        self.tally.command(d.command_queue, "forwarded")
         self.publisher.publish(Outgoing("", queue, d.body, headers, mandatory=True,
                                         on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable))
+
+    def command(self, queue: str, body: dict, headers: dict) -> None:
+        """Publish a command of the node's own to a command queue (a create
+        for a key of a lost node, a session moved off a drained one)."""
+        self.publisher.publish(Outgoing("", queue, orjson.dumps(body), {**headers, "x-node": self.node_id},
+                                        mandatory=True))
 
     # ------------------------------------------------ what sessions say
     def handlers(self) -> dict:

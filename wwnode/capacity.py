@@ -6,15 +6,16 @@ machine.  Three readings from the public contract:
   creates only while it has room);
 - nodes accepting: the ``accepting`` field of each node's heartbeat
   (``nodes:{node}``);
-- sessions that still fit, per accepting node.  A heartbeat that carries
-  ``max_sessions`` gives the room under that cap.  The heartbeat has no
-  cap today, so the room is estimated from load: the node's busier
-  reading (CPU or RAM, in %) divided by its sessions is what one session
-  costs (an over-estimate: the node's own use is counted in), and the
-  room is what fits under ``ADMIT_HIGH`` (this client's setting; the
-  node's own is not published) at that cost.  A node without sessions
-  gives no cost to divide by: its room is unknown, and the total is then
-  a lower bound (``fits_known`` false).
+- sessions that still fit, per accepting node.  The heartbeat carries the
+  node's ``max_sessions`` (0: no cap): a capped node's room is what is
+  left under its cap.  The room is also estimated from load: the node's
+  busier reading (CPU or RAM, in %) divided by its sessions is what one
+  session costs (an over-estimate: the node's own use is counted in), and
+  the room is what fits under ``ADMIT_HIGH`` (this client's setting; the
+  node's own is not published) at that cost.  The smaller of the two
+  wins.  An uncapped node without sessions gives no cost to divide by:
+  its room is unknown, and the total is then a lower bound
+  (``fits_known`` false).
 
 ``scale_up`` is true when creates wait and the fleet cannot take them:
 no node accepts, or the room known is smaller than the queue.

@@ -136,6 +136,21 @@ def cmd_qr(args) -> int:
     return _client_command(lambda: clientcmds.show_qr(load(), args.key, args.png, QrScreen()))
 
 
+def cmd_blob_get(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.blob_get(load(), args.blob_id, args.output))
+
+
+def cmd_drain(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.drain(load(), args.node_id, args.timeout))
+
+
+def cmd_undrain(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.undrain(load(), args.node_id))
+
+
 def cmd_events(args) -> int:
     from . import clientcmds
     from .qrterm import QrScreen
@@ -164,6 +179,27 @@ def cmd_demo(args) -> int:
         return EXIT_INTERRUPTED
     print(f"demo done in {seconds:.1f} s")
     return 0
+
+
+def cmd_dashboard(args) -> int:
+    from .dashboard import RefusedToStart, serve
+
+    try:
+        serve(load(), args.host, args.port)
+    except RefusedToStart as e:
+        print(f"wwnode dashboard: refused to start: {e}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+    except OSError as e:
+        print(f"wwnode dashboard: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_BAD_SETTING
+    return 0
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be a port number (1 to 65535)")
+    return value
 
 
 def cmd_doctor(args) -> int:
@@ -239,6 +275,24 @@ def _client_parsers(sub) -> None:
     e.add_argument("--json", action="store_true", help="one JSON object a line, as published")
     e.add_argument("--count", type=_count, metavar="N", help="stop after N events")
     e.set_defaults(func=cmd_events)
+    b = sub.add_parser("blob", help="the blob store (BLOB_STORE_URL)")
+    bsub = b.add_subparsers(dest="blob_command", required=True)
+    bg = bsub.add_parser("get", help="fetch a blob by its id", description=(
+        "Fetches the blob from the store BLOB_STORE_URL names (file:// or s3://) to FILE, or to standard output. "
+        "Exit 0 done, 1 no such blob, 2 a bad id or setting, 3 the store cannot be reached."))
+    bg.add_argument("blob_id", metavar="ID")
+    bg.add_argument("-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default: standard output)")
+    bg.set_defaults(func=cmd_blob_get)
+    dn = sub.add_parser("drain", help="move a node's sessions to other nodes, and stop it taking new ones",
+                        description="Sets nodes:NODE_ID:drain; the node stops taking creates and moves its ready "
+                                    "sessions one at a time (clean stop, login saved, started elsewhere without a QR "
+                                    "code). Shows the progress until none is left. " + EXIT_CODES)
+    dn.add_argument("node_id", metavar="NODE_ID")
+    dn.add_argument("--timeout", type=_positive, metavar="SECONDS", help="stop watching after SECONDS (exit 4)")
+    dn.set_defaults(func=cmd_drain)
+    un = sub.add_parser("undrain", help="let a drained node take new sessions again")
+    un.add_argument("node_id", metavar="NODE_ID")
+    un.set_defaults(func=cmd_undrain)
     cap = sub.add_parser("capacity", help="creates waiting, nodes accepting, sessions that still fit",
                          description="The signal an autoscaler needs; see the README's \"Command line\".")
     cap.add_argument("--json", action="store_true", help="machine-readable output")
@@ -251,6 +305,13 @@ def _client_parsers(sub) -> None:
     dm.add_argument("--timeout", type=_positive, default=60.0, metavar="SECONDS",
                     help="longest wait for any one step (default %(default)s)")
     dm.set_defaults(func=cmd_demo)
+    db = sub.add_parser("dashboard", help="the fleet in a web page: nodes, sessions, QR codes, events, buttons",
+                        description="Serves a live page (server-sent events) at http://HOST:PORT/. Bound to "
+                                    "anything but a loopback address it needs DASHBOARD_TOKEN (at least 16 "
+                                    "characters) and refuses to start without it (exit 2).")
+    db.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    db.add_argument("--port", type=_port, default=8464, help="port (default %(default)s)")
+    db.set_defaults(func=cmd_dashboard)
 
 
 def main(argv: list[str] | None = None) -> int:

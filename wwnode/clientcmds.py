@@ -209,3 +209,79 @@ def events(cfg, key: str | None, names: list[str], as_json: bool, count: int | N
             screen.say(orjson.dumps(e).decode() if as_json else describe(e))
             shown += 1
     return Outcome(EXIT_OK, "")
+
+
+def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
+    """Fetch a blob from the store ``BLOB_STORE_URL`` names: to ``out``, or
+    to standard output."""
+    from .blobstore import BlobError, BlobNotFound, check_id, open_blob_store
+
+    try:
+        check_id(blob_id)
+        store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
+    except BlobError as e:
+        return Outcome(EXIT_BAD_INPUT, str(e))
+    try:
+        if out is None:
+            data = store.get_bytes(blob_id)
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return Outcome(EXIT_OK, "")
+        store.get_file(blob_id, out)
+    except BlobNotFound as e:
+        return Outcome(EXIT_FAILED, str(e))
+    except BlobError as e:
+        return Outcome(EXIT_UNREACHABLE, str(e))
+    return Outcome(EXIT_OK, f"{blob_id} written to {out}")
+
+
+# --------------------------------------------------------- drain, undrain
+
+NODE_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
+
+
+def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.monotonic, sleep=time.sleep) -> Outcome:
+    """Ask ``node`` to drain (``nodes:{node}:drain``) and show its progress
+    from its heartbeat and its sessions' states until it holds none."""
+    from .store import DRAIN_TTL_MS, drain_key, node_key
+
+    if not NODE_ID_RE.match(node):
+        return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    r = open_redis(cfg.redis_url)
+    if not r.exists(node_key(node)):
+        return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat)")
+    r.set(drain_key(node), "1", px=DRAIN_TTL_MS)
+    print(f"{node}: draining (no new sessions); moving its sessions one at a time", file=out, flush=True)
+    deadline = None if timeout is None else clock() + timeout
+    moving: dict[str, float] = {}  # key -> since
+    last = None
+    while True:
+        beat = r.hgetall(node_key(node))
+        if not beat:
+            return Outcome(EXIT_FAILED, f"{node} stopped before it was drained")
+        left, key = int(beat.get("drain_left") or 0), beat.get("drain_moving") or ""
+        if key and key not in moving:
+            moving[key] = clock()
+        for k, since in list(moving.items()):
+            state = session_state(r, k)
+            if state.get("node") not in (None, "", node) and state.get("state") == "ready":
+                print(f"  {k}: ready on {state['node']} ({clock() - since:.1f} s)", file=out, flush=True)
+                del moving[k]
+        if (left, key) != last and beat.get("draining") == "1":
+            print(f"{node}: {left} sessions left" + (f", moving {key}" if key else ""), file=out, flush=True)
+            last = (left, key)
+        if left == 0 and not key and not moving and beat.get("draining") == "1":
+            return Outcome(EXIT_OK, f"{node} is drained")
+        if deadline is not None and clock() >= deadline:
+            return Outcome(EXIT_TIMEOUT, f"{node} not drained within {timeout:g} s (it goes on)")
+        sleep(0.25)
+
+
+def undrain(cfg, node: str) -> Outcome:
+    from .store import drain_key
+
+    if not NODE_ID_RE.match(node):
+        return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
+    r = open_redis(cfg.redis_url)
+    r.delete(drain_key(node))
+    return Outcome(EXIT_OK, f"{node} takes new sessions again (within a heartbeat)")

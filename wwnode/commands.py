@@ -20,7 +20,8 @@ from typing import Callable, NoReturn
 
 import orjson
 
-from sessionproc.protocol import CHAT_ID_RE, KEY_RE, MAX_TEXT
+from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
+                                  PHONE_RE, USER_ID_RE)
 
 MAX_COMMAND_ID = 200
 
@@ -44,6 +45,13 @@ class Command:
     logout: bool = False  # destroy_instance
     chat_id: str = ""  # send_message
     text: str = ""  # send_message
+    quoted_message_id: str = ""  # send_message: a reply to that message
+    mentions: tuple[str, ...] = ()  # send_message: the ids the text mentions
+    action: str = ""  # message_action: react or read
+    message_id: str = ""  # message_action
+    emoji: str = ""  # message_action react; "" takes a reaction back
+    phone: str = ""  # check_number
+    pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -61,8 +69,15 @@ class Spec:
     pipe_command: str | None
 
 
-def _no_fields(data: dict, reject: Reject) -> dict:
-    return {}
+def _create_fields(data: dict, reject: Reject) -> dict:
+    if "pair_with_phone" not in data:
+        return {}
+    phone = data["pair_with_phone"]
+    if not isinstance(phone, str):
+        reject("wrong_type", "pair_with_phone must be a string of digits")
+    if not PHONE_RE.match(phone):
+        reject("bad_phone", "pair_with_phone must be 5 to 20 digits, country code first, nothing else")
+    return {"pair_with_phone": phone}
 
 
 def _destroy_fields(data: dict, reject: Reject) -> dict:
@@ -84,13 +99,71 @@ def _send_fields(data: dict, reject: Reject) -> dict:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
         reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
-    return {"chat_id": data["chat_id"], "text": data["message"]}
+    return {"chat_id": data["chat_id"], "text": data["message"], **_reply_fields(data, reject)}
+
+
+def _message_id(data: dict, name: str, reject: Reject) -> str:
+    value = data[name]
+    if not isinstance(value, str):
+        reject("wrong_type", f"{name} must be a string")
+    if not MESSAGE_ID_RE.match(value):
+        reject("bad_message_id", f"{name} must be a message's _serialized id, like true_5511999999999@c.us_3EB0...")
+    return value
+
+
+def _reply_fields(data: dict, reject: Reject) -> dict:
+    """send_message's optional ``quoted_message_id`` and ``mentions``."""
+    fields: dict = {}
+    if "quoted_message_id" in data:
+        fields["quoted_message_id"] = _message_id(data, "quoted_message_id", reject)
+    if "mentions" in data:
+        mentions = data["mentions"]
+        if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
+            reject("wrong_type", "mentions must be a list of strings")
+        if len(mentions) > MAX_MENTIONS or not all(USER_ID_RE.match(m) for m in mentions):
+            reject("bad_mentions", f"mentions must be at most {MAX_MENTIONS} ids like 5511999999999@c.us")
+        fields["mentions"] = tuple(mentions)
+    return fields
+
+
+def _action_fields(data: dict, reject: Reject) -> dict:
+    for name in ("action", "message_id"):
+        if name not in data:
+            reject("missing_field", f"{name} is required")
+    if not isinstance(data["action"], str):
+        reject("wrong_type", "action must be a string")
+    if data["action"] not in ACTIONS:
+        reject("bad_action", f"action must be one of {', '.join(ACTIONS)}")
+    fields = {"action": data["action"], "message_id": _message_id(data, "message_id", reject)}
+    if data["action"] == "react":
+        if "emoji" not in data:
+            reject("missing_field", "emoji is required to react (\"\" takes a reaction back)")
+        emoji = data["emoji"]
+        if not isinstance(emoji, str):
+            reject("wrong_type", "emoji must be a string")
+        if len(emoji) > MAX_EMOJI or any(c.isascii() and (c.isalnum() or c.isspace() or not c.isprintable())
+                                         for c in emoji):
+            reject("bad_emoji", f"emoji must be one emoji (at most {MAX_EMOJI} characters), or \"\"")
+        fields["emoji"] = emoji
+    return fields
+
+
+def _check_number_fields(data: dict, reject: Reject) -> dict:
+    if "phone" not in data:
+        reject("missing_field", "phone is required")
+    if not isinstance(data["phone"], str):
+        reject("wrong_type", "phone must be a string of digits")
+    if not PHONE_RE.match(data["phone"]):
+        reject("bad_phone", "phone must be 5 to 20 digits, country code first, nothing else")
+    return {"phone": data["phone"]}
 
 
 COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
-    Spec("create_instance", _no_fields, routed=False, pipe_command=None),
+    Spec("create_instance", _create_fields, routed=False, pipe_command=None),
     Spec("destroy_instance", _destroy_fields, routed=True, pipe_command="stop"),
     Spec("send_message", _send_fields, routed=True, pipe_command="send"),
+    Spec("message_action", _action_fields, routed=True, pipe_command="action"),
+    Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
 )}
 
 

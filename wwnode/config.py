@@ -82,6 +82,21 @@ class Config:
     # cgroup files (empty: /sys/fs/cgroup).  For tests only: readings of
     # their choice on a machine that others keep busy.
     load_cgroup_root: str = ""
+    # Where GET /metrics and GET /healthz are served, host:port (empty: not
+    # served; port 0: one the system picks, named in the heartbeat).
+    metrics_addr: str = "127.0.0.1:9464"
+    # The blob store (blobstore.py): file:///path or s3://bucket/prefix;
+    # empty: the folder DATA_DIR/blobs.  BLOB_STORE_ENDPOINT: an S3 endpoint
+    # other than AWS's (MinIO, Ceph RGW, R2).
+    blob_store_url: str = ""
+    blob_store_endpoint: str = ""
+    # Seconds between two snapshots of a running session's login (0: only
+    # when it authenticates and when it stops cleanly; snapshots.py).
+    profile_snapshot_interval: float = 600.0
+    # What the fleet does with the keys of a node that lost its leases:
+    # manual (report them lost) or auto (start them elsewhere from their
+    # snapshots; failover.py).
+    failover: str = "manual"
 
 
 def _env_name(field_name: str) -> str:
@@ -181,6 +196,18 @@ def _check(cfg: Config) -> None:
         raise ConfigError("SESSION_MEMORY_LIMIT must be 0 (no limit) or more, MEMORY_CHECK_INTERVAL positive")
     if cfg.max_sessions < 0 or cfg.start_concurrency < 0:
         raise ConfigError("MAX_SESSIONS and START_CONCURRENCY must be 0 or more")
+    if cfg.metrics_addr and not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}", cfg.metrics_addr):
+        raise ConfigError("METRICS_ADDR must be host:port (an IPv6 host in brackets), or empty to serve nothing")
+    if cfg.failover not in ("manual", "auto"):
+        raise ConfigError("FAILOVER must be manual or auto")
+    if cfg.profile_snapshot_interval < 0:
+        raise ConfigError("PROFILE_SNAPSHOT_INTERVAL must be 0 (off) or more")
+    if cfg.blob_store_url:
+        from .blobstore import BlobError, check_url
+        try:
+            check_url(cfg.blob_store_url)
+        except BlobError as e:
+            raise ConfigError(str(e)) from None
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 

@@ -206,7 +206,9 @@ class Demo:
                 "NODE_ID": self.node_id, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING",
                 # One session: a machine that is busy right now should not
                 # keep the demo's node from taking it.
-                "ADMIT_HIGH": "100", "ADMIT_LOW": "99.9", "MAX_SESSIONS": "1"}
+                "ADMIT_HIGH": "100", "ADMIT_LOW": "99.9", "MAX_SESSIONS": "1",
+                # Its metrics on a port of its own: 9464 may be a real node's.
+                "METRICS_ADDR": "127.0.0.1:0"}
 
     FATAL = ("command_failed", "auth_failure_instance", "disconnected_instance")
 

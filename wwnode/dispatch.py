@@ -17,7 +17,11 @@ Each delivery is parsed (``commands.parse``, with the command table), then:
   ours, handed to the owner's queue (one hop), or failed
   ``unknown_instance`` when nobody owns the key (a session that failed
   here and let its key go is still ours to destroy);
-- anything else (our own queue ``wa.node.{node}``): carried out here.
+- anything else (our own queue ``wa.node.{node}``): carried out here, or,
+  for a key that left this node meanwhile (moved by a drain), routed again;
+- a command for a key being moved (a drain: stopped here, its login being
+  saved, or waiting for its next owner, the state ``moving``) *waits*,
+  looked at again every quarter second, and goes to the next owner.
 
 When Redis cannot say who owns a key, the delivery is *parked* and tried
 again a second later rather than risk running a key twice.  Once the node
@@ -32,6 +36,8 @@ from typing import Callable, Mapping, Protocol
 from .amqp.topology import ROUTED_QUEUES, Delivery, node_queue_name
 from .commands import COMMANDS, Command, Rejected, parse
 from .states import STOPPED, STOPPING
+
+MOVING = "moving"  # the state a key has in Redis between two owners (a drain)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,8 @@ class Sessions(Protocol):
 class Dispatch:
     def __init__(self, node_id: str, bus: Bus, ownership: Ownership, sessions: Sessions,
                  handlers: Mapping[str, Handler], unavailable: type[Exception], *,
-                 has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0):
+                 has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
+                 moving_out: Callable[[str], bool] = lambda key: False):
         missing = set(COMMANDS) ^ set(handlers)
         if missing:
             raise ValueError(f"the command table and the node's handlers disagree on {sorted(missing)}")
@@ -78,6 +85,7 @@ class Dispatch:
         # the node cancels its create consumer when not.
         self.has_room = has_room
         self.stop_wait = stop_wait  # longest wait of a create for a key being stopped
+        self.moving_out = moving_out  # whether this node is moving the key to another (a drain)
         self.stopping = False
         self._parked: list[tuple[float, Delivery]] = []
         self._waiting_since: dict[tuple[int, int], float] = {}  # creates waiting for a stop
@@ -93,7 +101,7 @@ class Dispatch:
                 self.bus.requeue(d)
                 return
             self._create(cmd, d, now)
-        elif d.queue in ROUTED_QUEUES:
+        elif d.queue in ROUTED_QUEUES or not self.sessions.has(cmd.key) or self.moving_out(cmd.key):
             self._route(cmd, d, now)
         else:
             self._carry_out(cmd, d, now)
@@ -104,7 +112,11 @@ class Dispatch:
 
     def _route(self, cmd: Command, d: Delivery, now: float) -> None:
         """As the router: carry out a command for a key of ours, hand it to
-        its owner's queue (one hop), or fail it when nobody owns the key."""
+        its owner's queue (one hop), or fail it when nobody owns the key;
+        one for a key on the move waits for its next owner."""
+        if self.moving_out(cmd.key):
+            self._parked.append((now + STOP_POLL, d))
+            return
         if self.sessions.runs(cmd.key):
             self._carry_out(cmd, d, now)
             return
@@ -116,11 +128,27 @@ class Dispatch:
         if owner is None and self.sessions.has(cmd.key):
             self._carry_out(cmd, d, now)  # failed here, let go, taken by nobody
             return
+        if owner is None and self._moving(cmd.key, d, now):
+            return
         if owner is None or owner == self.node_id:
             self.bus.fail(d, "unknown_instance", f"no node runs {cmd.key}", cmd.key, cmd.command_id)
             return
         self.bus.forward(d, node_queue_name(owner), on_unroutable=lambda: self.bus.fail(
             d, "unknown_instance", f"owner {owner} of {cmd.key} has no queue", cmd.key, cmd.command_id))
+
+    def _moving(self, cmd_key: str, d: Delivery, now: float) -> bool:
+        """A key between two owners (``moving``): the delivery waits (True).
+        The state outlives the move by a few leases: a key no node takes
+        by then is unknown again."""
+        try:
+            state = self.ownership.state_of(cmd_key)
+        except self.unavailable:
+            self._park(d, now)
+            return True
+        if state.get("state") != MOVING:
+            return False
+        self._parked.append((now + STOP_POLL, d))
+        return True
 
     def _create(self, cmd: Command, d: Delivery, now: float) -> None:
         if self.sessions.is_stopping(cmd.key):

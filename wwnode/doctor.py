@@ -146,7 +146,7 @@ def _examine_page(driver, cfg: Config, report: Report) -> None:
     report.user_agent, report.webdriver = driver.execute_script(BROWSER_JS)
     if report.version is None:
         return
-    wanted = pageapi.needs(send_seen=cfg.send_seen)
+    wanted = pageapi.needs(send_seen=cfg.send_seen, pairing=True)
     found = driver.execute_script(CHECK_JS, pageapi.as_data(wanted))
     report.findings = [Finding(n, p) for n, p in zip(wanted, pageapi.present(wanted, found))]
     lacking = [f for f in report.findings if not f.ok]

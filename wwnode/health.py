@@ -1,6 +1,7 @@
 """Is a session's process alive: a deadline while it boots, pings once its
 page runs.  A session that fails either is killed; its exit is then a crash
-like any other (restarted with the backoff, counted by the breaker).
+like any other (restarted with the backoff, counted by the breaker), but
+for a boot that was merely slow on a busy machine (``pacing.py``).
 
 - booting: a session still ``starting`` (no QR code shown, not ready)
   ``BOOT_TIMEOUT`` + ``BOOT_MARGIN`` seconds after its process started, or
@@ -42,6 +43,7 @@ class _Vitals:
     next_ping: float
     ping_id: str | None = None
     ping_deadline: float = 0.0
+    boot_killed: bool = False  # killed for overstaying its boot
 
 
 @dataclass(eq=False)
@@ -58,6 +60,11 @@ class Health:
         self._vitals[key] = _Vitals(boot_deadline=now + self.boot_timeout + BOOT_MARGIN,
                                     next_ping=now + self.ping_interval)
 
+    def killed_at_boot(self, key: str) -> bool:
+        """Its process was killed for overstaying its boot deadline."""
+        v = self._vitals.get(key)
+        return v is not None and v.boot_killed
+
     def forget(self, key: str) -> None:
         """Its process is gone."""
         self._vitals.pop(key, None)
@@ -71,6 +78,7 @@ class Health:
                 log.warning("session %s: not started in %.0f s; killing it", key, self.boot_timeout + BOOT_MARGIN)
                 self.counters.bump("boot_timeouts")
                 v.boot_deadline = None  # once: its exit does the rest
+                v.boot_killed = True
                 process.kill()
             return
         if state not in (S.QR, S.READY):

@@ -100,6 +100,12 @@ class Node:
     storage: Storage  # whether DATA_DIR takes writes
     turns: TurnTimes = field(default_factory=TurnTimes)  # the loop's own speed, for the heartbeat
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
+    # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
+    placement: Callable[[int, float, float], tuple[int, int]] | None = None
+    heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
+    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins
+    failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
+    drain: object | None = None  # ``wwnode drain``: ``draining`` (no creates) and its ``gauges()``
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
@@ -144,6 +150,7 @@ class Node:
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
             return False
+
         # Leases first: a node back from a pause must learn what it lost
         # before it reads a word its sessions said meanwhile.
         self._renew_leases(now)
@@ -162,6 +169,8 @@ class Node:
         return True
 
     def _finish(self) -> None:
+        for part in self.background:
+            part.close()
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
@@ -192,7 +201,12 @@ class Node:
             self.sessions.shutdown(now)
             self._shutdown_deadline = now + self.cfg.stop_timeout + 5
         if not self.sessions:
-            return False
+            if not any(part.busy() for part in self.background):
+                return False
+            if now >= self._shutdown_deadline:
+                log.error("work on threads (saving logins) did not end in time; stopping without it")
+                return False
+            return True
         if now >= self._shutdown_deadline:
             log.error("sessions did not stop in time; killing them")
             self._kill_sessions()
@@ -311,11 +325,14 @@ class Node:
         except REDIS_ERRORS as e:
             log.warning("could not look for lost sessions: %s", e)
             return
+        self.counters.bump("lost_scans")
         for item in lost:
             log.warning("session %s was lost with node %s", item["key"], item["node"])
             self.bus.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
                                              "owner": item["node"]})
             self.bus.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
+            if self.failover is not None:
+                self.failover.lost(item["key"], item["node"])
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
@@ -325,15 +342,20 @@ class Node:
         """Whether a new session may start here at this very moment (the
         cap and admission, on the sessions there are now), asked by
         ``Dispatch`` before each create: a full node cancels its create
-        consumer at once, so what it would not take stays in the queue."""
+        consumer at once, so what it would not take stays in the queue.
+        The create consumer's priority follows the same figures."""
         was = self.admission.accepting
         n = self.sessions.count()
         accepting = self.admission.update(reading, n) if reading else self.admission.decide(n)
         if accepting != was:
             log.warning("admission: %s", "taking new sessions again" if accepting
                         else f"no new sessions: {self.admission.reason}")
-        self.consumer.set_accepting_creates(accepting and not self.stopping)
-        return accepting and not self.stopping
+        accepting = accepting and not self.stopping and not (self.drain is not None and self.drain.draining)
+        priority = prefetch = None
+        if self.placement is not None:
+            priority, prefetch = self.placement(n, self.admission.cpu, self.admission.mem)
+        self.consumer.set_accepting_creates(accepting, priority, prefetch)
+        return accepting
 
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
@@ -343,7 +365,10 @@ class Node:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "sessions": self.sessions.count(),
-            "accepting": int(self.admission.accepting and not self.stopping),
+            "accepting": int(self.admission.accepting and not self.stopping
+                             and not (self.drain is not None and self.drain.draining)),
+            "create_priority": self.consumer.create_priority,
+            "create_prefetch": self.consumer.create_prefetch,
             "router": int(self.consumer.is_router),
             "cpu": round(self.admission.cpu, 1),
             "mem": round(self.admission.mem, 1),
@@ -355,8 +380,12 @@ class Node:
             "command_link_losses": self.consumer.losses,
             "consumers_cancelled": self.consumer.cancels,
             "publishing_blocked": self.publisher.blocks,
+            "max_sessions": self.cfg.max_sessions,  # 0: no cap (``wwnode capacity`` reads it)
+            **self.heartbeat_extra,
         }
         doc.update(self.storage.gauges())
+        if self.drain is not None:
+            doc.update(self.drain.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
         for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
                      "leases_lost"):

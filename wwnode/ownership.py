@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 class Store(Protocol):
     def claim(self, key: str) -> str | bool | None: ...
     def renew(self, tokens: dict[str, str], may_reclaim: bool, heartbeat: dict) -> dict[str, int] | None: ...
-    def release(self, key: str, token: str) -> None: ...
+    def release(self, key: str, token: str, forget_sends: bool = False) -> None: ...
     def let_go(self, key: str, token: str) -> None: ...
     def state_of(self, key: str) -> dict: ...
     def set_state(self, key: str, state: str, me: str | None = None) -> None: ...
@@ -122,6 +122,14 @@ class Ownership:
         if token is not None:
             self.store.release(key, token)
 
+    def hand_off(self, key: str) -> None:
+        """A session moved off this node: give the lease up, keeping the
+        fence (the next owner's is greater) and the send records, and
+        leave the state ``moving`` so commands wait for the next owner."""
+        token = self.leases.give_up(key)
+        if token is not None:
+            self.store.hand_off(key, token)
+
     def may_run(self, key: str) -> bool:
         """Whether a session of this key may start here: its lease is ours.
         A restored session waits for its lease."""
@@ -173,10 +181,13 @@ class Ownership:
         Redis agreeing.)"""
         if change.new == S.DROPPED:
             return  # not ours any more: nothing to write as owner
+        if change.new == S.STOPPED and change.moving:
+            self.store.set_state(change.key, change.new, change.me)
+            return  # the lease is kept until the key is handed off (``hand_off``)
         if change.new == S.STOPPED and change.for_good:
             token = self.leases.give_up(change.key)
             if token is not None:
-                self.store.release(change.key, token)
+                self.store.release(change.key, token, forget_sends=change.logout)
             return
         # Going down, the node writes ``stopped`` and keeps the lease (and
         # the record of sends done), for this node to take up again when it

@@ -16,6 +16,13 @@ its answer.
   when the session fails or is destroyed, and go back to their queue,
   without a word, when the stop is not final (the node going down) or the
   node loses the key: a send is answered once, done or failed, never both.
+  Sends the process refused because it was told to stop before it began
+  them go back the same way when the stop is not final;
+- a delivery of a send whose id is already under way here (held or in
+  flight) joins it and shares its answer: after a broken connection the
+  broker delivers again what this node had not acknowledged, while the
+  first delivery is still being carried out, and that copy must neither
+  send a second time nor be refused ``outcome_unknown``.
 
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
@@ -26,13 +33,14 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
 
-from sessionproc.protocol import SEND_OUTCOME_UNKNOWN
+from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 
 from . import states as S
 from .commands import Command
+from .metrics import Tally
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +48,27 @@ GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process 
 
 
 class Bus(Protocol):
-    def emit_then_ack(self, name: str, body: dict, d) -> None: ...
+    def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None) -> None: ...
+    def ack(self, d) -> None: ...
     def requeue(self, d) -> None: ...
-    def fail(self, d, reason: str, detail: str, key: str | None, command_id: str | None) -> None: ...
+    def fail(self, d, reason: str, detail: str, key: str | None, command_id: str | None,
+             copies: Sequence = ()) -> None: ...
 
 
 class Store(Protocol):
     def begin_send(self, key: str, command_id: str) -> str | None: ...
     def send_record(self, key: str, command_id: str) -> str | None: ...
-    def end_send(self, key: str, command_id: str, message_id: str | None) -> None: ...
+    def end_send(self, key: str, command_id: str, message_id: str | None, failed: str | None = None) -> None: ...
 
 
 class Sessions(Protocol):
     def get(self, key: str) -> S.SessionRecord | None: ...
+
+
+def delivered_again(d) -> bool:
+    """The broker delivers this command again, here or to the node that
+    handed it on (whose hop carries the mark)."""
+    return bool(d.redelivered or d.headers.get("x-redelivered"))
 
 
 @dataclass
@@ -60,10 +76,16 @@ class PendingSend:
     command: Command
     delivery: object
     hold_until: float = 0.0
+    repeats: list = field(default_factory=list)  # later deliveries of the same send (same id)
+    received: float = 0.0  # when it reached this node (its latency, for the metrics)
+
+    def deliveries(self) -> list:
+        return [self.delivery, *self.repeats]
 
 
 class SendDesk:
-    def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception]):
+    def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception],
+                 tally: Tally | None = None):
         self.send_hold = send_hold
         self.bus = bus
         self.store = store
@@ -71,14 +93,22 @@ class SendDesk:
         self.unavailable = unavailable  # what the store raises when Redis cannot answer
         self._inflight: dict[str, dict[str, PendingSend]] = {}  # key -> process's send id -> send
         self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
+        self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
         self._ids = itertools.count(1)
+        self.tally = tally or Tally()
 
     def send(self, cmd: Command, d, now: float) -> None:
+        if cmd.command_id is not None and (cmd.key, cmd.command_id) in self._under_way:
+            log.info("send %s of %s is under way here; this delivery waits for its answer", cmd.command_id, cmd.key)
+            self._under_way[cmd.key, cmd.command_id].repeats.append(d)
+            return
+        pending = PendingSend(cmd, d, received=now)
+        if cmd.command_id is not None and delivered_again(d) and self._answered_before(pending):
+            return
         rec = self.sessions.get(cmd.key)
         if rec is None or rec.state in (S.STOPPING, S.STOPPED):
-            self.bus.fail(d, "unknown_instance", f"no session {cmd.key} on this node", cmd.key, cmd.command_id)
+            self._fail(pending, "unknown_instance", f"no session {cmd.key} on this node")
             return
-        pending = PendingSend(cmd, d)
         if rec.state == S.READY:
             self._dispatch(rec, pending, now)
         elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
@@ -86,8 +116,27 @@ class SendDesk:
             # without a scan, so the send waits for it (bounded).
             pending.hold_until = now + self.send_hold
             self._held.setdefault(cmd.key, deque()).append(pending)
+            self._track(pending)
         else:
-            self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
+            self._fail(pending, "not_ready", f"session {cmd.key} is {rec.state}, not ready")
+
+    def _answered_before(self, p: PendingSend) -> bool:
+        """A send delivered again (its first delivery was not acknowledged:
+        a broken link, a node gone) gets the answer its first delivery got,
+        if it got one.  Redis unreachable: it goes the usual way."""
+        try:
+            seen = self.store.send_record(p.command.key, p.command.command_id)
+        except self.unavailable:
+            return False
+        if seen is not None and seen.startswith("done:"):
+            self._done_before(p.command.key, p, seen)
+            return True
+        if seen is not None and seen.startswith("failed:"):
+            reason = seen[len("failed:"):]
+            self._fail(p, reason, f"send {p.command.command_id} failed before ({reason}); the same answer again",
+                       record=False)
+            return True
+        return False
 
     def _dispatch(self, rec: S.SessionRecord, p: PendingSend, now: float) -> bool:
         """Hand the send to the process; False if it was put back to wait
@@ -101,18 +150,25 @@ class SendDesk:
             except self.unavailable:
                 p.hold_until = now + self.send_hold
                 self._held.setdefault(rec.key, deque()).appendleft(p)
+                self._track(p)
                 return False
             if seen is not None and seen.startswith("done:"):
                 self._done_before(rec.key, p, seen)
                 return True
             if seen is not None:
-                self.bus.fail(p.delivery, "outcome_unknown",
-                              f"send {cid} was attempted before and may have gone out; not sending it again",
-                              rec.key, cid)
+                self._fail(p, "outcome_unknown",
+                           f"send {cid} was attempted before and may have gone out; not sending it again",
+                           record=False)  # its record stays pending
                 return True
         child_id = f"n{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
-        rec.child.send({"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text})
+        self._track(p)
+        line = {"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text}
+        if p.command.quoted_message_id:
+            line["quoted_message_id"] = p.command.quoted_message_id
+        if p.command.mentions:
+            line["mentions"] = list(p.command.mentions)
+        rec.child.send(line)
         return True
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:
@@ -130,28 +186,39 @@ class SendDesk:
         """The session events this desk acts on (``protocol.EVENTS``)."""
         return {"sent": self._on_sent, "send_failed": self._on_send_failed}
 
-    def _answered(self, rec: S.SessionRecord, event: dict, message_id: str | None) -> PendingSend | None:
-        p = self._inflight.get(rec.key, {}).pop(event["id"], None)
-        if p is not None and p.command.command_id is not None:
-            self.store.end_send(rec.key, p.command.command_id, message_id)
-        return p
+    def _answered(self, rec: S.SessionRecord, event: dict) -> PendingSend | None:
+        return self._inflight.get(rec.key, {}).pop(event["id"], None)
 
     def _on_sent(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        p = self._answered(rec, event, event["message_id"])
+        p = self._answered(rec, event)
         if p is not None:
+            self.tally.sent(now - p.received)
+            if p.command.command_id is not None:
+                self.store.end_send(rec.key, p.command.command_id, event["message_id"])
             body = {"key": rec.key, "chat_id": p.command.chat_id, "message_id": event["message_id"],
                     "command_id": p.command.command_id}
-            self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
+            self._answer_sent(p, body)
 
     def _on_send_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        if event["reason"] in SEND_OUTCOME_UNKNOWN:
-            # It may have gone out: its record stays "pending", so a retry
-            # with the same id is refused (outcome_unknown), not sent again.
-            p = self._inflight.get(rec.key, {}).pop(event["id"], None)
-        else:
-            p = self._answered(rec, event, None)
+        if event["reason"] == SEND_REFUSED_STOPPING and not rec.stop_for_good:
+            # The process was asked to stop before it began this send, and
+            # the stop is not final (the node going down, a restart): the
+            # send is for whoever runs the key next, this node back
+            # included.  Its record is forgotten first, so that run sends
+            # it instead of refusing it as ``outcome_unknown``.
+            p = self._answered(rec, event)
+            if p is not None:
+                if p.command.command_id is not None:
+                    self.store.end_send(rec.key, p.command.command_id, None)
+                self._requeue(p)
+            return
+        p = self._answered(rec, event)
         if p is not None:
-            self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
+            # One that may have gone out keeps its record "pending", so a
+            # retry with the same id is refused (outcome_unknown), not sent
+            # again.
+            self._fail(p, event["reason"], event.get("detail", ""),
+                       record=event["reason"] not in SEND_OUTCOME_UNKNOWN)
 
     # ------------------------------------------------ following sessions
     def on_change(self, change: S.Change) -> None:
@@ -159,21 +226,22 @@ class SendDesk:
         if change.new in GONE:
             # Sends it took and did not answer: back to the queue, they may run again.
             for p in self._inflight.pop(key, {}).values():
-                self.bus.requeue(p.delivery)
+                self._requeue(p)
         if change.new == S.READY:
             rec = self.sessions.get(key)
             if rec is not None:
                 self._dispatch_held(rec, change.now)
         elif change.new == S.FAILED:
             self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED and change.for_good:
+        elif change.new == S.STOPPED and change.for_good and not change.moving:
             self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED)
+                                         and (not change.for_good or change.moving)):
             # Not final here (the node going down: at once, before a hold
             # could run out meanwhile) or not ours any more: the send is for
             # whoever runs the key next, this node back included.
             for p in self._held.pop(key, ()):
-                self.bus.requeue(p.delivery)
+                self._requeue(p)
 
     def _fail_held(self, key: str, reason: str, detail: str) -> None:
         for p in self._held.pop(key, ()):
@@ -184,22 +252,53 @@ class SendDesk:
         delivery of it went out: a node stopped between a send's answer and
         its acknowledgement gets it again, and its answer must stay "sent".
         (Redis unreachable: it fails; the README says so.)"""
-        cid = p.command.command_id
+        cid, seen = p.command.command_id, None
         if cid is not None:
             try:
                 seen = self.store.send_record(key, cid)
             except self.unavailable:
-                seen = None
+                pass
             if seen is not None and seen.startswith("done:"):
                 self._done_before(key, p, seen)
                 return
-        self.bus.fail(p.delivery, reason, detail, key, cid)
+        self._fail(p, reason, detail, record=seen != "pending")  # an attempt in doubt stays in doubt
 
     def _done_before(self, key: str, p: PendingSend, seen: str) -> None:
         log.info("send %s of %s was done before; not sending again", p.command.command_id, key)
         body = {"key": key, "chat_id": p.command.chat_id, "message_id": seen[len("done:"):],
                 "command_id": p.command.command_id, "duplicate": True}
-        self.bus.emit_then_ack("message_sent_instance", body, p.delivery)
+        self._answer_sent(p, body)
+
+    # ------------------------------------------- a send's end, every copy
+    def _track(self, p: PendingSend) -> None:
+        if p.command.command_id is not None:
+            self._under_way[p.command.key, p.command.command_id] = p
+
+    def _untrack(self, p: PendingSend) -> None:
+        if p.command.command_id is not None:
+            self._under_way.pop((p.command.key, p.command.command_id), None)
+
+    def _answer_sent(self, p: PendingSend, body: dict) -> None:
+        """One event; every delivery of the send acknowledged once it is
+        confirmed."""
+        self._untrack(p)
+        deliveries = p.deliveries()
+        self.bus.emit("message_sent_instance", body,
+                      on_confirmed=lambda: [self.bus.ack(d) for d in deliveries])
+
+    def _fail(self, p: PendingSend, reason: str, detail: str, record: bool = True) -> None:
+        """One ``command_failed`` (the first delivery's); the copies are
+        acknowledged with it.  With ``record``, the failure is kept as the
+        send's answer, for a delivery of it that comes again."""
+        self._untrack(p)
+        if record and p.command.command_id is not None:
+            self.store.end_send(p.command.key, p.command.command_id, None, failed=reason)
+        self.bus.fail(p.delivery, reason, detail, p.command.key, p.command.command_id, copies=p.repeats)
+
+    def _requeue(self, p: PendingSend) -> None:
+        self._untrack(p)
+        for d in p.deliveries():
+            self.bus.requeue(d)
 
     def tick(self, now: float) -> None:
         for key, held in list(self._held.items()):

@@ -31,6 +31,7 @@ from .commands import Command
 from .config import Config
 from .counters import Counters
 from .health import Health
+from .pacing import timed_out
 from .paths import Paths, UnsafePath
 from .restarts import Restarts
 from .starts import Starts
@@ -57,6 +58,9 @@ class Sessions:
     counters: Counters
     may_run: Callable[[str], bool]  # whether this node holds the key's lease
     storage: Storage  # whether DATA_DIR takes writes: a create needs its folder
+    # Whether a boot that ran out of time was merely slow (pacing.py), by
+    # (key, timed_out); not a crash then.
+    slow_boot: Callable[[str, bool], bool] = lambda key, timed_out: False
     listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
     _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
 
@@ -77,7 +81,7 @@ class Sessions:
             return
         rec.state = new
         log.info("session %s: %s -> %s", rec.key, old, new)
-        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now)
+        change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, rec.logout, rec.moving)
         for listener in self.listeners:
             listener(change)
 
@@ -139,6 +143,7 @@ class Sessions:
             self._records[cmd.key] = rec
         else:  # failed: a new create is a fresh start
             self.restarts.forget(cmd.key)
+        self.starts.pair_with(cmd.key, cmd.pair_with_phone)
         self._spawn(rec, now)
         self.bus.ack(d)
 
@@ -214,6 +219,7 @@ class Sessions:
         """The session's process ended (its pipes are drained)."""
         rec.child.close()
         rec.child = None
+        killed_at_boot = self.health.killed_at_boot(rec.key)
         self.health.forget(rec.key)
         log.info("session %s: process exited with %d", rec.key, code)
         rec.qr = None
@@ -235,8 +241,26 @@ class Sessions:
             if name != "disconnected_instance":
                 reason, detail = "cannot_start", None
             self._fail(rec, now, reason, detail)
+        elif rec.state == S.STARTING and self.slow_boot(rec.key, killed_at_boot or self._timed_out(rec, now)):
+            self.counters.bump("slow_boots")
+            log.warning("session %s: its boot ran out of time on a busy machine; starting it again", rec.key)
+            self.set_state(rec, S.RESTARTING, now, reason="slow_boot")
+            rec.end_event, rec.restart_at = None, now  # through the start slots, no backoff
         else:  # crashed, killed, or stopped without being asked (its input closed)
             self._crashed(rec, now)
+
+    @staticmethod
+    def _timed_out(rec: S.SessionRecord, now: float) -> bool:
+        """It said it ran out of time booting (its page, or its browser)."""
+        reason = rec.end_event[1] if rec.end_event else None
+        return timed_out(reason, now - (rec.started_at if rec.started_at is not None else now))
+    def move_out(self, key: str, now: float) -> None:
+        """Stop a session cleanly to start it on another node (a drain,
+        ``drain.py``): stopped for good here, its lease kept until its
+        login is saved and the key handed off."""
+        rec = self._records[key]
+        rec.moving = True
+        self._stop(rec, now, for_good=True)
 
     def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None:
         """Restart a running session on purpose (``memory_limit``): stopped,

@@ -107,6 +107,11 @@ class Spool:
             self._write(b"C %d\n" % seq)
 
     @property
+    def waiting(self) -> int:
+        """Events queued and not confirmed yet."""
+        return self._waiting
+
+    @property
     def over_limit(self) -> bool:
         return self._waiting > self.limit
 

@@ -65,6 +65,8 @@ class Change:
     for_good: bool = False  # to STOPPED: destroyed (forget the key), not a node shutdown
     reason: str = ""  # to FAILED: why (crash_loop, cannot_start, ...)
     now: float = 0.0  # when (monotonic)
+    logout: bool = False  # to STOPPED: the link is gone (destroy with logout, or the phone unlinked it)
+    moving: bool = False  # to STOPPING/STOPPED: moved to another node (a drain), its lease kept until handed off
 
     @property
     def restored(self) -> bool:
@@ -91,6 +93,7 @@ class SessionRecord:
     stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
     logout: bool = False
     destroys: list = field(default_factory=list)  # deliveries acked when stopped
+    moving: bool = False  # stopped to be started on another node (a drain)
     recycle: str = ""  # restarting on purpose (why: memory_limit): its process was asked to stop
     # How the session process said it ended: (event, reason, detail)
     end_event: tuple[str, str, str | None] | None = None

@@ -4,6 +4,8 @@ Keys (every one has a TTL or is deleted when its session goes):
 
 =============================  ==============================================
 ``instances:{key}:qr_code``    the QR string shown now (TTL ``QR_TTL``)
+``instances:{key}:pairing_code``  the pairing code shown now, for a create
+                               with ``pair_with_phone`` (TTL ``QR_TTL``)
 ``instances:{key}:owner``      ``{node}:{fence}``, the owner's lease
                                (TTL ``LEASE_TTL``, renewed by the owner)
 ``instances:{key}:fence``      counter bumped at every claim (TTL one day)
@@ -46,7 +48,7 @@ from typing import Callable
 import redis
 
 from .config import redact_url
-from .store_lua import CLAIM, FENCED_WRITE, LET_GO, MARK_LOST, RELEASE, RENEW
+from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,19 @@ def instance_key(key: str, part: str) -> str:
 
 
 QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
+PAIRING_CODE = "pairing_code"
 
 
 def node_key(node: str) -> str:
     return f"nodes:{node}"
+
+
+def drain_key(node: str) -> str:
+    """Present while the node is asked to drain (``wwnode drain``)."""
+    return f"nodes:{node}:drain"
+
+
+DRAIN_TTL_MS = 24 * 3600 * 1000  # a drained node that is gone for a day is forgotten
 
 
 def owner_node(token: str | None) -> str | None:
@@ -105,6 +116,8 @@ class Store:
         self._release_script = self.r.register_script(RELEASE)
         self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
+        self._raise_fence = self.r.register_script(RAISE_FENCE)
+        self._hand_off = self.r.register_script(HAND_OFF)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
         self._pending: dict[tuple[str, str], Callable[[], None]] = {}
@@ -165,32 +178,71 @@ class Store:
     def clear_qr(self, key: str) -> None:
         self._write_or_keep(key, "qr", lambda: self._fenced(key, instance_key(key, QR), 0, "del"))
 
+    def set_pairing_code(self, key: str, code: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(
+            key, instance_key(key, PAIRING_CODE), self.qr_ms, "set", code))
+
+    def clear_pairing_code(self, key: str) -> None:
+        self._write_or_keep(key, "pairing_code", lambda: self._fenced(key, instance_key(key, PAIRING_CODE), 0, "del"))
+
     def set_state(self, key: str, state: str, me: str | None = None) -> None:
         fields = ["state", state, "node", self.node_id, "since", str(int(time.time() * 1000)), "me", me or ""]
         self._write_or_keep(key, "state",
                             lambda: self._fenced(key, instance_key(key, STATE), self.state_ms, "hset", *fields))
 
-    def release(self, key: str, token: str) -> None:
+    def release(self, key: str, token: str, forget_sends: bool = False) -> None:
         """The session is gone from this node: none of its keys stay (the
-        lease included, if it still holds ``token``)."""
-        for kind in ("qr", "state"):
+        lease included, if it still holds ``token``) but the send records,
+        which run out by themselves: a send delivered again after its key
+        was destroyed and created anew must get the answer it got the
+        first time, not go out a second time.  ``forget_sends``: they go
+        too (the account was logged out: its sends are history)."""
+        for kind in ("qr", "state", "pairing_code"):
             self._pending.pop((key, kind), None)
+        parts = (OWNER, QR, STATE, FENCE, PAIRING_CODE) + ((SENT,) if forget_sends else ())
         self._write_or_keep(key, "release", lambda: self._release_script(
-            keys=[instance_key(key, part) for part in (OWNER, QR, STATE, FENCE, SENT)], args=[token]))
+            keys=[instance_key(key, part) for part in parts], args=[token]))
+
+    def hand_off(self, key: str, token: str) -> None:
+        """The session moved off this node (a drain): the lease given up,
+        the fence and send records kept, the state ``moving``."""
+        self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "state"), None)
+        since = str(int(time.time() * 1000))
+        self._write_or_keep(key, "release", lambda: self._hand_off(
+            keys=[instance_key(key, OWNER), instance_key(key, QR), instance_key(key, STATE)],
+            args=[token, self.node_id, self.state_ms, since]))
+
+    def drain_requested(self) -> bool | None:
+        """Whether ``nodes:{node}:drain`` asks this node to drain (its TTL
+        renewed while it does); None if Redis cannot say."""
+        if not self.up:
+            return None
+        try:
+            pipe = self.r.pipeline()
+            pipe.exists(drain_key(self.node_id))
+            pipe.pexpire(drain_key(self.node_id), DRAIN_TTL_MS)
+            found, _ = pipe.execute()
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
+        return bool(found)
 
     def let_go(self, key: str, token: str) -> None:
         """The session failed for good here: free the key at once (a
         create on a healthy node may take it), keeping its ``failed`` state
         and its send records."""
         self._pending.pop((key, "qr"), None)
+        self._pending.pop((key, "pairing_code"), None)
         self._write_or_keep(key, "release", lambda: self._let_go_script(
-            keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[token]))
+            keys=[instance_key(key, part) for part in (OWNER, QR, PAIRING_CODE)], args=[token]))
 
     # ------------------------------------------------- sends with an id
     def begin_send(self, key: str, command_id: str) -> str | None:
         """Mark a send carrying a client's command id as under way.  None:
-        first time, go on; ``pending``: an earlier attempt's outcome is not
-        known (it may have gone out); ``done:<message id>``: it went out."""
+        first time (or a new try of one that failed), go on; ``pending``:
+        an earlier attempt's outcome is not known (it may have gone out);
+        ``done:<message id>``: it went out."""
         if not self.up:
             raise Unavailable("Redis is unreachable")
         try:
@@ -199,6 +251,10 @@ class Store:
             pipe.hget(instance_key(key, SENT), command_id)
             pipe.pexpire(instance_key(key, SENT), self.dedup_ms)
             created, value, _ = pipe.execute()
+            if not created and value.startswith("failed:"):
+                # Failed for good before: a client's new try, go on.
+                self.r.hset(instance_key(key, SENT), command_id, "pending")
+                created = True
         except REDIS_ERRORS as e:
             self._down(e)
             raise Unavailable(str(e)) from e
@@ -209,13 +265,26 @@ class Store:
         Unavailable if Redis cannot say."""
         return self._read(lambda: self.r.hget(instance_key(key, SENT), command_id))
 
-    def end_send(self, key: str, command_id: str, message_id: str | None) -> None:
-        """Record the outcome: sent (kept for the window), or failed for
-        good (forgotten, so a retry with the same id may try again)."""
+    def end_send(self, key: str, command_id: str, message_id: str | None, failed: str | None = None) -> None:
+        """Record the outcome, kept for the window: sent (``done:<message
+        id>``), failed for good (``failed:<reason>``: the same delivery
+        coming again gets the same answer, while a client's new publish
+        with that id tries again), or neither: forgotten (it surely did not
+        go out, and whoever gets it next sends it)."""
         if message_id is not None:
-            op = lambda: self.r.hset(instance_key(key, SENT), command_id, f"done:{message_id}")  # noqa: E731
+            value = f"done:{message_id}"
+        elif failed is not None:
+            value = f"failed:{failed}"
         else:
             op = lambda: self.r.hdel(instance_key(key, SENT), command_id)  # noqa: E731
+            self._write_or_keep(key, f"sent:{command_id}", op)
+            return
+
+        def op() -> None:
+            pipe = self.r.pipeline()
+            pipe.hset(instance_key(key, SENT), command_id, value)
+            pipe.pexpire(instance_key(key, SENT), self.dedup_ms)
+            pipe.execute()
         self._write_or_keep(key, f"sent:{command_id}", op)
 
     # ----------------------------------------------------------- leases
@@ -231,6 +300,26 @@ class Store:
             self._down(e)
             return None
         return value if ok else False
+
+    def holds(self, key: str, token: str) -> bool:
+        """Whether ``token`` holds the key's lease now.  Called from the
+        snapshot worker thread (redis-py's client is thread-safe): the
+        redis error goes to the caller, and the node's up/down
+        bookkeeping is left alone."""
+        return self.r.get(instance_key(key, OWNER)) == token
+
+    def raise_fence(self, key: str, token: str, floor: int) -> str | None:
+        """Make our fence greater than ``floor``: our token (a new one if
+        the fence had to grow), None if the lease is not ours or Redis
+        cannot say."""
+        if not self.up:
+            return None
+        try:
+            return self._raise_fence(keys=[instance_key(key, OWNER), instance_key(key, FENCE)],
+                                     args=[token, self.node_id, floor]) or None
+        except REDIS_ERRORS as e:
+            self._down(e)
+            return None
 
     def owner_of(self, key: str) -> str | None:
         """The node that owns the key now (None: nobody); Unavailable if

@@ -52,27 +52,56 @@ end
 return 1
 """
 
-# KEYS: owner, qr, state, fence, sent.  ARGV: token.  Frees the key if ours.
+# KEYS: owner, then the other keys to delete with it.  ARGV: token.  Frees
+# the key if ours.
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', unpack(KEYS))
 return 1
 """
 
-# KEYS: owner, qr.  ARGV: token.  Gives the lease up, if ours, and keeps the
-# state hash (``failed``) and the send records for whoever takes the key next.
-LET_GO = """
+# KEYS: owner, qr, state.  ARGV: token, node, state ms, since ms.  Gives the
+# lease up, if ours, keeping the fence and the send records; the state says
+# ``moving`` (commands for the key wait for its next owner).
+HAND_OFF = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[3], 'state', 'moving', 'node', ARGV[2], 'since', ARGV[4])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 """
+
+# KEYS: owner, qr, pairing code.  ARGV: token.  Gives the lease up, if
+# ours, and keeps the state hash (``failed``) and the send records for
+# whoever takes the key next.
+LET_GO = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', unpack(KEYS))
+return 1
+"""
+
+# KEYS: owner, fence.  ARGV: token, node, floor.  -> our token (new or the
+# same) or false.  The key's fence made greater than ``floor`` (the fence of
+# a snapshot restored): the fence counter may have been deleted since that
+# snapshot (a destroy), and this owner's snapshots must sort after it.
+RAISE_FENCE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local fence = tonumber(string.match(ARGV[1], ':(%d+)$'))
+local floor = tonumber(ARGV[3])
+if fence > floor then return ARGV[1] end
+fence = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'), floor) + 1
+redis.call('SET', KEYS[2], fence, 'PX', FENCE_TTL)
+local token = ARGV[2] .. ':' .. fence
+redis.call('SET', KEYS[1], token, 'KEEPTTL')
+return token
+""".replace("FENCE_TTL", str(FENCE_TTL_MS))
 
 # KEYS: owner, state.  ARGV: ms the mark stays.  -> {node, state} or nil
 # (a ``failed`` key was let go on purpose: not lost)
 MARK_LOST = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
 local state = redis.call('HGET', KEYS[2], 'state')
-if not state or state == 'lost' or state == 'failed' then return nil end
+if not state or state == 'lost' or state == 'failed' or state == 'moving' then return nil end
 local node = redis.call('HGET', KEYS[2], 'node')
 redis.call('HSET', KEYS[2], 'state', 'lost')
 redis.call('PEXPIRE', KEYS[2], ARGV[1])

@@ -8,7 +8,9 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
+from .actions import ActionDesk
 from .admission import Admission, LoadReader
+from .blobstore import open_blob_store
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -17,16 +19,25 @@ from .children import Spawner
 from .config import Config
 from .counters import Counters
 from .dispatch import Dispatch
+from .drain import Drain
+from .failover import Failover
 from .health import Health
 from .logfiles import SessionLogs
 from .memory import MemoryLimit, tree_pss_mb
+from .metrics import Readings, Tally
+from .metrics_http import serve
 from .node import Node
 from .ownership import Leases, Ownership
+from .pacing import BootPace, usable_cores
+from .pairing import Pairing
 from .paths import Paths
+from .placement import CreatePriority
+from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
 from .sends import SendDesk
 from .sessions import Sessions
+from .snapshots import Snapshots
 from .spool import Spool
 from .starts import Starts
 from .storage import Storage
@@ -52,33 +63,69 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl)
-    return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
+    node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
-                    storage=storage)
+                    storage=storage,
+                    snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)))
+    # /metrics and /healthz, from threads that read what the loop publishes.
+    endpoint = serve(node.readings, cfg.metrics_addr)
+    if endpoint is not None:
+        node.heartbeat_extra["metrics_addr"] = f"{endpoint.host}:{endpoint.port}"
+    return node
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
-             measure: Callable[[int, float], float] = tree_pss_mb) -> Node:
+             measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
     memory measure)."""
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
-    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body)
+    tally = Tally(clock)
+    bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body,
+                   tally=tally)
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
-    starts = Starts(cfg, paths, spawner, health)
+    admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
+    pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
+    starts = Starts(cfg, paths, spawner, health, pace)
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
-    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage)
-    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable)
+    sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
+                        slow_boot=pace.forgive)
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
+    actions = ActionDesk(cfg.send_hold, bus, sessions)
+    pairing = Pairing(store, bus, sessions)
+    # The metrics' view of the node (the last chore of each turn).
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure))
+              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+              actions)  # held actions that waited too long
+    # Portable logins (when the node has a blob store) first: a session
+    # stopped for good still holds its lease's token then.
+    portable = None
+    if snapshots is not None:
+        portable = Portable(snapshots, paths, sessions, leases, store, counters, cfg.profile_snapshot_interval,
+                            clock)
+        sessions.subscribe(portable.on_change)
+        starts.gate = portable.ready_to_start
+        chores += (portable,)
+    drain = None
+    if portable is not None:
+        drain = Drain(cfg.node_id, store, sessions, ownership, portable, bus, paths, counters,
+                      renew_every(cfg), clock)
+        sessions.subscribe(drain.on_change)
+        chores += (drain,)
+    failover = Failover(bus, cfg.restore_stagger) if cfg.failover == "auto" else None
+    if failover is not None:
+        chores += (failover,)
+    chores += (readings,)  # last: it publishes what the turn left for the metrics
     # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, bus.on_change, sends.on_change, starts.on_change):
+    for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
+                     starts.on_change, tally.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -86,13 +133,23 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "create_instance": sessions.create,
         "destroy_instance": sessions.destroy,
         "send_message": sends.send,
-    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10)
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers()}
+        "message_action": actions.take,
+        "check_number": actions.take,
+    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
+        moving_out=drain.moving_out if drain else (lambda key: False))
+    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
+                **actions.handlers(), **pairing.handlers()}
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
-                admission=Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions),
-                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock)
+                admission=admission,
+                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
+                placement=CreatePriority(cfg.admit_high, cfg.max_sessions),
+                background=(portable,) if portable else (), failover=failover, drain=drain)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
+    # The session a create started counts before its ack frees the create
+    # slot (placement.py).
+    consumer.before_create_ack = node.has_room
+    node.readings = readings  # for the metrics endpoint (``build``) and tests
     return node
 
 

@@ -10,7 +10,7 @@ the run itself breaks.
 
     python tests/bench/bench_density.py --sessions 10
     python tests/bench/bench_density.py --sessions 30 --weight real
-    BENCH_VHOST=mine BENCH_REDIS_DB=7 python tests/bench/bench_density.py --sessions 100
+    WWNODE_BENCH_VHOST=mine WWNODE_BENCH_REDIS_DB=7 python tests/bench/bench_density.py --sessions 100
 
 For N sessions: N ``create_instance`` published at once, each QR code
 scanned as it shows in Redis, the time until all N are ready; then a

@@ -11,10 +11,13 @@ the run itself breaks.
     python tests/bench/bench_node.py                     # defaults: a few minutes
     python tests/bench/bench_node.py --messages 50 --idle-seconds 10
 
-It uses a RabbitMQ virtual host of its own (``wwnode-bench``, created with
-``rabbitmqctl``, so run it as a user allowed to) and Redis database 13, which
-it empties at the start (``BENCH_VHOST`` and ``BENCH_REDIS_DB`` name others).
-Nothing else on those services is touched.
+It uses a RabbitMQ virtual host of its own (``wwnode-bench``, or
+``WWNODE_BENCH_VHOST``; created with ``rabbitmqctl``, so run it as a user
+allowed to) and Redis database 13 (or ``WWNODE_BENCH_REDIS_DB``), which it
+empties at the start (``--vhost`` and ``--redis-db`` choose others, for two
+runs side by side; a run refuses to start, before it empties anything,
+while a node consumes creates on its virtual host).  Nothing else on those
+services is touched.
 
 What is measured (all clocks are ``time.monotonic()`` in this process; the
 stand-in runs in a thread of this process, so its clock is the same one):
@@ -27,7 +30,22 @@ stand-in runs in a thread of this process, so its clock is the same one):
   counted from the call's return and from before the call; plus, from the
   stand-in's side, the moment it queued the message for the page;
 - the node process's own CPU and RSS (its session processes and browsers
-  excluded) with idle authenticated sessions.
+  excluded) with idle authenticated sessions;
+- bursts: 1, 10 and 30 creates published at once to one node, and 10 to
+  two nodes, each on nodes without sessions: the slowest QR code in Redis,
+  the restarts it took (crashes and slow boots), and where the time went
+  (waiting for a start slot, the session process and its browser coming
+  up, the page loading, the first QR code), from the node's session
+  processes and their logs.  The machine's load average is printed beside
+  them: on a shared machine it moves these figures most.  The burst nodes
+  read idle load figures (a folder laid out as a cgroup with the machine's
+  CPUs, ``LOAD_CGROUP_ROOT``) unless ``--machine-readings``: on a machine
+  others keep busy, admission would otherwise refuse the burst, and the
+  pacing would boot one at a time whatever this node does.
+- the same CPU while ``/metrics`` is scraped every second, against none, in
+  the same run: windows without and with scrapes take turns (none, scraped,
+  none, scraped), so a machine that gets busier meanwhile weighs on both;
+  and how long a scrape takes.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -55,11 +74,20 @@ from wwnode.fakewa.client import Control
 
 from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
 
-# Others' runs on the same services keep apart with BENCH_VHOST and BENCH_REDIS_DB.
-VHOST = os.environ.get("BENCH_VHOST", "wwnode-bench")
+# Overridable, so two checkouts can run it on one machine at once.
+VHOST = os.environ.get("WWNODE_BENCH_VHOST", "wwnode-bench")
 RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
-REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
+REDIS_DB = int(os.environ.get("WWNODE_BENCH_REDIS_DB", "13"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+
+
+def use_services(vhost: str, redis_db: int) -> None:
+    """Another virtual host and Redis database (``--vhost``, ``--redis-db``),
+    so two benchmarks on one machine do not empty each other's."""
+    global VHOST, RABBIT_URL, REDIS_DB, REDIS_URL
+    VHOST, REDIS_DB = vhost, redis_db
+    RABBIT_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
+    REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 NODE_ID = "bench-node"
 COMMAND_QUEUES = ("create_instance", "destroy_instance", "send_message")
 # The node binds the old service's event queues to wa.events; nobody reads
@@ -76,6 +104,8 @@ TARGET_BATCH_QR = 10_000.0  # ms, the slowest of the ten creates
 TARGET_RSS = 80.0  # MB
 TARGET_CPU = 2.0  # percent of one core
 TARGET_HOP = 5.0  # ms the extra hop to another node may add at p50
+# Bursts (issue 12): creates at once -> the slowest QR code in Redis, ms.
+BURSTS = ((1, 1, None), (10, 1, 8_000.0), (30, 1, 30_000.0), (10, 2, 5_000.0))  # (creates, nodes, target)
 
 
 # ------------------------------------------------------------------ figures
@@ -190,11 +220,21 @@ class Commands:
     exchange with the queue's name as routing key, as the old clients do."""
 
     def __init__(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
         self.conn = pika.BlockingConnection(amqp_params())
         self.ch = self.conn.channel()
 
     def publish(self, queue: str, body: dict) -> None:
+        if not self.conn.is_open:
+            self._open()
         self.ch.basic_publish("", queue, orjson.dumps(body))
+
+    def keep_alive(self) -> None:
+        """Answer the broker's heartbeats while the bench only watches (the
+        idle windows last minutes: longer than the broker waits)."""
+        self.conn.process_data_events(time_limit=0)
 
     def purge(self, queues) -> None:
         for q in queues:
@@ -217,6 +257,7 @@ class Node:
         self.out_path = work / f"{node_id}.out"
         env = {**os.environ, "RABBIT_MQ_URL": RABBIT_URL, "REDIS_URL": REDIS_URL, "WA_URL": wa_url,
                "NODE_ID": node_id, "DATA_DIR": str(self.data_dir), "LOG_LEVEL": "WARNING",
+               "METRICS_ADDR": "127.0.0.1:0",  # a free port, named in the heartbeat
                **{k.upper(): str(v) for k, v in settings.items()}}
         with open(self.out_path, "ab") as out:
             # cwd is the work folder so that no .env elsewhere changes the settings.
@@ -384,6 +425,39 @@ def measure_idle(node: Node, seconds: float) -> dict:
     }
 
 
+def measure_scrapes(node: Node, metrics_url: str, seconds: float, keep_alive) -> dict:
+    """The node's CPU (its own process: the loop and the serving threads)
+    over windows without scrapes and with a scrape of ``/metrics`` every
+    second, taking turns; and each scrape's time."""
+    import urllib.request
+
+    stop = threading.Event()
+    took: list[float] = []
+
+    def scrape() -> None:
+        while not stop.wait(max(0.0, 1.0 - (took[-1] / 1000 if took else 0.0))):
+            t0 = time.monotonic()
+            with urllib.request.urlopen(metrics_url, timeout=10) as reply:
+                reply.read()
+            took.append((time.monotonic() - t0) * 1000)
+
+    windows = {"none": [], "scraped": []}
+    for kind in ("none", "scraped", "none", "scraped"):
+        keep_alive()
+        scraper = None
+        if kind == "scraped":
+            stop.clear()
+            scraper = threading.Thread(target=scrape, daemon=True)
+            scraper.start()
+        windows[kind].append(measure_idle(node, seconds / 2))
+        if scraper is not None:
+            stop.set()
+            scraper.join(15)
+    cpu = {kind: sum(w["cpu"] * w["wall"] for w in ws) / sum(w["wall"] for w in ws) for kind, ws in windows.items()}
+    return {"cpu_none": cpu["none"], "cpu_scraped": cpu["scraped"], "scrapes": took,
+            "wall": sum(w["wall"] for ws in windows.values() for w in ws)}
+
+
 def destroy_all(cmds: Commands, events: Events, keys: list[str], timeout: float = 60.0) -> None:
     stopped_before = {e.get("key") for e in events.find("state_instance", lambda e: e.get("state") == "stopped")}
     waiting = [k for k in keys if k not in stopped_before]
@@ -394,6 +468,139 @@ def destroy_all(cmds: Commands, events: Events, keys: list[str], timeout: float 
             events.wait("state_instance", timeout, lambda e, k=k: e.get("key") == k and e.get("state") == "stopped")
         except RuntimeError as e:
             progress(f"destroy {k}: {e}")
+
+
+# ------------------------------------------------------------------ bursts
+def _log_time(line: str) -> float | None:
+    """The wall-clock time a session log line was written (its asctime)."""
+    try:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    except ValueError:
+        return None
+
+
+def _phases(nodes: list[Node], keys: list[str], published: float, qr_wall: dict[str, float]) -> dict[str, list]:
+    """Per key, seconds spent: waiting for its process (the queue, the node,
+    a start slot), its process and browser coming up (to the page being
+    opened), the page loading, the first QR code, and the QR code reaching
+    Redis.  From the session processes' start times and their logs."""
+    started: dict[str, float] = {}
+    for node in nodes:
+        try:
+            children = psutil.Process(node.proc.pid).children()
+        except psutil.Error:
+            continue
+        for child in children:
+            try:
+                argv = child.cmdline()
+                if "--key" in argv:
+                    started[argv[argv.index("--key") + 1]] = child.create_time()
+            except psutil.Error:
+                continue
+    phases: dict[str, list] = {"wait": [], "process_and_browser": [], "page_load": [], "first_qr": [],
+                               "to_redis": []}
+    for key in keys:
+        log_file = next((n.data_dir / "logs" / "sessions" / f"{key}.log" for n in nodes
+                         if (n.data_dir / "logs" / "sessions" / f"{key}.log").exists()), None)
+        if key not in started or log_file is None:
+            continue
+        opened = loaded = qr = None
+        for line in log_file.read_text(errors="replace").splitlines():
+            if opened is None and "sessionproc.session: opening " in line:
+                opened = _log_time(line)
+            elif loaded is None and "page loaded" in line:
+                loaded = _log_time(line)
+            elif qr is None and "event qr" in line:
+                qr = _log_time(line)
+        if None in (opened, loaded, qr):
+            continue
+        phases["wait"].append(started[key] - published)
+        phases["process_and_browser"].append(opened - started[key])
+        phases["page_load"].append(loaded - opened)
+        phases["first_qr"].append(qr - loaded)
+        phases["to_redis"].append(qr_wall[key] - qr)
+    return phases
+
+
+def _wait_consuming(cmds: Commands, nodes: list[Node], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while cmds.consumers("create_instance") < len(nodes):
+        if not all(n.alive() for n in nodes) or time.monotonic() > deadline:
+            raise RuntimeError("the burst nodes did not start consuming creates")
+        time.sleep(0.05)
+
+
+def idle_readings(folder: Path) -> Path:
+    """A folder laid out as a cgroup v2 one: the machine's CPUs, none of
+    them used; a terabyte of memory, a megabyte used."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cpus = len(os.sched_getaffinity(0))
+    for name, text in (("cpu.max", f"{cpus * 100000} 100000"), ("cpu.stat", "usage_usec 0"),
+                       ("memory.max", str(10**12)), ("memory.current", str(10**6)),
+                       ("memory.stat", "inactive_file 0")):
+        (folder / name).write_text(text + "\n")
+    return folder
+
+
+def measure_burst(work: Path, wa_url: str, cmds: Commands, events: Events, r, n: int, node_count: int,
+                  run: int, machine_readings: bool) -> dict:
+    """``n`` creates published at once to ``node_count`` fresh nodes (default
+    settings: boots paced from the cores and load); the slowest QR code in
+    Redis, the restarts, and the phases."""
+    settings = {} if machine_readings else {"load_cgroup_root": str(idle_readings(work / "idle-cgroup"))}
+    nodes = [Node(work, wa_url, f"bench-burst{run}-{i}", **settings) for i in range(node_count)]
+    keys = [f"burst{run}-{i}" for i in range(n)]
+    try:
+        _wait_consuming(cmds, nodes)
+        load_before = os.getloadavg()[0]
+        published = time.time()
+        sent_at = {}
+        for k in keys:
+            sent_at[k] = time.monotonic()
+            cmds.publish("create_instance", {"key": k})
+        qrs = wait_qrs(r, sent_at, timeout=300)
+        qr_wall = {k: published + (sent_at[k] - sent_at[keys[0]]) + ms / 1000 for k, (ms, _) in qrs.items()}
+        restarts = events.find("state_instance", lambda e: e.get("key") in sent_at and e.get("state") == "restarting")
+        placed: dict[str, int] = {}
+        for e in events.find("qr_instance", lambda e: e.get("key") in sent_at):
+            placed[e["node"]] = placed.get(e["node"], 0) + 1
+        result = {
+            "max_ms": max(ms for ms, _ in qrs.values()),
+            "median_ms": statistics.median(ms for ms, _ in qrs.values()),
+            "crashes": sum(1 for e in restarts if e.get("reason") != "slow_boot"),
+            "slow_boots": sum(1 for e in restarts if e.get("reason") == "slow_boot"),
+            "phases": _phases(nodes, keys, published, qr_wall),
+            "load_before": load_before,
+            "load_after": os.getloadavg()[0],
+            "placed": placed,
+        }
+        destroy_all(cmds, events, keys)
+        return result
+    finally:
+        for node in nodes:
+            node.terminate()
+
+
+def add_bursts(table: Table, work: Path, wa_url: str, cmds: Commands, events: Events, r,
+               machine_readings: bool = False) -> None:
+    for run, (n, node_count, target) in enumerate(BURSTS):
+        where = "one node" if node_count == 1 else f"{node_count} nodes"
+        progress(f"burst: {n} create_instance at once on {where}")
+        b = measure_burst(work, wa_url, cmds, events, r, n, node_count, run, machine_readings)
+        label = f"burst {n} on {where}"
+        table.add(f"{label}: slowest QR in Redis (load avg {b['load_before']:.1f} -> {b['load_after']:.1f})",
+                  b["max_ms"], "ms", target, fmt="{:.0f}")
+        table.add(f"{label}: median QR in Redis", b["median_ms"], "ms", fmt="{:.0f}")
+        table.add(f"{label}: crashes (restarts not counting slow boots)", b["crashes"], "", 0, fmt="{:.0f}")
+        table.add(f"{label}: slow boots started again", b["slow_boots"], "", fmt="{:.0f}")
+        if node_count > 1:
+            split = "/".join(str(v) for _, v in sorted(b["placed"].items()))
+            table.add(f"{label}: sessions per node {split}, the most", max(b["placed"].values()), "",
+                      n // node_count + 1, fmt="{:.0f}")
+        for phase, values in b["phases"].items():
+            if values:
+                table.add(f"{label}: {phase.replace('_', ' ')}, median (max)", statistics.median(values) * 1000,
+                          f"ms ({max(values) * 1000:.0f})", fmt="{:.0f}")
 
 
 # ------------------------------------------------------------------ main
@@ -443,7 +650,7 @@ def measure_hop(work: Path, wa_url: str, cmds: Commands, events: Events, r, cont
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description="Benchmark a node (python -m wwnode.cli run) against the stand-in, RabbitMQ (vhost "
-                    f"{VHOST}) and Redis (db {REDIS_DB}); prints a table of figures beside their targets.")
+                    f"{VHOST} by default) and Redis (db {REDIS_DB}); prints a table of figures beside their targets.")
     ap.add_argument("--messages", type=int, default=200,
                     help=f"sends and inbound messages measured, spread over {BATCH} sessions (default %(default)s)")
     ap.add_argument("--idle-seconds", type=float, default=30.0, help="idle window in seconds (default %(default)s)")
@@ -455,8 +662,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds the node is left alone before the idle window (default %(default)s)")
     ap.add_argument("--hop-messages", type=int, default=100,
                     help="sends to each of two nodes' keys for the extra-hop figure; 0 skips it (default %(default)s)")
+    ap.add_argument("--bursts", choices=("yes", "no", "only"), default="yes",
+                    help="the burst figures (1, 10, 30 creates at once on one node, 10 on two): also, not, or "
+                         "alone (default %(default)s)")
+    ap.add_argument("--machine-readings", action="store_true",
+                    help="burst nodes read the machine's own load (by default idle figures: see above)")
+    ap.add_argument("--vhost", default=VHOST, help="RabbitMQ virtual host (default %(default)s)")
+    ap.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis database, emptied (default %(default)s)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (node data, node output)")
     args = ap.parse_args(argv)
+    use_services(args.vhost, args.redis_db)
     if args.messages < 1 or args.sessions_idle < 1 or args.idle_seconds <= 0 or args.warmup < 0 or args.settle < 0:
         ap.error("--messages and --sessions-idle must be at least 1, --idle-seconds positive, "
                  "--warmup and --settle not negative")
@@ -464,14 +679,17 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-node-")).resolve()
     progress(f"preparing vhost {VHOST} and Redis db {REDIS_DB}")
     ensure_vhost()
-    r = redislib.Redis.from_url(REDIS_URL, decode_responses=True)
-    r.flushdb()
     cmds = Commands()
-    cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
+    cmds.ch.queue_declare("create_instance", durable=True)
+    # Before emptying anything: another run may be using these.
     if cmds.consumers("create_instance"):
         cmds.close()
-        print(f"another node consumes create_instance on vhost {VHOST}; stop it first", file=sys.stderr)
+        print(f"another node consumes create_instance on vhost {VHOST}; stop it first (or give --vhost and "
+              "--redis-db of your own)", file=sys.stderr)
         return 1
+    r = redislib.Redis.from_url(REDIS_URL, decode_responses=True)
+    r.flushdb()
+    cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
     events = Events()
     events.start_and_wait()
 
@@ -488,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(table: Table) -> None:
         nonlocal node, created
+        if args.bursts == "only":
+            add_bursts(table, work, wa.url, cmds, events, r, args.machine_readings)
+            return
         node = Node(work, wa.url)
         deadline = time.monotonic() + 60
         while not all(cmds.consumers(q) for q in COMMAND_QUEUES):
@@ -523,6 +744,11 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"idle: {idle_sessions} sessions; settling {args.settle:g} s, then a {args.idle_seconds:g} s window")
         time.sleep(args.settle)
         idle = measure_idle(node, args.idle_seconds)
+        addr = r.hget(f"nodes:{NODE_ID}", "metrics_addr")
+        progress(f"node CPU with a /metrics scrape every second against none, {args.idle_seconds:g} s each")
+        cmds.keep_alive()
+        scraping = measure_scrapes(node, f"http://{addr}/metrics", args.idle_seconds, cmds.keep_alive) if addr else None
+        cmds.keep_alive()
 
         table.add("create_instance -> QR in Redis, 1 session", single, "ms", fmt="{:.0f}")
         table.add(f"{BATCH} creates at once -> QR in Redis, min", min(batch.values()), "ms", fmt="{:.0f}")
@@ -553,6 +779,16 @@ def main(argv: list[str] | None = None) -> int:
         table.add(f"node RSS, {idle_sessions} idle sessions, max over the window", idle["rss_max"], "MB",
                   TARGET_RSS, fmt="{:.1f}")
         table.add("node RSS at the end of the window", idle["rss_end"], "MB", fmt="{:.1f}")
+        if scraping is not None:
+            table.add(f"node CPU, {idle_sessions} idle sessions, no scrape (windows taking turns)",
+                      scraping["cpu_none"], "% of a core", fmt="{:.3f}")
+            table.add(f"node CPU, {idle_sessions} idle sessions, /metrics scraped every second",
+                      scraping["cpu_scraped"], "% of a core", fmt="{:.3f}")
+            table.add("node CPU, scraped minus none", scraping["cpu_scraped"] - scraping["cpu_none"],
+                      "% of a core", fmt="{:.3f}")
+            n = len(scraping["scrapes"])
+            table.add(f"/metrics scrape time, p50 (n={n})", percentile(scraping["scrapes"], 50), "ms")
+            table.add("/metrics scrape time, p99", percentile(scraping["scrapes"], 99), "ms")
 
         if args.hop_messages > 0:
             progress("stopping the node; two nodes for the routing hop")
@@ -567,6 +803,12 @@ def main(argv: list[str] | None = None) -> int:
             table.add("send to a key on another node -> recorded, p50", remote50, "ms")
             table.add("send to a key on another node -> recorded, p99", percentile(hop["hop-remote"], 99), "ms")
             table.add("extra hop, p50 difference", remote50 - local50, "ms", TARGET_HOP)
+        if args.bursts == "yes":
+            if node.alive():
+                destroy_all(cmds, events, created)
+                created = []
+                node.terminate()
+            add_bursts(table, work, wa.url, cmds, events, r, args.machine_readings)
 
     def explain() -> None:
         if node is not None:

@@ -1,13 +1,19 @@
 // Runs one whatsapp-web.js client, unmodified, for tests/test_wwebjs.py.
 //
-//   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH}'
+//   node driver.js '{"port": P, "dataPath": DIR, "clientId": ID, "chrome": PATH, "pairWithPhone": DIGITS}'
+//
+// (pairWithPhone, optional: link with a pairing code, event "code", instead of a QR code)
 //
 // Like the project's own session process it speaks JSON lines: the
 // client's events on stdout ({"event": ..., "t": ms since start}; errors
 // in the page as "page_error"),
 // commands on stdin:
 //   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "reply", "ref": R, "message_id": M, "text": T} -> "sent" or "send_failed" (Message.reply)
+//   {"cmd": "react", "ref": R, "message_id": M, "emoji": E} -> "reacted" {ref} or "react_failed" (Message.react)
+//   {"cmd": "number", "ref": R, "phone": P}          -> "number" {ref, wid or null} (Client.getNumberId)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
+// (M: a message this client received, by its id.)
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
 // which serves TLS with a self-signed certificate.
@@ -32,6 +38,7 @@ const client = new Client({
   authStrategy: new LocalAuth({ dataPath: config.dataPath, clientId: config.clientId }),
   webVersionCache: { type: 'none' },
   puppeteer: { executablePath: config.chrome || '/usr/bin/chromium', headless: true, args },
+  ...(config.pairWithPhone ? { pairWithPhoneNumber: { phoneNumber: config.pairWithPhone } } : {}),
 });
 
 const messageFields = (m) => ({
@@ -40,6 +47,7 @@ const messageFields = (m) => ({
 });
 
 client.on('qr', (qr) => emit('qr', { qr }));
+client.on('code', (code) => emit('code', { code }));
 client.on('loading_screen', (percent) => emit('loading_screen', { percent }));
 client.on('authenticated', () => emit('authenticated'));
 client.on('auth_failure', (reason) => emit('auth_failure', { reason: String(reason) }));
@@ -48,7 +56,12 @@ client.on('ready', () => emit('ready', {
 }));
 client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
-client.on('message', (m) => emit('message', { message: messageFields(m) }));
+const received = new Map();  // id -> Message, for reply and react
+client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
+client.on('message_reaction', (r) => emit('message_reaction', {
+  msgId: typeof r.msgId === 'string' ? r.msgId : r.msgId && r.msgId._serialized,
+  reaction: r.reaction, senderId: r.senderId,
+}));
 client.on('message_ack', (m, ack) => emit('message_ack', { id: m.id._serialized, ack }));
 
 async function handle(cmd) {
@@ -58,6 +71,27 @@ async function handle(cmd) {
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'reply') {
+    try {
+      const msg = await received.get(cmd.message_id).reply(cmd.text);
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack, hasQuotedMsg: msg.hasQuotedMsg });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'react') {
+    try {
+      await received.get(cmd.message_id).react(cmd.emoji);
+      emit('reacted', { ref: cmd.ref });
+    } catch (e) {
+      emit('react_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'number') {
+    try {
+      const wid = await client.getNumberId(cmd.phone);
+      emit('number', { ref: cmd.ref, wid: wid ? wid._serialized : null });
+    } catch (e) {
+      emit('number_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

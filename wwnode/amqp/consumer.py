@@ -3,7 +3,12 @@
 What a node consumes:
 
 - ``create_instance``, like every node (competing consumers), while
-  admission allows;
+  admission allows, with a consumer priority (``x-priority``) that follows
+  the node's headroom (``placement.py``): the broker hands each create to
+  the accepting node with the most room.  Its prefetch (one to a few, also
+  from the headroom) is the channel's (``global``), so it holds across a
+  change of priority (cancel, then consume anew): the new consumer gets
+  nothing while the creates of the old one fill the prefetch;
 - ``send_message``, ``destroy_instance`` and ``wa.reroute`` as the fleet's
   *router*: with an exclusive consumer, which the broker grants to one node
   at a time, so commands are routed one by one, in order.  The others try
@@ -27,11 +32,12 @@ from .topology import ROUTED_QUEUES, Delivery, declare_node_queue, declare_topol
 log = logging.getLogger(__name__)
 
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
-# A node holds one create at a time: a create it holds is one no other node
-# with room can take, and a burst must not land on a node past its cap
-# before it had a chance to say it is full (``COMMAND_PREFETCH`` is for the
-# other queues).
+# A node holds few creates at a time (one, until placement says more): a
+# create it holds is one no other node with room can take, and a burst must
+# not land on a node past its cap before it had a chance to say it is full
+# (``COMMAND_PREFETCH`` is for the other queues).
 CREATE_PREFETCH = 1
+CREATE_QUEUE = "create_instance"
 
 
 class Consumer:
@@ -47,6 +53,12 @@ class Consumer:
         self.channels: dict[str, object] = {}  # queue -> the channel consuming it
         self.consumer_tags: dict[str, str] = {}
         self.want_creates = True
+        self.create_priority = 0  # the x-priority of the create consumer (placement.py)
+        self.create_prefetch = CREATE_PREFETCH  # creates held at once (placement.py)
+        # Called before a create is acknowledged, so the node's priority
+        # (and admission) count the session it just started before the
+        # ack lets the broker hand out the next create.
+        self.before_create_ack: Callable[[], None] | None = None
         self.router_retry_at = 0.0
         self._cancelled: set[str] = set()
         self.cancels = 0  # consumers the broker cancelled (a deleted queue), for the heartbeat
@@ -116,8 +128,8 @@ class Consumer:
         ch.close()
         if self.node_queue not in self.consumer_tags:
             self._consume(self.node_queue)
-        if self.want_creates and "create_instance" not in self.consumer_tags:
-            self._consume("create_instance")
+        if self.want_creates and CREATE_QUEUE not in self.consumer_tags:
+            self._consume(CREATE_QUEUE)
 
     def _on_cancel(self, queue: str) -> None:
         self.cancels += 1
@@ -150,7 +162,10 @@ class Consumer:
         generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
             channel = self.link.connection.channel()
-            channel.basic_qos(prefetch_count=CREATE_PREFETCH if queue == "create_instance" else self.prefetch)
+            if queue == CREATE_QUEUE:
+                channel.basic_qos(prefetch_count=self.create_prefetch, global_qos=True)
+            else:
+                channel.basic_qos(prefetch_count=self.prefetch)
             channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
             self.channels[queue] = channel
 
@@ -158,25 +173,41 @@ class Consumer:
             self.on_command(Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
                                      dict(properties.headers or {})))
 
-        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive)
+        arguments = {"x-priority": self.create_priority} if queue == CREATE_QUEUE else None
+        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive,
+                                                                       arguments=arguments)
 
-    def set_accepting_creates(self, accepting: bool) -> None:
-        """Admission: cancel or restart the create consumer.  The create it
-        holds unacked stays ours (the node puts it back); waiting creates
-        stay in the queue."""
-        if accepting == self.want_creates:
+    def set_accepting_creates(self, accepting: bool, priority: int | None = None,
+                              prefetch: int | None = None) -> None:
+        """Admission and placement: cancel or restart the create consumer,
+        or consume again under a new priority, or change its prefetch.  The
+        creates it holds unacked stay ours (the node acks them or puts them
+        back); waiting creates stay in the queue."""
+        new_priority = priority is not None and priority != self.create_priority
+        if priority is not None:
+            self.create_priority = priority
+        if prefetch is not None and prefetch != self.create_prefetch:
+            self.create_prefetch = prefetch
+            channel = self.channels.get(CREATE_QUEUE)
+            if self.up and channel is not None and channel.is_open:
+                try:
+                    with self.link.bounded(RPC_TIMEOUT):
+                        channel.basic_qos(prefetch_count=prefetch, global_qos=True)
+                except BROKER_ERRORS as e:
+                    self.link.lost(e)
+                    return
+        if accepting == self.want_creates and not (accepting and new_priority):
             return
         self.want_creates = accepting
         if not self.up:
-            return
+            return  # consumed at the next connect, under the priority kept
         try:
             with self.link.bounded(RPC_TIMEOUT):
+                tag = self.consumer_tags.pop(CREATE_QUEUE, None)
+                if tag:
+                    self.channels[CREATE_QUEUE].basic_cancel(tag)
                 if accepting:
-                    self._consume("create_instance")
-                else:
-                    tag = self.consumer_tags.pop("create_instance", None)
-                    if tag:
-                        self.channels["create_instance"].basic_cancel(tag)
+                    self._consume(CREATE_QUEUE)
         except BROKER_ERRORS as e:
             self.link.lost(e)
 
@@ -185,6 +216,8 @@ class Consumer:
         self.link.pump(now)
 
     def ack(self, d: Delivery) -> None:
+        if d.queue == CREATE_QUEUE and self.before_create_ack is not None:
+            self.before_create_ack()
         if self._current(d):
             try:
                 self.channels[d.queue].basic_ack(d.tag)

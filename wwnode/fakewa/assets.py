@@ -12,7 +12,7 @@ import orjson
 from .settings import Settings
 
 # The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page.js")
+SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page.js")
 
 
 def _asset(name: str) -> bytes:
@@ -42,8 +42,9 @@ def unsupported_html() -> bytes:
 
 @functools.cache
 def page_modules() -> tuple[str, ...]:
-    """The modules the page defines (``define('Name', ...)`` in page.js)."""
-    return tuple(re.findall(r"^define\('([A-Za-z0-9_]+)'", _asset("page.js").decode(), re.MULTILINE))
+    """The modules the page defines (``define('Name', ...)`` in its parts)."""
+    source = "\n".join(_asset(name).decode() for name in SCRIPT_PARTS)
+    return tuple(re.findall(r"^ *define\('([A-Za-z0-9_]+)'", source, re.MULTILINE))
 
 
 def unsupported_browser(user_agent: str) -> bool:

@@ -56,9 +56,13 @@ class Control:
         body.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
         return self._call("POST", "scan", body)["wid"]
 
-    def deliver(self, to: str, sender: str, body: str) -> str:
-        """A message from ``sender`` to ``to``'s linked browsers; returns its id."""
-        return self._call("POST", "messages", {"to": to, "from": sender, "body": body})["id"]
+    def deliver(self, to: str, sender: str, body: str, group: str | None = None) -> str:
+        """A message from ``sender`` to ``to``'s linked browsers (written
+        in ``group``, a ``...@g.us`` id, if given); returns its id."""
+        call = {"to": to, "from": sender, "body": body}
+        if group is not None:
+            call["group"] = group
+        return self._call("POST", "messages", call)["id"]
 
     def sent_by(self, phone: str) -> list[dict]:
         """What the browsers linked to ``phone`` sent: [{"id", "to", "body",
@@ -90,3 +94,29 @@ class Control:
         """The recipient's phone reports a sent message ``delivered`` or
         ``read``; returns the message's ack now (2 or 3)."""
         return self._call("POST", "receipts", {"message_id": message_id, "ack": ack})["ack"]
+
+    def pair(self, phone: str, code: str) -> str:
+        """The phone types a pairing code a page shows for it; returns the
+        linked id (phone@c.us)."""
+        return self._call("POST", "pair", {"phone": phone, "code": code})["wid"]
+
+    def react(self, to: str, sender: str, message_id: str, reaction: str) -> None:
+        """``sender`` reacts to message ``message_id`` (bare id) of its
+        chat with ``to`` ("" takes the reaction back)."""
+        self._call("POST", "reactions", {"to": to, "from": sender, "message_id": message_id, "reaction": reaction})
+
+    def reactions_by(self, phone: str) -> list[dict]:
+        """Reactions the browsers linked to ``phone`` sent: [{"message_id",
+        "chat", "reaction", "t"}]."""
+        return self._call("GET", "reactions?" + urllib.parse.urlencode({"from": phone}))["reactions"]
+
+    def seen_by(self, phone: str) -> list[dict]:
+        """Chats the browsers linked to ``phone`` marked read: [{"chat", "t"}]."""
+        return self._call("GET", "seen?" + urllib.parse.urlencode({"phone": phone}))["chats"]
+
+    def number(self, phone: str, registered: bool, wid: str | None = None) -> None:
+        """Whether ``phone`` has WhatsApp (and the id WhatsApp answers for it)."""
+        body = {"phone": phone, "registered": registered}
+        if wid is not None:
+            body["wid"] = wid
+        self._call("POST", "numbers", body)

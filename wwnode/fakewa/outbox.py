@@ -34,12 +34,14 @@ class Outbox:
         self._due: list[tuple[float, int, str, int]] = []  # (when, tiebreak, message id, ack)
         self._seq = itertools.count()
 
-    def record(self, phone: str, msg_id: str, to: str, body: str, t: int, now: float) -> dict:
-        """The server took a message; a retried request is recorded once."""
+    def record(self, phone: str, msg_id: str, to: str, body: str, t: int, now: float,
+               extra: dict | None = None) -> dict:
+        """The server took a message; a retried request is recorded once.
+        ``extra`` fields (``quoted_id``, ``mentions``) join its record."""
         known = self._by_id.get(msg_id)
         if known is not None and known[0] == phone:
             return known[1]
-        record = {"id": msg_id, "to": to, "body": body, "t": t, "ack": ACK_SERVER}
+        record = {"id": msg_id, "to": to, "body": body, "t": t, "ack": ACK_SERVER, **(extra or {})}
         self._by_phone.setdefault(phone, []).append(record)
         self._by_id[msg_id] = (phone, record)
         for delay, ack in ((self.auto_delivered, ACK_DEVICE), (self.auto_read, ACK_READ)):

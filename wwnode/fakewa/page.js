@@ -83,10 +83,10 @@ function addToChat(chat, msg) {
 // As the real action: the message is added at once (first promise), the
 // server's answer settles the second; the server taking it is ack 1.
 function addAndSendMsgToChat(chat, msgData) {
-  const msg = new Model(Object.assign({}, msgData));
+  const msg = new MsgModel(Object.assign({}, msgData));
   addToChat(chat, msg);
   const resultPromise = post('/_wa/send', {
-    id: msg.id.id, to: msg.to._serialized, body: msg.body, t: msg.t,
+    id: msg.id.id, to: msg.to._serialized, body: msg.body, t: msg.t, ...sentExtras(msg),
   }).then(() => {
     if (msg.ack < 1) msg.ack = 1;
     return { messageSendResult: 'OK' };
@@ -101,11 +101,10 @@ function addAndSendMsgToChat(chat, msgData) {
 // Marks a chat read; the real page then sends read receipts to the senders
 // (the stand-in's phones do not look at them).
 function sendSeen({ chat }) {
-  if (chat && chat.unreadCount) chat.unreadCount = 0;
-  return Promise.resolve();
+  if (!chat || !chat.unreadCount) return Promise.resolve();
+  chat.unreadCount = 0;
+  return post('/_wa/seen', { chat: chat.id._serialized }).then(() => undefined);
 }
-
-const linkingNotModelled = () => Promise.reject(new Error('the stand-in does not model linking with a phone number code'));
 
 // ---------------------------------------------------------- modules
 // Defined the way the real bundle defines them (by name); the server reads
@@ -160,12 +159,7 @@ define('WAWebSignalStoreApi', {
     getRegistrationInfo: () => Promise.resolve({ identityKeyPair: { pubKey: identity.identityPub, privKey: identity.identityPriv } }),
   },
 });
-define('WAWebAltDeviceLinkingApi', {
-  setPairingType: () => undefined,
-  initializeAltDeviceLinking: linkingNotModelled,
-  startAltLinkingFlow: linkingNotModelled,
-  initializeQRLinking: () => Promise.resolve(),
-});
+defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
 
 for (const name of CONFIG.dropModules || []) delete modules[name];
 
@@ -268,10 +262,13 @@ async function handle(event) {
       break;
     case 'receipt': {
       // The recipient's phone got (2) or read (3) a message sent from here.
-      const msg = Msg.get(`true_${event.to}_${event.id}`);
+      const msg = Msg.models.find((m) => m.id.fromMe && m.id.id === event.id);
       if (msg && msg.ack < event.ack) msg.ack = event.ack;
       break;
     }
+    case 'reaction':
+      receiveReaction(event);  // page_messaging.js
+      break;
     case 'unpaired':
       await startOver();
       break;
@@ -308,10 +305,12 @@ async function handle(event) {
 function receive(data) {
   const from = createWid(data.from);
   const to = createWid(data.to);
-  const id = new MsgKey({ from, to, id: data.id, selfDir: 'in' });
+  // In a group: from the group, written by its author.
+  const author = data.author ? createWid(data.author) : undefined;
+  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: 'in' });
   if (!Msg.get(id)) {
-    const msg = new Model({
-      id, body: data.body, type: 'chat', t: data.t, from, to, author: undefined,
+    const msg = new MsgModel({
+      id, body: data.body, type: 'chat', t: data.t, from, to, author,
       notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
       local: false, self: 'in',

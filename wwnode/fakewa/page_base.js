@@ -165,12 +165,16 @@ class MsgKey {
     this.remote = this.fromMe ? to : from;
     this.id = id;
     this.participant = participant;
-    this._serialized = `${this.fromMe}_${this.remote._serialized}_${id}`;
+    // In a group the participant who wrote it follows, as on the real page.
+    this._serialized = `${this.fromMe}_${this.remote._serialized}_${id}`
+      + (participant ? `_${participant._serialized}` : '');
   }
   toString() { return this._serialized; }
   toJSON() { return this._serialized; }
   serialize() {
-    return { fromMe: this.fromMe, remote: this.remote._serialized, id: this.id, _serialized: this._serialized };
+    const out = { fromMe: this.fromMe, remote: this.remote._serialized, id: this.id, _serialized: this._serialized };
+    if (this.participant) out.participant = this.participant._serialized;
+    return out;
   }
   static newId() {
     const bytes = new Uint8Array(10);

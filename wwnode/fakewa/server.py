@@ -174,7 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(delay)  # this request's own thread: a crawling server
-        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic())
+        record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic(),
+                                        _sent_extra(body))
         self._json(200, {"ok": True, "id": record["id"]})
 
     def page_logout(self, query) -> None:
@@ -200,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def sim_deliver(self, query) -> None:
         body = self._body()
-        msg_id = self.world.deliver(body.get("to"), body.get("from"), body.get("body"))
+        msg_id = self.world.deliver(body.get("to"), body.get("from"), body.get("body"), group=body.get("group"))
         self._json(200, {"id": msg_id})
 
     def sim_sent(self, query) -> None:
@@ -232,6 +233,62 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"ok": True})
 
 
+    # ------------------------------------ beyond text (messaging.py)
+    def page_react(self, query) -> None:
+        body = self._body()
+        self.world.record_reaction(_str(body, "device"), body.get("id"), body.get("chat"), body.get("reaction"))
+        self._json(200, {"ok": True})
+
+    def page_seen(self, query) -> None:
+        body = self._body()
+        self.world.mark_seen(_str(body, "device"), body.get("chat"))
+        self._json(200, {"ok": True})
+
+    def page_exists(self, query) -> None:
+        body = self._body()
+        self._json(200, {"wid": self.world.query_exists(_str(body, "device"), body.get("wid"))})
+
+    def page_pair_code(self, query) -> None:
+        body = self._body()
+        self._json(200, {"code": self.world.request_pairing_code(_str(body, "device"), body.get("phone"))})
+
+    def sim_pair(self, query) -> None:
+        body = self._body()
+        self._json(200, {"wid": self.world.pair(body.get("phone"), body.get("code"), time.monotonic())})
+
+    def sim_react(self, query) -> None:
+        body = self._body()
+        self.world.react(body.get("to"), body.get("from"), body.get("message_id"), body.get("reaction"))
+        self._json(200, {"ok": True})
+
+    def sim_reactions(self, query) -> None:
+        self._json(200, {"reactions": self.world.reactions_by(_one(query, "from"))})
+
+    def sim_seen(self, query) -> None:
+        self._json(200, {"chats": self.world.seen_by(_one(query, "phone"))})
+
+    def sim_numbers(self, query) -> None:
+        body = self._body()
+        self.world.set_number(body.get("phone"), body.get("registered"), body.get("wid"))
+        self._json(200, {"ok": True})
+
+
+def _sent_extra(body: dict) -> dict:
+    """What a sent message carries besides its text, as the page posts it."""
+    extra = {}
+    quoted = body.get("quoted_id")
+    if quoted is not None:
+        if not isinstance(quoted, str) or not quoted:
+            raise BadRequest("quoted_id must be a non-empty string")
+        extra["quoted_id"] = quoted
+    mentions = body.get("mentions")
+    if mentions is not None:
+        if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
+            raise BadRequest("mentions must be a list of strings")
+        extra["mentions"] = mentions
+    return extra
+
+
 GET_ROUTES = {
     "/": _Handler.page,
     "/_wa/page.js": _Handler.script,
@@ -240,6 +297,8 @@ GET_ROUTES = {
     "/_sim/health": _Handler.sim_health,
     "/_sim/qr": _Handler.sim_qr,
     "/_sim/messages": _Handler.sim_sent,
+    "/_sim/reactions": _Handler.sim_reactions,
+    "/_sim/seen": _Handler.sim_seen,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -254,6 +313,13 @@ POST_ROUTES = {
     "/_sim/cut": _Handler.sim_cut,
     "/_sim/sends": _Handler.sim_sends,
     "/_sim/receipts": _Handler.sim_receipts,
+    "/_wa/react": _Handler.page_react,
+    "/_wa/seen": _Handler.page_seen,
+    "/_wa/exists": _Handler.page_exists,
+    "/_wa/pair-code": _Handler.page_pair_code,
+    "/_sim/pair": _Handler.sim_pair,
+    "/_sim/reactions": _Handler.sim_react,
+    "/_sim/numbers": _Handler.sim_numbers,
 }
 
 

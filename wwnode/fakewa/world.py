@@ -34,6 +34,7 @@ import time
 
 from .errors import BadRequest, NotFound
 from .links import Device, Link
+from .messaging import MessagingWorld, group_message
 from .outbox import Outbox
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
 
@@ -55,7 +56,7 @@ def new_message_id() -> str:
     return secrets.token_hex(10).upper()
 
 
-class World:
+class World(MessagingWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -63,6 +64,7 @@ class World:
         self._phones: dict[str, dict] = {}  # phone -> {"pushname", "platform"}
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
+        self._init_messaging()
 
     # ----------------------------------------------------------- live links
     def open_link(self, device_id: str, qr_tail: str, claims_paired: bool, now: float) -> Link:
@@ -167,12 +169,15 @@ class World:
             for i in ids:
                 device.pending.pop(i, None)
 
-    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float) -> dict:
+    def record_sent(self, device_id: str, msg_id: str, to: str, body: str, t: int, now: float,
+                    extra: dict | None = None) -> dict:
+        """``extra``: what the message carries besides its text (the
+        quoted message's id, mentions), kept in its record."""
         with self._lock:
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now))
+            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, extra))
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
@@ -226,18 +231,21 @@ class World:
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
 
-    def deliver(self, to: str, sender: str, body: str) -> str:
+    def deliver(self, to: str, sender: str, body: str, group: str | None = None) -> str:
+        """A message from ``sender`` to ``to``; with ``group``, written in
+        that group (from the group, ``sender`` its author)."""
         to = _phone(to, "to")
         sender = _phone(sender, "from")
         if not isinstance(body, str):
             raise BadRequest("body must be a string")
+        origin = group_message(sender, group) if group is not None else {"from": wid(sender)}
         with self._lock:
             devices = self._linked_devices(to)
             if not devices:
                 raise NotFound(f"no device is linked to phone {to}")
             msg = {
                 "id": new_message_id(),
-                "from": wid(sender),
+                **origin,
                 "to": wid(to),
                 "body": body,
                 "t": int(time.time()),

@@ -1,0 +1,42 @@
+// What happens to messages after they are sent or received: acks of our own
+// messages and reactions to any message, reported to the session as
+// whatsapp-web.js 1.34.7 finds them on the page.  Loaded between message.js
+// and hook.js inside one function (see pagescripts.hook_source); hook.js
+// calls these once it has attached.
+
+// Acks: the page's messages change `ack` as receipts come (the collection
+// re-triggers each model's change); -1 error, 0 pending, 1 server,
+// 2 device, 3 read, 4 played.  Only messages sent from this account.
+function listenForAcks(Msg, emit) {
+  Msg.on('change:ack', (msg, ack) => {
+    if (!msg || !msg.id || !msg.id.fromMe) return;
+    emit({ type: 'ack', message_id: msg.id._serialized, chat_id: widString(msg.id.remote) ?? null, ack });
+  });
+}
+
+// Reactions: the page stores every reaction it learns of (sent, received,
+// changed, taken back) through its reaction table's bulkUpsert; whatsapp-web.js
+// wraps that function, and so do we.  A page without it sends and receives
+// messages all the same: reactions are then not reported, and the session
+// logs why.
+function listenForReactions(req, emit) {
+  let table = null;
+  try { table = req('WAWebAddonReactionTableMode').reactionTableMode; } catch (e) { /* not on this page */ }
+  if (!table || typeof table.bulkUpsert !== 'function') {
+    emit({ type: 'error', reason: 'reactions_unavailable',
+           detail: 'WAWebAddonReactionTableMode.reactionTableMode.bulkUpsert is missing' });
+    return;
+  }
+  const original = table.bulkUpsert;
+  table.bulkUpsert = function (...args) {
+    try {
+      for (const r of args[0] || []) {
+        emit({ type: 'reaction', message_id: widString(r.reactionParentKey),
+               reaction: r.reactionText || '', sender: widString(r.author || r.from) ?? null });
+      }
+    } catch (e) {
+      emit({ type: 'error', reason: 'reaction_unreadable', detail: String(e) });
+    }
+    return original.apply(this, args);
+  };
+}

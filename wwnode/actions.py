@@ -1,0 +1,170 @@
+"""The action desk: ``message_action`` (react, read) and ``check_number``,
+from the moment they reach this node to their answer.
+
+- a command for a ready session goes to its process at once; one for a
+  session coming back by itself (linked, ``starting`` or ``restarting``)
+  waits until it is ready, at most ``SEND_HOLD`` seconds, as a send does;
+  any other fails (``not_ready``, ``unknown_instance``);
+- the answer is ``message_action_done_instance`` or
+  ``number_checked_instance`` (acknowledged once the broker confirmed it),
+  or ``command_failed`` with the session's reason (``unknown_message``,
+  ``page_error``, ...);
+- commands a process took and never answered, or refused because it was
+  told to stop, go back to their queue; held ones fail when the session fails or is
+  destroyed, and go back to their queue when the stop is not final.  A
+  reaction or a read done twice changes nothing, so none of this needs
+  the send desk's records.
+
+It also passes on what sessions tell of messages: ``ack`` as
+``message_ack_instance``, ``reaction`` as ``message_reaction_instance``.
+It follows the sessions as a listener of their state changes and never
+changes a session itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from sessionproc.protocol import SEND_REFUSED_STOPPING
+
+from . import states as S
+from .commands import Command
+
+log = logging.getLogger(__name__)
+
+GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process is no more
+
+
+class Bus(Protocol):
+    def emit(self, name: str, body: dict) -> None: ...
+    def emit_then_ack(self, name: str, body: dict, d) -> None: ...
+    def requeue(self, d) -> None: ...
+    def fail(self, d, reason: str, detail: str, key: str | None, command_id: str | None) -> None: ...
+
+
+class Sessions(Protocol):
+    def get(self, key: str) -> S.SessionRecord | None: ...
+
+
+@dataclass
+class Pending:
+    command: Command
+    delivery: object
+    hold_until: float = 0.0
+
+
+def pipe_command(cmd: Command, child_id: str) -> dict:
+    """What the session process is told (``sessionproc.protocol``)."""
+    if cmd.name == "check_number":
+        return {"cmd": "check_number", "id": child_id, "phone": cmd.phone}
+    line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
+    if cmd.action == "react":
+        line["emoji"] = cmd.emoji
+    return line
+
+
+def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
+    """The event that answers a command done, and its body."""
+    if cmd.name == "check_number":
+        return "number_checked_instance", {"key": key, "phone": cmd.phone, "registered": bool(result.get("registered")),
+                                           "wid": result.get("wid"), "command_id": cmd.command_id}
+    body = {"key": key, "action": cmd.action, "message_id": cmd.message_id, "command_id": cmd.command_id}
+    if cmd.action == "react":
+        body["emoji"] = cmd.emoji
+    return "message_action_done_instance", body
+
+
+class ActionDesk:
+    def __init__(self, hold: float, bus: Bus, sessions: Sessions):
+        self.hold = hold
+        self.bus = bus
+        self.sessions = sessions
+        self._inflight: dict[str, dict[str, Pending]] = {}  # key -> process's command id -> command
+        self._held: dict[str, deque[Pending]] = {}  # key -> commands waiting for ready
+        self._ids = itertools.count(1)
+
+    def take(self, cmd: Command, d, now: float) -> None:
+        """The handler of ``message_action`` and ``check_number``."""
+        rec = self.sessions.get(cmd.key)
+        if rec is None or rec.state in (S.STOPPING, S.STOPPED):
+            self.bus.fail(d, "unknown_instance", f"no session {cmd.key} on this node", cmd.key, cmd.command_id)
+        elif rec.state == S.READY:
+            self._dispatch(rec, Pending(cmd, d))
+        elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
+            self._held.setdefault(cmd.key, deque()).append(Pending(cmd, d, now + self.hold))
+        else:
+            self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
+
+    def _dispatch(self, rec: S.SessionRecord, p: Pending) -> None:
+        child_id = f"a{next(self._ids)}"
+        self._inflight.setdefault(rec.key, {})[child_id] = p
+        rec.child.send(pipe_command(p.command, child_id))
+
+    def idle(self, key: str) -> bool:
+        return not self._inflight.get(key) and not self._held.get(key)
+
+    # ---------------------------------------------------------- answers
+    def handlers(self) -> dict:
+        """The session events this desk acts on (``protocol.EVENTS``)."""
+        return {"action_done": self._on_done, "action_failed": self._on_failed,
+                "ack": self._on_ack, "reaction": self._on_reaction}
+
+    def _on_done(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        p = self._inflight.get(rec.key, {}).pop(event["id"], None)
+        if p is not None:
+            name, body = answer(rec.key, p.command, event["result"])
+            self.bus.emit_then_ack(name, body, p.delivery)
+
+    def _on_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        p = self._inflight.get(rec.key, {}).pop(event["id"], None)
+        if p is None:
+            return
+        if event["reason"] == SEND_REFUSED_STOPPING:
+            # Refused because the process was told to stop before it began:
+            # for whoever runs the key next (this node back included).
+            self.bus.requeue(p.delivery)
+            return
+        self.bus.fail(p.delivery, event["reason"], event.get("detail", ""), rec.key, p.command.command_id)
+
+    def _on_ack(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        self.bus.emit("message_ack_instance", {"key": rec.key, "message_id": event["message_id"],
+                                               "chat_id": event["chat_id"], "ack": event["ack"]})
+
+    def _on_reaction(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        self.bus.emit("message_reaction_instance", {"key": rec.key, "message_id": event["message_id"],
+                                                    "reaction": event["reaction"], "sender": event["sender"]})
+
+    # ------------------------------------------------ following sessions
+    def on_change(self, change: S.Change) -> None:
+        key = change.key
+        if change.new in GONE:
+            for p in self._inflight.pop(key, {}).values():
+                self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
+        if change.new == S.READY:
+            rec = self.sessions.get(key)
+            for p in self._held.pop(key, ()):
+                self._dispatch(rec, p)
+        elif change.new == S.FAILED:
+            self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
+        elif change.new == S.STOPPED and change.for_good:
+            self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+            for p in self._held.pop(key, ()):
+                self.bus.requeue(p.delivery)
+
+    def _fail_held(self, key: str, reason: str, detail: str) -> None:
+        for p in self._held.pop(key, ()):
+            self.bus.fail(p.delivery, reason, detail, key, p.command.command_id)
+
+    def tick(self, now: float) -> None:
+        for key, held in list(self._held.items()):
+            while held and held[0].hold_until <= now:
+                p = held.popleft()
+                self.bus.fail(p.delivery, "not_ready", f"session {key} was not ready in time", key,
+                              p.command.command_id)
+            if not held:
+                self._held.pop(key, None)

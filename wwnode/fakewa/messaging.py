@@ -1,0 +1,183 @@
+"""The stand-in's phones beyond text: reactions, chats marked read, which
+numbers have WhatsApp, linking with a pairing code, and group messages.
+
+A part of :class:`~wwnode.fakewa.world.World` (it is mixed in), using the
+world's lock, devices and links the same way ``world.py`` does.
+
+- **Reactions**: a page reacts to a message (``/_wa/react``); the reacting
+  phone's reactions are listed by the control API.  A phone reacts to a
+  message a linked account sent or received (``POST /_sim/reactions``):
+  its open pages store the reaction as the real page does, through the
+  reaction table (whatsapp-web.js's ``message_reaction`` hooks it there).
+- **Read**: a page that marks a chat read (``sendSeen`` with unread
+  messages) sends read receipts for it; the control API lists those chats.
+- **Numbers**: a number has WhatsApp if a phone of it linked a device, or
+  the control API says so (``POST /_sim/numbers``, optionally with the id
+  WhatsApp answers for it, which may differ from the number typed).
+- **Pairing codes**: a page asked for a code for a phone number
+  (``WAWebAltDeviceLinkingApi.startAltLinkingFlow``) stops showing QR codes
+  and waits; the phone typing the code (``POST /_sim/pair``) links it as a
+  scan would.  A new request replaces the code.  Codes are eight
+  characters of the alphabet WhatsApp uses (no 0, O, I or U); how long the
+  real one lives is not known here: the stand-in's lives until replaced or
+  typed.
+- **Groups**: a message from a phone in a group (``POST /_sim/messages``
+  with ``group``) reaches the linked browsers from the group, with the
+  phone as ``author``.  The stand-in keeps no group members: any phone may
+  write to any group id, and a page may send to any group id.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from .errors import BadRequest, NotFound
+
+GROUP_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")
+CHAT_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)$")
+CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+CODE_LENGTH = 8
+MAX_REACTION = 32
+
+
+def new_pairing_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class MessagingWorld:
+    """Mixed into World; uses its ``_lock``, ``_devices``, ``_phone_info``,
+    ``_pair`` and ``_linked_devices``."""
+
+    def _init_messaging(self) -> None:
+        # codes: device id -> (code, phone) its page asked for last.
+        self._messaging = {"reactions": {}, "seen": {}, "numbers": {}, "codes": {}}
+
+    def _messaging_state(self) -> dict:
+        return self._messaging
+
+    def _linked_device(self, device_id: str):
+        device = self._devices.get(device_id)
+        if device is None or device.phone is None:
+            raise NotFound("device is not linked to a phone")
+        return device
+
+    # ------------------------------------------------------ from the page
+    def record_reaction(self, device_id: str, msg_id: str, chat: str, reaction: str) -> dict:
+        if not isinstance(msg_id, str) or not msg_id or not isinstance(chat, str) or not CHAT_RE.match(chat):
+            raise BadRequest("id and chat must name a message and its chat")
+        if not isinstance(reaction, str) or len(reaction) > MAX_REACTION:
+            raise BadRequest(f"reaction must be a string of at most {MAX_REACTION} characters")
+        with self._lock:
+            device = self._linked_device(device_id)
+            record = {"message_id": msg_id, "chat": chat, "reaction": reaction, "t": int(time.time())}
+            self._messaging_state()["reactions"].setdefault(device.phone, []).append(record)
+            return dict(record)
+
+    def mark_seen(self, device_id: str, chat: str) -> None:
+        if not isinstance(chat, str) or not CHAT_RE.match(chat):
+            raise BadRequest("chat must be a chat id")
+        with self._lock:
+            device = self._linked_device(device_id)
+            self._messaging_state()["seen"].setdefault(device.phone, []).append(
+                {"chat": chat, "t": int(time.time())})
+
+    def query_exists(self, device_id: str, wid: str) -> str | None:
+        """The id WhatsApp answers for a number's id, None if it has no
+        WhatsApp."""
+        if not isinstance(wid, str) or not wid.endswith("@c.us") or not wid[:-5].isdigit():
+            raise BadRequest("wid must be <digits>@c.us")
+        with self._lock:
+            self._linked_device(device_id)
+            phone = wid[:-5]
+            numbers = self._messaging_state()["numbers"]
+            if phone in numbers:
+                return numbers[phone]
+            return wid if phone in self._phones else None
+
+    def request_pairing_code(self, device_id: str, phone: str) -> str:
+        phone = _phone(phone, "phone")
+        with self._lock:
+            device = self._devices.get(device_id)
+            link = device.link if device is not None else None
+            if link is None or link.mode not in ("qr", "idle", "code"):
+                raise NotFound("this page is not waiting to be linked")
+            link.mode = "code"
+            link.ref = link.ref_deadline = None  # no more QR codes
+            code = new_pairing_code()
+            self._messaging_state()["codes"][device_id] = (code, phone)
+            return code
+
+    # -------------------------------------------------- the control API
+    def pair(self, phone, code, now: float) -> str:
+        """The phone types a pairing code a page shows for it."""
+        phone = _phone(phone, "phone")
+        if not isinstance(code, str) or not code:
+            raise BadRequest("code must be a non-empty string")
+        code = code.replace("-", "").upper()
+        with self._lock:
+            codes = self._messaging_state()["codes"]
+            for device_id, asked in list(codes.items()):
+                device = self._devices.get(device_id)
+                link = device.link if device is not None else None
+                # The code is the device's: a page whose live link was cut
+                # and came back (showing QR codes again) still takes it.
+                if asked == (code, phone) and link is not None and link.mode in ("code", "qr", "idle"):
+                    del codes[device_id]
+                    device.phone = phone
+                    self._phone_info(phone)
+                    self._pair(link, restored=False, now=now)
+                    return f"{phone}@c.us"
+        raise NotFound(f"no page waits for code {code} for phone {phone}")
+
+    def react(self, to, sender, message_id, reaction) -> None:
+        """``sender`` reacts to message ``message_id`` (the bare id) in its
+        chat with ``to``; the pages linked to ``to`` learn of it."""
+        to = _phone(to, "to")
+        sender = _phone(sender, "from")
+        if not isinstance(message_id, str) or not re.match(r"^[0-9A-Za-z]{1,64}$", message_id):
+            raise BadRequest("message_id must be a message's bare id")
+        if not isinstance(reaction, str) or len(reaction) > MAX_REACTION:
+            raise BadRequest(f"reaction must be a string of at most {MAX_REACTION} characters ('' takes it back)")
+        event = {"type": "reaction", "id": message_id, "from": f"{sender}@c.us", "reaction": reaction,
+                 "reaction_id": secrets.token_hex(10).upper(), "t": int(time.time() * 1000)}
+        with self._lock:
+            links = [d.link for d in self._linked_devices(to) if d.link is not None and d.link.mode == "paired"]
+            if not links:
+                raise NotFound(f"no open page is linked to phone {to}")
+            for link in links:
+                link.push(event)
+
+    def reactions_by(self, phone) -> list[dict]:
+        phone = _phone(phone, "from")
+        with self._lock:
+            return [dict(r) for r in self._messaging_state()["reactions"].get(phone, [])]
+
+    def seen_by(self, phone) -> list[dict]:
+        phone = _phone(phone, "phone")
+        with self._lock:
+            return [dict(r) for r in self._messaging_state()["seen"].get(phone, [])]
+
+    def set_number(self, phone, registered, wid=None) -> None:
+        phone = _phone(phone, "phone")
+        if not isinstance(registered, bool):
+            raise BadRequest("registered must be true or false")
+        if wid is not None and (not isinstance(wid, str) or not re.match(r"^[0-9]{5,20}@c\.us$", wid)):
+            raise BadRequest("wid must be <digits>@c.us")
+        with self._lock:
+            self._messaging_state()["numbers"][phone] = (wid or f"{phone}@c.us") if registered else None
+
+
+def group_message(sender: str, group) -> dict:
+    """The fields of a message ``sender`` writes in ``group``: from the
+    group, with the sender as author."""
+    if not isinstance(group, str) or not GROUP_RE.match(group):
+        raise BadRequest("group must be a group id, <digits>-<digits>@g.us")
+    return {"from": group, "author": f"{sender}@c.us"}
+
+
+def _phone(value, name: str) -> str:
+    if not isinstance(value, str) or not re.match(r"^[0-9]{5,20}$", value):
+        raise BadRequest(f"{name} must be a phone number of 5 to 20 digits")
+    return value

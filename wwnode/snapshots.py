@@ -1,0 +1,257 @@
+"""Snapshots of a session's login: the parts of its Chromium profile that
+WhatsApp Web keeps its device identity and pairing in, compressed, in the
+blob store, so another node can start the session without a QR code.
+
+What a login needs (``LOGIN_PARTS``): the page keeps its keys and pairing
+in IndexedDB and some state in Local Storage (``Default/IndexedDB``,
+``Default/Local Storage``; whatsapp-web.js's RemoteAuth saves the same two),
+Chromium the storage buckets those live in (``Default/WebStorage``), the
+cookies (``Default/Cookies``), the key those are sealed with (``Local
+State``), and the node's own marker of a linked profile
+(``sessionproc.protocol.LINKED_MARKER``).  Everything else is left out:
+caches (``Cache``, ``Code Cache``, ``GPUCache``, ``Service Worker``'s
+``CacheStorage`` and ``ScriptCache``, the Dawn caches), history, sessions
+and the browser's own databases, and in every folder LevelDB's ``LOCK`` and
+``LOG`` files.  A snapshot is a few hundred kilobytes, not the profile's
+megabytes.
+
+**A copy while the page writes.** IndexedDB and Local Storage are LevelDB
+databases, the cookies SQLite; the browser may write them while a running
+session is snapshotted.  The files are copied to a staging folder and the
+profile looked at again afterwards: if a file appeared or went (LevelDB
+switched its log or compacted), or a file other than LevelDB's
+append-only ones (``*.log``, ``MANIFEST-*``) changed while it was copied,
+the copy is thrown away and made again (``COPY_TRIES`` times, then the
+snapshot fails and is tried at the next occasion).  What is kept is then
+what a browser killed at that moment would have left, which LevelDB and
+SQLite are made to recover from: a log cut short ends at its last whole
+record.
+
+**Names and fences.** A key's snapshots are the blobs
+``snapshots/{key}/{fence:012d}-{ms:013d}.tgz``: the fencing number of the
+lease its writer held (``store.py``), then the wall clock.  The newest is
+the greatest name.  A writer refuses to write when a snapshot of a greater
+fence exists (:class:`StaleFence`): a node that lost its lease never
+overwrites what the key's next owner wrote, and even a write that slipped
+through would sort below it.  After a write, the key's older snapshots are
+deleted.  The node checks the lease in Redis before each write too
+(``portable.py``).
+
+Every function here blocks (disk, network): ``portable.py`` runs them on a
+worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sessionproc.protocol import KEY_RE, LINKED_MARKER
+
+from .blobstore import BlobStore
+
+log = logging.getLogger(__name__)
+
+LOGIN_PARTS = (
+    LINKED_MARKER,
+    "Local State",
+    "Default/IndexedDB",
+    "Default/Local Storage",
+    "Default/WebStorage",
+    "Default/Cookies",
+    "Default/Cookies-journal",
+)
+SKIPPED_NAMES = frozenset({"LOCK", "LOG", "LOG.old"})
+COPY_TRIES = 5
+PREFIX = "snapshots"
+NAME_RE = re.compile(r"\A(\d{12})-(\d{13})\.tgz\Z")
+
+
+class SnapshotError(Exception):
+    """A snapshot could not be made or restored."""
+
+
+class StaleFence(SnapshotError):
+    """A snapshot of a newer fence exists: this writer's lease is old."""
+
+
+@dataclass(frozen=True, order=True)
+class SnapshotName:
+    fence: int
+    ms: int
+
+    def blob_id(self, key: str) -> str:
+        return f"{key_prefix(key)}{self.fence:012d}-{self.ms:013d}.tgz"
+
+
+def key_prefix(key: str) -> str:
+    if not KEY_RE.match(key):
+        raise SnapshotError(f"not a valid key: {key!r}")
+    return f"{PREFIX}/{key}/"
+
+
+def fence_of(token: str) -> int:
+    """The fencing number of an owner token ``{node}:{fence}``."""
+    return int(token.rpartition(":")[2])
+
+
+# ----------------------------------------------------------------- capture
+def _login_files(profile: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime ns) of every file a login needs."""
+    found = {}
+    for part in LOGIN_PARTS:
+        top = profile / part
+        if top.is_file() and not top.is_symlink():
+            st = top.stat()
+            found[part] = (st.st_size, st.st_mtime_ns)
+        elif top.is_dir() and not top.is_symlink():
+            for dirpath, dirnames, files in os.walk(top):
+                dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+                for name in files:
+                    path = Path(dirpath, name)
+                    if name in SKIPPED_NAMES or path.is_symlink():
+                        continue
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:
+                        continue  # went while we looked: the recheck sees it
+                    found[path.relative_to(profile).as_posix()] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _append_only(rel: str) -> bool:
+    """LevelDB's write-ahead log and manifest only grow: a copy cut short
+    is a state LevelDB recovers from."""
+    name = rel.rpartition("/")[2]
+    return name.endswith(".log") or name.startswith("MANIFEST-")
+
+
+def _stable_copy(profile: Path, staging: Path) -> int:
+    """Copy the login's files to ``staging``, again until no file came,
+    went, or changed under the copy; the number of files."""
+    for attempt in range(1, COPY_TRIES + 1):
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(mode=0o700)
+        before = _login_files(profile)
+        vanished = False
+        for rel in before:
+            target = staging / rel
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                shutil.copyfile(profile / rel, target)
+            except FileNotFoundError:
+                vanished = True
+                break
+        after = _login_files(profile)
+        changed = [rel for rel, stat in before.items()
+                   if rel in after and after[rel] != stat and not _append_only(rel)]
+        if not vanished and before.keys() == after.keys() and not changed:
+            return len(before)
+        log.info("profile %s changed while it was copied (try %d of %d); copying again", profile.name, attempt,
+                 COPY_TRIES)
+    raise SnapshotError(f"the profile kept changing while it was copied ({COPY_TRIES} tries)")
+
+
+def capture(profile: Path, out: Path) -> int:
+    """Write the login's parts of ``profile`` to ``out`` (gzip'd tar);
+    its size in bytes.  SnapshotError if there is no login to save."""
+    if not (profile / LINKED_MARKER).is_file():
+        raise SnapshotError(f"{profile} holds no linked login")
+    staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=out.parent))
+    try:
+        _stable_copy(profile, staging / "p")
+        with tarfile.open(out, "w:gz", compresslevel=6) as tar:
+            tar.add(staging / "p", arcname=".", filter=_plain)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out.stat().st_size
+
+
+def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+# ----------------------------------------------------------------- restore
+def extract(archive: Path, profile: Path) -> None:
+    """Make ``profile`` the snapshot's login (what was there is replaced):
+    extracted beside it, then renamed into place.  Only plain files and
+    folders inside the profile are taken from the archive."""
+    parent = profile.parent
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                if not (member.isfile() or member.isdir()):
+                    raise SnapshotError(f"snapshot holds {member.name!r}, neither file nor folder")
+            # The "data" filter refuses absolute names, .. and links out.
+            tar.extractall(staging, filter="data")
+        for dirpath, dirnames, files in os.walk(staging):
+            os.chmod(dirpath, 0o700)
+            for name in files:
+                os.chmod(os.path.join(dirpath, name), 0o600)
+        old = None
+        if profile.exists():
+            old = parent / f".old-{profile.name}-{os.getpid()}"
+            os.rename(profile, old)
+        os.rename(staging, profile)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except (tarfile.TarError, OSError) as e:
+        raise SnapshotError(f"cannot restore the snapshot: {e}") from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# ----------------------------------------------------------- in the store
+class Snapshots:
+    """A key's snapshots in the blob store."""
+
+    def __init__(self, blobs: BlobStore, clock=time.time):
+        self.blobs = blobs
+        self.clock = clock
+
+    def names(self, key: str) -> list[SnapshotName]:
+        prefix = key_prefix(key)
+        found = []
+        for blob_id in self.blobs.list_prefix(prefix):
+            m = NAME_RE.match(blob_id[len(prefix):])
+            if m:
+                found.append(SnapshotName(int(m.group(1)), int(m.group(2))))
+        return sorted(found)
+
+    def newest(self, key: str) -> SnapshotName | None:
+        names = self.names(key)
+        return names[-1] if names else None
+
+    def put(self, key: str, fence: int, archive: Path) -> SnapshotName:
+        """Store ``archive`` as the key's newest snapshot, written under
+        ``fence``; StaleFence if a newer fence wrote one already."""
+        newest = self.newest(key)
+        if newest is not None and newest.fence > fence:
+            raise StaleFence(f"{key}: a snapshot of fence {newest.fence} exists; refusing one of fence {fence}")
+        ms = int(self.clock() * 1000)
+        if newest is not None and newest.fence == fence:
+            ms = max(ms, newest.ms + 1)  # one writer per fence: its own later write sorts after
+        name = SnapshotName(fence, ms)
+        self.blobs.put_file(name.blob_id(key), archive)
+        for older in self.names(key):
+            if older < name:
+                self.blobs.delete(older.blob_id(key))
+        return name
+
+    def fetch(self, key: str, name: SnapshotName, archive: Path) -> None:
+        self.blobs.get_file(name.blob_id(key), archive)
+
+    def delete_all(self, key: str) -> None:
+        self.blobs.delete_prefix(key_prefix(key))
