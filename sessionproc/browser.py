@@ -45,10 +45,34 @@ SINGLETON_FILES = ("SingletonLock", "SingletonSocket", "SingletonCookie")
 
 # Flags for a headless browser that talks to nothing but its page.  Without
 # the background-networking ones Chromium keeps trying to reach Google's
-# hosts; the memory ones matter when dozens run on one machine.
+# hosts.  The memory ones matter when dozens run on one machine: each says
+# what it saves per session, PSS of the session's whole tree (session
+# process, chromedriver, Chromium) measured with tests/bench/bench_flags.py,
+# the flag on and off in the same run (Chromium 156, the stand-in page, two
+# sessions per variant, 12 linked; 122 MB per session with all of them).
+#
+# Tried and left out, measured the same way:
+# - --single-process: +0.8 MB once the GPU and network services are
+#   threads already, and Chromium supports it for debugging only.
+# - --no-zygote: +12.8 MB (each process loads what the zygote shared).
+# - --js-flags=--optimize-for-size, --max-semi-space-size=1, --lite-mode:
+#   within 0.4 MB on the bare page; on the weighted page (430 MB per
+#   session, two of each) the first two cost +9.7 and +6.4 MB, within the
+#   spread of the base's two sessions (422-439): nothing saved either way.
+#   --jitless is not tried: it turns WebAssembly off, and nothing tells
+#   that the real page does without it.
+# - --disable-site-isolation-trials, SpareRendererForSitePerProcess,
+#   BackForwardCache, the on-device model features, --window-size=800,600:
+#   each within 0.7 MB, noise.
 BASE_FLAGS = (
     "--headless=new",
     "--disable-gpu",
+    # No GPU, so no SwiftShader either: nothing to rasterize WebGL with,
+    # which the page does not use.  -10.9 MB.
+    "--disable-software-rasterizer",
+    # The GPU process's thread inside the browser process: one process
+    # fewer.  -2.2 MB.
+    "--in-process-gpu",
     "--no-first-run",
     "--no-default-browser-check",
     "--disable-background-networking",
@@ -63,8 +87,13 @@ BASE_FLAGS = (
     # nobody sees: a third of a browser's start-up CPU.
     "--disable-features=Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions,"
     "PreloadTopChromeWebUI,WebUIOmniboxPopup,WebUIOmniboxAimPopup,WebUIOmniboxFullPopup",
+    # The network service as a thread of the browser process instead of a
+    # process of its own.  -17.4 MB.  Its crash then takes the
+    # browser along, which for one page is what a renderer crash does.
+    "--enable-features=NetworkServiceInProcess2",
     "--mute-audio",
     "--password-store=basic",
+    # All frames in one renderer: without it a second one starts.  -7.0 MB.
     "--renderer-process-limit=1",
     "--log-level=3",
 )

@@ -69,6 +69,7 @@ from .sends import SendDesk
 from .sessions import Sessions
 from .storage import Storage
 from .store import REDIS_ERRORS, Store
+from .turns import TurnTimes
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class Node:
     processes: Processes
     counters: Counters
     storage: Storage  # whether DATA_DIR takes writes
+    turns: TurnTimes = field(default_factory=TurnTimes)  # the loop's own speed, for the heartbeat
     chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
     # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
     placement: Callable[[int, float, float], tuple[int, int]] | None = None
@@ -143,6 +145,7 @@ class Node:
 
     def _turn(self) -> bool:
         """One turn of the loop; False once the node has stopped."""
+        self.turns.begin()
         now = self.clock()
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
@@ -162,6 +165,7 @@ class Node:
         self._dispatch_commands(now)
         self._reap(now)
         self._tick(now)
+        self.turns.end()
         return True
 
     def _finish(self) -> None:
@@ -255,7 +259,10 @@ class Node:
             timeout = 0.02  # a connection is being made: pick it up soon
         else:
             timeout = TURN if sock is not None or not self.consumer.up else 0.05
-        for fd, mask in poller.poll(timeout * 1000):
+        polled = time.perf_counter()
+        ready = poller.poll(timeout * 1000)
+        self.turns.waited(time.perf_counter() - polled)
+        for fd, mask in ready:
             if fd == self._wake_r:
                 os.read(self._wake_r, 512)
             elif fd in by_fd:
@@ -384,6 +391,7 @@ class Node:
                      "leases_lost"):
             doc[name] = self.counters.get(name)
         doc.update(self.counters.snapshot())
+        doc.update(self.turns.report())
         return doc
 
     def wake(self) -> None:

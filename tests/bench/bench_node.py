@@ -205,6 +205,11 @@ class Events(threading.Thread):
                     raise RuntimeError(f"no {name} event within {timeout} s")
                 self._cond.wait(left)
 
+    def all(self, name: str) -> list[tuple[float, dict]]:
+        """(arrival time, event) of every ``name`` event so far."""
+        with self._cond:
+            return list(self._by_name.get(name, []))
+
     def find(self, name: str, match=None) -> list[dict]:
         with self._cond:
             return [e for _, e in self._by_name.get(name, []) if match is None or match(e)]

@@ -9,8 +9,10 @@ from importlib import resources
 
 import orjson
 
+from .settings import Settings
+
 # The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page_messaging.js", "page_media.js", "page.js")
+SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page_media.js", "page.js")
 
 
 def _asset(name: str) -> bytes:
@@ -23,9 +25,14 @@ def script() -> bytes:
     return b"(function () {\n'use strict';\n" + parts + b"\n})();\n"
 
 
-def page_html(drop_modules: tuple[str, ...]) -> bytes:
+def page_html(settings: Settings) -> bytes:
     # Settings reach the page as data in a JSON block, never as script.
-    config = orjson.dumps({"dropModules": list(drop_modules)}).replace(b"<", b"\\u003c")
+    weight = {"heapMb": settings.weight_heap_mb, "domNodes": settings.weight_dom_nodes,
+              "chats": settings.weight_chats, "messages": settings.weight_messages}
+    config = {"dropModules": list(settings.drop_modules)}
+    if any(weight.values()):
+        config["weight"] = weight
+    config = orjson.dumps(config).replace(b"<", b"\\u003c")
     return _asset("page.html").replace(b"{{config}}", config)
 
 

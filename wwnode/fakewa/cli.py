@@ -10,6 +10,7 @@ import sys
 from .assets import page_modules
 from .server import FakeWA
 from .tls import TLSUnavailable
+from .settings import REAL_WEIGHT
 from .world import Settings
 
 
@@ -28,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--auto-read", type=float, metavar="S", help="... and read S seconds after the server took it")
     p.add_argument("--drop-module", action="append", default=[], metavar="NAME",
                    help="leave this module out of the page, to play a page WhatsApp changed (repeatable)")
+    p.add_argument("--weight", choices=("off", "real"), default="off",
+                   help="give the page the weight of the real one (README, Page weight); the --weight-* options "
+                        "below override its parts (default %(default)s)")
+    p.add_argument("--weight-heap-mb", type=int, metavar="MB", help="megabytes of JavaScript objects the page holds")
+    p.add_argument("--weight-dom-nodes", type=int, metavar="N", help="elements the page's document holds")
+    p.add_argument("--weight-chats", type=int, metavar="N", help="chats the page keeps in an IndexedDB")
+    p.add_argument("--weight-messages", type=int, metavar="N", help="messages the page keeps in that IndexedDB")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a self-signed certificate for web.whatsapp.com, localhost and 127.0.0.1")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -35,10 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.drop_module) - set(page_modules()))
     if unknown:
         p.error(f"the page has no module {', '.join(unknown)}; it has {', '.join(sorted(page_modules()))}")
+    weight = dict(REAL_WEIGHT) if args.weight == "real" else {}
+    for name in REAL_WEIGHT:
+        if getattr(args, name) is not None:
+            weight[name] = getattr(args, name)
     try:
         settings = Settings(qr_first=args.qr_first, qr_next=args.qr_next, qr_count=args.qr_count,
                             sync_delay=args.sync_delay, auto_delivered=args.auto_delivered, auto_read=args.auto_read,
-                            drop_modules=tuple(args.drop_module))
+                            drop_modules=tuple(args.drop_module), **weight)
     except ValueError as e:
         p.error(str(e))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -339,6 +339,9 @@ async function boot() {
   window.Debug = { VERSION };
   show('Loading');
   await connect();
+  // The weight (off by default) builds while the page runs, in slices, as
+  // the real page loads its chats: the QR code and the link do not wait.
+  loadWeight(CONFIG.weight).catch((err) => console.error('fakewa: weight', err));
 }
 
 boot().catch((err) => { console.error(err); show('Failed to start: ' + err); });

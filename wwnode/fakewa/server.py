@@ -108,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         if assets.unsupported_browser(self.headers.get("User-Agent", "")):
             self._send(200, assets.unsupported_html(), "text/html; charset=utf-8")
             return
-        self._send(200, assets.page_html(self.world.settings.drop_modules), "text/html; charset=utf-8")
+        self._send(200, assets.page_html(self.world.settings), "text/html; charset=utf-8")
 
     def script(self, query) -> None:
         self._send(200, assets.script(), "text/javascript; charset=utf-8")

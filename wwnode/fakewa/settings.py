@@ -9,6 +9,14 @@ MODULE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 # What the real page's Conn.platform says of the primary device.
 PLATFORMS = ("android", "iphone", "smba", "smbi", "wp", "kaios")
 PUSHNAME_MAX = 25  # characters, as the app allows
+# Bounds of the page's weight: beyond them a page would take minutes to
+# build or more memory than a test machine has.
+WEIGHT_LIMITS = {"weight_heap_mb": 4096, "weight_dom_nodes": 1_000_000, "weight_chats": 100_000,
+                 "weight_messages": 5_000_000}
+# The weight that matches what the real page is known to hold (README,
+# "Page weight"): a whole browser of about 500 MB, as whatsapp-web.js users
+# report for one client.
+REAL_WEIGHT = {"weight_heap_mb": 320, "weight_dom_nodes": 20_000, "weight_chats": 500, "weight_messages": 20_000}
 
 
 @dataclass
@@ -31,6 +39,13 @@ class Settings:
     auto_read: float | None = None
     # Modules the page leaves out, to play a page that WhatsApp changed.
     drop_modules: tuple[str, ...] = ()
+    # The page's weight (see page_weight.js and the README): megabytes of
+    # JavaScript objects, elements in the document, and chats and messages
+    # in an IndexedDB, all held for the page's life.  0: none (the default).
+    weight_heap_mb: int = 0
+    weight_dom_nodes: int = 0
+    weight_chats: int = 0
+    weight_messages: int = 0
 
     def __post_init__(self) -> None:
         if not (self.qr_first > 0 and self.qr_next > 0 and self.keepalive > 0):
@@ -43,6 +58,10 @@ class Settings:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 3600:
                 raise ValueError(f"{name} must be from 0 to 3600 seconds, or None")
+        for name, most in WEIGHT_LIMITS.items():
+            value = getattr(self, name)
+            if not (isinstance(value, int) and 0 <= value <= most):
+                raise ValueError(f"{name} must be a whole number from 0 to {most}")
         self.drop_modules = tuple(self.drop_modules)
         bad = [m for m in self.drop_modules if not isinstance(m, str) or not MODULE_NAME_RE.match(m)]
         if bad:

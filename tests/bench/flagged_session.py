@@ -1,0 +1,21 @@
+"""``python -m flagged_session``: the session process with Chromium's flags
+changed, for bench_flags.py.  ``BENCH_FLAGS_DROP`` and ``BENCH_FLAGS_ADD``
+(JSON lists) take flags out of and add flags to ``browser.BASE_FLAGS``
+before ``sessionproc`` runs as usual."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import orjson
+
+from sessionproc import __main__ as entry
+from sessionproc import browser
+
+drop = orjson.loads(os.environ.get("BENCH_FLAGS_DROP", "[]"))
+add = orjson.loads(os.environ.get("BENCH_FLAGS_ADD", "[]"))
+browser.BASE_FLAGS = tuple(f for f in browser.BASE_FLAGS if f not in drop) + tuple(add)
+
+if __name__ == "__main__":
+    sys.exit(entry.main())
