@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             if name != "base":
                 table.add(f"{name}: change from base", mean - base, "MB", fmt="{:+.1f}")
             table.add(f"{name}: by process", 0, detail, fmt="")
-        table.add(f"machine load (1-min average) at the measure", psutil.getloadavg()[0], "", fmt="{:.2f}")
+        table.add("machine load (1-min average) at the measure", psutil.getloadavg()[0], "", fmt="{:.2f}")
 
     def cleanup() -> None:
         for _, s in sessions:
