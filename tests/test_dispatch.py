@@ -3,6 +3,8 @@ acknowledged (confirms arrive only when the test says so)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from sessionproc.protocol import EXIT_CANNOT_START
@@ -106,6 +108,20 @@ def test_a_command_for_a_key_nobody_owns_fails(rig):
     d = delivery("destroy_instance", {"key": "k"})
     rig.dispatch.on_command(d, 0.0)
     assert rig.broker.failed() == [(d.tag, "unknown_instance")]
+
+
+def test_a_send_a_router_fails_for_want_of_an_owner_gets_the_same_answer_when_delivered_again(rig):
+    body = {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi", "id": "c1"}
+    d = delivery("send_message", body)
+    rig.dispatch.on_command(d, 0.0)
+    assert rig.broker.failed() == [(d.tag, "unknown_instance")]
+    # Its acknowledgement was lost with a connection; meanwhile the key
+    # runs here.  The copy is answered as the first was, not sent.
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    again = dataclasses.replace(delivery("send_message", body), redelivered=True)
+    rig.dispatch.on_command(again, 1.0)
+    assert rig.broker.failed()[-1] == (again.tag, "unknown_instance") and rec.child.commands("send") == []
 
 
 def test_routing_waits_while_redis_cannot_say(rig):

@@ -45,6 +45,7 @@ PARK = 1.0  # seconds a parked delivery waits before it is tried again
 STOP_POLL = 0.25  # seconds between looks at a key being stopped
 
 Handler = Callable[[Command, Delivery, float], None]
+Refuse = Callable[[Command, Delivery, str, str], None]  # (command, delivery, reason, detail)
 
 
 class Bus(Protocol):
@@ -71,7 +72,8 @@ class Dispatch:
     def __init__(self, node_id: str, bus: Bus, ownership: Ownership, sessions: Sessions,
                  handlers: Mapping[str, Handler], unavailable: type[Exception], *,
                  has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
-                 moving_out: Callable[[str], bool] = lambda key: False):
+                 moving_out: Callable[[str], bool] = lambda key: False,
+                 refuse: Mapping[str, Refuse] | None = None):
         missing = set(COMMANDS) ^ set(handlers)
         if missing:
             raise ValueError(f"the command table and the node's handlers disagree on {sorted(missing)}")
@@ -86,6 +88,9 @@ class Dispatch:
         self.has_room = has_room
         self.stop_wait = stop_wait  # longest wait of a create for a key being stopped
         self.moving_out = moving_out  # whether this node is moving the key to another (a drain)
+        # How a command that no node can carry out is failed, by queue (the
+        # send desk records a send's failure: ``sends.py``); else ``bus.fail``.
+        self.refuse = dict(refuse or {})
         self.stopping = False
         self._parked: list[tuple[float, Delivery]] = []
         self._waiting_since: dict[tuple[int, int], float] = {}  # creates waiting for a stop
@@ -131,10 +136,17 @@ class Dispatch:
         if owner is None and self._moving(cmd.key, d, now):
             return
         if owner is None or owner == self.node_id:
-            self.bus.fail(d, "unknown_instance", f"no node runs {cmd.key}", cmd.key, cmd.command_id)
+            self._unknown(cmd, d, f"no node runs {cmd.key}")
             return
-        self.bus.forward(d, node_queue_name(owner), on_unroutable=lambda: self.bus.fail(
-            d, "unknown_instance", f"owner {owner} of {cmd.key} has no queue", cmd.key, cmd.command_id))
+        self.bus.forward(d, node_queue_name(owner), on_unroutable=lambda: self._unknown(
+            cmd, d, f"owner {owner} of {cmd.key} has no queue"))
+
+    def _unknown(self, cmd: Command, d: Delivery, detail: str) -> None:
+        refuse = self.refuse.get(cmd.name)
+        if refuse is not None:
+            refuse(cmd, d, "unknown_instance", detail)
+        else:
+            self.bus.fail(d, "unknown_instance", detail, cmd.key, cmd.command_id)
 
     def _moving(self, cmd_key: str, d: Delivery, now: float) -> bool:
         """A key between two owners (``moving``): the delivery waits (True).

@@ -120,6 +120,15 @@ class SendDesk:
         else:
             self._fail(pending, "not_ready", f"session {cmd.key} is {rec.state}, not ready")
 
+    def refuse(self, cmd: Command, d, reason: str, detail: str) -> None:
+        """A send failed before any desk took it (a router found no owner
+        for its key): recorded like any failure, so the same delivery
+        coming again, when the key runs again, gets the same answer."""
+        p = PendingSend(cmd, d)
+        if cmd.command_id is not None and delivered_again(d) and self._answered_before(p):
+            return
+        self._fail(p, reason, detail)
+
     def _answered_before(self, p: PendingSend) -> bool:
         """A send delivered again (its first delivery was not acknowledged:
         a broken link, a node gone) gets the answer its first delivery got,

@@ -6,9 +6,12 @@ What a node consumes:
   admission allows, with a consumer priority (``x-priority``) that follows
   the node's headroom (``placement.py``): the broker hands each create to
   the accepting node with the most room.  Its prefetch (one to a few, also
-  from the headroom) is the channel's (``global``), so it holds across a
-  change of priority (cancel, then consume anew): the new consumer gets
-  nothing while the creates of the old one fill the prefetch;
+  from the headroom) is the consumer's, not the channel's: quorum queues
+  refuse a channel-wide (``global``) prefetch.  So across a change of
+  priority (cancel, then consume anew) the new consumer may take a create
+  while the old one's are still unacknowledged; the cap is asked again at
+  each create (``dispatch.py``), and one without room goes back to the
+  queue;
 - ``send_message``, ``destroy_instance`` and ``wa.reroute`` as the fleet's
   *router*: the node holding the exclusive queue ``wa.router``, which the
   broker grants to one connection at a time, consumes them (with exclusive
@@ -188,7 +191,7 @@ class Consumer:
         if queue not in self.channels or not self.channels[queue].is_open:
             channel = self.link.connection.channel()
             if queue == CREATE_QUEUE:
-                channel.basic_qos(prefetch_count=self.create_prefetch, global_qos=True)
+                channel.basic_qos(prefetch_count=self.create_prefetch)
             else:
                 channel.basic_qos(prefetch_count=self.prefetch)
             channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
@@ -211,17 +214,19 @@ class Consumer:
         new_priority = priority is not None and priority != self.create_priority
         if priority is not None:
             self.create_priority = priority
-        if prefetch is not None and prefetch != self.create_prefetch:
+        new_prefetch = prefetch is not None and prefetch != self.create_prefetch
+        if new_prefetch:
             self.create_prefetch = prefetch
             channel = self.channels.get(CREATE_QUEUE)
             if self.up and channel is not None and channel.is_open:
                 try:
                     with self.link.bounded(RPC_TIMEOUT):
-                        channel.basic_qos(prefetch_count=prefetch, global_qos=True)
+                        # For the consumers made from now on: the one below.
+                        channel.basic_qos(prefetch_count=prefetch)
                 except BROKER_ERRORS as e:
                     self.link.lost(e)
                     return
-        if accepting == self.want_creates and not (accepting and new_priority):
+        if accepting == self.want_creates and not (accepting and (new_priority or new_prefetch)):
             return
         self.want_creates = accepting
         if not self.up:
