@@ -69,6 +69,17 @@ def _time_out(rig, rec, now: float) -> None:
     rig.exit(rec, EXIT_CRASHED, now)
 
 
+def _slow_boots(rig, rec, n: int) -> float:
+    """``n`` boots in a row that run out of time, each started again;
+    returns the time of the last."""
+    now = 0.0
+    for _ in range(n):
+        now += 60.0
+        _time_out(rig, rec, now)
+        rig.sessions.tick(now)
+    return now
+
+
 def test_a_boot_that_runs_out_of_time_on_a_busy_machine_starts_again_without_a_crash(tmp_path):
     rig = node_rig(tmp_path)
     _busy(rig)
@@ -87,11 +98,7 @@ def test_slow_boots_in_a_row_count_as_a_crash_past_the_limit(tmp_path):
     rig = node_rig(tmp_path)
     _busy(rig)
     rec, _ = rig.start("slow", now=0.0)
-    now = 0.0
-    for _ in range(SLOW_BOOT_LIMIT):
-        now += 60.0
-        _time_out(rig, rec, now)
-        rig.sessions.tick(now)
+    now = _slow_boots(rig, rec, SLOW_BOOT_LIMIT)
     assert rig.counters.get("slow_boots") == SLOW_BOOT_LIMIT and rig.counters.get("crashes") == 0
     now += 60.0
     _time_out(rig, rec, now)
@@ -102,11 +109,7 @@ def test_a_boot_that_comes_up_starts_the_count_of_slow_boots_again(tmp_path):
     rig = node_rig(tmp_path)
     _busy(rig)
     rec, _ = rig.start("slow", now=0.0)
-    now = 0.0
-    for _ in range(SLOW_BOOT_LIMIT):
-        now += 60.0
-        _time_out(rig, rec, now)
-        rig.sessions.tick(now)
+    now = _slow_boots(rig, rec, SLOW_BOOT_LIMIT)
     _qr(rig, rec, now + 1)  # it came up
     rig.exit(rec, EXIT_CRASHED, now + 2)  # a crash after booting: a crash
     assert rig.counters.get("crashes") == 1
