@@ -95,11 +95,12 @@ class RabbitMember:
                  what=f"{self.name} to start")
         assert self.alive, f"{self.name} exited: {(self.dir / 'server.out').read_text()[-2000:]}"
 
-    def ctl(self, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run([f"{RABBIT_BIN}/rabbitmqctl", "-q", "-n", self.name, *args], env=self.env(),
+    def ctl(self, *args: str, timeout: float = 60, check: bool = True,
+            tool: str = "rabbitmqctl") -> subprocess.CompletedProcess:
+        done = subprocess.run([f"{RABBIT_BIN}/{tool}", "-q", "-n", self.name, *args], env=self.env(),
                               capture_output=True, timeout=timeout)
         if check and done.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl {' '.join(args)} on {self.name}: {done.stderr.decode()[-500:]}")
+            raise RuntimeError(f"{tool} {' '.join(args)} on {self.name}: {done.stderr.decode()[-500:]}")
         return done
 
     @property
@@ -147,13 +148,23 @@ class RabbitCluster:
         running = lambda: first.ctl("eval", "length(rabbit_nodes:all_running()).").stdout.decode().strip()  # noqa: E731
         wait_for(lambda: running() == str(len(self.members)), timeout=60, interval=0.5, what="one cluster of all")
 
-    def url(self, member: RabbitMember) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{member.port}/{VHOST}"
+    def url(self, member: RabbitMember, vhost: str = VHOST) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{member.port}/{vhost}"
 
-    def urls(self, first: int = 0) -> str:
+    def urls(self, first: int = 0, vhost: str = VHOST) -> str:
         """Every member's URL, comma-separated, starting with member ``first``."""
         order = self.members[first:] + self.members[:first]
-        return ",".join(self.url(m) for m in order)
+        return ",".join(self.url(m, vhost) for m in order)
+
+    def add_vhost(self, vhost: str) -> None:
+        """A virtual host of the default kind: classic queues, each on
+        the member it was declared on."""
+        member = self.any_alive()
+        member.ctl("add_vhost", vhost)
+        member.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+
+    def delete_vhost(self, vhost: str) -> None:
+        self.any_alive().ctl("delete_vhost", vhost)
 
     def any_alive(self) -> RabbitMember:
         return next(m for m in self.members if m.alive)

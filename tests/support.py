@@ -264,8 +264,16 @@ class Client:
             out.append(orjson.loads(body))
 
     def depth(self, queue: str) -> tuple[int, int]:
-        """(messages ready, consumers) of a queue."""
-        ok = self.ch.queue_declare(queue, passive=True).method
+        """(messages ready, consumers) of a queue; (0, 0) while no node has
+        declared it yet."""
+        ch = self.conn.channel()  # a missing queue closes the channel it is asked on
+        try:
+            ok = ch.queue_declare(queue, passive=True).method
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != 404:
+                raise
+            return 0, 0
+        ch.close()
         return ok.message_count, ok.consumer_count
 
     def close(self) -> None:

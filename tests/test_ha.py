@@ -20,7 +20,7 @@ from collections import Counter
 import psutil
 import pytest
 
-from hacluster import RabbitCluster, RedisHA, wait_cluster_ready
+from hacluster import VHOST, RabbitCluster, RedisHA, wait_cluster_ready
 from wwnode.amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
                                   declare_topology)
 from wwnode.ownership import Leases
@@ -86,8 +86,9 @@ def fleet(tmp_path, ha):
             "REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_SENTINELS": redis_ha.sentinels,
             "REDIS_MASTER_NAME": redis_ha.MASTER_NAME}
 
-    def start(node_id: str, first_member: int) -> NodeProcess:
-        settings = {**base, "RABBIT_MQ_URL": cluster.urls(first_member), **{k.upper(): str(v) for k, v in FAST.items()}}
+    def start(node_id: str, first_member: int, vhost: str = VHOST) -> NodeProcess:
+        settings = {**base, "RABBIT_MQ_URL": cluster.urls(first_member, vhost),
+                    **{k.upper(): str(v) for k, v in FAST.items()}}
         node = NodeProcess(node_id, tmp_path / node_id, settings, session_module="fakesession")
         started.append(node)
         return node
@@ -100,10 +101,10 @@ def fleet(tmp_path, ha):
         wait_for(lambda: all_gone(processes_using(node.data_dir)), timeout=15, what="no session process left")
 
 
-def client_on(cluster, member) -> Client:
+def client_on(cluster, member, vhost: str = VHOST) -> Client:
     """A client of the service on one member, publishing with confirms (a
     client that does not may lose a message in any broker failure)."""
-    client = Client(cluster.url(member))
+    client = Client(cluster.url(member, vhost))
     client.ch.confirm_delivery()
     return client
 
@@ -194,6 +195,23 @@ class Traffic:
         events = {e["id"]: e for e in self.client.find("message_instance")}  # a replayed event keeps its id
         per_message = Counter(e["message"]["id"]["id"] for e in events.values())
         assert [m for m in self.inbound if per_message[m] != 1] == []
+
+
+def what_became_of(keys: list[str], client: Client, redis_ha: RedisHA, nodes) -> str:
+    """For a failed wait: each key's lease, state and events, and what the
+    nodes' logs say of it."""
+    r = redis_ha.client()
+    lines = []
+    for key in keys:
+        events = [(e["event"], e.get("state") or e.get("reason") or "") for e in client.events if e.get("key") == key]
+        lines.append(f"{key}: owner {r.get(f'instances:{key}:owner')!r} state {r.hgetall(f'instances:{key}:state')!r} "
+                     f"running {[n.node_id for n in nodes if running_keys(n)[key]]} events {events}")
+        for node in nodes:
+            text = node.out_path.read_text(errors="replace") if node.out_path.exists() else ""
+            lines += [f"  {node.node_id}| {line}" for line in text.splitlines() if f"{key} " in line or
+                      f"{key}:" in line or line.endswith(key)][-15:]
+    r.close()
+    return "\n".join(lines)
 
 
 def make_ready(client: Client, fake: FakeSessions, keys: list[str]) -> dict[str, str]:
@@ -317,7 +335,10 @@ def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(whole_cl
     for key in keys[8:]:
         client.publish("create_instance", {"key": key})
     redis_ha.wait_promoted(old)
-    wait_cluster_ready(lambda: all(client.find("ready_instance", key=k) for k in keys), timeout=90)
+    try:
+        wait_cluster_ready(lambda: all(client.find("ready_instance", key=k) for k in keys), timeout=90)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{what_became_of([k for k in keys if not client.find('ready_instance', key=k)], client, redis_ha, (a, b))}") from None
     took = time.monotonic() - started
     traffic = Traffic(client, fleet.fake, phones)
     traffic.round()
@@ -362,3 +383,38 @@ def test_a_lease_write_no_replica_acknowledged_does_not_count(ha):
     finally:
         r.close()
         store.close()
+
+
+def test_a_queue_no_live_member_serves_leaves_the_others_working(whole_cluster, fleet, ha):
+    """On a virtual host of classic queues (each lives on the member that
+    declared it), ``message_action`` declared on member 0 and member 0
+    killed: the cluster knows the queue and cannot serve it (404 to a
+    declaration, "home node ... down").  The nodes carry on with every
+    other queue (creates, sends, events), and consume it again once its
+    member is back."""
+    cluster, redis_ha = ha
+    holder = cluster.members[0]
+    cluster.add_vhost("ha-classic")
+    try:
+        first = Client(cluster.url(holder, "ha-classic"))
+        first.ch.queue_declare("message_action", durable=True)
+        first.close()
+        client = client_on(cluster, cluster.members[2], "ha-classic")
+        holder.kill()
+        a, b = fleet("ha-a", 1, "ha-classic"), fleet("ha-b", 2, "ha-classic")
+        wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
+        phones = make_ready(client, fleet.fake, ["unserved-0", "unserved-1"])
+        traffic = Traffic(client, fleet.fake, phones)
+        traffic.round()
+        traffic.check()
+        assert any("cannot serve message_action" in node.out_path.read_text() for node in (a, b))
+
+        cluster.restart(holder)
+        wait_for(lambda: client.depth("message_action")[1] == 1, timeout=30, what="message_action consumed again")
+        traffic.round()
+        traffic.check()
+        client.close()
+    finally:
+        if not holder.alive:
+            cluster.restart(holder)
+        cluster.delete_vhost("ha-classic")  # its nodes, still running, are stopped by the fixture

@@ -21,6 +21,11 @@ What a node consumes:
   queues, which let a second exclusive consumer in (RabbitMQ 3.10);
 - its own queue ``wa.node.{node}``, where the router puts the commands for
   keys this node owns.
+
+A queue the broker cancels our consumer on, or cannot serve now (a
+cluster's queue with no live home: ``declare.py``), is declared and
+consumed again every ``QUEUE_RETRY`` seconds; the others are consumed
+meanwhile.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ from typing import Callable
 import pika.exceptions
 
 from ..config import redact_url
+from .declare import NOT_SERVED, declare_served
 from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, why
-from .topology import (ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, declare_topology,
-                       node_queue_name)
+from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, node_queue_name
 
 log = logging.getLogger(__name__)
 
 ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
+QUEUE_RETRY = 1.0  # seconds between tries to consume a queue again (cancelled, or not served)
 # A node holds few creates at a time (one, until placement says more): a
 # create it holds is one no other node with room can take, and a burst must
 # not land on a node past its cap before it had a chance to say it is full
@@ -66,7 +72,9 @@ class Consumer:
         # ack lets the broker hand out the next create.
         self.before_create_ack: Callable[[], None] | None = None
         self.router_retry_at = 0.0
-        self._cancelled: set[str] = set()
+        self._cancelled: set[str] = set()  # queues to declare and consume again
+        self._retry_at = 0.0
+        self._unserved: frozenset[str] = frozenset()  # as last logged
         self.cancels = 0  # consumers the broker cancelled (a deleted queue), for the heartbeat
 
     @property
@@ -100,11 +108,11 @@ class Consumer:
                 return False
             self.router_retry_at = 0.0
             log.info("consuming commands from %s", redact_url(self.link.url))
-        elif self._cancelled:
-            # The broker cancelled a consumer (its queue was deleted, say):
-            # declare what is missing again and consume anew.
-            log.warning("consumers cancelled by the broker on %s; declaring and consuming again",
-                        ", ".join(sorted(self._cancelled)))
+        elif self._cancelled and now >= self._retry_at:
+            # The broker cancelled a consumer (its queue was deleted, say),
+            # or could not serve a queue: declare what is missing again and
+            # consume anew.
+            self._retry_at = now + QUEUE_RETRY
             self._cancelled.clear()
             try:
                 with self.link.bounded(RPC_TIMEOUT):
@@ -119,25 +127,57 @@ class Consumer:
 
     def _declare_and_consume(self) -> None:
         connection = self.link.connection
+        unserved = set(declare_served(connection))
         ch = connection.channel()
-        declare_topology(ch)
         try:
             declare_node_queue(ch, self.node_queue, self.node_queue_ttl)
+            ch.close()
         except pika.exceptions.ChannelClosedByBroker as e:
-            if e.reply_code != 406:
+            if e.reply_code == NOT_SERVED:
+                unserved.add(self.node_queue)
+            elif e.reply_code == 406:
+                # Declared earlier with another NODE_QUEUE_TTL: use it as it
+                # is rather than drop the commands it holds.
+                log.warning("%s exists with other settings; using it as it is", self.node_queue)
+            else:
                 raise
-            # Declared earlier with another NODE_QUEUE_TTL: use it as it is
-            # rather than drop the commands it holds.
-            log.warning("%s exists with other settings; using it as it is", self.node_queue)
-            ch = connection.channel()
-            ch.queue_declare(self.node_queue, passive=True)
-        ch.close()
-        if self.node_queue not in self.consumer_tags:
-            self._consume(self.node_queue)
-        if self.want_creates and CREATE_QUEUE not in self.consumer_tags:
-            self._consume(CREATE_QUEUE)
+        for queue in (self.node_queue, CREATE_QUEUE):
+            if queue in self.consumer_tags or (queue == CREATE_QUEUE and not self.want_creates):
+                continue
+            if queue in unserved:
+                self._not_served(queue)
+            else:
+                self._consume_served(queue)
+        self._log_unserved(unserved)
+
+    def _log_unserved(self, unserved: set[str]) -> None:
+        """Say so when the queues the broker cannot serve change (the
+        retries themselves would fill the log)."""
+        unserved = frozenset(unserved)
+        if unserved and unserved != self._unserved:
+            log.warning("RabbitMQ cannot serve %s now (no live member holds it); consuming the other queues, "
+                        "trying again every %g s", ", ".join(sorted(unserved)), QUEUE_RETRY)
+        elif self._unserved and not unserved:
+            log.info("RabbitMQ serves %s again", ", ".join(sorted(self._unserved)))
+        self._unserved = unserved
+
+    def _not_served(self, queue: str) -> None:
+        self.channels.pop(queue, None)  # the refusal closed it
+        self._cancelled.add(queue)
+
+    def _consume_served(self, queue: str, exclusive: bool = False) -> bool:
+        """Consume ``queue``; False if the broker cannot serve it now."""
+        try:
+            self._consume(queue, exclusive=exclusive)
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != NOT_SERVED:
+                raise
+            self._not_served(queue)
+            return False
+        return True
 
     def _on_cancel(self, queue: str) -> None:
+        log.warning("the broker cancelled the consumer on %s; declaring and consuming it again", queue)
         self.cancels += 1
         self.consumer_tags.pop(queue, None)
         self._cancelled.add(queue)
@@ -154,17 +194,20 @@ class Consumer:
                     self._consume(queue, exclusive=True)
             except pika.exceptions.ChannelClosedByBroker as e:
                 # 403: another node is the router.  404: the queue is gone
-                # (deleted under us): declare it again first.
+                # (deleted under us) or not served now: declare it again
+                # later, and consume the other routed queues meanwhile.
                 self.channels.pop(queue, None)
                 if e.reply_code == 404:
                     self._cancelled.add(queue)
-                elif e.reply_code != 403:
+                    continue
+                if e.reply_code != 403:
                     log.warning("could not consume %s: %s", queue, why(e))
                 return
             except BROKER_ERRORS as e:
                 self.link.lost(e)
                 return
-        log.info("this node routes send_message and destroy_instance for the fleet")
+        if self.is_router:
+            log.info("this node routes send_message and destroy_instance for the fleet")
 
     def _take_router_lock(self) -> bool:
         """Declare ``wa.router`` exclusive on a channel of its own: granted,

@@ -20,7 +20,8 @@ import pika.exceptions
 
 from ..spool import Spool
 from .link import BROKER_ERRORS, Link
-from .topology import EVENTS_EXCHANGE, Outgoing, declare_topology
+from .declare import declare_served
+from .topology import EVENTS_EXCHANGE, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,13 @@ class Publisher:
 
     def _open_channel(self) -> None:
         self.channel = None
+        unserved = declare_served(self.link.connection)
+        if unserved:
+            # Events still reach the exchange and every queue served; an
+            # old event queue not served misses them until it is back.
+            log.warning("RabbitMQ cannot serve %s now (no live member holds it); publishing events all the same",
+                        ", ".join(sorted(unserved)))
         channel = self.link.connection.channel()
-        declare_topology(channel)
         channel.confirm_delivery()
         self.link.watch_blocked(self._on_blocked, self._on_unblocked)
         self.blocked = False

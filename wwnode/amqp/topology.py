@@ -94,12 +94,26 @@ def node_queue_name(node_id: str) -> str:
     return f"wa.node.{node_id}"
 
 
+SHARED_QUEUES = COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE)
+
+
 def declare_topology(ch) -> None:
-    for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE):
+    """Everything, on one channel: any refusal is the caller's (the node
+    uses ``declare.declare_served``, which carries on past a queue the
+    broker cannot serve now)."""
+    for queue in SHARED_QUEUES:
         ch.queue_declare(queue, durable=True)
+    declare_events(ch)
+
+
+def declare_events(ch, skip: frozenset[str] = frozenset()) -> None:
+    """The events exchange and the old event queues' bindings (but those
+    in ``skip``: queues the broker cannot serve now, bound when they were
+    first declared)."""
     ch.exchange_declare(EVENTS_EXCHANGE, exchange_type="topic", durable=True)
     for queue in LEGACY_EVENT_QUEUES:
-        ch.queue_bind(queue, EVENTS_EXCHANGE, routing_key=queue)
+        if queue not in skip:
+            ch.queue_bind(queue, EVENTS_EXCHANGE, routing_key=queue)
 
 
 def declare_node_queue(ch, name: str, ttl: float) -> None:
