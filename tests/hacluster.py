@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,26 +20,10 @@ from pathlib import Path
 import redis as redislib
 from redis.sentinel import Sentinel
 
-from support import wait_for
+from support import free_port, port_open, wait_for
 
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"
 VHOST = "ha"
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 class RabbitMember:
@@ -139,9 +122,14 @@ class RabbitCluster:
 
     def start(self) -> None:
         first = self.members[0]
-        for m in self.members:  # together: the others join the seed once it is up
+        # The seed first: a member that joins while the seed is still
+        # making its database fails its schema check and exits (seen on a
+        # loaded machine); the others, together, once the seed is up.
+        first.start()
+        first.await_up()
+        for m in self.members[1:]:
             m.start()
-        for m in self.members:
+        for m in self.members[1:]:
             m.await_up()
         first.ctl("add_vhost", VHOST, "--default-queue-type", "quorum")
         first.ctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")

@@ -66,6 +66,29 @@ def new_phone() -> str:
     return f"55{next(_phones):011d}"
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on (the kernel's pick, so not the machine's)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(condition, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
     """Return condition()'s first truthy value; fail after ``timeout``."""
     deadline = time.monotonic() + timeout

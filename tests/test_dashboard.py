@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import urllib.error
 import urllib.request
 
@@ -22,17 +21,9 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
-from support import CliProcess, new_phone, run_cli, wait_for
+from support import CliProcess, free_port, new_phone, run_cli, wait_for
 
 TOKEN = "a-long-random-token-for-tests"
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ import psutil
 import pytest
 import redis as redislib
 
-from support import Client, all_gone, chrome_processes_under, create_ready, descendants, idle_cgroup, new_phone, wait_for
+from support import (Client, all_gone, chrome_processes_under, create_ready, descendants, free_ports, idle_cgroup,
+                     new_phone, wait_for)
 from wwnode.amqp.topology import bounded_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,17 +204,6 @@ def test_the_folders_of_servers_that_run_here_are_made_private(tmp_path):
 
 
 # ------------------------------------------------- the run command, stopped
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on (the kernel's pick, so not the machine's)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
 
 def listening_pids(ports) -> set[int]:
     return {c.pid for c in psutil.net_connections("inet")

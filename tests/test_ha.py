@@ -338,7 +338,9 @@ def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(whole_cl
     try:
         wait_cluster_ready(lambda: all(client.find("ready_instance", key=k) for k in keys), timeout=90)
     except AssertionError as e:
-        raise AssertionError(f"{e}\n{what_became_of([k for k in keys if not client.find('ready_instance', key=k)], client, redis_ha, (a, b))}") from None
+        queues = cluster.any_alive().ctl("list_queues", "-p", VHOST, "name", "messages_ready", "messages_unacknowledged",
+                                         "consumers", "leader", check=False).stdout.decode()
+        raise AssertionError(f"{e}\n{what_became_of([k for k in keys if not client.find('ready_instance', key=k)], client, redis_ha, (a, b))}\n{queues}") from None
     took = time.monotonic() - started
     traffic = Traffic(client, fleet.fake, phones)
     traffic.round()
