@@ -78,6 +78,21 @@ class RabbitMember:
                  what=f"{self.name} to start")
         assert self.alive, f"{self.name} exited: {(self.dir / 'server.out').read_text()[-2000:]}"
 
+    def await_first_start(self, attempts: int = 3) -> None:
+        """Wait until a member started for the first time is up; a port
+        taken between its pick and the member's bind (another program on a
+        busy machine) means new ports and another start.  (Only the first
+        time: a restart keeps its ports, which the nodes' URLs name.)"""
+        for attempt in range(attempts):
+            try:
+                self.await_up()
+                return
+            except AssertionError as e:
+                if ("already_used" not in str(e) and "eaddrinuse" not in str(e)) or attempt == attempts - 1:
+                    raise
+                self.port, self.dist_port = free_port(), free_port()
+                self.start()
+
     def ctl(self, *args: str, timeout: float = 60, check: bool = True,
             tool: str = "rabbitmqctl") -> subprocess.CompletedProcess:
         done = subprocess.run([f"{RABBIT_BIN}/{tool}", "-q", "-n", self.name, *args], env=self.env(),
@@ -126,11 +141,11 @@ class RabbitCluster:
         # making its database fails its schema check and exits (seen on a
         # loaded machine); the others, together, once the seed is up.
         first.start()
-        first.await_up()
+        first.await_first_start()
         for m in self.members[1:]:
             m.start()
         for m in self.members[1:]:
-            m.await_up()
+            m.await_first_start()
         first.ctl("add_vhost", VHOST, "--default-queue-type", "quorum")
         first.ctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
         running = lambda: first.ctl("eval", "length(rabbit_nodes:all_running()).").stdout.decode().strip()  # noqa: E731
@@ -168,6 +183,31 @@ class RabbitCluster:
             if len(parts) == 2 and parts[0] == queue:
                 return self.member_named(parts[1])
         raise AssertionError(f"no leader for {queue}: {out!r}")
+
+    def queues(self) -> str:
+        """What each queue holds, and who consumes and leads it (for a
+        failure's message)."""
+        return self.any_alive().ctl("list_queues", "-p", VHOST, "name", "messages_ready", "messages_unacknowledged",
+                                    "consumers", "leader", check=False).stdout.decode()
+
+    def queue_counts(self, queue: str) -> dict[str, int]:
+        fields = ("messages_ready", "messages_unacknowledged", "consumers")
+        out = self.any_alive().ctl("list_queues", "-p", VHOST, "--no-table-headers", "name", *fields).stdout.decode()
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == queue:
+                return dict(zip(fields, map(int, parts[1:])))
+        raise AssertionError(f"no queue {queue}: {out!r}")
+
+    def new_leader(self, queue: str) -> None:
+        """Make another member lead a quorum queue, as an operator can
+        without a restart: its leader leaves the queue's members, and
+        joins them again once another has taken over."""
+        leader = self.leader_of(queue)
+        other = next(m for m in self.members if m.alive and m is not leader)
+        other.ctl("delete_member", "-p", VHOST, queue, leader.name, tool="rabbitmq-queues")
+        wait_for(lambda: self.leader_of(queue) is not leader, timeout=30, interval=0.2, what=f"a new leader of {queue}")
+        other.ctl("add_member", "-p", VHOST, queue, leader.name, tool="rabbitmq-queues")
 
     def queue_types(self) -> dict[str, str]:
         out = self.any_alive().ctl("list_queues", "-p", VHOST, "--no-table-headers", "name", "type").stdout
