@@ -35,8 +35,9 @@ stand-in runs in a thread of this process, so its clock is the same one):
   two nodes, each on nodes without sessions: the slowest QR code in Redis,
   the restarts it took (crashes and slow boots), and where the time went
   (waiting for a start slot, the session process and its browser coming
-  up, the page loading, the first QR code), from the node's session
-  processes and their logs.  The machine's load average is printed beside
+  up, of which Python with its imports and chromedriver with Chromium, the
+  page loading, the first QR code), from the node's session processes and
+  their logs.  The machine's load average is printed beside
   them: on a shared machine it moves these figures most.  The burst nodes
   read idle load figures (a folder laid out as a cgroup with the machine's
   CPUs, ``LOAD_CGROUP_ROOT``) unless ``--machine-readings``: on a machine
