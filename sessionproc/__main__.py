@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from . import browser
 from .output import Output
@@ -23,6 +24,16 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # it died before we asked
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _age() -> float:
+    """Seconds since this process was started, to the kernel's tick (its
+    start in ticks since boot, field 22 of ``/proc/self/stat``, against
+    the boot-time clock; psutil's ``create_time`` adds the boot time,
+    which is kept to the whole second)."""
+    with open("/proc/self/stat") as f:
+        after_name = f.read().rpartition(")")[2].split()
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - int(after_name[19]) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     logging.getLogger("selenium").setLevel(logging.WARNING)
 
+    log = logging.getLogger(__name__)
+    log.info("process up in %.2f s (Python and imports)", _age())
     die_with_parent()
     reaper = browser.Reaper()  # from here on, our browser dies with us
 
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: session.inbox.put(("stop", {})))
     code = session.run()
-    logging.getLogger(__name__).info("exiting with code %d", code)
+    log.info("exiting with code %d", code)
     reaper.disarm()
     return code
 

@@ -24,7 +24,10 @@
   const isLoaded = () => !!(window.Debug && window.Debug.VERSION && typeof window.require === 'function');
 
   // The module system appears when the page's bundle has run; until then
-  // there is nothing to subscribe to.
+  // there is nothing to subscribe to.  Looked for every 10 ms (three
+  // property reads): every 50 ms, it was found 46 ms after the document
+  // started, median of 10 boots against the stand-in, and 17 ms at 10 ms,
+  // the boots taking turns in one run.
   function whenLoaded(fn) {
     if (isLoaded()) { fn(); return; }
     const timer = setInterval(() => {
@@ -32,7 +35,7 @@
         clearInterval(timer);
         fn();
       }
-    }, 50);
+    }, 10);
   }
 
   // The first of the modules the session checked that the page has.

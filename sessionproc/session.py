@@ -128,6 +128,7 @@ class Session:
             user_agent=self.opts.user_agent,
             page_load_timeout=self.opts.boot_timeout,
         )
+        started = time.monotonic()
         self.driver = browser.launch(cfg, self.log_file)
         self.driver.set_script_timeout(self.opts.send_timeout)
         self.out.emit({"event": "browser", "pids": browser.browser_pids(self.driver)})
@@ -139,6 +140,7 @@ class Session:
             self.devtools.call(f"{domain}.enable")
         self.devtools.call("Runtime.addBinding", {"name": BINDING})
         self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
+        log.info("browser and DevTools ready in %.2f s", time.monotonic() - started)
         self._open_page()
 
     def _open_page(self) -> None:

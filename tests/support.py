@@ -1001,6 +1001,9 @@ class FakeStore:
     def find_lost(self):
         return []
 
+    def drain_requested(self):
+        return False  # nobody asked this node to drain
+
     def retry(self, now):
         return False
 
@@ -1091,10 +1094,12 @@ class Rig:
         self.node._reap(now)
 
 
-def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, **settings) -> Rig:
+def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, snapshots=None,
+             **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
     full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff);
-    ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs)."""
+    ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs);
+    ``snapshots``: a blob store's snapshots (portable logins; none by default)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
@@ -1103,6 +1108,8 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=N
     edges = {"storage": Storage(probe or paths.probe, cfg.heartbeat_interval)}
     if measure is not None:
         edges["measure"] = measure
+    if snapshots is not None:
+        edges["snapshots"] = snapshots
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
                     spawner=spawner, load=load or FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)

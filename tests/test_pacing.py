@@ -5,12 +5,17 @@ handed in and fakes at the edges (``support.node_rig``)."""
 
 from __future__ import annotations
 
+import threading
+
 from sessionproc.protocol import EXIT_CRASHED
-from support import FakeLoad, node_rig
+from support import FakeLoad, node_rig, wait_for
+from wwnode.blobstore import open_blob_store
 from wwnode import states as S
 from wwnode.admission import Reading
 from wwnode.health import BOOT_MARGIN
 from wwnode.pacing import SLOW_BOOT_LIMIT, SLOW_BROWSER, boot_limit, usable_cores
+from wwnode.portable import Portable
+from wwnode.snapshots import Snapshots
 
 
 def test_one_boot_per_core_that_other_work_leaves_free():
@@ -53,6 +58,22 @@ def test_by_default_a_burst_boots_one_per_free_core_and_the_rest_wait(tmp_path):
     _qr(rig, rig.sessions.get("c"), 3.0)
     assert rig.spawner.keys() == ["a", "b", "c", "d"]
     assert rig.sessions.get("e").child is None and rig.sessions.get("e").state == S.STARTING
+
+
+def test_a_create_starts_as_soon_as_its_restore_check_is_done(tmp_path):
+    # A fresh start first asks the blob store for a saved login (portable.py),
+    # on a worker thread; its end wakes the node's loop, and the start goes
+    # in the turn that collects it, not one or two turns (a quarter second
+    # each) later.
+    rig = node_rig(tmp_path / "data", load=FakeLoad(cpus=2),
+                   snapshots=Snapshots(open_blob_store("", tmp_path / "blobs")))
+    portable = next(part for part in rig.node.background if isinstance(part, Portable))
+    woken = threading.Event()
+    portable.wake = woken.set
+    rec, _ = rig.start("k1")
+    wait_for(woken.is_set, what="the restore check's end to wake the loop")
+    rig.node._tick(1.0)
+    assert rig.spawner.keys() == ["k1"] and rec.child is not None
 
 
 def test_a_fixed_start_concurrency_ignores_the_load(tmp_path):

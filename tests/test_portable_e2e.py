@@ -44,7 +44,8 @@ def test_logins_follow_the_key_to_another_node(nodes, control, rabbit, redis_cli
     ready = rabbit.expect("ready_instance", key="p1", node="node-b", timeout=60)
     assert ready["me"] == f"{phones['p1']}@c.us"
     assert owner(redis_client, "p1") == "node-b"
-    assert counter(redis_client, "node-b", "snapshots_restored") == 1
+    # Counted in node-b's heartbeat, which may come after ready does.
+    wait_for(lambda: counter(redis_client, "node-b", "snapshots_restored") == 1, what="the restore counted")
 
     rabbit.publish("create_instance", {"key": "p2"})
     failure = rabbit.expect("auth_failure_instance", key="p2", node="node-b", timeout=60)

@@ -273,6 +273,39 @@ def test_renderer_killed_means_crashed(sessions, wa):
     assert s.wait() == EXIT_CRASHED
 
 
+def test_debian_s_launcher_script_is_skipped_for_its_binary(tmp_path, monkeypatch):
+    launcher, binary = tmp_path / "chromium", tmp_path / "lib-chromium"
+    launcher.write_text("#!/bin/sh\nexec lib-chromium \"$@\"\n")
+    binary.write_bytes(b"\x7fELF")
+    binary.chmod(0o755)
+    monkeypatch.setattr(browser, "DEBIAN_LAUNCHER", (str(launcher), str(binary)))
+    assert browser.browser_binary(str(launcher)) == str(binary)
+    assert browser.browser_binary(str(tmp_path / "other")) == str(tmp_path / "other")  # as given
+    launcher.write_bytes(b"\x7fELF")  # a binary there: run as it is
+    assert browser.browser_binary(str(launcher)) == str(launcher)
+    launcher.write_text("#!/bin/sh\n")
+    binary.unlink()  # no binary to run instead
+    assert browser.browser_binary(str(launcher)) == str(launcher)
+
+
+def test_the_first_tab_is_blank_and_the_boot_s_phases_are_logged(sessions, wa):
+    # Not Chromium's New Tab page, a WebUI renderer of its own that the
+    # page could not reuse (browser.START_PREFS).
+    s = sessions("k1")
+    s.expect("qr")
+    port = (s.profile / "DevToolsActivePort").read_text().split()[0]
+    tools = DevTools(page_websocket_url(f"127.0.0.1:{port}"), lambda *_: None, lambda: None)
+    try:
+        history = tools.call("Page.getNavigationHistory")
+    finally:
+        tools.close()
+    assert [e["url"] for e in history["entries"]][:1] == ["about:blank"]
+    assert history["entries"][-1]["url"].startswith(wa.url)
+    log = s.log_file.read_text()
+    for phase in ("process up in ", "browser up in ", "browser and DevTools ready in "):
+        assert phase in log
+
+
 def test_kill_9_of_the_session_process_takes_its_browser_along(sessions, wa):
     s = sessions("k1")
     s.expect("qr")

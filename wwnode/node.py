@@ -309,6 +309,9 @@ class Node:
         self.dispatch.retry_parked(now)
         for chore in self.chores:
             chore.tick(now)
+        # A restore check collected just now (portable.py) opens its start's
+        # gate: the start goes this turn, not at the next one.
+        self.sessions.start_waiting(now)
         if now >= self._next_load:
             self._sample_load(now)
         else:

@@ -25,7 +25,7 @@ snapshots sort after it.
 All blob store and disk work runs on a small pool of worker threads, one
 job at a time per key (in order: a deletion after a logout is never
 overtaken by a save queued before it); the node's loop only collects the
-results (``tick``).  A node going down waits for its saves
+results (``tick``), woken as each job ends.  A node going down waits for its saves
 (``busy``), within its stop deadline.
 """
 
@@ -90,6 +90,11 @@ class Portable:
         self._done: list[tuple[str, Future, Callable]] = []
         self._restoring: set[str] = set()  # starts that wait for their restore
         self._saved_at: dict[str, float] = {}  # key -> when its last save was asked (monotonic)
+        # Set by the wiring: wakes the node's loop.  A finished job is
+        # collected at once, not at the loop's next turn: a create waits
+        # for its restore check, which takes milliseconds, and waited up to
+        # a turn (a quarter second) more for the loop to look.
+        self.wake: Callable[[], None] = lambda: None
 
     # ----------------------------------------------------- the start gate
     def ready_to_start(self, key: str) -> bool:
@@ -242,6 +247,7 @@ class Portable:
         if not queued:
             self._queued.pop(key, None)
         future = self._pool.submit(job)
+        future.add_done_callback(lambda _f: self.wake())
         self._running[key] = future
         self._done.append((key, future, done))
 

@@ -95,6 +95,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
     starts = Starts(cfg, paths, spawner, health, pace)
+    starts.prepare()
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
@@ -161,6 +162,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     consumer.before_create_ack = node.has_room
     node.readings = readings  # for the metrics endpoint (``build``) and tests
     media.wake = node.wake  # a fetched media file is handed on at once
+    if portable is not None:
+        portable.wake = node.wake  # a start waiting for its restore check goes at once
     return node
 
 

@@ -35,8 +35,9 @@ stand-in runs in a thread of this process, so its clock is the same one):
   two nodes, each on nodes without sessions: the slowest QR code in Redis,
   the restarts it took (crashes and slow boots), and where the time went
   (waiting for a start slot, the session process and its browser coming
-  up, the page loading, the first QR code), from the node's session
-  processes and their logs.  The machine's load average is printed beside
+  up, of which Python with its imports and chromedriver with Chromium, the
+  page loading, the first QR code), from the node's session processes and
+  their logs.  The machine's load average is printed beside
   them: on a shared machine it moves these figures most.  The burst nodes
   read idle load figures (a folder laid out as a cgroup with the machine's
   CPUs, ``LOAD_CGROUP_ROOT``) unless ``--machine-readings``: on a machine
@@ -479,10 +480,23 @@ def _log_time(line: str) -> float | None:
         return None
 
 
+def _started_at(proc: psutil.Process) -> float:
+    """When the process started, wall clock, to the kernel's tick: its
+    start in ticks since boot (``/proc/PID/stat``) against the boot-time
+    clock.  psutil's ``create_time`` adds the boot time, which Linux gives
+    to the whole second only: the wait and boot phases were off by up to a
+    second (a wait of -0.2 s for one create)."""
+    with open(f"/proc/{proc.pid}/stat") as f:
+        after_name = f.read().rpartition(")")[2].split()
+    age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    return time.time() - age
+
+
 def _phases(nodes: list[Node], keys: list[str], published: float, qr_wall: dict[str, float]) -> dict[str, list]:
     """Per key, seconds spent: waiting for its process (the queue, the node,
     a start slot), its process and browser coming up (to the page being
-    opened), the page loading, the first QR code, and the QR code reaching
+    opened; of which Python with its imports, and chromedriver with
+    Chromium, as the session's log says), the page loading, the first QR code, and the QR code reaching
     Redis.  From the session processes' start times and their logs."""
     started: dict[str, float] = {}
     for node in nodes:
@@ -494,10 +508,11 @@ def _phases(nodes: list[Node], keys: list[str], published: float, qr_wall: dict[
             try:
                 argv = child.cmdline()
                 if "--key" in argv:
-                    started[argv[argv.index("--key") + 1]] = child.create_time()
-            except psutil.Error:
+                    started[argv[argv.index("--key") + 1]] = _started_at(child)
+            except (psutil.Error, OSError):
                 continue
-    phases: dict[str, list] = {"wait": [], "process_and_browser": [], "page_load": [], "first_qr": [],
+    phases: dict[str, list] = {"wait": [], "process_and_browser": [], "of_which_python_and_imports": [],
+                               "of_which_chromedriver_and_chromium": [], "page_load": [], "first_qr": [],
                                "to_redis": []}
     for key in keys:
         log_file = next((n.data_dir / "logs" / "sessions" / f"{key}.log" for n in nodes
@@ -505,7 +520,12 @@ def _phases(nodes: list[Node], keys: list[str], published: float, qr_wall: dict[
         if key not in started or log_file is None:
             continue
         opened = loaded = qr = None
+        own: dict[str, float] = {}  # the session's own figures (sessionproc/__main__.py, browser.py)
         for line in log_file.read_text(errors="replace").splitlines():
+            for phase, marker in (("of_which_python_and_imports", "process up in "),
+                                  ("of_which_chromedriver_and_chromium", "browser up in ")):
+                if opened is None and marker in line:
+                    own[phase] = float(line.split(marker, 1)[1].split(" ", 1)[0])
             if opened is None and "sessionproc.session: opening " in line:
                 opened = _log_time(line)
             elif loaded is None and "page loaded" in line:
@@ -519,6 +539,8 @@ def _phases(nodes: list[Node], keys: list[str], published: float, qr_wall: dict[
         phases["page_load"].append(loaded - opened)
         phases["first_qr"].append(qr - loaded)
         phases["to_redis"].append(qr_wall[key] - qr)
+        for phase, value in own.items():
+            phases[phase].append(value)
     return phases
 
 
