@@ -14,8 +14,9 @@ the run itself breaks.
 
 For N sessions: N ``create_instance`` published at once, each QR code
 scanned as it shows in Redis, the time until all N are ready; then a
-minute of idle (the node's RSS and CPU, the whole trees' CPU, PSS per
-session); then sends and inbound messages, one at a time, over all N
+settle (a minute by default: the start-up tail, its CPU printed) and a
+minute of idle (the node's RSS and CPU, the whole trees' CPU, in all and
+per kind of process, PSS per session); then sends and inbound messages, one at a time, over all N
 sessions (p50/p99).  The loop's turn time is the p99 the node writes with
 each heartbeat (``loop_turn_p99_ms``), the worst window of each phase.
 
@@ -48,7 +49,8 @@ from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 from wwnode.fakewa.settings import REAL_WEIGHT
 
-from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
+from benchlib import (MB, DeliverClock, SentClock, Table, cpu_by_kind, percentile, progress, run_bench, run_main,
+                      tree_cpu)
 from bench_node import (COMMAND_QUEUES, LEGACY_QUEUES, NODE_ID, REDIS_DB, REDIS_URL, VHOST, Commands, Events, Node,
                         destroy_all, ensure_vhost, measure_inbound, measure_sends, wait_none_under)
 
@@ -123,6 +125,27 @@ def cpu_of(procs: list[psutil.Process]) -> dict[int, float]:
     return out
 
 
+def cpu_since(before: dict[int, dict[int, tuple[str, float]]],
+              until: dict[int, dict[int, tuple[str, float]]] | None = None) -> dict[str, float]:
+    """CPU seconds per kind of process, all sessions together, from the
+    ``tree_cpu`` readings ``before`` (keyed by session pid) until ``until``
+    (or now).  A session gone meanwhile is left out: it was not idle."""
+    kinds: dict[str, float] = {}
+    for pid, first in before.items():
+        if until is not None:
+            last = until.get(pid)
+        else:
+            try:
+                last = tree_cpu(pid)
+            except psutil.Error:
+                last = None
+        if last is None:
+            continue
+        for k, sec in cpu_by_kind(first, last).items():
+            kinds[k] = kinds.get(k, 0.0) + sec
+    return kinds
+
+
 def pss_of(procs: list[psutil.Process]) -> float:
     total = 0
     for p in procs:
@@ -171,7 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weight", choices=("off", "real"), default="off",
                     help="the stand-in page's weight (README, Page weight) (default %(default)s)")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle window (default %(default)s)")
-    ap.add_argument("--settle", type=float, default=10.0,
+    # A session's first minute after ready is not idle: Chromium writes its
+    # profile (Preferences, Local State) and takes its first memory dumps,
+    # and a weighted page builds its heap and IndexedDB, then V8 collects.
+    # Measured (10 sessions, load 13-27): unweighted, 0.15 % of a core per
+    # session 10-70 s after the last ready, 0.06 % 60-120 s after it;
+    # weighted, 2.2 % 10-70 s after (the renderer's GC threads), and with
+    # two sessions 0.08 % after 90 s.  The settle's own CPU is printed too.
+    ap.add_argument("--settle", type=float, default=60.0,
                     help="seconds after the last ready before the idle window (default %(default)s)")
     ap.add_argument("--messages", type=int, default=200, help="sends, and inbound messages, measured (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=5, help="sends and inbound messages not counted (default %(default)s)")
@@ -228,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         load_at_create = os.getloadavg()[0]
         all_ready, _ = link_all(cmds, events, r, control, keys, phones, args.ready_timeout)
         progress(f"all {n} ready after {all_ready:.1f} s; settling {args.settle:g} s")
+        settle_cpu0, settle_t0 = {t[0].pid: tree_cpu(t[0].pid) for t in session_trees(node)}, time.monotonic()
         table.add(f"time until all {n} ready, from the creates (START_CONCURRENCY={args.start_concurrency}, "
                   f"load {load_at_create:.1f})", all_ready, "s", TARGET_READY, fmt="{:.1f}")
         time.sleep(args.settle)
@@ -235,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"idle window, {args.idle_seconds:g} s")
         node_proc = psutil.Process(node.proc.pid)
         trees = session_trees(node)
-        everyone = [p for tree in trees for p in tree]
-        cpu0, node_cpu0, t0 = cpu_of(everyone), cpu_of([node_proc]), time.monotonic()
+        cpu0, node_cpu0, t0 = {t[0].pid: tree_cpu(t[0].pid) for t in trees}, cpu_of([node_proc]), time.monotonic()
         load0 = os.getloadavg()[0]
         rss = [node_proc.memory_info().rss]
         while time.monotonic() < t0 + args.idle_seconds:
@@ -244,8 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             rss.append(node_proc.memory_info().rss)
         t1 = time.monotonic()
         wall = t1 - t0
-        cpu1, node_cpu1 = cpu_of(everyone), cpu_of([node_proc])
-        tree_cpu = sum(cpu1[pid] - cpu0[pid] for pid in cpu1 if pid in cpu0) / wall * 100
+        kinds = cpu_since(cpu0)
+        node_cpu1 = cpu_of([node_proc])
+        idle_cpu = sum(kinds.values()) / wall * 100
+        settle_cpu = sum(cpu_since(settle_cpu0, until=cpu0).values()) / (t0 - settle_t0) * 100
         node_cpu = (node_cpu1[node_proc.pid] - node_cpu0[node_proc.pid]) / wall * 100
         pss = [pss_of(tree) for tree in session_trees(node)]
         idle_turn_p99, idle_turn_max, idle_turn_cpu = beats.worst(t0, t1)
@@ -255,8 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         table.add("PSS per session, whole tree, min", min(pss), "MB", fmt="{:.1f}")
         table.add("PSS per session, whole tree, max", max(pss), "MB", fmt="{:.1f}")
         table.add(f"PSS of all {len(pss)} sessions", sum(pss), "MB", fmt="{:.0f}")
-        table.add(f"idle CPU per session, whole tree ({wall:.0f} s window)", tree_cpu / max(len(trees), 1),
+        table.add(f"CPU per session, whole tree, while settling ({args.settle:g} s after the last ready)",
+                  settle_cpu / max(len(trees), 1), "% of a core", fmt="{:.3f}")
+        table.add(f"idle CPU per session, whole tree ({wall:.0f} s window)", idle_cpu / max(len(trees), 1),
                   "% of a core", TARGET_SESSION_CPU, fmt="{:.3f}")
+        for k in sorted(kinds, key=kinds.get, reverse=True):
+            table.add(f"  of which {k}", kinds[k] / wall * 100 / max(len(trees), 1), "% of a core", fmt="{:.3f}")
         table.add(f"node CPU, idle, {len(trees)} sessions", node_cpu, "% of a core", TARGET_NODE_CPU, fmt="{:.3f}")
         table.add("node RSS, idle, max over the window", max(rss) / MB, "MB", TARGET_NODE_RSS, fmt="{:.1f}")
         table.add("loop turn p99, idle (worst 5 s window)", idle_turn_p99, "ms", fmt="{:.2f}")

@@ -37,14 +37,15 @@ from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 from wwnode.fakewa.settings import REAL_WEIGHT
 
-from benchlib import MB, Table, progress, run_bench, run_main
+from benchlib import MB, Table, cpu_by_kind, kind, progress, run_bench, run_main, tree_cpu
 from support import SessionProcess, with_tests_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
 FEATURES_FLAG = next(f for f in browser.BASE_FLAGS if f.startswith("--disable-features="))
 
-# name -> (flags taken out of the base, flags added, features added to --disable-features)
-VARIANTS: dict[str, tuple[list[str], list[str], list[str]]] = {
+# name -> (flags taken out of the base, flags added, features added to --disable-features[, chromedriver switches
+# no longer excluded])
+VARIANTS: dict[str, tuple[list[str], ...]] = {
     "base": ([], [], []),
     # Each flag kept in the base, taken out.
     "without-renderer-limit": (["--renderer-process-limit=1"], [], []),
@@ -61,34 +62,27 @@ VARIANTS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "no-spare-renderer": ([], [], ["SpareRendererForSitePerProcess"]),
     "no-back-forward-cache": ([], [], ["BackForwardCache"]),
     "window-800x600": ([], ["--window-size=800,600"], []),
+    # Idle CPU (--idle-seconds): periodic work of the browser process.
+    "field-trial-config-off": ([], ["--disable-field-trial-config"], []),
+    "reclaimer-30s": (["--enable-features=NetworkServiceInProcess2"],
+                      ["--enable-features=NetworkServiceInProcess2,PartitionAllocMemoryReclaimer:interval/30s"], []),
+    "no-hang-watcher": ([], [], ["EnableHangWatcher"]),
+    # chromedriver's switches that turn off the throttling of hidden pages' timers, passed again.
+    "chromedriver-throttling-off": ([], [], [], ["disable-background-timer-throttling",
+                                                 "disable-backgrounding-occluded-windows"]),
     "no-on-device-model": ([], [], ["OptimizationGuideOnDeviceModel", "OnDeviceModelService", "AIPromptAPI",
                                     "AISummarizationAPI", "AIRewriterAPI", "AIWriterAPI", "AILanguageModelService"]),
 }
 
 
 def variant_env(name: str) -> dict[str, str]:
-    drop, add, features = VARIANTS[name]
+    drop, add, features, *rest = VARIANTS[name]
+    keep = rest[0] if rest else []
     if features:
         drop = [*drop, FEATURES_FLAG]
         add = [*add, FEATURES_FLAG + "," + ",".join(features)]
     return {"BENCH_FLAGS_DROP": orjson.dumps(drop).decode(), "BENCH_FLAGS_ADD": orjson.dumps(add).decode(),
-            "PYTHONPATH": with_tests_dir(str(BENCH_DIR))}
-
-
-def kind(p: psutil.Process) -> str:
-    """browser, renderer, gpu-process, zygote, utility:<service>, or the
-    program's name (python, chromedriver, sh)."""
-    try:
-        args = p.cmdline()
-    except psutil.Error:
-        return "gone"
-    if not args or "chrom" not in args[0] or "chromedriver" in args[0]:
-        return "chromedriver" if args and "chromedriver" in args[0] else "session"
-    kind_arg = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "browser")
-    if kind_arg == "utility":
-        sub = next((a.split("=", 1)[1] for a in args if a.startswith("--utility-sub-type=")), "?")
-        return "utility:" + sub.rsplit(".", 1)[-1]
-    return kind_arg
+            "BENCH_SWITCHES_KEEP": orjson.dumps(keep).decode(), "PYTHONPATH": with_tests_dir(str(BENCH_DIR))}
 
 
 def tree_pss(pid: int) -> dict[str, float]:
@@ -114,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds between the last session linked and the measure (default %(default)s)")
     ap.add_argument("--weight", choices=("off", "real"), default="off", help="the stand-in page's weight")
     ap.add_argument("--parallel", type=int, default=3, help="sessions booting at once (default %(default)s)")
+    ap.add_argument("--idle-seconds", type=float, default=0.0,
+                    help="also measure idle CPU, per kind of process, over a window this long after the PSS "
+                         "(default: not measured)")
     args = ap.parse_args(argv)
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
@@ -165,6 +162,31 @@ def main(argv: list[str] | None = None) -> int:
                 table.add(f"{name}: change from base", mean - base, "MB", fmt="{:+.1f}")
             table.add(f"{name}: by process", 0, detail, fmt="")
         table.add("machine load (1-min average) at the measure", psutil.getloadavg()[0], "", fmt="{:.2f}")
+        if args.idle_seconds > 0:
+            idle_cpu(table, names, args.idle_seconds)
+
+    def idle_cpu(table: Table, names: list[str], seconds: float) -> None:
+        """Idle CPU per session, whole tree and per kind of process, in % of
+        a core: CPU time is what a session costs, whatever the load."""
+        progress(f"idle CPU window, {seconds:g} s")
+        load0 = psutil.getloadavg()[0]
+        before = {s.key: tree_cpu(s.proc.pid) for _, s in sessions}
+        t0 = time.monotonic()
+        time.sleep(seconds)  # the window itself: nothing to wait for
+        wall = time.monotonic() - t0
+        per: dict[str, list[dict[str, float]]] = {}
+        for name, s in sessions:
+            per.setdefault(name, []).append(cpu_by_kind(before[s.key], tree_cpu(s.proc.pid)))
+        for name in names:
+            totals = [sum(d.values()) / wall * 100 for d in per[name]]
+            kinds = sorted({k for d in per[name] for k in d})
+            detail = ", ".join(f"{k} {statistics.mean(d.get(k, 0.0) for d in per[name]) / wall * 100:.3f}"
+                               for k in kinds)
+            table.add(f"{name}: idle CPU per session, whole tree ({wall:.0f} s, n={len(totals)}, "
+                      f"{min(totals):.3f}-{max(totals):.3f})", statistics.mean(totals), "% of a core", fmt="{:.3f}")
+            table.add(f"{name}: idle CPU by process", 0, "% of a core: " + detail, fmt="")
+        table.add(f"machine load (1-min average) over the CPU window", psutil.getloadavg()[0], f"(from {load0:.2f})",
+                  fmt="{:.2f}")
 
     def cleanup() -> None:
         for _, s in sessions:

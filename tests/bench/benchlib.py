@@ -85,6 +85,46 @@ def run_main(main: Callable[[], int]) -> None:
     sys.exit(main())
 
 
+def kind(p: psutil.Process) -> str:
+    """browser, renderer, gpu-process, zygote, utility:<service>, or the
+    program's name (python, chromedriver, sh)."""
+    try:
+        args = p.cmdline()
+    except psutil.Error:
+        return "gone"
+    if not args or "chrom" not in args[0] or "chromedriver" in args[0]:
+        return "chromedriver" if args and "chromedriver" in args[0] else "session"
+    kind_arg = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "browser")
+    if kind_arg == "utility":
+        sub = next((a.split("=", 1)[1] for a in args if a.startswith("--utility-sub-type=")), "?")
+        return "utility:" + sub.rsplit(".", 1)[-1]
+    return kind_arg
+
+
+def tree_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) so far of each process of a session's
+    tree, with its kind."""
+    root = psutil.Process(pid)
+    out: dict[int, tuple[str, float]] = {}
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        out[p.pid] = (kind(p), t.user + t.system)
+    return out
+
+
+def cpu_by_kind(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each kind of process took between two readings (processes
+    of both only)."""
+    out: dict[str, float] = {}
+    for pid, (k, t) in after.items():
+        if pid in before:
+            out[k] = out.get(k, 0.0) + t - before[pid][1]
+    return out
+
+
 def progress(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
@@ -102,8 +142,8 @@ class SentClock:
         self._cond = threading.Condition()
         world.record_sent = self._wrapped
 
-    def _wrapped(self, device_id, msg_id, to, body, t, now):
-        record = self._record(device_id, msg_id, to, body, t, now)
+    def _wrapped(self, device_id, msg_id, to, body, t, now, *args, **kwargs):
+        record = self._record(device_id, msg_id, to, body, t, now, *args, **kwargs)
         now = time.monotonic()
         with self._cond:
             self._at.setdefault(msg_id, now)  # a retried request keeps its first time
@@ -126,8 +166,8 @@ class DeliverClock:
         self.at: dict[str, float] = {}
         world.deliver = self._wrapped
 
-    def _wrapped(self, to, sender, body):
-        msg_id = self._deliver(to, sender, body)
+    def _wrapped(self, to, sender, body, *args, **kwargs):
+        msg_id = self._deliver(to, sender, body, *args, **kwargs)
         self.at[msg_id] = time.monotonic()
         return msg_id
 
