@@ -808,6 +808,12 @@ class FakeBroker:
     def drain(self) -> None:
         pass
 
+    def pace(self, seconds: float | None) -> None:
+        pass
+
+    def behind(self) -> bool:
+        return False
+
     def socket(self):
         return None
 

@@ -74,6 +74,10 @@ from .turns import TurnTimes
 log = logging.getLogger(__name__)
 
 TURN = 0.25  # longest wait of one loop turn
+# Longest a turn waits for publisher confirms; what is left waits in the
+# outbox for the next turn (``Publisher.pace``), so leases are renewed and
+# the command link pumped however slow the broker's confirms are.
+PUBLISH_WAIT = 0.5
 EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -146,6 +150,7 @@ class Node:
     def _turn(self) -> bool:
         """One turn of the loop; False once the node has stopped."""
         self.turns.begin()
+        self.publisher.pace(PUBLISH_WAIT)
         now = self.clock()
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
@@ -171,6 +176,7 @@ class Node:
     def _finish(self) -> None:
         for part in self.background:
             part.close()
+        self.publisher.pace(None)  # the last events go out, however long their confirms take
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
@@ -255,7 +261,9 @@ class Node:
             if child.wants_write:
                 poller.register(child.stdin_fd, select.POLLOUT)
                 by_fd[child.stdin_fd] = (rec, child)
-        if self.consumer.connecting or self.publisher.connecting:
+        if self.publisher.behind():
+            timeout = 0.0  # the last turn left publishes waiting: on with them
+        elif self.consumer.connecting or self.publisher.connecting:
             timeout = 0.02  # a connection is being made: pick it up soon
         else:
             timeout = TURN if sock is not None or not self.consumer.up else 0.05
