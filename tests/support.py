@@ -838,6 +838,9 @@ class FakeBroker:
     def requeue(self, d: Delivery) -> None:
         self.requeued.append(d.tag)
 
+    def holds(self, d: Delivery) -> bool:
+        return d.generation == self.generation
+
     def set_accepting_creates(self, accepting: bool, priority: int | None = None,
                               prefetch: int | None = None) -> None:
         self.accepting_creates = accepting

@@ -253,3 +253,20 @@ def test_a_paced_publisher_waits_for_confirms_no_longer_than_told_and_keeps_the_
     publisher.drain()
     assert [c for _, _, c in probes] == [[event_id] for event_id, _, _ in probes]
     assert not publisher.behind()
+
+
+def test_an_item_gone_stale_in_the_outbox_leaves_it_unsent(rabbit, parts, rabbit_url):
+    """A command handed on whose delivery died meanwhile (``stale``) is
+    dropped; what follows goes out."""
+    publisher = parts(Publisher(rabbit_url, HEARTBEAT))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+    publisher.pace(0.0)  # a turn with no time left: both wait
+    _, gone, gone_confirms = probe("stale_probe")
+    gone.stale = lambda: True
+    event_id, item, confirms = probe("fresh_probe")
+    publisher.publish(gone)
+    publisher.publish(item)
+    publisher.pace(None)
+    publisher.drain()
+    assert gone_confirms == [] and confirms == [event_id] and len(publisher.outbox) == 0
+    assert rabbit.expect("fresh_probe", timeout=5)["id"] == event_id and not rabbit.find("stale_probe")

@@ -85,6 +85,19 @@ def test_the_router_hands_a_command_to_its_owner_and_acks_once_confirmed(rig):
     assert d.tag in rig.broker.acked
 
 
+def test_a_forward_whose_delivery_died_with_its_connection_is_not_to_be_published(rig):
+    # It waited in the outbox (a paced turn, the publisher's link down)
+    # while the command link went: the broker gives the command out again,
+    # and a copy as well would be a second, unmarked command.
+    rig.store.owners["k"] = "node-b:3"
+    d = delivery("send_message", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi", "id": "c1"})
+    rig.dispatch.on_command(d, 0.0)
+    [forwarded] = rig.broker.forwarded("wa.node.node-b")
+    assert not forwarded.stale()
+    rig.broker.generation += 1  # the command connection was made anew
+    assert forwarded.stale()
+
+
 def test_a_rerouted_command_keeps_the_queue_it_was_published_to(rig):
     rig.store.owners["k"] = "node-b:3"
     d = delivery("wa.reroute", {"key": "k"}, headers={"x-queue": "destroy_instance"})

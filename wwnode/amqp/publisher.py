@@ -149,6 +149,9 @@ class Publisher:
             if self._until is not None and self.clock() >= self._until:
                 return  # the rest goes at the next turn (``pace``)
             item = self.outbox.first()
+            if item.stale is not None and item.stale():
+                self.outbox.done()  # its command is back in its queue: a copy now would be a second one
+                continue
             props = pika.BasicProperties(
                 content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, headers=item.headers
             )
