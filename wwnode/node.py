@@ -26,8 +26,9 @@ broker and dispatch the commands it delivered (consumer callbacks only put
 them in the inbox); reap ended processes; run the timed rules.  Nothing in
 a turn waits on a browser or a session (an exited session whose status is
 not there yet is looked at again next turn); the only waits are RabbitMQ's
-publisher confirms (a local round trip, bounded) and Redis calls with short
-timeouts, skipped entirely while Redis is down.  Connecting to RabbitMQ
+publisher confirms (a local round trip each, ``PUBLISH_WAIT`` per turn at
+most: the rest waits in the outbox) and Redis calls with short timeouts,
+skipped entirely while Redis is down.  Connecting to RabbitMQ
 happens on a short-lived thread of its own (``amqp.link``).
 
 Signal handlers only record the signal; the loop acts on it.  SIGTERM,
