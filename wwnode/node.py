@@ -69,6 +69,7 @@ from .procs import Processes
 from .sends import SendDesk
 from .sessions import Sessions
 from .storage import Storage
+from .stopsignals import STOP_SIGNALS
 from .store import REDIS_ERRORS, Store
 from .turns import TurnTimes
 
@@ -80,7 +81,6 @@ TURN = 0.25  # longest wait of one loop turn
 # the command link pumped however slow the broker's confirms are.
 PUBLISH_WAIT = 0.5
 EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(eq=False)
@@ -123,8 +123,13 @@ class Node:
         self._wake_r, self._wake_w = os.pipe()  # a signal wakes the loop's poll through it
 
     # ============================================================== loop
-    def run(self) -> int:
-        """Run until stopped; the exit code (see the module docstring)."""
+    def run(self, asked: list[int] | None = None) -> int:
+        """Run until stopped; the exit code (see the module docstring).
+        ``asked``: where stop signals were recorded while the node was
+        being built (``stopsignals.record_early``); the node takes that list
+        over, so one that comes before its own handlers is not lost."""
+        if asked is not None:
+            self._signals = asked
         try:
             self._start()
             while self._turn():
