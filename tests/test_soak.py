@@ -190,8 +190,13 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
                 overlaps.append((",".join(sorted(both)), time.monotonic()))
             over_cap += [(name, len(keys)) for name, keys in zip(fleet, running) if len(keys) > MAX_SESSIONS]
             if time.monotonic() >= next_fault:
-                next_fault = time.monotonic() + rng.uniform(3, 6)
+                # The gap runs from the end of this fault: a restart that
+                # outlasts it would otherwise be followed at once by the next,
+                # which could signal a node whose process has only just been
+                # started, before Python runs a line of it (exit -15).
+                gap = rng.uniform(3, 6)
                 faults[inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers)] += 1
+                next_fault = time.monotonic() + gap
             rabbit.pump(0.1)
     finally:
         for p in proxies.values():
