@@ -86,6 +86,7 @@ class Session:
         self.driver = None
         self.devtools: DevTools | None = None
         self.logout_on_stop = False
+        self.listening = False  # the page's hook reports to us (attached once its load was checked)
 
     # ------------------------------------------------------------- run
     def run(self) -> int:
@@ -193,6 +194,7 @@ class Session:
                 return
         if report.get("type") == "page":
             self.pairing_asked = False  # a new document: its own request
+            self.listening = False  # and its own hook, attached once its load is checked
         if self._wants_pairing_code(report):
             self.pairing_asked = True
             self.sends.put({"cmd": "pair"})
@@ -270,7 +272,10 @@ class Session:
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not check the page: %s", e)
             return None
-        return report | {"missing": pageapi.missing(wanted, found)}
+        missing = pageapi.missing(wanted, found)
+        if loaded and not missing:
+            self.listening = True  # the script attached the hook
+        return report | {"missing": missing}
 
     def _on_outcome(self, event: dict) -> None:
         name = event["event"]
@@ -437,10 +442,12 @@ class Session:
         """Until the page is gone it keeps taking messages from WhatsApp
         (which then counts them delivered): unload it, so later ones wait on
         the server, and report the messages it took before."""
+        self._listen_before_closing()
         try:
             self.driver.get("about:blank")
         except DRIVER_ERRORS as e:
             log.warning("could not close the page: %s", e)
+        self._devtools_barrier()
         while True:
             try:
                 kind, item = self.inbox.get_nowait()
@@ -448,6 +455,34 @@ class Session:
                 return
             if kind == "page" and item.get("type") == "message":
                 self._on_page_report(item)
+
+    def _devtools_barrier(self) -> None:
+        """Until what the page reported before it went is in the inbox: a
+        round trip on the DevTools connection, whose reader hands events
+        over in the order they came, so every report sent before its answer
+        has been queued (a message reported as the page closed otherwise
+        came after the inbox was read, and was lost)."""
+        if self.devtools is None:
+            return
+        try:
+            self.devtools.call("Runtime.evaluate", {"expression": "0"}, timeout=self.opts.ping_timeout)
+        except (DevToolsError, TimeoutError) as e:
+            log.warning("the page's connection did not answer after closing: %s", e)
+
+    def _listen_before_closing(self) -> None:
+        """A stop that came while the page loaded (the session reads its
+        input only once the page is open, and attaches the page's hook only
+        once it has checked the load) finds a page that may have taken
+        messages already, unreported: attach the hook now, which reports
+        the messages the page holds, before the page is closed.  A page
+        whose modules are not there yet has taken none."""
+        if self.listening or self.devtools is None:
+            return
+        try:
+            self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs_at_load)],
+                                        timeout=self.opts.ping_timeout)
+        except (DevToolsError, TimeoutError) as e:
+            log.warning("could not listen to the page before closing it: %s", e)
 
     def _quit_browser(self) -> None:
         if self.devtools is not None:

@@ -839,6 +839,12 @@ class FakeBroker:
     def drain(self) -> None:
         pass
 
+    def pace(self, seconds: float | None) -> None:
+        pass
+
+    def behind(self) -> bool:
+        return False
+
     def socket(self):
         return None
 
@@ -862,6 +868,9 @@ class FakeBroker:
 
     def requeue(self, d: Delivery) -> None:
         self.requeued.append(d.tag)
+
+    def holds(self, d: Delivery) -> bool:
+        return d.generation == self.generation
 
     def set_accepting_creates(self, accepting: bool, priority: int | None = None,
                               prefetch: int | None = None) -> None:

@@ -231,3 +231,42 @@ def test_an_event_refused_again_and_again_gets_a_new_connection(rabbit, parts, r
     assert confirms == []
     rabbit.ch.queue_unbind(refusing, EVENTS_EXCHANGE, routing_key="refused_probe")
     turn_until([publisher], lambda: confirms == [event_id], what="the event out once the queue is gone")
+
+
+def test_a_paced_publisher_waits_for_confirms_no_longer_than_told_and_keeps_the_rest_in_order(rabbit, parts,
+                                                                                              rabbit_url):
+    """The node paces each turn: past its time, what waits stays in the
+    outbox, in order, for the next turn's drain (a clock the test turns:
+    each look at it is 0.2 s later)."""
+    ticks = iter(range(10_000))
+    publisher = parts(Publisher(rabbit_url, HEARTBEAT, clock=lambda: next(ticks) * 0.2))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+    probes = [probe(f"paced_{i}") for i in range(5)]
+    publisher.pace(0.5)  # looked at: 0.0
+    for _, item, _ in probes:
+        publisher.publish(item)  # each publish looks again before it waits: 0.2, 0.4, then past 0.5
+    assert [c for _, _, c in probes] == [[probes[0][0]], [probes[1][0]], [], [], []]
+    assert [i.routing_key for i in publisher.outbox] == ["paced_2", "paced_3", "paced_4"]
+    assert publisher.behind()
+
+    publisher.pace(None)
+    publisher.drain()
+    assert [c for _, _, c in probes] == [[event_id] for event_id, _, _ in probes]
+    assert not publisher.behind()
+
+
+def test_an_item_gone_stale_in_the_outbox_leaves_it_unsent(rabbit, parts, rabbit_url):
+    """A command handed on whose delivery died meanwhile (``stale``) is
+    dropped; what follows goes out."""
+    publisher = parts(Publisher(rabbit_url, HEARTBEAT))
+    turn_until([publisher], lambda: publisher.up, what="the publisher to connect")
+    publisher.pace(0.0)  # a turn with no time left: both wait
+    _, gone, gone_confirms = probe("stale_probe")
+    gone.stale = lambda: True
+    event_id, item, confirms = probe("fresh_probe")
+    publisher.publish(gone)
+    publisher.publish(item)
+    publisher.pace(None)
+    publisher.drain()
+    assert gone_confirms == [] and confirms == [event_id] and len(publisher.outbox) == 0
+    assert rabbit.expect("fresh_probe", timeout=5)["id"] == event_id and not rabbit.find("stale_probe")

@@ -85,6 +85,19 @@ def test_the_router_hands_a_command_to_its_owner_and_acks_once_confirmed(rig):
     assert d.tag in rig.broker.acked
 
 
+def test_a_forward_whose_delivery_died_with_its_connection_is_not_to_be_published(rig):
+    # It waited in the outbox (a paced turn, the publisher's link down)
+    # while the command link went: the broker gives the command out again,
+    # and a copy as well would be a second, unmarked command.
+    rig.store.owners["k"] = "node-b:3"
+    d = delivery("send_message", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi", "id": "c1"})
+    rig.dispatch.on_command(d, 0.0)
+    [forwarded] = rig.broker.forwarded("wa.node.node-b")
+    assert not forwarded.stale()
+    rig.broker.generation += 1  # the command connection was made anew
+    assert forwarded.stale()
+
+
 def test_a_rerouted_command_keeps_the_queue_it_was_published_to(rig):
     rig.store.owners["k"] = "node-b:3"
     d = delivery("wa.reroute", {"key": "k"}, headers={"x-queue": "destroy_instance"})
@@ -122,6 +135,35 @@ def test_a_send_a_router_fails_for_want_of_an_owner_gets_the_same_answer_when_de
     again = dataclasses.replace(delivery("send_message", body), redelivered=True)
     rig.dispatch.on_command(again, 1.0)
     assert rig.broker.failed()[-1] == (again.tag, "unknown_instance") and rec.child.commands("send") == []
+
+
+def test_a_send_in_flight_when_its_node_lost_the_key_is_not_refused_as_unknown_when_it_comes_back(rig):
+    # The soak's sequence: this node (the router too) hands a send to its
+    # session, which sends it; the loop stands still past the lease before
+    # it reads the answer, so the renewal finds the key lost, the session
+    # is dropped and the send put back unanswered.  Its redelivery finds
+    # nobody owning the key: it may have gone out, so it fails
+    # outcome_unknown (unknown_instance would say it did not) and stays in
+    # doubt, and a copy of it meeting the key again is not sent either.
+    body = {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi", "id": "c1"}
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    first = delivery("send_message", body)
+    rig.dispatch.on_command(first, 1.0)
+    assert len(rec.child.commands("send")) == 1
+    del rig.store.owners["k"]  # the lease ran out while the loop stood still
+    rig.node._renew_leases(30.0)
+    assert not rig.sessions.has("k") and rig.broker.requeued == [first.tag]
+    again = dataclasses.replace(delivery("send_message", body), redelivered=True)
+    rig.dispatch.on_command(again, 31.0)
+    assert rig.broker.failed() == [(again.tag, "outcome_unknown")]
+    assert rig.store.send_record("k", "c1") == "pending"
+
+    rec, _ = rig.start("k", now=32.0)
+    rig.make_ready(rec, now=32.0)
+    copy = delivery("wa.node.node-a", body, headers={"x-queue": "send_message", "x-routed-by": "node-b"})
+    rig.dispatch.on_command(copy, 33.0)
+    assert rig.broker.failed()[-1] == (copy.tag, "outcome_unknown") and rec.child.commands("send") == []
 
 
 def test_routing_waits_while_redis_cannot_say(rig):

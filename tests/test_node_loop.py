@@ -10,6 +10,7 @@ import pytest
 
 from support import node_rig
 from wwnode import states as S
+from wwnode.stopsignals import record_early
 
 
 class Clock:
@@ -119,3 +120,15 @@ def test_sighup_is_a_graceful_stop(tmp_path, clock, restore_signals):
     signal.raise_signal(signal.SIGHUP)  # a closed terminal: recorded, not fatal
     assert rig.node._signals == [signal.SIGHUP]
     assert rig.node.run() == 0 and rig.node.stopping
+
+
+def test_a_stop_asked_while_the_node_is_built_is_an_orderly_one(tmp_path, clock, restore_signals):
+    # ``wwnode run`` records stop signals first thing (a restart right
+    # after a start, before the node could install its handlers, once
+    # ended it with -15); the node takes the record over.
+    asked = record_early()
+    signal.raise_signal(signal.SIGTERM)  # recorded, not fatal
+    assert asked == [signal.SIGTERM]
+    rig = node_rig(tmp_path, clock=clock)
+    assert rig.node.run(asked) == 0 and rig.node.stopping
+    assert ("drop_node", "node-a") in rig.store.writes

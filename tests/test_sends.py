@@ -280,3 +280,38 @@ def test_a_sent_send_delivered_again_to_a_session_not_ready_is_answered_sent(rig
     rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), again, 2.5)
     [_, dup] = rig.broker.events("message_sent_instance")
     assert dup["duplicate"] is True and dup["message_id"] == "M"
+
+
+def test_a_send_in_doubt_delivered_again_where_its_key_stops_fails_outcome_unknown(rig):
+    # Its session crashed mid-send (did it go out?); the copy comes while
+    # the key is being destroyed here: not unknown_instance, which would
+    # say the text did not go out.
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    first = send(rig, cid="c1", now=1.0)
+    rig.exit(rec, EXIT_CRASHED, 1.5)
+    assert rig.broker.requeued == [first.tag]
+    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
+    again = dataclasses.replace(delivery("send_message"), redelivered=True)
+    rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), again, 2.5)
+    assert rig.broker.failed() == [(again.tag, "outcome_unknown")]
+    assert rig.store.send_record("k", "c1") == "pending"
+
+
+def test_a_failed_send_back_from_a_node_queue_gets_the_same_failure_not_a_new_try(rig):
+    # Failed not_ready after its hold; the link broke before the
+    # acknowledgement, and the copy put back in the node's queue was past
+    # its time there: dead-lettered to wa.reroute (``x-death``, without
+    # the broker's redelivered mark) and routed here again.
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)
+    first = send(rig, cid="c1", now=1.0)
+    rig.sends.tick(1.0 + 20)
+    assert rig.broker.failed() == [(first.tag, "not_ready")]
+    rig.sessions.tick(rec.restart_at + 20)
+    rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=22.0)
+    back = delivery("wa.node.node-a", headers={"x-queue": "send_message", "x-routed-by": "node-a",
+                                               "x-death": [{"queue": "wa.node.node-a", "reason": "expired"}]})
+    rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), back, 23.0)
+    assert rig.broker.failed()[-1] == (back.tag, "not_ready") and rec.child.commands("send") == []

@@ -50,8 +50,10 @@ SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
 KEYS = [f"soak-{i}" for i in range(4)]
 CLUSTER = os.environ.get("WWNODE_SOAK_CLUSTER", "") not in ("", "0")
 # The default draws the faults that hold today.  restart-held and sighup
-# (WWNODE_SOAK_FAULTS) have, now and then, lost inbound messages (7 of 244
-# once, beside restart-node, cut-broker and recreate): an open defect.
+# (WWNODE_SOAK_FAULTS) lost inbound messages now and then (7 of 244 once,
+# beside restart-node, cut-broker and recreate): a session stopped while its
+# page loaded closed it unreported (fixed in sessionproc); they join the
+# default once they have held for a while.
 DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,recreate,"
                   "kill-broker-member,kill-queue-leader,kill-redis-master" if CLUSTER else
                   "kill-session,kill-browser,cut-broker,cut-link,restart-node,recreate")
@@ -190,8 +192,13 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
                 overlaps.append((",".join(sorted(both)), time.monotonic()))
             over_cap += [(name, len(keys)) for name, keys in zip(fleet, running) if len(keys) > MAX_SESSIONS]
             if time.monotonic() >= next_fault:
-                next_fault = time.monotonic() + rng.uniform(3, 6)
+                # The gap runs from the end of this fault: a restart that
+                # outlasts it would otherwise be followed at once by the next,
+                # which could signal a node whose process has only just been
+                # started, before Python runs a line of it (exit -15).
+                gap = rng.uniform(3, 6)
                 faults[inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers)] += 1
+                next_fault = time.monotonic() + gap
             rabbit.pump(0.1)
     finally:
         for p in proxies.values():

@@ -42,6 +42,7 @@ class Publisher(Protocol):
 class Acker(Protocol):
     def ack(self, d: Delivery) -> None: ...
     def requeue(self, d: Delivery) -> None: ...
+    def holds(self, d: Delivery) -> bool: ...
 
 
 class EventBus:
@@ -104,13 +105,20 @@ class EventBus:
 
     def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:
         """Hand the command to another queue (its owner's), unchanged but
-        for headers naming where it came from; acknowledged once confirmed."""
+        for headers naming where it came from; acknowledged once confirmed.
+        Not published at all once the delivery died with its connection
+        while the copy waited in the outbox (a cut, the node stopping): the
+        broker gives the command out again, and that delivery is routed
+        anew; a copy as well would be a second command, without the mark
+        of one delivered again, that could be sent after the other was
+        refused."""
         headers = {**d.headers, "x-queue": d.command_queue, "x-routed-by": self.node_id}
         if d.redelivered:
             headers["x-redelivered"] = True  # the owner answers it as it did the first time
         self.tally.command(d.command_queue, "forwarded")
         self.publisher.publish(Outgoing("", queue, d.body, headers, mandatory=True,
-                                        on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable))
+                                        on_confirmed=lambda: self.consumer.ack(d), on_unroutable=on_unroutable,
+                                        stale=lambda: not self.consumer.holds(d)))
 
     def command(self, queue: str, body: dict, headers: dict) -> None:
         """Publish a command of the node's own to a command queue (a create

@@ -51,6 +51,9 @@ def cmd_run(args) -> int:
     """Exit codes: see ``wwnode.node`` (0 stopped on request, 1 an
     unexpected error, logged to node.log, 2 a bad setting, 3 a live node of
     the same NODE_ID runs elsewhere)."""
+    from .stopsignals import record_early
+
+    asked = record_early()  # first: a stop asked while the node is built is an orderly one
     from .node import EXIT_ERROR
     from .twins import EXIT_TWIN, TwinRunning
     from .wiring import build
@@ -69,7 +72,7 @@ def cmd_run(args) -> int:
     except Exception:
         logging.getLogger("wwnode.node").critical("node %s could not start", cfg.node_id, exc_info=True)
         return EXIT_ERROR
-    return node.run()
+    return node.run(asked)
 
 
 def cmd_status(args) -> int:

@@ -26,8 +26,9 @@ broker and dispatch the commands it delivered (consumer callbacks only put
 them in the inbox); reap ended processes; run the timed rules.  Nothing in
 a turn waits on a browser or a session (an exited session whose status is
 not there yet is looked at again next turn); the only waits are RabbitMQ's
-publisher confirms (a local round trip, bounded) and Redis calls with short
-timeouts, skipped entirely while Redis is down.  Connecting to RabbitMQ
+publisher confirms (a local round trip each, ``PUBLISH_WAIT`` per turn at
+most: the rest waits in the outbox) and Redis calls with short timeouts,
+skipped entirely while Redis is down.  Connecting to RabbitMQ
 happens on a short-lived thread of its own (``amqp.link``).
 
 Signal handlers only record the signal; the loop acts on it.  SIGTERM,
@@ -68,14 +69,18 @@ from .procs import Processes
 from .sends import SendDesk
 from .sessions import Sessions
 from .storage import Storage
+from .stopsignals import STOP_SIGNALS
 from .store import REDIS_ERRORS, Store
 from .turns import TurnTimes
 
 log = logging.getLogger(__name__)
 
 TURN = 0.25  # longest wait of one loop turn
+# Longest a turn waits for publisher confirms; what is left waits in the
+# outbox for the next turn (``Publisher.pace``), so leases are renewed and
+# the command link pumped however slow the broker's confirms are.
+PUBLISH_WAIT = 0.5
 EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(eq=False)
@@ -118,8 +123,13 @@ class Node:
         self._wake_r, self._wake_w = os.pipe()  # a signal wakes the loop's poll through it
 
     # ============================================================== loop
-    def run(self) -> int:
-        """Run until stopped; the exit code (see the module docstring)."""
+    def run(self, asked: list[int] | None = None) -> int:
+        """Run until stopped; the exit code (see the module docstring).
+        ``asked``: where stop signals were recorded while the node was
+        being built (``stopsignals.record_early``); the node takes that list
+        over, so one that comes before its own handlers is not lost."""
+        if asked is not None:
+            self._signals = asked
         try:
             self._start()
             while self._turn():
@@ -146,6 +156,7 @@ class Node:
     def _turn(self) -> bool:
         """One turn of the loop; False once the node has stopped."""
         self.turns.begin()
+        self.publisher.pace(PUBLISH_WAIT)
         now = self.clock()
         self._handle_signals(now)
         if self.stopping and not self._see_to_shutdown(now):
@@ -171,6 +182,7 @@ class Node:
     def _finish(self) -> None:
         for part in self.background:
             part.close()
+        self.publisher.pace(None)  # the last events go out, however long their confirms take
         self.publisher.drain()
         self.store.drop_node()
         self.consumer.close()
@@ -255,7 +267,9 @@ class Node:
             if child.wants_write:
                 poller.register(child.stdin_fd, select.POLLOUT)
                 by_fd[child.stdin_fd] = (rec, child)
-        if self.consumer.connecting or self.publisher.connecting:
+        if self.publisher.behind():
+            timeout = 0.0  # the last turn left publishes waiting: on with them
+        elif self.consumer.connecting or self.publisher.connecting:
             timeout = 0.02  # a connection is being made: pick it up soon
         else:
             timeout = TURN if sock is not None or not self.consumer.up else 0.05

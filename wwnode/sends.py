@@ -22,7 +22,15 @@ its answer.
   flight) joins it and shares its answer: after a broken connection the
   broker delivers again what this node had not acknowledged, while the
   first delivery is still being carried out, and that copy must neither
-  send a second time nor be refused ``outcome_unknown``.
+  send a second time nor be refused ``outcome_unknown``;
+- a send with an id that fails without reaching a session here (no
+  session, not ready, refused by a router for want of an owner, a hold
+  run out) is first looked up: one that went out before is answered sent,
+  and one an earlier attempt left in doubt fails ``outcome_unknown`` (its
+  record stays): that attempt may have gone out, and a definite failure
+  would tell the client it did not (a node that lost its key while its
+  session was sending puts those sends back unanswered, and the router
+  gets them with nobody owning the key).
 
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
@@ -67,8 +75,11 @@ class Sessions(Protocol):
 
 def delivered_again(d) -> bool:
     """The broker delivers this command again, here or to the node that
-    handed it on (whose hop carries the mark)."""
-    return bool(d.redelivered or d.headers.get("x-redelivered"))
+    handed it on (whose hop carries the mark), or it comes back from a
+    node's queue (``x-death``: dead-lettered to ``wa.reroute``): it may
+    have been delivered there, and a copy put back there after its time ran
+    out is dead-lettered without the broker's mark."""
+    return bool(d.redelivered or d.headers.get("x-redelivered") or d.headers.get("x-death"))
 
 
 @dataclass
@@ -107,7 +118,7 @@ class SendDesk:
             return
         rec = self.sessions.get(cmd.key)
         if rec is None or rec.state in (S.STOPPING, S.STOPPED):
-            self._fail(pending, "unknown_instance", f"no session {cmd.key} on this node")
+            self._fail_unless_done(cmd.key, pending, "unknown_instance", f"no session {cmd.key} on this node")
             return
         if rec.state == S.READY:
             self._dispatch(rec, pending, now)
@@ -118,16 +129,18 @@ class SendDesk:
             self._held.setdefault(cmd.key, deque()).append(pending)
             self._track(pending)
         else:
-            self._fail(pending, "not_ready", f"session {cmd.key} is {rec.state}, not ready")
+            self._fail_unless_done(cmd.key, pending, "not_ready", f"session {cmd.key} is {rec.state}, not ready")
 
     def refuse(self, cmd: Command, d, reason: str, detail: str) -> None:
         """A send failed before any desk took it (a router found no owner
         for its key): recorded like any failure, so the same delivery
-        coming again, when the key runs again, gets the same answer."""
+        coming again, when the key runs again, gets the same answer.  One
+        that went out, or may have, before its node lost the key is
+        answered so, not refused."""
         p = PendingSend(cmd, d)
         if cmd.command_id is not None and delivered_again(d) and self._answered_before(p):
             return
-        self._fail(p, reason, detail)
+        self._fail_unless_done(cmd.key, p, reason, detail)
 
     def _answered_before(self, p: PendingSend) -> bool:
         """A send delivered again (its first delivery was not acknowledged:
@@ -262,6 +275,9 @@ class SendDesk:
         """Fail a send that never reached a session here, unless an earlier
         delivery of it went out: a node stopped between a send's answer and
         its acknowledgement gets it again, and its answer must stay "sent".
+        One whose earlier attempt is in doubt (``pending``: its session or
+        its node's hold on the key ended mid-send) fails ``outcome_unknown``
+        and stays in doubt: ``reason`` would say it did not go out.
         (Redis unreachable: it fails; the README says so.)"""
         cid, seen = p.command.command_id, None
         if cid is not None:
@@ -272,7 +288,11 @@ class SendDesk:
             if seen is not None and seen.startswith("done:"):
                 self._done_before(key, p, seen)
                 return
-        self._fail(p, reason, detail, record=seen != "pending")  # an attempt in doubt stays in doubt
+            if seen == "pending":
+                self._fail(p, "outcome_unknown", f"send {cid} was attempted before and may have gone out; "
+                           f"not sending it again ({reason}: {detail})", record=False)
+                return
+        self._fail(p, reason, detail)
 
     def _done_before(self, key: str, p: PendingSend, seen: str) -> None:
         log.info("send %s of %s was done before; not sending again", p.command.command_id, key)

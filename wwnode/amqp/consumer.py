@@ -304,6 +304,11 @@ class Consumer:
             except BROKER_ERRORS as e:
                 self.link.lost(e)
 
+    def holds(self, d: Delivery) -> bool:
+        """Whether the delivery is still this node's to end (its connection
+        lives); else the broker has put the command back in its queue."""
+        return self._current(d)
+
     def _current(self, d: Delivery) -> bool:
         """A tag from an earlier connection means nothing now: the broker
         already put that message back in its queue."""

@@ -12,8 +12,9 @@ the event is published all the same (see ``spool.py``).
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pika
 import pika.exceptions
@@ -85,7 +86,8 @@ class Outbox:
 
 
 class Publisher:
-    def __init__(self, url: str, heartbeat: int, spool: Spool | None = None):
+    def __init__(self, url: str, heartbeat: int, spool: Spool | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.link = Link(url, heartbeat, "event", self._open_channel)
         self.outbox = Outbox(spool)
         self.channel = None
@@ -95,6 +97,8 @@ class Publisher:
         self.blocked = False
         self._nacks = 0  # refusals in a row
         self.blocks = 0  # times the broker blocked publishing, for the heartbeat
+        self.clock = clock
+        self._until: float | None = None  # no confirm is waited for from then on (``pace``)
 
     @property
     def up(self) -> bool:
@@ -128,11 +132,32 @@ class Publisher:
         self.outbox.put(item)
         self.drain()
 
+    def pace(self, seconds: float | None) -> None:
+        """Wait for confirms for at most ``seconds`` from now on (None: as
+        long as it takes), in ``publish`` and ``drain`` alike; what is left
+        waits in the outbox, in order, for a later ``drain``.  The node's
+        loop paces each of its turns: every publish waits for its confirm,
+        and a few hundred of them (a backlog after a cut, a burst of sends,
+        on a link whose round trips take 40 ms) once held one turn for ten
+        seconds, past the node's leases, which it renews between turns:
+        it dropped its own sessions."""
+        self._until = None if seconds is None else self.clock() + seconds
+
+    def behind(self) -> bool:
+        """Something waits that could be published now (a paced turn left
+        it): the loop goes round again without waiting for input."""
+        return bool(self.outbox) and self.up and not self.blocked
+
     def drain(self) -> None:
         """Publish what waits, one by one, each confirmed before the next:
         an ack may follow a confirm, and events keep their order."""
         while self.outbox and self.up and not self.blocked:
+            if self._until is not None and self.clock() >= self._until:
+                return  # the rest goes at the next turn (``pace``)
             item = self.outbox.first()
+            if item.stale is not None and item.stale():
+                self.outbox.done()  # its command is back in its queue: a copy now would be a second one
+                continue
             props = pika.BasicProperties(
                 content_type="application/json", delivery_mode=pika.DeliveryMode.Persistent, headers=item.headers
             )

@@ -87,6 +87,10 @@ class Outgoing:
     mandatory: bool = False
     on_confirmed: Callable[[], None] | None = None
     on_unroutable: Callable[[], None] | None = None
+    # Whether publishing it now would only make a second copy: a command
+    # handed on whose delivery died with its connection (the broker put it
+    # back, and it is routed again).  Such an item leaves the outbox unsent.
+    stale: Callable[[], bool] | None = None
     seq: int | None = None  # its number in the spool, for events
 
 

@@ -1,0 +1,91 @@
+"""A session process asked to stop, around a fake page (no browser): what
+the page took before the session listened to it is reported before the
+page is closed."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+
+from sessionproc.output import Output
+from sessionproc.pagescripts import CHECK_AND_ATTACH_JS
+from sessionproc.session import BINDING, Options, Session
+
+MESSAGE = {"id": {"fromMe": False, "remote": "5511999999999@c.us", "id": "M1",
+                  "_serialized": "false_5511999999999@c.us_M1"}, "body": "hi", "type": "chat"}
+
+
+class Page:
+    """The page's DevTools and its driver at once.  ``took``: messages its
+    WhatsApp took from the server, which its hook reports once attached;
+    ``in_flight``: reports the page sent as it closed, still on their way
+    (they reach the session ahead of the answer to its next call)."""
+
+    def __init__(self, session: Session, took: list[dict], in_flight: list[dict] = ()):
+        self.session, self.took, self.in_flight, self.calls = session, took, list(in_flight), []
+
+    def _report(self, messages) -> None:
+        for message in messages:
+            self.session._on_devtools_event("Runtime.bindingCalled", {
+                "name": BINDING, "payload": orjson.dumps({"type": "message", "message": message}).decode()})
+
+    def call_function(self, declaration: str, args: list, timeout: float = 10.0):
+        self.calls.append("attach" if declaration == CHECK_AND_ATTACH_JS else declaration)
+        self._report(self.took)  # through the binding, ahead of the call's answer
+        return [[True] for _ in args[0]]
+
+    def call(self, method: str, params: dict | None = None, timeout: float = 10.0) -> dict:
+        self.calls.append(method)
+        self._report(self.in_flight)
+        self.in_flight = []
+        return {}
+
+    def get(self, url: str) -> None:
+        self.calls.append(url)
+        self.took = []  # gone: it takes nothing more
+
+
+def session(tmp_path) -> Session:
+    _, w = os.pipe()
+    opts = Options(key="k", profile_dir=tmp_path, url="http://127.0.0.1:1/", chrome="chromium",
+                   chromedriver="chromedriver", ping_timeout=1.0)
+    return Session(opts, Output(w), log_file=None)
+
+
+def reported(s: Session) -> list[dict]:
+    out = []
+    while not s.inbound.empty():
+        out.append(s.inbound.get_nowait())
+    return out
+
+
+def test_a_page_stopped_before_the_session_listened_reports_what_it_took_then_closes(tmp_path):
+    # The stop came while the page loaded (a node going down as its
+    # sessions boot): the page had already taken a message, which WhatsApp
+    # then counts delivered and does not offer again.
+    s = session(tmp_path)
+    page = Page(s, [MESSAGE])
+    s.devtools = s.driver = page
+    s._close_page()
+    assert page.calls == ["attach", "about:blank", "Runtime.evaluate"]
+    assert [e["message"]["id"]["id"] for e in reported(s) if e["event"] == "message"] == ["M1"]
+
+
+def test_a_message_reported_as_the_page_closes_is_not_left_behind(tmp_path):
+    s = session(tmp_path)
+    page = Page(s, [], in_flight=[MESSAGE])
+    s.devtools = s.driver = page
+    s.listening = True
+    s._close_page()
+    assert [e["message"]["id"]["id"] for e in reported(s) if e["event"] == "message"] == ["M1"]
+
+
+def test_a_page_the_session_listens_to_is_only_closed(tmp_path):
+    s = session(tmp_path)
+    page = Page(s, [])
+    s.devtools = s.driver = page
+    s._check_page({"type": "loaded"})  # attached at load, as always
+    page.calls.clear()
+    s._close_page()
+    assert page.calls == ["about:blank", "Runtime.evaluate"]
