@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 
+import pika
 import psutil
 import pytest
 
@@ -443,3 +444,41 @@ def test_a_queue_no_live_member_serves_leaves_the_others_working(whole_cluster, 
         if not holder.alive:
             cluster.restart(holder)
         cluster.delete_vhost("ha-classic")  # its nodes, still running, are stopped by the fixture
+
+
+def test_creates_a_cancelled_consumer_held_on_a_dead_member_come_back_with_a_new_leader(whole_cluster, ha):
+    """What the README's HA section says of RabbitMQ 3.10, and its remedy:
+    messages a consumer held when it was cancelled (as placement does),
+    its member then killed, stay unacknowledged, also once the member is
+    back; a new leader of the queue gives them back."""
+    cluster, _ = ha
+    queue = "held-by-a-cancelled-consumer"
+    client = client_on(cluster, cluster.members[2])
+    client.ch.queue_declare(queue, durable=True)
+    for i in range(3):
+        client.publish(queue, {"key": f"held-{i}"})
+    holder = cluster.members[0]
+    conn = pika.BlockingConnection(pika.URLParameters(cluster.url(holder)))
+    try:
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=2)
+        got = []
+        tag = ch.basic_consume(queue, lambda ch_, method, props, body: got.append(method.delivery_tag))
+        while len(got) < 2:
+            conn.process_data_events(0.1)
+        ch.basic_cancel(tag)  # the two stay unacknowledged on this channel
+        holder.kill()
+        wait_for(lambda: cluster.queue_counts(queue) == {"messages_ready": 1, "messages_unacknowledged": 2,
+                                                         "consumers": 1}, timeout=30, interval=0.5,
+                 what="the two held for the dead consumer")
+        cluster.restart(holder)
+        wait_for(lambda: holder.ctl("eval", "length(rabbit_nodes:all_running()).").stdout.decode().strip() == "3",
+                 timeout=60, interval=0.5, what="the member back in the cluster")
+        assert cluster.queue_counts(queue)["messages_unacknowledged"] == 2  # still held
+        cluster.new_leader(queue)
+        wait_for(lambda: cluster.queue_counts(queue) == {"messages_ready": 3, "messages_unacknowledged": 0,
+                                                         "consumers": 0}, timeout=30, interval=0.5,
+                 what="the held messages given back")
+    finally:
+        client.ch.queue_delete(queue)
+        client.close()
