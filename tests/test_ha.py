@@ -453,10 +453,13 @@ def test_creates_a_cancelled_consumer_held_on_a_dead_member_come_back_with_a_new
     back; a new leader of the queue gives them back."""
     cluster, _ = ha
     queue = "held-by-a-cancelled-consumer"
-    client = client_on(cluster, cluster.members[2])
-    client.ch.queue_declare(queue, durable=True)
+    publisher = pika.BlockingConnection(pika.URLParameters(cluster.url(cluster.members[2])))
+    ch = publisher.channel()
+    ch.confirm_delivery()
+    ch.queue_declare(queue, durable=True)
     for i in range(3):
-        client.publish(queue, {"key": f"held-{i}"})
+        ch.basic_publish("", queue, b"held %d" % i)
+    publisher.close()  # gone before the queue's members change under it
     holder = cluster.members[0]
     conn = pika.BlockingConnection(pika.URLParameters(cluster.url(holder)))
     try:
@@ -480,5 +483,6 @@ def test_creates_a_cancelled_consumer_held_on_a_dead_member_come_back_with_a_new
                                                          "consumers": 0}, timeout=30, interval=0.5,
                  what="the held messages given back")
     finally:
-        client.ch.queue_delete(queue)
-        client.close()
+        if not holder.alive:
+            cluster.restart(holder)
+        cluster.any_alive().ctl("delete_queue", "-p", VHOST, queue, check=False)
