@@ -64,7 +64,10 @@ class RabbitMember:
                 "RABBITMQ_LOGS": "-", "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
                 "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
                 "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
-                "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config")}
+                "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
+                # A member that fails to start writes its crash dump here,
+                # not into the folder the tests run from.
+                "ERL_CRASH_DUMP": str(self.dir / "erl_crash.dump")}
 
     def start(self) -> None:
         log = open(self.dir / "server.out", "ab")

@@ -49,7 +49,7 @@ from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 from wwnode.fakewa.settings import REAL_WEIGHT
 
-from benchlib import (MB, DeliverClock, SentClock, Table, cpu_by_kind, percentile, progress, run_bench, run_main,
+from benchlib import (MB, DeliverClock, SentClock, Table, cpu_by_kind, percentile, progress, pss_by_kind, run_bench, run_main,
                       tree_cpu)
 from bench_node import (COMMAND_QUEUES, LEGACY_QUEUES, NODE_ID, REDIS_DB, REDIS_URL, VHOST, Commands, Events, Node,
                         destroy_all, ensure_vhost, measure_inbound, measure_sends, wait_none_under)
@@ -61,6 +61,7 @@ TARGET_NODE_CPU = 1.0  # % of a core, idle
 TARGET_SESSION_CPU = 0.2  # % of a core per session, whole tree, idle
 TARGET_SEND_P99 = 50.0  # ms
 TARGET_INBOUND_P99 = 20.0  # ms
+HEARTBEAT_WAIT = 8.0  # s: the node's heartbeat interval (5 s) and the reader's poll, with room
 QR_POLL = 0.05  # s between Redis reads while QR codes are awaited
 
 
@@ -146,14 +147,12 @@ def cpu_since(before: dict[int, dict[int, tuple[str, float]]],
     return kinds
 
 
-def pss_of(procs: list[psutil.Process]) -> float:
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_full_info().pss
-        except psutil.Error:
-            continue
-    return total / MB
+def sum_kinds(per_session: list[dict[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for kinds in per_session:
+        for k, v in kinds.items():
+            out[k] = out.get(k, 0.0) + v
+    return out
 
 
 class Heartbeats(threading.Thread):
@@ -165,6 +164,7 @@ class Heartbeats(threading.Thread):
         self.r, self.key = r, f"nodes:{node_id}"
         self.windows: list[tuple[float, float, float, float]] = []  # (t, p99 ms, max ms, CPU p99 ms)
         self._stopping = threading.Event()
+        self._new_window = threading.Condition()
 
     def run(self) -> None:
         last = None
@@ -172,8 +172,16 @@ class Heartbeats(threading.Thread):
             hb = self.r.hgetall(self.key)
             if hb and hb.get("ts") != last and "loop_turn_p99_ms" in hb:
                 last = hb.get("ts")
-                self.windows.append((time.monotonic(), float(hb["loop_turn_p99_ms"]), float(hb["loop_turn_max_ms"]),
-                                     float(hb["loop_turn_cpu_p99_ms"])))
+                with self._new_window:
+                    self.windows.append((time.monotonic(), float(hb["loop_turn_p99_ms"]),
+                                         float(hb["loop_turn_max_ms"]), float(hb["loop_turn_cpu_p99_ms"])))
+                    self._new_window.notify_all()
+
+    def await_window_after(self, t: float, timeout: float) -> None:
+        """Until a window reported after ``t`` is in: a phase shorter than
+        the heartbeat's interval would otherwise have none."""
+        with self._new_window:
+            self._new_window.wait_for(lambda: self.windows and self.windows[-1][0] > t, timeout)
 
     def worst(self, since: float, until: float) -> tuple[float, float, float]:
         """(worst window p99, longest turn, worst window CPU p99) of the
@@ -279,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         idle_cpu = sum(kinds.values()) / wall * 100
         settle_cpu = sum(cpu_since(settle_cpu0, until=cpu0).values()) / (t0 - settle_t0) * 100
         node_cpu = (node_cpu1[node_proc.pid] - node_cpu0[node_proc.pid]) / wall * 100
-        pss = [pss_of(tree) for tree in session_trees(node)]
+        pss_kinds = [pss_by_kind(tree) for tree in session_trees(node)]
+        pss = [sum(k.values()) for k in pss_kinds]
         idle_turn_p99, idle_turn_max, idle_turn_cpu = beats.worst(t0, t1)
         load = f"load {load0:.1f}-{os.getloadavg()[0]:.1f}"
         table.add(f"PSS per session, whole tree, mean of {len(pss)} (weight {args.weight}, {load})",
@@ -287,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         table.add("PSS per session, whole tree, min", min(pss), "MB", fmt="{:.1f}")
         table.add("PSS per session, whole tree, max", max(pss), "MB", fmt="{:.1f}")
         table.add(f"PSS of all {len(pss)} sessions", sum(pss), "MB", fmt="{:.0f}")
+        for k, mb in sorted(sum_kinds(pss_kinds).items(), key=lambda kv: kv[1], reverse=True):
+            table.add(f"  of which {k}, per session", mb / len(pss), "MB", fmt="{:.1f}")
         table.add(f"CPU per session, whole tree, while settling ({args.settle:g} s after the last ready)",
                   settle_cpu / max(len(trees), 1), "% of a core", fmt="{:.3f}")
         table.add(f"idle CPU per session, whole tree ({wall:.0f} s window)", idle_cpu / max(len(trees), 1),
@@ -307,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         inbound = measure_inbound(events, control, deliver_clock, keys, phones, friend, args.messages, args.warmup)
         t3 = time.monotonic()
         busy_cpu = (cpu_of([node_proc])[node_proc.pid] - node_cpu2[node_proc.pid]) / (t3 - t2) * 100
+        beats.await_window_after(t3, timeout=HEARTBEAT_WAIT)
         busy_turn_p99, busy_turn_max, busy_turn_cpu = beats.worst(t2, t3)
         load = f"load {load2:.1f}-{os.getloadavg()[0]:.1f}"
         table.add(f"send_message -> stand-in recorded, p50 (n={len(sends['record'])}, {load})",

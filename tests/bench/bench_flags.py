@@ -37,7 +37,7 @@ from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 from wwnode.fakewa.settings import REAL_WEIGHT
 
-from benchlib import MB, Table, cpu_by_kind, kind, progress, run_bench, run_main, tree_cpu
+from benchlib import Table, cpu_by_kind, progress, pss_by_kind, run_bench, run_main, tree_cpu
 from support import SessionProcess, with_tests_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -52,6 +52,7 @@ VARIANTS: dict[str, tuple[list[str], ...]] = {
     "without-no-software-rasterizer": (["--disable-software-rasterizer"], [], []),
     "without-in-process-gpu": (["--in-process-gpu"], [], []),
     "without-network-in-process": (["--enable-features=NetworkServiceInProcess2"], [], []),
+    "without-no-unsandboxed-zygote": (["--no-unsandboxed-zygote"], [], []),
     # Flags tried and not kept (browser.py says why).
     "single-process": ([], ["--single-process"], []),
     "no-zygote": ([], ["--no-zygote"], []),
@@ -70,6 +71,7 @@ VARIANTS: dict[str, tuple[list[str], ...]] = {
     # chromedriver's switches that turn off the throttling of hidden pages' timers, passed again.
     "chromedriver-throttling-off": ([], [], [], ["disable-background-timer-throttling",
                                                  "disable-backgrounding-occluded-windows"]),
+    "no-crashpad": ([], ["--disable-crashpad-for-testing"], []),
     "no-on-device-model": ([], [], ["OptimizationGuideOnDeviceModel", "OnDeviceModelService", "AIPromptAPI",
                                     "AISummarizationAPI", "AIRewriterAPI", "AIWriterAPI", "AILanguageModelService"]),
 }
@@ -88,15 +90,7 @@ def variant_env(name: str) -> dict[str, str]:
 def tree_pss(pid: int) -> dict[str, float]:
     """PSS in MB of a session's whole tree, by kind of process."""
     root = psutil.Process(pid)
-    out: dict[str, float] = {}
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            pss = p.memory_full_info().pss / MB
-        except psutil.Error:
-            continue
-        k = kind(p)
-        out[k] = out.get(k, 0.0) + pss
-    return out
+    return pss_by_kind([root, *root.children(recursive=True)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add(f"{name}: idle CPU per session, whole tree ({wall:.0f} s, n={len(totals)}, "
                       f"{min(totals):.3f}-{max(totals):.3f})", statistics.mean(totals), "% of a core", fmt="{:.3f}")
             table.add(f"{name}: idle CPU by process", 0, "% of a core: " + detail, fmt="")
-        table.add(f"machine load (1-min average) over the CPU window", psutil.getloadavg()[0], f"(from {load0:.2f})",
+        table.add("machine load (1-min average) over the CPU window", psutil.getloadavg()[0], f"(from {load0:.2f})",
                   fmt="{:.2f}")
 
     def cleanup() -> None:

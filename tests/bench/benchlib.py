@@ -101,6 +101,18 @@ def kind(p: psutil.Process) -> str:
     return kind_arg
 
 
+def pss_by_kind(procs: list[psutil.Process]) -> dict[str, float]:
+    """MB of PSS of some processes (one session's tree), by kind of process."""
+    out: dict[str, float] = {}
+    for p in procs:
+        try:
+            pss = p.memory_full_info().pss / MB
+        except psutil.Error:
+            continue
+        out[kind(p)] = out.get(kind(p), 0.0) + pss
+    return out
+
+
 def tree_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) so far of each process of a session's
     tree, with its kind."""
