@@ -606,8 +606,6 @@ class TcpProxy:
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
     def _pipe(self, src, dst) -> None:
-        import socket
-
         try:
             while True:
                 data = src.recv(65536)

@@ -17,7 +17,8 @@ scanned as it shows in Redis, the time until all N are ready; then a
 settle (a minute by default: the start-up tail, its CPU printed) and a
 minute of idle (the node's RSS and CPU, the whole trees' CPU, in all and
 per kind of process, PSS per session); then sends and inbound messages, one at a time, over all N
-sessions (p50/p99).  The loop's turn time is the p99 the node writes with
+sessions (p50/p99); last, PSS once more, ``--late-pss`` seconds after the
+last ready (Chromium's delayed start-up work done).  The loop's turn time is the p99 the node writes with
 each heartbeat (``loop_turn_p99_ms``), the worst window of each phase.
 
 PSS per session is the PSS of every process of the session's tree (session
@@ -211,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     # two sessions 0.08 % after 90 s.  The settle's own CPU is printed too.
     ap.add_argument("--settle", type=float, default=60.0,
                     help="seconds after the last ready before the idle window (default %(default)s)")
+    # Chromium does some of its start-up work minutes after its start (at
+    # three minutes, before --optimization-guide-performance-class was set,
+    # it started a service of 21 MB per session): PSS is read once more this
+    # long after the last ready, after the traffic.
+    ap.add_argument("--late-pss", type=float, default=200.0,
+                    help="seconds after the last ready for a second PSS reading, 0 for none (default %(default)s)")
     ap.add_argument("--messages", type=int, default=200, help="sends, and inbound messages, measured (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=5, help="sends and inbound messages not counted (default %(default)s)")
     ap.add_argument("--start-concurrency", type=int, default=4,
@@ -266,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         load_at_create = os.getloadavg()[0]
         all_ready, _ = link_all(cmds, events, r, control, keys, phones, args.ready_timeout)
         progress(f"all {n} ready after {all_ready:.1f} s; settling {args.settle:g} s")
+        ready_at = time.monotonic()
         settle_cpu0, settle_t0 = {t[0].pid: tree_cpu(t[0].pid) for t in session_trees(node)}, time.monotonic()
         table.add(f"time until all {n} ready, from the creates (START_CONCURRENCY={args.start_concurrency}, "
                   f"load {load_at_create:.1f})", all_ready, "s", TARGET_READY, fmt="{:.1f}")
@@ -335,6 +343,18 @@ def main(argv: list[str] | None = None) -> int:
         table.add("loop turn p99, traffic (worst 5 s window)", busy_turn_p99, "ms", fmt="{:.2f}")
         table.add("loop turn max, traffic", busy_turn_max, "ms", fmt="{:.2f}")
         table.add("loop turn CPU time p99, traffic (worst 5 s window)", busy_turn_cpu, "ms", fmt="{:.2f}")
+
+        if args.late_pss > 0:
+            wait = ready_at + args.late_pss - time.monotonic()
+            if wait > 0:
+                progress(f"{wait:.0f} s until the second PSS reading")
+                time.sleep(wait)
+            late = [pss_by_kind(tree) for tree in session_trees(node)]
+            table.add(f"PSS per session, whole tree, {args.late_pss:g} s after the last ready",
+                      sum(sum(k.values()) for k in late) / len(late), "MB",
+                      TARGET_PSS if args.weight == "off" else None, fmt="{:.1f}")
+            for k, mb in sorted(sum_kinds(late).items(), key=lambda kv: kv[1], reverse=True):
+                table.add(f"  of which {k}, per session", mb / len(late), "MB", fmt="{:.1f}")
 
     def explain() -> None:
         if node is not None:

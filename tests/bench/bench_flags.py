@@ -53,6 +53,8 @@ VARIANTS: dict[str, tuple[list[str], ...]] = {
     "without-in-process-gpu": (["--in-process-gpu"], [], []),
     "without-network-in-process": (["--enable-features=NetworkServiceInProcess2"], [], []),
     "without-no-unsandboxed-zygote": (["--no-unsandboxed-zygote"], [], []),
+    # Its effect shows from the third minute on: --settle 200.
+    "without-performance-class": (["--optimization-guide-performance-class=2"], [], []),
     # Flags tried and not kept (browser.py says why).
     "single-process": ([], ["--single-process"], []),
     "no-zygote": ([], ["--no-zygote"], []),

@@ -485,7 +485,9 @@ def _started_at(proc: psutil.Process) -> float:
     start in ticks since boot (``/proc/PID/stat``) against the boot-time
     clock.  psutil's ``create_time`` adds the boot time, which Linux gives
     to the whole second only: the wait and boot phases were off by up to a
-    second (a wait of -0.2 s for one create)."""
+    second (a wait of -0.2 s for one create).  The tick is 10 ms and the
+    start is counted down to it, so a create taken at once can still show a
+    wait of a few milliseconds below zero."""
     with open(f"/proc/{proc.pid}/stat") as f:
         after_name = f.read().rpartition(")")[2].split()
     age = time.clock_gettime(time.CLOCK_BOOTTIME) - int(after_name[19]) / os.sysconf("SC_CLK_TCK")
