@@ -193,6 +193,16 @@ class RabbitCluster:
         return self.any_alive().ctl("list_queues", "-p", VHOST, "name", "messages_ready", "messages_unacknowledged",
                                     "consumers", "leader", check=False).stdout.decode()
 
+    def live_consumers(self, queue: str, vhost: str = VHOST) -> int:
+        """Consumers of a queue whose channel is on a live member.  A quorum
+        queue of RabbitMQ 3.10 keeps listing (and counting) the consumers of
+        a member that died, as not active, until that member is back."""
+        out = self.any_alive().ctl("list_consumers", "-p", vhost, "--no-table-headers", "queue_name", "channel_pid",
+                                   check=False).stdout.decode()
+        live = {m.name for m in self.members if m.alive}
+        return sum(1 for line in out.splitlines()
+                   if line.split("\t")[0] == queue and line.split("\t")[-1].strip("<>").rsplit(".", 3)[0] in live)
+
     def queue_counts(self, queue: str) -> dict[str, int]:
         fields = ("messages_ready", "messages_unacknowledged", "consumers")
         out = self.any_alive().ctl("list_queues", "-p", VHOST, "--no-table-headers", "name", *fields).stdout.decode()

@@ -110,6 +110,20 @@ def client_on(cluster, member, vhost: str = VHOST) -> Client:
     return client
 
 
+def await_consuming(cluster, nodes, vhost: str = VHOST, timeout: float = 30) -> None:
+    """Until every node consumes creates through a live member (a member an
+    earlier test killed still lists the consumers it had: the queue's own
+    consumer count is not the nodes'); a timeout says what the queues hold,
+    who consumes them and what the nodes' logs said last."""
+    try:
+        wait_for(lambda: cluster.live_consumers("create_instance", vhost) == len(nodes), timeout=timeout,
+                 what=f"{len(nodes)} nodes consuming create_instance")
+    except AssertionError as e:
+        tails = [f"  {n.node_id}| {line}" for n in nodes for line in n.output().splitlines()[-30:]]
+        listed = cluster.any_alive().ctl("list_consumers", "-p", vhost, check=False).stdout.decode()
+        raise AssertionError("\n".join([str(e), cluster.queues(), listed, *tails])) from None
+
+
 def running_keys(node) -> Counter:
     """Keys whose session process runs under this node now (a key twice:
     two processes)."""
@@ -248,7 +262,7 @@ def test_the_broker_member_of_a_node_and_the_queue_leader_die_while_commands_flo
     wait_for(lambda: r.hget("nodes:ha-a", "router") == "1", timeout=30, what="node a routing")
     r.close()
     b = fleet("ha-b", cluster.members.index(others[0]))
-    wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
+    await_consuming(cluster, (a, b))
     phones = make_ready(client, fleet.fake, [f"mq-{i}" for i in range(4)])
     traffic = Traffic(client, fleet.fake, phones)
     watch = Watch([a, b])
@@ -283,7 +297,7 @@ def test_the_redis_master_dies_and_sentinel_promotes_the_replica(fleet, ha):
     cluster, redis_ha = ha
     a, b = fleet("ha-a", 0), fleet("ha-b", 1)  # each moves to the next member if its first is down
     client = client_on(cluster, cluster.any_alive())
-    wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
+    await_consuming(cluster, (a, b))
     phones = make_ready(client, fleet.fake, [f"rd-{i}" for i in range(4)])
     traffic = Traffic(client, fleet.fake, phones)
     watch = Watch([a, b])
@@ -320,7 +334,7 @@ def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(whole_cl
     cluster, redis_ha = ha
     a, b = fleet("ha-a", 0), fleet("ha-b", 1)
     client = client_on(cluster, cluster.members[2])
-    wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
+    await_consuming(cluster, (a, b))
     watch = Watch([a, b])
     keys = [f"storm-{i}" for i in range(16)]
     phones = {key: new_phone() for key in keys}
@@ -428,7 +442,7 @@ def test_a_queue_no_live_member_serves_leaves_the_others_working(whole_cluster, 
         client = client_on(cluster, cluster.members[2], "ha-classic")
         holder.kill()
         a, b = fleet("ha-a", 1, "ha-classic"), fleet("ha-b", 2, "ha-classic")
-        wait_for(lambda: client.depth("create_instance")[1] == 2, timeout=30, what="both nodes consuming")
+        await_consuming(cluster, (a, b))
         phones = make_ready(client, fleet.fake, ["unserved-0", "unserved-1"])
         traffic = Traffic(client, fleet.fake, phones)
         traffic.round()
