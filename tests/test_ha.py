@@ -442,7 +442,7 @@ def test_a_queue_no_live_member_serves_leaves_the_others_working(whole_cluster, 
         client = client_on(cluster, cluster.members[2], "ha-classic")
         holder.kill()
         a, b = fleet("ha-a", 1, "ha-classic"), fleet("ha-b", 2, "ha-classic")
-        await_consuming(cluster, (a, b))
+        await_consuming(cluster, (a, b), "ha-classic")
         phones = make_ready(client, fleet.fake, ["unserved-0", "unserved-1"])
         traffic = Traffic(client, fleet.fake, phones)
         traffic.round()
