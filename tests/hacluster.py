@@ -346,10 +346,24 @@ class RedisHA:
         wait_for(lambda: self.replicas_of(master) == 1, timeout=30, interval=0.1, what="the old master as replica")
 
     def heal(self) -> None:
-        """Start again the servers killed (as replicas of the master now)."""
+        """Start again the servers killed (as replicas of the master now),
+        until the replica acknowledges writes: listed as online, a replica
+        just through its full sync can still be slow to, on a loaded
+        machine, past what a lease write waits for."""
         for port in self.ports:
             if self.procs[port].poll() is not None:
                 self.restart(port)
+        wait_for(self.replica_acknowledges, timeout=30, interval=0.1, what="the replica to acknowledge a write")
+
+    def replica_acknowledges(self) -> bool:
+        r = redislib.Redis(port=self.master_port(), socket_timeout=2)
+        try:
+            r.set("ha-test:replication-probe", "1")
+            return r.execute_command("WAIT", 1, 500) >= 1
+        except redislib.RedisError:
+            return False
+        finally:
+            r.close()
 
     def stop(self) -> None:
         for proc in self.procs.values():
