@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What each of Chromium's flags saves: sessions with the flags of
-``sessionproc/browser.py`` (the base) and sessions with one change each,
+``sessionproc/chromeflags.py`` (the base) and sessions with one change each,
 all linked to the stand-in and measured in the same run, side by side.
 
 Not a pytest test (the name keeps pytest from collecting it): it prints a
@@ -55,7 +55,7 @@ VARIANTS: dict[str, tuple[list[str], ...]] = {
     "without-no-unsandboxed-zygote": (["--no-unsandboxed-zygote"], [], []),
     # Its effect shows from the third minute on: --settle 200.
     "without-performance-class": (["--optimization-guide-performance-class=2"], [], []),
-    # Flags tried and not kept (browser.py says why).
+    # Flags tried and not kept (chromeflags.py says why).
     "single-process": ([], ["--single-process"], []),
     "no-zygote": ([], ["--no-zygote"], []),
     "js-optimize-for-size": ([], ["--js-flags=--optimize-for-size"], []),

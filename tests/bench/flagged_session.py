@@ -3,7 +3,8 @@ changed, for bench_flags.py.  ``BENCH_FLAGS_DROP`` and ``BENCH_FLAGS_ADD``
 (JSON lists) take flags out of and add flags to ``browser.BASE_FLAGS``,
 ``BENCH_SWITCHES_KEEP`` (a JSON list) takes switches out of
 ``browser.EXCLUDED_SWITCHES`` (chromedriver then passes them), before
-``sessionproc`` runs as usual."""
+``sessionproc`` runs as usual.  The names patched are those
+``browser.py`` starts Chromium with (imported there from ``chromeflags.py``)."""
 
 from __future__ import annotations
 

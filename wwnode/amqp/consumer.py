@@ -297,27 +297,23 @@ class Consumer:
     def ack(self, d: Delivery) -> None:
         if d.queue == CREATE_QUEUE and self.before_create_ack is not None:
             self.before_create_ack()
-        if self._current(d):
+        if self.holds(d):
             try:
                 self.channels[d.queue].basic_ack(d.tag)
             except BROKER_ERRORS as e:
                 self.link.lost(e)
 
     def requeue(self, d: Delivery) -> None:
-        if self._current(d):
+        if self.holds(d):
             try:
                 self.channels[d.queue].basic_nack(d.tag, requeue=True)
             except BROKER_ERRORS as e:
                 self.link.lost(e)
 
     def holds(self, d: Delivery) -> bool:
-        """Whether the delivery is still this node's to end (its connection
-        lives); else the broker has put the command back in its queue."""
-        return self._current(d)
-
-    def _current(self, d: Delivery) -> bool:
-        """A tag from an earlier connection means nothing now: the broker
-        already put that message back in its queue."""
+        """Whether the delivery is still this node's to end.  A tag from an
+        earlier connection means nothing now: the broker already put that
+        message back in its queue."""
         return self.up and d.generation == self.link.generation and d.queue in self.channels
 
     def close(self) -> None:
