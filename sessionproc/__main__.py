@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         log_bodies=args.log_bodies,
         pair_with_phone=args.pair_with_phone,
         pair_interval=args.pair_interval,
+        stop_timeout=args.stop_timeout,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: session.inbox.put(("stop", {})))
+    session.stopper.install_signals()
     code = session.run()
     log.info("exiting with code %d", code)
     reaper.disarm()

@@ -33,7 +33,10 @@ Commands (node -> session, on stdin)
     run a line of JavaScript within the ping timeout.
 ``{"cmd": "stop"}`` / ``{"cmd": "stop", "logout": true}``
     Close the browser (after unlinking the device, with ``logout``) and
-    exit with ``EXIT_STOPPED``.  End of input means the same as ``stop``.
+    exit with ``EXIT_STOPPED``.  End of input, SIGTERM and SIGINT mean the
+    same as ``stop``.  A stop lasts at most ``--stop-timeout`` seconds (10
+    once the node that started the process is gone): then the process
+    leaves at once, its browser killed with it.
 
 Events (session -> node, on stdout)
 ===================================
@@ -324,6 +327,7 @@ class SessionArgs:
     log_bodies: bool = False
     pair_with_phone: str = ""  # link by a pairing code for this phone instead of QR codes
     pair_interval: float = 180.0  # seconds between pairing codes, as whatsapp-web.js asks for them
+    stop_timeout: float = 20.0  # seconds a stop may take before the process leaves (sessionproc/stopping.py)
 
     def argv(self, module: str = "sessionproc") -> list[str]:
         """The command that runs it.  ``module`` is the program: the real
@@ -334,7 +338,8 @@ class SessionArgs:
             if value is not None:
                 args += [flag, str(value)]
         args += ["--qr-max", str(self.qr_max), "--send-timeout", str(self.send_timeout),
-                 "--ping-timeout", str(self.ping_timeout), "--boot-timeout", str(self.boot_timeout)]
+                 "--ping-timeout", str(self.ping_timeout), "--boot-timeout", str(self.boot_timeout),
+                 "--stop-timeout", str(self.stop_timeout)]
         if self.user_agent:
             args += ["--user-agent", self.user_agent]
         if not self.send_seen:
@@ -364,6 +369,9 @@ class SessionArgs:
                        help="seconds the page has to answer a ping (default %(default)s)")
         p.add_argument("--boot-timeout", type=float, default=DEFAULT_BOOT_TIMEOUT,
                        help="seconds the page has to load, from the start or a navigation (default %(default)s)")
+        p.add_argument("--stop-timeout", type=float, default=20.0,
+                       help="seconds a stop may take; then the process leaves and its browser is killed "
+                            "(default %(default)s; shorter when the node that started it is gone)")
         p.add_argument("--no-send-seen", dest="send_seen", action="store_false",
                        help="do not mark a chat seen before sending to it (default: mark it, as whatsapp-web.js does)")
         p.add_argument("--log-bodies", action="store_true", help="write message texts to the log")
@@ -380,10 +388,12 @@ class SessionArgs:
             p.error("--user-agent must be 1 to 512 printable ASCII characters")
         if a.pair_with_phone and not PHONE_RE.match(a.pair_with_phone):
             p.error("--pair-with-phone must be 5 to 20 digits")
-        if a.qr_max < 1 or a.pair_interval <= 0 or min(a.send_timeout, a.ping_timeout, a.boot_timeout) <= 0:
-            p.error("--qr-max, --pair-interval, --send-timeout, --ping-timeout and --boot-timeout must be positive")
+        if a.qr_max < 1 or a.pair_interval <= 0 or min(a.send_timeout, a.ping_timeout, a.boot_timeout,
+                                                        a.stop_timeout) <= 0:
+            p.error("--qr-max, --pair-interval, --send-timeout, --ping-timeout, --boot-timeout and --stop-timeout "
+                    "must be positive")
         return cls(key=a.key, profile=a.profile, url=a.url, log_file=a.log_file, chrome=a.chrome,
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
                    ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
                    send_seen=a.send_seen, log_bodies=a.log_bodies, pair_with_phone=a.pair_with_phone,
-                   pair_interval=a.pair_interval)
+                   pair_interval=a.pair_interval, stop_timeout=a.stop_timeout)

@@ -4,10 +4,16 @@ Threads and who owns what:
 
 - the main thread owns the :class:`Tracker`; it takes page reports, pings
   and ``stop`` from one inbox queue, in order;
-- the ``sender`` thread performs ``send`` commands one at a time through
-  Selenium, so a slow send never delays a page event or a ping;
+- the ``sender`` thread performs the page's commands (sends, actions,
+  number checks, pairing) one at a time through Selenium, so a slow send
+  never delays a page event or a ping;
+- the ``inbound`` thread writes the page's events out in order, a message
+  with media once its file is fetched;
 - the ``stdin`` thread reads commands; the ``devtools`` thread reads what
-  the page pushes.  Both only put things in queues.
+  the page pushes; the ``signals`` thread turns a stop signal into a stop
+  (``stopping.py``).  These only put things in queues;
+- the ``stop-deadline`` thread, once a stop is asked, ends the process when
+  the stop takes too long.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
 from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
 from .linereader import MAX_LINE, LineReader
 from .output import Output
+from .stopping import Stopper
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
                        LINKED_MARKER, MAX_TEXT, MESSAGE_ID_RE, PAGE_COMMANDS, SEND_REFUSED_STOPPING,
                        UNLINKED_REASONS, USER_ID_RE, BadCommand, decode_command)
@@ -65,6 +72,7 @@ class Options:
     log_bodies: bool = False
     pair_with_phone: str = ""
     pair_interval: float = 180.0
+    stop_timeout: float = 20.0
 
 
 class Session:
@@ -87,6 +95,8 @@ class Session:
         self.devtools: DevTools | None = None
         self.logout_on_stop = False
         self.listening = False  # the page's hook reports to us (attached once its load was checked)
+        self.stopper = Stopper.for_this_process(lambda item: self.inbox.put(("stop", item)), opts.stop_timeout,
+                                                EXIT_STOPPED)
 
     # ------------------------------------------------------------- run
     def run(self) -> int:
@@ -110,14 +120,17 @@ class Session:
         code = self._main_loop()
         self.stopping.set()  # sends still queued now fail fast
         self.sends.put(None)
-        sender.join(self.opts.send_timeout + 5)  # let a send in flight finish
+        # Each wait below fits in what is left before the stop's deadline,
+        # with room kept for quitting the browser.
+        sender.join(self.stopper.left(self.opts.send_timeout + 5))  # let a send in flight finish
         if code == EXIT_STOPPED:
-            self._wait_inbound(self.opts.send_timeout)
+            if not self.stopper.orphaned():  # else nobody reads what the page took
+                self._wait_inbound(self.stopper.left(self.opts.send_timeout))
             self._stop_page()
         # Messages already taken are reported before the process ends (a
         # media file still being fetched gets the rest of its time).
         self.inbound.put(None)
-        inbound.join(self.opts.send_timeout + 5)
+        inbound.join(self.stopper.left(self.opts.send_timeout + 5))
         self._quit_browser()
         return code
 
@@ -166,7 +179,7 @@ class Session:
                 self._ping(item)
             elif kind == "stop":
                 self.logout_on_stop = bool(item.get("logout", False))
-                log.info("stopping%s", " and logging out" if self.logout_on_stop else "")
+                log.info("stopping (%s)%s", item.get("why"), " and logging out" if self.logout_on_stop else "")
                 return EXIT_STOPPED
             if self.tracker.exit_code is not None:
                 return self.tracker.exit_code
@@ -300,7 +313,7 @@ class Session:
             line = reader.readline()
             if line is None:
                 log.info("end of input: stopping")
-                self.inbox.put(("stop", {}))
+                self.stopper.ask("end of input")
                 return
             if line is reader.TOO_LONG:
                 self.out.emit({"event": "error", "reason": "bad_command", "detail": f"line longer than {MAX_LINE} bytes"})
@@ -314,6 +327,8 @@ class Session:
                 continue
             if cmd["cmd"] in PAGE_COMMANDS:
                 self.sends.put(cmd)
+            elif cmd["cmd"] == "stop":
+                self.stopper.ask("stop command", logout=bool(cmd.get("logout", False)))
             else:
                 self.inbox.put((cmd["cmd"], cmd))
 

@@ -5,17 +5,50 @@ live in support.py."""
 from __future__ import annotations
 
 import os
+import uuid
 
+import psutil
 import pytest
 import redis as redislib
 
 from sessionproc import browser
-from support import (TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
-                     all_gone,
+from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
+                     all_gone, leftover_processes,
                      chrome_processes_under, idle_cgroup, processes_using, purge_queues, rabbitmqctl, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
+
+# Every process the run starts carries this mark in its environment (set
+# before any is started; parallel workers inherit the first process's), so
+# the run can tell, at its end, what of its own is still running.
+os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run that leaves a session process, chromedriver or Chromium behind
+    fails, and what it left is named and killed (a leak loads every test
+    after it, and in production is a browser still linked to an account)."""
+    if hasattr(session.config, "workerinput"):
+        return  # a parallel worker: the first process checks once all are done
+    left = leftover_processes(os.environ[RUN_MARK], wait=20)
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {p.pid}: {' '.join((p.info.get('cmdline') or [p.info.get('name') or '?'])[:4])[:200]}"
+             for p in left]
+    message = f"the run left {len(left)} of its processes running (now killed):\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    else:
+        print(message)
+    for p in left:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 # The node's own queues are durable and outlive a test by an hour, and every
 # test reuses the ids node-a, node-b...: a command routed to node-a and left

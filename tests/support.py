@@ -135,6 +135,39 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+RUN_MARK = "WWNODE_TEST_RUN"
+
+# What a run must not leave behind: session processes (real or fake),
+# chromedriver and Chromium (their names as the kernel gives them, 15
+# characters at most).
+_SESSION_MODULES = ("sessionproc", "fakesession")
+_BROWSER_NAMES = ("chromedriver", "chromium", "chrome", "headless_shell")
+
+
+def _is_left_of_run(proc: psutil.Process, mark: str) -> bool:
+    name = proc.info.get("name") or ""
+    cmdline = proc.info.get("cmdline") or []
+    kind = (name.startswith(_BROWSER_NAMES)
+            or any(cmdline[i] == "-m" and cmdline[i + 1] in _SESSION_MODULES for i in range(len(cmdline) - 1)))
+    if not kind or proc.info.get("status") == psutil.STATUS_ZOMBIE:
+        return False
+    try:
+        return proc.environ().get(RUN_MARK) == mark
+    except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def leftover_processes(mark: str, wait: float = 0.0) -> list[psutil.Process]:
+    """Session processes and browsers started by the run marked ``mark``
+    (in their environment) that still run, given ``wait`` seconds to end."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = [p for p in psutil.process_iter(["name", "cmdline", "status"]) if _is_left_of_run(p, mark)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.2)  # polling the process table: nothing to wait on
+
+
 def all_gone(procs: list[psutil.Process]) -> bool:
     for p in procs:
         try:

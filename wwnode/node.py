@@ -276,6 +276,12 @@ class Node:
         polled = time.perf_counter()
         ready = poller.poll(timeout * 1000)
         self.turns.waited(time.perf_counter() - polled)
+        # A pause (SIGSTOP, a frozen VM) lands here, in the wait, far more
+        # often than anywhere else: a node back from one past its lease
+        # renews before it reads a word its sessions said meanwhile, and
+        # drops what it lost, so it says nothing of a key run elsewhere now.
+        if ready and self.ownership.lapsed(self.clock()):
+            self._renew_leases(self.clock())
         for fd, mask in ready:
             if fd == self._wake_r:
                 os.read(self._wake_r, 512)

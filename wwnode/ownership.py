@@ -153,6 +153,11 @@ class Ownership:
         self.leases.needs_resync = True
         self._next_renew = 0.0
 
+    def lapsed(self, now: float) -> bool:
+        """Keys are held and the last renewal's lease has run out: a
+        renewal is overdue (the node was paused, or Redis is away)."""
+        return bool(self.leases.tokens()) and now > self.leases.valid_until
+
     def renew(self, now: float, heartbeat: Callable[[], dict]) -> Renewal | None:
         """When due: extend the leases and write the heartbeat (built only
         then).  None when nothing is to be done (not due, or Redis away

@@ -57,7 +57,7 @@ class Starts:
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
                            boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=cfg.send_seen,
                            log_bodies=cfg.log_message_bodies, pair_with_phone=self._pair_with.get(key, ""),
-                           pair_interval=float(cfg.qr_ttl))
+                           pair_interval=float(cfg.qr_ttl), stop_timeout=cfg.stop_timeout)
 
     def pair_with(self, key: str, phone: str) -> None:
         """The key's next starts ask for a pairing code for ``phone``
