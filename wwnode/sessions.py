@@ -125,19 +125,21 @@ class Sessions:
                 if r.child is None and r.state == S.RESTARTING and not self.may_run(k)]
 
     # ============================================================= commands
-    def create(self, cmd: Command, d, now: float) -> None:
+    def create(self, cmd: Command, d, now: float) -> bool:
         """Its lease claimed (``Dispatch``); a key being stopped here is not
-        handed over until it has stopped."""
+        handed over until it has stopped.  True: a session of the key runs
+        here now (started, or running already); False: none does (refused,
+        or failed at once), and the caller gives the claim back."""
         rec = self._records.get(cmd.key)
         if rec is not None and rec.state in S.ALIVE:
             log.info("create %s: already running here (%s)", cmd.key, rec.state)
             self.bus.ack(d)
-            return
+            return True
         try:
             self.storage.write(f"session {cmd.key}'s folder", lambda: self.paths.mark_wanted(cmd.key), now)
         except (UnsafePath, OSError) as e:
             self.bus.fail(d, "storage_error", getattr(e, "strerror", None) or str(e), cmd.key, cmd.command_id)
-            return
+            return False
         if rec is None:
             rec = S.SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
             self._records[cmd.key] = rec
@@ -146,6 +148,7 @@ class Sessions:
         self.starts.pair_with(cmd.key, cmd.pair_with_phone)
         self._spawn(rec, now)
         self.bus.ack(d)
+        return rec.state in S.ALIVE
 
     def destroy(self, cmd: Command, d, now: float) -> None:
         rec = self._records.get(cmd.key)
