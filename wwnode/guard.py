@@ -2,11 +2,11 @@
 node and every session on it.
 
 The node runs its parts' code on a session's behalf in two places: the
-handler of each event a session writes (``Node._session_output``) and the
-listeners of every state change (``Sessions.set_state``).  An exception
-there is a bug in that part.  Left to rise, it would end the loop, and the
-node's last resort (``Node.run``) would kill every session on the machine
-for one session's fault.  So every
+handler of each event a session writes (``Node._session_output``, through
+the table of ``sessionevents.py``) and the listeners of every state change
+(``Sessions.set_state``).  An exception there is a bug in that part.  Left
+to rise, it would end the loop, and the node's last resort (``Node.run``)
+would kill every session on the machine for one session's fault.  So every
 such call goes through :meth:`Guard.call`: the exception is logged with its
 traceback (the session, the event or the change, the part), counted
 (``internal_errors``), and answered ``False``; the caller then ends that

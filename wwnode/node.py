@@ -70,6 +70,7 @@ from .ownership import Ownership
 from .paths import Paths
 from .procs import Processes
 from .sends import SendDesk
+from .sessionevents import Handler
 from .sessions import Sessions
 from .storage import Storage
 from .stopsignals import STOP_SIGNALS
@@ -100,7 +101,7 @@ class Node:
     dispatch: Dispatch
     sessions: Sessions
     sends: SendDesk
-    handlers: dict  # session event name -> handler(record, event, now)
+    handlers: dict[str, Handler]  # session event name -> its one handler (``sessionevents.event_table``)
     guard: Guard  # every handler is called through it: a bug in one ends its session only
     admission: Admission
     load: LoadReader

@@ -40,6 +40,7 @@ from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
 from .sends import SendDesk
+from .sessionevents import event_table
 from .sessions import Sessions
 from .snapshots import Snapshots
 from .spool import Spool
@@ -150,9 +151,9 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
-                **actions.handlers(), **pairing.handlers(),
-                **InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers()}
+    handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
+                           actions.handlers(), pairing.handlers(),
+                           InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, admission=admission,
