@@ -8,7 +8,9 @@ import errno
 
 import orjson
 
+from sessionproc.protocol import EXIT_CANNOT_START
 from support import delivery, node_rig
+from wwnode import states as S
 from wwnode.amqp.publisher import Outbox
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
 from wwnode.commands import Command
@@ -126,6 +128,23 @@ def test_a_create_refused_for_storage_gives_its_claim_back(tmp_path):
     assert rig.broker.failed() == [(d.tag, "storage_error")]
     # Another node may take the client's retry: the lease is not kept here.
     assert "k2" not in rig.store.owners and not rig.ownership.may_run("k2")
+
+
+def test_a_create_of_a_key_that_failed_here_refused_for_storage_gives_its_claim_back(tmp_path):
+    disk = Disk()
+    rig = node_rig(tmp_path, probe=disk.probe)
+    rig.dispatch.on_command(delivery("create_instance", {"key": "k"}), 0)
+    rig.exit(rig.sessions.get("k"), EXIT_CANNOT_START, 1)
+    assert rig.sessions.get("k").state == S.FAILED and "k" not in rig.store.owners  # failed, let go
+    disk.full = True
+    rig.node._tick(2)  # the probe finds it full
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 3)
+    assert rig.broker.failed() == [(d.tag, "storage_error")]
+    # Its failed record stays here, but not the claim: another node may
+    # take the client's retry, rather than hear "runs on node-a".
+    assert rig.sessions.get("k").state == S.FAILED
+    assert "k" not in rig.store.owners and not rig.ownership.may_run("k") and not rig.sessions.runs("k")
 
 
 def test_a_create_whose_folder_cannot_be_written_fails_storage_error(tmp_path):

@@ -1,7 +1,7 @@
 """What the node keeps in Redis, against the real Redis (the tests' own
 database): the lease and fencing scripts (CLAIM, RENEW, FENCED_WRITE,
 RELEASE, MARK_LOST) through the Store and the node's lease bookkeeping
-(``Ownership``, ``Leases``), a failed key let go (LET_GO), the send records, and Redis going away.
+(``Ownership``, ``Leases``), a failed key let go (RELEASE, keeping its state), the send records, and Redis going away.
 Milliseconds each; two owners are two nodes."""
 
 from __future__ import annotations

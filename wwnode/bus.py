@@ -128,11 +128,9 @@ class EventBus:
 
     # ------------------------------------------------ what sessions say
     def handlers(self) -> dict:
-        """The session events that only pass through (``protocol.EVENTS``)."""
-        return {"message": self._on_message, "error": self._on_error}
-
-    def _on_message(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        self.emit("message_instance", {"key": rec.key, "message": event["message"]})
+        """The session events only logged (``protocol.EVENTS``); a
+        ``message`` goes out through ``mediain.py``, which adds its media."""
+        return {"error": self._on_error}
 
     def _on_error(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         log.warning("session %s reported an error: %s %s", rec.key, event["reason"], event.get("detail"))

@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 PARK = 1.0  # seconds a parked delivery waits before it is tried again
 STOP_POLL = 0.25  # seconds between looks at a key being stopped
 
-Handler = Callable[[Command, Delivery, float], None]
+# A create's handler says whether its session started here (``Sessions.create``):
+# the claim is given back when it did not.  The others return None.
+Handler = Callable[[Command, Delivery, float], bool | None]
 Refuse = Callable[[Command, Delivery, str, str], None]  # (command, delivery, reason, detail)
 
 
@@ -111,9 +113,9 @@ class Dispatch:
         else:
             self._carry_out(cmd, d, now)
 
-    def _carry_out(self, cmd: Command, d: Delivery, now: float) -> None:
-        """On this node."""
-        self.handlers[cmd.name](cmd, d, now)
+    def _carry_out(self, cmd: Command, d: Delivery, now: float) -> bool | None:
+        """On this node; what the handler says (a create: whether it started)."""
+        return self.handlers[cmd.name](cmd, d, now)
 
     def _route(self, cmd: Command, d: Delivery, now: float) -> None:
         """As the router: carry out a command for a key of ours, hand it to
@@ -184,8 +186,10 @@ class Dispatch:
             self._owned_elsewhere(cmd, d, now)
             return
         self._waiting_since.pop((d.generation, d.tag), None)
-        self._carry_out(cmd, d, now)
-        if not self.sessions.has(cmd.key):  # refused (storage_error): a retry may go to another node
+        if not self._carry_out(cmd, d, now):
+            # Not started (refused: storage_error; or failed at once), though
+            # a record of the key may stay here (one that failed before):
+            # the claim goes back, so a retry may go to another node.
             self.ownership.release(cmd.key)
         self.has_room()  # full now? The create consumer is cancelled at once
 

@@ -39,9 +39,11 @@ kept for the node's return.
 
 Exit codes of ``wwnode run``: ``0`` stopped on request; ``1`` an
 unexpected error (its traceback is in ``node.log``; the sessions are
-killed); ``2`` a bad setting (nothing was started); ``3`` a live node of
-the same ``NODE_ID`` runs elsewhere (``twins.py``, checked by
-``wiring.build`` before any part is made: nothing was started or read).
+killed), but not one a part raises for one session, handling its event or
+its change of state: that ends only the session (``guard.py``); ``2`` a
+bad setting (nothing was started); ``3`` a live node of the same
+``NODE_ID`` runs elsewhere (``twins.py``, checked by ``wiring.build``
+before any part is made: nothing was started or read).
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ from .bus import EventBus
 from .config import Config, redact_url
 from .counters import Counters
 from .dispatch import Dispatch
+from .guard import Guard
 from .ownership import Ownership
 from .paths import Paths
 from .procs import Processes
 from .sends import SendDesk
+from .sessionevents import Handler
 from .sessions import Sessions
 from .storage import Storage
 from .stopsignals import STOP_SIGNALS
@@ -97,7 +101,8 @@ class Node:
     dispatch: Dispatch
     sessions: Sessions
     sends: SendDesk
-    handlers: dict  # session event name -> handler(record, event, now)
+    handlers: dict[str, Handler]  # session event name -> its one handler (``sessionevents.event_table``)
+    guard: Guard  # every handler is called through it: a bug in one ends its session only
     admission: Admission
     load: LoadReader
     processes: Processes
@@ -294,13 +299,16 @@ class Node:
 
     def _session_output(self, rec, child, now: float) -> None:
         """What a session wrote: each event to the part that acts on it; a
-        line outside the protocol ends the session."""
+        line outside the protocol ends the session, and so does a part that
+        raises on an event (``guard.py``): nothing more the session wrote is
+        acted on then."""
         for event in child.read_events():
             handler = self.handlers.get(event["event"])
             if handler is None:
                 log.debug("session %s: %s", rec.key, event)
             elif rec.child is child:
-                handler(rec, event, now)
+                if not self.guard.call(rec.key, f"the event {event['event']}", handler, rec, event, now):
+                    self.sessions.contain(rec, now)
         if child.bad_output is not None and not child.killed and rec.child is child:
             self.sessions.bad_output(rec, child.bad_output, now)
         self.sessions.start_waiting(now)  # a session done booting frees a slot
@@ -411,7 +419,7 @@ class Node:
             doc.update(self.drain.gauges())
         doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
         for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
-                     "leases_lost"):
+                     "leases_lost", "internal_errors"):
             doc[name] = self.counters.get(name)
         doc.update(self.counters.snapshot())
         doc.update(self.turns.report())

@@ -14,7 +14,11 @@ handed in (``now``), so every rule is tested without sleeping.  The rules:
 - one that breaks the protocol, or overstays its boot or a ping
   (``health.py``), is killed: a crash;
 - an illegal transition is a bug: logged, and that one session is killed
-  (a crash), never the node.
+  (a crash), never the node;
+- a listener, or the handler of an event the session wrote, that raises is
+  a bug in that part (``guard.py``): logged, and that one session is
+  ``failed`` (``internal_error``), its process killed, its key let go,
+  never the node (``contain``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .children import Child
 from .commands import Command
 from .config import Config
 from .counters import Counters
+from .guard import INTERNAL_ERROR, Guard
 from .health import Health
 from .pacing import timed_out
 from .paths import Paths, UnsafePath
@@ -58,6 +63,8 @@ class Sessions:
     counters: Counters
     may_run: Callable[[str], bool]  # whether this node holds the key's lease
     storage: Storage  # whether DATA_DIR takes writes: a create needs its folder
+    guard: Guard  # every listener is called through it: a bug in one ends its session only
+    bury: Callable[[Child], None]  # a killed process nobody waits for any more, reaped when gone (``Processes``)
     # Whether a boot that ran out of time was merely slow (pacing.py), by
     # (key, timed_out); not a crash then.
     slow_boot: Callable[[str, bool], bool] = lambda key, timed_out: False
@@ -82,8 +89,12 @@ class Sessions:
         rec.state = new
         log.info("session %s: %s -> %s", rec.key, old, new)
         change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, rec.logout, rec.moving)
-        for listener in self.listeners:
-            listener(change)
+        faulty = False
+        for listener in self.listeners:  # every one, even past a faulty one: the change did happen
+            if not self.guard.call(rec.key, f"the change {old} -> {new}", listener, change):
+                faulty = True
+        if faulty:
+            self.contain(rec, now)
 
     # ============================================================ queries
     def get(self, key: str) -> S.SessionRecord | None:
@@ -125,19 +136,21 @@ class Sessions:
                 if r.child is None and r.state == S.RESTARTING and not self.may_run(k)]
 
     # ============================================================= commands
-    def create(self, cmd: Command, d, now: float) -> None:
+    def create(self, cmd: Command, d, now: float) -> bool:
         """Its lease claimed (``Dispatch``); a key being stopped here is not
-        handed over until it has stopped."""
+        handed over until it has stopped.  True: a session of the key runs
+        here now (started, or running already); False: none does (refused,
+        or failed at once), and the caller gives the claim back."""
         rec = self._records.get(cmd.key)
         if rec is not None and rec.state in S.ALIVE:
             log.info("create %s: already running here (%s)", cmd.key, rec.state)
             self.bus.ack(d)
-            return
+            return True
         try:
             self.storage.write(f"session {cmd.key}'s folder", lambda: self.paths.mark_wanted(cmd.key), now)
         except (UnsafePath, OSError) as e:
             self.bus.fail(d, "storage_error", getattr(e, "strerror", None) or str(e), cmd.key, cmd.command_id)
-            return
+            return False
         if rec is None:
             rec = S.SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
             self._records[cmd.key] = rec
@@ -146,6 +159,7 @@ class Sessions:
         self.starts.pair_with(cmd.key, cmd.pair_with_phone)
         self._spawn(rec, now)
         self.bus.ack(d)
+        return rec.state in S.ALIVE
 
     def destroy(self, cmd: Command, d, now: float) -> None:
         rec = self._records.get(cmd.key)
@@ -159,7 +173,9 @@ class Sessions:
     # =============================================================== restore
     def restore(self, now: float) -> list[str]:
         """Bring back the sessions this node ran before it stopped, one
-        every ``restore_stagger`` seconds (each once its lease is ours)."""
+        every ``restore_stagger`` seconds (each once its lease is ours).
+        The keys that wait for their lease now: not one a part failed on
+        (``contain``), which must not hold its key."""
         keys = [k for k in self.paths.wanted_keys() if k not in self._records]
         for i, key in enumerate(keys):
             rec = S.SessionRecord(key, linked=self._profile_linked(key))
@@ -168,7 +184,7 @@ class Sessions:
             self.set_state(rec, S.RESTARTING, now)
         if keys:
             log.info("restoring %d sessions: %s", len(keys), ", ".join(keys))
-        return keys
+        return [k for k in keys if self._records[k].state == S.RESTARTING]
 
     def _profile_linked(self, key: str) -> bool:
         try:
@@ -188,6 +204,8 @@ class Sessions:
     def _spawn(self, rec: S.SessionRecord, now: float) -> None:
         """Start the session's process, or let it wait for a start slot."""
         self.set_state(rec, S.STARTING, now)
+        if rec.state != S.STARTING:
+            return  # a part failed on this start, and the session with it (``contain``)
         rec.end_event = None
         rec.restart_at = None
         if self.starts.may_start(rec.key, now):
@@ -267,7 +285,8 @@ class Sessions:
         then started at once, no crash counted; sends wait as in any restart."""
         rec.recycle, rec.stop_deadline = reason, now + self.cfg.stop_timeout
         self.set_state(rec, S.RESTARTING, now, reason=reason)
-        rec.child.send({"cmd": "stop", "logout": False})
+        if rec.child is not None:  # else a part failed on this change, and the session with it (``contain``)
+            rec.child.send({"cmd": "stop", "logout": False})
 
     def _crashed(self, rec: S.SessionRecord, now: float) -> None:
         delay = self.restarts.crashed(rec.key, now)
@@ -286,6 +305,28 @@ class Sessions:
             body["detail"] = detail[:1000]
         self.bus.emit("disconnected_instance", body)
         self.paths.unmark_wanted(rec.key)
+
+    def contain(self, rec: S.SessionRecord, now: float) -> None:
+        """A part raised on this session's behalf (a bug, ``guard.py``): end
+        this session, no other.  One that can still fail is ``failed`` at
+        once (``internal_error``): its process killed and left to be reaped,
+        nothing more it wrote acted on, its key let go (the Redis writer, on
+        ``failed``).  Not restarted: a bug that struck once strikes again;
+        a new create starts it afresh.  One already ending is left to end:
+        being stopped, its process is killed (the stop ends with its exit,
+        as at its deadline); failed, stopped or dropped, nothing is done,
+        so a listener that fails on the ``failed`` change itself (or on
+        every change) comes back here once and stops."""
+        if rec.state in S.ALIVE:
+            child, rec.child = rec.child, None
+            if child is not None:
+                child.kill()
+                self.health.forget(rec.key)
+                self.bury(child)
+            rec.qr, rec.recycle, rec.stop_deadline, rec.restart_at = None, "", None, None
+            self._fail(rec, now, INTERNAL_ERROR)
+        elif rec.state == S.STOPPING and rec.child is not None:
+            rec.child.kill()
 
     # ======================================================== what it said
     def handlers(self) -> dict[str, Callable[[S.SessionRecord, dict, float], None]]:

@@ -59,7 +59,7 @@ import redis
 
 from .config import redact_url
 from .redisconn import connect
-from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, LET_GO, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
+from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, MARK_LOST, RAISE_FENCE, RELEASE, RENEW
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,6 @@ class Store:
         self._renew = self.r.register_script(RENEW)
         self._write = self.r.register_script(FENCED_WRITE)
         self._release_script = self.r.register_script(RELEASE)
-        self._let_go_script = self.r.register_script(LET_GO)
         self._mark_lost = self.r.register_script(MARK_LOST)
         self._raise_fence = self.r.register_script(RAISE_FENCE)
         self._hand_off = self.r.register_script(HAND_OFF)
@@ -250,7 +249,7 @@ class Store:
         and its send records."""
         self._pending.pop((key, "qr"), None)
         self._pending.pop((key, "pairing_code"), None)
-        self._write_or_keep(key, "release", lambda: self._let_go_script(
+        self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in (OWNER, QR, PAIRING_CODE)], args=[token]))
 
     # ------------------------------------------------- sends with an id
@@ -319,7 +318,7 @@ class Store:
                 # A failover now could forget it: give it back, try later.
                 log.warning("claim of %s not acknowledged by a replica within %d ms; not taken",
                             key, self.replica_wait_ms)
-                self._let_go_script(keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[value])
+                self._release_script(keys=[instance_key(key, OWNER), instance_key(key, QR)], args=[value])
                 return None
         except REDIS_ERRORS as e:
             self._down(e)

@@ -63,7 +63,11 @@ return 1
 """
 
 # KEYS: owner, then the other keys to delete with it.  ARGV: token.  Frees
-# the key if ours.
+# the key if ours.  Which keys go with the lease is the caller's choice:
+# for a session gone from the node, all of the instance's but its send
+# records (``Store.release``); for one failed for good, only its QR and
+# pairing codes, its ``failed`` state and send records kept for whoever
+# takes the key next (``Store.let_go``).
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', unpack(KEYS))
@@ -78,15 +82,6 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('HSET', KEYS[3], 'state', 'moving', 'node', ARGV[2], 'since', ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
-return 1
-"""
-
-# KEYS: owner, qr, pairing code.  ARGV: token.  Gives the lease up, if
-# ours, and keeps the state hash (``failed``) and the send records for
-# whoever takes the key next.
-LET_GO = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', unpack(KEYS))
 return 1
 """
 

@@ -21,6 +21,7 @@ from .counters import Counters
 from .dispatch import Dispatch
 from .drain import Drain
 from .failover import Failover
+from .guard import Guard
 from .health import Health
 from .logfiles import SessionLogs
 from .media import MediaLimits
@@ -39,6 +40,7 @@ from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
 from .sends import SendDesk
+from .sessionevents import event_table
 from .sessions import Sessions
 from .snapshots import Snapshots
 from .spool import Spool
@@ -98,8 +100,10 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     starts.prepare()
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
+    # Every session-event handler and state listener is called through it.
+    guard = Guard(counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
-                        slow_boot=pace.forgive)
+                        guard=guard, bury=processes.bury, slow_boot=pace.forgive)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
     actions = ActionDesk(cfg.send_hold, bus, sessions)
     pairing = Pairing(store, bus, sessions)
@@ -147,12 +151,12 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
-    handlers = {**sessions.handlers(), **sends.handlers(), **health.handlers(), **bus.handlers(),
-                **actions.handlers(), **pairing.handlers(),
-                **InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers()}
+    handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
+                           actions.handlers(), pairing.handlers(),
+                           InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
-                admission=admission,
+                guard=guard, admission=admission,
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
                 placement=CreatePriority(cfg.admit_high, cfg.max_sessions),
                 background=(portable,) if portable else (), failover=failover, drain=drain)

@@ -1,0 +1,42 @@
+"""The table of session events: one part per event, checked when the node
+is built."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import node_rig
+from wwnode.bus import EventBus
+from wwnode.mediain import InboundMedia
+from wwnode.sessionevents import event_table
+
+
+class Echo:
+    def on_message(self, rec, event, now):
+        pass
+
+
+class Archive:
+    def on_message(self, rec, event, now):
+        pass
+
+
+def test_an_event_two_parts_handle_is_refused():
+    with pytest.raises(ValueError, match=r"'message' has two handlers: Echo.on_message and Archive.on_message"):
+        event_table({"message": Echo().on_message}, {"message": Archive().on_message})
+
+
+def test_an_event_no_session_writes_is_refused():
+    with pytest.raises(ValueError, match=r"Echo.on_message handles 'mesage'"):
+        event_table({"mesage": Echo().on_message})
+
+
+def test_the_node_is_not_built_with_an_event_handled_twice(tmp_path, monkeypatch):
+    monkeypatch.setattr(EventBus, "handlers", lambda self: {"error": self._on_error, "message": self._on_error})
+    with pytest.raises(ValueError, match=r"'message' has two handlers"):
+        node_rig(tmp_path)
+
+
+def test_inbound_messages_go_to_the_media_part(tmp_path):
+    handler = node_rig(tmp_path).node.handlers["message"]
+    assert isinstance(handler.__self__, InboundMedia)
