@@ -484,9 +484,14 @@ class FakeSessions:
         self._keys[phone] = key
         self.act(key, {"do": "scan", "me": phone})
 
-    def deliver(self, phone: str, sender: str, body: str) -> str:
+    def deliver(self, phone: str, sender: str, body: str, media: dict | None = None) -> str:
+        """``media``: ``{"size", "mimetype", "filename"}``, a document the
+        message carries (see fakesession)."""
         msg_id = f"IN{next(self._ids)}{time.time_ns()}"
-        self.act(self._keys[phone], {"do": "deliver", "from": sender, "body": body, "id": msg_id})
+        action = {"do": "deliver", "from": sender, "body": body, "id": msg_id}
+        if media is not None:
+            action["media"] = media
+        self.act(self._keys[phone], action)
         return msg_id
 
     def logout(self, phone: str) -> None:
@@ -1102,11 +1107,12 @@ class Rig:
 
 
 def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, snapshots=None,
-             **settings) -> Rig:
+             blobs=None, **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
     full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff);
     ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs);
-    ``snapshots``: a blob store's snapshots (portable logins; none by default)."""
+    ``snapshots``: a blob store's snapshots (portable logins; none by default);
+    ``blobs``: the blob store of media (by default the one the settings name)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
@@ -1117,6 +1123,8 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=N
         edges["measure"] = measure
     if snapshots is not None:
         edges["snapshots"] = snapshots
+    if blobs is not None:
+        edges["blobs"] = blobs
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
                     spawner=spawner, load=load or FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)
