@@ -273,6 +273,18 @@ def s3_server():
 
 
 @pytest.fixture
+def aws_credentials(monkeypatch):
+    """Test credentials and region in the environment, for an S3 client
+    aimed at something that is not S3 (a closed port, a silent one): its
+    requests are signed and sent, and fail as the test means them to."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
 def s3_env(s3_server, monkeypatch):
     """A fresh bucket on the local S3 server; the environment a node (or
     ``open_blob_store``) needs to reach it.  Returns (BLOB_STORE_URL, env)."""

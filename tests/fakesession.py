@@ -18,7 +18,10 @@ a folder of the test's own, where for each key:
                   page closing slowly).
 ``{key}.fifo``    actions, one JSON object a line, carried out at once:
                   ``{"do": "scan", "me": P}``, ``{"do": "deliver", "from":
-                  F, "body": B, "id": I}``, ``{"do": "logout"}``,
+                  F, "body": B, "id": I}`` (with ``"media": {"size": N,
+                  "mimetype": M, "filename": F}``: a document of N bytes,
+                  written to the media folder as the real session does),
+                  ``{"do": "logout"}``,
                   ``{"do": "conflict"}``, ``{"do": "ack", "message_id": M,
                   "chat_id": C, "ack": N}``, ``{"do": "reaction", "message_id":
                   M, "reaction": E, "sender": S}``, ``{"do": "sends", "mode": "ok" |
@@ -53,6 +56,7 @@ from pathlib import Path
 
 import orjson
 
+from sessionproc.mediafiles import media_dir, new_inbound
 from sessionproc.protocol import (EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED, LINKED_MARKER,
                                   MAX_COMMAND_LINE, BadArguments, BadCommand, SessionArgs, decode_command, encode)
 
@@ -245,7 +249,10 @@ class FakeSession:
         if do == "scan":
             self._linked(action["me"])
         elif do == "deliver":
-            self.emit({"event": "message", "message": _message(action, self.me)})
+            event = {"event": "message", "message": _message(action, self.me)}
+            if action.get("media"):
+                event = self._with_media(event, action["media"])
+            self.emit(event)
         elif do == "logout":
             self._end({"event": "disconnected", "reason": "LOGOUT"}, unlinked=True)
         elif do == "conflict":
@@ -262,6 +269,17 @@ class FakeSession:
             self.write(action["raw"].encode() * action.get("repeat", 1))
         elif do == "noise":  # as Chrome does: lines on the stderr it inherited (the node opened it)
             os.write(2, (action["line"] + "\n").encode() * action.get("repeat", 1))
+
+    def _with_media(self, event: dict, media: dict) -> dict:
+        """As the real session: the file in the media folder, named in the
+        event for the node to take."""
+        message = event["message"]
+        path = new_inbound(media_dir(self.profile), message["id"]["id"])
+        body = b"%PDF-1.4\n"
+        path.write_bytes(body + b"0" * max(0, media["size"] - len(body)))
+        message.update(hasMedia=True, type="document")
+        return event | {"media": {"path": str(path), "mimetype": media["mimetype"], "filename": media["filename"],
+                                  "size": path.stat().st_size}}
 
     # -------------------------------------------------------------- loop
     def run(self) -> int:

@@ -517,9 +517,14 @@ class FakeSessions:
         self._keys[phone] = key
         self.act(key, {"do": "scan", "me": phone})
 
-    def deliver(self, phone: str, sender: str, body: str) -> str:
+    def deliver(self, phone: str, sender: str, body: str, media: dict | None = None) -> str:
+        """``media``: ``{"size", "mimetype", "filename"}``, a document the
+        message carries (see fakesession)."""
         msg_id = f"IN{next(self._ids)}{time.time_ns()}"
-        self.act(self._keys[phone], {"do": "deliver", "from": sender, "body": body, "id": msg_id})
+        action = {"do": "deliver", "from": sender, "body": body, "id": msg_id}
+        if media is not None:
+            action["media"] = media
+        self.act(self._keys[phone], action)
         return msg_id
 
     def logout(self, phone: str) -> None:
@@ -1135,11 +1140,12 @@ class Rig:
 
 
 def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=None, snapshots=None,
-             **settings) -> Rig:
+             blobs=None, **settings) -> Rig:
     """``probe``: the disk's probe (``Paths.probe``: raise OSError for a
     full disk); ``measure``: a session tree's memory in MB, by (pid, cutoff);
     ``load``: the load readings (a ``FakeLoad``; by default idle, 64 CPUs);
-    ``snapshots``: a blob store's snapshots (portable logins; none by default)."""
+    ``snapshots``: a blob store's snapshots (portable logins; none by default);
+    ``blobs``: the blob store of media (by default the one the settings name)."""
     cfg = dataclasses.replace(Config(), data_dir=data_dir, **{**UNIT_SETTINGS, **settings})
     paths = Paths(data_dir)
     paths.ensure()
@@ -1150,6 +1156,8 @@ def node_rig(data_dir: Path, clock=lambda: 0.0, probe=None, measure=None, load=N
         edges["measure"] = measure
     if snapshots is not None:
         edges["snapshots"] = snapshots
+    if blobs is not None:
+        edges["blobs"] = blobs
     node = assemble(cfg, paths, inbox=deque(), consumer=broker, publisher=broker, store=store, leases=leases,
                     spawner=spawner, load=load or FakeLoad(), processes=processes, clock=clock, **edges)
     return Rig(node, broker, store, spawner, processes, cfg)
@@ -1283,6 +1291,89 @@ def closed_port() -> socket.socket:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     return s
+
+
+class SilentServer:
+    """A port of 127.0.0.1 that accepts connections and never answers (a
+    service gone slow).  With ``head_size``, HEAD requests are answered
+    (an object of that many bytes) and only the others get silence: an S3
+    service that stalls mid-download.  ``requests``: the methods of the
+    requests it got, in order.  ``close()`` ends every connection (and the
+    port)."""
+
+    def __init__(self, head_size: int | None = None):
+        self.head_size = head_size
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.conns: list[socket.socket] = []
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                self.conns.append(conn)
+                reader = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self._threads.append(reader)
+            reader.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                method = head.split(b" ", 1)[0].decode()
+                with self._lock:
+                    self.requests.append(method)
+                if method != "HEAD" or self.head_size is None:
+                    return  # silence from now on; the connection stays open
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: \"e\"\r\n"
+                             b"Last-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\n"
+                             b"Content-Type: application/octet-stream\r\n\r\n" % self.head_size)
+        except OSError:  # closed by the client or by close()
+            return
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self.conns)
+
+    def count(self, method: str) -> int:
+        with self._lock:
+            return self.requests.count(method)
+
+    def close(self) -> None:
+        # shutdown() wakes the accept() blocked in its thread; close() alone
+        # does not.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        with self._lock:
+            for conn in self.conns:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                conn.close()
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(5)
 
 
 def terminal_qr_matrix(text: str) -> list[list[int]]:

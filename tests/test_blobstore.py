@@ -1,11 +1,17 @@
 """The blob store, both kinds: a folder (``file://``) and S3 (moto's server,
-started by the ``s3_server`` fixture)."""
+started by the ``s3_server`` fixture); and an S3 service that fails (a
+closed port, a port that accepts and never answers, error answers)."""
 
 from __future__ import annotations
 
+import time
+import traceback
+
 import pytest
 
-from wwnode.blobstore import BlobError, BlobNotFound, FileBlobStore, S3BlobStore, check_id, open_blob_store
+from support import SilentServer, closed_port, run_cli
+from wwnode.blobstore import (ATTEMPTS, CONNECT_TIMEOUT, READ_TIMEOUT, BlobError, BlobNotFound, FileBlobStore,
+                              S3BlobStore, check_id, open_blob_store)
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -105,3 +111,107 @@ def test_cli_blob_get(s3_env, tmp_path):
     assert done.returncode == 1 and b"no blob" in done.stderr
     done = blob("../etc/passwd")
     assert done.returncode == 2 and b"not a valid blob id" in done.stderr
+
+
+# ---------------------------------------------------------- a failing S3
+def every_call(store, tmp_path):
+    """Each call of the store, by name, ready to be made."""
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"x" * 1000)
+    return {
+        "put_file": lambda: store.put_file("media/k/a", src),
+        "put_bytes": lambda: store.put_bytes("media/k/a", b"x"),
+        "get_file": lambda: store.get_file("media/k/a", tmp_path / "out"),
+        "get_bytes": lambda: store.get_bytes("media/k/a"),
+        "exists": lambda: store.exists("media/k/a"),
+        "delete": lambda: store.delete("media/k/a"),
+        "delete_prefix": lambda: store.delete_prefix("media/k/"),
+        "list_prefix": lambda: store.list_prefix("media/k/"),
+    }
+
+
+def test_a_refusing_store_fails_every_call_with_a_blob_error_without_its_password(aws_credentials, tmp_path):
+    closed = closed_port()
+    try:
+        endpoint = f"http://wwnode:s3cret-pw@127.0.0.1:{closed.getsockname()[1]}"
+        store = S3BlobStore("bucket", "pre", endpoint, attempts=2)
+        for name, call in every_call(store, tmp_path).items():
+            with pytest.raises(BlobError) as caught:
+                call()
+            error = caught.value
+            assert not isinstance(error, BlobNotFound), name  # the store is down, not the blob gone
+            assert "EndpointConnectionError" in str(error), name
+            printed = "".join(traceback.format_exception(error))
+            assert "s3cret-pw" not in printed, (name, printed)
+        assert not (tmp_path / "out").exists()
+    finally:
+        closed.close()
+
+
+def test_a_silent_store_fails_each_call_after_its_timeouts_and_attempts(aws_credentials, tmp_path):
+    """A timeout is a BlobError (it carries no service answer), after as
+    many requests as the attempts allow."""
+    silent = SilentServer()
+    try:
+        store = S3BlobStore("bucket", "pre", silent.endpoint, connect_timeout=1, read_timeout=0.5, attempts=2)
+        calls = every_call(store, tmp_path)
+        for name, method in (("put_bytes", "PUT"), ("get_bytes", "GET"), ("exists", "HEAD"),
+                             ("list_prefix", "GET")):
+            before = silent.count(method)
+            with pytest.raises(BlobError) as caught:
+                calls[name]()
+            assert "ReadTimeoutError" in str(caught.value), name
+            assert silent.count(method) - before == 2, (name, silent.requests)
+    finally:
+        silent.close()
+
+
+def test_a_download_that_stalls_is_not_tried_again_around_the_client_s_attempts(aws_credentials, tmp_path):
+    """The object's HEAD is answered, its GET never: two GETs (the client's
+    attempts), not ten (the transfer manager's five tries of two)."""
+    silent = SilentServer(head_size=10)
+    try:
+        store = S3BlobStore("bucket", "pre", silent.endpoint, connect_timeout=1, read_timeout=0.5, attempts=2)
+        with pytest.raises(BlobError):
+            store.get_file("media/k/a", tmp_path / "out")
+        assert silent.requests == ["HEAD", "GET", "GET"]
+        assert not (tmp_path / "out").exists()
+    finally:
+        silent.close()
+
+
+def test_by_default_a_call_gives_up_well_within_a_minute(aws_credentials):
+    store = S3BlobStore("bucket", "pre", "http://127.0.0.1:9")
+    config = store.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT, READ_TIMEOUT)
+    assert config.retries["total_max_attempts"] == ATTEMPTS
+    # Silent after accepting, or dropping connections; plus the backoffs (1 s, then 2 s).
+    assert ATTEMPTS * max(CONNECT_TIMEOUT, READ_TIMEOUT) + 3 <= 40
+
+
+def test_an_error_answer_is_a_blob_error_not_a_missing_blob(s3_env, tmp_path):
+    """A bucket that is not there: the service answers NoSuchBucket, to a
+    put of a file too (which boto3 reports as an upload failure)."""
+    store = open_blob_store("s3://no-such-bucket-here/pre", tmp_path)
+    for name, call in every_call(store, tmp_path).items():
+        if name in ("exists", "get_file"):
+            continue  # both begin with a HEAD, whose bare 404 says only "not there"
+        started = time.monotonic()
+        with pytest.raises(BlobError) as caught:
+            call()
+        assert not isinstance(caught.value, BlobNotFound), name
+        assert "NoSuchBucket" in str(caught.value), (name, str(caught.value))
+        assert time.monotonic() - started < 10, name  # an answer is not tried again
+
+
+def test_cli_blob_get_from_a_refusing_store_says_so_in_one_line(aws_credentials):
+    closed = closed_port()
+    try:
+        done = run_cli("blob", "get", "media/k/a", env={
+            "BLOB_STORE_URL": "s3://bucket/pre",
+            "BLOB_STORE_ENDPOINT": f"http://wwnode:s3cret-pw@127.0.0.1:{closed.getsockname()[1]}"})
+    finally:
+        closed.close()
+    assert done.returncode == 3, done.stderr
+    assert "EndpointConnectionError" in done.stderr and "Traceback" not in done.stderr
+    assert "s3cret-pw" not in done.stderr

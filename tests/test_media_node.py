@@ -1,6 +1,7 @@
 """The node's part of media sends, with fake session processes (no
-browser): what is refused before a session is asked, and the order of a
-key's sends while a file is fetched.  Real RabbitMQ, Redis and nodes."""
+browser): what is refused before a session is asked, the order of a key's
+sends while a file is fetched, and a blob store that fails.  Real RabbitMQ,
+Redis and nodes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import base64
 import pytest
 
 from mediafiles import FileServer, jpeg
-from support import create_ready, new_phone
+from support import closed_port, create_ready, new_phone
 
 pytestmark = pytest.mark.services
 
@@ -59,3 +60,44 @@ def test_a_keys_sends_keep_their_order_while_a_file_is_fetched(fake_nodes, fake,
     assert [m["body"] for m in fake.sent_by(phone)] == ["after the slow one", "a photo", "last"]
     left = list((node.data_dir / "sessions" / "m-order" / "media").glob("out-*"))
     assert len(left) == 1 and left[0].stat().st_mode & 0o777 == 0o600  # the photo, for the session to take
+
+
+def test_a_failing_blob_store_fails_what_needs_it_and_the_node_runs_on(fake_nodes, fake, rabbit, aws_credentials):
+    """An S3 store that refuses (an outage): the create's restore check
+    fails and the key starts with a QR code; a send naming a blob is
+    refused; a contact's file over the inline limit comes with
+    ``media.error``; the node serves the next command, and its log never
+    shows the endpoint's password."""
+    closed = closed_port()
+    try:
+        node = fake_nodes(blob_store_url="s3://bucket/pre", media_inline_limit=1000,
+                          blob_store_endpoint=f"http://wwnode:s3cret-pw@127.0.0.1:{closed.getsockname()[1]}")
+        phone, friend = new_phone(), new_phone()
+        create_ready(rabbit, fake, "m-s3", phone)
+        send(rabbit, "m-s3", friend, "b1", "", {"blob": "media/m-s3/photo", "as": "image"})
+        failed = rabbit.expect("command_failed", command_id="b1")
+        assert failed["reason"] == "media_unreachable" and "media/m-s3/photo" in failed["detail"]
+        assert "s3cret" not in failed["detail"]
+        send(rabbit, "m-s3", friend, "b2", "still here")
+        rabbit.expect("message_sent_instance", command_id="b2")
+        assert [m["body"] for m in fake.sent_by(phone)] == ["still here"]
+
+        big = fake.deliver(phone, friend, "a file", media={"size": 5000, "mimetype": "application/pdf",
+                                                            "filename": "big.pdf"})
+        after = fake.deliver(phone, friend, "after the file")
+        first = rabbit.expect("message_instance", key="m-s3")
+        second = rabbit.expect("message_instance", key="m-s3")
+        assert [first["message"]["id"]["id"], second["message"]["id"]["id"]] == [big, after]
+        assert first["message"]["hasMedia"] is True
+        assert first["message"]["media"] == {"mimetype": "application/pdf", "filename": "big.pdf", "size": 5000,
+                                             "error": "the media could not be stored"}
+        assert not list((node.data_dir / "sessions" / "m-s3" / "media").glob("in-*"))
+
+        send(rabbit, "m-s3", friend, "b3", "and on")
+        rabbit.expect("message_sent_instance", command_id="b3")
+        assert node.alive()
+        log = node.log_text()
+        assert "could not restore its saved login" in log and "cannot store inbound media" in log
+        assert "s3cret-pw" not in node.output()
+    finally:
+        closed.close()

@@ -1,7 +1,9 @@
 """The node's media desk and inbound media, assembled around fakes: a
 media send reaches the session as a path in its folder, waits behind
 nothing else, goes back to its queue when the node goes down, and an
-inbound file becomes inline data or a blob."""
+inbound file becomes inline data or a blob.  With an S3 blob store that
+refuses or never answers, a send naming a blob is refused and an inbound
+file is reported with ``media.error``; the loop never waits for the store."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import base64
 import pytest
 
 from mediafiles import jpeg, pdf
-from support import delivery, node_rig, wait_for
-from wwnode.blobstore import open_blob_store
+from support import SilentServer, closed_port, delivery, node_rig, wait_for
+from wwnode.blobstore import S3BlobStore, open_blob_store
 from wwnode.commands import parse
 from wwnode.mediadesk import MediaDesk
+from wwnode.mediain import InboundMedia
 
 
 @pytest.fixture
@@ -39,6 +42,37 @@ def settle(rig, now: float = 1.0) -> None:
     wait_for(lambda: all(e.future is None or e.future.done() for q in m._waiting.values() for e in q),
              what="the media to be prepared")
     m.tick(now)
+
+
+def inbound(rig) -> InboundMedia:
+    return next(c for c in rig.node.chores if isinstance(c, InboundMedia))
+
+
+def settle_inbound(rig, now: float = 3.0, timeout: float = 10.0) -> None:
+    m = inbound(rig)
+    wait_for(lambda: all(e.future is None or e.future.done() for q in m._waiting.values() for e in q),
+             timeout=timeout, what="the inbound media to be stored")
+    m.tick(now)
+    assert not m.busy()
+
+
+def say_file(rig, rec, name: str, data: bytes, now: float = 2.0) -> None:
+    """The session got a message with this file (``in-...`` in its folder)."""
+    folder = rig.cfg.data_dir / "sessions" / rec.key / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    rig.say(rec, {"event": "message", "message": {"id": {"id": name.upper()}, "hasMedia": True},
+                  "media": {"path": str(folder / name), "mimetype": "application/pdf", "filename": "Ä.pdf",
+                            "size": len(data)}}, now=now)
+
+
+def say_text(rig, rec, msg_id: str, now: float = 2.0) -> None:
+    rig.say(rec, {"event": "message", "message": {"id": {"id": msg_id}, "hasMedia": False, "body": "hi"}}, now=now)
+
+
+def reported(rig) -> list[tuple[str, str, dict | None]]:
+    return [(e["key"], e["message"]["id"]["id"], e["message"].get("media"))
+            for e in rig.broker.events("message_instance")]
 
 
 def test_a_media_send_reaches_the_session_as_a_path_in_its_folder(rig, tmp_path):
@@ -84,21 +118,19 @@ def test_sends_waiting_for_media_go_back_to_their_queue_when_the_node_goes_down(
 def test_inbound_media_is_inline_up_to_the_limit_else_a_blob(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)
-    folder = rig.cfg.data_dir / "sessions" / "k" / "media"
-    folder.mkdir(parents=True, exist_ok=True)
     small, big = pdf(900), pdf(5000)
-    for name, data in (("in-a", small), ("in-b", big)):
-        (folder / name).write_bytes(data)
-        rig.say(rec, {"event": "message", "message": {"id": {"id": name.upper()}, "hasMedia": True},
-                      "media": {"path": str(folder / name), "mimetype": "application/pdf", "filename": "Ä.pdf",
-                                "size": len(data)}}, now=2.0)
-    first, second = rig.broker.events("message_instance")
+    say_file(rig, rec, "in-a", small)
+    say_file(rig, rec, "in-b", big)
+    say_text(rig, rec, "AFTER")  # waits for the blob before it
+    settle_inbound(rig)
+    first, second, third = rig.broker.events("message_instance")
     assert base64.b64decode(first["message"]["media"]["data"]) == small
     assert first["message"]["media"]["filename"] == "Ä.pdf"
     blob = second["message"]["media"]["blob"]
     assert "data" not in second["message"]["media"]
     assert open_blob_store("", rig.cfg.data_dir).get_bytes(blob) == big
-    assert not list(folder.iterdir())  # both files taken
+    assert third["message"]["id"]["id"] == "AFTER" and "media" not in third["message"]
+    assert not list((rig.cfg.data_dir / "sessions" / "k" / "media").iterdir())  # both files taken
 
 
 def test_inbound_media_outside_the_sessions_folder_is_not_read(rig, tmp_path):
@@ -117,3 +149,74 @@ def test_a_media_send_for_a_key_not_here_makes_no_folder(rig):
     d = media_send(rig, {"data": base64.b64encode(jpeg(2000)).decode()})
     assert rig.broker.failed() == [(d.tag, "unknown_instance")]
     assert not (rig.cfg.data_dir / "sessions" / "k").exists()
+
+
+# ------------------------------------------------ a blob store that fails
+@pytest.fixture
+def refused(aws_credentials):
+    """An S3 store on a closed port, its endpoint carrying a password."""
+    closed = closed_port()
+    yield S3BlobStore("bucket", "pre", f"http://wwnode:s3cret-pw@127.0.0.1:{closed.getsockname()[1]}", attempts=2)
+    closed.close()
+
+
+def test_a_send_naming_a_blob_the_store_cannot_give_is_refused_and_the_key_sends_on(refused, tmp_path):
+    rig = node_rig(tmp_path, blobs=refused)
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = media_send(rig, {"blob": "media/k/photo", "as": "image"}, cid="b1")
+    media_send(rig, {"data": base64.b64encode(jpeg(2000)).decode()}, text="a photo after it", cid="b2")
+    settle(rig)
+    settle(rig)  # the photo, which waited behind the refused one
+    assert rig.broker.failed() == [(d.tag, "media_unreachable")]
+    [failed] = rig.broker.events("command_failed")
+    assert failed["command_id"] == "b1" and "media/k/photo" in failed["detail"]
+    assert "s3cret" not in failed["detail"] and "127.0.0.1" not in failed["detail"]  # the store's address is ours
+    assert rec.child.sent[-1]["text"] == "a photo after it"
+    assert [p.name for p in (tmp_path / "sessions" / "k" / "media").iterdir()] == \
+        [rec.child.sent[-1]["media"]["path"].rpartition("/")[2]]  # nothing of the refused one
+
+
+def test_an_inbound_file_the_store_refuses_is_reported_with_an_error_in_order(refused, tmp_path):
+    rig = node_rig(tmp_path, media_inline_limit=1000, blobs=refused)
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    small = pdf(900)
+    say_file(rig, rec, "in-big", pdf(5000))
+    say_file(rig, rec, "in-small", small)
+    settle_inbound(rig)
+    (_, first, big), (_, second, inline) = reported(rig)
+    assert (first, second) == ("IN-BIG", "IN-SMALL")
+    assert big == {"mimetype": "application/pdf", "filename": "Ä.pdf", "size": 5000,
+                   "error": "the media could not be stored"}
+    assert base64.b64decode(inline["data"]) == small
+    assert not list((tmp_path / "sessions" / "k" / "media").iterdir())  # the refused file is not left behind
+
+
+def test_a_silent_store_never_holds_the_loop(aws_credentials, tmp_path):
+    """While the store holds the upload of one key's file, the message
+    handler has returned, another key's message goes out at once, and the
+    first key's later message waits behind its file."""
+    silent = SilentServer()
+    try:
+        store = S3BlobStore("bucket", "pre", silent.endpoint, connect_timeout=1, read_timeout=2, attempts=1)
+        rig = node_rig(tmp_path, media_inline_limit=1000, blobs=store)
+        rec, _ = rig.start("k")
+        rig.make_ready(rec)
+        other, _ = rig.start("other")
+        rig.make_ready(other)
+        say_file(rig, rec, "in-big", pdf(5000))
+        # Returned with the upload under way: the store has the request and
+        # has not answered (on the loop, the handler would have returned
+        # only after its 2 s timeout, the message reported).
+        wait_for(lambda: silent.count("PUT") == 1, what="the upload to reach the store")
+        assert inbound(rig).busy() and reported(rig) == []
+        say_text(rig, other, "OTHER")
+        say_text(rig, rec, "LATER")
+        inbound(rig).tick(2.5)
+        assert [(key, msg) for key, msg, _ in reported(rig)] == [("other", "OTHER")]
+        settle_inbound(rig)
+        assert [(key, msg) for key, msg, _ in reported(rig)] == [("other", "OTHER"), ("k", "IN-BIG"), ("k", "LATER")]
+        assert reported(rig)[1][2]["error"] == "the media could not be stored"
+    finally:
+        silent.close()

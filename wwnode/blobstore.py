@@ -23,7 +23,14 @@ the new one, never a part (a file is written beside and renamed; an S3 put
 is atomic).  A missing blob raises :class:`BlobNotFound`.
 
 Every call blocks (disk or network): the node calls them from a worker
-thread, never from its loop.
+thread, never from its loop.  Whatever goes wrong with the S3 service
+(refused, an HTTP error, a timeout, retries given up) is a
+:class:`BlobError`, whose text never holds the endpoint's password; the
+disk of this machine still fails with ``OSError`` (a file to read or to
+write).  An S3 call gives up after a bounded time (``CONNECT_TIMEOUT``,
+``READ_TIMEOUT``, ``ATTEMPTS``): a service that accepts connections and
+never answers holds a worker for about half a minute, not for the minutes
+boto3's defaults would wait.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
+
+from .redact import MASK, url_secrets
 
 MAX_ID = 512
 _SEGMENT = re.compile(r"\A[A-Za-z0-9_=.-]+\Z")
@@ -198,31 +207,70 @@ class FileBlobStore:
 
 
 # -------------------------------------------------------------------- S3
+# How long one call may take when the service does not answer.  A read
+# waits READ_TIMEOUT for each piece of the answer (not for the whole
+# answer: a large file that keeps coming is not cut); a request is made
+# ATTEMPTS times in all (boto3's "standard" retries: refused, timed out,
+# throttled, a 5xx), with a random backoff of at most 1 s, then 2 s, between.
+# So a service that accepts and stays silent fails a call within
+# ATTEMPTS * READ_TIMEOUT + 3 s (33 s), one that drops connections within
+# ATTEMPTS * CONNECT_TIMEOUT + 3 s, and one that refuses at once.  boto3's
+# own defaults (60 s reads, four attempts, and downloads tried five times
+# around those) held a worker, and a loop that waited on it, for minutes.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+ATTEMPTS = 3
+
+
 class S3BlobStore:
     """Blobs as objects under ``prefix/`` in a bucket."""
 
-    def __init__(self, bucket: str, prefix: str, endpoint: str = ""):
+    def __init__(self, bucket: str, prefix: str, endpoint: str = "", connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = READ_TIMEOUT, attempts: int = ATTEMPTS):
         import boto3  # only a node that uses S3 needs it loaded
+        from boto3.exceptions import Boto3Error, RetriesExceededError
+        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config as BotoConfig
+        from botocore.exceptions import BotoCoreError, ClientError
 
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.url = f"s3://{bucket}/{prefix}"
         # Path-style addressing: what MinIO and Ceph RGW serve without DNS
         # set up per bucket; AWS S3 and R2 accept it too.
-        config = BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"},
-                            connect_timeout=5, read_timeout=30)
+        config = BotoConfig(s3={"addressing_style": "path"},
+                            retries={"total_max_attempts": attempts, "mode": "standard"},
+                            connect_timeout=connect_timeout, read_timeout=read_timeout)
         self.client = boto3.session.Session().client("s3", endpoint_url=endpoint or None, config=config)
-        from botocore.exceptions import BotoCoreError, ClientError
-        self._errors = (BotoCoreError, ClientError)
-        self._client_error = ClientError
+        # A download is tried once by the transfer manager: the client's
+        # retries above already cover the request, and the manager's own
+        # (five by default) multiplied them.
+        self._transfer = TransferConfig(num_download_attempts=1)
+        # An endpoint may carry a password (http://user:pass@minio:9000),
+        # and boto3 quotes the URL it could not reach.
+        self._secrets = sorted(url_secrets(endpoint), key=len, reverse=True)
+        # BotoCoreError: refused, timed out, no credentials...; ClientError:
+        # the service answered with an error; Boto3Error: what the transfer
+        # manager wraps those in (S3UploadFailedError, RetriesExceededError).
+        self._errors = (BotoCoreError, ClientError, Boto3Error)
+        self._gave_up = RetriesExceededError  # says only "Max Retries Exceeded"; its last_exception says why
 
     def _key(self, blob_id: str) -> str:
         return self.prefix + check_id(blob_id)
 
-    def _missing(self, e: Exception) -> bool:
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-        return code in ("404", "NoSuchKey", "NotFound")
+    @staticmethod
+    def _missing(e: Exception) -> bool:
+        # Only a ClientError has the service's answer; a timeout carries a
+        # ``response`` of None (requests' exception, which botocore's extends).
+        response = getattr(e, "response", None)
+        if not isinstance(response, dict):
+            return False
+        return response.get("Error", {}).get("Code", "") in ("404", "NoSuchKey", "NotFound")
+
+    def _masked(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def _call(self, what: str, blob_id: str, op):
         try:
@@ -230,11 +278,15 @@ class S3BlobStore:
         except self._errors as e:
             if self._missing(e):
                 raise BlobNotFound(blob_id) from None
-            raise BlobError(f"{what} {blob_id!r} at {self.url}: {e}") from e
+            why = e.last_exception if isinstance(e, self._gave_up) and e.last_exception is not None else e
+            # ``from None``: the chained exception would print the password
+            # in a traceback.
+            raise BlobError(self._masked(f"{what} {blob_id!r} at {self.url}: {type(why).__name__}: {why}")) from None
 
     def put_file(self, blob_id: str, path: Path) -> None:
         key = self._key(blob_id)
-        self._call("put", blob_id, lambda: self.client.upload_file(str(path), self.bucket, key))
+        self._call("put", blob_id, lambda: self.client.upload_file(str(path), self.bucket, key,
+                                                                   Config=self._transfer))
 
     def put_bytes(self, blob_id: str, data: bytes) -> None:
         key = self._key(blob_id)
@@ -244,7 +296,8 @@ class S3BlobStore:
         key = self._key(blob_id)
         # download_file writes beside and renames: no half file on a failure.
         try:
-            self._call("get", blob_id, lambda: self.client.download_file(self.bucket, key, str(path)))
+            self._call("get", blob_id, lambda: self.client.download_file(self.bucket, key, str(path),
+                                                                         Config=self._transfer))
         except BlobNotFound:
             Path(path).unlink(missing_ok=True)
             raise

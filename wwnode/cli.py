@@ -20,9 +20,11 @@ EXIT_BAD_SETTING = 2
 def _setup_logging(cfg, log_file) -> None:
     from .redact import RedactingFormatter, url_secrets
 
-    # Masks the passwords of its URLs in every line, tracebacks included.
+    # Masks the passwords of its URLs in every line, tracebacks included
+    # (an S3 endpoint may carry one too, and boto3 quotes it in its errors).
     fmt = RedactingFormatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s",
-                             url_secrets(cfg.rabbit_mq_url) | url_secrets(cfg.redis_url))
+                             url_secrets(cfg.rabbit_mq_url) | url_secrets(cfg.redis_url)
+                             | url_secrets(cfg.blob_store_endpoint))
     root = logging.getLogger()
     root.setLevel(cfg.log_level.upper())
     stderr = logging.StreamHandler(sys.stderr)

@@ -15,8 +15,9 @@ with a stable reason:
 ``media_too_large`` more bytes than WhatsApp takes for that kind (or than
                     ``MEDIA_MAX_SIZE``)
 ``media_unreachable``   the URL did not answer with the file in time (DNS,
-                    refused, HTTP error, ``MEDIA_FETCH_TIMEOUT``), or no
-                    blob of that id
+                    refused, HTTP error, ``MEDIA_FETCH_TIMEOUT``), no blob
+                    of that id, or the blob store failed (down, refused,
+                    timed out)
 ``media_url_refused``   the URL names a private, loopback or link-local
                     address (``MEDIA_ALLOW_PRIVATE_URLS`` allows them)
 ``not_media``       the bytes are not a file of that kind (an image that is
@@ -264,7 +265,7 @@ def _write_new(dest: Path, fill) -> None:
 
 
 def _fetch_blob(blob_id: str, dest: Path, blobs, limits: MediaLimits) -> None:
-    from .blobstore import BlobNotFound
+    from .blobstore import BlobError, BlobNotFound
     if blobs is None:
         raise MediaRefused("media_unreachable", "this node has no blob store")
     _write_new(dest, lambda f: None)
@@ -272,6 +273,11 @@ def _fetch_blob(blob_id: str, dest: Path, blobs, limits: MediaLimits) -> None:
         blobs.get_file(blob_id, dest)
     except BlobNotFound:
         raise MediaRefused("media_unreachable", f"no blob {blob_id}") from None
+    except BlobError as e:
+        # The store is down, refuses or is slow: this send fails, nothing
+        # else.  The client is told which blob, not the store's own words
+        # (they name its endpoint); the node's log has them, as the cause.
+        raise MediaRefused("media_unreachable", f"the blob store could not give blob {blob_id}") from e
     if dest.stat().st_size > limits.max_size:
         raise MediaRefused("media_too_large", f"blob {blob_id} is larger than MEDIA_MAX_SIZE ({limits.max_size})")
 

@@ -112,6 +112,8 @@ class MediaDesk:
         try:
             prepared = entry.future.result()
         except MediaRefused as e:
+            if e.__cause__ is not None:  # the blob store's own words, for the operator only
+                log.warning("send %s of %s: %s: %s", cmd.command_id, cmd.key, e.detail, e.__cause__)
             self.bus.fail(entry.delivery, e.reason, e.detail, cmd.key, cmd.command_id)
             return
         except OSError as e:

@@ -113,7 +113,7 @@ class Node:
     # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
     placement: Callable[[int, float, float], tuple[int, int]] | None = None
     heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
-    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins
+    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins, storing inbound media
     failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
     drain: object | None = None  # ``wwnode drain``: ``draining`` (no creates) and its ``gauges()``
     clock: Callable[[], float] = time.monotonic
@@ -221,7 +221,8 @@ class Node:
             if not any(part.busy() for part in self.background):
                 return False
             if now >= self._shutdown_deadline:
-                log.error("work on threads (saving logins) did not end in time; stopping without it")
+                log.error("work on threads (saving logins, storing inbound media) did not end in time; "
+                          "stopping without it")
                 return False
             return True
         if now >= self._shutdown_deadline:

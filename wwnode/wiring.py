@@ -10,7 +10,7 @@ from typing import Callable
 
 from .actions import ActionDesk
 from .admission import Admission, LoadReader
-from .blobstore import open_blob_store
+from .blobstore import BlobStore, open_blob_store
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -83,10 +83,11 @@ def build(cfg: Config, paths: Paths) -> Node:
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
-             measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None) -> Node:
+             measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None,
+             blobs: BlobStore | None = None) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
-    memory measure)."""
+    memory measure, the blob store of media)."""
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
@@ -107,17 +108,19 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
     actions = ActionDesk(cfg.send_hold, bus, sessions)
     pairing = Pairing(store, bus, sessions)
-    blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
+    if blobs is None:
+        blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
     media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
                       sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
                       runs_here=lambda key: sessions.get(key) is not None)
+    inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit)
     # The metrics' view of the node (the last chore of each turn).
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
               actions,  # held actions that waited too long
-              media)
+              media, inbound)
     # Portable logins (when the node has a blob store) first: a session
     # stopped for good still holds its lease's token then.
     portable = None
@@ -152,20 +155,20 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
-                           actions.handlers(), pairing.handlers(),
-                           InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit).handlers())
+                           actions.handlers(), pairing.handlers(), inbound.handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, admission=admission,
                 load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
                 placement=CreatePriority(cfg.admit_high, cfg.max_sessions),
-                background=(portable,) if portable else (), failover=failover, drain=drain)
+                background=(inbound, portable) if portable else (inbound,), failover=failover, drain=drain)
     dispatch.has_room = node.has_room  # the cap and admission, asked at each create
     # The session a create started counts before its ack frees the create
     # slot (placement.py).
     consumer.before_create_ack = node.has_room
     node.readings = readings  # for the metrics endpoint (``build``) and tests
     media.wake = node.wake  # a fetched media file is handed on at once
+    inbound.wake = node.wake  # a stored inbound file's message goes out at once
     if portable is not None:
         portable.wake = node.wake  # a start waiting for its restore check goes at once
     return node
