@@ -72,6 +72,18 @@ def test_missing_blob(store, tmp_path):
     store.delete("nope")  # deleting what is not there is not an error
 
 
+def test_a_folder_is_no_blob(store, tmp_path):
+    """A folder answers as a missing blob does (S3 has no folders)."""
+    store.put_bytes("media/k/album/one", b"x")
+    for folder in ("media/k/album", "media/k", "media/k/album/one/under-a-blob"):
+        assert not store.exists(folder)
+        with pytest.raises(BlobNotFound):
+            store.get_bytes(folder)
+        with pytest.raises(BlobNotFound):
+            store.get_file(folder, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+
 def test_delete_and_prefixes(store):
     for blob_id in ("s/k1/1", "s/k1/2", "s/k10/1", "s/k2/1"):
         store.put_bytes(blob_id, b"x")
