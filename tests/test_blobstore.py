@@ -117,3 +117,33 @@ def test_cli_blob_get(s3_env, tmp_path):
     assert done.returncode == 1 and b"no blob" in done.stderr
     done = blob("../etc/passwd")
     assert done.returncode == 2 and b"not a valid blob id" in done.stderr
+
+
+def test_cli_blob_put_makes_one_of_the_keys_media(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from wwnode.mediablobs import sendable
+
+    url = (tmp_path / "blobs").as_uri()
+    doc = tmp_path / "Rechnung.pdf"
+    doc.write_bytes(b"%PDF-1.7 payload")
+    run_env = {**os.environ, "BLOB_STORE_URL": url}
+
+    def put(*args):
+        return subprocess.run([sys.executable, "-m", "wwnode.cli", "blob", "put", *args], env=run_env,
+                              capture_output=True, cwd=tmp_path, timeout=60)
+
+    done = put("shop-1", str(doc))
+    assert done.returncode == 0, done.stderr
+    blob_id = done.stdout.decode().strip()
+    assert sendable("shop-1", blob_id) and not sendable("shop-2", blob_id)
+    assert open_blob_store(url, tmp_path).get_bytes(blob_id) == doc.read_bytes()
+    again = put("shop-1", str(doc)).stdout.decode().strip()
+    assert again != blob_id  # a new id each time, never one to guess
+    done = put("shop/1", str(doc))
+    assert done.returncode == 2 and b"bad_key" in done.stderr
+    done = put("shop-1", str(tmp_path / "none.pdf"))
+    assert done.returncode == 2 and b"cannot read" in done.stderr
+    assert len(open_blob_store(url, tmp_path).list_prefix("")) == 2  # what was refused wrote nothing

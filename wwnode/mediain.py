@@ -1,8 +1,10 @@
 """Inbound media: the session process wrote the file of a message it got
 to its folder (``DATA_DIR/sessions/{key}/media/in-*``) and names it in its
 ``message`` event; here it becomes the message's ``media`` object, inline
-(``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob in the
-blob store (``blob``, its id), and the file is removed.
+(``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob among
+the key's media in the blob store (``blob``, its id, ``mediablobs.py``:
+one the key's sends may name again, and no other key's), and the file is
+removed.
 
 A file that is missing or outside the session's media folder is not
 trusted: the message goes out with ``hasMedia`` and a ``media`` object
@@ -13,10 +15,10 @@ from __future__ import annotations
 
 import base64
 import logging
-import uuid
 from pathlib import Path
 
 from . import states as S
+from .mediablobs import inbound_id
 from .paths import Paths
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,7 @@ class InboundMedia:
             out["size"] = size
             if size <= self.inline_limit:
                 return out | {"data": base64.b64encode(path.read_bytes()).decode()}
-            msg_id = (message.get("id") or {}).get("id") or uuid.uuid4().hex
-            blob_id = f"media/{key}/{_safe(msg_id)}-{uuid.uuid4().hex[:8]}"
+            blob_id = inbound_id(key, str((message.get("id") or {}).get("id") or ""))
             self.blobs.put_file(blob_id, path)
             return out | {"blob": blob_id}
         except OSError as e:
@@ -71,7 +72,3 @@ class InboundMedia:
         if path.parent != folder or not path.name.startswith("in-") or not path.is_file():
             raise ValueError(f"{raw!r} is not a media file of this session")
         return path
-
-
-def _safe(msg_id: str) -> str:
-    return "".join(c for c in msg_id if c.isalnum() or c in "_-")[:64] or "m"
