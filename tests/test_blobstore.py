@@ -78,6 +78,18 @@ def test_missing_blob(store, tmp_path):
     store.delete("nope")  # deleting what is not there is not an error
 
 
+def test_a_folder_is_no_blob(store, tmp_path):
+    """A folder answers as a missing blob does (S3 has no folders)."""
+    store.put_bytes("media/k/album/one", b"x")
+    for folder in ("media/k/album", "media/k", "media/k/album/one/under-a-blob"):
+        assert not store.exists(folder)
+        with pytest.raises(BlobNotFound):
+            store.get_bytes(folder)
+        with pytest.raises(BlobNotFound):
+            store.get_file(folder, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+
+
 def test_delete_and_prefixes(store):
     for blob_id in ("s/k1/1", "s/k1/2", "s/k10/1", "s/k2/1"):
         store.put_bytes(blob_id, b"x")
@@ -215,3 +227,33 @@ def test_cli_blob_get_from_a_refusing_store_says_so_in_one_line(aws_credentials)
     assert done.returncode == 3, done.stderr
     assert "EndpointConnectionError" in done.stderr and "Traceback" not in done.stderr
     assert "s3cret-pw" not in done.stderr
+
+
+def test_cli_blob_put_makes_one_of_the_keys_media(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from wwnode.mediablobs import sendable
+
+    url = (tmp_path / "blobs").as_uri()
+    doc = tmp_path / "Rechnung.pdf"
+    doc.write_bytes(b"%PDF-1.7 payload")
+    run_env = {**os.environ, "BLOB_STORE_URL": url}
+
+    def put(*args):
+        return subprocess.run([sys.executable, "-m", "wwnode.cli", "blob", "put", *args], env=run_env,
+                              capture_output=True, cwd=tmp_path, timeout=60)
+
+    done = put("shop-1", str(doc))
+    assert done.returncode == 0, done.stderr
+    blob_id = done.stdout.decode().strip()
+    assert sendable("shop-1", blob_id) and not sendable("shop-2", blob_id)
+    assert open_blob_store(url, tmp_path).get_bytes(blob_id) == doc.read_bytes()
+    again = put("shop-1", str(doc)).stdout.decode().strip()
+    assert again != blob_id  # a new id each time, never one to guess
+    done = put("shop/1", str(doc))
+    assert done.returncode == 2 and b"bad_key" in done.stderr
+    done = put("shop-1", str(tmp_path / "none.pdf"))
+    assert done.returncode == 2 and b"cannot read" in done.stderr
+    assert len(open_blob_store(url, tmp_path).list_prefix("")) == 2  # what was refused wrote nothing

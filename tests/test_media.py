@@ -10,6 +10,8 @@ import pytest
 from mediafiles import FileServer, jpeg, mp4, ogg, pdf, webp
 from wwnode import media as M
 from wwnode.blobstore import BlobNotFound, open_blob_store
+from wwnode.mediablobs import inbound_id, sendable, upload_id
+from wwnode.snapshots import SnapshotName
 
 
 class Rejected(Exception):
@@ -88,12 +90,77 @@ def test_kinds_limits_and_contents(tmp_path):
 
 def test_a_blob_is_taken_from_the_store(tmp_path):
     blobs = open_blob_store("", tmp_path / "data")
-    blobs.put_bytes("up/clip.mp4", mp4(2000))
-    got = M.prepare(parse({"blob": "up/clip.mp4"}), tmp_path / "out-2", OPEN, blobs)
-    assert got.kind == "video" and (tmp_path / "out-2").read_bytes() == blobs.get_bytes("up/clip.mp4")
-    assert reason_of(M.prepare, parse({"blob": "up/none"}), tmp_path / "out-3", OPEN, blobs) == "media_unreachable"
+    blobs.put_bytes("media/k/clip.mp4", mp4(2000))
+    got = M.prepare(parse({"blob": "media/k/clip.mp4"}), tmp_path / "out-2", OPEN, blobs, "k")
+    assert got.kind == "video" and (tmp_path / "out-2").read_bytes() == blobs.get_bytes("media/k/clip.mp4")
+    made, doc = upload_id("k"), pdf(300)  # an id as ``wwnode blob put`` names one
+    blobs.put_bytes(made, doc)
+    got = M.prepare(parse({"blob": made}), tmp_path / "out-3", OPEN, blobs, "k")
+    assert got.kind == "document" and (tmp_path / "out-3").read_bytes() == doc
+    assert reason_of(M.prepare, parse({"blob": "media/k/none"}), tmp_path / "out-4", OPEN, blobs,
+                     "k") == "media_unreachable"
+    assert not (tmp_path / "out-4").exists()
     with pytest.raises(BlobNotFound):
-        blobs.get_bytes("up/none")
+        blobs.get_bytes("media/k/none")
+
+
+class AskedStore:
+    """A blob store that notes every id it is asked for."""
+
+    def __init__(self, store):
+        self.store = store
+        self.asked: list[str] = []
+
+    def get_file(self, blob_id, path):
+        self.asked.append(blob_id)
+        return self.store.get_file(blob_id, path)
+
+
+def test_a_send_takes_only_its_own_keys_media_and_every_other_blob_is_refused_alike(tmp_path):
+    blobs = open_blob_store("", tmp_path / "data")
+    snapshot = SnapshotName(7, 1700000000123).blob_id("victim")
+    blobs.put_bytes(snapshot, b"\x1f\x8b the victim's saved login")
+    blobs.put_bytes("media/victim/photo-1", jpeg(500))  # another key's media
+    blobs.put_bytes("media/victimx/photo-1", jpeg(500))  # a key whose name starts like this one's
+    blobs.put_bytes("media/k/album/photo-1", jpeg(500))  # makes media/k/album a folder
+    blobs.put_bytes("uploads/photo-1", jpeg(500))  # a blob of no key
+    asked = AskedStore(blobs)
+
+    def refusal(blob_id, key="k"):
+        with pytest.raises(M.MediaRefused) as e:
+            M.prepare(parse({"blob": blob_id, "as": "document"}), tmp_path / "out-1", OPEN, asked, key)
+        assert not (tmp_path / "out-1").exists()
+        return e.value.reason, e.value.detail
+
+    missing = refusal("media/k/none")
+    assert missing[0] == "media_unreachable"
+    others = {
+        "a snapshot": refusal(snapshot),
+        "a snapshot, as its own key": refusal(snapshot, key="victim"),
+        "another key's media": refusal("media/victim/photo-1"),
+        "a key named like it": refusal("media/victimx/photo-1", key="victim"),
+        "a blob of no key": refusal("uploads/photo-1"),
+        "a folder": refusal("media/k/album"),
+        "the key's own folder": refusal("media/k"),
+        "the snapshots' folder": refusal("snapshots/victim"),
+        "no sending key": refusal("media/k/album/photo-1", key=None),
+    }
+    assert others == {what: missing for what in others}  # nothing tells them apart
+    assert "victim" not in missing[1] and "media/k/none" not in missing[1]
+    # Only ids among the sending key's media reached the store.
+    assert asked.asked == ["media/k/none", "media/k/album"]
+    # The key's own media go out: what a client put there, and what the key received.
+    got = M.prepare(parse({"blob": "media/k/album/photo-1"}), tmp_path / "out-1", OPEN, asked, "k")
+    assert got.kind == "image"
+
+
+def test_the_ids_the_node_makes_belong_to_their_key_and_cannot_be_guessed():
+    made = [inbound_id("k", "3EB0ABC"), inbound_id("k", "3EB0ABC"), upload_id("k"), upload_id("k")]
+    assert len(set(made)) == 4 and all(sendable("k", i) and not sendable("j", i) for i in made)
+    assert made[0].startswith("media/k/3EB0ABC-") and len(made[0].rpartition("-")[2]) == 32
+    assert made[2].startswith("media/k/up-") and len(made[2].rpartition("-")[2]) == 32
+    assert inbound_id("k", "../../x y").startswith("media/k/xy-")
+    assert not sendable("k", "media/k/../j/x") and not sendable("k", "media/k") and not sendable("k/..", "media/k/x")
 
 
 def test_urls_are_fetched_within_limits(tmp_path, files):

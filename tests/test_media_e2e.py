@@ -106,8 +106,8 @@ def test_a_15_mb_video_from_a_url(rig):
 
 def test_a_pdf_with_a_non_ascii_name_from_a_blob(rig):
     doc = pdf(300 * 1024)
-    rig.blobs.put_bytes("uploads/invoice-7", doc)
-    sent = rig.send("doc-1", {"blob": "uploads/invoice-7", "filename": "Überweisung März Nº7 — ok.pdf",
+    rig.blobs.put_bytes(f"media/{KEY}/invoice-7", doc)  # among the key's media: its sends may name it
+    sent = rig.send("doc-1", {"blob": f"media/{KEY}/invoice-7", "filename": "Überweisung März Nº7 — ok.pdf",
                               "as": "document"}, caption="invoice")
     m = rig.sent_record(sent)["media"]
     assert (m["type"], m["mimetype"], m["filename"]) == ("document", "application/pdf", "Überweisung März Nº7 — ok.pdf")
@@ -131,7 +131,7 @@ def test_a_voice_note_and_a_sticker(rig):
     ({"url": "URL:huge"}, "media_too_large"),
     ({"url": "URL:missing"}, "media_unreachable"),
     ({"url": "URL:slow"}, "media_unreachable"),
-    ({"blob": "uploads/none"}, "media_unreachable"),
+    ({"blob": f"media/{KEY}/none"}, "media_unreachable"),
     ({"data": "%%%"}, "bad_media"),
 ])
 def test_refusals_name_their_reason_and_send_nothing(rig, media, reason):

@@ -11,6 +11,8 @@ import pytest
 
 from mediafiles import FileServer, jpeg
 from support import closed_port, create_ready, new_phone
+from wwnode.blobstore import open_blob_store
+from wwnode.snapshots import SnapshotName
 
 pytestmark = pytest.mark.services
 
@@ -101,3 +103,28 @@ def test_a_failing_blob_store_fails_what_needs_it_and_the_node_runs_on(fake_node
         assert "s3cret-pw" not in node.output()
     finally:
         closed.close()
+
+
+def test_a_client_of_one_key_gets_nothing_of_anothers_through_media_blob(fake_nodes, fake, rabbit):
+    """Another key's saved login and media, and the store's folders, are
+    refused by one answer, the same as a blob that is not there; the key's
+    own media go out."""
+    node = fake_nodes()
+    phone, victim_phone, friend = new_phone(), new_phone(), new_phone()
+    create_ready(rabbit, fake, "m-own", phone)
+    create_ready(rabbit, fake, "m-victim", victim_phone)
+    blobs = open_blob_store("", node.data_dir)
+    snapshot = SnapshotName(1, 1700000000123).blob_id("m-victim")
+    blobs.put_bytes(snapshot, b"\x1f\x8b the victim's saved login")
+    blobs.put_bytes("media/m-victim/photo", jpeg(900))
+    blobs.put_bytes("media/m-own/album/photo", jpeg(900))
+    tries = {"b-missing": "media/m-own/none", "b-snapshot": snapshot, "b-victims": "media/m-victim/photo",
+             "b-folder": "media/m-own/album", "b-victims-folder": "snapshots/m-victim"}
+    for cid, blob_id in tries.items():
+        send(rabbit, "m-own", friend, cid, "", {"blob": blob_id, "as": "document"})
+    send(rabbit, "m-own", friend, "b-own", "mine", {"blob": "media/m-own/album/photo"})
+    rabbit.expect("message_sent_instance", command_id="b-own")
+    answers = {cid: (e["reason"], e["detail"]) for cid in tries for e in rabbit.find("command_failed", command_id=cid)}
+    assert set(answers) == set(tries)
+    assert len(set(answers.values())) == 1 and answers["b-missing"][0] == "media_unreachable"
+    assert [m["body"] for m in fake.sent_by(phone)] == ["mine"]

@@ -17,6 +17,7 @@ from wwnode.blobstore import S3BlobStore, open_blob_store
 from wwnode.commands import parse
 from wwnode.mediadesk import MediaDesk
 from wwnode.mediain import InboundMedia
+from wwnode.snapshots import SnapshotName
 
 
 @pytest.fixture
@@ -143,6 +144,45 @@ def test_inbound_media_outside_the_sessions_folder_is_not_read(rig, tmp_path):
     [event] = rig.broker.events("message_instance")
     assert "data" not in event["message"]["media"] and event["message"]["media"]["error"]
     assert secret.read_bytes() == b"not yours"
+
+
+def test_a_key_sends_its_own_media_blobs_and_nothing_else_of_the_store(rig):
+    """A client of ``k`` cannot make the node send another key's saved login
+    or media, nor learn from the answers what the store holds."""
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    folder = rig.cfg.data_dir / "sessions" / "k" / "media"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "in-a").write_bytes(pdf(5000))
+    rig.say(rec, {"event": "message", "message": {"id": {"id": "A1"}, "hasMedia": True},
+                  "media": {"path": str(folder / "in-a"), "mimetype": "application/pdf", "filename": None,
+                            "size": 5000}}, now=2.0)
+    settle_inbound(rig)
+    [inbound] = rig.broker.events("message_instance")
+    received = inbound["message"]["media"]["blob"]
+    blobs = open_blob_store("", rig.cfg.data_dir)
+    snapshot = SnapshotName(3, 1700000000123).blob_id("v")
+    blobs.put_bytes(snapshot, b"\x1f\x8b v's saved login")
+    blobs.put_bytes("media/v/photo", jpeg(800))
+    blobs.put_bytes("media/k/album/photo", jpeg(800))
+    before = len(rec.child.sent)
+    tries = {"missing": "media/k/none", "snapshot": snapshot, "v's media": "media/v/photo",
+             "v's folder": "snapshots/v", "a folder": "media/k/album"}
+    for what, blob_id in tries.items():
+        media_send(rig, {"blob": blob_id, "as": "document"}, cid=what)
+    settle(rig)
+    failed = {e["command_id"]: (e["reason"], e["detail"]) for e in rig.broker.events("command_failed")}
+    assert set(failed) == set(tries)
+    assert len(set(failed.values())) == 1 and failed["missing"][0] == "media_unreachable"
+    assert len(rec.child.sent) == before  # nothing went to the session
+    # What the key received, and what its client put among its media, go out.
+    media_send(rig, {"blob": received}, cid="back")
+    media_send(rig, {"blob": "media/k/album/photo"}, cid="own")
+    settle(rig)
+    sent = rec.child.sent[before:]
+    assert [(line["cmd"], line["media"]["as"]) for line in sent] == [("send", "document"), ("send", "image")]
+    with open(sent[0]["media"]["path"], "rb") as f:
+        assert f.read() == blobs.get_bytes(received)
 
 
 def test_a_media_send_for_a_key_not_here_makes_no_folder(rig):

@@ -20,7 +20,8 @@ digits, ``_ - . =`` in each, no empty segment, no ``.`` or ``..`` segment,
 no leading ``/``, at most 512 characters, so an id never leaves the
 store's folder or prefix.  Writes are whole: a reader sees the old blob or
 the new one, never a part (a file is written beside and renamed; an S3 put
-is atomic).  A missing blob raises :class:`BlobNotFound`.
+is atomic).  A missing blob raises :class:`BlobNotFound`; so does a
+folder's id (a folder is no blob, as an S3 prefix is none).
 
 Every call blocks (disk or network): the node calls them from a worker
 thread, never from its loop.  Whatever goes wrong with the S3 service
@@ -124,6 +125,11 @@ def check_url(url: str) -> None:
 
 
 # ---------------------------------------------------------------- folder
+# What opening an id that names no file raises: nothing there, a folder
+# there, or a file where the id has a folder (a/b when a is a file).
+_NOT_A_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
 class FileBlobStore:
     """Blobs as files under a folder (0700 folders, 0600 files)."""
 
@@ -166,17 +172,17 @@ class FileBlobStore:
             raise
 
     def get_file(self, blob_id: str, path: Path) -> None:
-        source = self._path(blob_id)
         try:
-            with open(source, "rb") as src, open(path, "wb") as out:
-                shutil.copyfileobj(src, out, 1024 * 1024)
-        except FileNotFoundError:
+            src = open(self._path(blob_id), "rb")
+        except _NOT_A_FILE:
             raise BlobNotFound(blob_id) from None
+        with src, open(path, "wb") as out:  # an error of ``path`` is not a missing blob
+            shutil.copyfileobj(src, out, 1024 * 1024)
 
     def get_bytes(self, blob_id: str) -> bytes:
         try:
             return self._path(blob_id).read_bytes()
-        except FileNotFoundError:
+        except _NOT_A_FILE:
             raise BlobNotFound(blob_id) from None
 
     def delete(self, blob_id: str) -> None:

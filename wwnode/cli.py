@@ -146,6 +146,11 @@ def cmd_blob_get(args) -> int:
     return _client_command(lambda: clientcmds.blob_get(load(), args.blob_id, args.output))
 
 
+def cmd_blob_put(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.blob_put(load(), args.key, args.file))
+
+
 def cmd_drain(args) -> int:
     from . import clientcmds
     return _client_command(lambda: clientcmds.drain(load(), args.node_id, args.timeout))
@@ -288,6 +293,13 @@ def _client_parsers(sub) -> None:
     bg.add_argument("blob_id", metavar="ID")
     bg.add_argument("-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default: standard output)")
     bg.set_defaults(func=cmd_blob_get)
+    bp = bsub.add_parser("put", help="put a file in the store for a key to send; prints its id", description=(
+        "Puts FILE in the store BLOB_STORE_URL names as one of KEY's media, under a new id nobody can guess "
+        "(media/KEY/up-<random>), and prints the id: a send_message of KEY takes it as media.blob; no other "
+        "key's send does. Exit 0 done, 2 a bad key, file or setting, 3 the store cannot be reached."))
+    bp.add_argument("key", metavar="KEY")
+    bp.add_argument("file", type=Path, metavar="FILE")
+    bp.set_defaults(func=cmd_blob_put)
     dn = sub.add_parser("drain", help="move a node's sessions to other nodes, and stop it taking new ones",
                         description="Sets nodes:NODE_ID:drain; the node stops taking creates and moves its ready "
                                     "sessions one at a time (clean stop, login saved, started elsewhere without a QR "

@@ -235,6 +235,33 @@ def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
     return Outcome(EXIT_OK, f"{blob_id} written to {out}")
 
 
+def blob_put(cfg, key: str, source: Path) -> Outcome:
+    """Put the file ``source`` in the store as one of ``key``'s media, under
+    a new id nobody can guess (``mediablobs.py``); the id is the outcome:
+    what a ``send_message`` of that key names as ``media.blob``."""
+    from .blobstore import BlobError, open_blob_store
+    from .mediablobs import upload_id
+
+    check_key(key)
+    try:
+        with open(source, "rb"):
+            pass
+    except OSError as e:
+        return Outcome(EXIT_BAD_INPUT, f"cannot read {source}: {e.strerror}")
+    try:
+        store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
+    except BlobError as e:
+        return Outcome(EXIT_BAD_INPUT, str(e))
+    blob_id = upload_id(key)
+    try:
+        store.put_file(blob_id, source)
+    except BlobError as e:
+        return Outcome(EXIT_UNREACHABLE, str(e))
+    except OSError as e:  # a folder store that takes no write (full, read-only, not ours)
+        return Outcome(EXIT_UNREACHABLE, f"cannot write to the blob store: {e.strerror or e}")
+    return Outcome(EXIT_OK, blob_id)
+
+
 # --------------------------------------------------------- drain, undrain
 
 NODE_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")

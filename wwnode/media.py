@@ -15,9 +15,10 @@ with a stable reason:
 ``media_too_large`` more bytes than WhatsApp takes for that kind (or than
                     ``MEDIA_MAX_SIZE``)
 ``media_unreachable``   the URL did not answer with the file in time (DNS,
-                    refused, HTTP error, ``MEDIA_FETCH_TIMEOUT``), no blob
-                    of that id, or the blob store failed (down, refused,
-                    timed out)
+                    refused, HTTP error, ``MEDIA_FETCH_TIMEOUT``), no
+                    blob of that id among the sending key's media
+                    (``mediablobs.py``), or the blob store failed (down,
+                    refused, timed out)
 ``media_url_refused``   the URL names a private, loopback or link-local
                     address (``MEDIA_ALLOW_PRIVATE_URLS`` allows them)
 ``not_media``       the bytes are not a file of that kind (an image that is
@@ -239,9 +240,11 @@ def _webp_chunks(path: Path) -> bytes:
 
 
 # ------------------------------------------------------------- preparing
-def prepare(req: MediaRequest, dest: Path, limits: MediaLimits, blobs=None) -> PreparedMedia:
+def prepare(req: MediaRequest, dest: Path, limits: MediaLimits, blobs=None, key: str | None = None
+            ) -> PreparedMedia:
     """Fetch the media into ``dest`` (a new 0600 file) and check it.  On
-    MediaRefused nothing is left at ``dest``."""
+    MediaRefused nothing is left at ``dest``.  ``key``: the key that sends
+    it; a blob must be one of its media (without a key, none is)."""
     try:
         hint_type = hint_name = None
         if req.source == "data":
@@ -249,7 +252,7 @@ def prepare(req: MediaRequest, dest: Path, limits: MediaLimits, blobs=None) -> P
                 raise MediaRefused("media_too_large", f"{len(req.data)} bytes; MEDIA_MAX_SIZE is {limits.max_size}")
             _write_new(dest, lambda f: f.write(req.data))
         elif req.source == "blob":
-            _fetch_blob(req.blob, dest, blobs, limits)
+            _fetch_blob(key, req.blob, dest, blobs, limits)
         else:
             hint_type, hint_name = fetch_url(req.url, dest, limits)
         return check_file(req, dest, hint_type, hint_name, limits)
@@ -264,15 +267,25 @@ def _write_new(dest: Path, fill) -> None:
         fill(f)
 
 
-def _fetch_blob(blob_id: str, dest: Path, blobs, limits: MediaLimits) -> None:
+NOT_SENDABLE = "no blob of that id among this key's media (a send takes only a blob under media/KEY/)"
+
+
+def _fetch_blob(key: str | None, blob_id: str, dest: Path, blobs, limits: MediaLimits) -> None:
     from .blobstore import BlobError, BlobNotFound
+    from .mediablobs import sendable
     if blobs is None:
         raise MediaRefused("media_unreachable", "this node has no blob store")
+    # One refusal, word for word, for a blob that is missing, a folder, a
+    # snapshot or another key's; what is not the key's is refused before
+    # the store is asked (mediablobs.py says why).
+    refused = MediaRefused("media_unreachable", NOT_SENDABLE)
+    if key is None or not sendable(key, blob_id):
+        raise refused
     _write_new(dest, lambda f: None)
     try:
         blobs.get_file(blob_id, dest)
     except BlobNotFound:
-        raise MediaRefused("media_unreachable", f"no blob {blob_id}") from None
+        raise refused from None
     except BlobError as e:
         # The store is down, refuses or is slow: this send fails, nothing
         # else.  The client is told which blob, not the store's own words

@@ -83,7 +83,7 @@ class MediaDesk:
                               cmd.command_id)
                 return
             dest = folder / f"{PREFIX}{os.getpid()}-{next(self._ids)}"
-            entry.future = self._pool.submit(prepare, cmd.media, dest, self.limits, self.blobs)
+            entry.future = self._pool.submit(prepare, cmd.media, dest, self.limits, self.blobs, cmd.key)
             entry.future.add_done_callback(lambda _f: self.wake())
         self._waiting.setdefault(cmd.key, deque()).append(entry)
 

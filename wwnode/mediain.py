@@ -1,8 +1,10 @@
 """Inbound media: the session process wrote the file of a message it got
 to its folder (``DATA_DIR/sessions/{key}/media/in-*``) and names it in its
 ``message`` event; here it becomes the message's ``media`` object, inline
-(``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob in the
-blob store (``blob``, its id), and the file is removed.
+(``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob among
+the key's media in the blob store (``blob``, its id, ``mediablobs.py``:
+one the key's sends may name again, and no other key's), and the file is
+removed.
 
 A file that is missing or outside the session's media folder is not
 trusted, and a file the blob store would not take (down, refused, slow) is
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Callable
 
 from . import states as S
 from .blobstore import BlobError
+from .mediablobs import inbound_id
 from .paths import Paths
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,7 @@ class InboundMedia:
             log.error("session %s: cannot read inbound media: %s", key, e)
             path.unlink(missing_ok=True)
             return out | {"error": "the media could not be read"}
-        msg_id = (message.get("id") or {}).get("id") or uuid.uuid4().hex
-        blob_id = f"media/{key}/{_safe(msg_id)}-{uuid.uuid4().hex[:8]}"
+        blob_id = inbound_id(key, str((message.get("id") or {}).get("id") or ""))
         return self._pool.submit(self._store, key, blob_id, path, out)
 
     def _store(self, key: str, blob_id: str, path: Path, out: dict) -> dict:
@@ -150,7 +151,3 @@ class InboundMedia:
         """The node has stopped: a file not yet stored stays where it is
         (the media sweep removes it)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _safe(msg_id: str) -> str:
-    return "".join(c for c in msg_id if c.isalnum() or c in "_-")[:64] or "m"

@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         kinds = {
             "1 MB image (data)": lambda n: (lambda d: (d, {"data": base64.b64encode(d).decode()}))(jpeg(MB)),
             "15 MB video (url)": lambda n: _served(files, f"v{n}.mp4", mp4(15 * MB)),
-            "15 MB video (blob)": lambda n: _blob(blobs, f"bench/v{n}", mp4(15 * MB)),
+            "15 MB video (blob)": lambda n: _blob(blobs, f"media/{KEY}/v{n}", mp4(15 * MB)),
         }
         for k, (kind, make) in enumerate(kinds.items()):
             held, answered = [], []
