@@ -346,6 +346,25 @@ def test_a_send_for_a_key_on_the_move_waits_then_goes_to_its_next_owner(rig):
     assert forwarded.body == d.body and rig.broker.failed() == []
 
 
+def test_a_send_that_meets_the_next_owner_s_claim_between_its_reads_goes_to_it(rig):
+    """The owner read finds nobody (a drain handed the key off); before the
+    state is read, node-b claims the key and writes ``starting`` over
+    ``moving``: the send goes to node-b, not unknown_instance."""
+    rig.store.state_hashes["k"] = {"state": "moving", "node": "node-a"}
+    read_state = rig.store.state_of
+
+    def claimed_meanwhile(key):
+        rig.store.owners[key] = "node-b:5"
+        rig.store.state_hashes[key] = {"state": "starting", "node": "node-b"}
+        return read_state(key)
+
+    rig.store.state_of = claimed_meanwhile
+    d = delivery("send_message", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi"})
+    rig.dispatch.on_command(d, 0.0)
+    assert rig.broker.failed() == []
+    assert [f.body for f in rig.broker.forwarded("wa.node.node-b")] == [d.body]
+
+
 def test_a_command_in_our_own_queue_for_a_key_that_left_is_routed_again(rig):
     rig.store.owners["k"] = "node-b:4"
     d = delivery("wa.node.node-a", {"key": "k", "chat_id": "5511999999999@c.us", "message": "hi"},

@@ -137,6 +137,17 @@ class Dispatch:
             return
         if owner is None and self._moving(cmd.key, d, now):
             return
+        if owner is None:
+            # The owner was read before the state, and a next owner may have
+            # claimed the key in between: its claim (the owner first, then
+            # its state over ``moving``) is seen by a second read of the
+            # owner after the state (a send at the end of a drain was
+            # refused unknown_instance as the key started on its new node).
+            try:
+                owner = self.ownership.owner_of(cmd.key)
+            except self.unavailable:
+                self._park(d, now)
+                return
         if owner is None or owner == self.node_id:
             self._unknown(cmd, d, f"no node runs {cmd.key}")
             return
