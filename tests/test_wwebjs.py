@@ -120,12 +120,16 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         reply = first.expect("sent", ref="r1")
         clock.mark("reply")
         assert reply["hasQuotedMsg"] is True
-        [record] = [m for m in control.sent_by(phone) if m["body"] == "on it"]
+        # The page resolves a send once it holds the message, as the real
+        # one does; the server records it a moment later.
+        [record] = wait_for(lambda: [m for m in control.sent_by(phone) if m["body"] == "on it"],
+                            what="the stand-in to record the reply")
         assert record["quoted_id"] == inbound_id and reply["id"] == f"true_{friend}@c.us_{record['id']}"
         first.send({"cmd": "react", "ref": "x1", "message_id": message["id"], "emoji": "👍"})
         first.expect("reacted", ref="x1")
         clock.mark("react")
-        assert [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")]
+        wait_for(lambda: [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")],
+                 what="the stand-in to record the reaction")
         control.react(phone, friend, record["id"], "❤️")
         reaction = first.expect("message_reaction")
         clock.mark("reaction in")
@@ -201,7 +205,7 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         first.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": TEXT})
         sent = first.expect("sent", id="c1")
         clock.mark("send")
-        recorded = control.sent_by(phone)
+        recorded = wait_for(lambda: control.sent_by(phone), what="the stand-in to record the send")
         assert [(m["to"], m["body"]) for m in recorded] == [(f"{friend}@c.us", TEXT)]
         assert sent["message_id"] == f"true_{friend}@c.us_{recorded[0]['id']}"
         assert control.receipt(recorded[0]["id"], "delivered") == 2
@@ -222,12 +226,16 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         first.send({"cmd": "send", "id": "r1", "chat_id": f"{friend}@c.us", "text": "on it", "quoted_message_id": msg_id})
         reply = first.expect("sent", id="r1")
         clock.mark("reply")
-        [record] = [m for m in control.sent_by(phone) if m["body"] == "on it"]
+        # The page resolves a send once it holds the message, as the real
+        # one does; the server records it a moment later.
+        [record] = wait_for(lambda: [m for m in control.sent_by(phone) if m["body"] == "on it"],
+                            what="the stand-in to record the reply")
         assert record["quoted_id"] == inbound_id
         first.send({"cmd": "action", "id": "x1", "action": "react", "message_id": msg_id, "emoji": "👍"})
         first.expect("action_done", id="x1")
         clock.mark("react")
-        assert [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")]
+        wait_for(lambda: [(r["message_id"], r["reaction"]) for r in control.reactions_by(phone)] == [(inbound_id, "👍")],
+                 what="the stand-in to record the reaction")
         control.react(phone, friend, record["id"], "❤️")
         reaction = first.expect("reaction")
         clock.mark("reaction in")
