@@ -5,4 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/setup-debian.sh
-exec .venv/bin/python -m pytest "$@"
+# Workers in parallel, a test file each at a time (its module's shared node
+# and browser stay on one worker); tests/support.py gives each worker a
+# RabbitMQ virtual host and a Redis database of its own.  TEST_WORKERS=0
+# runs the suite in one process; a later -n in the arguments wins.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-3}" --dist loadfile "$@"

@@ -5,12 +5,14 @@ live in support.py."""
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 
 import psutil
 import pytest
 import redis as redislib
 
+from hacluster import RabbitMember
 from sessionproc import browser
 from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
                      all_gone, leftover_processes,
@@ -163,16 +165,50 @@ def rabbit_url():
     return f"amqp://guest:guest@127.0.0.1:5672/{TEST_VHOST}"
 
 
-@pytest.fixture
-def rabbit(rabbit_url):
-    """A client on a clean virtual host: every queue the node uses (command,
-    event, dead-letter, reroute and node queues) is emptied before the
-    test."""
-    client = Client(rabbit_url)
+def clean_client(url: str) -> Client:
+    """A client on a virtual host whose queues the node uses (command,
+    event, dead-letter, reroute and node queues) are declared and empty."""
+    client = Client(url)
     for queue in COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE):
         client.ch.queue_declare(queue, durable=True)
     purge_queues(client.conn, COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE))
     purge_queues(client.conn, sorted(_node_queues))
+    return client
+
+
+@pytest.fixture
+def rabbit(rabbit_url):
+    """A client on a clean virtual host (``clean_client``)."""
+    client = clean_client(rabbit_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A RabbitMQ server of the test's own (one member, free ports, a folder
+    of the test's), for a test that stops the broker or sets its alarms:
+    the machine's broker serves every other test meanwhile, parallel
+    workers included.  Its URL: ``own_broker.url``."""
+    home = tmp_path / "rabbit-home"
+    home.mkdir()
+    cookie = home / ".erlang.cookie"
+    cookie.write_text(secrets.token_hex(16))
+    cookie.chmod(0o400)
+    member = RabbitMember(tmp_path / "rabbit", f"wwown-{secrets.token_hex(3)}@localhost", home, seed=None)
+    member.start()
+    try:
+        member.await_first_start()
+        member.url = f"amqp://guest:guest@127.0.0.1:{member.port}/%2F"
+        yield member
+    finally:
+        member.stop()
+
+
+@pytest.fixture
+def own_rabbit(own_broker):
+    """A client of ``own_broker``, as ``rabbit`` is of the shared one."""
+    client = clean_client(own_broker.url)
     yield client
     client.close()
 

@@ -32,9 +32,14 @@ import redis as redislib
 TESTS_DIR = Path(__file__).resolve().parent
 
 # Overridable, so two checkouts can run their suites on one machine at once
-# without purging each other's queues.
-TEST_VHOST = os.environ.get("WWNODE_TEST_VHOST", "wwnode-test")
-TEST_REDIS_DB = int(os.environ.get("WWNODE_TEST_REDIS_DB", "15"))
+# without purging each other's queues; and each parallel worker of a run
+# (pytest-xdist's gw0, gw1, ...) has a virtual host and a Redis database of
+# its own below those: gw0 the given ones with "-gw0", gw1 the database
+# below, and so on.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+TEST_VHOST = os.environ.get("WWNODE_TEST_VHOST", "wwnode-test") + (f"-{_WORKER}" if _WORKER else "")
+TEST_REDIS_DB = int(os.environ.get("WWNODE_TEST_REDIS_DB", "15")) - (int(_WORKER.removeprefix("gw")) if _WORKER else 0)
+assert TEST_REDIS_DB >= 0, "more parallel workers than Redis databases below WWNODE_TEST_REDIS_DB"
 RABBITMQCTL = shutil.which("rabbitmqctl", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
 
 

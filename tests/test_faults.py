@@ -5,7 +5,8 @@ restarts, queues deleted under the node, sessions that cannot start.
 Most run with fake session processes: the faults are the node's to handle.
 What the node noticed is read from the counters of its heartbeat
 (``nodes:{node}`` in Redis, as ``wwnode status`` shows them), not its log.
-Tests marked ``disruptive`` change the shared broker itself."""
+Tests that stop the broker or set its alarms do it to a broker of their
+own (``own_broker``), never to the one every other test shares."""
 
 from __future__ import annotations
 
@@ -192,7 +193,6 @@ def test_send_with_an_id_is_done_once_even_when_redelivered(fake_nodes, rabbit, 
     assert 0 < redis_client.pttl("instances:k-once:sent")
 
 
-@pytest.mark.disruptive  # adds a user to the shared broker (removed again at the end)
 def test_passwords_stay_out_of_logs_and_events(fake_nodes, rabbit, fake, tmp_path):
     secret_amqp = "amqp-pw-7f3a9c"
     secret_redis = "redis-pw-51be02"
@@ -266,30 +266,31 @@ def test_a_stopped_session_process_is_found_and_replaced(fake_nodes, rabbit, fak
     assert node.session_pids() != [pid]
 
 
-def watermark() -> str:
+def watermark(broker) -> str:
     """The broker's memory high watermark setting now, to put it back."""
-    out = rabbitmqctl("eval", "application:get_env(rabbit, vm_memory_high_watermark).").stdout.decode()
+    out = broker.ctl("eval", "application:get_env(rabbit, vm_memory_high_watermark).").stdout.decode()
     value = out.strip().removeprefix("{ok,").removesuffix("}")
     float(value)  # a relative watermark; anything else is not handled here
     return value
 
 
 @pytest.mark.browser
-@pytest.mark.disruptive  # sets the shared broker's memory watermark
-def test_a_memory_alarm_holds_events_until_it_clears(nodes, rabbit, control, redis_client):
-    node = nodes()
+def test_a_memory_alarm_holds_events_until_it_clears(nodes, own_broker, own_rabbit, control, redis_client):
+    # A broker of the test's own: an alarm blocks every publisher on it.
+    rabbit = own_rabbit
+    node = nodes(rabbit_mq_url=own_broker.url)
     phone, friend = new_phone(), new_phone()
     create_ready(rabbit, control, "k-alarm", phone)
     [session] = node.session_pids()
-    before = watermark()
-    rabbitmqctl("set_vm_memory_high_watermark", "0.000001", timeout=60)
+    before = watermark(own_broker)
+    own_broker.ctl("set_vm_memory_high_watermark", "0.000001", timeout=60)
     try:
         control.deliver(phone, friend, "during the alarm")
         wait_for(lambda: counter(redis_client, "node-a", "publishing_blocked") >= 1, timeout=30,
                  what="the node to see the alarm")
         assert not rabbit.find("message_instance", key="k-alarm")
     finally:
-        rabbitmqctl("set_vm_memory_high_watermark", before, timeout=60)
+        own_broker.ctl("set_vm_memory_high_watermark", before, timeout=60)
     rabbit.expect("message_instance", key="k-alarm", timeout=60)
     assert node.session_pids() == [session]
 
@@ -311,10 +312,11 @@ def test_a_burst_of_inbound_messages_is_all_reported_and_commands_still_flow(fak
 
 
 @pytest.mark.browser
-@pytest.mark.disruptive  # stops and starts the shared broker
-def test_rabbitmq_restarted_while_commands_flow(nodes, rabbit_url, control, redis_client):
-    node = nodes(amqp_heartbeat=2)
-    client = Client(rabbit_url)
+def test_rabbitmq_restarted_while_commands_flow(nodes, own_broker, own_rabbit, control, redis_client):
+    # A broker of the test's own, stopped and started again.
+    rabbit_url = own_broker.url
+    node = nodes(amqp_heartbeat=2, rabbit_mq_url=rabbit_url)
+    client = own_rabbit  # the command queues declared: a create published before the node is up waits
     # A durable queue of the test's own, so events survive the restart too.
     watch = f"test.watch.{uuid.uuid4().hex[:8]}"
     client.ch.queue_declare(watch, durable=True)
@@ -325,13 +327,13 @@ def test_rabbitmq_restarted_while_commands_flow(nodes, rabbit_url, control, redi
     client.publish("send_message", {"key": "k-restart", "chat_id": f"{friend}@c.us", "message": "before", "id": "r0"})
     client.expect("message_sent_instance", command_id="r0")
     client.close()
-    rabbitmqctl("stop_app")
+    own_broker.ctl("stop_app")
     try:
         control.deliver(phone, friend, "while RabbitMQ was down")
         wait_for(lambda: counter(redis_client, "node-a", "command_link_losses") >= 1, timeout=30,
                  what="the node to notice")
     finally:
-        rabbitmqctl("start_app", timeout=180)
+        own_broker.ctl("start_app", timeout=180)
     client = Client(rabbit_url)
     try:
         client.publish("send_message", {"key": "k-restart", "chat_id": f"{friend}@c.us", "message": "after",

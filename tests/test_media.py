@@ -58,7 +58,8 @@ def test_the_field_is_checked_for_shape():
 
 @pytest.mark.parametrize("data,mimetype", [(jpeg(100), "image/jpeg"), (mp4(100), "video/mp4"),
                                            (ogg(100), "audio/ogg"), (pdf(100), "application/pdf"),
-                                           (webp(100), "image/webp")])
+                                           (webp(100), "image/webp")],
+                         ids=lambda value: value if isinstance(value, str) else "bytes")  # the same in every worker
 def test_sniff_knows_the_formats(data, mimetype):
     assert M.sniff(data[:64]) == mimetype
 
