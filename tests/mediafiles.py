@@ -33,7 +33,11 @@ def webp(size: int) -> bytes:
 class FileServer:
     """``url(name)`` serves ``files[name]``; ``/slow`` never answers (until
     the server stops), ``/missing`` is a 404, ``/huge`` announces more bytes
-    than any limit."""
+    than any limit; ``/trickle-head`` sends its headers, ``/trickle-body``
+    its body (no length), one byte every ``TRICKLE`` seconds, 30 bytes at
+    most (so a fetch that does not give up ends all the same)."""
+
+    TRICKLE = 0.2
 
     def __init__(self):
         self.files: dict[str, tuple[bytes, str]] = {}
@@ -50,6 +54,22 @@ class FileServer:
                 name = unquote(self.path.lstrip("/").split("?")[0])
                 if name == "slow":
                     server.release.wait(30)  # a server that never answers in time
+                    return
+                if name in ("trickle-head", "trickle-body"):
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n"
+                    slow = b"X-Slow: " + b"a" * 22 if name == "trickle-head" else b"\r\n" + jpeg(28)
+                    if name == "trickle-body":
+                        head, slow = head + slow[:2], slow[2:]
+                    self.wfile.write(head)
+                    for i in range(len(slow)):
+                        if server.release.wait(FileServer.TRICKLE):
+                            break
+                        try:
+                            self.wfile.write(slow[i:i + 1])
+                            self.wfile.flush()
+                        except OSError:
+                            break  # the client gave up
+                    self.close_connection = True
                     return
                 if name == "huge":
                     self.send_response(200)

@@ -170,6 +170,31 @@ def test_good_fields_are_taken():
     assert parse("create_instance", orjson.dumps({"key": "k", "pair_with_phone": "5511999990001"})).pair_with_phone
 
 
+ONE_EMOJI = ["👍", "👍🏽", "❤️", "❤️‍🔥", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🧑🏿‍💻", "🇧🇷", "1️⃣", "#⃣", "©", "‼️", "ℹ️",
+             "\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F",  # England's flag
+             "\U0001FAE8"]  # newer than some Unicode tables: taken all the same
+NOT_ONE_EMOJI = ["\u200b", "\u202e", "👍\u202e", "\u202e👍", "\u200f👍", "👍\u200b", "\u2066👍\u2069",  # zero-width, RTL
+                 "\U000E0041", "\U0001F3F4\U000E0067", "a\u20e3", "\u20e3", "\u200d", "👍\u200d", "\u200d👍",
+                 "\ufe0f", "🏽", "\U0001F1E7",  # lone tag, keycap, joiner, selector, skin tone, half a flag
+                 "👍👍", "🇧🇷🇧🇷", "👍 ", "×", "ok", "!", "é", "\u0301"]  # two, text
+
+
+@pytest.mark.parametrize("emoji", ONE_EMOJI)
+def test_one_emoji_is_taken(emoji):
+    cmd = parse("message_action", orjson.dumps({"key": "k", "action": "react", "message_id": MSG, "emoji": emoji}))
+    assert cmd.emoji == emoji
+
+
+@pytest.mark.parametrize("emoji", NOT_ONE_EMOJI)
+def test_anything_but_one_emoji_is_refused(emoji):
+    """Zero-width and right-to-left characters, lone parts of an emoji,
+    two emoji and text used to pass (only ASCII letters, digits and
+    spaces were refused), and reached the contact as a reaction."""
+    with pytest.raises(Rejected) as e:
+        parse("message_action", orjson.dumps({"key": "k", "action": "react", "message_id": MSG, "emoji": emoji}))
+    assert e.value.reason == "bad_emoji"
+
+
 def test_the_pipe_carries_the_new_commands_and_events():
     assert decode_command(b'{"cmd": "action", "id": "a", "action": "read", "message_id": "m"}')["action"] == "read"
     for bad in (b'{"cmd": "action", "id": "a", "action": "pin", "message_id": "m"}',

@@ -3,8 +3,11 @@ are fed in directly, and read from cgroup files laid out as the kernel does."""
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
+from support import FakeLoad, node_rig
 from wwnode import admission
 from wwnode.admission import Admission, LoadReader, Reading
 
@@ -111,3 +114,36 @@ def test_this_machine_gives_sane_readings():
     reader = LoadReader()
     reading = reader.read()
     assert 0 <= reading.cpu <= 100 and 0 < reading.mem < 100
+
+
+# -------------------------------------------- a reading that fails
+class Unreadable(FakeLoad):
+    """Load figures that the system may refuse, as /proc/stat does to a
+    process without a free file descriptor (EMFILE)."""
+
+    def __init__(self):
+        super().__init__()
+        self.refuse = False
+
+    def read(self):
+        if self.refuse:
+            raise OSError(errno.EMFILE, "Too many open files", "/proc/stat")
+        return super().read()
+
+
+def test_a_load_that_cannot_be_read_leaves_the_node_running_on_its_last_figures(tmp_path, caplog):
+    load = Unreadable()
+    rig = node_rig(tmp_path / "data", load=load)
+    load.reading = Reading(95.0, 10.0)
+    for i in range(5):
+        rig.node._sample_load(float(i))  # the average reaches 90 %: full
+    assert rig.broker.accepting_creates is False
+    load.refuse = True
+    for i in range(5, 10):
+        rig.node._sample_load(float(i))  # raised out of the loop before: the node ended, sessions killed
+    assert rig.broker.accepting_creates is False and rig.node.admission.cpu == pytest.approx(95.0)
+    assert sum("cannot read the load" in r.message for r in caplog.records) == 1  # said once, not each time
+    load.refuse, load.reading = False, Reading(10.0, 10.0)
+    for i in range(10, 15):
+        rig.node._sample_load(float(i))
+    assert rig.broker.accepting_creates is True

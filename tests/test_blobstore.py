@@ -125,6 +125,27 @@ def test_cli_blob_get(s3_env, tmp_path):
     assert done.returncode == 2 and b"not a valid blob id" in done.stderr
 
 
+def test_cli_blob_get_says_what_is_wrong_with_the_output_or_the_id(tmp_path):
+    """A folder as the output, or a file in no folder, used to end in a
+    traceback, or in "no blob" for a blob that is there."""
+    store = open_blob_store((tmp_path / "blobs").as_uri(), tmp_path)
+    store.put_bytes("media/k/f1", b"blob bytes")
+    env = {"BLOB_STORE_URL": (tmp_path / "blobs").as_uri()}
+    (tmp_path / "out").mkdir()
+    for args, code, says in [
+        (("media/k/f1", "-o", str(tmp_path / "out")), 2, "it is a folder"),
+        (("media/k/f1", "-o", str(tmp_path / "no" / "such" / "f")), 2, f"there is no folder {tmp_path / 'no' / 'such'}"),
+        (("media/k",), 1, "no blob 'media/k'"),  # a folder of the store is no blob
+        (("media/k/",), 2, "not a valid blob id"),
+    ]:
+        done = run_cli("blob", "get", *args, env=env)
+        assert (done.returncode, "Traceback" in done.stderr) == (code, False), (args, done.stderr)
+        assert says in done.stderr, (args, done.stderr)
+    assert list((tmp_path / "out").iterdir()) == [] and not (tmp_path / "no").exists()
+    done = run_cli("blob", "get", "media/k/f1", "-o", str(tmp_path / "out" / "f"), env=env)
+    assert done.returncode == 0 and (tmp_path / "out" / "f").read_bytes() == b"blob bytes"
+
+
 # ---------------------------------------------------------- a failing S3
 def every_call(store, tmp_path):
     """Each call of the store, by name, ready to be made."""

@@ -6,10 +6,12 @@ cannot be reached."""
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 
-from support import (CliProcess, closed_port, create_ready, decode_qr_matrix, decode_qr_png, new_phone, run_cli,
+from support import (CliProcess, SilentServer, closed_port, create_ready, decode_qr_matrix, decode_qr_png, new_phone, run_cli,
                      terminal_qr_matrix, wait_for)
 
 pytestmark = pytest.mark.services
@@ -180,6 +182,24 @@ def test_status_says_which_server_cannot_be_reached(fake_nodes, rabbit, env):
         assert "node-a" in orjson.loads(no_rabbit.stdout)["nodes"]
     finally:
         closed.close()
+
+
+def test_a_broker_that_accepts_and_never_speaks_is_said_in_one_line_with_exit_3(env):
+    """It used to take 15 s, then print pika's AMQPConnectorStackTimeout
+    as a traceback, with exit 1."""
+    silent = SilentServer()
+    try:
+        url = f"amqp://guest:s3cret-pw@127.0.0.1:{silent.port}/"
+        for args in (("status",), ("events", "--count", "1")):
+            started = time.monotonic()
+            done = run_cli(*args, env={**env, "RABBIT_MQ_URL": url})
+            assert done.returncode == 3, (args, done.stderr)
+            assert f"cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:{silent.port}/" in done.stderr
+            assert "no AMQP answer within 5 s" in done.stderr
+            assert "Traceback" not in done.stderr and "s3cret-pw" not in done.stderr + done.stdout
+            assert time.monotonic() - started < 12
+    finally:
+        silent.close()
 
 
 def test_status_watch_refreshes_until_interrupted(fake_nodes, env):

@@ -44,6 +44,9 @@ def test_a_create_of_a_key_another_node_runs_is_acked_and_left_alone(rig):
     rig.store.state_hashes["k"] = {"state": S.READY, "node": "node-b"}
     d = delivery("create_instance", {"key": "k"})
     rig.dispatch.on_command(d, 0.0)
+    assert d.tag not in rig.broker.acked  # held a moment, in case a destroy follows (below)
+    rig.dispatch.retry_parked(0.25)
+    rig.dispatch.retry_parked(0.5)
     assert not rig.sessions.has("k") and rig.spawner.keys() == [] and d.tag in rig.broker.acked
 
 
@@ -261,6 +264,7 @@ def test_a_create_that_finds_a_new_owner_before_its_first_state_is_acked_once_it
     rig.dispatch.on_command(d, 0.0)
     rig.store.state_hashes["k"] = {"state": S.STARTING, "node": "node-b"}
     rig.dispatch.retry_parked(0.25)
+    rig.dispatch.retry_parked(0.75)  # it runs there: settled
     assert d.tag in rig.broker.acked and rig.spawner.keys() == []
 
 
@@ -279,6 +283,61 @@ def test_a_create_waits_for_a_stop_elsewhere_only_so_long_then_says_why(rig):
     assert event["key"] == "k" and "node-b" in event["detail"] and event["command_id"] == "c1"
 
 
+# ------------------------------- destroy and create back to back
+def look_until(rig, until: float, now: float = 0.0, step: float = 0.25) -> float:
+    """The loop's looks at parked deliveries, every ``step`` up to ``until``."""
+    while now < until:
+        now = round(now + step, 2)
+        rig.dispatch.retry_parked(now)
+    return now
+
+
+def test_a_create_taken_before_the_destroy_published_ahead_of_it_restarts_the_key(rig):
+    """A client restarts a session: destroy, then create, published back
+    to back.  Two queues: the create may be taken first.  It used to be
+    acknowledged as "runs already", and the destroy then ended the key."""
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    create = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(create, 1.0)  # taken first
+    destroy = delivery("destroy_instance", {"key": "k"})
+    rig.dispatch.on_command(destroy, 1.01)
+    assert create.tag not in rig.broker.acked and rec.state == S.STOPPING
+    rig.exit(rec, 0, 1.5)  # stopped, its lease let go, the destroy done
+    assert destroy.tag in rig.broker.acked and not rig.sessions.has("k")
+    look_until(rig, 2.0, now=1.0)
+    new = rig.sessions.get("k")  # started anew by the create, claimed as any first create
+    assert new is not None and new.state == S.STARTING and len(rig.spawner.children) == 2
+    assert create.tag in rig.broker.acked and rig.ownership.may_run("k")
+    assert [e["state"] for e in rig.broker.events("state_instance")][-3:] == [S.STOPPING, S.STOPPED, S.STARTING]
+
+
+def test_a_create_of_a_key_stopped_on_another_node_meanwhile_starts_it_here(rig):
+    """The same across nodes: the create comes to this node while the key
+    runs on node-b, whose router hop brings the destroy a moment later."""
+    rig.store.owners["k"] = "node-b:7"
+    rig.store.state_hashes["k"] = {"state": S.READY, "node": "node-b"}
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 0.0)
+    rig.store.state_hashes["k"] = {"state": S.STOPPING, "node": "node-b"}  # node-b took the destroy
+    look_until(rig, 0.25)
+    del rig.store.owners["k"], rig.store.state_hashes["k"]  # stopped and let go
+    look_until(rig, 0.5, now=0.25)
+    assert rig.sessions.get("k").state == S.STARTING and d.tag in rig.broker.acked
+
+
+def test_a_create_of_a_key_that_stays_running_is_acked_after_the_settle_and_starts_nothing(rig):
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    d = delivery("create_instance", {"key": "k"})
+    rig.dispatch.on_command(d, 1.0)
+    look_until(rig, 1.25, now=1.0)
+    assert d.tag not in rig.broker.acked
+    look_until(rig, 1.5, now=1.25)
+    assert d.tag in rig.broker.acked and len(rig.spawner.children) == 1 and rec.state == S.READY
+    assert not rig.dispatch._parked and not rig.dispatch._settling_since  # nothing kept of it
+
+
 def test_a_failed_session_lets_its_key_go_to_a_create_on_a_healthy_node(rig):
     rec, _ = rig.start("k")
     rig.exit(rec, EXIT_CANNOT_START, 1.0)
@@ -291,6 +350,7 @@ def test_a_failed_session_lets_its_key_go_to_a_create_on_a_healthy_node(rig):
     assert [i.body for i in rig.broker.forwarded("wa.node.node-b")] == [d.body]
     again = delivery("create_instance", {"key": "k"})
     rig.dispatch.on_command(again, 2.0)
+    rig.dispatch.retry_parked(2.5)
     assert again.tag in rig.broker.acked and len(rig.spawner.children) == 1  # runs on node-b
 
 

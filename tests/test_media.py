@@ -4,6 +4,7 @@ fetching a URL (size cap, time limit, private addresses), without a node."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -184,6 +185,20 @@ def test_urls_are_fetched_within_limits(tmp_path, files):
     assert reason_of(M.prepare, parse({"url": "http://localhost:1/x"}), tmp_path / "o", closed) == "media_url_refused"
     assert reason_of(M.prepare, parse({"url": "http://10.1.2.3/x"}), tmp_path / "o", closed) == "media_url_refused"
     assert reason_of(M.prepare, parse({"url": "http://[::1]:9/x"}), tmp_path / "o", closed) == "media_url_refused"
+
+
+@pytest.mark.parametrize("name", ["trickle-head", "trickle-body"])
+def test_a_fetch_ends_at_its_deadline_however_slowly_the_server_trickles(tmp_path, files, name):
+    """A byte every 0.2 s never lets a 1 s socket timeout run out: the
+    deadline bounds the whole fetch, headers included (this fetch used to
+    run until the server had trickled everything: hours for 10 kB)."""
+    limits = M.MediaLimits(allow_private_urls=True, fetch_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(M.MediaRefused) as refused:
+        M.prepare(parse({"url": files.url(name)}), tmp_path / "out-t", limits)
+    assert refused.value.reason == "media_unreachable" and "took longer than 1 s" in refused.value.detail
+    assert time.monotonic() - started < 2.0  # the server would go on for 6 s
+    assert not (tmp_path / "out-t").exists()
 
 
 def test_addresses():

@@ -8,10 +8,11 @@ file is reported with ``media.error``; the loop never waits for the store."""
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
-from mediafiles import jpeg, pdf
+from mediafiles import FileServer, jpeg, pdf
 from support import SilentServer, closed_port, delivery, node_rig, wait_for
 from wwnode.blobstore import S3BlobStore, open_blob_store
 from wwnode.commands import parse
@@ -29,8 +30,8 @@ def desk(rig) -> MediaDesk:
     return next(c for c in rig.node.chores if isinstance(c, MediaDesk))
 
 
-def media_send(rig, media: dict, text: str = "caption", cid: str | None = None):
-    body = {"key": "k", "chat_id": "5511999990001@c.us", "message": text, "media": media}
+def media_send(rig, media: dict, text: str = "caption", cid: str | None = None, key: str = "k"):
+    body = {"key": key, "chat_id": "5511999990001@c.us", "message": text, "media": media}
     if cid:
         body["id"] = cid
     d = delivery("send_message", body)
@@ -114,6 +115,31 @@ def test_sends_waiting_for_media_go_back_to_their_queue_when_the_node_goes_down(
     assert all(line.get("text") != "text after" for line in rec.child.sent)
     wait_for(lambda: not list((rig.cfg.data_dir / "sessions" / "k" / "media").glob("out-*")),
              what="the prepared file to be removed")
+
+
+def test_slow_servers_hold_the_media_workers_no_longer_than_the_fetch_deadline(tmp_path):
+    """Two URLs that trickle (headers, body) take both workers; another
+    key's media waits for one, and the whole wait is bounded by
+    MEDIA_FETCH_TIMEOUT, not by how long the servers go on."""
+    rig = node_rig(tmp_path, media_fetch_timeout=1, media_allow_private_urls=True)
+    files = FileServer()
+    try:
+        files.files["photo.jpg"] = (jpeg(2000), "image/jpeg")
+        recs = {}
+        for key in ("slow1", "slow2", "other"):
+            recs[key], _ = rig.start(key)
+            rig.make_ready(recs[key])
+        started = time.monotonic()
+        slow = [media_send(rig, {"url": files.url(name)}, key=key)
+                for key, name in (("slow1", "trickle-head"), ("slow2", "trickle-body"))]
+        media_send(rig, {"url": files.url("photo.jpg")}, key="other", cid="fast")
+        settle(rig)
+        assert time.monotonic() - started < 3.0  # two deadlines run side by side, then the fast fetch
+        assert rig.broker.failed() == [(d.tag, "media_unreachable") for d in slow]
+        [sent] = recs["other"].child.commands("send")  # the fast one went out to its session
+        assert sent["media"]["as"] == "image"
+    finally:
+        files.stop()
 
 
 def test_inbound_media_is_inline_up_to_the_limit_else_a_blob(rig):

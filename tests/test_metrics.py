@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import select
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -107,6 +111,61 @@ def test_metrics_addr_is_host_and_port():
     for bad in ("9464", ":9464", "host:", "host:70000"):
         with pytest.raises(ValueError):
             parse_addr(bad)
+
+
+def ended(conn: socket.socket, wait: float) -> bool:
+    """Whether the server closed ``conn`` within ``wait`` seconds."""
+    if not select.select([conn], [], [], wait)[0]:
+        return False
+    try:
+        return conn.recv(4096) == b""
+    except ConnectionResetError:
+        return True  # closed with our request unread
+
+
+def test_connections_are_capped_and_each_is_cut_off_at_its_deadline(tmp_path):
+    """Half-open connections (a request never finished, or trickled a byte
+    at a time) used to hold a thread and a descriptor each for ever, until
+    the node had no descriptor left.  Now at most ``max_connections`` are
+    served, and each ends at its deadline."""
+    rig = node_rig(tmp_path / "data")
+    endpoint = Endpoint(rig.readings, "127.0.0.1:0", measure=lambda pids: {}, max_connections=2, deadline=2.0)
+    host, port = endpoint.start()
+    threads = threading.active_count()
+    try:
+        held = [socket.create_connection((host, port), timeout=5) for _ in range(2)]
+        for conn in held:
+            conn.sendall(b"GET /metrics HTTP/1.1\r\n")  # never finished
+        extra = socket.create_connection((host, port), timeout=5)
+        extra.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+        assert ended(extra, 1.5)  # past the cap: closed as soon as accepted...
+        assert not any(ended(conn, 0) for conn in held)  # ...while the two are still served
+        assert threading.active_count() <= threads + 2
+        started = time.monotonic()
+        assert all(ended(conn, 5) for conn in held)
+        assert time.monotonic() - started < 3  # their deadline (2 s from their accept), not a read timeout
+        for conn in held + [extra]:
+            conn.close()
+
+        # A request trickled a byte at a time never gives a read timeout
+        # the chance to fire: the deadline ends it all the same.
+        slow = socket.create_connection((host, port), timeout=5)
+        started = time.monotonic()
+        for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            if ended(slow, 0.1):
+                break
+            slow.send(bytes([byte]))
+        else:
+            raise AssertionError("a trickled request was served for 10 s")
+        assert time.monotonic() - started < 3.5
+        slow.close()
+
+        # Their threads are gone: a request is served again.
+        assert wait_for(lambda: endpoint._server.served() == 0, what="the connections' threads to end")
+        assert get(f"http://{host}:{port}/healthz")[0] == 503  # answered (the rig's loop never turned)
+        wait_for(lambda: threading.active_count() <= threads, what="no thread left but the server's")
+    finally:
+        endpoint.close()
 
 
 # ============================================================ real node

@@ -210,14 +210,30 @@ def test_sends_the_process_refused_for_a_stop_that_is_not_final_go_back_and_run_
     assert rig.store.send_record("k", "c1") is None
 
 
-def test_sends_refused_by_a_process_being_destroyed_fail(rig):
+def test_sends_refused_by_a_process_being_destroyed_fail_as_destroyed(rig):
+    """``stopping`` is the session's word; the client is told a reason of
+    the README's table (it used to get ``stopping``, which is in none)."""
     rec, _ = rig.start()
     rig.make_ready(rec)
     d = send(rig, cid="c1", now=1.0)
     child_id = rec.child.sent[-1]["id"]
     rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
     rig.say(rec, {"event": "send_failed", "id": child_id, "reason": "stopping"}, now=2.1)
-    assert rig.broker.failed() == [(d.tag, "stopping")] and rig.broker.requeued == []
+    assert rig.broker.failed() == [(d.tag, "instance_destroyed")] and rig.broker.requeued == []
+    [event] = rig.broker.events("command_failed")
+    assert (event["reason"], event["command_id"]) == ("instance_destroyed", "c1")
+    assert rig.store.send_record("k", "c1") == "failed:instance_destroyed"  # a retry after it is sent
+
+
+def test_sends_refused_by_a_process_a_drain_moves_go_to_the_next_owner(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = send(rig, cid="c1", now=1.0)
+    child_id = rec.child.sent[-1]["id"]
+    rig.sessions.move_out("k", 2.0)  # stopped for good here, to run elsewhere
+    rig.say(rec, {"event": "send_failed", "id": child_id, "reason": "stopping"}, now=2.1)
+    assert rig.broker.requeued == [d.tag] and rig.broker.failed() == []
+    assert rig.store.send_record("k", "c1") is None
 
 
 def test_a_send_delivered_again_while_in_flight_shares_the_first_ones_answer(rig):

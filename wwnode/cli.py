@@ -289,7 +289,8 @@ def _client_parsers(sub) -> None:
     bsub = b.add_subparsers(dest="blob_command", required=True)
     bg = bsub.add_parser("get", help="fetch a blob by its id", description=(
         "Fetches the blob from the store BLOB_STORE_URL names (file:// or s3://) to FILE, or to standard output. "
-        "Exit 0 done, 1 no such blob, 2 a bad id or setting, 3 the store cannot be reached."))
+        "Exit 0 done, 1 no such blob (or the copy failed midway), 2 a bad id, output FILE (a folder, in no "
+        "folder) or setting, 3 the store cannot be reached."))
     bg.add_argument("blob_id", metavar="ID")
     bg.add_argument("-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default: standard output)")
     bg.set_defaults(func=cmd_blob_get)

@@ -23,6 +23,7 @@ import orjson
 import pika
 import pika.exceptions
 import redis
+from pika.adapters.utils.connection_workflow import AMQPConnectorException, AMQPConnectorStackTimeout
 
 from .amqp.topology import EVENTS_EXCHANGE
 from .commands import Rejected, parse
@@ -67,6 +68,10 @@ class Broker:
         self.url = url
         params = pika.URLParameters(url)
         params.socket_timeout = CONNECT_TIMEOUT
+        # The whole of connecting (TCP, TLS, AMQP's handshake): a server
+        # that accepts and never speaks is given up on as soon as a silent
+        # Redis is, not after pika's 15 s.
+        params.stack_timeout = CONNECT_TIMEOUT
         params.connection_attempts = 1
         params.blocked_connection_timeout = 30
         where = redact_url(url)
@@ -81,6 +86,11 @@ class Broker:
             raise Unreachable(f"RabbitMQ at {where}: {why}") from None
         except pika.exceptions.AMQPError as e:
             raise Unreachable(f"cannot reach RabbitMQ at {where}: {_why(e)}") from None
+        except AMQPConnectorStackTimeout:  # not an AMQPError
+            raise Unreachable(f"cannot reach RabbitMQ at {where}: it accepted the connection but gave no AMQP "
+                              f"answer within {CONNECT_TIMEOUT:g} s") from None
+        except AMQPConnectorException as e:  # nor are pika's other failures to connect
+            raise Unreachable(f"cannot reach RabbitMQ at {where}: {type(e).__name__}: {_why(e)}") from None
 
     def follow(self, names: list[str] | tuple[str, ...] = ("#",)) -> None:
         """Bind a private queue to ``wa.events`` for these event names

@@ -9,6 +9,7 @@ lists them): one meaning each, the same for every command.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -221,6 +222,10 @@ def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
         store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
     except BlobError as e:
         return Outcome(EXIT_BAD_INPUT, str(e))
+    if out is not None:
+        problem = _unwritable(out)
+        if problem:
+            return Outcome(EXIT_BAD_INPUT, f"cannot write {out}: {problem}; nothing was fetched")
     try:
         if out is None:
             data = store.get_bytes(blob_id)
@@ -232,7 +237,23 @@ def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
         return Outcome(EXIT_FAILED, str(e))
     except BlobError as e:
         return Outcome(EXIT_UNREACHABLE, str(e))
+    except OSError as e:  # the copy itself: a disk that filled, a file the store's folder does not let us read
+        return Outcome(EXIT_FAILED, f"{blob_id}: {e.filename or out}: {e.strerror or e}")
     return Outcome(EXIT_OK, f"{blob_id} written to {out}")
+
+
+def _unwritable(out: Path) -> str | None:
+    """Why the file ``out`` cannot be written, asked before the store is
+    (so a bad ``-o`` is not mistaken for a missing blob, and leaves
+    nothing behind); None when it can."""
+    if out.is_dir():
+        return "it is a folder (name a file in it)"
+    folder = out.parent
+    if not folder.is_dir():
+        return f"there is no folder {folder}"
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        return "permission denied"
+    return None
 
 
 def blob_put(cfg, key: str, source: Path) -> Outcome:

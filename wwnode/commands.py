@@ -23,6 +23,7 @@ import orjson
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE)
 
+from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
 
 MAX_COMMAND_ID = 200
@@ -148,9 +149,9 @@ def _action_fields(data: dict, reject: Reject) -> dict:
         emoji = data["emoji"]
         if not isinstance(emoji, str):
             reject("wrong_type", "emoji must be a string")
-        if len(emoji) > MAX_EMOJI or any(c.isascii() and (c.isalnum() or c.isspace() or not c.isprintable())
-                                         for c in emoji):
-            reject("bad_emoji", f"emoji must be one emoji (at most {MAX_EMOJI} characters), or \"\"")
+        if emoji and (len(emoji) > MAX_EMOJI or not is_one_emoji(emoji)):
+            reject("bad_emoji", f"emoji must be one emoji (at most {MAX_EMOJI} characters, nothing invisible or "
+                                f"right-to-left beside it), or \"\"")
         fields["emoji"] = emoji
     return fields
 

@@ -2,16 +2,18 @@
 
 Each delivery is parsed (``commands.parse``, with the command table), then:
 
-- a create (not routed): carried out here if the key runs here already;
-  put back in its queue when the node has no room (checked at this very
-  moment, so no burst passes the cap: the node has cancelled its create
-  consumer by then, and the create waits for a node with room); else
-  claimed in Redis first (one owner per key).  A key that runs on another
-  node is acknowledged and left alone there.  A key being stopped, here or
-  on another node (its state says ``stopping`` or ``stopped`` while the
-  lease is still held), *waits* for the stop and is then claimed and
-  started like any first create; past ``stop_wait`` seconds it fails
-  ``instance_busy`` rather than wait for ever;
+- a create (not routed): put back in its queue when the node has no room
+  (checked at this very moment, so no burst passes the cap: the node has
+  cancelled its create consumer by then, and the create waits for a node
+  with room); else claimed in Redis first (one owner per key).  A key
+  being stopped, here or on another node (its state says ``stopping`` or
+  ``stopped`` while the lease is still held), *waits* for the stop and is
+  then claimed and started like any first create; past ``stop_wait``
+  seconds it fails ``instance_busy`` rather than wait for ever.  A key
+  that runs already, here or on another node, *settles* first: the create
+  is held ``settle`` seconds and looked at again, and acknowledged only if
+  the key still runs (see ``_settled``: a destroy published just before it
+  may come after it);
 - a routed command, as the fleet's router (``send_message``,
   ``destroy_instance``, ``wa.reroute``): carried out here for a key of
   ours, handed to the owner's queue (one hop), or failed
@@ -43,6 +45,11 @@ log = logging.getLogger(__name__)
 
 PARK = 1.0  # seconds a parked delivery waits before it is tried again
 STOP_POLL = 0.25  # seconds between looks at a key being stopped
+# Seconds a create of a key that runs is held before it counts as done: a
+# destroy published just before it comes through another queue (and, in a
+# fleet, the router's hop), a few milliseconds behind it at most when the
+# broker and nodes are well.
+CREATE_SETTLE = 0.5
 
 # A create's handler says whether its session started here (``Sessions.create``):
 # the claim is given back when it did not.  The others return None.
@@ -74,6 +81,7 @@ class Dispatch:
     def __init__(self, node_id: str, bus: Bus, ownership: Ownership, sessions: Sessions,
                  handlers: Mapping[str, Handler], unavailable: type[Exception], *,
                  has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
+                 settle: float = CREATE_SETTLE,
                  moving_out: Callable[[str], bool] = lambda key: False,
                  refuse: Mapping[str, Refuse] | None = None):
         missing = set(COMMANDS) ^ set(handlers)
@@ -89,6 +97,7 @@ class Dispatch:
         # the node cancels its create consumer when not.
         self.has_room = has_room
         self.stop_wait = stop_wait  # longest wait of a create for a key being stopped
+        self.settle = settle  # how long a create of a key that runs is held (``_settled``)
         self.moving_out = moving_out  # whether this node is moving the key to another (a drain)
         # How a command that no node can carry out is failed, by queue (the
         # send desk records a send's failure: ``sends.py``); else ``bus.fail``.
@@ -96,6 +105,7 @@ class Dispatch:
         self.stopping = False
         self._parked: list[tuple[float, Delivery]] = []
         self._waiting_since: dict[tuple[int, int], float] = {}  # creates waiting for a stop
+        self._settling_since: dict[tuple[int, int], float] = {}  # creates of a key that runs, held
 
     def on_command(self, d: Delivery, now: float) -> None:
         try:
@@ -180,11 +190,13 @@ class Dispatch:
             self._wait_for_stop(cmd, d, now, f"{cmd.key} is being stopped on this node")
             return
         if self.sessions.runs(cmd.key):
-            self._carry_out(cmd, d, now)  # already running: acknowledged
+            if self._settled(cmd, d, now):
+                self._forget(d)
+                self._carry_out(cmd, d, now)  # still running: acknowledged
             return
         if not self.has_room():
             log.info("create %s: no room on this node; back to the queue", cmd.key)
-            self._waiting_since.pop((d.generation, d.tag), None)
+            self._forget(d)
             self.bus.requeue(d)
             return
         claimed = self.ownership.claim(cmd.key)
@@ -196,7 +208,7 @@ class Dispatch:
         if not claimed:
             self._owned_elsewhere(cmd, d, now)
             return
-        self._waiting_since.pop((d.generation, d.tag), None)
+        self._forget(d)
         if not self._carry_out(cmd, d, now):
             # Not started (refused: storage_error; or failed at once), though
             # a record of the key may stay here (one that failed before):
@@ -224,16 +236,48 @@ class Dispatch:
             # the state will say the key runs there.
             self._wait_for_stop(cmd, d, now, f"{cmd.key} is changing hands")
             return
+        if not self._settled(cmd, d, now):
+            return
         log.info("create %s: runs on %s; nothing to do", cmd.key, node)
-        self._waiting_since.pop((d.generation, d.tag), None)
+        self._forget(d)
         self.bus.ack(d)
+
+    def _settled(self, cmd: Command, d: Delivery, now: float) -> bool:
+        """Whether a create of a key that runs has been held ``settle``
+        seconds; if not, it is looked at again shortly.
+
+        Create and destroy come through different queues, and nothing
+        orders two queues: a client restarting a session publishes a
+        destroy, then a create, and the create may well be taken first (in
+        a fleet the destroy has the router's hop to make too).  Counted as
+        done at once, the create changed nothing and the destroy that
+        followed it ended the key.  Held, it meets the destroy: the key is
+        then stopping, the create waits for the stop and starts the key
+        again.  The price: a create of a key that runs is acknowledged
+        ``settle`` seconds late, holding one of the node's create slots
+        meanwhile; and a create published just *before* a destroy also ends
+        with the key running (the README says so)."""
+        ident = (d.generation, d.tag)
+        since = self._settling_since.setdefault(ident, now)
+        if now - since >= self.settle:
+            return True
+        if since == now:
+            log.info("create %s: runs already; looked at again in %g s in case a destroy follows", cmd.key,
+                     self.settle)
+        self._parked.append((min(since + self.settle, now + STOP_POLL), d))
+        return False
+
+    def _forget(self, d: Delivery) -> None:
+        """A create leaves: what it waited for is no longer counted."""
+        self._waiting_since.pop((d.generation, d.tag), None)
+        self._settling_since.pop((d.generation, d.tag), None)
 
     def _wait_for_stop(self, cmd: Command, d: Delivery, now: float, why: str) -> None:
         """Held (not acknowledged) and tried again shortly, until the stop
         is over or ``stop_wait`` has passed."""
         since = self._waiting_since.setdefault((d.generation, d.tag), now)
         if now - since >= self.stop_wait:
-            del self._waiting_since[(d.generation, d.tag)]
+            self._forget(d)
             self.bus.fail(d, "instance_busy", f"{why} for more than {self.stop_wait:.0f} s", cmd.key,
                           cmd.command_id)
             return
@@ -257,3 +301,4 @@ class Dispatch:
         self.stopping = True
         self._parked.clear()
         self._waiting_since.clear()
+        self._settling_since.clear()

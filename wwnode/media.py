@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import http.client
+import io
 import ipaddress
 import mimetypes
 import os
@@ -312,9 +313,10 @@ class _Refused(Exception):
     pass
 
 
-def _connect(host: str, port: int, timeout: float, allow_private: bool) -> socket.socket:
+def _connect(host: str, port: int, left: Callable[[], float], allow_private: bool) -> socket.socket:
     """A connection to ``host``, to an address checked *before* connecting
-    (a name resolved twice could change in between)."""
+    (a name resolved twice could change in between); each address tried
+    within what is ``left()`` of the fetch's time."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
@@ -323,6 +325,7 @@ def _connect(host: str, port: int, timeout: float, allow_private: bool) -> socke
     for family, type_, proto, _, sockaddr in infos:
         if not allow_private and not address_allowed(sockaddr[0]):
             raise _Refused(f"{host} is {sockaddr[0]}, a private or local address")
+        timeout = left()
         s = socket.socket(family, type_, proto)
         s.settimeout(timeout)
         try:
@@ -339,7 +342,10 @@ def fetch_url(url: str, dest: Path, limits: MediaLimits, now: Callable[[], float
     """GET ``url`` into ``dest``: at most ``limits.max_size`` bytes within
     ``limits.fetch_timeout`` seconds, redirects followed (checked the same
     way).  Returns the answer's content type and a file name from its
-    headers or path."""
+    headers or path.  The deadline bounds the whole fetch, every connect,
+    handshake, header and body of every redirect (``_Timed``), but for the
+    name lookups: those are the system resolver's, bounded by its own
+    timeouts."""
     deadline = now() + limits.fetch_timeout
 
     def left() -> float:
@@ -354,7 +360,7 @@ def fetch_url(url: str, dest: Path, limits: MediaLimits, now: Callable[[], float
             raise MediaRefused("bad_media", "a redirect led to a URL that is not http(s)")
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            sock = _connect(parts.hostname, port, left(), limits.allow_private_urls)
+            sock = _connect(parts.hostname, port, left, limits.allow_private_urls)
         except _Refused as e:
             raise MediaRefused("media_url_refused", str(e)) from None
         except OSError as e:
@@ -362,12 +368,19 @@ def fetch_url(url: str, dest: Path, limits: MediaLimits, now: Callable[[], float
         if parts.scheme == "https":
             ctx = ssl.create_default_context()
             try:
+                # The handshake as a whole runs under the socket's timeout
+                # (CPython counts it down across the handshake's waits).
+                sock.settimeout(left())
                 sock = ctx.wrap_socket(sock, server_hostname=parts.hostname)
             except (OSError, ssl.SSLError) as e:
                 sock.close()
                 raise MediaRefused("media_unreachable", f"{_safe(url)}: TLS: {e}") from None
-        conn = http.client.HTTPConnection(parts.hostname, port, timeout=left())
-        conn.sock = sock
+            except MediaRefused:
+                sock.close()
+                raise
+        conn = http.client.HTTPConnection(parts.hostname, port)
+        conn.sock = _Timed(sock, left)
+        resp = None
         try:
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             conn.request("GET", path, headers={"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": "wwnode",
@@ -382,7 +395,7 @@ def fetch_url(url: str, dest: Path, limits: MediaLimits, now: Callable[[], float
             if length and length.isdigit() and int(length) > limits.max_size:
                 raise MediaRefused("media_too_large", f"{_safe(url)} is {length} bytes; MEDIA_MAX_SIZE is "
                                                       f"{limits.max_size}")
-            _write_new(dest, lambda f: _copy_capped(resp, f, sock, limits.max_size, left))
+            _write_new(dest, lambda f: _copy_capped(resp, f, limits.max_size))
             ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower() or None
             if ctype in ("application/octet-stream", "binary/octet-stream"):
                 ctype = None
@@ -390,14 +403,71 @@ def fetch_url(url: str, dest: Path, limits: MediaLimits, now: Callable[[], float
         except (OSError, http.client.HTTPException) as e:
             raise MediaRefused("media_unreachable", f"{_safe(url)}: {e or type(e).__name__}") from None
         finally:
+            if resp is not None:
+                resp.close()  # the connection's socket goes with the last file made of it
             conn.close()
     raise MediaRefused("media_unreachable", f"more than {MAX_REDIRECTS} redirects")
 
 
-def _copy_capped(resp, f, sock, cap: int, left) -> None:
+class _Timed:
+    """A connected socket whose every wait is cut to what is ``left()`` of
+    the fetch's time, for ``http.client``.  It reads the headers and the
+    body through a buffered file that calls ``recv_into`` until it has what
+    it asked for (a line, 256 KiB), each call under the socket's timeout
+    afresh: a server that sends a byte every few seconds never lets one run
+    out, and a fetch took hours.  Here each call gets only the time left, so
+    the fetch ends at its deadline whatever the server does."""
+
+    def __init__(self, sock: socket.socket, left: Callable[[], float]):
+        self._sock = sock
+        self._left = left
+        # As a socket does: closed once it is closed and so is every file
+        # made of it (http.client closes the connection, then reads on
+        # through the answer's file when the server closes after it).
+        self._files = 0
+        self._closed = False
+
+    def _timed(self, call, *args):
+        self._sock.settimeout(self._left())  # MediaRefused once none is left
+        try:
+            return call(*args)
+        except TimeoutError:
+            self._left()  # said as the fetch's deadline, which it was
+            raise
+
+    def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:
+        return self._timed(self._sock.recv_into, buffer, nbytes, flags)
+
+    def send(self, data, flags: int = 0) -> int:
+        return self._timed(self._sock.send, data, flags)
+
+    def sendall(self, data, flags: int = 0) -> None:
+        return self._timed(self._sock.sendall, data, flags)
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):
+        # What socket.makefile("rb") gives, reading through this object.
+        if mode != "rb":
+            raise ValueError(f"only 'rb', not {mode!r}")
+        self._files += 1
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self) -> None:  # a file made above closes
+        self._files -= 1
+        if self._closed and self._files <= 0:
+            self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._files <= 0:
+            self._sock.close()
+
+
+def _copy_capped(resp, f, cap: int) -> None:
     total = 0
     while True:
-        sock.settimeout(left())
         chunk = resp.read(256 * 1024)
         if not chunk:
             return

@@ -17,6 +17,14 @@ own figures (``process_*``, from ``prometheus_client``).
 ``/healthz`` answers 200 when the loop turned within ``LOOP_STALL``
 seconds and the node's last word from Redis and from RabbitMQ was an
 answer; 503 otherwise.  The body is JSON: each check and the problems.
+
+Whoever reaches the port may be hostile, and each connection costs the
+node a thread and a file descriptor: at most ``MAX_CONNECTIONS`` are served
+at once (one more is closed as soon as it is accepted), and each is closed
+``CONNECTION_DEADLINE`` seconds after it was accepted, whatever it is doing
+(a client that trickles its request a byte at a time included: a socket
+timeout alone restarts at every byte).  A scrape takes a fraction of a
+second; Prometheus gives up on one after 10 s by default.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import logging
 import math
 import os
 import select
+import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -41,6 +51,9 @@ log = logging.getLogger(__name__)
 LOOP_STALL = 10.0  # seconds without a turn: the loop is stuck
 ANSWER_WAIT = 1.0  # longest wait of a scrape for the loop's snapshot
 MEMORY_EVERY = 30.0  # seconds between two measures of the sessions' trees
+MAX_CONNECTIONS = 16  # served at once: a thread and a descriptor each
+CONNECTION_DEADLINE = 10.0  # seconds a connection may last, its request and its answer
+READ_TIMEOUT = 5.0  # seconds a connection may stay silent (the deadline bounds the whole)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -85,8 +98,11 @@ def trees_rss_bytes(roots: dict[str, int], proc: Path = Path("/proc")) -> dict[s
 
 class Endpoint:
     def __init__(self, readings: Readings, addr: str, *, clock: Callable[[], float] = time.monotonic,
-                 measure: Callable[[dict[str, int]], dict[str, int]] = trees_rss_bytes):
+                 measure: Callable[[dict[str, int]], dict[str, int]] = trees_rss_bytes,
+                 max_connections: int = MAX_CONNECTIONS, deadline: float = CONNECTION_DEADLINE):
         self.readings = readings
+        self.max_connections = max_connections
+        self.deadline = deadline
         self.host, self.port = parse_addr(addr)
         self.clock = clock
         self.measure = measure
@@ -96,7 +112,7 @@ class Endpoint:
         self._measuring = threading.Lock()  # two scrapes at once share the memory readings
         self._memory: dict[str, int] = {}  # key -> bytes
         self._measured: tuple[float, dict[str, int]] = (-math.inf, {})  # when, of which processes
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         ProcessCollector(registry=self.registry)
@@ -112,8 +128,7 @@ class Endpoint:
             pass
 
         Handler.endpoint = endpoint
-        self._server = http.server.ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), Handler, self.max_connections, self.deadline)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         return self.host, self.port
@@ -175,6 +190,66 @@ class Endpoint:
         return None if vitals is None else max(0.0, self.clock() - vitals[0])
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """A thread per connection, as many as ``limit`` at once, each cut off
+    at its ``deadline`` by the accepting thread (``service_actions`` runs
+    between two accepts, at least every half second)."""
+
+    daemon_threads = True  # a connection never holds up the node's exit
+
+    def __init__(self, addr: tuple[str, int], handler, limit: int, deadline: float):
+        self.limit = limit
+        self.deadline = deadline
+        self._open: dict[socket.socket, float] = {}  # connection -> when it is cut off
+        self._cut: set[socket.socket] = set()  # cut off: what they asked so far is not answered
+        self._lock = threading.Lock()  # _open is changed by the accepting thread and each connection's
+        super().__init__(addr, handler)
+
+    def verify_request(self, request, client_address) -> bool:
+        with self._lock:
+            if len(self._open) >= self.limit:
+                return False  # closed at once by the caller (socketserver)
+            self._open[request] = time.monotonic() + self.deadline
+        return True
+
+    def shutdown_request(self, request) -> None:
+        with self._lock:
+            self._open.pop(request, None)
+            self._cut.discard(request)
+        super().shutdown_request(request)
+
+    def served(self) -> int:
+        """Connections open now."""
+        with self._lock:
+            return len(self._open)
+
+    def was_cut(self, request) -> bool:
+        with self._lock:
+            return request in self._cut
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            late = [conn for conn, until in self._open.items() if until <= now and conn not in self._cut]
+            self._cut.update(late)
+        for conn in late:
+            # Its thread, blocked reading or writing, then sees the end of
+            # the connection and closes it (shutdown_request above).
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed meanwhile
+
+    def handle_error(self, request, client_address) -> None:
+        # Called by socketserver while the handler's exception is current.
+        # A connection cut off (above, or by its client) mid-answer is no
+        # news; anything else is a bug of ours, said with its traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("metrics connection from %s ended early", client_address[0], exc_info=True)
+        else:
+            log.error("metrics: answering %s failed", client_address[0], exc_info=True)
+
+
 class _Collector:
     def __init__(self, endpoint: Endpoint):
         self.endpoint = endpoint
@@ -188,8 +263,11 @@ class _Collector:
 class _Handler(http.server.BaseHTTPRequestHandler):
     endpoint: Endpoint
     server_version = "wwnode"
+    timeout = READ_TIMEOUT  # each read and write; the server's deadline bounds the whole connection
 
     def do_GET(self) -> None:
+        if self.server.was_cut(self.connection):
+            return  # a request cut off midway (its headers end early): no scrape for it
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._reply(200, CONTENT_TYPE_LATEST, self.endpoint.metrics())

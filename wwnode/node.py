@@ -122,6 +122,7 @@ class Node:
     _signals: list[int] = field(default_factory=list, init=False)  # received, not yet acted on
     _shutdown_deadline: float | None = field(default=None, init=False)
     _next_load: float = field(default=0.0, init=False)
+    _load_unread: bool = field(default=False, init=False)  # said once while the load cannot be read
     _next_lost_scan: float = field(default=0.0, init=False)
 
     def __post_init__(self):
@@ -368,7 +369,21 @@ class Node:
 
     def _sample_load(self, now: float) -> None:
         self._next_load = now + self.cfg.load_interval
-        self.has_room(self.load.read())
+        try:
+            reading = self.load.read()
+        except OSError as e:
+            # A reading the system would not give (no descriptor left:
+            # EMFILE on /proc/stat) says nothing about the load: the node
+            # keeps its last figures and goes on, the cap still checked.
+            if not self._load_unread:
+                log.warning("cannot read the load (%s); keeping the last figures until it can", e)
+            self._load_unread = True
+            self.has_room()
+            return
+        if self._load_unread:
+            log.info("the load can be read again")
+            self._load_unread = False
+        self.has_room(reading)
 
     def has_room(self, reading=None) -> bool:
         """Whether a new session may start here at this very moment (the

@@ -224,12 +224,13 @@ class SendDesk:
             self._answer_sent(p, body)
 
     def _on_send_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        if event["reason"] == SEND_REFUSED_STOPPING and not rec.stop_for_good:
+        if event["reason"] == SEND_REFUSED_STOPPING and (not rec.stop_for_good or rec.moving):
             # The process was asked to stop before it began this send, and
-            # the stop is not final (the node going down, a restart): the
-            # send is for whoever runs the key next, this node back
-            # included.  Its record is forgotten first, so that run sends
-            # it instead of refusing it as ``outcome_unknown``.
+            # the stop is not final (the node going down, a restart, a
+            # drain moving the key): the send is for whoever runs the key
+            # next, this node back included.  Its record is forgotten
+            # first, so that run sends it instead of refusing it as
+            # ``outcome_unknown``.
             p = self._answered(rec, event)
             if p is not None:
                 if p.command.command_id is not None:
@@ -237,6 +238,12 @@ class SendDesk:
                 self._requeue(p)
             return
         p = self._answered(rec, event)
+        if p is not None and event["reason"] == SEND_REFUSED_STOPPING:
+            # Destroyed before it began this send: it surely did not go
+            # out.  Said as a send the destroy caught waiting is said
+            # (``stopping`` is the session's word, not the contract's).
+            self._fail(p, "instance_destroyed", f"session {rec.key} was destroyed before it sent this")
+            return
         if p is not None:
             # One that may have gone out keeps its record "pending", so a
             # retry with the same id is refused (outcome_unknown), not sent
