@@ -74,9 +74,25 @@
       qrString(ref).then((qr) => emit({ type: 'qr', qr }),
         (e) => emit({ type: 'error', reason: 'qr_unreadable', detail: String(e) }));
     };
+    // A person's other id, where the page knows it (as whatsapp-web.js
+    // finds it, WWebJS.enforceLidAndPnRetrieval): the number of a LID, the
+    // LID of a number.  Required when a message comes; a page without the
+    // module still reports its messages, with the ids as they are, and the
+    // session logs why once.
+    let contactsMissing = false;
+    const otherIdOf = (wid) => {
+      let contacts;
+      try { contacts = req('WAWebApiContact'); } catch (e) {
+        if (!contactsMissing) emit({ type: 'error', reason: 'lid_mapping_unavailable', detail: String(e) });
+        contactsMissing = true;
+        return null;
+      }
+      const w = typeof wid === 'string' ? req('WAWebWidFactory').createWid(wid) : wid;
+      return widString(w.server === 'lid' ? contacts.getPhoneNumber(w) : contacts.getCurrentLid(w)) || null;
+    };
     const synced = () => {
       const me = Me.getMaybeMePnUser() || Me.getMaybeMeLidUser();
-      emit({ type: 'synced', me: widString(me) });
+      emit({ type: 'synced', me: widString(me), me_lid: widString(Me.getMaybeMeLidUser()) || null });
     };
 
     Socket.on('change:state', (_model, state) => emit({ type: 'state', state }));
@@ -85,14 +101,15 @@
     // The page fires one or the other depending on where the logout came from.
     Cmd.on('logout', () => emit({ type: 'logout' }));
     Cmd.on('logout_from_bridge', () => emit({ type: 'logout' }));
+    const report = (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit, otherIdOf) });
     const onNewMessage = (msg) => {
       if (!msg.isNewMsg || (msg.id && msg.id.fromMe)) return;
       if (msg.type === 'ciphertext') {
         // Not decrypted yet: it becomes readable with a change of type.
-        msg.once('change:type', (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit) }));
+        msg.once('change:type', report);
         return;
       }
-      emit({ type: 'message', message: toClientMessage(msg, findLinks, emit) });
+      report(msg);
     };
     Msg.on('add', onNewMessage);
     listenForAcks(Msg, emit);  // receipts.js

@@ -7,7 +7,8 @@ The process writes nothing else to stdout; its own log goes to its log file.
 Commands (node -> session, on stdin)
 ====================================
 ``{"cmd": "send", "id": C, "chat_id": "5511...@c.us", "text": T}``
-    Send text ``T``.  Answered by ``sent`` or ``send_failed`` with the same
+    Send text ``T`` (``chat_id`` may also be a person's LID, ``...@lid``,
+    or a group).  Answered by ``sent`` or ``send_failed`` with the same
     ``id``.  Commands are handled in order, one at a time.
     With ``"media": {"path": P, "mimetype": M, "filename": F, "as": A}``
     it sends the file at ``P`` (a file in the session's media folder,
@@ -18,7 +19,7 @@ Commands (node -> session, on stdin)
 ``{"cmd": "send", ..., "quoted_message_id": Q, "mentions": [W, ...]}``
     Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
     must hold it, else ``send_failed`` ``unknown_message``), and the ids
-    ``...@c.us`` the text mentions.
+    ``...@c.us`` or ``...@lid`` the text mentions.
 ``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
 ``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
     React to message ``M`` (``E`` ``""`` takes the reaction back), or mark
@@ -49,9 +50,12 @@ Events (session -> node, on stdout)
                                                   page sees of the browser
 ``{"event": "qr", "qr": Q, "attempt": N}``        QR code N is shown (five-part string)
 ``{"event": "authenticated"}``                    the page synced its session
-``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive
+``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive; ``me_lid``: the
+                                                  account's LID, where the page has one
 ``{"event": "state", "state": S}``                WhatsApp Web's socket state changed
-``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names;
+``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names,
+                                                  a person's other id where the page knows it
+                                                  (``from_pn``/``from_lid``, ...);
                                                   with media, also ``"media": {"path", "mimetype",
                                                   "filename", "size"}`` (a file ``in-*`` in the
                                                   media folder, the node's to take and remove) or
@@ -136,9 +140,11 @@ EXIT_CRASHED = 1
 EXIT_ENDED = 3
 EXIT_CANNOT_START = 78
 
-# A chat: a phone number's chat, or a group.  \A and \Z, not ^ and $: a
-# trailing newline must not pass.
-CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
+# A chat: a person's chat, by phone number (``@c.us``) or by the hidden id
+# WhatsApp gives people (LID, ``@lid``: groups show members so, and
+# one-to-one chats with people whose number the account does not know),
+# or a group.  \A and \Z, not ^ and $: a trailing newline must not pass.
+CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
 MAX_TEXT = 65536  # WhatsApp's limit for one text message
 
 MAX_COMMAND_LINE = 1024 * 1024  # node -> session; a send is far smaller
@@ -159,12 +165,23 @@ ACTIONS = ("react", "read")
 # the participant who wrote it.
 MESSAGE_ID_RE = re.compile(
     r"\A(true|false)_[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)_[0-9A-Za-z]{1,64}(_[0-9]{5,20}@(c\.us|lid))?\Z")
-USER_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z")  # a person, as mentions name them
+USER_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z")  # a person, as mentions name them
 PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
 MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
+
+
+def id_refusal(value: str, pattern: re.Pattern, refusal: str) -> str | None:
+    """Why ``value`` is not an id ``pattern`` takes, as a ``command_failed``
+    reason, or None when it is one.  An id that says it is a LID (it ends
+    ``@lid``) but is not ``<digits>@lid`` is ``bad_lid``: its own reason,
+    so a client that copied a LID wrongly is told so rather than that chats
+    look like ``...@c.us``."""
+    if pattern.match(value):
+        return None
+    return "bad_lid" if value.endswith("@lid") else refusal
 
 # Reasons (``disconnected`` / ``auth_failure``) after which the profile no
 # longer holds a working link: the phone forgot it, so the profile goes.
@@ -201,7 +218,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "loaded": {"version": (str,), "user_agent": (str,), "webdriver": (bool, type(None))},
     "qr": {"qr": (str,), "attempt": (int,)},
     "authenticated": {},
-    "ready": {"me": (str, type(None))},
+    "ready": {"me": (str, type(None)), "me_lid?": (str,)},
     "state": {"state": (str,)},
     "message": {"message": (dict,)},
     "sent": {"id": (str,), "message_id": (str,)},

@@ -163,7 +163,10 @@ class Tracker:
             return self._incompatible(r["missing"])
         self.authenticated = True
         self.me = r.get("me")
-        return [{"event": "authenticated"}, {"event": "ready", "me": self.me}]
+        ready = {"event": "ready", "me": self.me}
+        if isinstance(r.get("me_lid"), str) and r["me_lid"] != self.me:
+            ready["me_lid"] = r["me_lid"]  # the account's LID, where the page has one
+        return [{"event": "authenticated"}, ready]
 
     def _on_message(self, r: dict) -> list[dict]:
         return [{"event": "message", "message": r.get("message")}]

@@ -146,6 +146,13 @@ BAD = [
      "bad_mentions"),
     ("send_message", {"key": "k", "chat_id": "5511999990001@c.us", "message": "x", "mentions": "bob"},
      "wrong_type"),
+    # A LID copied wrongly is told as such, in a chat id as in mentions.
+    ("send_message", {"key": "k", "chat_id": "abc123@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "123@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "12345678901234-1@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "123456789012345@lid.us", "message": "x"}, "bad_chat_id"),
+    ("send_message", {"key": "k", "chat_id": "5511999990001@c.us", "message": "x",
+                      "mentions": ["5511999990001@c.us", "x1@lid"]}, "bad_lid"),
     ("create_instance", {"key": "k", "pair_with_phone": "55-11"}, "bad_phone"),
     ("create_instance", {"key": "k", "pair_with_phone": 5511}, "wrong_type"),
 ]
@@ -164,6 +171,11 @@ def test_good_fields_are_taken():
         "quoted_message_id": "false_120363000000000001@g.us_3EB0AA_5511999990001@c.us",
         "mentions": ["5511999990001@c.us"]}))
     assert cmd.quoted_message_id.endswith("_5511999990001@c.us") and cmd.mentions == ("5511999990001@c.us",)
+    # People by LID: as a chat, in mentions, as the author in a message id.
+    cmd = parse("send_message", orjson.dumps({
+        "key": "k", "chat_id": "123456789012345@lid", "message": "hi", "mentions": ["987654321098765@lid"],
+        "quoted_message_id": "false_120363000000000001@g.us_3EB0AA_987654321098765@lid"}))
+    assert (cmd.chat_id, cmd.mentions) == ("123456789012345@lid", ("987654321098765@lid",))
     assert parse("message_action", orjson.dumps({"key": "k", "action": "react", "message_id": MSG,
                                                  "emoji": ""})).emoji == ""
     assert parse("message_action", orjson.dumps({"key": "k", "action": "read", "message_id": MSG})).action == "read"

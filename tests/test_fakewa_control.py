@@ -114,13 +114,15 @@ def test_scan_links_the_device_and_restores_it_later():
     link = world.open_link("dev1", TAIL, False, now=0.0)
     ref = link.events.get_nowait()["ref"]
     assert world.scan(f"{ref},{TAIL}", "5511999990001", now=1.0, pushname="Ana") == "5511999990001@c.us"
+    lid = world.lid_of("5511999990001")
+    ids = {"lid": lid, "lids": [[lid, "5511999990001@c.us"]], "lid_groups": []}  # the account's own LID
     assert drain(link) == [{"type": "paired", "wid": "5511999990001@c.us", "restored": False,
-                            "pushname": "Ana", "platform": "android"}]
+                            "pushname": "Ana", "platform": "android", **ids}]
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=5.0)
     assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True,
-                                         "pushname": "Ana", "platform": "android"}
+                                         "pushname": "Ana", "platform": "android", **ids}
 
 
 def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():

@@ -114,6 +114,10 @@ def test_send_before_ready_and_bad_sends_fail_with_reasons(sessions, wa, control
     s.expect("ready")
     s.send({"cmd": "send", "id": "bad", "chat_id": "not-a-chat", "text": "hi"})
     assert s.expect("send_failed", id="bad")["reason"] == "bad_chat_id"
+    s.send({"cmd": "send", "id": "badlid", "chat_id": "12ab@lid", "text": "hi"})
+    assert s.expect("send_failed", id="badlid")["reason"] == "bad_lid"
+    s.send({"cmd": "send", "id": "badmention", "chat_id": "5511999990001@c.us", "text": "hi", "mentions": ["1@lid"]})
+    assert s.expect("send_failed", id="badmention")["reason"] == "bad_lid"
     s.send({"cmd": "send", "id": "long", "chat_id": "5511999990001@c.us", "text": "x" * 65537})
     assert s.expect("send_failed", id="long")["reason"] == "too_long"
     assert s.stop() == EXIT_STOPPED
@@ -561,6 +565,25 @@ MESSAGE_JS = (Path(browser.__file__).parent / "message.js").read_text()
 def client_message(page, model_js: str) -> dict:
     page.get("about:blank")
     return page.execute_script(MESSAGE_JS + f"\nreturn toClientMessage({model_js}, () => [], () => undefined);")
+
+
+def test_a_persons_other_id_is_added_where_the_page_knows_it(page):
+    page.get("about:blank")
+    known = "{'111111111111111@lid': '5511999990001@c.us', '5511999990002@c.us': '222222222222222@lid'}"
+    model = ("{id: {id: 'A', remote: '120363000000000001@g.us'}, from: '120363000000000001@g.us', "
+             "author: '111111111111111@lid', to: '5511999990002@c.us', body: 'hi'}")
+    got = page.execute_script(MESSAGE_JS + f"\nconst known = {known};\n"
+                              f"return toClientMessage({model}, () => [], () => undefined, (w) => known[w] || null);")
+    assert (got["from"], got["author"], got["author_pn"], got["to"], got["to_lid"]) == (
+        "120363000000000001@g.us", "111111111111111@lid", "5511999990001@c.us", "5511999990002@c.us",
+        "222222222222222@lid")
+    assert "from_pn" not in got and "from_lid" not in got  # a group is no person
+    # A page whose mapping breaks: the message as the page gave it, and one report.
+    reports = page.execute_script(MESSAGE_JS + "\nconst reports = [];\n"
+                                  f"const m = toClientMessage({model}, () => [], (r) => reports.push(r), "
+                                  "() => { throw new Error('gone'); });\n"
+                                  "return [m.author, 'author_pn' in m, reports.map((r) => r.reason)];")
+    assert reports == ["111111111111111@lid", False, ["lid_mapping_unreadable"]]
 
 
 @pytest.mark.parametrize("message_id, device", [

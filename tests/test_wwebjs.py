@@ -1,7 +1,8 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
-a reaction out and one in, a number check, a restart on the same profile,
-a phone logout, a conflict; and linking with a pairing code.  Our own session
+a reaction out and one in, a number check, a message from a LID and the
+reply to it, a restart on the same profile, a phone logout, a conflict; and
+linking with a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
 STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "reply", "react", "reaction in", "number",
-         "restart ready")
+         "lid", "restart ready")
 
 
 class Stopwatch:
@@ -136,10 +137,27 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         clock.mark("number")
         first.send({"cmd": "number", "ref": "n2", "phone": new_phone()})
         assert first.expect("number", ref="n2")["wid"] is None
+
+        # Someone known only by LID writes; Message.reply answers from our
+        # own LID and reaches that person's phone; the page maps what it knows
+        # (Client.getContactLidAndPhone: the friend wrote by number).
+        stranger = new_phone()
+        lid = control.lid(stranger)
+        lid_msg_id = control.deliver(phone, stranger, "by lid", lid=True)
+        by_lid = first.expect("message")["message"]
+        assert (by_lid["id"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
+        first.send({"cmd": "reply", "ref": "r2", "message_id": by_lid["id"], "text": "to a lid"})
+        assert first.expect("sent", ref="r2")["id"].startswith(f"true_{lid}_")
+        [got] = control.received_by(stranger)
+        assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
+        first.send({"cmd": "lid_and_phone", "ref": "l1", "ids": [lid, f"{friend}@c.us"]})
+        assert first.expect("lid_and_phone", ref="l1")["result"] == [
+            {"lid": lid}, {"lid": control.lid(friend), "pn": f"{friend}@c.us"}]
+        clock.mark("lid")
     finally:
         assert first.stop() == 0
     assert [e for e in first.seen if e["event"] in ("page_error", "init_error", "send_failed", "react_failed",
-                                                  "number_failed")] == []
+                                                  "number_failed", "lid_and_phone_failed")] == []
     assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
 
     # The same LocalAuth profile again: linked, so no QR, straight to ready.
@@ -237,6 +255,17 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         first.send({"cmd": "check_number", "id": "n1", "phone": friend})
         assert first.expect("action_done", id="n1")["result"] == {"registered": True, "wid": f"{friend}@c.us"}
         clock.mark("number")
+
+        stranger = new_phone()
+        lid = control.lid(stranger)
+        lid_msg_id = control.deliver(phone, stranger, "by lid", lid=True)
+        by_lid = first.expect("message")["message"]
+        assert (by_lid["id"]["_serialized"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
+        first.send({"cmd": "send", "id": "l1", "chat_id": by_lid["from"], "text": "to a lid"})
+        assert first.expect("sent", id="l1")["message_id"].startswith(f"true_{lid}_")
+        [got] = control.received_by(stranger)
+        assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
+        clock.mark("lid")
     finally:
         assert first.stop() == 0
 

@@ -21,7 +21,7 @@ from typing import Callable, NoReturn
 import orjson
 
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
-                                  PHONE_RE, USER_ID_RE)
+                                  PHONE_RE, USER_ID_RE, id_refusal)
 
 from .media import MediaRequest, parse_media
 
@@ -100,8 +100,10 @@ def _send_fields(data: dict, reject: Reject) -> dict:
             reject("missing_field", f"{name} is required")
         if not isinstance(data[name], str):
             reject("wrong_type", f"{name} must be a string")
-    if not CHAT_ID_RE.match(data["chat_id"]):
-        reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
+    refusal = id_refusal(data["chat_id"], CHAT_ID_RE, "bad_chat_id")
+    if refusal is not None:
+        reject(refusal, "chat_id must look like 5511999999999@c.us, a LID 123456789012345@lid, "
+                        "or a group's 120363000000000000@g.us")
     if not data["message"] and media is None:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
@@ -127,8 +129,12 @@ def _reply_fields(data: dict, reject: Reject) -> dict:
         mentions = data["mentions"]
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             reject("wrong_type", "mentions must be a list of strings")
-        if len(mentions) > MAX_MENTIONS or not all(USER_ID_RE.match(m) for m in mentions):
-            reject("bad_mentions", f"mentions must be at most {MAX_MENTIONS} ids like 5511999999999@c.us")
+        if len(mentions) > MAX_MENTIONS:
+            reject("bad_mentions", f"mentions must be at most {MAX_MENTIONS} ids")
+        for m in mentions:
+            refusal = id_refusal(m, USER_ID_RE, "bad_mentions")
+            if refusal is not None:
+                reject(refusal, "mentions must be ids like 5511999999999@c.us or a LID 123456789012345@lid")
         fields["mentions"] = tuple(mentions)
     return fields
 

@@ -15,6 +15,7 @@
 //   {"cmd": "send_media", "ref": R, "chat_id": C, "caption": T, "media": {mimetype, data, filename},
 //    "options": {...}}                               -> "sent" {ref, id} or "send_failed" {ref, error}
 //   {"cmd": "download", "ref": R, "id": MESSAGE_ID}  -> "downloaded" {ref, mimetype, data, filename, filesize}
+//   {"cmd": "lid_and_phone", "ref": R, "ids": [ID]}  -> "lid_and_phone" {ref, result} (Client.getContactLidAndPhone)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id.)
 // The browser opens https://web.whatsapp.com/ as the library always does;
@@ -45,7 +46,7 @@ const client = new Client({
 });
 
 const messageFields = (m) => ({
-  id: m.id._serialized, from: m.from, to: m.to, body: m.body, type: m.type,
+  id: m.id._serialized, from: m.from, to: m.to, author: m.author, body: m.body, type: m.type,
   fromMe: m.fromMe, ack: m.ack, deviceType: m.deviceType, hasMedia: m.hasMedia, links: m.links,
 });
 
@@ -111,6 +112,12 @@ async function handle(cmd) {
       emit('downloaded', { ref: cmd.ref, ...(media || {}) });
     } catch (e) {
       emit('download_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'lid_and_phone') {
+    try {
+      emit('lid_and_phone', { ref: cmd.ref, result: await client.getContactLidAndPhone(cmd.ids) });
+    } catch (e) {
+      emit('lid_and_phone_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

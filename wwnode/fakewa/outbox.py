@@ -54,6 +54,10 @@ class Outbox:
     def sent_by(self, phone: str) -> list[dict]:
         return [dict(m) for m in self._by_phone.get(phone, [])]
 
+    def all(self) -> list[tuple[str, dict]]:
+        """Every message taken: (sender phone, its record), in order per sender."""
+        return [(phone, dict(m)) for phone, records in self._by_phone.items() for m in records]
+
     def receipt(self, msg_id, receipt) -> tuple[str, dict, bool]:
         """The recipient's phone reports a message ``delivered`` or ``read``.
         Returns (sender phone, the message's record, whether its ack went up)."""
