@@ -1,5 +1,6 @@
-// An inbound message as the session reports it: the shape whatsapp-web.js
-// 1.34.7 gives a serialized Message (its page-side getMessageModel, then
+// A message as the session reports it (one from someone else, or one the
+// account sent from another device): the shape whatsapp-web.js 1.34.7 gives
+// a serialized Message (its page-side getMessageModel, then
 // Message._patch), keeping every field the wire contract lists.
 //
 // Pure functions of a message model; hook.js calls them.  Loaded in front

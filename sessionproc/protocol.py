@@ -53,9 +53,11 @@ Events (session -> node, on stdout)
 ``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive; ``me_lid``: the
                                                   account's LID, where the page has one
 ``{"event": "state", "state": S}``                WhatsApp Web's socket state changed
-``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names,
-                                                  a person's other id where the page knows it
-                                                  (``from_pn``/``from_lid``, ...);
+``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names
+                                                  (``fromMe`` true: the account wrote it on
+                                                  another device; never one of this session's
+                                                  sends); a person's other id where the page
+                                                  knows it (``from_pn``/``from_lid``, ...);
                                                   with media, also ``"media": {"path", "mimetype",
                                                   "filename", "size"}`` (a file ``in-*`` in the
                                                   media folder, the node's to take and remove) or

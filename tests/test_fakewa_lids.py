@@ -1,6 +1,7 @@
-"""The stand-in's hidden ids (LIDs), at the world's level and through the
-control API, without a browser: who shows by LID, which page can map a LID
-to a number, what a phone received whichever id it was written to."""
+"""The stand-in's hidden ids (LIDs) and the account's own messages written
+on the phone, at the world's level and through the control API, without a
+browser: who shows by LID, which page can map a LID to a number, what a
+phone received whichever id it was written to."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from support import new_phone
 from test_fakewa_control import raw
 from test_fakewa_messaging import page
 from wwnode.fakewa.client import Control, ControlError
-from wwnode.fakewa.world import BadRequest, World
+from wwnode.fakewa.world import BadRequest, NotFound, World
 
 GROUP = "120363000000000009@g.us"
 
@@ -129,6 +130,43 @@ def test_asking_for_a_number_tells_its_lid_and_a_lid_tells_its_number_only_to_wh
         world.query_exists("dev-1", f"{GROUP}")
 
 
+def test_the_phone_writing_itself_reaches_its_pages_as_the_accounts_own():
+    world, friend = World(), new_phone()
+    link, phone = linked(world)
+    friends_page = page(world, "dev-2")
+    world.scan(friends_page.qr, friend, now=0.0)
+    events(link), events(friends_page)
+    msg_id = world.write_own(phone, f"{friend}@c.us", "from my phone")
+    [own] = [e["msg"] for e in events(link)]
+    assert own == {"id": msg_id, "from": f"{phone}@c.us", "to": f"{friend}@c.us", "from_me": True,
+                   "body": "from my phone", "t": own["t"], "lids": [[world.lid_of(friend), f"{friend}@c.us"]]}
+    # The friend's own browser gets it from the phone, with the same id.
+    [got] = [e["msg"] for e in events(friends_page)]
+    assert (got["id"], got["from"], got["to"], "from_me" in got) == (msg_id, f"{phone}@c.us", f"{friend}@c.us",
+                                                                     False)
+    # Into a chat addressed by LID the phone writes as its LID.
+    world.write_own(phone, world.lid_of(friend), "by lid")
+    assert events(link)[0]["msg"]["from"] == world.lid_of(phone)
+    assert events(friends_page)[0]["msg"]["from"] == world.lid_of(phone)
+    world.set_group_addressing(GROUP, "lid")
+    events(link)
+    world.write_own(phone, GROUP, "in the group")
+    msg = events(link)[0]["msg"]
+    assert (msg["from"], msg["to"], msg["author"], msg["from_me"]) == (world.lid_of(phone), GROUP,
+                                                                       world.lid_of(phone), True)
+    # A page closed meanwhile gets it when it comes back (held, as others' messages are).
+    world.close_link(link)
+    held = world.write_own(phone, f"{friend}@c.us", "while closed")
+    again = world.open_link("dev-1", "noise,identity,adv,WEB", claims_paired=True, now=1.0)
+    world.advance(again, now=100.0)
+    assert held in [e["msg"]["id"] for e in events(again) if e["type"] == "msg"]
+    with pytest.raises(NotFound):
+        world.write_own(new_phone(), f"{friend}@c.us", "nobody linked")
+    for bad in ({"chat": "friend"}, {"chat": f"{friend}@c.us", "body": 7}):
+        with pytest.raises(BadRequest):
+            world.write_own(phone, **({"chat": f"{friend}@c.us", "body": "x"} | bad))
+
+
 def test_what_a_phone_received_counts_sends_to_its_number_and_to_its_lid():
     world, friend = World(), new_phone()
     link, phone = linked(world)
@@ -142,13 +180,16 @@ def test_what_a_phone_received_counts_sends_to_its_number_and_to_its_lid():
     assert world.received_by(new_phone(), 0.0) == []
 
 
-def test_the_control_api_speaks_lids(wa, control):
+def test_the_control_api_speaks_lids_and_own_messages(wa, control):
     phone, friend = new_phone(), new_phone()
     lid = control.lid(friend)
     assert control.lid(friend) == lid and control.lid(new_phone(), "555555555555555") == "555555555555555@lid"
     control.add_contact(phone, friend)
     control.group_addressing(GROUP, "lid")
     control.group_addressing(GROUP, "pn")
+    with pytest.raises(ControlError) as e:
+        control.write_own(phone, f"{friend}@c.us", "no page")
+    assert e.value.status == 404
     with pytest.raises(ControlError) as e:
         control.deliver(phone, friend, "x", group=GROUP, lid=True)
     assert e.value.status == 400
@@ -163,6 +204,7 @@ def test_the_control_api_speaks_lids(wa, control):
         ("POST", "/_sim/contacts", b'{"phone": "5511999990001"}', "contact"),
         ("POST", "/_sim/groups", b'{"group": "5511@g.us", "addressing": "lid"}', "group"),
         ("POST", "/_sim/groups", b'{"group": "120363000000000009@g.us"}', "addressing"),
+        ("POST", "/_sim/own", b'{"phone": "5511999990001", "chat": "bob", "body": "x"}', "chat"),
         ("POST", "/_sim/messages", b'{"to": "5511999990001", "from": "5511999990002", "body": "x", "lid": 1}',
          "lid"),
         ("GET", "/_sim/received", None, "phone"),

@@ -1,20 +1,26 @@
-"""People by their hidden ids (LIDs), end to end through the public
-contract only: RabbitMQ, Redis, a real node, Chromium and the stand-in.
+"""People by their hidden ids (LIDs) and the account's own messages, end to
+end through the public contract only: RabbitMQ, Redis, a real node,
+Chromium and the stand-in.
 
 The promise tested: a reply to ``message.from`` works for every message the
 node reports, a LID sender's included, one-to-one and in a group that
 addresses its members by LID; events add a person's other id where the page
-knows it; malformed LIDs are refused with their own reason.
+knows it; malformed LIDs are refused with their own reason; what the
+account writes on its phone is reported as its own, and this session's own
+sends never are.
 
 One node with one linked session serves the whole module (a browser
 starts once); each test uses phones and groups of its own."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import redis as redislib
 
 from conftest import _node_queues
+from mediafiles import jpeg
 from support import (TEST_REDIS_DB, Client, NodeProcess, all_gone, chrome_processes_under, create_ready, idle_cgroup,
                      new_phone, purge_queues, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
@@ -152,3 +158,28 @@ def test_malformed_lids_have_their_own_reason_and_change_nothing(world):
     reply(w, f"{new_phone()}@c.us", "still here", "lid-after")
     assert len(w.control.sent_by(w.phone)) == before + 1
 
+
+def test_what_the_account_writes_on_its_phone_is_its_own_message_and_our_sends_never_are(world):
+    w, friend, stranger = world, new_phone(), new_phone()
+    ours = reply(w, f"{friend}@c.us", "sent by the bot", "own-ours")
+    photo = reply(w, f"{friend}@c.us", "a photo", "own-photo",
+                  media={"data": base64.b64encode(jpeg(3000)).decode(), "as": "image"})
+    msg_id = w.control.write_own(w.phone, f"{friend}@c.us", "typed on the phone")
+    own = w.rabbit.expect("own_message_instance", key=KEY)["message"]
+    assert (own["id"]["id"], own["fromMe"], own["id"]["fromMe"], own["body"]) == (msg_id, True, True,
+                                                                                  "typed on the phone")
+    assert (own["from"], own["to"], own["id"]["_serialized"]) == (f"{w.phone}@c.us", f"{friend}@c.us",
+                                                                  f"true_{friend}@c.us_{msg_id}")
+    assert own["to_lid"] == w.control.lid(friend)  # it wrote to the number: both ids known
+    # The bot's own sends (text, file) came before it, on the same path: not reported.
+    reported = [e["message"]["id"]["_serialized"] for e in w.rabbit.find("own_message_instance", key=KEY)]
+    assert ours["message_id"] not in reported and photo["message_id"] not in reported and len(reported) == 1
+    # Never a message_instance either: old clients see no echo of the account.
+    assert not [e for e in w.rabbit.find("message_instance", key=KEY) if e["message"]["fromMe"]]
+
+    # Into a chat addressed by LID the phone writes as the account's LID.
+    lid = w.control.lid(stranger)
+    msg_id = w.control.write_own(w.phone, lid, "by lid")
+    own = w.rabbit.expect("own_message_instance", key=KEY)["message"]
+    assert (own["id"]["id"], own["from"], own["to"]) == (msg_id, w.ready["me_lid"], lid)
+    assert own["from_pn"] == f"{w.phone}@c.us" and "to_pn" not in own

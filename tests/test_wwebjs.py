@@ -1,8 +1,8 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
-reply to it, a restart on the same profile, a phone logout, a conflict; and
-linking with a pairing code.  Our own session
+reply to it, what the phone writes itself, a restart on the same profile, a
+phone logout, a conflict; and linking with a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
 STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "reply", "react", "reaction in", "number",
-         "lid", "restart ready")
+         "lid", "own", "restart ready")
 
 
 class Stopwatch:
@@ -154,10 +154,16 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         assert first.expect("lid_and_phone", ref="l1")["result"] == [
             {"lid": lid}, {"lid": control.lid(friend), "pn": f"{friend}@c.us"}]
         clock.mark("lid")
+        # What the phone writes itself: message_create, fromMe, and no message.
+        own_id = control.write_own(phone, f"{friend}@c.us", "from the phone")
+        own = first.expect("message_create", match=lambda e: e["message"]["body"] == "from the phone")["message"]
+        assert (own["id"], own["fromMe"], own["from"]) == (f"true_{friend}@c.us_{own_id}", True, f"{phone}@c.us")
+        clock.mark("own")
     finally:
         assert first.stop() == 0
     assert [e for e in first.seen if e["event"] in ("page_error", "init_error", "send_failed", "react_failed",
                                                   "number_failed", "lid_and_phone_failed")] == []
+    assert not [e for e in first.seen if e["event"] == "message" and e["message"]["fromMe"]]
     assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
 
     # The same LocalAuth profile again: linked, so no QR, straight to ready.
@@ -266,6 +272,11 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         [got] = control.received_by(stranger)
         assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
         clock.mark("lid")
+        own_id = control.write_own(phone, f"{friend}@c.us", "from the phone")
+        own = first.expect("message", match=lambda e: e["message"]["fromMe"])["message"]
+        assert (own["id"]["_serialized"], own["from"], own["body"]) == (f"true_{friend}@c.us_{own_id}",
+                                                                        f"{phone}@c.us", "from the phone")
+        clock.mark("own")
     finally:
         assert first.stop() == 0
 

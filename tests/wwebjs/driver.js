@@ -18,6 +18,7 @@
 //   {"cmd": "lid_and_phone", "ref": R, "ids": [ID]}  -> "lid_and_phone" {ref, result} (Client.getContactLidAndPhone)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id.)
+// Besides "message", every "message_create" (own messages included) is an event.
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
 // which serves TLS with a self-signed certificate.
@@ -62,6 +63,7 @@ client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
 const received = new Map();  // id -> Message, for reply, react and download
 client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
+client.on('message_create', (m) => emit('message_create', { message: messageFields(m) }));
 client.on('message_reaction', (r) => emit('message_reaction', {
   msgId: typeof r.msgId === 'string' ? r.msgId : r.msgId && r.msgId._serialized,
   reaction: r.reaction, senderId: r.senderId,

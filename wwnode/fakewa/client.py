@@ -84,6 +84,11 @@ class Control:
         """A group's members show by ``"lid"`` or by ``"pn"`` (phone number)."""
         self._call("POST", "groups", {"group": group, "addressing": addressing})
 
+    def write_own(self, phone: str, chat: str, body: str) -> str:
+        """The phone itself writes ``body`` into ``chat``; its linked pages
+        see one of the account's own messages.  Returns its id."""
+        return self._call("POST", "own", {"phone": phone, "chat": chat, "body": body})["id"]
+
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""

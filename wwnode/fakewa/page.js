@@ -321,25 +321,29 @@ async function handle(event) {
   }
 }
 
+// A message from the server: someone else's, or (from_me) one the account
+// wrote on another device (the phone), which the page shows as its own.
 function receive(data) {
   learnLids(data.lids);  // what the account knows of the sender (page_lids.js)
+  const fromMe = !!data.from_me;
   const from = createWid(data.from);
   const to = createWid(data.to);
-  if (data.addressing) setGroupAddressing(from._serialized, data.addressing);
+  const chatId = fromMe ? to : from;
+  if (data.addressing) setGroupAddressing(chatId._serialized, data.addressing);
   // In a group: from the group, written by its author.
   const author = data.author ? createWid(data.author) : undefined;
-  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: 'in' });
+  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: fromMe ? 'out' : 'in' });
   if (!Msg.get(id)) {
     const msg = new MsgModel({
       id, body: data.body, type: 'chat', t: data.t, from, to, author,
       notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
-      local: false, self: 'in',
+      local: false, self: fromMe ? 'out' : 'in',
       ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
     });
     if (data.media) attachMediaMethods(msg);
-    const chat = chatFor(from);
-    chat.unreadCount += 1;
+    const chat = chatFor(chatId);
+    if (!fromMe) chat.unreadCount += 1;
     addToChat(chat, msg);
   }
   post('/_wa/ack', { ids: [data.id] }).catch((err) => console.error(err));

@@ -276,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.set_number(body.get("phone"), body.get("registered"), body.get("wid"))
         self._json(200, {"ok": True})
 
-    # ------------------------------------------------- LIDs (lidworld.py)
+    # ---------------------------------- LIDs and own messages (lidworld.py)
     def sim_lids(self, query) -> None:
         body = self._body()
         self._json(200, {"lid": self.world.lid_of(body.get("phone"), body.get("lid"))})
@@ -290,6 +290,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         self.world.set_group_addressing(body.get("group"), body.get("addressing"))
         self._json(200, {"ok": True})
+
+    def sim_own(self, query) -> None:
+        body = self._body()
+        self._json(200, {"id": self.world.write_own(body.get("phone"), body.get("chat"), body.get("body"))})
 
     def sim_received(self, query) -> None:
         self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
@@ -353,6 +357,7 @@ POST_ROUTES = {
     "/_sim/lids": _Handler.sim_lids,
     "/_sim/contacts": _Handler.sim_contacts,
     "/_sim/groups": _Handler.sim_groups,
+    "/_sim/own": _Handler.sim_own,
     **media.POST_ROUTES,
 }
 
