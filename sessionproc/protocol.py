@@ -22,8 +22,14 @@ Commands (node -> session, on stdin)
     ``...@c.us`` or ``...@lid`` the text mentions.
 ``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
 ``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
-    React to message ``M`` (``E`` ``""`` takes the reaction back), or mark
-    its chat read.  Answered by ``action_done`` or ``action_failed`` with
+``{"cmd": "action", "id": C, "action": "edit", "message_id": M, "text": T}``
+``{"cmd": "action", "id": C, "action": "revoke", "message_id": M, "for_me": B}``
+    React to message ``M`` (``E`` ``""`` takes the reaction back), mark
+    its chat read, change its text to ``T``, or delete it for everyone
+    (``for_me`` true: for this device only).  Edits and deletions for
+    everyone take only the account's own messages, while the page allows
+    (``action_failed`` ``not_own_message``, ``cannot_edit``,
+    ``cannot_revoke``).  Answered by ``action_done`` or ``action_failed`` with
     the same ``id``; carried out in order with the sends.
 ``{"cmd": "check_number", "id": C, "phone": "5511..."}``
     Whether the number has WhatsApp: ``action_done`` with ``result``
@@ -73,6 +79,12 @@ Events (session -> node, on stdout)
 ``{"event": "reaction", "message_id": M, "reaction": E, "sender": W}``
                                                   someone reacted to message ``M`` (``E``
                                                   ``""``: took the reaction back)
+``{"event": "message_edit", "message": M, "previous_body": B}``
+                                                  message ``M`` (its new text in ``body``) was
+                                                  edited by its sender, this session included
+``{"event": "message_revoke", "message_id": M, "chat_id": CH, "from_me": B}``
+                                                  message ``M`` was deleted for everyone by its
+                                                  sender (``from_me``: the account)
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -161,7 +173,7 @@ DEFAULT_BOOT_TIMEOUT = 60.0
 COMMANDS = ("send", "ping", "stop", "action", "check_number")
 # Commands the ``sender`` thread carries out, in order, one at a time.
 PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
-ACTIONS = ("react", "read")
+ACTIONS = ("react", "read", "edit", "revoke")
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
@@ -230,6 +242,8 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "action_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
     "ack": {"message_id": (str,), "chat_id": (str, type(None)), "ack": (int,)},
     "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
+    "message_edit": {"message": (dict,), "previous_body": (str,)},
+    "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -309,6 +323,10 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("action needs a string message_id")
         if cmd["action"] == "react" and not isinstance(cmd.get("emoji"), str):
             raise BadCommand("react needs a string emoji")
+        if cmd["action"] == "edit" and not isinstance(cmd.get("text"), str):
+            raise BadCommand("edit needs a string text")
+        if cmd["action"] == "revoke" and not isinstance(cmd.get("for_me", False), bool):
+            raise BadCommand("revoke's for_me must be true or false")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

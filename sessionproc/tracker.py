@@ -154,6 +154,14 @@ class Tracker:
         return [{"event": "reaction", "message_id": str(r.get("message_id")), "reaction": str(r.get("reaction") or ""),
                  "sender": r.get("sender")}]
 
+    def _on_edit(self, r: dict) -> list[dict]:
+        return [{"event": "message_edit", "message": r.get("message") or {},
+                 "previous_body": str(r.get("previous_body") or "")}]
+
+    def _on_revoke(self, r: dict) -> list[dict]:
+        return [{"event": "message_revoke", "message_id": str(r.get("message_id")), "chat_id": r.get("chat_id"),
+                 "from_me": bool(r.get("from_me"))}]
+
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need
         that it lacks (checked only now, as whatsapp-web.js does)."""

@@ -295,10 +295,11 @@ def test_headless_chrome_gets_the_unsupported_browser_page(wa):
 
 
 def test_dropped_modules_reach_the_page_as_data(make_wa):
-    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"))
+    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"), edit_window=60)
     html = page_html(wa, WWEBJS_UA)
     block = html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0]
-    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"]}
+    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"], "editWindow": 60,
+                                 "revokeWindow": 60 * 3600}
 
 
 def test_unknown_or_malformed_modules_cannot_be_dropped():
@@ -360,7 +361,7 @@ def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "wwnode.fakewa.cli", "--port", "0", "--tls", "--sync-delay", "0.5",
-         "--auto-read", "1", "--drop-module", "WALinkify"],
+         "--auto-read", "1", "--drop-module", "WALinkify", "--edit-window", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -371,7 +372,7 @@ def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
         port = int(url.rsplit(":", 1)[1].strip("/"))
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl._create_unverified_context())
         conn.request("GET", "/", headers={"User-Agent": WWEBJS_UA})
-        assert '{"dropModules":["WALinkify"]}' in conn.getresponse().read().decode()
+        assert '{"dropModules":["WALinkify"],"editWindow":0.0,' in conn.getresponse().read().decode()
         conn.close()
     finally:
         proc.terminate()

@@ -488,6 +488,29 @@ def test_without_send_seen_the_session_neither_needs_nor_uses_it(sessions, make_
     assert s.stop() == EXIT_STOPPED
 
 
+def test_past_the_time_the_page_allows_an_edit_or_a_deletion_is_refused_with_its_reason(sessions, make_wa):
+    # A page that allows no time at all: every message is past it.
+    wa = make_wa(edit_window=0, revoke_window=0)
+    control = Control(wa.url)
+    s = sessions("k1", url=wa.url)
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "too late to fix"})
+    msg_id = s.expect("sent", id="c1")["message_id"]
+    s.send({"cmd": "action", "id": "e1", "action": "edit", "message_id": msg_id, "text": "fixed"})
+    refused = s.expect("action_failed", id="e1")
+    assert refused["reason"] == "cannot_edit" and "s ago" in refused["detail"]
+    s.send({"cmd": "action", "id": "d1", "action": "revoke", "message_id": msg_id, "for_me": False})
+    assert s.expect("action_failed", id="d1")["reason"] == "cannot_revoke"
+    [record] = control.sent_by(phone)
+    assert record["body"] == "too late to fix" and "revoked" not in record  # nothing changed
+    # Deleting for this device only is no deletion for the others: allowed.
+    s.send({"cmd": "action", "id": "d2", "action": "revoke", "message_id": msg_id, "for_me": True})
+    s.expect("action_done", id="d2")
+    assert "revoked" not in control.sent_by(phone)[0] and "message_revoke" not in s.names()
+    assert s.stop() == EXIT_STOPPED
+
+
 def test_sending_marks_the_chat_seen_and_carries_its_ephemeral_fields(sessions, wa, control):
     s = sessions("k1")
     phone, friend = new_phone(), new_phone()

@@ -1,8 +1,9 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
-reply to it, what the phone writes itself, a restart on the same profile, a
-phone logout, a conflict; and linking with a pairing code.  Our own session
+reply to it, what the phone writes itself, an edit and a deletion each way,
+a restart on the same profile, a phone logout, a conflict; and linking with
+a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
 STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "reply", "react", "reaction in", "number",
-         "lid", "own", "restart ready")
+         "lid", "own", "edit", "restart ready")
 
 
 class Stopwatch:
@@ -159,10 +160,27 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         own = first.expect("message_create", match=lambda e: e["message"]["body"] == "from the phone")["message"]
         assert (own["id"], own["fromMe"], own["from"]) == (f"true_{friend}@c.us_{own_id}", True, f"{phone}@c.us")
         clock.mark("own")
+
+        # Message.edit and Message.delete for everyone of its reply; the
+        # phone's edit and deletion of its message: message_edit and
+        # message_revoke_everyone.
+        first.send({"cmd": "edit", "ref": "e1", "id": reply["id"], "text": "on it, now"})
+        assert first.expect("edited", ref="e1")["body"] == "on it, now"
+        first.send({"cmd": "delete", "ref": "d1", "id": reply["id"], "everyone": True})
+        first.expect("deleted", ref="d1")
+        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
+        control.edit(phone, inbound_id, "hello again, bot")
+        edit = first.expect("message_edit", match=lambda e: e["id"] == message["id"])
+        assert (edit["newBody"], edit["prevBody"]) == ("hello again, bot", "hello, bot")
+        control.revoke(phone, inbound_id)
+        assert first.expect("message_revoke_everyone", match=lambda e: e["id"] == message["id"])["type"] == "revoked"
+        clock.mark("edit")
     finally:
         assert first.stop() == 0
     assert [e for e in first.seen if e["event"] in ("page_error", "init_error", "send_failed", "react_failed",
-                                                  "number_failed", "lid_and_phone_failed")] == []
+                                                  "number_failed", "lid_and_phone_failed", "edit_failed",
+                                                  "delete_failed")] == []
     assert not [e for e in first.seen if e["event"] == "message" and e["message"]["fromMe"]]
     assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
 
@@ -277,6 +295,20 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         assert (own["id"]["_serialized"], own["from"], own["body"]) == (f"true_{friend}@c.us_{own_id}",
                                                                         f"{phone}@c.us", "from the phone")
         clock.mark("own")
+
+        first.send({"cmd": "action", "id": "e1", "action": "edit", "message_id": reply["message_id"],
+                    "text": "on it, now"})
+        first.expect("action_done", id="e1")
+        first.send({"cmd": "action", "id": "d1", "action": "revoke", "message_id": reply["message_id"]})
+        first.expect("action_done", id="d1")
+        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
+        control.edit(phone, inbound_id, "hello again, bot")
+        edit = first.expect("message_edit", match=lambda e: e["message"]["id"]["_serialized"] == msg_id)
+        assert (edit["message"]["body"], edit["previous_body"]) == ("hello again, bot", "hello, bot")
+        control.revoke(phone, inbound_id)
+        assert first.expect("message_revoke", message_id=msg_id)["from_me"] is False
+        clock.mark("edit")
     finally:
         assert first.stop() == 0
 

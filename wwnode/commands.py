@@ -49,9 +49,10 @@ class Command:
     text: str = ""  # send_message
     quoted_message_id: str = ""  # send_message: a reply to that message
     mentions: tuple[str, ...] = ()  # send_message: the ids the text mentions
-    action: str = ""  # message_action: react or read
+    action: str = ""  # message_action: react, read, edit or revoke
     message_id: str = ""  # message_action
     emoji: str = ""  # message_action react; "" takes a reaction back
+    for_me: bool = False  # message_action revoke: delete for this device only
     phone: str = ""  # check_number
     pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
     media: MediaRequest | None = None  # send_message's ``media`` (media.py); ``text`` is then the caption
@@ -158,6 +159,21 @@ def _action_fields(data: dict, reject: Reject) -> dict:
                                          for c in emoji):
             reject("bad_emoji", f"emoji must be one emoji (at most {MAX_EMOJI} characters), or \"\"")
         fields["emoji"] = emoji
+    if data["action"] == "edit":
+        # The new text, checked as a send's text is (``text``, as a send's).
+        if "text" not in data:
+            reject("missing_field", "text is required to edit")
+        if not isinstance(data["text"], str):
+            reject("wrong_type", "text must be a string")
+        if not data["text"]:
+            reject("empty_message", "text must not be empty")
+        if len(data["text"]) > MAX_TEXT:
+            reject("too_long", f"text is longer than WhatsApp's {MAX_TEXT} characters")
+        fields["text"] = data["text"]
+    if data["action"] == "revoke":
+        if not isinstance(data.get("for_me", False), bool):
+            reject("wrong_type", "for_me must be true or false")
+        fields["for_me"] = data.get("for_me", False)
     return fields
 
 

@@ -89,6 +89,15 @@ class Control:
         see one of the account's own messages.  Returns its id."""
         return self._call("POST", "own", {"phone": phone, "chat": chat, "body": body})["id"]
 
+    def edit(self, to: str, message_id: str, body: str) -> None:
+        """The sender of message ``message_id`` (bare id) edits it; the
+        pages linked to ``to`` show ``body`` instead."""
+        self._call("POST", "edit", {"to": to, "message_id": message_id, "body": body})
+
+    def revoke(self, to: str, message_id: str) -> None:
+        """The sender of message ``message_id`` deletes it for everyone."""
+        self._call("POST", "revoke", {"to": to, "message_id": message_id})
+
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""

@@ -166,6 +166,7 @@ define('WAWebSignalStoreApi', {
 });
 defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
+defineEditModules();  // page_edits.js: editing and deleting messages
 
 defineMediaModules();  // page_media.js
 
@@ -281,6 +282,12 @@ async function handle(event) {
     }
     case 'reaction':
       receiveReaction(event);  // page_messaging.js
+      break;
+    case 'edit':
+      receiveEdit(event);  // page_edits.js
+      break;
+    case 'revoke':
+      receiveRevoke(event);
       break;
     case 'lids':
       learnLids(event.pairs);  // the account learned a person's number and LID

@@ -295,6 +295,25 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         self._json(200, {"id": self.world.write_own(body.get("phone"), body.get("chat"), body.get("body"))})
 
+    # ------------------------------------ edits and deletions (edits.py)
+    def page_edit(self, query) -> None:
+        body = self._body()
+        self._json(200, {"ok": True, **self.world.record_edit(_str(body, "device"), body.get("id"), body.get("body"))})
+
+    def page_revoke(self, query) -> None:
+        body = self._body()
+        self._json(200, {"ok": True, **self.world.record_revoke(_str(body, "device"), body.get("id"))})
+
+    def sim_edit(self, query) -> None:
+        body = self._body()
+        self.world.phone_edits(body.get("to"), body.get("message_id"), body.get("body"))
+        self._json(200, {"ok": True})
+
+    def sim_revoke(self, query) -> None:
+        body = self._body()
+        self.world.phone_revokes(body.get("to"), body.get("message_id"))
+        self._json(200, {"ok": True})
+
     def sim_received(self, query) -> None:
         self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
 
@@ -358,6 +377,10 @@ POST_ROUTES = {
     "/_sim/contacts": _Handler.sim_contacts,
     "/_sim/groups": _Handler.sim_groups,
     "/_sim/own": _Handler.sim_own,
+    "/_wa/edit": _Handler.page_edit,
+    "/_wa/revoke": _Handler.page_revoke,
+    "/_sim/edit": _Handler.sim_edit,
+    "/_sim/revoke": _Handler.sim_revoke,
     **media.POST_ROUTES,
 }
 

@@ -33,6 +33,7 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .edits import EditWorld
 from .lids import Lids, lid_wid
 from .lidworld import LidWorld
 from .links import Device, Link
@@ -54,7 +55,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld):
+class World(MessagingWorld, LidWorld, EditWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
