@@ -1,7 +1,8 @@
 """What the session does on the page besides sending: replies and mentions
-inside a send, reactions, marking a chat read, number checks, and asking
-for a pairing code.  Each script is the way whatsapp-web.js 1.34.7 does the
-same thing (``Client.sendReaction``, ``Client.sendSeen``,
+inside a send, reactions, marking a chat read, editing and deleting its
+own messages, number checks, and asking for a pairing code.  Each script is
+the way whatsapp-web.js 1.34.7 does the same thing (``Client.sendReaction``,
+``Client.sendSeen``, ``Message.edit``, ``Message.delete``,
 ``Client.getNumberId``, ``Client.requestPairingCode``,
 ``WWebJS.sendMessage``'s ``quotedMessageId`` and ``mentionedJidList``),
 takes its data as arguments (never pasted into its source) and uses only
@@ -17,13 +18,14 @@ import logging
 
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from .protocol import MAX_EMOJI, MESSAGE_ID_RE, PHONE_RE
+from .protocol import MAX_EMOJI, MAX_TEXT, MESSAGE_ID_RE, PHONE_RE
 
 log = logging.getLogger(__name__)
 
 # Finding a message the page holds: in memory first, then in its store,
 # as whatsapp-web.js does.  A failure of ours carries a stable reason the
-# node passes on: ``unknown_message``, ``cannot_reply``.
+# node passes on: ``unknown_message``, ``cannot_reply``, ``not_own_message``,
+# ``cannot_edit``, ``cannot_revoke``.
 MESSAGE_HELPERS_JS = """
 class ActionError extends Error {
   constructor(reason, message) { super(message); this.reason = reason; }
@@ -47,6 +49,19 @@ async function replyFields(req, chat, quotedId) {
     throw new ActionError('cannot_reply', 'message ' + quotedId + ' cannot be replied to');
   }
   return quoted.msgContextInfo(chat);
+}
+// The chat a message is in, as the page holds it.
+async function chatOfMessage(req, msg, messageId) {
+  const remote = msg.id.remote;
+  const chatId = typeof remote === 'string' ? remote : remote._serialized;
+  const wid = req('WAWebWidFactory').createWid(chatId);
+  let chat = req('WAWebCollections').Chat.get(wid);
+  if (!chat) {
+    const found = await req('WAWebFindChatAction').findOrCreateLatestChat(wid);
+    chat = found && found.chat;
+  }
+  if (!chat) throw new ActionError('unknown_message', 'no chat ' + chatId + ' for message ' + messageId);
+  return chat;
 }
 function mentionFields(req, mentions) {
   if (!mentions || !mentions.length) return {};
@@ -73,15 +88,7 @@ const [messageId, done] = arguments;
 (async () => {
   const req = window.require;
   const msg = await findMessage(req, messageId);
-  const remote = msg.id.remote;
-  const chatId = typeof remote === 'string' ? remote : remote._serialized;
-  const wid = req('WAWebWidFactory').createWid(chatId);
-  let chat = req('WAWebCollections').Chat.get(wid);
-  if (!chat) {
-    const found = await req('WAWebFindChatAction').findOrCreateLatestChat(wid);
-    chat = found && found.chat;
-  }
-  if (!chat) throw new ActionError('unknown_message', 'no chat ' + chatId + ' for message ' + messageId);
+  const chat = await chatOfMessage(req, msg, messageId);
   const Stream = req('WAWebStreamModel').Stream;
   Stream.markAvailable();
   try {
@@ -89,7 +96,65 @@ const [messageId, done] = arguments;
   } finally {
     Stream.markUnavailable();
   }
-  return {chat_id: chatId};
+  return {chat_id: chat.id._serialized};
+})().then((r) => done({ok: true, result: r}), (e) => done(failure(e)));
+"""
+
+# Edits and deletions: only the account's own messages, and only while the
+# page allows (WhatsApp gives the sender a while; the page knows how long,
+# through WAWebMsgActionCapability, as whatsapp-web.js asks it).  A refusal
+# names the message's age, the one thing the page's yes or no does not say.
+OWN_MESSAGE_JS = """
+function ownMessage(msg, messageId, what) {
+  if (!msg.id.fromMe) {
+    throw new ActionError('not_own_message', 'message ' + messageId + ' was not sent by this account: only its own '
+                          + 'messages can be ' + what);
+  }
+}
+function refusal(msg, messageId, what) {
+  const age = Math.max(0, Math.round(Date.now() / 1000 - (msg.t || 0)));
+  return 'WhatsApp Web does not let message ' + messageId + ' (sent ' + age + ' s ago, ' + msg.type + ') be ' + what
+    + ': past the time WhatsApp allows for it, or a kind of message that cannot be';
+}
+"""
+
+# Change the text of one of the account's messages (a file's caption).
+EDIT_JS = MESSAGE_HELPERS_JS + OWN_MESSAGE_JS + """
+const [messageId, text, done] = arguments;
+(async () => {
+  const req = window.require;
+  const msg = await findMessage(req, messageId);
+  ownMessage(msg, messageId, 'edited');
+  const can = req('WAWebMsgActionCapability');
+  if (!can.canEditText(msg) && !can.canEditCaption(msg)) {
+    throw new ActionError('cannot_edit', refusal(msg, messageId, 'edited'));
+  }
+  await req('WAWebSendMessageEditAction').sendMessageEdit(msg, text, {});
+  return {};
+})().then((r) => done({ok: true, result: r}), (e) => done(failure(e)));
+"""
+
+# Delete one of the account's messages for everyone, or (forMe) any message
+# for this device only.
+REVOKE_JS = MESSAGE_HELPERS_JS + OWN_MESSAGE_JS + """
+const [messageId, forMe, done] = arguments;
+(async () => {
+  const req = window.require;
+  const msg = await findMessage(req, messageId);
+  const chat = await chatOfMessage(req, msg, messageId);
+  const Cmd = req('WAWebCmd').Cmd;
+  if (forMe) {
+    await Cmd.sendDeleteMsgs(chat, {list: [msg], type: 'message'}, true);
+    return {};
+  }
+  ownMessage(msg, messageId, 'deleted for everyone');
+  // Done already (a command carried out twice, after a restart): done.
+  if (msg.type === 'revoked') return {};
+  if (!req('WAWebMsgActionCapability').canSenderRevokeMsg(msg)) {
+    throw new ActionError('cannot_revoke', refusal(msg, messageId, 'deleted for everyone'));
+  }
+  await Cmd.sendRevokeMsgs(chat, {list: [msg], type: 'message'}, {clearMedia: true});
+  return {};
 })().then((r) => done({ok: true, result: r}), (e) => done(failure(e)));
 """
 
@@ -146,6 +211,10 @@ def check(cmd: dict) -> tuple[str, str] | None:
         return "bad_message_id", "message_id must be a message's _serialized id"
     if cmd["action"] == "react" and len(cmd["emoji"]) > MAX_EMOJI:
         return "bad_emoji", f"emoji longer than {MAX_EMOJI} characters"
+    if cmd["action"] == "edit" and not cmd["text"]:
+        return "empty_message", "the new text must not be empty"
+    if cmd["action"] == "edit" and len(cmd["text"]) > MAX_TEXT:
+        return "too_long", f"text longer than {MAX_TEXT} characters"
     return None
 
 
@@ -160,6 +229,10 @@ def perform(driver, cmd: dict, timeout: float) -> dict:
         script, args = CHECK_NUMBER_JS, (cmd["phone"],)
     elif cmd["action"] == "react":
         script, args = REACT_JS, (cmd["message_id"], cmd["emoji"])
+    elif cmd["action"] == "edit":
+        script, args = EDIT_JS, (cmd["message_id"], cmd["text"])
+    elif cmd["action"] == "revoke":
+        script, args = REVOKE_JS, (cmd["message_id"], bool(cmd.get("for_me", False)))
     else:
         script, args = READ_JS, (cmd["message_id"],)
     try:

@@ -23,6 +23,20 @@
 
   const isLoaded = () => !!(window.Debug && window.Debug.VERSION && typeof window.require === 'function');
 
+  // The ids of messages this session sends: its send scripts
+  // (pagescripts.py) name each here before the page adds it.  The page adds
+  // every message of the account to Msg, ours included; only those written
+  // on another device (the phone) are reported, as the account's own.  Kept
+  // after they are seen (a page that adds a model again reports nothing
+  // twice); the oldest go past a bound.
+  const ownSends = new Set();
+  Object.defineProperty(window, '__wwnodeSending', {
+    value: (id) => {
+      ownSends.add(String(id));
+      if (ownSends.size > 1000) ownSends.delete(ownSends.values().next().value);
+    },
+  });
+
   // The module system appears when the page's bundle has run; until then
   // there is nothing to subscribe to.  Looked for every 10 ms (three
   // property reads): every 50 ms, it was found 46 ms after the document
@@ -74,9 +88,25 @@
       qrString(ref).then((qr) => emit({ type: 'qr', qr }),
         (e) => emit({ type: 'error', reason: 'qr_unreadable', detail: String(e) }));
     };
+    // A person's other id, where the page knows it (as whatsapp-web.js
+    // finds it, WWebJS.enforceLidAndPnRetrieval): the number of a LID, the
+    // LID of a number.  Required when a message comes; a page without the
+    // module still reports its messages, with the ids as they are, and the
+    // session logs why once.
+    let contactsMissing = false;
+    const otherIdOf = (wid) => {
+      let contacts;
+      try { contacts = req('WAWebApiContact'); } catch (e) {
+        if (!contactsMissing) emit({ type: 'error', reason: 'lid_mapping_unavailable', detail: String(e) });
+        contactsMissing = true;
+        return null;
+      }
+      const w = typeof wid === 'string' ? req('WAWebWidFactory').createWid(wid) : wid;
+      return widString(w.server === 'lid' ? contacts.getPhoneNumber(w) : contacts.getCurrentLid(w)) || null;
+    };
     const synced = () => {
       const me = Me.getMaybeMePnUser() || Me.getMaybeMeLidUser();
-      emit({ type: 'synced', me: widString(me) });
+      emit({ type: 'synced', me: widString(me), me_lid: widString(Me.getMaybeMeLidUser()) || null });
     };
 
     Socket.on('change:state', (_model, state) => emit({ type: 'state', state }));
@@ -85,18 +115,23 @@
     // The page fires one or the other depending on where the logout came from.
     Cmd.on('logout', () => emit({ type: 'logout' }));
     Cmd.on('logout_from_bridge', () => emit({ type: 'logout' }));
+    // Messages from others, and the account's own written on another
+    // device (fromMe, reported as such); never this session's own sends.
+    const report = (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit, otherIdOf) });
     const onNewMessage = (msg) => {
-      if (!msg.isNewMsg || (msg.id && msg.id.fromMe)) return;
+      if (!msg.isNewMsg) return;
+      if (msg.id && msg.id.fromMe && ownSends.has(String(msg.id._serialized))) return;
       if (msg.type === 'ciphertext') {
         // Not decrypted yet: it becomes readable with a change of type.
-        msg.once('change:type', (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit) }));
+        msg.once('change:type', report);
         return;
       }
-      emit({ type: 'message', message: toClientMessage(msg, findLinks, emit) });
+      report(msg);
     };
     Msg.on('add', onNewMessage);
     listenForAcks(Msg, emit);  // receipts.js
     listenForReactions(req, emit);
+    listenForChanges(Msg, emit, (m) => toClientMessage(m, findLinks, emit, otherIdOf));
     // New messages the page took before this script could listen (it
     // starts when the module system appears; the page may already be
     // receiving by then).

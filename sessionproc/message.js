@@ -1,5 +1,6 @@
-// An inbound message as the session reports it: the shape whatsapp-web.js
-// 1.34.7 gives a serialized Message (its page-side getMessageModel, then
+// A message as the session reports it (one from someone else, or one the
+// account sent from another device): the shape whatsapp-web.js 1.34.7 gives
+// a serialized Message (its page-side getMessageModel, then
 // Message._patch), keeping every field the wire contract lists.
 //
 // Pure functions of a message model; hook.js calls them.  Loaded in front
@@ -19,8 +20,10 @@ function deviceTypeOf(messageId) {
 }
 
 // `model` is the page's message model; `findLinks` is WALinkify.findLinks;
-// `report(obj)` tells the session about a problem that did not stop us.
-function toClientMessage(model, findLinks, report) {
+// `report(obj)` tells the session about a problem that did not stop us;
+// `otherIdOf(wid)` is a person's other id (LID or phone number) where the
+// page knows it, else null.
+function toClientMessage(model, findLinks, report, otherIdOf = () => null) {
   const m = typeof model.serialize === 'function' ? model.serialize() : model;
   const rawId = m.id || {};
   const id = {
@@ -31,7 +34,7 @@ function toClientMessage(model, findLinks, report) {
   };
   // A file the phone can fetch has a directPath; a mediaKey alone is not enough.
   const hasMedia = Boolean(m.directPath);
-  return {
+  const out = {
     id,
     ack: m.ack ?? 0,
     hasMedia,
@@ -53,6 +56,30 @@ function toClientMessage(model, findLinks, report) {
     links: linksOf(model, findLinks, report),
     notifyName: m.notifyName ?? '',
   };
+  addOtherIds(out, model, otherIdOf, report);
+  return out;
+}
+
+// Ids are given as the page gives them; where the page knows a person by
+// both ids, the other one is added beside it: `from_pn` for a message from
+// a LID, `from_lid` for one from a phone number, the same for `author`
+// (groups) and `to`.  A client can then answer `from` as it is, and still
+// know the number where WhatsApp shows it.
+function addOtherIds(out, model, otherIdOf, report) {
+  for (const name of ['from', 'author', 'to']) {
+    const id = out[name];
+    if (typeof id !== 'string') continue;
+    const server = id.slice(id.lastIndexOf('@') + 1);
+    if (server !== 'lid' && server !== 'c.us') continue;  // a group, a broadcast: no person
+    let other;
+    try {
+      other = otherIdOf((model && typeof model[name] === 'object' && model[name]) || id);
+    } catch (e) {
+      report({ type: 'error', reason: 'lid_mapping_unreadable', detail: String(e) });
+      return;  // the message still goes out, as the page gave it
+    }
+    if (typeof other === 'string' && other && other !== id) out[`${name}_${server === 'lid' ? 'pn' : 'lid'}`] = other;
+  }
 }
 
 // WhatsApp Web's own link finder, on the caption of media, else the body

@@ -26,19 +26,21 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media")
+        "media", "lid", "edit", "revoke")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
 WHEN_SYNCED = "synced"
 # Not checked by a session at all, only by ``wwnode doctor``: a page that
 # lacks them fails that one feature (a media send fails ``page_error``, an
-# inbound file comes with ``media.error``), not the whole session.
+# inbound file comes with ``media.error``, a message comes without the
+# other id of its sender, an edit fails ``page_error``), not the whole
+# session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
-                "media": ON_USE}
+                "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,18 @@ SURFACE: tuple[Need, ...] = (
     need("media", "WAWebStartMediaUploadQpl", "startMediaUploadQpl"),
     need("media", "WAWebDownloadManager", "downloadManager.downloadAndMaybeDecrypt"),
     need("media", "WAWebCollections", "Msg.get"),
+    # A person's other id (hook.js, message.js): the number of a LID, the
+    # LID of a number, as whatsapp-web.js asks the page for them.
+    need("lid", "WAWebApiContact", "getPhoneNumber"),
+    need("lid", "WAWebApiContact", "getCurrentLid"),
+    # Editing and deleting the account's messages (actions.py), as
+    # whatsapp-web.js's Message.edit and Message.delete.
+    need("edit", "WAWebMsgActionCapability", "canEditText"),
+    need("edit", "WAWebMsgActionCapability", "canEditCaption"),
+    need("edit", "WAWebSendMessageEditAction", "sendMessageEdit"),
+    need("revoke", "WAWebMsgActionCapability", "canSenderRevokeMsg"),
+    need("revoke", "WAWebCmd", "Cmd.sendRevokeMsgs"),
+    need("revoke", "WAWebCmd", "Cmd.sendDeleteMsgs"),
 )
 
 

@@ -35,6 +35,11 @@ async function markSeen(req, chat) {
     Stream.markUnavailable();
   }
 }
+// Tells the page's hook (hook.js) that the message with this key is one of
+// this session's sends, not the account's own from another device.
+function markOwnSend(key) {
+  if (typeof window.__wwnodeSending === 'function') window.__wwnodeSending(key._serialized);
+}
 // Who we write as, as whatsapp-web.js decides: in a chat addressed by LID
 // (a LID chat id, or a group in LID addressing mode) our own LID user, else
 // our phone number's user -- whichever exists when the other does not.
@@ -75,6 +80,7 @@ const [chatId, text, sendSeen, options, done] = arguments;
   const msg = {id, ack: 0, body: text, from: me, to: chat.id, local: true, self: 'out',
                t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral,
                ...mentionFields(req, options.mentions), ...reply};
+  markOwnSend(id);
   const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
   await added;
   const outcome = await result;
@@ -144,6 +150,7 @@ try {
   const ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat);
   const msg = {id, ack: 0, from: me, to: chat.id, local: true, self: 'out',
                t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral, ...fields};
+  markOwnSend(id);
   const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
   await added;
   const outcome = await result;

@@ -7,7 +7,8 @@ The process writes nothing else to stdout; its own log goes to its log file.
 Commands (node -> session, on stdin)
 ====================================
 ``{"cmd": "send", "id": C, "chat_id": "5511...@c.us", "text": T}``
-    Send text ``T``.  Answered by ``sent`` or ``send_failed`` with the same
+    Send text ``T`` (``chat_id`` may also be a person's LID, ``...@lid``,
+    or a group).  Answered by ``sent`` or ``send_failed`` with the same
     ``id``.  Commands are handled in order, one at a time.
     With ``"media": {"path": P, "mimetype": M, "filename": F, "as": A}``
     it sends the file at ``P`` (a file in the session's media folder,
@@ -18,11 +19,17 @@ Commands (node -> session, on stdin)
 ``{"cmd": "send", ..., "quoted_message_id": Q, "mentions": [W, ...]}``
     Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
     must hold it, else ``send_failed`` ``unknown_message``), and the ids
-    ``...@c.us`` the text mentions.
+    ``...@c.us`` or ``...@lid`` the text mentions.
 ``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
 ``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
-    React to message ``M`` (``E`` ``""`` takes the reaction back), or mark
-    its chat read.  Answered by ``action_done`` or ``action_failed`` with
+``{"cmd": "action", "id": C, "action": "edit", "message_id": M, "text": T}``
+``{"cmd": "action", "id": C, "action": "revoke", "message_id": M, "for_me": B}``
+    React to message ``M`` (``E`` ``""`` takes the reaction back), mark
+    its chat read, change its text to ``T``, or delete it for everyone
+    (``for_me`` true: for this device only).  Edits and deletions for
+    everyone take only the account's own messages, while the page allows
+    (``action_failed`` ``not_own_message``, ``cannot_edit``,
+    ``cannot_revoke``).  Answered by ``action_done`` or ``action_failed`` with
     the same ``id``; carried out in order with the sends.
 ``{"cmd": "check_number", "id": C, "phone": "5511..."}``
     Whether the number has WhatsApp: ``action_done`` with ``result``
@@ -49,9 +56,14 @@ Events (session -> node, on stdout)
                                                   page sees of the browser
 ``{"event": "qr", "qr": Q, "attempt": N}``        QR code N is shown (five-part string)
 ``{"event": "authenticated"}``                    the page synced its session
-``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive
+``{"event": "ready", "me": "5511...@c.us"}``      ready to send and receive; ``me_lid``: the
+                                                  account's LID, where the page has one
 ``{"event": "state", "state": S}``                WhatsApp Web's socket state changed
-``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names;
+``{"event": "message", "message": M}``            inbound message, whatsapp-web.js field names
+                                                  (``fromMe`` true: the account wrote it on
+                                                  another device; never one of this session's
+                                                  sends); a person's other id where the page
+                                                  knows it (``from_pn``/``from_lid``, ...);
                                                   with media, also ``"media": {"path", "mimetype",
                                                   "filename", "size"}`` (a file ``in-*`` in the
                                                   media folder, the node's to take and remove) or
@@ -67,6 +79,12 @@ Events (session -> node, on stdout)
 ``{"event": "reaction", "message_id": M, "reaction": E, "sender": W}``
                                                   someone reacted to message ``M`` (``E``
                                                   ``""``: took the reaction back)
+``{"event": "message_edit", "message": M, "previous_body": B}``
+                                                  message ``M`` (its new text in ``body``) was
+                                                  edited by its sender, this session included
+``{"event": "message_revoke", "message_id": M, "chat_id": CH, "from_me": B}``
+                                                  message ``M`` was deleted for everyone by its
+                                                  sender (``from_me``: the account)
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -136,9 +154,11 @@ EXIT_CRASHED = 1
 EXIT_ENDED = 3
 EXIT_CANNOT_START = 78
 
-# A chat: a phone number's chat, or a group.  \A and \Z, not ^ and $: a
-# trailing newline must not pass.
-CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
+# A chat: a person's chat, by phone number (``@c.us``) or by the hidden id
+# WhatsApp gives people (LID, ``@lid``: groups show members so, and
+# one-to-one chats with people whose number the account does not know),
+# or a group.  \A and \Z, not ^ and $: a trailing newline must not pass.
+CHAT_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z|\A[0-9]{5,20}(-[0-9]{5,20})?@g\.us\Z")
 MAX_TEXT = 65536  # WhatsApp's limit for one text message
 
 MAX_COMMAND_LINE = 1024 * 1024  # node -> session; a send is far smaller
@@ -153,18 +173,29 @@ DEFAULT_BOOT_TIMEOUT = 60.0
 COMMANDS = ("send", "ping", "stop", "action", "check_number")
 # Commands the ``sender`` thread carries out, in order, one at a time.
 PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
-ACTIONS = ("react", "read")
+ACTIONS = ("react", "read", "edit", "revoke")
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
 MESSAGE_ID_RE = re.compile(
     r"\A(true|false)_[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)_[0-9A-Za-z]{1,64}(_[0-9]{5,20}@(c\.us|lid))?\Z")
-USER_ID_RE = re.compile(r"\A[0-9]{5,20}@c\.us\Z")  # a person, as mentions name them
+USER_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z")  # a person, as mentions name them
 PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
 MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
+
+
+def id_refusal(value: str, pattern: re.Pattern, refusal: str) -> str | None:
+    """Why ``value`` is not an id ``pattern`` takes, as a ``command_failed``
+    reason, or None when it is one.  An id that says it is a LID (it ends
+    ``@lid``) but is not ``<digits>@lid`` is ``bad_lid``: its own reason,
+    so a client that copied a LID wrongly is told so rather than that chats
+    look like ``...@c.us``."""
+    if pattern.match(value):
+        return None
+    return "bad_lid" if value.endswith("@lid") else refusal
 
 # Reasons (``disconnected`` / ``auth_failure``) after which the profile no
 # longer holds a working link: the phone forgot it, so the profile goes.
@@ -201,7 +232,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "loaded": {"version": (str,), "user_agent": (str,), "webdriver": (bool, type(None))},
     "qr": {"qr": (str,), "attempt": (int,)},
     "authenticated": {},
-    "ready": {"me": (str, type(None))},
+    "ready": {"me": (str, type(None)), "me_lid?": (str,)},
     "state": {"state": (str,)},
     "message": {"message": (dict,)},
     "sent": {"id": (str,), "message_id": (str,)},
@@ -211,6 +242,8 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "action_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
     "ack": {"message_id": (str,), "chat_id": (str, type(None)), "ack": (int,)},
     "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
+    "message_edit": {"message": (dict,), "previous_body": (str,)},
+    "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -290,6 +323,10 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("action needs a string message_id")
         if cmd["action"] == "react" and not isinstance(cmd.get("emoji"), str):
             raise BadCommand("react needs a string emoji")
+        if cmd["action"] == "edit" and not isinstance(cmd.get("text"), str):
+            raise BadCommand("edit needs a string text")
+        if cmd["action"] == "revoke" and not isinstance(cmd.get("for_me", False), bool):
+            raise BadCommand("revoke's for_me must be true or false")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

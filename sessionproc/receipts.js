@@ -1,8 +1,8 @@
 // What happens to messages after they are sent or received: acks of our own
-// messages and reactions to any message, reported to the session as
-// whatsapp-web.js 1.34.7 finds them on the page.  Loaded between message.js
-// and hook.js inside one function (see pagescripts.hook_source); hook.js
-// calls these once it has attached.
+// messages, reactions to any message, edits and deletions for everyone,
+// reported to the session as whatsapp-web.js 1.34.7 finds them on the page.
+// Loaded between message.js and hook.js inside one function (see
+// pagescripts.hook_source); hook.js calls these once it has attached.
 
 // Acks: the page's messages change `ack` as receipts come (the collection
 // re-triggers each model's change); -1 error, 0 pending, 1 server,
@@ -11,6 +11,26 @@ function listenForAcks(Msg, emit) {
   Msg.on('change:ack', (msg, ack) => {
     if (!msg || !msg.id || !msg.id.fromMe) return;
     emit({ type: 'ack', message_id: msg.id._serialized, chat_id: widString(msg.id.remote) ?? null, ack });
+  });
+}
+
+// Edits and deletions for everyone: the page changes the message's model.
+// An edit changes its text (`body`, a file's `caption`); a deletion turns
+// its type to 'revoked' (and empties its text: that is no edit).  A file's
+// `body` is the page's own (its preview), so only its caption counts.
+// `toMessage(model)` is the message as the session reports it.
+function listenForChanges(Msg, emit, toMessage) {
+  const edited = (field) => (msg, text, previous) => {
+    if (!msg || !msg.id || msg.type === 'revoked' || typeof previous !== 'string' || text === previous) return;
+    if (field === 'body' && (msg.directPath || msg.mediaObject)) return;
+    emit({ type: 'edit', message: toMessage(msg), previous_body: previous });
+  };
+  Msg.on('change:body', edited('body'));
+  Msg.on('change:caption', edited('caption'));
+  Msg.on('change:type', (msg, type) => {
+    if (type !== 'revoked' || !msg || !msg.id) return;
+    emit({ type: 'revoke', message_id: widString(msg.id), chat_id: widString(msg.id.remote) ?? null,
+           from_me: !!msg.id.fromMe });
   });
 }
 

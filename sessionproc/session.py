@@ -42,7 +42,7 @@ from .output import Output
 from .stopping import Stopper
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
                        LINKED_MARKER, MAX_TEXT, MESSAGE_ID_RE, PAGE_COMMANDS, SEND_REFUSED_STOPPING,
-                       UNLINKED_REASONS, USER_ID_RE, BadCommand, decode_command)
+                       UNLINKED_REASONS, USER_ID_RE, BadCommand, decode_command, id_refusal)
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -371,15 +371,17 @@ class Session:
     def _send(self, cmd: dict) -> dict:
         cid, chat_id, text = cmd["id"], cmd["chat_id"], cmd["text"]
         failed = {"event": "send_failed", "id": cid}
-        if not CHAT_ID_RE.match(chat_id):
-            return failed | {"reason": "bad_chat_id", "detail": "chat_id must look like 5511999999999@c.us"}
+        refusal = id_refusal(chat_id, CHAT_ID_RE, "bad_chat_id")
+        if refusal is not None:
+            return failed | {"reason": refusal, "detail": "chat_id must look like 5511999999999@c.us or 1234...@lid"}
         if len(text) > MAX_TEXT:
             return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
         options = {"quotedMessageId": cmd.get("quoted_message_id") or None, "mentions": cmd.get("mentions") or []}
         if options["quotedMessageId"] and not MESSAGE_ID_RE.match(options["quotedMessageId"]):
             return failed | {"reason": "bad_message_id", "detail": "quoted_message_id is not a message id"}
-        if not all(USER_ID_RE.match(m) for m in options["mentions"]):
-            return failed | {"reason": "bad_mentions", "detail": "mentions must be ids like 5511999999999@c.us"}
+        refusals = [r for r in (id_refusal(m, USER_ID_RE, "bad_mentions") for m in options["mentions"]) if r]
+        if refusals:
+            return failed | {"reason": refusals[0], "detail": "mentions must be ids like 5511...@c.us or 1234...@lid"}
         if self.stopping.is_set():
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():

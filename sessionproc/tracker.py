@@ -154,6 +154,14 @@ class Tracker:
         return [{"event": "reaction", "message_id": str(r.get("message_id")), "reaction": str(r.get("reaction") or ""),
                  "sender": r.get("sender")}]
 
+    def _on_edit(self, r: dict) -> list[dict]:
+        return [{"event": "message_edit", "message": r.get("message") or {},
+                 "previous_body": str(r.get("previous_body") or "")}]
+
+    def _on_revoke(self, r: dict) -> list[dict]:
+        return [{"event": "message_revoke", "message_id": str(r.get("message_id")), "chat_id": r.get("chat_id"),
+                 "from_me": bool(r.get("from_me"))}]
+
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need
         that it lacks (checked only now, as whatsapp-web.js does)."""
@@ -163,7 +171,10 @@ class Tracker:
             return self._incompatible(r["missing"])
         self.authenticated = True
         self.me = r.get("me")
-        return [{"event": "authenticated"}, {"event": "ready", "me": self.me}]
+        ready = {"event": "ready", "me": self.me}
+        if isinstance(r.get("me_lid"), str) and r["me_lid"] != self.me:
+            ready["me_lid"] = r["me_lid"]  # the account's LID, where the page has one
+        return [{"event": "authenticated"}, ready]
 
     def _on_message(self, r: dict) -> list[dict]:
         return [{"event": "message", "message": r.get("message")}]

@@ -1,13 +1,13 @@
 """The action desk (message_action, check_number), what sessions say of
-messages (acks, reactions) and pairing codes, on a node assembled around
-fakes; and the checks of the new command fields."""
+messages (acks, reactions, edits, deletions) and pairing codes, on a node
+assembled around fakes; and the checks of the new command fields."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from sessionproc.protocol import EXIT_CRASHED, BadCommand, SessionArgs, decode_command, decode_event
+from sessionproc.protocol import EXIT_CRASHED, BadCommand, BadEvent, SessionArgs, decode_command, decode_event
 from support import delivery, node_rig
 from wwnode.commands import Command, Rejected, parse
 
@@ -111,6 +111,30 @@ def test_acks_and_reactions_pass_through_as_events(rig):
         {"key": "k", "message_id": MSG, "reaction": "❤️", "sender": "5511999990002@c.us"}]
 
 
+def test_edits_and_deletions_go_to_the_session_and_what_it_tells_passes_through(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    own = "true_5511999990002@c.us_3EB0C0FFEE"
+    act(rig, Command("message_action", "k", "e1", action="edit", message_id=own, text="fixed"))
+    act(rig, Command("message_action", "k", "d1", action="revoke", message_id=own, for_me=False))
+    edit_line, revoke_line = rec.child.sent[-2:]
+    assert edit_line == {"cmd": "action", "id": edit_line["id"], "action": "edit", "message_id": own, "text": "fixed"}
+    assert revoke_line == {"cmd": "action", "id": revoke_line["id"], "action": "revoke", "message_id": own,
+                           "for_me": False}
+    rig.say(rec, {"event": "message_edit", "message": {"id": {"_serialized": own}, "body": "fixed"},
+                  "previous_body": "fixd"},
+            {"event": "action_done", "id": edit_line["id"], "result": {}},
+            {"event": "message_revoke", "message_id": own, "chat_id": "5511999990002@c.us", "from_me": True},
+            {"event": "action_done", "id": revoke_line["id"], "result": {}})
+    assert rig.broker.events("message_edit_instance") == [
+        {"key": "k", "message": {"id": {"_serialized": own}, "body": "fixed"}, "previous_body": "fixd"}]
+    assert rig.broker.events("message_revoke_instance") == [
+        {"key": "k", "message_id": own, "chat_id": "5511999990002@c.us", "from_me": True}]
+    assert rig.broker.events("message_action_done_instance") == [
+        {"key": "k", "action": "edit", "message_id": own, "command_id": "e1"},
+        {"key": "k", "action": "revoke", "message_id": own, "for_me": False, "command_id": "d1"}]
+
+
 def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert rig.node.ownership.claim("p")
     rig.sessions.create(Command("create_instance", "p", pair_with_phone="5511999990009"), delivery(), 0.0)
@@ -146,6 +170,18 @@ BAD = [
      "bad_mentions"),
     ("send_message", {"key": "k", "chat_id": "5511999990001@c.us", "message": "x", "mentions": "bob"},
      "wrong_type"),
+    # A LID copied wrongly is told as such, in a chat id as in mentions.
+    ("send_message", {"key": "k", "chat_id": "abc123@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "123@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "12345678901234-1@lid", "message": "x"}, "bad_lid"),
+    ("send_message", {"key": "k", "chat_id": "123456789012345@lid.us", "message": "x"}, "bad_chat_id"),
+    ("send_message", {"key": "k", "chat_id": "5511999990001@c.us", "message": "x",
+                      "mentions": ["5511999990001@c.us", "x1@lid"]}, "bad_lid"),
+    ("message_action", {"key": "k", "action": "edit", "message_id": MSG}, "missing_field"),
+    ("message_action", {"key": "k", "action": "edit", "message_id": MSG, "text": ""}, "empty_message"),
+    ("message_action", {"key": "k", "action": "edit", "message_id": MSG, "text": 5}, "wrong_type"),
+    ("message_action", {"key": "k", "action": "edit", "message_id": MSG, "text": "x" * 65537}, "too_long"),
+    ("message_action", {"key": "k", "action": "revoke", "message_id": MSG, "for_me": "yes"}, "wrong_type"),
     ("create_instance", {"key": "k", "pair_with_phone": "55-11"}, "bad_phone"),
     ("create_instance", {"key": "k", "pair_with_phone": 5511}, "wrong_type"),
 ]
@@ -164,9 +200,19 @@ def test_good_fields_are_taken():
         "quoted_message_id": "false_120363000000000001@g.us_3EB0AA_5511999990001@c.us",
         "mentions": ["5511999990001@c.us"]}))
     assert cmd.quoted_message_id.endswith("_5511999990001@c.us") and cmd.mentions == ("5511999990001@c.us",)
+    # People by LID: as a chat, in mentions, as the author in a message id.
+    cmd = parse("send_message", orjson.dumps({
+        "key": "k", "chat_id": "123456789012345@lid", "message": "hi", "mentions": ["987654321098765@lid"],
+        "quoted_message_id": "false_120363000000000001@g.us_3EB0AA_987654321098765@lid"}))
+    assert (cmd.chat_id, cmd.mentions) == ("123456789012345@lid", ("987654321098765@lid",))
     assert parse("message_action", orjson.dumps({"key": "k", "action": "react", "message_id": MSG,
                                                  "emoji": ""})).emoji == ""
     assert parse("message_action", orjson.dumps({"key": "k", "action": "read", "message_id": MSG})).action == "read"
+    edited = parse("message_action", orjson.dumps({"key": "k", "action": "edit", "message_id": MSG, "text": "new"}))
+    assert (edited.action, edited.text) == ("edit", "new")
+    assert parse("message_action", orjson.dumps({"key": "k", "action": "revoke", "message_id": MSG})).for_me is False
+    assert parse("message_action", orjson.dumps({"key": "k", "action": "revoke", "message_id": MSG,
+                                                 "for_me": True})).for_me is True
     assert parse("create_instance", orjson.dumps({"key": "k", "pair_with_phone": "5511999990001"})).pair_with_phone
 
 
@@ -200,10 +246,15 @@ def test_the_pipe_carries_the_new_commands_and_events():
     for bad in (b'{"cmd": "action", "id": "a", "action": "pin", "message_id": "m"}',
                 b'{"cmd": "action", "id": "a", "action": "react", "message_id": "m"}',
                 b'{"cmd": "check_number", "id": "a"}',
+                b'{"cmd": "action", "id": "a", "action": "edit", "message_id": "m"}',
+                b'{"cmd": "action", "id": "a", "action": "revoke", "message_id": "m", "for_me": 1}',
                 b'{"cmd": "send", "id": "a", "chat_id": "c", "text": "t", "mentions": "x"}'):
         with pytest.raises(BadCommand):
             decode_command(bad)
     assert decode_event(b'{"event": "pairing_code", "code": "ABCD2345", "attempt": 1}')["code"] == "ABCD2345"
     assert decode_event(b'{"event": "ack", "message_id": "m", "chat_id": null, "ack": 3}')["ack"] == 3
+    assert decode_event(b'{"event": "message_revoke", "message_id": "m", "chat_id": "c", "from_me": false}')
+    with pytest.raises(BadEvent):
+        decode_event(b'{"event": "message_edit", "message": {}}')  # without its previous text
     args = SessionArgs.parse(["--key", "k", "--profile", "/p", "--url", "http://x/", "--pair-with-phone", "5511999990001"])
     assert args.pair_with_phone == "5511999990001"

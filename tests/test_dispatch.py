@@ -25,7 +25,9 @@ def test_a_bad_command_is_answered_and_dead_lettered_then_acked_once_confirmed(r
     rig.dispatch.on_command(d, 0.0)
     assert rig.broker.failed() == [(d.tag, "bad_chat_id")]
     assert rig.broker.events("command_failed") == [{"command": "send_message", "reason": "bad_chat_id", "key": "k",
-                                                    "detail": "chat_id must look like 5511999999999@c.us"}]
+                                                    "detail": "chat_id must look like 5511999999999@c.us, a LID "
+                                                              "123456789012345@lid, or a group's "
+                                                              "120363000000000000@g.us"}]
     assert d.tag not in rig.broker.acked  # not before the dead letter is safe
     rig.broker.confirm_all()
     assert rig.broker.acked == [d.tag]

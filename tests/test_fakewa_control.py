@@ -114,13 +114,15 @@ def test_scan_links_the_device_and_restores_it_later():
     link = world.open_link("dev1", TAIL, False, now=0.0)
     ref = link.events.get_nowait()["ref"]
     assert world.scan(f"{ref},{TAIL}", "5511999990001", now=1.0, pushname="Ana") == "5511999990001@c.us"
+    lid = world.lid_of("5511999990001")
+    ids = {"lid": lid, "lids": [[lid, "5511999990001@c.us"]], "lid_groups": []}  # the account's own LID
     assert drain(link) == [{"type": "paired", "wid": "5511999990001@c.us", "restored": False,
-                            "pushname": "Ana", "platform": "android"}]
+                            "pushname": "Ana", "platform": "android", **ids}]
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=5.0)
     assert again.events.get_nowait() == {"type": "paired", "wid": "5511999990001@c.us", "restored": True,
-                                         "pushname": "Ana", "platform": "android"}
+                                         "pushname": "Ana", "platform": "android", **ids}
 
 
 def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
@@ -293,10 +295,11 @@ def test_headless_chrome_gets_the_unsupported_browser_page(wa):
 
 
 def test_dropped_modules_reach_the_page_as_data(make_wa):
-    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"))
+    wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"), edit_window=60)
     html = page_html(wa, WWEBJS_UA)
     block = html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0]
-    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"]}
+    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"], "editWindow": 60,
+                                 "revokeWindow": 60 * 3600}
 
 
 def test_unknown_or_malformed_modules_cannot_be_dropped():
@@ -358,7 +361,7 @@ def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "wwnode.fakewa.cli", "--port", "0", "--tls", "--sync-delay", "0.5",
-         "--auto-read", "1", "--drop-module", "WALinkify"],
+         "--auto-read", "1", "--drop-module", "WALinkify", "--edit-window", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -369,7 +372,7 @@ def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
         port = int(url.rsplit(":", 1)[1].strip("/"))
         conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl._create_unverified_context())
         conn.request("GET", "/", headers={"User-Agent": WWEBJS_UA})
-        assert '{"dropModules":["WALinkify"]}' in conn.getresponse().read().decode()
+        assert '{"dropModules":["WALinkify"],"editWindow":0.0,' in conn.getresponse().read().decode()
         conn.close()
     finally:
         proc.terminate()

@@ -49,11 +49,11 @@ def test_numbers_have_whatsapp_when_linked_or_declared():
     world, phone, other, moved = World(), new_phone(), new_phone(), new_phone()
     link = page(world)
     world.scan(link.qr, phone, now=0.0)
-    assert world.query_exists("dev-1", f"{phone}@c.us") == f"{phone}@c.us"
+    assert world.query_exists("dev-1", f"{phone}@c.us")["wid"] == f"{phone}@c.us"
     assert world.query_exists("dev-1", f"{other}@c.us") is None
     world.set_number(moved, True, wid=f"{moved}1@c.us")
     world.set_number(phone, False)
-    assert world.query_exists("dev-1", f"{moved}@c.us") == f"{moved}1@c.us"
+    assert world.query_exists("dev-1", f"{moved}@c.us")["wid"] == f"{moved}1@c.us"
     assert world.query_exists("dev-1", f"{phone}@c.us") is None
     with pytest.raises(BadRequest):
         world.query_exists("dev-1", "someone")

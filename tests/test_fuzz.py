@@ -42,7 +42,7 @@ def test_arbitrary_json_objects_are_parsed_or_rejected(queue, doc):
         cmd = parse(queue, json.dumps(doc).encode())  # json: integers of any size
     except Rejected as r:
         assert r.reason in {"not_json", "not_object", "missing_field", "wrong_type", "bad_key", "bad_chat_id",
-                            "empty_message", "too_long"}
+                            "bad_lid", "empty_message", "too_long"}
         return
     # What passes is exactly what the contract allows.
     assert isinstance(doc["key"], str) and 1 <= len(doc["key"]) <= 64

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 
+import orjson
 import pytest
 
 from mediafiles import FileServer, jpeg, pdf
@@ -158,6 +159,23 @@ def test_inbound_media_is_inline_up_to_the_limit_else_a_blob(rig):
     assert open_blob_store("", rig.cfg.data_dir).get_bytes(blob) == big
     assert third["message"]["id"]["id"] == "AFTER" and "media" not in third["message"]
     assert not list((rig.cfg.data_dir / "sessions" / "k" / "media").iterdir())  # both files taken
+
+
+def test_the_accounts_own_messages_are_their_own_event_in_order_with_the_others(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    big = pdf(5000)
+    say_file(rig, rec, "in-a", big)  # stored as a blob: what follows waits behind it
+    rig.say(rec, {"event": "message", "message": {"id": {"id": "OWN", "fromMe": True}, "fromMe": True,
+                                                  "hasMedia": False, "body": "from the phone"}}, now=2.0)
+    say_text(rig, rec, "THEIRS")
+    settle_inbound(rig)
+    names = ("message_instance", "own_message_instance")
+    assert [(i.routing_key, orjson.loads(i.body)["message"]["id"]["id"]) for i in rig.broker.published
+            if i.exchange == "wa.events" and i.routing_key in names] == [
+        ("message_instance", "IN-A"), ("own_message_instance", "OWN"), ("message_instance", "THEIRS")]
+    [own] = rig.broker.events("own_message_instance")
+    assert own["key"] == "k" and own["message"]["fromMe"] is True
 
 
 def test_inbound_media_outside_the_sessions_folder_is_not_read(rig, tmp_path):

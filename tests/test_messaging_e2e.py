@@ -1,7 +1,7 @@
 """Messaging beyond text end to end, through the public contract only:
 replies and mentions, reactions out and in, marking a chat read, receipts,
-number checks, pairing codes and groups, and every refusal, through
-RabbitMQ, Redis, a real node, Chromium and the stand-in.
+number checks, pairing codes, groups, edits and deletions, and every
+refusal, through RabbitMQ, Redis, a real node, Chromium and the stand-in.
 
 One node with one linked session serves the whole module (a browser
 starts once); each test uses phones of its own, so they stay independent."""
@@ -141,6 +141,53 @@ def test_groups_send_and_inbound_messages_carry_their_author(world):
     assert sent["message_id"].startswith(f"true_{GROUP}_") and sent["chat_id"] == GROUP
     [record] = [m for m in w.control.sent_by(w.phone) if m["to"] == GROUP]
     assert record["body"] == "hello group" and record["quoted_id"] == msg["id"]["id"]
+
+
+def test_own_messages_are_edited_and_deleted_and_changes_by_others_are_reported(world):
+    w, friend = world, new_phone()
+    w.rabbit.publish("send_message", {"key": KEY, "chat_id": f"{friend}@c.us", "message": "helo", "id": "ed-sent"})
+    sent = w.rabbit.expect("message_sent_instance", command_id="ed-sent")
+    mid = sent["message_id"]
+    w.rabbit.publish("message_action", {"key": KEY, "action": "edit", "message_id": mid, "text": "hello", "id": "ed-1"})
+    assert w.rabbit.expect("message_action_done_instance", command_id="ed-1")["action"] == "edit"
+    edited = w.rabbit.expect("message_edit_instance", key=KEY)
+    assert (edited["message"]["id"]["_serialized"], edited["message"]["body"], edited["message"]["fromMe"],
+            edited["previous_body"]) == (mid, "hello", True, "helo")
+    [record] = [m for m in w.control.sent_by(w.phone) if mid.endswith(m["id"])]
+    assert (record["body"], record["previous_bodies"]) == ("hello", ["helo"])
+
+    w.rabbit.publish("message_action", {"key": KEY, "action": "revoke", "message_id": mid, "id": "rv-1"})
+    assert w.rabbit.expect("message_action_done_instance", command_id="rv-1")["for_me"] is False
+    revoked = w.rabbit.expect("message_revoke_instance", key=KEY, message_id=mid)
+    assert (revoked["chat_id"], revoked["from_me"]) == (f"{friend}@c.us", True)
+    assert [m.get("revoked") for m in w.control.sent_by(w.phone) if mid.endswith(m["id"])] == [True]
+    # Again (a command carried out twice): done, nothing more.
+    w.rabbit.publish("message_action", {"key": KEY, "action": "revoke", "message_id": mid, "id": "rv-2"})
+    w.rabbit.expect("message_action_done_instance", command_id="rv-2")
+
+    # Someone else's message: theirs to edit or delete for everyone, not ours.
+    msg = inbound(w, friend, "typo hre")
+    theirs = msg["id"]["_serialized"]
+    for action, extra in (("edit", {"text": "mine now"}), ("revoke", {})):
+        w.rabbit.publish("message_action", {"key": KEY, "action": action, "message_id": theirs,
+                                            "id": f"not-own-{action}", **extra})
+        assert w.rabbit.expect("command_failed", command_id=f"not-own-{action}")["reason"] == "not_own_message"
+    # ... which they do from their phone: reported.
+    w.control.edit(w.phone, msg["id"]["id"], "typo here")
+    edited = w.rabbit.expect("message_edit_instance", key=KEY)
+    assert (edited["message"]["id"]["_serialized"], edited["message"]["body"], edited["previous_body"],
+            edited["message"]["fromMe"]) == (theirs, "typo here", "typo hre", False)
+    w.control.revoke(w.phone, msg["id"]["id"])
+    revoked = w.rabbit.expect("message_revoke_instance", key=KEY)
+    assert (revoked["message_id"], revoked["from_me"]) == (theirs, False)
+    # Deleted here only: gone from the page (a reaction to it then finds nothing).
+    other = inbound(w, friend, "delete me here")
+    w.rabbit.publish("message_action", {"key": KEY, "action": "revoke", "message_id": other["id"]["_serialized"],
+                                        "for_me": True, "id": "rv-me"})
+    w.rabbit.expect("message_action_done_instance", command_id="rv-me")
+    w.rabbit.publish("message_action", {"key": KEY, "action": "react", "message_id": other["id"]["_serialized"],
+                                        "emoji": "👍", "id": "rv-gone"})
+    assert w.rabbit.expect("command_failed", command_id="rv-gone")["reason"] == "unknown_message"
 
 
 REFUSALS = [

@@ -114,6 +114,10 @@ def test_send_before_ready_and_bad_sends_fail_with_reasons(sessions, wa, control
     s.expect("ready")
     s.send({"cmd": "send", "id": "bad", "chat_id": "not-a-chat", "text": "hi"})
     assert s.expect("send_failed", id="bad")["reason"] == "bad_chat_id"
+    s.send({"cmd": "send", "id": "badlid", "chat_id": "12ab@lid", "text": "hi"})
+    assert s.expect("send_failed", id="badlid")["reason"] == "bad_lid"
+    s.send({"cmd": "send", "id": "badmention", "chat_id": "5511999990001@c.us", "text": "hi", "mentions": ["1@lid"]})
+    assert s.expect("send_failed", id="badmention")["reason"] == "bad_lid"
     s.send({"cmd": "send", "id": "long", "chat_id": "5511999990001@c.us", "text": "x" * 65537})
     assert s.expect("send_failed", id="long")["reason"] == "too_long"
     assert s.stop() == EXIT_STOPPED
@@ -484,6 +488,29 @@ def test_without_send_seen_the_session_neither_needs_nor_uses_it(sessions, make_
     assert s.stop() == EXIT_STOPPED
 
 
+def test_past_the_time_the_page_allows_an_edit_or_a_deletion_is_refused_with_its_reason(sessions, make_wa):
+    # A page that allows no time at all: every message is past it.
+    wa = make_wa(edit_window=0, revoke_window=0)
+    control = Control(wa.url)
+    s = sessions("k1", url=wa.url)
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "too late to fix"})
+    msg_id = s.expect("sent", id="c1")["message_id"]
+    s.send({"cmd": "action", "id": "e1", "action": "edit", "message_id": msg_id, "text": "fixed"})
+    refused = s.expect("action_failed", id="e1")
+    assert refused["reason"] == "cannot_edit" and "s ago" in refused["detail"]
+    s.send({"cmd": "action", "id": "d1", "action": "revoke", "message_id": msg_id, "for_me": False})
+    assert s.expect("action_failed", id="d1")["reason"] == "cannot_revoke"
+    [record] = control.sent_by(phone)
+    assert record["body"] == "too late to fix" and "revoked" not in record  # nothing changed
+    # Deleting for this device only is no deletion for the others: allowed.
+    s.send({"cmd": "action", "id": "d2", "action": "revoke", "message_id": msg_id, "for_me": True})
+    s.expect("action_done", id="d2")
+    assert "revoked" not in control.sent_by(phone)[0] and "message_revoke" not in s.names()
+    assert s.stop() == EXIT_STOPPED
+
+
 def test_sending_marks_the_chat_seen_and_carries_its_ephemeral_fields(sessions, wa, control):
     s = sessions("k1")
     phone, friend = new_phone(), new_phone()
@@ -561,6 +588,25 @@ MESSAGE_JS = (Path(browser.__file__).parent / "message.js").read_text()
 def client_message(page, model_js: str) -> dict:
     page.get("about:blank")
     return page.execute_script(MESSAGE_JS + f"\nreturn toClientMessage({model_js}, () => [], () => undefined);")
+
+
+def test_a_persons_other_id_is_added_where_the_page_knows_it(page):
+    page.get("about:blank")
+    known = "{'111111111111111@lid': '5511999990001@c.us', '5511999990002@c.us': '222222222222222@lid'}"
+    model = ("{id: {id: 'A', remote: '120363000000000001@g.us'}, from: '120363000000000001@g.us', "
+             "author: '111111111111111@lid', to: '5511999990002@c.us', body: 'hi'}")
+    got = page.execute_script(MESSAGE_JS + f"\nconst known = {known};\n"
+                              f"return toClientMessage({model}, () => [], () => undefined, (w) => known[w] || null);")
+    assert (got["from"], got["author"], got["author_pn"], got["to"], got["to_lid"]) == (
+        "120363000000000001@g.us", "111111111111111@lid", "5511999990001@c.us", "5511999990002@c.us",
+        "222222222222222@lid")
+    assert "from_pn" not in got and "from_lid" not in got  # a group is no person
+    # A page whose mapping breaks: the message as the page gave it, and one report.
+    reports = page.execute_script(MESSAGE_JS + "\nconst reports = [];\n"
+                                  f"const m = toClientMessage({model}, () => [], (r) => reports.push(r), "
+                                  "() => { throw new Error('gone'); });\n"
+                                  "return [m.author, 'author_pn' in m, reports.map((r) => r.reason)];")
+    assert reports == ["111111111111111@lid", False, ["lid_mapping_unreadable"]]
 
 
 @pytest.mark.parametrize("message_id, device", [

@@ -27,6 +27,15 @@ def test_create_spawns_and_acks_and_twice_is_once(rig):
     assert rig.node.paths.wanted_keys() == ["k"]
 
 
+def test_ready_names_the_accounts_lid_beside_its_number_where_the_session_knows_it(rig):
+    rec, _ = rig.start()
+    rig.say(rec, {"event": "authenticated"}, {"event": "ready", "me": "1@c.us", "me_lid": "123456789012345@lid"})
+    assert rig.broker.events("ready_instance") == [{"key": "k", "me": "1@c.us", "me_lid": "123456789012345@lid"}]
+    other, _ = rig.start("k2")
+    rig.say(other, {"event": "authenticated"}, {"event": "ready", "me": "2@c.us"})
+    assert rig.broker.events("ready_instance")[1] == {"key": "k2", "me": "2@c.us"}  # as before
+
+
 def test_every_change_goes_to_redis_then_to_the_event(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)

@@ -30,6 +30,16 @@ def test_fresh_profile_shows_qr_codes_then_authenticates():
     assert t.feed({"type": "synced", "me": "1@c.us"}) == []  # once per run
 
 
+def test_ready_carries_the_accounts_lid_where_the_page_has_one():
+    t = fresh()
+    assert t.feed({"type": "synced", "me": "1@c.us", "me_lid": "123456789012345@lid"})[1] == {
+        "event": "ready", "me": "1@c.us", "me_lid": "123456789012345@lid"}
+    for page_without in (None, "1@c.us"):  # no LID, or only the LID (then it is ``me``)
+        t = fresh()
+        assert t.feed({"type": "synced", "me": "1@c.us", "me_lid": page_without})[1] == {"event": "ready",
+                                                                                          "me": "1@c.us"}
+
+
 def test_too_many_qr_codes_is_an_auth_failure():
     t = fresh(qr_max=2)
     t.feed({"type": "qr", "qr": "1"})

@@ -1,7 +1,9 @@
 """The real whatsapp-web.js 1.34.7, unmodified, on the stand-in, over the
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
-a reaction out and one in, a number check, a restart on the same profile,
-a phone logout, a conflict; and linking with a pairing code.  Our own session
+a reaction out and one in, a number check, a message from a LID and the
+reply to it, what the phone writes itself, an edit and a deletion each way,
+a restart on the same profile, a phone logout, a conflict; and linking with
+a pairing code.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -31,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 TEXT = 'from a bot: "quotes", \\backslash, </script>, emoji 😀, 中文\nsecond line'
 STEPS = ("qr", "ready", "send", "ack delivered", "ack read", "inbound", "reply", "react", "reaction in", "number",
-         "restart ready")
+         "lid", "own", "edit", "restart ready")
 
 
 class Stopwatch:
@@ -140,10 +142,50 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         clock.mark("number")
         first.send({"cmd": "number", "ref": "n2", "phone": new_phone()})
         assert first.expect("number", ref="n2")["wid"] is None
+
+        # Someone known only by LID writes; Message.reply answers from our
+        # own LID and reaches that person's phone; the page maps what it knows
+        # (Client.getContactLidAndPhone: the friend wrote by number).
+        stranger = new_phone()
+        lid = control.lid(stranger)
+        lid_msg_id = control.deliver(phone, stranger, "by lid", lid=True)
+        by_lid = first.expect("message")["message"]
+        assert (by_lid["id"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
+        first.send({"cmd": "reply", "ref": "r2", "message_id": by_lid["id"], "text": "to a lid"})
+        assert first.expect("sent", ref="r2")["id"].startswith(f"true_{lid}_")
+        [got] = control.received_by(stranger)
+        assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
+        first.send({"cmd": "lid_and_phone", "ref": "l1", "ids": [lid, f"{friend}@c.us"]})
+        assert first.expect("lid_and_phone", ref="l1")["result"] == [
+            {"lid": lid}, {"lid": control.lid(friend), "pn": f"{friend}@c.us"}]
+        clock.mark("lid")
+        # What the phone writes itself: message_create, fromMe, and no message.
+        own_id = control.write_own(phone, f"{friend}@c.us", "from the phone")
+        own = first.expect("message_create", match=lambda e: e["message"]["body"] == "from the phone")["message"]
+        assert (own["id"], own["fromMe"], own["from"]) == (f"true_{friend}@c.us_{own_id}", True, f"{phone}@c.us")
+        clock.mark("own")
+
+        # Message.edit and Message.delete for everyone of its reply; the
+        # phone's edit and deletion of its message: message_edit and
+        # message_revoke_everyone.
+        first.send({"cmd": "edit", "ref": "e1", "id": reply["id"], "text": "on it, now"})
+        assert first.expect("edited", ref="e1")["body"] == "on it, now"
+        first.send({"cmd": "delete", "ref": "d1", "id": reply["id"], "everyone": True})
+        first.expect("deleted", ref="d1")
+        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
+        control.edit(phone, inbound_id, "hello again, bot")
+        edit = first.expect("message_edit", match=lambda e: e["id"] == message["id"])
+        assert (edit["newBody"], edit["prevBody"]) == ("hello again, bot", "hello, bot")
+        control.revoke(phone, inbound_id)
+        assert first.expect("message_revoke_everyone", match=lambda e: e["id"] == message["id"])["type"] == "revoked"
+        clock.mark("edit")
     finally:
         assert first.stop() == 0
     assert [e for e in first.seen if e["event"] in ("page_error", "init_error", "send_failed", "react_failed",
-                                                  "number_failed")] == []
+                                                  "number_failed", "lid_and_phone_failed", "edit_failed",
+                                                  "delete_failed")] == []
+    assert not [e for e in first.seen if e["event"] == "message" and e["message"]["fromMe"]]
     assert [e["qr"] for e in first.seen if e["event"] == "qr"] == [qr]  # one code, scanned
 
     # The same LocalAuth profile again: linked, so no QR, straight to ready.
@@ -245,6 +287,36 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         first.send({"cmd": "check_number", "id": "n1", "phone": friend})
         assert first.expect("action_done", id="n1")["result"] == {"registered": True, "wid": f"{friend}@c.us"}
         clock.mark("number")
+
+        stranger = new_phone()
+        lid = control.lid(stranger)
+        lid_msg_id = control.deliver(phone, stranger, "by lid", lid=True)
+        by_lid = first.expect("message")["message"]
+        assert (by_lid["id"]["_serialized"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
+        first.send({"cmd": "send", "id": "l1", "chat_id": by_lid["from"], "text": "to a lid"})
+        assert first.expect("sent", id="l1")["message_id"].startswith(f"true_{lid}_")
+        [got] = control.received_by(stranger)
+        assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
+        clock.mark("lid")
+        own_id = control.write_own(phone, f"{friend}@c.us", "from the phone")
+        own = first.expect("message", match=lambda e: e["message"]["fromMe"])["message"]
+        assert (own["id"]["_serialized"], own["from"], own["body"]) == (f"true_{friend}@c.us_{own_id}",
+                                                                        f"{phone}@c.us", "from the phone")
+        clock.mark("own")
+
+        first.send({"cmd": "action", "id": "e1", "action": "edit", "message_id": reply["message_id"],
+                    "text": "on it, now"})
+        first.expect("action_done", id="e1")
+        first.send({"cmd": "action", "id": "d1", "action": "revoke", "message_id": reply["message_id"]})
+        first.expect("action_done", id="d1")
+        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
+        control.edit(phone, inbound_id, "hello again, bot")
+        edit = first.expect("message_edit", match=lambda e: e["message"]["id"]["_serialized"] == msg_id)
+        assert (edit["message"]["body"], edit["previous_body"]) == ("hello again, bot", "hello, bot")
+        control.revoke(phone, inbound_id)
+        assert first.expect("message_revoke", message_id=msg_id)["from_me"] is False
+        clock.mark("edit")
     finally:
         assert first.stop() == 0
 

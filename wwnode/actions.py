@@ -1,5 +1,5 @@
-"""The action desk: ``message_action`` (react, read) and ``check_number``,
-from the moment they reach this node to their answer.
+"""The action desk: ``message_action`` (react, read, edit, revoke) and
+``check_number``, from the moment they reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a
   session coming back by itself (linked, ``starting`` or ``restarting``)
@@ -12,11 +12,14 @@ from the moment they reach this node to their answer.
 - commands a process took and never answered, or refused because it was
   told to stop, go back to their queue; held ones fail when the session fails or is
   destroyed, and go back to their queue when the stop is not final.  A
-  reaction or a read done twice changes nothing, so none of this needs
-  the send desk's records.
+  reaction, a read, an edit or a deletion done twice changes nothing (a
+  message already deleted for everyone is answered done), so none of this
+  needs the send desk's records.
 
 It also passes on what sessions tell of messages: ``ack`` as
-``message_ack_instance``, ``reaction`` as ``message_reaction_instance``.
+``message_ack_instance``, ``reaction`` as ``message_reaction_instance``,
+``message_edit`` as ``message_edit_instance``, ``message_revoke`` as
+``message_revoke_instance``.
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
 """
@@ -64,6 +67,10 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
     line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
     if cmd.action == "react":
         line["emoji"] = cmd.emoji
+    elif cmd.action == "edit":
+        line["text"] = cmd.text
+    elif cmd.action == "revoke":
+        line["for_me"] = cmd.for_me
     return line
 
 
@@ -75,6 +82,8 @@ def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     body = {"key": key, "action": cmd.action, "message_id": cmd.message_id, "command_id": cmd.command_id}
     if cmd.action == "react":
         body["emoji"] = cmd.emoji
+    elif cmd.action == "revoke":
+        body["for_me"] = cmd.for_me
     return "message_action_done_instance", body
 
 
@@ -111,7 +120,8 @@ class ActionDesk:
     def handlers(self) -> dict:
         """The session events this desk acts on (``protocol.EVENTS``)."""
         return {"action_done": self._on_done, "action_failed": self._on_failed,
-                "ack": self._on_ack, "reaction": self._on_reaction}
+                "ack": self._on_ack, "reaction": self._on_reaction, "message_edit": self._on_edit,
+                "message_revoke": self._on_revoke}
 
     def _on_done(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
@@ -137,6 +147,14 @@ class ActionDesk:
     def _on_reaction(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         self.bus.emit("message_reaction_instance", {"key": rec.key, "message_id": event["message_id"],
                                                     "reaction": event["reaction"], "sender": event["sender"]})
+
+    def _on_edit(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        self.bus.emit("message_edit_instance", {"key": rec.key, "message": event["message"],
+                                                "previous_body": event["previous_body"]})
+
+    def _on_revoke(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        self.bus.emit("message_revoke_instance", {"key": rec.key, "message_id": event["message_id"],
+                                                  "chat_id": event["chat_id"], "from_me": event["from_me"]})
 
     # ------------------------------------------------ following sessions
     def on_change(self, change: S.Change) -> None:

@@ -260,7 +260,7 @@ def _client_parsers(sub) -> None:
         "Publishes send_message with an id (--id, or a new one) and waits for message_sent_instance or "
         "command_failed with that id. " + EXIT_CODES))
     s.add_argument("key")
-    s.add_argument("chat_id", help="5511999999999@c.us, or a group's ...@g.us")
+    s.add_argument("chat_id", help="5511999999999@c.us, a hidden id ...@lid, or a group's ...@g.us")
     s.add_argument("text")
     s.add_argument("--id", help="the command id (a send with an id goes out at most once)")
     s.add_argument("--timeout", type=_positive, default=120.0, metavar="SECONDS",

@@ -21,7 +21,7 @@ from typing import Callable, NoReturn
 import orjson
 
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
-                                  PHONE_RE, USER_ID_RE)
+                                  PHONE_RE, USER_ID_RE, id_refusal)
 
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
@@ -50,9 +50,10 @@ class Command:
     text: str = ""  # send_message
     quoted_message_id: str = ""  # send_message: a reply to that message
     mentions: tuple[str, ...] = ()  # send_message: the ids the text mentions
-    action: str = ""  # message_action: react or read
+    action: str = ""  # message_action: react, read, edit or revoke
     message_id: str = ""  # message_action
     emoji: str = ""  # message_action react; "" takes a reaction back
+    for_me: bool = False  # message_action revoke: delete for this device only
     phone: str = ""  # check_number
     pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
     media: MediaRequest | None = None  # send_message's ``media`` (media.py); ``text`` is then the caption
@@ -101,8 +102,10 @@ def _send_fields(data: dict, reject: Reject) -> dict:
             reject("missing_field", f"{name} is required")
         if not isinstance(data[name], str):
             reject("wrong_type", f"{name} must be a string")
-    if not CHAT_ID_RE.match(data["chat_id"]):
-        reject("bad_chat_id", "chat_id must look like 5511999999999@c.us")
+    refusal = id_refusal(data["chat_id"], CHAT_ID_RE, "bad_chat_id")
+    if refusal is not None:
+        reject(refusal, "chat_id must look like 5511999999999@c.us, a LID 123456789012345@lid, "
+                        "or a group's 120363000000000000@g.us")
     if not data["message"] and media is None:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
@@ -128,8 +131,12 @@ def _reply_fields(data: dict, reject: Reject) -> dict:
         mentions = data["mentions"]
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             reject("wrong_type", "mentions must be a list of strings")
-        if len(mentions) > MAX_MENTIONS or not all(USER_ID_RE.match(m) for m in mentions):
-            reject("bad_mentions", f"mentions must be at most {MAX_MENTIONS} ids like 5511999999999@c.us")
+        if len(mentions) > MAX_MENTIONS:
+            reject("bad_mentions", f"mentions must be at most {MAX_MENTIONS} ids")
+        for m in mentions:
+            refusal = id_refusal(m, USER_ID_RE, "bad_mentions")
+            if refusal is not None:
+                reject(refusal, "mentions must be ids like 5511999999999@c.us or a LID 123456789012345@lid")
         fields["mentions"] = tuple(mentions)
     return fields
 
@@ -153,6 +160,21 @@ def _action_fields(data: dict, reject: Reject) -> dict:
             reject("bad_emoji", f"emoji must be one emoji (at most {MAX_EMOJI} characters, nothing invisible or "
                                 f"right-to-left beside it), or \"\"")
         fields["emoji"] = emoji
+    if data["action"] == "edit":
+        # The new text, checked as a send's text is (``text``, as a send's).
+        if "text" not in data:
+            reject("missing_field", "text is required to edit")
+        if not isinstance(data["text"], str):
+            reject("wrong_type", "text must be a string")
+        if not data["text"]:
+            reject("empty_message", "text must not be empty")
+        if len(data["text"]) > MAX_TEXT:
+            reject("too_long", f"text is longer than WhatsApp's {MAX_TEXT} characters")
+        fields["text"] = data["text"]
+    if data["action"] == "revoke":
+        if not isinstance(data.get("for_me", False), bool):
+            reject("wrong_type", "for_me must be true or false")
+        fields["for_me"] = data.get("for_me", False)
     return fields
 
 

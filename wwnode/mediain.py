@@ -1,4 +1,8 @@
-"""Inbound media: the session process wrote the file of a message it got
+"""Messages a session reports, out as events (``message_instance``, or
+``own_message_instance`` for the account's own written on another device),
+each with its media.
+
+Inbound media: the session process wrote the file of a message it got
 to its folder (``DATA_DIR/sessions/{key}/media/in-*``) and names it in its
 ``message`` event; here it becomes the message's ``media`` object, inline
 (``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob among
@@ -142,7 +146,11 @@ class InboundMedia:
                 self._waiting.pop(key, None)
 
     def _report(self, key: str, message: dict) -> None:
-        self.emit("message_instance", {"key": key, "message": message})
+        # A message the account wrote on another device (the phone) is its
+        # own event: a v1 client reading message_instance never sees the
+        # account's own words come back as if someone had written them.
+        name = "own_message_instance" if message.get("fromMe") is True else "message_instance"
+        self.emit(name, {"key": key, "message": message})
 
     def busy(self) -> bool:
         return bool(self._waiting)

@@ -354,7 +354,10 @@ class Sessions:
             return  # already being stopped: news of its start is stale
         rec.linked = True
         rec.me = e["me"]
-        self.bus.emit("ready_instance", {"key": rec.key, "me": rec.me})
+        body = {"key": rec.key, "me": rec.me}
+        if e.get("me_lid"):
+            body["me_lid"] = e["me_lid"]  # the account's LID beside its number
+        self.bus.emit("ready_instance", body)
         self.set_state(rec, S.READY, now)
 
     def _on_ended(self, rec: S.SessionRecord, e: dict, now: float) -> None:

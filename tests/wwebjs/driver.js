@@ -15,8 +15,13 @@
 //   {"cmd": "send_media", "ref": R, "chat_id": C, "caption": T, "media": {mimetype, data, filename},
 //    "options": {...}}                               -> "sent" {ref, id} or "send_failed" {ref, error}
 //   {"cmd": "download", "ref": R, "id": MESSAGE_ID}  -> "downloaded" {ref, mimetype, data, filename, filesize}
+//   {"cmd": "lid_and_phone", "ref": R, "ids": [ID]}  -> "lid_and_phone" {ref, result} (Client.getContactLidAndPhone)
+//   {"cmd": "edit", "ref": R, "id": S, "text": T}    -> "edited" {ref, body} or "edit_failed" (Message.edit)
+//   {"cmd": "delete", "ref": R, "id": S, "everyone": B} -> "deleted" {ref} or "delete_failed" (Message.delete)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
-// (M: a message this client received, by its id.)
+// (M: a message this client received, by its id; S: one it sent, by its id.)
+// Besides "message", every "message_create" (own messages included), "message_edit"
+// and "message_revoke_everyone" is an event.
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
 // which serves TLS with a self-signed certificate.
@@ -45,7 +50,7 @@ const client = new Client({
 });
 
 const messageFields = (m) => ({
-  id: m.id._serialized, from: m.from, to: m.to, body: m.body, type: m.type,
+  id: m.id._serialized, from: m.from, to: m.to, author: m.author, body: m.body, type: m.type,
   fromMe: m.fromMe, ack: m.ack, deviceType: m.deviceType, hasMedia: m.hasMedia, links: m.links,
 });
 
@@ -60,7 +65,11 @@ client.on('ready', () => emit('ready', {
 client.on('change_state', (state) => emit('change_state', { state }));
 client.on('disconnected', (reason) => emit('disconnected', { reason }));
 const received = new Map();  // id -> Message, for reply, react and download
+const sent = new Map();  // id -> Message this client sent, for edit and delete
 client.on('message', (m) => { received.set(m.id._serialized, m); emit('message', { message: messageFields(m) }); });
+client.on('message_create', (m) => emit('message_create', { message: messageFields(m) }));
+client.on('message_edit', (m, newBody, prevBody) => emit('message_edit', { id: m.id._serialized, newBody, prevBody }));
+client.on('message_revoke_everyone', (m) => emit('message_revoke_everyone', { id: m.id._serialized, type: m.type }));
 client.on('message_reaction', (r) => emit('message_reaction', {
   msgId: typeof r.msgId === 'string' ? r.msgId : r.msgId && r.msgId._serialized,
   reaction: r.reaction, senderId: r.senderId,
@@ -71,6 +80,7 @@ async function handle(cmd) {
   if (cmd.cmd === 'send') {
     try {
       const msg = await client.sendMessage(cmd.chat_id, cmd.text);
+      sent.set(msg.id._serialized, msg);
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
@@ -78,6 +88,7 @@ async function handle(cmd) {
   } else if (cmd.cmd === 'reply') {
     try {
       const msg = await received.get(cmd.message_id).reply(cmd.text);
+      sent.set(msg.id._serialized, msg);
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack, hasQuotedMsg: msg.hasQuotedMsg });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
@@ -111,6 +122,26 @@ async function handle(cmd) {
       emit('downloaded', { ref: cmd.ref, ...(media || {}) });
     } catch (e) {
       emit('download_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'lid_and_phone') {
+    try {
+      emit('lid_and_phone', { ref: cmd.ref, result: await client.getContactLidAndPhone(cmd.ids) });
+    } catch (e) {
+      emit('lid_and_phone_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'edit') {
+    try {
+      const edited = await sent.get(cmd.id).edit(cmd.text);
+      emit('edited', { ref: cmd.ref, body: edited ? edited.body : null });
+    } catch (e) {
+      emit('edit_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'delete') {
+    try {
+      await sent.get(cmd.id).delete(cmd.everyone);
+      emit('deleted', { ref: cmd.ref });
+    } catch (e) {
+      emit('delete_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

@@ -12,7 +12,8 @@ import orjson
 from .settings import Settings
 
 # The page's parts, joined into the one script it loads.
-SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page_media.js", "page.js")
+SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page_lids.js", "page_edits.js", "page_media.js",
+                "page.js")
 
 
 def _asset(name: str) -> bytes:
@@ -29,7 +30,8 @@ def page_html(settings: Settings) -> bytes:
     # Settings reach the page as data in a JSON block, never as script.
     weight = {"heapMb": settings.weight_heap_mb, "domNodes": settings.weight_dom_nodes,
               "chats": settings.weight_chats, "messages": settings.weight_messages}
-    config = {"dropModules": list(settings.drop_modules)}
+    config = {"dropModules": list(settings.drop_modules), "editWindow": settings.edit_window,
+              "revokeWindow": settings.revoke_window}
     if any(weight.values()):
         config["weight"] = weight
     config = orjson.dumps(config).replace(b"<", b"\\u003c")

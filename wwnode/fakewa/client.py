@@ -57,13 +57,51 @@ class Control:
         body.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
         return self._call("POST", "scan", body)["wid"]
 
-    def deliver(self, to: str, sender: str, body: str, group: str | None = None) -> str:
+    def deliver(self, to: str, sender: str, body: str, group: str | None = None, lid: bool = False) -> str:
         """A message from ``sender`` to ``to``'s linked browsers (written
-        in ``group``, a ``...@g.us`` id, if given); returns its id."""
+        in ``group``, a ``...@g.us`` id, if given; with ``lid``, one-to-one
+        from ``sender``'s LID, as from someone ``to`` knows only so);
+        returns its id."""
         call = {"to": to, "from": sender, "body": body}
         if group is not None:
             call["group"] = group
+        if lid:
+            call["lid"] = True
         return self._call("POST", "messages", call)["id"]
+
+    def lid(self, phone: str, lid: str | None = None) -> str:
+        """The phone's LID, ``<digits>@lid`` (``lid``, digits: choose it,
+        for a phone that has none yet)."""
+        body = {"phone": phone} if lid is None else {"phone": phone, "lid": lid}
+        return self._call("POST", "lids", body)["lid"]
+
+    def add_contact(self, phone: str, contact: str) -> None:
+        """``phone``'s account has ``contact``'s number: its pages map the
+        contact's LID to the number and back."""
+        self._call("POST", "contacts", {"phone": phone, "contact": contact})
+
+    def group_addressing(self, group: str, addressing: str) -> None:
+        """A group's members show by ``"lid"`` or by ``"pn"`` (phone number)."""
+        self._call("POST", "groups", {"group": group, "addressing": addressing})
+
+    def write_own(self, phone: str, chat: str, body: str) -> str:
+        """The phone itself writes ``body`` into ``chat``; its linked pages
+        see one of the account's own messages.  Returns its id."""
+        return self._call("POST", "own", {"phone": phone, "chat": chat, "body": body})["id"]
+
+    def edit(self, to: str, message_id: str, body: str) -> None:
+        """The sender of message ``message_id`` (bare id) edits it; the
+        pages linked to ``to`` show ``body`` instead."""
+        self._call("POST", "edit", {"to": to, "message_id": message_id, "body": body})
+
+    def revoke(self, to: str, message_id: str) -> None:
+        """The sender of message ``message_id`` deletes it for everyone."""
+        self._call("POST", "revoke", {"to": to, "message_id": message_id})
+
+    def received_by(self, phone: str) -> list[dict]:
+        """What linked browsers sent to ``phone``, by its number or its LID:
+        [{"id", "to", "body", "t", "ack", "sender", ...}]."""
+        return self._call("GET", "received?" + urllib.parse.urlencode({"phone": phone}))["messages"]
 
     def sent_by(self, phone: str) -> list[dict]:
         """What the browsers linked to ``phone`` sent: [{"id", "to", "body",

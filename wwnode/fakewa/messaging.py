@@ -23,8 +23,9 @@ world's lock, devices and links the same way ``world.py`` does.
   typed.
 - **Groups**: a message from a phone in a group (``POST /_sim/messages``
   with ``group``) reaches the linked browsers from the group, with the
-  phone as ``author``.  The stand-in keeps no group members: any phone may
-  write to any group id, and a page may send to any group id.
+  phone as ``author`` (its LID in a group in LID addressing mode, lids.py).
+  The stand-in keeps no group members: any phone may write to any group
+  id, and a page may send to any group id.
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ from .errors import BadRequest, NotFound
 
 GROUP_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")
 CHAT_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)$")
+PERSON_RE = re.compile(r"^[0-9]{5,20}@(c\.us|lid)$")
 CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 CODE_LENGTH = 8
 MAX_REACTION = 32
+
+
+def new_message_id() -> str:
+    # The real service uses 20 (web) or 32 (phones) upper-case hex digits.
+    return secrets.token_hex(10).upper()
 
 
 def new_pairing_code() -> str:
@@ -48,7 +55,7 @@ def new_pairing_code() -> str:
 
 class MessagingWorld:
     """Mixed into World; uses its ``_lock``, ``_devices``, ``_phone_info``,
-    ``_pair`` and ``_linked_devices``."""
+    ``_pair``, ``_linked_devices`` and ``lids``."""
 
     def _init_messaging(self) -> None:
         # codes: device id -> (code, phone) its page asked for last.
@@ -83,18 +90,33 @@ class MessagingWorld:
             self._messaging_state()["seen"].setdefault(device.phone, []).append(
                 {"chat": chat, "t": int(time.time())})
 
-    def query_exists(self, device_id: str, wid: str) -> str | None:
-        """The id WhatsApp answers for a number's id, None if it has no
-        WhatsApp."""
-        if not isinstance(wid, str) or not wid.endswith("@c.us") or not wid[:-5].isdigit():
-            raise BadRequest("wid must be <digits>@c.us")
+    def query_exists(self, device_id: str, wid: str) -> dict | None:
+        """What WhatsApp answers for a person's id, None if it has no
+        WhatsApp: ``{"wid"}`` (the id to write to), ``"lid"`` (its LID) and
+        ``"pn"`` (its number) where the asking account may know it.  Asking
+        for a number makes the account know that number's LID; asking for a
+        LID tells its number only to an account that knows it already
+        (lids.py)."""
+        if not isinstance(wid, str) or not PERSON_RE.match(wid):
+            raise BadRequest("wid must be <digits>@c.us or <digits>@lid")
+        user, _, server = wid.partition("@")
         with self._lock:
-            self._linked_device(device_id)
-            phone = wid[:-5]
+            account = self._linked_device(device_id).phone
+            if server == "lid":
+                phone = self.lids.phone_of(user)
+                if phone is None:
+                    return None
+                answer = {"wid": wid, "lid": wid}
+                if self.lids.knows(account, phone):
+                    answer["pn"] = f"{phone}@c.us"
+                return answer
             numbers = self._messaging_state()["numbers"]
-            if phone in numbers:
-                return numbers[phone]
-            return wid if phone in self._phones else None
+            answered = numbers[user] if user in numbers else (wid if user in self._phones else None)
+            if answered is None:
+                return None
+            phone = answered[:-len("@c.us")]
+            self.lids.learn(account, phone)
+            return {"wid": answered, "lid": f"{self.lids.of(phone)}@lid", "pn": answered}
 
     def request_pairing_code(self, device_id: str, phone: str) -> str:
         phone = _phone(phone, "phone")
@@ -169,12 +191,10 @@ class MessagingWorld:
             self._messaging_state()["numbers"][phone] = (wid or f"{phone}@c.us") if registered else None
 
 
-def group_message(sender: str, group) -> dict:
-    """The fields of a message ``sender`` writes in ``group``: from the
-    group, with the sender as author."""
+def check_group(group) -> str:
     if not isinstance(group, str) or not GROUP_RE.match(group):
         raise BadRequest("group must be a group id, <digits>-<digits>@g.us")
-    return {"from": group, "author": f"{sender}@c.us"}
+    return group
 
 
 def _phone(value, name: str) -> str:

@@ -54,6 +54,29 @@ class Outbox:
     def sent_by(self, phone: str) -> list[dict]:
         return [dict(m) for m in self._by_phone.get(phone, [])]
 
+    def edit(self, phone: str, msg_id: str, body: str) -> dict:
+        """The sender's page changed a message's text; the old ones are kept."""
+        record = self._own(phone, msg_id)
+        record.setdefault("previous_bodies", []).append(record["body"])
+        record["body"] = body
+        return dict(record)
+
+    def revoke(self, phone: str, msg_id: str) -> dict:
+        """The sender's page deleted a message for everyone."""
+        record = self._own(phone, msg_id)
+        record["revoked"] = True
+        return dict(record)
+
+    def _own(self, phone: str, msg_id: str) -> dict:
+        known = self._by_id.get(msg_id)
+        if known is None or known[0] != phone:
+            raise NotFound(f"this phone's browsers sent no message {msg_id!r}")
+        return known[1]
+
+    def all(self) -> list[tuple[str, dict]]:
+        """Every message taken: (sender phone, its record), in order per sender."""
+        return [(phone, dict(m)) for phone, records in self._by_phone.items() for m in records]
+
     def receipt(self, msg_id, receipt) -> tuple[str, dict, bool]:
         """The recipient's phone reports a message ``delivered`` or ``read``.
         Returns (sender phone, the message's record, whether its ack went up)."""

@@ -58,6 +58,7 @@ const Calls = new Collection(c => c.id);
 const OfflineMessageHandler = { progress: 0, getOfflineDeliveryProgress() { return this.progress; } };
 let identity = null;
 let me = undefined;
+let meLid = undefined;  // the account's LID (page_lids.js)
 
 Socket.takeover = () => post('/_wa/takeover', {}).then(() => undefined);
 Socket.logout = () => post('/_wa/logout', {}).then(() => undefined);
@@ -67,7 +68,9 @@ Stream.markUnavailable = () => { Stream.available = false; };
 function chatFor(wid) {
   let chat = Chat.get(wid);
   if (!chat) {
-    chat = new Model({ id: wid, name: wid.user, formattedTitle: wid.user, unreadCount: 0, t: 0, archive: false });
+    const attrs = { id: wid, name: wid.user, formattedTitle: wid.user, unreadCount: 0, t: 0, archive: false };
+    if (wid.isGroup()) attrs.groupMetadata = groupMetadataFor(wid);  // page_lids.js
+    chat = new Model(attrs);
     // The chat's own messages: a second collection holding the same models.
     Object.defineProperty(chat, 'msgs', { value: new Collection(m => m.id._serialized) });
     Chat.add(chat);
@@ -87,8 +90,8 @@ function addAndSendMsgToChat(chat, msgData) {
   addToChat(chat, msg);
   const media = outboundMedia(msg);  // page_media.js
   const resultPromise = post('/_wa/send', {
-    id: msg.id.id, to: msg.to._serialized, body: media ? (msg.caption || '') : msg.body, t: msg.t, media,
-    ...sentExtras(msg),
+    id: msg.id.id, to: msg.to._serialized, from: msg.from ? msg.from._serialized : undefined,
+    body: media ? (msg.caption || '') : msg.body, t: msg.t, media, ...sentExtras(msg),
   }).then(() => {
     if (msg.ack < 1) msg.ack = 1;
     return { messageSendResult: 'OK' };
@@ -143,7 +146,7 @@ define('WALinkify', { findLink, findLinks });
 define('WAWebMsgKey', MsgKey);
 define('WAWebUserPrefsMeUser', {
   getMaybeMePnUser: () => me,
-  getMaybeMeLidUser: () => undefined,
+  getMaybeMeLidUser: () => meLid,
   getMeUser: () => { if (!me) throw new Error('no me user'); return me; },
 });
 define('WABase64', { encodeB64 });
@@ -162,6 +165,8 @@ define('WAWebSignalStoreApi', {
   },
 });
 defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
+defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
+defineEditModules();  // page_edits.js: editing and deleting messages
 
 defineMediaModules();  // page_media.js
 
@@ -213,6 +218,8 @@ async function startOver() {
   identity = newIdentity();
   await profile.put('identity', identity);
   me = undefined;
+  meLid = undefined;
+  forgetLids();
   Conn.wid = undefined;
   Socket.hasSynced = false;
   Socket.state = 'OPENING';
@@ -242,6 +249,9 @@ async function handle(event) {
       if (!event.restored) Socket.state = 'PAIRING';
       await profile.put('paired', event.wid);
       me = createWid(event.wid);
+      meLid = event.lid ? createWid(event.lid) : undefined;
+      learnLids(event.lids);
+      for (const group of event.lid_groups || []) setGroupAddressing(group, 'lid');
       Conn.wid = me;
       Conn.pushname = event.pushname;
       Conn.platform = event.platform;
@@ -272,6 +282,18 @@ async function handle(event) {
     }
     case 'reaction':
       receiveReaction(event);  // page_messaging.js
+      break;
+    case 'edit':
+      receiveEdit(event);  // page_edits.js
+      break;
+    case 'revoke':
+      receiveRevoke(event);
+      break;
+    case 'lids':
+      learnLids(event.pairs);  // the account learned a person's number and LID
+      break;
+    case 'group':
+      setGroupAddressing(event.id, event.addressing);
       break;
     case 'unpaired':
       await startOver();
@@ -306,23 +328,29 @@ async function handle(event) {
   }
 }
 
+// A message from the server: someone else's, or (from_me) one the account
+// wrote on another device (the phone), which the page shows as its own.
 function receive(data) {
+  learnLids(data.lids);  // what the account knows of the sender (page_lids.js)
+  const fromMe = !!data.from_me;
   const from = createWid(data.from);
   const to = createWid(data.to);
+  const chatId = fromMe ? to : from;
+  if (data.addressing) setGroupAddressing(chatId._serialized, data.addressing);
   // In a group: from the group, written by its author.
   const author = data.author ? createWid(data.author) : undefined;
-  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: 'in' });
+  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: fromMe ? 'out' : 'in' });
   if (!Msg.get(id)) {
     const msg = new MsgModel({
       id, body: data.body, type: 'chat', t: data.t, from, to, author,
       notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
-      local: false, self: 'in',
+      local: false, self: fromMe ? 'out' : 'in',
       ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
     });
     if (data.media) attachMediaMethods(msg);
-    const chat = chatFor(from);
-    chat.unreadCount += 1;
+    const chat = chatFor(chatId);
+    if (!fromMe) chat.unreadCount += 1;
     addToChat(chat, msg);
   }
   post('/_wa/ack', { ids: [data.id] }).catch((err) => console.error(err));

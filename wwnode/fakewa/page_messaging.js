@@ -75,8 +75,12 @@ function defineMessagingModules() {
   });
 
   define('WAWebQueryExistsJob', {
-    queryWidExists: (wid) => post('/_wa/exists', { wid: wid._serialized })
-      .then((r) => (r.wid ? { wid: createWid(r.wid) } : null)),
+    // The answer also tells the page the person's LID (and number, where
+    // the account may know it): clients ask the page for them afterwards.
+    queryWidExists: (wid) => post('/_wa/exists', { wid: wid._serialized }).then((r) => {
+      if (r.lid && r.pn) learnLids([[r.lid, r.pn]]);
+      return r.wid ? { wid: createWid(r.wid) } : null;
+    }),
   });
 
   define('WAWebAltDeviceLinkingApi', {

@@ -204,7 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def sim_deliver(self, query) -> None:
         body = self._body()
-        msg_id = self.world.deliver(body.get("to"), body.get("from"), body.get("body"), group=body.get("group"))
+        msg_id = self.world.deliver(body.get("to"), body.get("from"), body.get("body"), group=body.get("group"),
+                                    by_lid=body.get("lid", False))
         self._json(200, {"id": msg_id})
 
     def sim_sent(self, query) -> None:
@@ -249,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def page_exists(self, query) -> None:
         body = self._body()
-        self._json(200, {"wid": self.world.query_exists(_str(body, "device"), body.get("wid"))})
+        self._json(200, self.world.query_exists(_str(body, "device"), body.get("wid")) or {"wid": None})
 
     def page_pair_code(self, query) -> None:
         body = self._body()
@@ -275,6 +276,47 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.set_number(body.get("phone"), body.get("registered"), body.get("wid"))
         self._json(200, {"ok": True})
 
+    # ---------------------------------- LIDs and own messages (lidworld.py)
+    def sim_lids(self, query) -> None:
+        body = self._body()
+        self._json(200, {"lid": self.world.lid_of(body.get("phone"), body.get("lid"))})
+
+    def sim_contacts(self, query) -> None:
+        body = self._body()
+        self.world.add_contact(body.get("phone"), body.get("contact"))
+        self._json(200, {"ok": True})
+
+    def sim_groups(self, query) -> None:
+        body = self._body()
+        self.world.set_group_addressing(body.get("group"), body.get("addressing"))
+        self._json(200, {"ok": True})
+
+    def sim_own(self, query) -> None:
+        body = self._body()
+        self._json(200, {"id": self.world.write_own(body.get("phone"), body.get("chat"), body.get("body"))})
+
+    # ------------------------------------ edits and deletions (edits.py)
+    def page_edit(self, query) -> None:
+        body = self._body()
+        self._json(200, {"ok": True, **self.world.record_edit(_str(body, "device"), body.get("id"), body.get("body"))})
+
+    def page_revoke(self, query) -> None:
+        body = self._body()
+        self._json(200, {"ok": True, **self.world.record_revoke(_str(body, "device"), body.get("id"))})
+
+    def sim_edit(self, query) -> None:
+        body = self._body()
+        self.world.phone_edits(body.get("to"), body.get("message_id"), body.get("body"))
+        self._json(200, {"ok": True})
+
+    def sim_revoke(self, query) -> None:
+        body = self._body()
+        self.world.phone_revokes(body.get("to"), body.get("message_id"))
+        self._json(200, {"ok": True})
+
+    def sim_received(self, query) -> None:
+        self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
+
 
 def _sent_extra(body: dict) -> dict:
     """What a sent message carries besides its text, as the page posts it."""
@@ -289,6 +331,12 @@ def _sent_extra(body: dict) -> dict:
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             raise BadRequest("mentions must be a list of strings")
         extra["mentions"] = mentions
+    sender = body.get("from")
+    if sender is not None:
+        # Who the page wrote as: the account's number, or its LID.
+        if not isinstance(sender, str) or not sender:
+            raise BadRequest("from must be a non-empty string")
+        extra["from"] = sender
     return extra
 
 
@@ -302,6 +350,7 @@ GET_ROUTES = {
     "/_sim/messages": _Handler.sim_sent,
     "/_sim/reactions": _Handler.sim_reactions,
     "/_sim/seen": _Handler.sim_seen,
+    "/_sim/received": _Handler.sim_received,
     **media.GET_ROUTES,
 }
 POST_ROUTES = {
@@ -324,6 +373,14 @@ POST_ROUTES = {
     "/_sim/pair": _Handler.sim_pair,
     "/_sim/reactions": _Handler.sim_react,
     "/_sim/numbers": _Handler.sim_numbers,
+    "/_sim/lids": _Handler.sim_lids,
+    "/_sim/contacts": _Handler.sim_contacts,
+    "/_sim/groups": _Handler.sim_groups,
+    "/_sim/own": _Handler.sim_own,
+    "/_wa/edit": _Handler.page_edit,
+    "/_wa/revoke": _Handler.page_revoke,
+    "/_sim/edit": _Handler.sim_edit,
+    "/_sim/revoke": _Handler.sim_revoke,
     **media.POST_ROUTES,
 }
 

@@ -46,6 +46,13 @@ class Settings:
     weight_dom_nodes: int = 0
     weight_chats: int = 0
     weight_messages: int = 0
+    # Seconds after its sending in which the page lets the sender edit a
+    # message, and delete it for everyone; it refuses after.  Nothing read
+    # here (whatsapp-web.js asks the page's WAWebMsgActionCapability) tells
+    # the real page's figures: these are the ones WhatsApp announced, 15
+    # minutes to edit and about 60 hours to delete for everyone.
+    edit_window: float = 15 * 60
+    revoke_window: float = 60 * 3600
 
     def __post_init__(self) -> None:
         if not (self.qr_first > 0 and self.qr_next > 0 and self.keepalive > 0):
@@ -54,6 +61,9 @@ class Settings:
             raise ValueError("qr_count must be at least 1")
         if not 0 <= self.sync_delay <= 600:
             raise ValueError("sync_delay must be from 0 to 600 seconds")
+        for name in ("edit_window", "revoke_window"):
+            if not 0 <= getattr(self, name) <= 10 * 365 * 86400:
+                raise ValueError(f"{name} must be from 0 seconds to ten years")
         for name in ("auto_delivered", "auto_read"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 3600:

@@ -33,8 +33,11 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .edits import EditWorld
+from .lids import Lids, lid_wid
+from .lidworld import LidWorld
 from .links import Device, Link
-from .messaging import MessagingWorld, group_message
+from .messaging import MessagingWorld, check_group, new_message_id
 from .media import MediaStore
 from .outbox import Outbox
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
@@ -52,12 +55,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-def new_message_id() -> str:
-    # The real service uses 20 (web) or 32 (phones) upper-case hex digits.
-    return secrets.token_hex(10).upper()
-
-
-class World(MessagingWorld):
+class World(MessagingWorld, LidWorld, EditWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -66,6 +64,7 @@ class World(MessagingWorld):
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
+        self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
     # ----------------------------------------------------------- live links
@@ -141,7 +140,10 @@ class World(MessagingWorld):
         info = self._phone_info(phone)
         link.mode = "paired"
         link.ref = link.ref_deadline = None
-        link.push({"type": "paired", "wid": wid(phone), "restored": restored, **info})
+        # The page learns its own LID, and whom the account knows by both
+        # ids, with the pairing, as the real page syncs them.
+        link.push({"type": "paired", "wid": wid(phone), "lid": lid_wid(self.lids.of(phone)), "restored": restored,
+                   "lids": self.lids.pairs_known_to(phone), "lid_groups": self.lids.lid_groups(), **info})
         link.sync_steps = [(now + self.settings.sync_delay, "synced")]
         if restored:
             link.push({"type": "offline", "progress": 0})
@@ -234,33 +236,53 @@ class World(MessagingWorld):
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
 
-    def deliver(self, to: str, sender: str, body: str, group: str | None = None, media: dict | None = None) -> str:
+    def deliver(self, to: str, sender: str, body: str, group: str | None = None, media: dict | None = None,
+                by_lid: bool = False) -> str:
         """A message from ``sender`` to ``to``; with ``group``, written in
-        that group (from the group, ``sender`` its author); with ``media``,
-        a file the phone sent (media.py)."""
+        that group (from the group, ``sender`` its author: by LID if the
+        group is in LID addressing mode); with ``by_lid``, one-to-one from
+        ``sender``'s LID (someone ``to`` knows only so); with ``media``, a
+        file the phone sent (media.py)."""
         to = _phone(to, "to")
         sender = _phone(sender, "from")
         if not isinstance(body, str):
             raise BadRequest("body must be a string")
-        origin = group_message(sender, group) if group is not None else {"from": wid(sender)}
+        if not isinstance(by_lid, bool):
+            raise BadRequest("lid must be true or false")
+        if group is not None:
+            check_group(group)
+            if by_lid:
+                raise BadRequest("in a group its addressing mode decides how members show (POST /_sim/groups)")
         with self._lock:
-            devices = self._linked_devices(to)
-            if not devices:
+            if not self._linked_devices(to):
                 raise NotFound(f"no device is linked to phone {to}")
-            msg = {
-                "id": new_message_id(),
-                **origin,
-                "to": wid(to),
-                "body": body,
-                "t": int(time.time()),
-            }
-            if media is not None:
-                msg["media"] = media  # a file the phone sent (media.py)
-            for device in devices:
-                device.pending[msg["id"]] = msg
-                if device.link is not None and device.link.mode == "paired":
-                    device.link.push({"type": "msg", "msg": msg})
-            return msg["id"]
+            return self._deliver(to, sender, body, group, by_lid, media)
+
+    def _deliver(self, to: str, sender: str, body: str, group: str | None, by_lid: bool, media: dict | None = None,
+                 msg_id: str | None = None) -> str:
+        """Under the lock: the message to ``to``'s devices (held for those
+        whose page is closed)."""
+        if group is not None:
+            by_lid = self.lids.addressing(group) == "lid"
+            person = lid_wid(self.lids.of(sender)) if by_lid else wid(sender)
+            origin = {"from": group, "author": person, "addressing": self.lids.addressing(group)}
+        else:
+            origin = {"from": lid_wid(self.lids.of(sender)) if by_lid else wid(sender)}
+        if not by_lid:
+            self.lids.learn(to, sender)  # the number is on the message
+        msg = {"id": msg_id or new_message_id(), **origin, "to": wid(to), "body": body, "t": int(time.time())}
+        if self.lids.knows(to, sender):
+            msg["lids"] = [self.lids.pair(sender)]  # the page can map the sender's ids
+        if media is not None:
+            msg["media"] = media  # a file the phone sent (media.py)
+        self._push_message(to, msg)
+        return msg["id"]
+
+    def _push_message(self, phone: str, msg: dict) -> None:
+        for device in self._linked_devices(phone):
+            device.pending[msg["id"]] = msg
+            if device.link is not None and device.link.mode == "paired":
+                device.link.push({"type": "msg", "msg": msg})
 
     def sent_by(self, phone: str, now: float) -> list[dict]:
         phone = _phone(phone, "from")
