@@ -142,3 +142,56 @@ def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     wait_for(lambda: redis_client.hget("nodes:node-a", "accepting") == "1", what="node-a to take creates again")
+
+
+def _wwnode(*args, rabbit_url, redis_url, cwd):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
+    return subprocess.run([sys.executable, "-m", "wwnode.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_drain_that_would_lose_logins_or_strand_sessions_is_refused(fake_nodes, fake, rabbit, redis_client,
+                                                                       tmp_path, rabbit_url, redis_url):
+    """Each node with its own folder of logins (the default store): a drain
+    would bring every session back elsewhere with a QR code.  One shared
+    store but no other node: the sessions would stop with nowhere to go.
+    Both refused, saying why, and nothing changes; --force drains all the
+    same."""
+    urls = {"rabbit_url": rabbit_url, "redis_url": redis_url, "cwd": tmp_path}
+    fake_nodes("node-a")
+    create_ready(rabbit, fake, "r1", new_phone())
+    fake_nodes("node-b")
+    wait_for(lambda: redis_client.hget("nodes:node-b", "accepting") == "1", what="node-b's heartbeat")
+    assert redis_client.hget("nodes:node-a", "blob_store") == ""
+    done = _wwnode("drain", "node-a", **urls)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "its own folder" in done.stderr and "--force" in done.stderr
+    assert not redis_client.exists("nodes:node-a:drain")
+    assert redis_client.hget("instances:r1:state", "state") == "ready" and owner(redis_client, "r1") == "node-a"
+
+
+
+def test_draining_the_only_node_that_shares_its_store_is_refused_unless_forced(
+        fake_nodes, fake, rabbit, redis_client, tmp_path, rabbit_url, redis_url):
+    urls = {"rabbit_url": rabbit_url, "redis_url": redis_url, "cwd": tmp_path}
+    shared = {"blob_store_url": (tmp_path / "shared").as_uri()}
+    fake_nodes("node-a", **shared)
+    create_ready(rabbit, fake, "s1", new_phone())
+    fake_nodes("node-b")  # takes sessions, but reads another store
+    wait_for(lambda: redis_client.hget("nodes:node-b", "accepting") == "1", what="node-b's heartbeat")
+    done = _wwnode("drain", "node-a", **urls)
+    assert done.returncode == 1 and "no other node that shares its blob store" in done.stderr, done.stderr
+    assert not redis_client.exists("nodes:node-a:drain") and owner(redis_client, "s1") == "node-a"
+    forced = _wwnode("drain", "node-a", "--force", "--timeout", "1", **urls)
+    assert forced.returncode == 4, (forced.stdout, forced.stderr)
+    assert redis_client.exists("nodes:node-a:drain")
+    assert _wwnode("undrain", "node-a", **urls).returncode == 0
+
+
+def test_undrain_of_a_node_that_is_not_there_says_so(rabbit, redis_client, tmp_path, rabbit_url, redis_url):
+    done = _wwnode("undrain", "no-such-node", rabbit_url=rabbit_url, redis_url=redis_url, cwd=tmp_path)
+    assert done.returncode == 1 and "no node no-such-node" in done.stderr, (done.stdout, done.stderr)

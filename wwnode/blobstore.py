@@ -104,6 +104,21 @@ def open_blob_store(url: str, data_dir: Path, endpoint: str | None = None) -> Bl
     return S3BlobStore(parts.netloc, parts.path.strip("/"), endpoint)
 
 
+def identity(url: str, endpoint: str = "") -> str:
+    """What tells two nodes they share a store, without its credentials:
+    ``""`` for the default (a folder of this node's own, ``DATA_DIR/blobs``,
+    shared with nobody), the URL for ``file://`` (shared with the nodes that
+    see the same folder: this machine's, or a network file system's), the
+    bucket and prefix with the endpoint's host for ``s3://``."""
+    if not url:
+        return ""
+    if urlsplit(url).scheme != "s3" or not endpoint:
+        return url
+    host = urlsplit(endpoint).hostname or ""
+    port = urlsplit(endpoint).port
+    return f"{url}@{host}" + (f":{port}" if port else "")
+
+
 def check_url(url: str) -> None:
     """BlobError unless ``url`` is ``file:///path`` or ``s3://bucket/prefix``
     (checked without reaching the store: a node checks it at start)."""

@@ -153,7 +153,7 @@ def cmd_blob_put(args) -> int:
 
 def cmd_drain(args) -> int:
     from . import clientcmds
-    return _client_command(lambda: clientcmds.drain(load(), args.node_id, args.timeout))
+    return _client_command(lambda: clientcmds.drain(load(), args.node_id, args.timeout, force=args.force))
 
 
 def cmd_undrain(args) -> int:
@@ -307,6 +307,9 @@ def _client_parsers(sub) -> None:
                                     "code). Shows the progress until none is left. " + EXIT_CODES)
     dn.add_argument("node_id", metavar="NODE_ID")
     dn.add_argument("--timeout", type=_positive, metavar="SECONDS", help="stop watching after SECONDS (exit 4)")
+    dn.add_argument("--force", action="store_true",
+                    help="drain even when its sessions cannot move: its logins are in a store no other node "
+                         "reads, or no other node takes new sessions (refused otherwise, exit 1)")
     dn.set_defaults(func=cmd_drain)
     un = sub.add_parser("undrain", help="let a drained node take new sessions again")
     un.add_argument("node_id", metavar="NODE_ID")

@@ -288,7 +288,8 @@ def blob_put(cfg, key: str, source: Path) -> Outcome:
 NODE_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
 
 
-def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.monotonic, sleep=time.sleep) -> Outcome:
+def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.monotonic, sleep=time.sleep,
+          force: bool = False) -> Outcome:
     """Ask ``node`` to drain (``nodes:{node}:drain``) and show its progress
     until it holds none: the keys it held when asked, each until it is
     ready on another node (or gone), and the node's own count from its
@@ -299,9 +300,15 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
     r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
-    if not r.exists(node_key(node)):
+    beat = r.hgetall(node_key(node))
+    if not beat:
         return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat)")
     held = keys_held_by(r, node)
+    if held and not force:
+        refusal = _cannot_move(r, node, beat)
+        if refusal:
+            return Outcome(EXIT_FAILED, f"{node} not drained: {refusal} ({len(held)} sessions; "
+                                        "--force drains it all the same)")
     r.set(drain_key(node), "1", px=DRAIN_TTL_MS)
     print(f"{node}: draining (no new sessions); moving its sessions one at a time", file=out, flush=True)
     print(f"{node}: {len(held)} sessions left", file=out, flush=True)
@@ -335,6 +342,33 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
         sleep(0.25)
 
 
+def _cannot_move(r, node: str, beat: dict) -> str:
+    """Why ``node``'s sessions could not move now ("" if they can): its
+    logins are in a store no other node reads (they would come back with
+    a QR code, and each phone's owner would have to scan again), or no
+    other node sharing its store takes new sessions (they would wait,
+    stopped, for one)."""
+    from .store import node_key
+
+    store = beat.get("blob_store")
+    if store is None:
+        return ""  # a node of a version that does not say: as before
+    if store == "":
+        return ("its logins are in its own folder (BLOB_STORE_URL unset), so they would come back "
+                "elsewhere with a QR code; give the fleet one blob store first")
+    takers = []
+    for name in r.scan_iter(match="nodes:*", count=500):
+        other = name.split(":", 1)[1] if name.count(":") == 1 else None
+        if other is None or other == node:
+            continue
+        them = r.hgetall(node_key(other))
+        if them.get("blob_store") == store and them.get("accepting") == "1":
+            takers.append(other)
+    if not takers:
+        return "no other node that shares its blob store takes new sessions now"
+    return ""
+
+
 def keys_held_by(r, node: str) -> set[str]:
     """The keys whose lease ``node`` holds (``instances:{key}:owner`` is
     ``{node}:{fence}``)."""
@@ -347,10 +381,12 @@ def keys_held_by(r, node: str) -> set[str]:
 
 
 def undrain(cfg, node: str) -> Outcome:
-    from .store import drain_key
+    from .store import drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
     r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
-    r.delete(drain_key(node))
+    asked = r.delete(drain_key(node))
+    if not asked and not r.exists(node_key(node)):
+        return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat) and none was draining")
     return Outcome(EXIT_OK, f"{node} takes new sessions again (within a heartbeat)")

@@ -11,6 +11,7 @@ from typing import Callable
 from .actions import ActionDesk
 from .admission import Admission, LoadReader
 from .blobstore import BlobStore, open_blob_store
+from .blobstore import identity as blob_identity
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -74,6 +75,9 @@ def build(cfg: Config, paths: Paths) -> Node:
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage,
                     snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)))
+    # Which nodes share this one's blob store (a drain moves logins only
+    # between them; ``wwnode drain`` reads it).
+    node.heartbeat_extra["blob_store"] = blob_identity(cfg.blob_store_url, cfg.blob_store_endpoint)
     # /metrics and /healthz, from threads that read what the loop publishes.
     endpoint = serve(node.readings, cfg.metrics_addr)
     if endpoint is not None:
