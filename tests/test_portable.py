@@ -195,3 +195,23 @@ def test_draining_the_only_node_that_shares_its_store_is_refused_unless_forced(
 def test_undrain_of_a_node_that_is_not_there_says_so(rabbit, redis_client, tmp_path, rabbit_url, redis_url):
     done = _wwnode("undrain", "no-such-node", rabbit_url=rabbit_url, redis_url=redis_url, cwd=tmp_path)
     assert done.returncode == 1 and "no node no-such-node" in done.stderr, (done.stdout, done.stderr)
+
+
+def test_a_snapshot_copied_from_another_key_never_runs_and_is_set_aside(fake_nodes, fake, rabbit, redis_client,
+                                                                         tmp_path):
+    """Someone who can write the store copies V's saved login under K's
+    prefix: K's create finds it, refuses it (sealed for V), sets it aside,
+    counts it, and K shows a QR code instead of running as V's number."""
+    settings = {"blob_store_url": (tmp_path / "shared").as_uri(), "snapshot_secret": "s3cret-fleet-key"}
+    fake_nodes("node-a", **FAST, **settings)
+    store = Snapshots(open_blob_store(settings["blob_store_url"], tmp_path), secret=b"s3cret-fleet-key")
+    create_ready(rabbit, fake, "victim", new_phone())
+    wait_for(lambda: store.newest("victim") is not None, what="the victim's login saved")
+    stolen = store.newest("victim")
+    store.blobs.put_bytes(stolen.blob_id("k"), store.blobs.get_bytes(stolen.blob_id("victim")))
+    rabbit.publish("create_instance", {"key": "k"})
+    rabbit.expect("qr_instance", key="k")
+    assert not rabbit.find("ready_instance", key="k")
+    wait_for(lambda: counter(redis_client, "node-a", "snapshots_rejected") == 1, what="the rejection counted")
+    assert store.names("k") == []
+    assert store.blobs.exists(f"snapshots-rejected/k/{stolen.fence:020d}-{stolen.ms:013d}.tgz")

@@ -11,7 +11,7 @@ import pytest
 from sessionproc.protocol import LINKED_MARKER
 from support import wait_for
 from wwnode.blobstore import open_blob_store
-from wwnode.snapshots import SnapshotError, Snapshots, StaleFence, capture, extract
+from wwnode.snapshots import SnapshotError, SnapshotName, Snapshots, StaleFence, Tampered, capture, extract
 
 
 def fake_profile(root):
@@ -118,6 +118,75 @@ def test_an_old_fence_never_overwrites_a_newer_snapshot(snapshots, tmp_path):
     snapshots.put("k2", 1, archive)
     snapshots.delete_all("k1")
     assert snapshots.names("k1") == [] and snapshots.newest("k2").fence == 1
+
+
+# ------------------------------------------------------------ sealed
+SECRET = b"fleet-secret-for-tests"
+
+
+def sealed_store(tmp_path, secret=SECRET) -> Snapshots:
+    return Snapshots(open_blob_store((tmp_path / "blobs").as_uri(), tmp_path), secret=secret)
+
+
+def raw(snapshots, blob_id, tmp_path) -> bytes:
+    return snapshots.blobs.get_bytes(blob_id)
+
+
+def test_a_sealed_snapshot_restores_only_as_itself(tmp_path):
+    """Whole, its key's, under its own name, sealed under the secret: or
+    Tampered before a byte is extracted."""
+    store = sealed_store(tmp_path)
+    archive = tmp_path / "s.tgz"
+    capture(fake_profile(tmp_path / "profile"), archive)
+    victim = store.put("victim", 7, archive)
+    blob = raw(store, victim.blob_id("victim"), tmp_path)
+    assert blob.startswith(b"WWSNAP1 ") and b"fleet-secret" not in blob
+    out = tmp_path / "back.tgz"
+    store.fetch("victim", victim, out)
+    assert out.read_bytes() == archive.read_bytes()
+
+    def refused(key, name, data, why):
+        store.blobs.put_bytes(name.blob_id(key), data)
+        with pytest.raises(Tampered, match=why):
+            store.fetch(key, name, tmp_path / "x.tgz")
+        assert not (tmp_path / "x.tgz").exists()
+
+    # The victim's copied under another key, or renamed to sort first.
+    refused("attacker", victim, blob, "sealed as 'victim'")
+    refused("victim", SnapshotName(99, victim.ms), blob, "fence 7")
+    # Cut short, or a byte of the archive changed.
+    refused("victim", victim, blob[:-10], "not whole")
+    refused("victim", victim, blob[:-1] + bytes([blob[-1] ^ 1]), "differ")
+    # Sealed as the key says, but not under the secret (a forger who can
+    # write the store), or not sealed at all.
+    forger = sealed_store(tmp_path / "forger", secret=b"another")
+    forged = forger.put("victim", 9, archive)
+    refused("victim", forged, raw(forger, forged.blob_id("victim"), tmp_path), "secret")
+    refused("victim", victim, archive.read_bytes(), "not a sealed snapshot")
+
+
+def test_without_a_secret_the_seal_still_binds_and_old_archives_restore(tmp_path):
+    store = sealed_store(tmp_path, secret=None)
+    archive = tmp_path / "s.tgz"
+    capture(fake_profile(tmp_path / "profile"), archive)
+    name = store.put("k", 3, archive)
+    store.blobs.put_bytes(name.blob_id("other"), raw(store, name.blob_id("k"), tmp_path))
+    with pytest.raises(Tampered):
+        store.fetch("other", name, tmp_path / "x.tgz")
+    legacy = SnapshotName(4, 1)  # written before snapshots were sealed: a bare archive
+    store.blobs.put_file(legacy.blob_id("k"), archive)
+    store.fetch("k", legacy, tmp_path / "old.tgz")
+    assert (tmp_path / "old.tgz").read_bytes() == archive.read_bytes()
+
+
+def test_a_snapshot_that_fails_its_check_is_set_aside(tmp_path):
+    store = sealed_store(tmp_path)
+    archive = tmp_path / "s.tgz"
+    capture(fake_profile(tmp_path / "profile"), archive)
+    name = store.put("k", 3, archive)
+    aside = store.set_aside("k", name)
+    assert aside == f"snapshots-rejected/k/{name.fence:020d}-{name.ms:013d}.tgz"
+    assert store.names("k") == [] and store.blobs.exists(aside)
 
 
 # --------------------------------------------------- while the page writes

@@ -24,7 +24,8 @@ def _setup_logging(cfg, log_file) -> None:
     # (an S3 endpoint may carry one too, and boto3 quotes it in its errors).
     fmt = RedactingFormatter(f"%(asctime)s %(levelname)s [{cfg.node_id}] %(name)s: %(message)s",
                              url_secrets(cfg.rabbit_mq_url) | url_secrets(cfg.redis_url)
-                             | url_secrets(cfg.blob_store_endpoint))
+                             | url_secrets(cfg.blob_store_endpoint)
+                             | ({cfg.snapshot_secret} if cfg.snapshot_secret else set()))
     root = logging.getLogger()
     root.setLevel(cfg.log_level.upper())
     stderr = logging.StreamHandler(sys.stderr)

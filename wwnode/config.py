@@ -113,6 +113,11 @@ class Config:
     # Seconds between two snapshots of a running session's login (0: only
     # when it authenticates and when it stops cleanly; snapshots.py).
     profile_snapshot_interval: float = 600.0
+    # A secret every node of the fleet shares: snapshots are sealed under
+    # it, and one not sealed under it is never restored (snapshots.py).
+    # Empty: sealed without a secret (whole, bound to their key), which
+    # stops accidents and copies but not a forger who can write the store.
+    snapshot_secret: str = ""
     # What the fleet does with the keys of a node that lost its leases:
     # manual (report them lost) or auto (start them elsewhere from their
     # snapshots; failover.py).

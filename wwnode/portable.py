@@ -45,7 +45,7 @@ from sessionproc.protocol import LINKED_MARKER
 from . import states as S
 from .counters import Counters
 from .paths import Paths, UnsafePath
-from .snapshots import SnapshotError, SnapshotName, Snapshots, capture, extract, fence_of
+from .snapshots import SnapshotError, SnapshotName, Snapshots, Tampered, capture, extract, fence_of
 
 log = logging.getLogger(__name__)
 
@@ -192,25 +192,39 @@ class Portable:
             rec.linked = True  # until the store says otherwise: sends wait for it
         self._submit(key, lambda: self._restore_job(key, profile), self._restored(key, profile))
 
-    def _restore_job(self, key: str, profile: Path) -> SnapshotName | None:
-        newest = self.snapshots.newest(key)
-        if newest is None:
-            return None
-        if (profile / LINKED_MARKER).is_file():
-            mark = _read_mark(profile)
-            if mark is None or mark >= (newest.fence, newest.ms):
-                return None  # ours is the newest (or from before snapshots): keep it
-        with tempfile.TemporaryDirectory(prefix=".restore-", dir=self.paths.root) as tmp:
-            archive = Path(tmp) / "s.tgz"
-            self.snapshots.fetch(key, newest, archive)
-            extract(archive, profile)
-        (profile / SNAPSHOT_MARK).write_text(f"{newest.fence} {newest.ms}\n")
-        return newest
+    def _restore_job(self, key: str, profile: Path) -> tuple[SnapshotName | None, list[tuple[str, str]]]:
+        """The snapshot restored (None: none, or ours is as new), and those
+        that failed their check on the way, set aside (id, why): the newest
+        that holds is used, else the profile as it is (a QR code when it
+        holds no login)."""
+        rejected: list[tuple[str, str]] = []
+        for name in reversed(self.snapshots.names(key)):
+            if (profile / LINKED_MARKER).is_file():
+                mark = _read_mark(profile)
+                if mark is None or mark >= (name.fence, name.ms):
+                    return None, rejected  # ours is the newest (or from before snapshots): keep it
+            with tempfile.TemporaryDirectory(prefix=".restore-", dir=self.paths.root) as tmp:
+                archive = Path(tmp) / "s.tgz"
+                try:
+                    self.snapshots.fetch(key, name, archive)
+                except Tampered as e:
+                    rejected.append((self.snapshots.set_aside(key, name), str(e)))
+                    continue
+                extract(archive, profile)
+            (profile / SNAPSHOT_MARK).write_text(f"{name.fence} {name.ms}\n")
+            return name, rejected
+        return None, rejected
 
     def _restored(self, key: str, profile: Path):
-        def done(result, error):
+        def done(outcome, error):
             self._restoring.discard(key)
             rec = self.sessions.get(key)
+            result, rejected = outcome if error is None else (None, [])
+            for aside, why in rejected:
+                # Reported where an operator looks: the log, and the counter
+                # in the heartbeat and /metrics.
+                log.error("session %s: a saved login failed its check and was set aside as %s: %s", key, aside, why)
+                self.counters.bump("snapshots_rejected")
             if error is not None:
                 log.error("session %s: could not restore its saved login: %s", key, error)
                 self.counters.bump("snapshot_failures")

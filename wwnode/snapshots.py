@@ -37,12 +37,27 @@ through would sort below it.  After a write, the key's older snapshots are
 deleted.  The node checks the lease in Redis before each write too
 (``portable.py``).
 
+**Sealed.** What is stored is the archive behind one line that binds it:
+``WWSNAP1 {"key", "fence", "ms", "size", "sha256", "mac"}``.  A restore
+checks the line against the blob's own name and key, the archive against
+its size and digest, and, when the fleet shares a secret
+(``SNAPSHOT_SECRET``), the line's HMAC-SHA256 under it, before a byte is
+extracted.  So a snapshot cut short, one of another key copied under this
+key's prefix, or one renamed to sort first is refused (:class:`Tampered`)
+instead of running as whatever account it holds; with the secret, so is
+one made by anyone who can write the store but does not hold the secret.
+Without the secret the line still catches accidents and copies, not a
+forger, and archives written before snapshots were sealed are taken as
+they are; with it, only sealed ones.
+
 Every function here blocks (disk, network): ``portable.py`` runs them on a
 worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -52,6 +67,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from sessionproc.protocol import KEY_RE, LINKED_MARKER
 
@@ -80,6 +97,16 @@ class SnapshotError(Exception):
 
 class StaleFence(SnapshotError):
     """A snapshot of a newer fence exists: this writer's lease is old."""
+
+
+class Tampered(SnapshotError):
+    """A stored snapshot is not whole, not this key's, not the one its name
+    says, or not sealed under the fleet's secret: it is never restored."""
+
+
+SEAL_MAGIC = b"WWSNAP1 "
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_SEAL_LINE = 4096
 
 
 @dataclass(frozen=True, order=True)
@@ -213,13 +240,82 @@ def extract(archive: Path, profile: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-# ----------------------------------------------------------- in the store
-class Snapshots:
-    """A key's snapshots in the blob store."""
+# ------------------------------------------------------------- the seal
+def _mac(secret: bytes, key: str, name: "SnapshotName", size: int, digest: str) -> str:
+    message = f"{key}\n{name.fence}\n{name.ms}\n{size}\n{digest}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
-    def __init__(self, blobs: BlobStore, clock=time.time):
+
+def _digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def seal(archive: Path, out: Path, key: str, name: "SnapshotName", secret: bytes | None) -> None:
+    """Write ``out``: the line that binds ``archive`` to its key, name and
+    writer, then the archive."""
+    size, digest = _digest(archive)
+    line = {"key": key, "fence": name.fence, "ms": name.ms, "size": size, "sha256": digest,
+            "mac": _mac(secret, key, name, size, digest) if secret else ""}
+    with open(out, "wb") as f, open(archive, "rb") as src:
+        f.write(SEAL_MAGIC + orjson.dumps(line) + b"\n")
+        shutil.copyfileobj(src, f, 1 << 20)
+
+
+def unseal(sealed: Path, archive: Path, key: str, name: "SnapshotName", secret: bytes | None) -> None:
+    """Check ``sealed`` whole and bound to ``key`` and ``name`` (and to the
+    secret, when there is one) and write its archive to ``archive``;
+    :class:`Tampered` if anything does not hold."""
+    with open(sealed, "rb") as f:
+        head = f.read(len(SEAL_MAGIC))
+        if head != SEAL_MAGIC:
+            if head[:2] == GZIP_MAGIC and not secret:
+                f.seek(0)  # written before snapshots were sealed: taken as it is
+                with open(archive, "wb") as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
+                return
+            raise Tampered("not a sealed snapshot" + (" (the fleet's secret requires one)" if secret else ""))
+        raw = f.readline(MAX_SEAL_LINE)
+        try:
+            line = orjson.loads(raw)
+            claimed = (line["key"], int(line["fence"]), int(line["ms"]))
+            size, digest, mac = int(line["size"]), str(line["sha256"]), str(line["mac"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise Tampered(f"unreadable seal: {e}") from None
+        if claimed != (key, name.fence, name.ms):
+            raise Tampered(f"sealed as {claimed[0]!r} fence {claimed[1]} at {claimed[2]}, "
+                           f"stored as {key!r} fence {name.fence} at {name.ms}")
+        if secret and not hmac.compare_digest(mac, _mac(secret, key, name, size, digest)):
+            raise Tampered("its seal was not made under the fleet's secret")
+        h = hashlib.sha256()
+        got = 0
+        with open(archive, "wb") as out:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                got += len(chunk)
+                out.write(chunk)
+    if (got, h.hexdigest()) != (size, digest):
+        archive.unlink(missing_ok=True)
+        raise Tampered(f"not whole: {got} bytes of {size}" if got != size else "its bytes differ from its seal")
+
+
+# ----------------------------------------------------------- in the store
+REJECTED_PREFIX = "snapshots-rejected"
+
+
+class Snapshots:
+    """A key's snapshots in the blob store, sealed (``secret``: the fleet's
+    ``SNAPSHOT_SECRET``, or None)."""
+
+    def __init__(self, blobs: BlobStore, clock=time.time, secret: bytes | None = None):
         self.blobs = blobs
         self.clock = clock
+        self.secret = secret or None
 
     def names(self, key: str) -> list[SnapshotName]:
         prefix = key_prefix(key)
@@ -244,14 +340,37 @@ class Snapshots:
         if newest is not None and newest.fence == fence:
             ms = max(ms, newest.ms + 1)  # one writer per fence: its own later write sorts after
         name = SnapshotName(fence, ms)
-        self.blobs.put_file(name.blob_id(key), archive)
+        sealed = archive.with_name(archive.name + ".sealed")
+        try:
+            seal(archive, sealed, key, name, self.secret)
+            self.blobs.put_file(name.blob_id(key), sealed)
+        finally:
+            sealed.unlink(missing_ok=True)
         for older in self.names(key):
             if older < name:
                 self.blobs.delete(older.blob_id(key))
         return name
 
     def fetch(self, key: str, name: SnapshotName, archive: Path) -> None:
-        self.blobs.get_file(name.blob_id(key), archive)
+        """The snapshot's archive, checked (:class:`Tampered` if it does not
+        hold: see "Sealed")."""
+        sealed = archive.with_name(archive.name + ".sealed")
+        try:
+            self.blobs.get_file(name.blob_id(key), sealed)
+            unseal(sealed, archive, key, name, self.secret)
+        finally:
+            sealed.unlink(missing_ok=True)
+
+    def set_aside(self, key: str, name: SnapshotName) -> str:
+        """Move a snapshot that failed its check out of the key's snapshots
+        (kept for an operator to look at, never restored); its new id."""
+        aside = f"{REJECTED_PREFIX}/{key}/{name.fence:020d}-{name.ms:013d}.tgz"
+        with tempfile.TemporaryDirectory(prefix=".aside-") as tmp:
+            copy = Path(tmp) / "s"
+            self.blobs.get_file(name.blob_id(key), copy)
+            self.blobs.put_file(aside, copy)
+        self.blobs.delete(name.blob_id(key))
+        return aside
 
     def delete_all(self, key: str) -> None:
         self.blobs.delete_prefix(key_prefix(key))

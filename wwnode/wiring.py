@@ -74,7 +74,8 @@ def build(cfg: Config, paths: Paths) -> Node:
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage,
-                    snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)))
+                    snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint),
+                                        secret=cfg.snapshot_secret.encode() or None))
     # Which nodes share this one's blob store (a drain moves logins only
     # between them; ``wwnode drain`` reads it).
     node.heartbeat_extra["blob_store"] = blob_identity(cfg.blob_store_url, cfg.blob_store_endpoint)
