@@ -29,7 +29,9 @@ def test_a_create_while_the_key_is_stopping_here_starts_it_afresh_with_its_lease
     assert second["qr"] != first["qr"] and fake.starts("k-re") == 2
     wait_for(lambda: redis_client.get("instances:k-re:qr_code") == second["qr"], what="the new QR in Redis")
     assert owner(redis_client, "k-re") == "node-a"
-    assert redis_client.hget("instances:k-re:state", "state") == "qr"
+    # The state follows the QR code into Redis (qr_instance goes out with the
+    # code; the state's own event, state_instance qr, after it is written).
+    wait_for(lambda: redis_client.hget("instances:k-re:state", "state") == "qr", what="the state qr in Redis")
 
 
 def test_a_create_that_meets_the_key_stopping_on_another_node_waits_and_starts_it(fake_nodes, rabbit, fake,
