@@ -20,6 +20,13 @@ Commands (node -> session, on stdin)
     Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
     must hold it, else ``send_failed`` ``unknown_message``), and the ids
     ``...@c.us`` or ``...@lid`` the text mentions.
+``{"cmd": "send", ..., "text": "", "location": L}`` (or ``"contacts": C``, or ``"poll": P``)
+    Instead of text or media, exactly one of: a location ``{"latitude",
+    "longitude", "name"?, "address"?, "url"?}``, contact cards (a list of
+    ``...@c.us`` / ``...@lid`` ids, or ``{"vcard": V}``) or a poll
+    ``{"name", "options": [...], "multiple": B}``, in the form
+    ``sessionproc/contents.py`` gives them (checked there again).  A vCard
+    the page cannot read fails ``bad_contacts``.
 ``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
 ``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
 ``{"cmd": "action", "id": C, "action": "edit", "message_id": M, "text": T}``
@@ -184,6 +191,7 @@ PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, countr
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
+SEND_CONTENTS = ("location", "contacts", "poll")  # instead of text (contents.py)
 MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
 
 
@@ -310,6 +318,11 @@ def decode_command(line: bytes) -> dict:
         mentions = cmd.get("mentions", [])
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             raise BadCommand("send's mentions must be a list of strings")
+        contents = [kind for kind in SEND_CONTENTS if kind in cmd]
+        if len(contents) > 1 or (contents and ("media" in cmd or cmd["text"])):
+            raise BadCommand("send carries one of text, media, " + ", ".join(SEND_CONTENTS))
+        if contents and not isinstance(cmd[contents[0]], dict if contents[0] != "contacts" else (list, dict)):
+            raise BadCommand(f"send's {contents[0]} has the wrong type")
         media = cmd.get("media")
         if media is not None and not (isinstance(media, dict) and isinstance(media.get("path"), str)
                                       and isinstance(media.get("mimetype"), str)
