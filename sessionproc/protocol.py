@@ -92,6 +92,13 @@ Events (session -> node, on stdout)
 ``{"event": "message_revoke", "message_id": M, "chat_id": CH, "from_me": B}``
                                                   message ``M`` was deleted for everyone by its
                                                   sender (``from_me``: the account)
+``{"event": "poll_vote", "message_id": M, "voter": W, "selected": [N, ...], "selected_ids": [I, ...]}``
+                                                  ``W`` voted on poll ``M``: the names of the
+                                                  options now chosen (``[]``: none any more),
+                                                  or ``selected`` null where the page no longer
+                                                  holds the poll; ``selected_ids`` the options'
+                                                  places in the poll (0 first); ``voter_pn`` or
+                                                  ``voter_lid`` where the page knows the other id
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -252,6 +259,8 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
     "message_edit": {"message": (dict,), "previous_body": (str,)},
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
+    "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
+                  "selected_ids": (list,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},

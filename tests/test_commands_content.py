@@ -1,7 +1,8 @@
 """send_message's location, contacts and poll (instead of text or media):
 the checks, each with its own reason, on the node and again in the session
-process; and what a ready session is told.  No browser: a node assembled
-around fakes (tests/support.py)."""
+process; what a ready session is told; and what a session says of votes,
+passed on as ``poll_vote_instance``.  No browser: a node assembled around
+fakes (tests/support.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import orjson
 import pytest
 
 from sessionproc import contents
-from sessionproc.protocol import BadCommand, decode_command
+from sessionproc.protocol import BadCommand, BadEvent, decode_command, decode_event
+from sessionproc.tracker import Tracker
 from support import delivery, node_rig
 from wwnode.commands import Rejected, parse
 
@@ -178,3 +180,29 @@ def test_the_session_checks_the_content_again_with_the_same_rules():
     with pytest.raises(contents.ContentError) as e:
         contents.check("contacts", ["12@lid"])
     assert e.value.reason == "bad_lid"
+
+
+# ------------------------------------------------------------------- votes
+def test_a_vote_the_session_reports_is_passed_on_as_poll_vote_instance(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    poll = f"true_{CHAT}_3EB0AA"
+    rig.say(rec, {"event": "poll_vote", "message_id": poll, "voter": "123456789012345@lid", "selected": ["Sushi"],
+                  "selected_ids": [1], "voter_pn": CHAT},
+            {"event": "poll_vote", "message_id": poll, "voter": CHAT, "selected": None, "selected_ids": [0, 1]})
+    assert rig.broker.events("poll_vote_instance") == [
+        {"key": "k", "message_id": poll, "voter": "123456789012345@lid", "selected": ["Sushi"], "selected_ids": [1],
+         "voter_pn": CHAT},
+        {"key": "k", "message_id": poll, "voter": CHAT, "selected": None, "selected_ids": [0, 1]}]
+
+
+def test_the_pipe_carries_votes_and_the_tracker_passes_them_on():
+    line = b'{"event": "poll_vote", "message_id": "m", "voter": "1@c.us", "selected": [], "selected_ids": []}'
+    assert decode_event(line)["selected"] == []
+    with pytest.raises(BadEvent):
+        decode_event(b'{"event": "poll_vote", "message_id": "m", "voter": "1@c.us", "selected": []}')
+    tracker = Tracker("http://127.0.0.1:9/", qr_max=3, was_linked=False)
+    got = tracker.feed({"type": "poll_vote", "message_id": "m", "voter": "1@c.us", "selected": ["a"],
+                        "selected_ids": [0], "voter_lid": "123456789012345@lid", "other": "dropped"})
+    assert got == [{"event": "poll_vote", "message_id": "m", "voter": "1@c.us", "selected": ["a"],
+                    "selected_ids": [0], "voter_lid": "123456789012345@lid"}]
