@@ -131,6 +131,7 @@
     Msg.on('add', onNewMessage);
     listenForAcks(Msg, emit);  // receipts.js
     listenForReactions(req, emit);
+    listenForVotes(req, emit, otherIdOf);  // polls.js
     listenForChanges(Msg, emit, (m) => toClientMessage(m, findLinks, emit, otherIdOf));
     // New messages the page took before this script could listen (it
     // starts when the module system appears; the page may already be

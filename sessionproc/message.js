@@ -56,8 +56,32 @@ function toClientMessage(model, findLinks, report, otherIdOf = () => null) {
     links: linksOf(model, findLinks, report),
     notifyName: m.notifyName ?? '',
   };
+  addContentFields(out, m);
   addOtherIds(out, model, otherIdOf, report);
   return out;
+}
+
+// A location, contact cards or a poll: its content in the fields
+// whatsapp-web.js's Message gives it.  A location's `loc` holds its name
+// and address on two lines; a card's vCard is the body, several come in
+// `vcardList`; a poll's options keep their `localId` (their place, from 0),
+// which votes name; one choice when `pollSelectableOptionsCount` is 1.
+function addContentFields(out, m) {
+  if (m.type === 'location') {
+    const [name, address] = typeof m.loc === 'string' && m.loc ? m.loc.split('\n') : [];
+    out.location = {
+      latitude: m.lat, longitude: m.lng, name, address, url: m.clientUrl || undefined,
+      description: name && address ? name + '\n' + address : (name || address || ''),
+    };
+  } else if (m.type === 'vcard') {
+    out.vCards = typeof m.body === 'string' ? [m.body] : [];
+  } else if (m.type === 'multi_vcard') {
+    out.vCards = (m.vcardList || []).map((card) => card.vcard);
+  } else if (m.type === 'poll_creation') {
+    out.pollName = m.pollName;
+    out.pollOptions = (m.pollOptions || []).map((o) => ({ name: o.name, localId: o.localId }));
+    out.allowMultipleAnswers = !m.pollSelectableOptionsCount;
+  }
 }
 
 // Ids are given as the page gives them; where the page knows a person by

@@ -26,7 +26,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -34,13 +34,15 @@ WHEN_SYNCED = "synced"
 # Not checked by a session at all, only by ``wwnode doctor``: a page that
 # lacks them fails that one feature (a media send fails ``page_error``, an
 # inbound file comes with ``media.error``, a message comes without the
-# other id of its sender, an edit fails ``page_error``), not the whole
-# session.
+# other id of its sender, an edit fails ``page_error``, a location or
+# contact cards fail ``page_error``, poll votes are not reported), not the
+# whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
-                "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE}
+                "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,16 @@ SURFACE: tuple[Need, ...] = (
     need("revoke", "WAWebMsgActionCapability", "canSenderRevokeMsg"),
     need("revoke", "WAWebCmd", "Cmd.sendRevokeMsgs"),
     need("revoke", "WAWebCmd", "Cmd.sendDeleteMsgs"),
+    # A location's link, contact cards (content.js), as whatsapp-web.js
+    # sends them; a poll needs nothing beyond a send.
+    need("location", "WALinkify", "findLink"),
+    need("contacts", "WAWebCollections", "Contact.find"),
+    need("contacts", "WAWebFrontendVcardUtils", "vcardFromContactModel"),
+    need("contacts", "WAWebVcardParsingUtils", "parseVcard"),
+    need("contacts", "WAWebVcardGetNameFromParsed", "vcardGetNameFromParsed"),
+    # Votes on polls (polls.js): the page stores each through its vote
+    # table, which whatsapp-web.js's vote_update wraps too.
+    need("poll_vote", "WAWebAddonPollVoteTableMode", "pollVoteTableMode.bulkUpsert"),
 )
 
 

@@ -12,10 +12,10 @@ from .actions import MESSAGE_HELPERS_JS
 
 
 def hook_source() -> str:
-    """message.js, receipts.js and hook.js, wrapped in one function so that none of
-    their names becomes a global of the page."""
+    """message.js, receipts.js, polls.js and hook.js, wrapped in one function so
+    that none of their names becomes a global of the page."""
     files = resources.files(__package__)
-    parts = (files.joinpath(name).read_text() for name in ("message.js", "receipts.js", "hook.js"))
+    parts = (files.joinpath(name).read_text() for name in ("message.js", "receipts.js", "polls.js", "hook.js"))
     return "(function () {\n'use strict';\n" + "\n".join(parts) + "\n})();\n"
 
 # Functions of SEND_JS, apart so that the tests can call them.
@@ -51,10 +51,16 @@ function ownUser(chat, pnUser, lidUser) {
 }
 """
 
+def _content_js() -> str:
+    return resources.files(__package__).joinpath("content.js").read_text()
+
+
 # Sends one text as whatsapp-web.js 1.34.7 does; the chat id, the text and
-# the options (``quotedMessageId``, ``mentions``) arrive as arguments
-# (data), never as source.  Resolves once WhatsApp Web accepted the message.
-SEND_JS = SEND_HELPERS_JS + MESSAGE_HELPERS_JS + """
+# the options (``quotedMessageId``, ``mentions``, and ``content``: a
+# location, contact cards or a poll instead of the text, content.js) arrive
+# as arguments (data), never as source.  Resolves once WhatsApp Web accepted
+# the message.
+SEND_JS = SEND_HELPERS_JS + MESSAGE_HELPERS_JS + _content_js() + """
 const [chatId, text, sendSeen, options, done] = arguments;
 (async () => {
   const req = window.require;
@@ -67,6 +73,7 @@ const [chatId, text, sendSeen, options, done] = arguments;
   }
   if (!chat) throw new Error('chat not found: ' + chatId);
   const reply = await replyFields(req, chat, options.quotedMessageId);
+  const content = await contentFields(req, options.content);
   const seenError = sendSeen ? await markSeen(req, chat) : null;
   const Me = req('WAWebUserPrefsMeUser');
   const me = ownUser(chat, Me.getMaybeMePnUser(), Me.getMaybeMeLidUser());
@@ -79,7 +86,7 @@ const [chatId, text, sendSeen, options, done] = arguments;
   const ephemeral = req('WAWebGetEphemeralFieldsMsgActionsUtils').getEphemeralFields(chat);
   const msg = {id, ack: 0, body: text, from: me, to: chat.id, local: true, self: 'out',
                t: Math.floor(Date.now() / 1000), isNewMsg: true, type: 'chat', ...ephemeral,
-               ...mentionFields(req, options.mentions), ...reply};
+               ...mentionFields(req, options.mentions), ...reply, ...content};
   markOwnSend(id);
   const [added, result] = req('WAWebSendMsgChatAction').addAndSendMsgToChat(chat, msg);
   await added;

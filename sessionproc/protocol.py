@@ -20,6 +20,13 @@ Commands (node -> session, on stdin)
     Optional: a reply to message ``Q`` (its ``_serialized`` id; the page
     must hold it, else ``send_failed`` ``unknown_message``), and the ids
     ``...@c.us`` or ``...@lid`` the text mentions.
+``{"cmd": "send", ..., "text": "", "location": L}`` (or ``"contacts": C``, or ``"poll": P``)
+    Instead of text or media, exactly one of: a location ``{"latitude",
+    "longitude", "name"?, "address"?, "url"?}``, contact cards (a list of
+    ``...@c.us`` / ``...@lid`` ids, or ``{"vcard": V}``) or a poll
+    ``{"name", "options": [...], "multiple": B}``, in the form
+    ``sessionproc/contents.py`` gives them (checked there again).  A vCard
+    the page cannot read fails ``bad_contacts``.
 ``{"cmd": "action", "id": C, "action": "react", "message_id": M, "emoji": E}``
 ``{"cmd": "action", "id": C, "action": "read", "message_id": M}``
 ``{"cmd": "action", "id": C, "action": "edit", "message_id": M, "text": T}``
@@ -85,6 +92,13 @@ Events (session -> node, on stdout)
 ``{"event": "message_revoke", "message_id": M, "chat_id": CH, "from_me": B}``
                                                   message ``M`` was deleted for everyone by its
                                                   sender (``from_me``: the account)
+``{"event": "poll_vote", "message_id": M, "voter": W, "selected": [N, ...], "selected_ids": [I, ...]}``
+                                                  ``W`` voted on poll ``M``: the names of the
+                                                  options now chosen (``[]``: none any more),
+                                                  or ``selected`` null where the page no longer
+                                                  holds the poll; ``selected_ids`` the options'
+                                                  places in the poll (0 first); ``voter_pn`` or
+                                                  ``voter_lid`` where the page knows the other id
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -184,6 +198,7 @@ PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, countr
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
+SEND_CONTENTS = ("location", "contacts", "poll")  # instead of text (contents.py)
 MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
 
 
@@ -244,6 +259,8 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
     "message_edit": {"message": (dict,), "previous_body": (str,)},
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
+    "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
+                  "selected_ids": (list,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -310,6 +327,11 @@ def decode_command(line: bytes) -> dict:
         mentions = cmd.get("mentions", [])
         if not isinstance(mentions, list) or not all(isinstance(m, str) for m in mentions):
             raise BadCommand("send's mentions must be a list of strings")
+        contents = [kind for kind in SEND_CONTENTS if kind in cmd]
+        if len(contents) > 1 or (contents and ("media" in cmd or cmd["text"])):
+            raise BadCommand("send carries one of text, media, " + ", ".join(SEND_CONTENTS))
+        if contents and not isinstance(cmd[contents[0]], dict if contents[0] != "contacts" else (list, dict)):
+            raise BadCommand(f"send's {contents[0]} has the wrong type")
         media = cmd.get("media")
         if media is not None and not (isinstance(media, dict) and isinstance(media.get("path"), str)
                                       and isinstance(media.get("mimetype"), str)

@@ -31,7 +31,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, pageapi
+from . import actions, browser, contents, pageapi
 from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
                           SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 BINDING = "__wwnodeEmit"
 
 # Why a send may be refused before anything went out (the page's own words).
-SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply"})
+SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
@@ -382,6 +382,13 @@ class Session:
         refusals = [r for r in (id_refusal(m, USER_ID_RE, "bad_mentions") for m in options["mentions"]) if r]
         if refusals:
             return failed | {"reason": refusals[0], "detail": "mentions must be ids like 5511...@c.us or 1234...@lid"}
+        kinds = contents.kinds_in(cmd)
+        if kinds:
+            # A location, contact cards or a poll instead of the text.
+            try:
+                options["content"] = {kinds[0]: contents.check(kinds[0], cmd[kinds[0]])}
+            except contents.ContentError as e:
+                return failed | {"reason": e.reason, "detail": e.detail}
         if self.stopping.is_set():
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
@@ -414,7 +421,7 @@ class Session:
             return failed | {"reason": "browser_error", "detail": str(e)[:500]}
         if not isinstance(result, dict) or not result.get("ok"):
             detail = result.get("error") if isinstance(result, dict) else repr(result)
-            # Ours (unknown_message, cannot_reply): nothing went out; else
+            # Ours (unknown_message, cannot_reply, bad_contacts): nothing went out; else
             # WhatsApp Web refused it.
             reason = result.get("reason") if isinstance(result, dict) else None
             return failed | {"reason": reason if reason in SEND_REFUSALS else "rejected", "detail": detail}

@@ -162,6 +162,16 @@ class Tracker:
         return [{"event": "message_revoke", "message_id": str(r.get("message_id")), "chat_id": r.get("chat_id"),
                  "from_me": bool(r.get("from_me"))}]
 
+    def _on_poll_vote(self, r: dict) -> list[dict]:
+        selected = r.get("selected")
+        event = {"event": "poll_vote", "message_id": str(r.get("message_id")), "voter": r.get("voter"),
+                 "selected": selected if isinstance(selected, list) else None,
+                 "selected_ids": r.get("selected_ids") if isinstance(r.get("selected_ids"), list) else []}
+        for name in ("voter_pn", "voter_lid"):
+            if isinstance(r.get(name), str):
+                event[name] = r[name]
+        return [event]
+
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need
         that it lacks (checked only now, as whatsapp-web.js does)."""

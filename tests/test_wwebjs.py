@@ -2,8 +2,9 @@
 path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
 reply to it, what the phone writes itself, an edit and a deletion each way,
-a restart on the same profile, a phone logout, a conflict; and linking with
-a pairing code.  Our own session
+a restart on the same profile, a phone logout, a conflict; linking with
+a pairing code; and locations, contact cards and polls, both ways, with
+the votes on polls.  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -384,3 +385,131 @@ def test_whatsapp_web_js_sends_and_downloads_media(stand_in, tmp_path):
         assert client.stop() == 0
     errors = [e for e in client.seen if e["event"] in ("page_error", "init_error", "send_failed", "download_failed")]
     assert errors == []
+
+
+# ------------------------------------------- locations, contact cards, polls
+PLACE = {"latitude": -23.5505, "longitude": -46.6333}
+PLACE_TEXT = {"name": "Praça da Sé", "address": "Sé, São Paulo", "url": "https://maps.example.com/?q=se"}
+VCARD = "BEGIN:VCARD\nVERSION:3.0\nN:Dee;Cy;;;\nFN:Cy Dee\nTEL;type=CELL;waid=5511999990077:+5511999990077\nEND:VCARD"
+
+
+def sent_contents(control: Control, phone: str) -> list:
+    """What the phone's browser sent, as the stand-in recorded it: (type,
+    content) in order, without the ids."""
+    out = []
+    for r in control.sent_by(phone):
+        content = r.get("location") or r.get("poll") or {"vcards": r.get("vcards"), "names": r.get("names")}
+        out.append((r.get("type"), content))
+    return out
+
+
+def expected_sent(ana: str, friend: str) -> list:
+    """What either client sent in the content steps below: a location, a
+    poll, one card, two cards, a vCard as given."""
+    ana_card = f"BEGIN:VCARD\nVERSION:3.0\nN:Souza;Ana;;;\nFN:Ana Souza\nTEL;type=CELL;waid={ana}:+{ana}\nEND:VCARD"
+    friend_card = f"BEGIN:VCARD\nVERSION:3.0\nN:;+{friend};;;\nFN:+{friend}\nTEL;type=CELL;waid={friend}:+{friend}\nEND:VCARD"
+    return [("location", {**PLACE, "description": "Praça da Sé\nSé, São Paulo", "url": PLACE_TEXT["url"]}),
+            ("poll_creation", {"name": "Lunch?", "options": ["Pizza", "Sushi"], "option_ids": [0, 1], "multiple": False}),
+            ("vcard", {"vcards": [ana_card], "names": ["Ana Souza"]}),
+            ("multi_vcard", {"vcards": [ana_card, friend_card], "names": ["Ana Souza", f"+{friend}"]}),
+            ("vcard", {"vcards": [VCARD], "names": ["Cy Dee"]})]
+
+
+def phone_sends_contents(control: Control, phone: str, friend: str, ana: str) -> tuple[str, str, str]:
+    """The friend's phone shares a location, Ana's card and a poll; their ids."""
+    return (control.share_location(phone, friend, 48.8584, 2.2945, name="Tour Eiffel", address="Champ de Mars",
+                                   url="https://maps.example.com/eiffel"),
+            control.send_cards(phone, friend, contacts=[ana]),
+            control.send_poll(phone, friend, "Tea?", ["Yes", "No"]))
+
+
+RECEIVED_LOCATION = {"latitude": 48.8584, "longitude": 2.2945, "name": "Tour Eiffel", "address": "Champ de Mars",
+                     "url": "https://maps.example.com/eiffel", "description": "Tour Eiffel\nChamp de Mars"}
+
+
+def test_whatsapp_web_js_sends_and_gets_locations_cards_and_polls(stand_in, tmp_path):
+    """whatsapp-web.js's own calls: sendMessage of a Location, a Poll, a
+    Contact from getContactById (one, and a list), a text that is a vCard;
+    vote_update when the other person votes; the location, vCards and poll
+    fields of messages a phone sent."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friend, ana = new_phone(), new_phone(), new_phone()
+    chat = f"{friend}@c.us"
+    client = WwebjsClient(tls.port, tmp_path / "auth", "contents")
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        control.add_contact(phone, ana, name="Ana Souza")
+        client.send({"cmd": "send_location", "ref": "loc", "chat_id": chat, **PLACE, "options": PLACE_TEXT})
+        client.send({"cmd": "send_poll", "ref": "poll", "chat_id": chat, "name": "Lunch?", "options": ["Pizza", "Sushi"]})
+        client.send({"cmd": "send_contacts", "ref": "card", "chat_id": chat, "ids": [f"{ana}@c.us"]})
+        client.send({"cmd": "send_contacts", "ref": "cards", "chat_id": chat, "ids": [f"{ana}@c.us", chat]})
+        client.send({"cmd": "send", "ref": "vcard", "chat_id": chat, "text": VCARD})
+        # Sent at once, answered in any order.
+        types = {e["ref"]: e["type"] for e in (client.expect("sent") for _ in range(5))}
+        assert types == {"loc": "location", "poll": "poll_creation", "card": "vcard", "cards": "multi_vcard",
+                         "vcard": "vcard"}
+        wait_for(lambda: len(control.sent_by(phone)) == 5, what="the stand-in to record 5 sends")
+        assert sorted(sent_contents(control, phone), key=repr) == sorted(expected_sent(ana, friend), key=repr)
+
+        [poll] = [r for r in control.sent_by(phone) if r.get("type") == "poll_creation"]
+        control.vote(phone, friend, poll["id"], ["Sushi"])
+        vote = client.expect("vote_update")
+        assert (vote["voter"], vote["selected"], vote["localIds"], vote["poll"]) == (
+            chat, ["Sushi"], [1], f"true_{chat}_{poll['id']}")
+
+        location_id, card_id, poll_id = phone_sends_contents(control, phone, friend, ana)
+        got = {m["id"]: m for m in (client.expect("message")["message"] for _ in range(3))}
+        assert got[f"false_{chat}_{location_id}"]["location"] == RECEIVED_LOCATION
+        assert got[f"false_{chat}_{card_id}"]["vCards"] == [
+            f"BEGIN:VCARD\nVERSION:3.0\nN:;+{ana};;;\nFN:+{ana}\nTEL;type=CELL;waid={ana}:+{ana}\nEND:VCARD"]
+        inbound_poll = got[f"false_{chat}_{poll_id}"]
+        assert (inbound_poll["pollName"], inbound_poll["allowMultipleAnswers"]) == ("Tea?", False)
+        assert inbound_poll["pollOptions"] == [{"name": "Yes", "localId": 0}, {"name": "No", "localId": 1}]
+        control.vote(phone, friend, poll_id, ["No"])
+        vote = client.expect("vote_update")
+        assert (vote["voter"], vote["selected"], vote["poll"]) == (chat, ["No"], f"false_{chat}_{poll_id}")
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "send_failed")] == []
+
+
+def test_our_session_walks_the_same_content_steps(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friend, ana = new_phone(), new_phone(), new_phone()
+    chat = f"{friend}@c.us"
+    s = SessionProcess("fidelity-content", tmp_path / "profile", plain.url, tmp_path / "content.log")
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        control.add_contact(phone, ana, name="Ana Souza")
+        for cid, content in (("loc", {"location": {**PLACE, **PLACE_TEXT}}),
+                             ("poll", {"poll": {"name": "Lunch?", "options": ["Pizza", "Sushi"], "multiple": False}}),
+                             ("card", {"contacts": [f"{ana}@c.us"]}), ("cards", {"contacts": [f"{ana}@c.us", chat]}),
+                             ("vcard", {"contacts": {"vcard": VCARD}})):
+            s.send({"cmd": "send", "id": cid, "chat_id": chat, "text": "", **content})
+            s.expect("sent", id=cid)
+        assert sent_contents(control, phone) == expected_sent(ana, friend)
+
+        [poll] = [r for r in control.sent_by(phone) if r.get("type") == "poll_creation"]
+        control.vote(phone, friend, poll["id"], ["Sushi"])
+        vote = s.expect("poll_vote")
+        assert (vote["voter"], vote["selected"], vote["selected_ids"], vote["message_id"]) == (
+            chat, ["Sushi"], [1], f"true_{chat}_{poll['id']}")
+
+        location_id, card_id, poll_id = phone_sends_contents(control, phone, friend, ana)
+        got = {m["id"]["_serialized"]: m for m in (s.expect("message")["message"] for _ in range(3))}
+        assert got[f"false_{chat}_{location_id}"]["location"] == RECEIVED_LOCATION
+        assert got[f"false_{chat}_{card_id}"]["vCards"] == [
+            f"BEGIN:VCARD\nVERSION:3.0\nN:;+{ana};;;\nFN:+{ana}\nTEL;type=CELL;waid={ana}:+{ana}\nEND:VCARD"]
+        inbound_poll = got[f"false_{chat}_{poll_id}"]
+        assert (inbound_poll["pollName"], inbound_poll["allowMultipleAnswers"]) == ("Tea?", False)
+        assert inbound_poll["pollOptions"] == [{"name": "Yes", "localId": 0}, {"name": "No", "localId": 1}]
+        control.vote(phone, friend, poll_id, ["No"])
+        vote = s.expect("poll_vote")
+        assert (vote["voter"], vote["selected"], vote["message_id"]) == (chat, ["No"], f"false_{chat}_{poll_id}")
+    finally:
+        assert s.stop() == 0
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

@@ -19,7 +19,7 @@
 It also passes on what sessions tell of messages: ``ack`` as
 ``message_ack_instance``, ``reaction`` as ``message_reaction_instance``,
 ``message_edit`` as ``message_edit_instance``, ``message_revoke`` as
-``message_revoke_instance``.
+``message_revoke_instance``, ``poll_vote`` as ``poll_vote_instance``.
 It follows the sessions as a listener of their state changes and never
 changes a session itself.
 """
@@ -121,7 +121,7 @@ class ActionDesk:
         """The session events this desk acts on (``protocol.EVENTS``)."""
         return {"action_done": self._on_done, "action_failed": self._on_failed,
                 "ack": self._on_ack, "reaction": self._on_reaction, "message_edit": self._on_edit,
-                "message_revoke": self._on_revoke}
+                "message_revoke": self._on_revoke, "poll_vote": self._on_poll_vote}
 
     def _on_done(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
@@ -155,6 +155,12 @@ class ActionDesk:
     def _on_revoke(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         self.bus.emit("message_revoke_instance", {"key": rec.key, "message_id": event["message_id"],
                                                   "chat_id": event["chat_id"], "from_me": event["from_me"]})
+
+    def _on_poll_vote(self, rec: S.SessionRecord, event: dict, now: float) -> None:
+        body = {"key": rec.key, "message_id": event["message_id"], "voter": event["voter"],
+                "selected": event["selected"], "selected_ids": event["selected_ids"]}
+        body.update({k: event[k] for k in ("voter_pn", "voter_lid") if isinstance(event.get(k), str)})
+        self.bus.emit("poll_vote_instance", body)
 
     # ------------------------------------------------ following sessions
     def on_change(self, change: S.Change) -> None:

@@ -20,6 +20,7 @@ from typing import Callable, NoReturn
 
 import orjson
 
+from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
@@ -58,6 +59,9 @@ class Command:
     pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
     media: MediaRequest | None = None  # send_message's ``media`` (media.py); ``text`` is then the caption
     media_file: dict | None = None  # that media fetched and checked, as the session is told of it
+    # send_message's location, contacts or poll instead of text or media
+    # (sessionproc/contents.py): {kind: the content checked}, as the session is told of it.
+    content: dict | None = None
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -94,6 +98,8 @@ def _destroy_fields(data: dict, reject: Reject) -> dict:
 
 
 def _send_fields(data: dict, reject: Reject) -> dict:
+    if contents.kinds_in(data):
+        return _content_send_fields(data, reject)
     media = parse_media(data["media"], reject) if "media" in data else None
     if media is not None and "message" not in data:
         data = {**data, "message": ""}  # no caption
@@ -102,15 +108,44 @@ def _send_fields(data: dict, reject: Reject) -> dict:
             reject("missing_field", f"{name} is required")
         if not isinstance(data[name], str):
             reject("wrong_type", f"{name} must be a string")
-    refusal = id_refusal(data["chat_id"], CHAT_ID_RE, "bad_chat_id")
-    if refusal is not None:
-        reject(refusal, "chat_id must look like 5511999999999@c.us, a LID 123456789012345@lid, "
-                        "or a group's 120363000000000000@g.us")
+    _check_chat_id(data["chat_id"], reject)
     if not data["message"] and media is None:
         reject("empty_message", "message must not be empty")
     if len(data["message"]) > MAX_TEXT:
         reject("too_long", f"message is longer than WhatsApp's {MAX_TEXT} characters")
     return {"chat_id": data["chat_id"], "text": data["message"], "media": media, **_reply_fields(data, reject)}
+
+
+def _check_chat_id(chat_id: str, reject: Reject) -> None:
+    refusal = id_refusal(chat_id, CHAT_ID_RE, "bad_chat_id")
+    if refusal is not None:
+        reject(refusal, "chat_id must look like 5511999999999@c.us, a LID 123456789012345@lid, "
+                        "or a group's 120363000000000000@g.us")
+
+
+def _content_send_fields(data: dict, reject: Reject) -> dict:
+    """A send of a location, contact cards or a poll: exactly one of them,
+    and no text or media beside it (an empty ``message`` counts as none)."""
+    kinds = contents.kinds_in(data)
+    for name in ("chat_id", "message"):
+        if name in data and not isinstance(data[name], str):
+            reject("wrong_type", f"{name} must be a string")
+    beside = kinds[1:] + [name for name in ("media",) if name in data]
+    if data.get("message"):
+        beside.append("message")
+    if beside:
+        reject("conflicting_content", f"send_message carries exactly one of message, media, "
+                                      f"{', '.join(contents.KINDS)}; this one has {kinds[0]} and {beside[0]}")
+    if "mentions" in data:
+        reject("conflicting_content", f"mentions go with a text or a caption, not with a {kinds[0]}")
+    if "chat_id" not in data:
+        reject("missing_field", "chat_id is required")
+    _check_chat_id(data["chat_id"], reject)
+    try:
+        content = contents.check(kinds[0], data[kinds[0]])
+    except contents.ContentError as e:
+        reject(e.reason, e.detail)
+    return {"chat_id": data["chat_id"], "content": {kinds[0]: content}, **_reply_fields(data, reject)}
 
 
 def _message_id(data: dict, name: str, reject: Reject) -> str:

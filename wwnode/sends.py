@@ -192,6 +192,8 @@ class SendDesk:
             line["mentions"] = list(p.command.mentions)
         if p.command.media_file is not None:
             line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
+        if p.command.content:
+            line.update(p.command.content)  # a location, contact cards or a poll instead of text
         rec.child.send(line)
         return True
 

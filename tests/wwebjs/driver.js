@@ -8,7 +8,7 @@
 // client's events on stdout ({"event": ..., "t": ms since start}; errors
 // in the page as "page_error"),
 // commands on stdin:
-//   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id} or "send_failed" {ref, error}
+//   {"cmd": "send", "ref": R, "chat_id": C, "text": T} -> "sent" {ref, id, type} or "send_failed" {ref, error}
 //   {"cmd": "reply", "ref": R, "message_id": M, "text": T} -> "sent" or "send_failed" (Message.reply)
 //   {"cmd": "react", "ref": R, "message_id": M, "emoji": E} -> "reacted" {ref} or "react_failed" (Message.react)
 //   {"cmd": "number", "ref": R, "phone": P}          -> "number" {ref, wid or null} (Client.getNumberId)
@@ -18,17 +18,25 @@
 //   {"cmd": "lid_and_phone", "ref": R, "ids": [ID]}  -> "lid_and_phone" {ref, result} (Client.getContactLidAndPhone)
 //   {"cmd": "edit", "ref": R, "id": S, "text": T}    -> "edited" {ref, body} or "edit_failed" (Message.edit)
 //   {"cmd": "delete", "ref": R, "id": S, "everyone": B} -> "deleted" {ref} or "delete_failed" (Message.delete)
+//   {"cmd": "send_location", "ref": R, "chat_id": C, "latitude": LA, "longitude": LO, "options": {name, address, url}}
+//                                                    -> "sent" or "send_failed" (sendMessage of a Location)
+//   {"cmd": "send_poll", "ref": R, "chat_id": C, "name": N, "options": [O], "multiple": B}
+//                                                    -> "sent" or "send_failed" (sendMessage of a Poll)
+//   {"cmd": "send_contacts", "ref": R, "chat_id": C, "ids": [ID]} -> "sent" or "send_failed"
+//                                                    (Client.getContactById, then sendMessage of the Contact,
+//                                                    or of the list of them for several)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id; S: one it sent, by its id.)
-// Besides "message", every "message_create" (own messages included), "message_edit"
-// and "message_revoke_everyone" is an event.
+// Besides "message", every "message_create" (own messages included), "message_edit",
+// "message_revoke_everyone" and "vote_update" ({voter, selected: [names], localIds, poll}) is an event.
+// Messages carry their location, vCards and poll fields where they have them.
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
 // which serves TLS with a self-signed certificate.
 'use strict';
 
 const readline = require('readline');
-const { Client, LocalAuth, MessageMedia } = require('whatsapp-web.js');
+const { Client, LocalAuth, Location, MessageMedia, Poll } = require('whatsapp-web.js');
 
 const started = Date.now();
 const config = JSON.parse(process.argv[2] || '{}');
@@ -52,6 +60,8 @@ const client = new Client({
 const messageFields = (m) => ({
   id: m.id._serialized, from: m.from, to: m.to, author: m.author, body: m.body, type: m.type,
   fromMe: m.fromMe, ack: m.ack, deviceType: m.deviceType, hasMedia: m.hasMedia, links: m.links,
+  location: m.location, vCards: m.vCards, pollName: m.pollName, pollOptions: m.pollOptions,
+  allowMultipleAnswers: m.allowMultipleAnswers,
 });
 
 client.on('qr', (qr) => emit('qr', { qr }));
@@ -75,13 +85,17 @@ client.on('message_reaction', (r) => emit('message_reaction', {
   reaction: r.reaction, senderId: r.senderId,
 }));
 client.on('message_ack', (m, ack) => emit('message_ack', { id: m.id._serialized, ack }));
+client.on('vote_update', (v) => emit('vote_update', {
+  voter: v.voter, selected: v.selectedOptions.map((o) => o.name), localIds: v.selectedOptions.map((o) => o.localId),
+  poll: v.parentMessage && v.parentMessage.id ? v.parentMessage.id._serialized : null,
+}));
 
 async function handle(cmd) {
   if (cmd.cmd === 'send') {
     try {
       const msg = await client.sendMessage(cmd.chat_id, cmd.text);
       sent.set(msg.id._serialized, msg);
-      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack });
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, ack: msg.ack, type: msg.type });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
@@ -142,6 +156,21 @@ async function handle(cmd) {
       emit('deleted', { ref: cmd.ref });
     } catch (e) {
       emit('delete_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (['send_location', 'send_poll', 'send_contacts'].includes(cmd.cmd)) {
+    try {
+      let content;
+      if (cmd.cmd === 'send_location') content = new Location(cmd.latitude, cmd.longitude, cmd.options || {});
+      else if (cmd.cmd === 'send_poll') content = new Poll(cmd.name, cmd.options, { allowMultipleAnswers: !!cmd.multiple });
+      else {
+        const contacts = await Promise.all(cmd.ids.map((id) => client.getContactById(id)));
+        content = contacts.length === 1 ? contacts[0] : contacts;
+      }
+      const msg = await client.sendMessage(cmd.chat_id, content);
+      sent.set(msg.id._serialized, msg);
+      emit('sent', { ref: cmd.ref, id: msg.id._serialized, type: msg.type });
+    } catch (e) {
+      emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

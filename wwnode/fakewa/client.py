@@ -75,10 +75,13 @@ class Control:
         body = {"phone": phone} if lid is None else {"phone": phone, "lid": lid}
         return self._call("POST", "lids", body)["lid"]
 
-    def add_contact(self, phone: str, contact: str) -> None:
-        """``phone``'s account has ``contact``'s number: its pages map the
-        contact's LID to the number and back."""
-        self._call("POST", "contacts", {"phone": phone, "contact": contact})
+    def add_contact(self, phone: str, contact: str, name: str | None = None) -> None:
+        """``phone``'s account has ``contact``'s number (saved as ``name``,
+        if given): its pages map the contact's LID to the number and back."""
+        body = {"phone": phone, "contact": contact}
+        if name is not None:
+            body["name"] = name
+        self._call("POST", "contacts", body)
 
     def group_addressing(self, group: str, addressing: str) -> None:
         """A group's members show by ``"lid"`` or by ``"pn"`` (phone number)."""
@@ -97,6 +100,37 @@ class Control:
     def revoke(self, to: str, message_id: str) -> None:
         """The sender of message ``message_id`` deletes it for everyone."""
         self._call("POST", "revoke", {"to": to, "message_id": message_id})
+
+    def share_location(self, to: str, sender: str, latitude: float, longitude: float, name: str | None = None,
+                       address: str | None = None, url: str | None = None, group: str | None = None) -> str:
+        """``sender`` shares a location with ``to``'s linked browsers; returns its id."""
+        body = {"to": to, "from": sender, "latitude": latitude, "longitude": longitude}
+        body.update({k: v for k, v in (("name", name), ("address", address), ("url", url), ("group", group))
+                     if v is not None})
+        return self._call("POST", "location", body)["id"]
+
+    def send_cards(self, to: str, sender: str, contacts: list[str] | None = None, vcards: list[str] | None = None,
+                   group: str | None = None) -> str:
+        """``sender`` sends contact cards: of phone numbers (``contacts``)
+        or as given (``vcards``); returns the message's id."""
+        body = {"to": to, "from": sender}
+        body.update({k: v for k, v in (("contacts", contacts), ("vcards", vcards), ("group", group))
+                     if v is not None})
+        return self._call("POST", "cards", body)["id"]
+
+    def send_poll(self, to: str, sender: str, name: str, options: list[str], multiple: bool = False,
+                  group: str | None = None) -> str:
+        """``sender`` sends a poll; returns its id."""
+        body = {"to": to, "from": sender, "name": name, "options": options, "multiple": multiple}
+        if group is not None:
+            body["group"] = group
+        return self._call("POST", "polls", body)["id"]
+
+    def vote(self, to: str, voter: str, message_id: str, selected: list[str]) -> str:
+        """``voter`` now chooses ``selected`` (option names; ``[]``: none) in
+        poll ``message_id`` (bare id) that ``to`` sent or got; returns the vote's id."""
+        return self._call("POST", "votes", {"to": to, "from": voter, "message_id": message_id,
+                                            "selected": selected})["id"]
 
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:

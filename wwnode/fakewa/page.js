@@ -91,7 +91,8 @@ function addAndSendMsgToChat(chat, msgData) {
   const media = outboundMedia(msg);  // page_media.js
   const resultPromise = post('/_wa/send', {
     id: msg.id.id, to: msg.to._serialized, from: msg.from ? msg.from._serialized : undefined,
-    body: media ? (msg.caption || '') : msg.body, t: msg.t, media, ...sentExtras(msg),
+    body: (media ? (msg.caption || '') : msg.body) ?? '', t: msg.t, media, ...sentExtras(msg),
+    ...sentContent(msg),  // page_content.js: a location, contact cards, a poll
   }).then(() => {
     if (msg.ack < 1) msg.ack = 1;
     return { messageSendResult: 'OK' };
@@ -167,6 +168,7 @@ define('WAWebSignalStoreApi', {
 defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
 defineEditModules();  // page_edits.js: editing and deleting messages
+defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
 
 defineMediaModules();  // page_media.js
 
@@ -289,6 +291,9 @@ async function handle(event) {
     case 'revoke':
       receiveRevoke(event);
       break;
+    case 'vote':
+      receiveVote(event);  // page_content.js
+      break;
     case 'lids':
       learnLids(event.pairs);  // the account learned a person's number and LID
       break;
@@ -347,6 +352,7 @@ function receive(data) {
       isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
       local: false, self: fromMe ? 'out' : 'in',
       ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
+      ...(data.content ? inboundContentFields(data.content) : {}),  // page_content.js
     });
     if (data.media) attachMediaMethods(msg);
     const chat = chatFor(chatId);

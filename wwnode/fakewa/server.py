@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, media
+from . import assets, contents, media
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -178,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
         if media is not None and not isinstance(media, dict):
             raise BadRequest("media must be an object")
         record = self.world.record_sent(_str(body, "device"), _str(body, "id"), to, body["body"], t, time.monotonic(),
-                                        _sent_extra(body), media=media)
+                                        _sent_extra(body) | contents.sent_content(body), media=media)
         self._json(200, {"ok": True, "id": record["id"]})
 
     def page_logout(self, query) -> None:
@@ -283,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def sim_contacts(self, query) -> None:
         body = self._body()
+        if body.get("name") is not None:  # the name the account saved the number under (contents.py)
+            self.world.name_contact(body.get("phone"), body.get("contact"), body.get("name"))
         self.world.add_contact(body.get("phone"), body.get("contact"))
         self._json(200, {"ok": True})
 
@@ -382,6 +384,7 @@ POST_ROUTES = {
     "/_sim/edit": _Handler.sim_edit,
     "/_sim/revoke": _Handler.sim_revoke,
     **media.POST_ROUTES,
+    **contents.POST_ROUTES,
 }
 
 

@@ -33,6 +33,7 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .contents import ContentWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
 from .lidworld import LidWorld
@@ -55,7 +56,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -64,6 +65,7 @@ class World(MessagingWorld, LidWorld, EditWorld):
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
+        self._init_contents()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
@@ -259,9 +261,10 @@ class World(MessagingWorld, LidWorld, EditWorld):
             return self._deliver(to, sender, body, group, by_lid, media)
 
     def _deliver(self, to: str, sender: str, body: str, group: str | None, by_lid: bool, media: dict | None = None,
-                 msg_id: str | None = None) -> str:
+                 msg_id: str | None = None, content: dict | None = None) -> str:
         """Under the lock: the message to ``to``'s devices (held for those
-        whose page is closed)."""
+        whose page is closed); ``content``: a location, contact cards or a
+        poll, in the page's field names (contents.py)."""
         if group is not None:
             by_lid = self.lids.addressing(group) == "lid"
             person = lid_wid(self.lids.of(sender)) if by_lid else wid(sender)
@@ -275,6 +278,8 @@ class World(MessagingWorld, LidWorld, EditWorld):
             msg["lids"] = [self.lids.pair(sender)]  # the page can map the sender's ids
         if media is not None:
             msg["media"] = media  # a file the phone sent (media.py)
+        if content is not None:
+            msg["content"] = content
         self._push_message(to, msg)
         return msg["id"]
 
