@@ -96,7 +96,7 @@ class PendingSend:
 
 class SendDesk:
     def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception],
-                 tally: Tally | None = None):
+                 tally: Tally | None = None, settings=None):
         self.send_hold = send_hold
         self.bus = bus
         self.store = store
@@ -107,6 +107,9 @@ class SendDesk:
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
         self._ids = itertools.count(1)
         self.tally = tally or Tally()
+        # Each key's settings (``settingsdesk.py``): what a send line says
+        # of them (``send_fields``).  None: nothing, the session's defaults.
+        self.settings = settings
 
     def send(self, cmd: Command, d, now: float) -> None:
         if cmd.command_id is not None and (cmd.key, cmd.command_id) in self._under_way:
@@ -192,6 +195,9 @@ class SendDesk:
             line["mentions"] = list(p.command.mentions)
         if p.command.media_file is not None:
             line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
+        if self.settings is not None:
+            # Read at each send: an update_settings applies to the next one.
+            line.update(self.settings.send_fields(rec.key, p.command.text, p.command.media_file is not None))
         rec.child.send(line)
         return True
 

@@ -149,6 +149,11 @@ class Control:
         "chat", "reaction", "t"}]."""
         return self._call("GET", "reactions?" + urllib.parse.urlencode({"from": phone}))["reactions"]
 
+    def chatstates_by(self, phone: str) -> list[dict]:
+        """What the devices linked to ``phone`` showed in chats ("typing",
+        "recording", "paused"), in order, with the server's time (``at_ms``)."""
+        return self._call("GET", "chatstates?" + urllib.parse.urlencode({"phone": phone}))["states"]
+
     def seen_by(self, phone: str) -> list[dict]:
         """Chats the browsers linked to ``phone`` marked read: [{"chat", "t"}]."""
         return self._call("GET", "seen?" + urllib.parse.urlencode({"phone": phone}))["chats"]

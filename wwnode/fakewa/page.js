@@ -167,6 +167,7 @@ define('WAWebSignalStoreApi', {
 defineMessagingModules();  // page_messaging.js: replies, reactions, number checks, pairing codes
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
 defineEditModules();  // page_edits.js: editing and deleting messages
+defineChatStateModules();  // page_chatstate.js: "typing..." in a chat
 
 defineMediaModules();  // page_media.js
 

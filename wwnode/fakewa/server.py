@@ -314,6 +314,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.phone_revokes(body.get("to"), body.get("message_id"))
         self._json(200, {"ok": True})
 
+    # ---------------------------------- chat states (chatstates.py)
+    def page_chatstate(self, query) -> None:
+        body = self._body()
+        self.world.record_chatstate(_str(body, "device"), body.get("chat"), body.get("state"))
+        self._json(200, {"ok": True})
+
+    def sim_chatstates(self, query) -> None:
+        self._json(200, {"states": self.world.chatstates_by(_one(query, "phone"))})
+
     def sim_received(self, query) -> None:
         self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
 
@@ -351,6 +360,7 @@ GET_ROUTES = {
     "/_sim/reactions": _Handler.sim_reactions,
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
+    "/_sim/chatstates": _Handler.sim_chatstates,
     **media.GET_ROUTES,
 }
 POST_ROUTES = {
@@ -381,6 +391,7 @@ POST_ROUTES = {
     "/_wa/revoke": _Handler.page_revoke,
     "/_sim/edit": _Handler.sim_edit,
     "/_sim/revoke": _Handler.sim_revoke,
+    "/_wa/chatstate": _Handler.page_chatstate,
     **media.POST_ROUTES,
 }
 

@@ -33,6 +33,7 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .chatstates import ChatStateWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
 from .lidworld import LidWorld
@@ -55,7 +56,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ChatStateWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -64,6 +65,7 @@ class World(MessagingWorld, LidWorld, EditWorld):
         self._outbox = Outbox(self.settings.auto_delivered, self.settings.auto_read)
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
+        self._init_chatstates()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
