@@ -114,6 +114,10 @@ unlinked the device), the socket states ``CONFLICT``, ``UNPAIRED``,
 - ``boot_timeout``: the page did not load (no ``window.Debug.VERSION``)
   within ``--boot-timeout`` seconds of the start, or of a navigation;
   exit ``EXIT_CRASHED``, worth a restart with backoff;
+- ``proxy_error``: the session's proxy (its settings file) cannot be
+  reached, or refuses the credentials, or will not connect to the page's
+  host; ``detail`` says which, naming the proxy by host and port only; exit
+  ``EXIT_CANNOT_START``, before any browser is started;
 - ``incompatible_page``: the page loaded but lacks modules or members the
   session uses (``sessionproc/pageapi.py``); ``detail`` names them; exit
   ``EXIT_CANNOT_START``: the same page would fail the same way.

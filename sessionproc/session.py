@@ -26,12 +26,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import actions, browser, pageapi, settingsfile
+from .chromeflags import PROXY_PREFS, proxy_flags
+from .proxyrelay import ProxyError, ProxyRelay
 from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
                           SEND_JS, SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
@@ -102,6 +105,7 @@ class Session:
         # on the main one.
         self.ignore: frozenset[str] = frozenset()
         self.proxy: ProxyUrl | None = None  # the settings' proxy (the browser goes through it)
+        self.relay: ProxyRelay | None = None  # the browser's way to it
         self.stopper = Stopper.for_this_process(lambda item: self.inbox.put(("stop", item)), opts.stop_timeout,
                                                 EXIT_STOPPED)
 
@@ -115,16 +119,29 @@ class Session:
             self.out.emit({"event": "disconnected", "reason": "cannot_start", "detail": str(e)})
             return EXIT_CANNOT_START
         self.ignore, self.proxy = frozenset(settings.ignore), settings.proxy
+        if self.proxy is not None:
+            try:
+                self._start_relay()
+            except ProxyError as e:
+                # Not worth a restart: a dead proxy or refused credentials
+                # fail the same way at the next start.  The detail names
+                # the proxy by host and port only.
+                log.error("cannot start: %s", e.detail)
+                self.out.emit({"event": "disconnected", "reason": "proxy_error", "detail": e.detail})
+                self._close_relay()
+                return EXIT_CANNOT_START
         try:
             self._start_browser()
         except browser.CannotStart as e:
             log.error("cannot start: %s", e)
             self.out.emit({"event": "disconnected", "reason": "cannot_start", "detail": str(e)})
+            self._close_relay()
             return EXIT_CANNOT_START
         except (RuntimeError, DevToolsError, TimeoutError, *DRIVER_ERRORS) as e:
             log.error("browser start failed: %s", e)
             self.out.emit({"event": "disconnected", "reason": "browser_failed", "detail": str(e)})
             self._quit_browser()
+            self._close_relay()
             return EXIT_CRASHED
         threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
         sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
@@ -146,15 +163,37 @@ class Session:
         self.inbound.put(None)
         inbound.join(self.stopper.left(self.opts.send_timeout + 5))
         self._quit_browser()
+        self._close_relay()
         return code
 
+    def _start_relay(self) -> None:
+        """The proxy's relay, and one tunnel through it to the page's host
+        first: a proxy that is down or refuses the credentials is said so
+        (ProxyError) before any browser starts."""
+        self.relay = ProxyRelay(self.proxy)
+        self.relay.start()
+        page = urlsplit(self.opts.url)
+        started = time.monotonic()
+        self.relay.check(page.hostname, page.port or (443 if page.scheme == "https" else 80))
+        log.info("proxy %s reached %s in %.2f s", self.proxy.public(), page.hostname, time.monotonic() - started)
+
+    def _close_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+
     def _start_browser(self) -> None:
+        flags, prefs = [], {}
+        if self.relay is not None:
+            flags, prefs = proxy_flags(self.relay.port), PROXY_PREFS
         cfg = browser.BrowserConfig(
             profile_dir=self.opts.profile_dir,
             chrome=self.opts.chrome,
             chromedriver=self.opts.chromedriver,
             user_agent=self.opts.user_agent,
             page_load_timeout=self.opts.boot_timeout,
+            extra_flags=flags,
+            extra_prefs=prefs,
         )
         started = time.monotonic()
         self.driver = browser.launch(cfg, self.log_file)

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable, NoReturn
 
+import orjson
+
 from sessionproc.protocol import IGNORABLE, MAX_TEXT
 from sessionproc.proxyurl import BadProxy, ProxyUrl, parse_proxy
 
@@ -222,6 +224,19 @@ _CHECKS = {
     "typing": _typing,
     "pacing": _pacing,
 }
+
+
+def proxy_host_of(stored: str | None) -> str:
+    """The ``host:port`` of the proxy in settings as Redis keeps them (""
+    for none, or settings that cannot be read): what ``wwnode status`` and
+    the dashboard show, never the credentials."""
+    if not stored:
+        return ""
+    try:
+        proxy = orjson.loads(stored).get("proxy")
+        return parse_proxy(proxy).host_port() if proxy else ""
+    except (orjson.JSONDecodeError, AttributeError, BadProxy):
+        return ""
 
 
 def from_stored(obj: dict) -> SessionSettings:

@@ -119,7 +119,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                       runs_here=lambda key: sessions.get(key) is not None)
     inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit)
     # The metrics' view of the node (the last chore of each turn).
-    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
+                        proxies=settings.proxy_hosts)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),

@@ -80,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, routes: dict) -> None:
         url = urlsplit(self.path)
+        if not url.path.startswith("/_sim/"):  # the pages' own traffic, not the tests'
+            self.world.note_request(self.client_address[0], self.command, url.path,
+                                    parse_qs(url.query).get("device", [None])[0])
         route = routes.get(url.path)
         if route is None:
             if self.command == "POST" and self.headers.get("Content-Length", "").isdigit():
@@ -323,6 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
     def sim_chatstates(self, query) -> None:
         self._json(200, {"states": self.world.chatstates_by(_one(query, "phone"))})
 
+    def sim_peers(self, query) -> None:
+        self._json(200, self.world.peers())
+
     def sim_received(self, query) -> None:
         self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
 
@@ -361,6 +367,7 @@ GET_ROUTES = {
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
     "/_sim/chatstates": _Handler.sim_chatstates,
+    "/_sim/peers": _Handler.sim_peers,
     **media.GET_ROUTES,
 }
 POST_ROUTES = {
