@@ -137,3 +137,32 @@ def test_a_wrong_password_fails_the_session_with_proxy_error_in_one_boot(world):
     said = w.rabbit.expect("disconnected_instance", key="no-proxy-there", timeout=60)
     assert said["reason"] == "proxy_error" and "cannot be reached" in said["detail"]
 
+
+def test_a_paced_keys_sends_are_spaced_at_the_page_and_the_other_keys_are_not_slowed(world):
+    w = world
+    w.rabbit.publish("update_settings", {"key": "via-http", "id": "pace-on",
+                                         "settings": {"pacing": {"min_gap_ms": 1500, "jitter_ms": 300}}})
+    assert w.rabbit.expect("settings_updated_instance", command_id="pace-on")["restarted"] is False
+    friend = new_phone()
+    for i in range(3):
+        for key in w.phones:
+            w.rabbit.publish("send_message", {"key": key, "chat_id": f"{friend}@c.us", "message": f"{key} {i}",
+                                              "id": f"pace-{key}-{i}"})
+    for i in range(3):
+        for key in w.phones:
+            w.rabbit.expect("message_sent_instance", command_id=f"pace-{key}-{i}", timeout=60)
+
+    def taken(key: str) -> list[dict]:
+        """The stand-in's record of the key's sends to ``friend``, in order."""
+        return [m for m in w.control.sent_by(w.phones[key]) if m["to"] == f"{friend}@c.us"]
+
+    paced, free = taken("via-http"), taken("via-socks")
+    assert [m["body"] for m in paced] == [f"via-http {i}" for i in range(3)]  # never reordered
+    gaps = [b["received_ms"] - a["received_ms"] for a, b in zip(paced, paced[1:])]
+    assert min(gaps) >= 1500, gaps
+    # The other key's sends went at once, all of them before the paced
+    # key's second.
+    assert [m["body"] for m in free] == [f"via-socks {i}" for i in range(3)]
+    assert free[-1]["received_ms"] < paced[1]["received_ms"]
+    w.rabbit.publish("update_settings", {"key": "via-http", "id": "pace-off", "settings": {"pacing": None}})
+    w.rabbit.expect("settings_updated_instance", command_id="pace-off")

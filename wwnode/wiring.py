@@ -39,6 +39,7 @@ from .placement import CreatePriority
 from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
+from .sendpace import SendPace
 from .sends import SendDesk
 from .sessionevents import event_table
 from .sessions import Sessions
@@ -109,7 +110,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     settings = SettingsDesk(cfg.send_seen, paths, store, bus, sessions, Unavailable)
     sessions.before_start, sessions.on_resync = settings.before_start, settings.resync
     starts.settings = settings
-    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally, settings=settings)
+    # Paced sends wait unacknowledged: at most half the prefetch, so the
+    # other keys' sends always find room.
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally, settings=settings,
+                     pace=SendPace(lambda key: settings.current(key).pacing),
+                     paced_limit=max(1, cfg.command_prefetch // 2))
     actions = ActionDesk(cfg.send_hold, bus, sessions)
     pairing = Pairing(store, bus, sessions)
     if blobs is None:
