@@ -8,7 +8,8 @@
 #
 # With the tests it also installs Node.js and npm (Debian's, where missing)
 # and whatsapp-web.js, pinned in tests/wwebjs, which a test runs against the
-# stand-in (no browser is downloaded: it uses Debian's Chromium).
+# stand-in (no browser is downloaded: it uses Debian's Chromium), and the
+# proxy servers tinyproxy and microsocks.
 #   START_SERVICES=0 deploy/setup-debian.sh installs, starts nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,11 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # fakewa --tls makes i
 if [ "${WITH_TESTS:-1}" = 1 ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # Real proxy servers the per-session proxy tests start on ports of their
+  # own (tests/proxies.py): HTTP with basic authentication, SOCKS5 with a
+  # user and password.
+  [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+  [ -x /usr/bin/microsocks ] || missing+=(microsocks)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

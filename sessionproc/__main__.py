@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         pair_with_phone=args.pair_with_phone,
         pair_interval=args.pair_interval,
         stop_timeout=args.stop_timeout,
+        settings_file=args.settings_file,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)
     session.stopper.install_signals()

@@ -72,6 +72,7 @@ class BrowserConfig:
     # Empty: the desktop user agent of the installed Chromium.
     user_agent: str = ""
     extra_flags: list[str] = field(default_factory=list)
+    extra_prefs: dict = field(default_factory=dict)  # beside START_PREFS (a proxied session's: chromeflags.PROXY_PREFS)
     page_load_timeout: float = 60.0
     # Client-side timeout of each chromedriver call: a hung page must not
     # hang the session process with it.
@@ -184,7 +185,7 @@ def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:
         opts.add_argument(flag)
     opts.add_argument(f"--user-agent={user_agent(cfg)}")
     opts.add_experimental_option("excludeSwitches", EXCLUDED_SWITCHES)
-    opts.add_experimental_option("prefs", START_PREFS)
+    opts.add_experimental_option("prefs", {**START_PREFS, **cfg.extra_prefs})
     if os.geteuid() == 0:
         # Chrome's sandbox cannot run as root; see the README on running
         # the node as an unprivileged user instead.

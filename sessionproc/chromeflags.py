@@ -117,3 +117,38 @@ STEALTH_FLAGS = ("--disable-blink-features=AutomationControlled",)
 # within 0.2 MB.
 EXCLUDED_SWITCHES = ["enable-automation", "disable-background-timer-throttling",
                      "disable-backgrounding-occluded-windows"]
+
+
+def proxy_flags(relay_port: int) -> list[str]:
+    """The flags of a session behind a proxy, which Chromium reaches
+    through the session's relay (``proxyrelay.py``) as a SOCKS5 proxy.
+    Each closes a way around it:
+
+    - ``socks5://``: Chromium hands host names to a SOCKS5 proxy, so names
+      are resolved at the proxy, not here;
+    - ``<-loopback>``: Chromium sends loopback addresses (127.0.0.0/8,
+      localhost, [::1]) around every proxy unless told not to;
+    - the host resolver answers nothing but the relay's own address: a
+      lookup that would happen here anyway (DNS prefetch, a pre-connect)
+      finds no address instead of leaking the name;
+    - no QUIC: UDP does not go through a SOCKS5 proxy, and Chromium would
+      try it beside the proxied connection where a server offers it;
+    - WebRTC may use no UDP the proxy does not carry (with ``PROXY_PREFS``).
+    """
+    return [
+        f"--proxy-server=socks5://127.0.0.1:{relay_port}",
+        "--proxy-bypass-list=<-loopback>",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--disable-quic",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    ]
+
+
+# Preferences of a session behind a proxy: no DNS prefetch or
+# pre-connections (network prediction off), WebRTC only over the proxy.
+PROXY_PREFS = {
+    "net.network_prediction_options": 2,  # never
+    "webrtc.ip_handling_policy": "disable_non_proxied_udp",
+    "webrtc.multiple_routes_enabled": False,
+    "webrtc.nonproxied_udp_enabled": False,
+}

@@ -26,7 +26,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "typing")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -42,7 +42,7 @@ STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LO
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
-                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE}
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "typing": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,10 @@ SURFACE: tuple[Need, ...] = (
     # Votes on polls (polls.js): the page stores each through its vote
     # table, which whatsapp-web.js's vote_update wraps too.
     need("poll_vote", "WAWebAddonPollVoteTableMode", "pollVoteTableMode.bulkUpsert"),
+    # "typing..." before a text (the ``typing`` setting), as
+    # whatsapp-web.js's Chat.sendStateTyping and clearState.
+    need("typing", "WAWebChatStateBridge", "sendChatStateComposing"),
+    need("typing", "WAWebChatStateBridge", "sendChatStatePaused"),
 )
 
 

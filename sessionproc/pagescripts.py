@@ -112,6 +112,19 @@ function (needs) {{
 # The same check alone, for what the page needs once it has synced.
 CHECK_JS = f"function (needs) {{ return ({pageapi.CHECK_FN})(needs); }}"
 
+# function (chatId, state): "typing..." (``typing``) or nothing
+# (``paused``) in the chat, as whatsapp-web.js's Chat.sendStateTyping and
+# clearState (WAWebChatStateBridge).
+CHAT_STATE_FN = """
+async function (chatId, state) {
+  const ChatState = window.require('WAWebChatStateBridge');
+  const wid = window.require('WAWebWidFactory').createWid(chatId);
+  if (state === 'typing') await ChatState.sendChatStateComposing(wid);
+  else await ChatState.sendChatStatePaused(wid);
+  return true;
+}
+"""
+
 LOGOUT_JS = """
 const done = arguments[0];
 Promise.resolve(window.require('WAWebSocketModel').Socket.logout())

@@ -41,6 +41,16 @@ Commands (node -> session, on stdin)
 ``{"cmd": "check_number", "id": C, "phone": "5511..."}``
     Whether the number has WhatsApp: ``action_done`` with ``result``
     ``{"registered": B, "wid": W or null}`` (the id to write to).
+``{"cmd": "send", ..., "seen": B, "typing_ms": N}``
+    Optional, the session's settings as the node applies them to this
+    send: mark the chat read first (``seen``; absent: ``--no-send-seen``
+    decides), and show "typing..." in the chat for ``N`` milliseconds
+    before a text (absent or 0: not).  A stop while it types ends the
+    send unsent (``send_failed`` ``stopping``).
+``{"cmd": "settings", "ignore": [K, ...]}``
+    The session's settings changed while it runs: from now on, messages
+    of these kinds (``IGNORABLE``: ``groups``, ``status``, ``broadcast``,
+    ``channels``) are not reported.  Not answered.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -118,6 +128,10 @@ unlinked the device), the socket states ``CONFLICT``, ``UNPAIRED``,
 - ``boot_timeout``: the page did not load (no ``window.Debug.VERSION``)
   within ``--boot-timeout`` seconds of the start, or of a navigation;
   exit ``EXIT_CRASHED``, worth a restart with backoff;
+- ``proxy_error``: the session's proxy (its settings file) cannot be
+  reached, or refuses the credentials, or will not connect to the page's
+  host; ``detail`` says which, naming the proxy by host and port only; exit
+  ``EXIT_CANNOT_START``, before any browser is started;
 - ``incompatible_page``: the page loaded but lacks modules or members the
   session uses (``sessionproc/pageapi.py``); ``detail`` names them; exit
   ``EXIT_CANNOT_START``: the same page would fail the same way.
@@ -184,7 +198,7 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "settings")
 # Commands the ``sender`` thread carries out, in order, one at a time.
 PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
 ACTIONS = ("react", "read", "edit", "revoke")
@@ -200,6 +214,35 @@ MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
 SEND_CONTENTS = ("location", "contacts", "poll")  # instead of text (contents.py)
 MEDIA_FOLDER = "media"  # beside the profile: <session folder>/media
+# Kinds of chat whose messages a session may be set not to report
+# (``ignore``): a group, status updates, a broadcast list, a channel.
+IGNORABLE = ("groups", "status", "broadcast", "channels")
+# In the profile: the session's settings as the node keeps them (JSON,
+# ``wwnode/sessionsettings.py``), the proxy's credentials included; read
+# by the session (``--settings-file``) and saved with the login's snapshot.
+SETTINGS_FILE = "wwnode-settings.json"
+MAX_TYPING_MS = 60_000
+
+
+def chat_kind(message: dict) -> str | None:
+    """Which ``IGNORABLE`` kind of chat a reported message belongs to
+    (None: a person's chat).  Read from the chat's id as the page gives it
+    (``id.remote``, else ``from``): ``...@g.us`` a group,
+    ``status@broadcast`` status updates, another ``...@broadcast`` a
+    broadcast list, ``...@newsletter`` a channel."""
+    ident = message.get("id")
+    chat = ident.get("remote") if isinstance(ident, dict) else None
+    if not isinstance(chat, str) or not chat:
+        chat = message.get("from") if isinstance(message.get("from"), str) else ""
+    if message.get("isStatus") is True or chat == "status@broadcast":
+        return "status"
+    if chat.endswith("@g.us"):
+        return "groups"
+    if chat.endswith("@broadcast") or message.get("broadcast") is True:
+        return "broadcast"
+    if chat.endswith("@newsletter"):
+        return "channels"
+    return None
 
 
 def id_refusal(value: str, pattern: re.Pattern, refusal: str) -> str | None:
@@ -315,7 +358,7 @@ def decode_command(line: bytes) -> dict:
     name = cmd.get("cmd")
     if name not in COMMANDS:
         raise BadCommand(f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")
-    if name != "stop" and not isinstance(cmd.get("id"), str):
+    if name not in ("stop", "settings") and not isinstance(cmd.get("id"), str):
         raise BadCommand(f"{name} needs a string id")
     if name == "send":
         if not isinstance(cmd.get("chat_id"), str) or not cmd["chat_id"]:
@@ -332,6 +375,11 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("send carries one of text, media, " + ", ".join(SEND_CONTENTS))
         if contents and not isinstance(cmd[contents[0]], dict if contents[0] != "contacts" else (list, dict)):
             raise BadCommand(f"send's {contents[0]} has the wrong type")
+        if not isinstance(cmd.get("seen", False), bool):
+            raise BadCommand("send's seen must be true or false")
+        typing_ms = cmd.get("typing_ms", 0)
+        if isinstance(typing_ms, bool) or not isinstance(typing_ms, int) or not 0 <= typing_ms <= MAX_TYPING_MS:
+            raise BadCommand(f"send's typing_ms must be a whole number from 0 to {MAX_TYPING_MS}")
         media = cmd.get("media")
         if media is not None and not (isinstance(media, dict) and isinstance(media.get("path"), str)
                                       and isinstance(media.get("mimetype"), str)
@@ -349,6 +397,10 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("edit needs a string text")
         if cmd["action"] == "revoke" and not isinstance(cmd.get("for_me", False), bool):
             raise BadCommand("revoke's for_me must be true or false")
+    if name == "settings":
+        ignore = cmd.get("ignore")
+        if not isinstance(ignore, list) or not all(kind in IGNORABLE for kind in ignore):
+            raise BadCommand(f"settings' ignore must be a list of {', '.join(IGNORABLE)}")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):
@@ -387,6 +439,10 @@ class SessionArgs:
     pair_with_phone: str = ""  # link by a pairing code for this phone instead of QR codes
     pair_interval: float = 180.0  # seconds between pairing codes, as whatsapp-web.js asks for them
     stop_timeout: float = 20.0  # seconds a stop may take before the process leaves (sessionproc/stopping.py)
+    # The session's settings (SETTINGS_FILE, written by the node): its
+    # proxy and what it ignores.  A file, not arguments: the proxy's
+    # password would show in every process list.  None: none.
+    settings_file: Path | None = None
 
     def argv(self, module: str = "sessionproc") -> list[str]:
         """The command that runs it.  ``module`` is the program: the real
@@ -407,6 +463,8 @@ class SessionArgs:
             args.append("--log-bodies")
         if self.pair_with_phone:
             args += ["--pair-with-phone", self.pair_with_phone, "--pair-interval", str(self.pair_interval)]
+        if self.settings_file is not None:
+            args += ["--settings-file", str(self.settings_file)]
         return args
 
     @classmethod
@@ -438,6 +496,8 @@ class SessionArgs:
                        help="link with a pairing code for this phone number (digits) instead of QR codes")
         p.add_argument("--pair-interval", type=float, default=180.0,
                        help="seconds between new pairing codes while none was typed (default %(default)s)")
+        p.add_argument("--settings-file", type=Path,
+                       help="the session's settings, JSON (its proxy, what it ignores); default: none")
         a = p.parse_args(argv)
         if not KEY_RE.match(a.key):
             p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
@@ -455,4 +515,4 @@ class SessionArgs:
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
                    ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
                    send_seen=a.send_seen, log_bodies=a.log_bodies, pair_with_phone=a.pair_with_phone,
-                   pair_interval=a.pair_interval, stop_timeout=a.stop_timeout)
+                   pair_interval=a.pair_interval, stop_timeout=a.stop_timeout, settings_file=a.settings_file)

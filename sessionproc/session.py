@@ -26,14 +26,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, contents, pageapi
-from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
-                          SEND_MEDIA_FN, hook_source)
+from . import actions, browser, contents, pageapi, settingsfile
+from .chromeflags import PROXY_PREFS, proxy_flags
+from .proxyrelay import ProxyError, ProxyRelay
+from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
+                          SEND_JS, SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
 from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
 from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
@@ -42,7 +45,8 @@ from .output import Output
 from .stopping import Stopper
 from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
                        LINKED_MARKER, MAX_TEXT, MESSAGE_ID_RE, PAGE_COMMANDS, SEND_REFUSED_STOPPING,
-                       UNLINKED_REASONS, USER_ID_RE, BadCommand, decode_command, id_refusal)
+                       UNLINKED_REASONS, USER_ID_RE, BadCommand, chat_kind, decode_command, id_refusal)
+from .proxyurl import ProxyUrl
 from .tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,7 @@ class Options:
     pair_with_phone: str = ""
     pair_interval: float = 180.0
     stop_timeout: float = 20.0
+    settings_file: Path | None = None  # its proxy and what it ignores (settingsfile.py)
 
 
 class Session:
@@ -95,6 +100,12 @@ class Session:
         self.devtools: DevTools | None = None
         self.logout_on_stop = False
         self.listening = False  # the page's hook reports to us (attached once its load was checked)
+        # Kinds of chat not reported (``ignore``); replaced whole (one
+        # assignment) by a ``settings`` command on the stdin thread, read
+        # on the main one.
+        self.ignore: frozenset[str] = frozenset()
+        self.proxy: ProxyUrl | None = None  # the settings' proxy (the browser goes through it)
+        self.relay: ProxyRelay | None = None  # the browser's way to it
         self.stopper = Stopper.for_this_process(lambda item: self.inbox.put(("stop", item)), opts.stop_timeout,
                                                 EXIT_STOPPED)
 
@@ -102,15 +113,35 @@ class Session:
     def run(self) -> int:
         self.out.emit({"event": "starting", "pid": os.getpid()})
         try:
+            settings = settingsfile.read(self.opts.settings_file)
+        except settingsfile.BadSettingsFile as e:
+            log.error("cannot start: %s", e)
+            self.out.emit({"event": "disconnected", "reason": "cannot_start", "detail": str(e)})
+            return EXIT_CANNOT_START
+        self.ignore, self.proxy = frozenset(settings.ignore), settings.proxy
+        if self.proxy is not None:
+            try:
+                self._start_relay()
+            except ProxyError as e:
+                # Not worth a restart: a dead proxy or refused credentials
+                # fail the same way at the next start.  The detail names
+                # the proxy by host and port only.
+                log.error("cannot start: %s", e.detail)
+                self.out.emit({"event": "disconnected", "reason": "proxy_error", "detail": e.detail})
+                self._close_relay()
+                return EXIT_CANNOT_START
+        try:
             self._start_browser()
         except browser.CannotStart as e:
             log.error("cannot start: %s", e)
             self.out.emit({"event": "disconnected", "reason": "cannot_start", "detail": str(e)})
+            self._close_relay()
             return EXIT_CANNOT_START
         except (RuntimeError, DevToolsError, TimeoutError, *DRIVER_ERRORS) as e:
             log.error("browser start failed: %s", e)
             self.out.emit({"event": "disconnected", "reason": "browser_failed", "detail": str(e)})
             self._quit_browser()
+            self._close_relay()
             return EXIT_CRASHED
         threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
         sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
@@ -132,15 +163,37 @@ class Session:
         self.inbound.put(None)
         inbound.join(self.stopper.left(self.opts.send_timeout + 5))
         self._quit_browser()
+        self._close_relay()
         return code
 
+    def _start_relay(self) -> None:
+        """The proxy's relay, and one tunnel through it to the page's host
+        first: a proxy that is down or refuses the credentials is said so
+        (ProxyError) before any browser starts."""
+        self.relay = ProxyRelay(self.proxy)
+        self.relay.start()
+        page = urlsplit(self.opts.url)
+        started = time.monotonic()
+        self.relay.check(page.hostname, page.port or (443 if page.scheme == "https" else 80))
+        log.info("proxy %s reached %s in %.2f s", self.proxy.public(), page.hostname, time.monotonic() - started)
+
+    def _close_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+
     def _start_browser(self) -> None:
+        flags, prefs = [], {}
+        if self.relay is not None:
+            flags, prefs = proxy_flags(self.relay.port), PROXY_PREFS
         cfg = browser.BrowserConfig(
             profile_dir=self.opts.profile_dir,
             chrome=self.opts.chrome,
             chromedriver=self.opts.chromedriver,
             user_agent=self.opts.user_agent,
             page_load_timeout=self.opts.boot_timeout,
+            extra_flags=flags,
+            extra_prefs=prefs,
         )
         started = time.monotonic()
         self.driver = browser.launch(cfg, self.log_file)
@@ -197,6 +250,8 @@ class Session:
             self.inbox.put(("page", {"type": "crashed"}))
 
     def _on_page_report(self, report: dict) -> None:
+        if report.get("type") == "message" and self._ignored(report.get("message")):
+            return
         if report.get("type") == "message" and not self.opts.log_bodies:
             log.info("page: message %s", (report.get("message") or {}).get("id", {}).get("_serialized"))
         elif report.get("type") != "qr":  # QR strings are credentials-to-be
@@ -212,6 +267,17 @@ class Session:
             self.pairing_asked = True
             self.sends.put({"cmd": "pair"})
         self._emit_all(self.tracker.feed(report, time.monotonic()))
+
+    def _ignored(self, message) -> bool:
+        """A message of a kind of chat the settings say not to report
+        (``ignore``): dropped here, before its media is fetched."""
+        kind = chat_kind(message) if isinstance(message, dict) and self.ignore else None
+        if kind is None or kind not in self.ignore:
+            return False
+        ident = message.get("id")
+        log.info("page: message %s not reported (ignore %s)",
+                 ident.get("_serialized") if isinstance(ident, dict) else None, kind)
+        return True
 
     def _wants_pairing_code(self, report: dict) -> bool:
         """With ``--pair-with-phone``, a page that needs linking (it shows
@@ -329,6 +395,9 @@ class Session:
                 self.sends.put(cmd)
             elif cmd["cmd"] == "stop":
                 self.stopper.ask("stop command", logout=bool(cmd.get("logout", False)))
+            elif cmd["cmd"] == "settings":
+                self.ignore = frozenset(cmd["ignore"])
+                log.info("settings changed: ignoring %s", ", ".join(sorted(self.ignore)) or "nothing")
             else:
                 self.inbox.put((cmd["cmd"], cmd))
 
@@ -394,15 +463,20 @@ class Session:
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
         media = cmd.get("media")
+        seen = cmd.get("seen", self.opts.send_seen)
+        if cmd.get("typing_ms") and media is None:
+            self._show_typing(chat_id, cmd["typing_ms"])
+            if self.stopping.is_set():
+                return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session stopped while it typed"}
         try:
             if media is None:
-                result = self.driver.execute_async_script(SEND_JS, chat_id, text, self.opts.send_seen, options)
+                result = self.driver.execute_async_script(SEND_JS, chat_id, text, seen, options)
             else:
                 # The file as a base64 argument (data), as whatsapp-web.js
                 # hands a MessageMedia to the page.
                 data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
                 meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
-                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, self.opts.send_seen, meta],
+                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, seen, meta],
                                         data, self.opts.send_timeout)
                 del data
         except MediaFileError as e:
@@ -429,6 +503,21 @@ class Session:
             log.warning("send %s: could not mark the chat seen: %s", cid, result["seenError"])
         log.info("sent %s as %s%s", cid, result["id"], f": {text!r}" if self.opts.log_bodies else "")
         return {"event": "sent", "id": cid, "message_id": result["id"]}
+
+    def _show_typing(self, chat_id: str, typing_ms: int) -> None:
+        """"typing..." in the chat for ``typing_ms`` (the ``typing``
+        setting), as whatsapp-web.js's Chat.sendStateTyping; cut short by a
+        stop.  The page failing to show it does not stop the message."""
+        try:
+            self.devtools.call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
+        except (DevToolsError, TimeoutError) as e:
+            log.warning("could not show typing in the chat: %s", e)
+            return
+        if self.stopping.wait(typing_ms / 1000):
+            try:  # not sent after all: the other side stops seeing "typing..."
+                self.devtools.call_function(CHAT_STATE_FN, [chat_id, "paused"], timeout=self.opts.ping_timeout)
+            except (DevToolsError, TimeoutError) as e:
+                log.warning("could not clear typing in the chat: %s", e)
 
     # ------------------------------------------------------------- ping
     def _ping(self, cmd: dict) -> None:

@@ -32,8 +32,10 @@ a folder of the test's own, where for each key:
                   malformed and over-long lines), ``{"do": "noise", "line":
                   S, "repeat": N}`` (S and a newline, N times, to stderr:
                   the session log, as Chrome's noise).
-``{key}.record``  what it did, one JSON object a line (``start``, ``sent``,
-                  ``action``, ``check_number``, ``stop``), for the test to read.
+``{key}.record``  what it did, one JSON object a line (``start``, with
+                  ``settings``: what its settings file held; ``sent``,
+                  ``action``, ``check_number``, ``stop``, ``settings``: a
+                  change of settings it was told), for the test to read.
 
 A profile that holds the linked marker starts ready without a QR code, as
 the real session does; ``ready`` writes the marker, an unlinking end (and a
@@ -71,13 +73,14 @@ class Stop(Exception):
 
 class FakeSession:
     def __init__(self, key: str, profile: Path, control: Path, log_file: Path | None, send_timeout: float,
-                 ping_timeout: float):
+                 ping_timeout: float, settings_file: Path | None = None):
         self.key = key
         self.profile = profile
         self.control = control
         self.send_timeout = send_timeout
         self.ping_timeout = ping_timeout
         self.log = open(log_file, "ab", buffering=0) if log_file else None
+        self.settings_file = settings_file
         self.script = self._read_script()
         self.me: str | None = None
         self.ready = False
@@ -125,7 +128,8 @@ class FakeSession:
 
     def start(self) -> None:
         self.emit({"event": "starting", "pid": os.getpid()})
-        self.record({"start": os.getpid()})
+        settings = orjson.loads(self.settings_file.read_bytes()) if self.settings_file else None
+        self.record({"start": os.getpid(), "settings": settings})
         how = self.script.get("start", "run")
         if how == "crash":
             self.emit({"event": "disconnected", "reason": "browser_failed", "detail": "scripted crash"})
@@ -198,6 +202,9 @@ class FakeSession:
         if cmd["cmd"] in ("action", "check_number"):
             self._act(cmd)
             return
+        if cmd["cmd"] == "settings":
+            self.record({"settings": {"ignore": cmd["ignore"]}})
+            return
         self._send(cmd)
 
     def _act(self, cmd: dict) -> None:
@@ -235,7 +242,9 @@ class FakeSession:
         else:
             n = time.time_ns()
             answer = {"event": "sent", "id": cmd["id"], "message_id": f"true_{cmd['chat_id']}_FAKE{n}"}
-            self.record({"sent": {"me": self.me, "chat_id": cmd["chat_id"], "body": cmd["text"], "id": f"FAKE{n}"}})
+            self.record({"sent": {"me": self.me, "chat_id": cmd["chat_id"], "body": cmd["text"], "id": f"FAKE{n}",
+                                  "seen": cmd.get("seen"), "typing_ms": cmd.get("typing_ms", 0),
+                                  "at": time.time()}})
         self.sends_free_at = start + took
         if start + took <= now:
             self.emit(answer)
@@ -364,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         print("fakesession: needs FAKESESSION_DIR naming a folder", file=sys.stderr)
         return EXIT_CANNOT_START
     session = FakeSession(args.key, args.profile.resolve(), Path(control), args.log_file, args.send_timeout,
-                          args.ping_timeout)
+                          args.ping_timeout, args.settings_file)
 
     def on_term(*_):
         raise Stop(EXIT_STOPPED)  # as the real session: a signal to stop is a stop

@@ -952,6 +952,7 @@ class FakeStore:
         self.heartbeats: list[dict] = []
         self.state_hashes: dict[str, dict] = {}  # key -> what its owner wrote (another node's too)
         self.nodes: dict[str, dict] = {}  # node -> a heartbeat hash found at start
+        self.settings: dict[str, str] = {}  # key -> its settings as its owner wrote them (JSON)
         self._fence = itertools.count(1)
 
     def _check(self) -> None:
@@ -974,11 +975,20 @@ class FakeStore:
         self.writes.append(("state", key, state))
         self.state_hashes[key] = {"state": state, "node": self.node_id}
 
+    def set_settings(self, key, stored):
+        self.writes.append(("settings", key, stored))
+        self.settings[key] = stored
+
+    def settings_of(self, key):
+        self._check()
+        return self.settings.get(key)
+
     def release(self, key, token, forget_sends=False):
         self.writes.append(("release", key))
         if self.owners.get(key) == token:
             del self.owners[key]
             self.state_hashes.pop(key, None)
+            self.settings.pop(key, None)
             if forget_sends:
                 self.sends = {k: v for k, v in self.sends.items() if k[0] != key}
 

@@ -641,3 +641,53 @@ def test_sends_come_from_the_lid_user_in_chats_addressed_by_lid(page, chat_js, e
     page.get("about:blank")
     assert page.execute_script(SEND_HELPERS_JS + f"\nreturn ownUser({chat_js}, 'pn', 'lid');") == expected
     assert page.execute_script(SEND_HELPERS_JS + f"\nreturn ownUser({chat_js}, 'pn', undefined);") == "pn"
+
+
+def test_settings_ignore_kinds_of_chat_live_and_each_send_says_whether_to_mark_seen(sessions, wa, control, tmp_path):
+    settings = tmp_path / "wwnode-settings.json"
+    settings.write_text('{"ignore": ["groups"]}')
+    s = sessions("k1", "--settings-file", str(settings))
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    group = "120363000000000077@g.us"
+    control.deliver(phone, friend, "in the group", group=group)
+    control.deliver(phone, friend, "to me alone")
+    assert s.expect("message")["message"]["body"] == "to me alone"  # the group's came first, unreported
+    # Changed while it runs: groups are reported again.
+    s.send({"cmd": "settings", "ignore": []})
+    control.deliver(phone, friend, "in the group again", group=group)
+    got = s.expect("message")["message"]
+    assert got["body"] == "in the group again" and got["from"] == group
+    assert not [e for e in s.seen if e.get("event") == "message" and e["message"]["body"] == "in the group"]
+    # Marking read: this send says not to, whatever --no-send-seen says.
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "no tick", "seen": False})
+    s.expect("sent", id="c1")
+    assert control.seen_by(phone) == []
+    s.send({"cmd": "send", "id": "c2", "chat_id": f"{friend}@c.us", "text": "read", "seen": True})
+    s.expect("sent", id="c2")
+    assert [c["chat"] for c in control.seen_by(phone)] == [f"{friend}@c.us"]
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_a_send_with_typing_shows_it_for_that_long_first_and_a_stop_cuts_it_short(sessions, wa, control):
+    s = sessions("k1")
+    phone, friend = new_phone(), new_phone()
+    authenticate(s, control, phone)
+    s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "typed", "typing_ms": 1200})
+    s.expect("sent", id="c1")
+    [typing] = control.chatstates_by(phone)
+    [sent] = control.sent_by(phone)
+    assert typing["chat"] == f"{friend}@c.us" and typing["state"] == "typing"
+    assert sent["received_ms"] - typing["at_ms"] >= 1200
+    # Without typing_ms: no chat state at all.
+    s.send({"cmd": "send", "id": "c2", "chat_id": f"{friend}@c.us", "text": "plain"})
+    s.expect("sent", id="c2")
+    assert len(control.chatstates_by(phone)) == 1
+    # A stop while it types: not sent, and "typing..." taken back.
+    s.send({"cmd": "send", "id": "c3", "chat_id": f"{friend}@c.us", "text": "never", "typing_ms": 30_000})
+    wait_for(lambda: len(control.chatstates_by(phone)) == 2, what="typing shown")
+    s.send({"cmd": "stop"})
+    assert s.expect("send_failed", id="c3")["reason"] == "stopping"
+    assert s.wait() == EXIT_STOPPED
+    assert [c["state"] for c in control.chatstates_by(phone)] == ["typing", "typing", "paused"]
+    assert [m["body"] for m in control.sent_by(phone)] == ["typed", "plain"]

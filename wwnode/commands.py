@@ -24,8 +24,10 @@ from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
+from . import sessionsettings
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
+from .sessionsettings import SessionSettings
 
 MAX_COMMAND_ID = 200
 
@@ -62,6 +64,8 @@ class Command:
     # send_message's location, contacts or poll instead of text or media
     # (sessionproc/contents.py): {kind: the content checked}, as the session is told of it.
     content: dict | None = None
+    settings: SessionSettings | None = None  # create_instance: the session's settings, whole
+    settings_change: dict | None = None  # update_settings: the fields given, checked (None: back to the default)
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -80,14 +84,23 @@ class Spec:
 
 
 def _create_fields(data: dict, reject: Reject) -> dict:
+    fields = {}
+    if "settings" in data and data["settings"] is not None:
+        fields["settings"] = sessionsettings.parse(data["settings"], reject)
     if "pair_with_phone" not in data:
-        return {}
+        return fields
     phone = data["pair_with_phone"]
     if not isinstance(phone, str):
         reject("wrong_type", "pair_with_phone must be a string of digits")
     if not PHONE_RE.match(phone):
         reject("bad_phone", "pair_with_phone must be 5 to 20 digits, country code first, nothing else")
-    return {"pair_with_phone": phone}
+    return {**fields, "pair_with_phone": phone}
+
+
+def _update_settings_fields(data: dict, reject: Reject) -> dict:
+    if "settings" not in data:
+        reject("missing_field", "settings is required")
+    return {"settings_change": sessionsettings.check(data["settings"], reject, nulls=True)}
 
 
 def _destroy_fields(data: dict, reject: Reject) -> dict:
@@ -229,6 +242,7 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("send_message", _send_fields, routed=True, pipe_command="send"),
     Spec("message_action", _action_fields, routed=True, pipe_command="action"),
     Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
+    Spec("update_settings", _update_settings_fields, routed=True, pipe_command="settings"),
 )}
 
 

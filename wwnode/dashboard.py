@@ -105,7 +105,7 @@ def fleet_view(r: redis.Redis) -> dict:
     sessions = {}
     for key, st in data["sessions"].items():
         view = {"state": st.get("state", "?"), "node": st.get("node", ""), "since": int(st.get("since") or 0),
-                "me": st.get("me") or ""}
+                "me": st.get("me") or "", "proxy": st.get("proxy", "")}
         if view["state"] == "qr":
             qr = r.get(f"instances:{key}:qr_code")
             if qr:

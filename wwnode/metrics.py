@@ -130,6 +130,9 @@ class Readings:
     consumer: object  # ``up``
     publisher: object  # ``up``, ``outbox`` (its ``spool``)
     clock: Callable[[], float] = time.monotonic
+    # Key -> its proxy's host:port, for the sessions here that have one
+    # (``SettingsDesk.proxy_hosts``: never the credentials).
+    proxies: Callable[[], dict[str, str]] = dict
     vitals: tuple[float, bool, bool] | None = field(default=None, init=False)  # (turned at, redis up, rabbit up)
     snapshot: dict | None = field(default=None, init=False)
     answered: int = field(default=0, init=False)  # the last request the snapshot answers
@@ -183,6 +186,7 @@ class Readings:
             "send": t.send.copy(),
             "publish": t.publish.copy(),
             "turn": t.turn.copy(),
+            "proxies": self.proxies(),
         }
 
 
@@ -248,6 +252,9 @@ def families(snap: dict, turn_age: float | None, memory: dict[str, int]) -> Iter
                   "memory_limit.", ["reason"], [([r], n) for r, n in sorted(snap["restarts"].items())])
     yield counter("wwnode_session_failures", "Sessions failed for good, by reason.", ["reason"],
                   [([r], n) for r, n in sorted(snap["failures"].items())])
+    yield gauge("wwnode_session_proxy_info", "1 for each session here behind a proxy, labelled with the proxy's "
+                "host:port (its credentials are never shown).", None, ["key", "proxy"],
+                [([k, p], 1) for k, p in sorted(snap.get("proxies", {}).items())])
     yield gauge("wwnode_admission_accepting", "1 while the node takes new sessions.", int(snap["accepting"]))
     yield gauge("wwnode_load_cpu_percent", "CPU use admission decides on (smoothed; the cgroup's where it "
                 "sets a limit).", snap["cpu"])

@@ -23,6 +23,15 @@ its answer.
   broker delivers again what this node had not acknowledged, while the
   first delivery is still being carried out, and that copy must neither
   send a second time nor be refused ``outcome_unknown``;
+- a key with ``pacing`` (its settings, ``sendpace.py``) has one send with
+  its session at a time, the next one waiting, in order, until its pace
+  allows: at most ``SEND_HOLD`` seconds from when it reached this node, as a
+  send waiting for ready does, then it fails ``pacing_backlog`` (and at
+  once when ``paced_limit`` sends already wait here: waiting sends are
+  unacknowledged, and hold places of the node's ``COMMAND_PREFETCH`` that
+  other keys' sends need).  Its at-most-once record is begun only when it
+  goes to the session, as any send's; a copy delivered while it waits
+  joins it.  Another key's sends are never held for it;
 - a send with an id that fails without reaching a session here (no
   session, not ready, refused by a router for want of an owner, a hold
   run out) is first looked up: one that went out before is answered sent,
@@ -49,6 +58,7 @@ from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 from . import states as S
 from .commands import Command
 from .metrics import Tally
+from .sendpace import SendPace
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +106,7 @@ class PendingSend:
 
 class SendDesk:
     def __init__(self, send_hold: float, bus: Bus, store: Store, sessions: Sessions, unavailable: type[Exception],
-                 tally: Tally | None = None):
+                 tally: Tally | None = None, settings=None, pace: SendPace | None = None, paced_limit: int = 25):
         self.send_hold = send_hold
         self.bus = bus
         self.store = store
@@ -107,6 +117,11 @@ class SendDesk:
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
         self._ids = itertools.count(1)
         self.tally = tally or Tally()
+        # Each key's settings (``settingsdesk.py``): what a send line says
+        # of them (``send_fields``).  None: nothing, the session's defaults.
+        self.settings = settings
+        self.pace = pace or SendPace(lambda key: None)  # when a paced key's next send may go
+        self.paced_limit = paced_limit  # sends that may wait for their pace here, all keys together
 
     def send(self, cmd: Command, d, now: float) -> None:
         if cmd.command_id is not None and (cmd.key, cmd.command_id) in self._under_way:
@@ -120,8 +135,19 @@ class SendDesk:
         if rec is None or rec.state in (S.STOPPING, S.STOPPED):
             self._fail_unless_done(cmd.key, pending, "unknown_instance", f"no session {cmd.key} on this node")
             return
-        if rec.state == S.READY:
+        if rec.state == S.READY and not self._held.get(cmd.key) and self._due(cmd.key, now):
             self._dispatch(rec, pending, now)
+        elif rec.state == S.READY:
+            # Behind the key's waiting sends, or its pace: it waits its
+            # turn, in order, as long as a send may wait for ready.
+            if self.pace.paced(cmd.key) and self.paced_waiting() >= self.paced_limit:
+                self._fail_unless_done(cmd.key, pending, "pacing_backlog",
+                                       f"{self.paced_limit} paced sends wait on this node already; publish {cmd.key}'s "
+                                       f"sends no faster than its pacing")
+                return
+            pending.hold_until = now + self.send_hold
+            self._held.setdefault(cmd.key, deque()).append(pending)
+            self._track(pending)
         elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
             # Coming back from a crash or a node restart: it will be ready
             # without a scan, so the send waits for it (bounded).
@@ -194,12 +220,25 @@ class SendDesk:
             line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
         if p.command.content:
             line.update(p.command.content)  # a location, contact cards or a poll instead of text
+        if self.settings is not None:
+            # Read at each send: an update_settings applies to the next one.
+            line.update(self.settings.send_fields(rec.key, p.command.text, p.command.media_file is not None))
         rec.child.send(line)
+        self.pace.started(rec.key, now)
         return True
+
+    def _due(self, key: str, now: float) -> bool:
+        """Whether the key's pace lets a send go now."""
+        return self.pace.due(key, now, busy=bool(self._inflight.get(key)))
+
+    def paced_waiting(self) -> int:
+        """Sends that wait for their pace here (their session is ready)."""
+        return sum(len(held) for key, held in self._held.items()
+                   if (rec := self.sessions.get(key)) is not None and rec.state == S.READY)
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:
         held = self._held.get(rec.key)
-        while held and rec.state == S.READY:
+        while held and rec.state == S.READY and self._due(rec.key, now):
             if not self._dispatch(rec, held.popleft(), now):
                 return  # put back: Redis cannot say yet; tick tries again
 
@@ -212,11 +251,14 @@ class SendDesk:
         """The session events this desk acts on (``protocol.EVENTS``)."""
         return {"sent": self._on_sent, "send_failed": self._on_send_failed}
 
-    def _answered(self, rec: S.SessionRecord, event: dict) -> PendingSend | None:
-        return self._inflight.get(rec.key, {}).pop(event["id"], None)
+    def _answered(self, rec: S.SessionRecord, event: dict, now: float) -> PendingSend | None:
+        p = self._inflight.get(rec.key, {}).pop(event["id"], None)
+        if p is not None:
+            self.pace.ended(rec.key, now)  # the next paced send counts its gap from here
+        return p
 
     def _on_sent(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        p = self._answered(rec, event)
+        p = self._answered(rec, event, now)
         if p is not None:
             self.tally.sent(now - p.received)
             if p.command.command_id is not None:
@@ -233,13 +275,13 @@ class SendDesk:
             # next, this node back included.  Its record is forgotten
             # first, so that run sends it instead of refusing it as
             # ``outcome_unknown``.
-            p = self._answered(rec, event)
+            p = self._answered(rec, event, now)
             if p is not None:
                 if p.command.command_id is not None:
                     self.store.end_send(rec.key, p.command.command_id, None)
                 self._requeue(p)
             return
-        p = self._answered(rec, event)
+        p = self._answered(rec, event, now)
         if p is not None and event["reason"] == SEND_REFUSED_STOPPING:
             # Destroyed before it began this send: it surely did not go
             # out.  Said as a send the destroy caught waiting is said
@@ -260,6 +302,8 @@ class SendDesk:
             # Sends it took and did not answer: back to the queue, they may run again.
             for p in self._inflight.pop(key, {}).values():
                 self._requeue(p)
+        if change.new in (S.FAILED, S.STOPPED, S.DROPPED):
+            self.pace.forget(key)
         if change.new == S.READY:
             rec = self.sessions.get(key)
             if rec is not None:
@@ -346,6 +390,11 @@ class SendDesk:
             if rec is not None and held and rec.state == S.READY:
                 self._dispatch_held(rec, now)
             while held and held[0].hold_until <= now:
-                self._fail_unless_done(key, held.popleft(), "not_ready", f"session {key} was not ready in time")
+                if rec is not None and rec.state == S.READY and self.pace.paced(key):
+                    self._fail_unless_done(key, held.popleft(), "pacing_backlog",
+                                           f"session {key}'s pacing did not let this send go within SEND_HOLD "
+                                           f"({self.send_hold:g} s)")
+                else:
+                    self._fail_unless_done(key, held.popleft(), "not_ready", f"session {key} was not ready in time")
             if not held:
                 self._held.pop(key, None)

@@ -68,6 +68,10 @@ class Sessions:
     # Whether a boot that ran out of time was merely slow (pacing.py), by
     # (key, timed_out); not a crash then.
     slow_boot: Callable[[str, bool], bool] = lambda key, timed_out: False
+    # Told of each create about to start a key here (its settings:
+    # ``settingsdesk.py``), and of Redis coming back (written again).
+    before_start: Callable[[Command], None] = lambda cmd: None
+    on_resync: Callable[[], None] = lambda: None
     listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
     _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
 
@@ -157,6 +161,7 @@ class Sessions:
         else:  # failed: a new create is a fresh start
             self.restarts.forget(cmd.key)
         self.starts.pair_with(cmd.key, cmd.pair_with_phone)
+        self.before_start(cmd)
         self._spawn(rec, now)
         self.bus.ack(d)
         return rec.state in S.ALIVE
@@ -199,6 +204,7 @@ class Sessions:
             self.store.set_state(rec.key, rec.state, rec.me)
             if rec.state == S.QR and rec.qr:
                 self.store.set_qr(rec.key, rec.qr)
+        self.on_resync()
 
     # ============================================================ processes
     def _spawn(self, rec: S.SessionRecord, now: float) -> None:

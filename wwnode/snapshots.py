@@ -7,8 +7,10 @@ in IndexedDB and some state in Local Storage (``Default/IndexedDB``,
 ``Default/Local Storage``; whatsapp-web.js's RemoteAuth saves the same two),
 Chromium the storage buckets those live in (``Default/WebStorage``), the
 cookies (``Default/Cookies``), the key those are sealed with (``Local
-State``), and the node's own marker of a linked profile
-(``sessionproc.protocol.LINKED_MARKER``).  Everything else is left out:
+State``), the node's own marker of a linked profile
+(``sessionproc.protocol.LINKED_MARKER``), and the session's settings
+(``SETTINGS_FILE``, its proxy's credentials included: they travel with
+the login, to whichever node starts it next).  Everything else is left out:
 caches (``Cache``, ``Code Cache``, ``GPUCache``, ``Service Worker``'s
 ``CacheStorage`` and ``ScriptCache``, the Dawn caches), history, sessions
 and the browser's own databases, and in every folder LevelDB's ``LOCK`` and
@@ -70,7 +72,7 @@ from pathlib import Path
 
 import orjson
 
-from sessionproc.protocol import KEY_RE, LINKED_MARKER
+from sessionproc.protocol import KEY_RE, LINKED_MARKER, SETTINGS_FILE
 
 from .blobstore import BlobStore
 
@@ -78,6 +80,7 @@ log = logging.getLogger(__name__)
 
 LOGIN_PARTS = (
     LINKED_MARKER,
+    SETTINGS_FILE,
     "Local State",
     "Default/IndexedDB",
     "Default/Local Storage",

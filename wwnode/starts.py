@@ -38,6 +38,10 @@ class Starts:
     # Whether a key's profile is ready to start on (a restore from its
     # snapshot may be under way: ``portable.py``).
     gate: Callable[[str], bool] = lambda key: True
+    # Each key's settings (``settingsdesk.py``): the file its process reads
+    # (its proxy, what it ignores) and whether its sends mark chats read.
+    # None: none, SEND_SEEN for every key.
+    settings: object | None = None
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
     # Keys created with ``pair_with_phone``: their processes link by pairing
@@ -51,13 +55,18 @@ class Starts:
         return self.cfg.start_concurrency or float("inf")
 
     def args_for(self, key: str) -> SessionArgs:
+        """OSError when its settings file cannot be written."""
         cfg = self.cfg
+        settings_file, send_seen = None, cfg.send_seen
+        if self.settings is not None:
+            settings_file, send_seen = self.settings.start_file(key), self.settings.seen(key)
         return SessionArgs(key=key, profile=self.paths.profile(key), log_file=self.paths.session_log(key),
                            url=cfg.wa_url, chrome=cfg.chrome_path, chromedriver=cfg.chromedriver_path,
                            qr_max=cfg.qr_max, send_timeout=cfg.send_timeout, ping_timeout=cfg.ping_timeout,
-                           boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=cfg.send_seen,
+                           boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=send_seen,
                            log_bodies=cfg.log_message_bodies, pair_with_phone=self._pair_with.get(key, ""),
-                           pair_interval=float(cfg.qr_ttl), stop_timeout=cfg.stop_timeout)
+                           pair_interval=float(cfg.qr_ttl), stop_timeout=cfg.stop_timeout,
+                           settings_file=settings_file)
 
     def pair_with(self, key: str, phone: str) -> None:
         """The key's next starts ask for a pairing code for ``phone``

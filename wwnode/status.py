@@ -17,6 +17,7 @@ import redis
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
 from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from .config import Config, redact_url
+from .sessionsettings import proxy_host_of
 
 
 def collect(r: redis.Redis) -> dict:
@@ -29,6 +30,10 @@ def collect(r: redis.Redis) -> dict:
     for name in r.scan_iter(match="instances:*:state", count=500):
         key = name[len("instances:"):-len(":state")]
         sessions[key] = r.hgetall(name)
+        # The proxy by host and port only: the settings hold its password.
+        proxy = proxy_host_of(r.get(f"instances:{key}:settings"))
+        if proxy:
+            sessions[key]["proxy"] = proxy
     return {"nodes": nodes, "sessions": sessions}
 
 
@@ -71,9 +76,9 @@ def render(data: dict) -> str:
                 lines.append(f"{node}: DATA_DIR takes no writes (full or read-only): creates fail, events go out "
                              f"without their copy on disk ({hb.get('events_not_journaled', '?')} so far)")
         lines.append("")
-        lines.append(f"{'KEY':64} {'STATE':10} NODE")
+        lines.append(f"{'KEY':64} {'STATE':10} {'NODE':20} PROXY")
         for key, st in sorted(data["sessions"].items()):
-            lines.append(f"{key:64} {st.get('state', '?'):10} {st.get('node', '?')}")
+            lines.append(f"{key:64} {st.get('state', '?'):10} {st.get('node', '?'):20} {st.get('proxy', '')}".rstrip())
     if "creates_waiting" in data:
         if lines:
             lines.append("")

@@ -13,6 +13,12 @@ Keys (every one has a TTL or is deleted when its session goes):
                                (TTL four leases and a minute: it outlives a
                                dead owner's lease, so the fleet can tell the
                                key was lost)
+``instances:{key}:settings``   the session's settings (JSON, the proxy's
+                               credentials included: ``sessionsettings.py``),
+                               written by its owner at each start and change
+                               (TTL as the state's, renewed with the lease;
+                               deleted by a destroy; kept by a failure and a
+                               drain, for the key's next start)
 ``instances:{key}:sent``       hash: command id -> ``pending`` or
                                ``done:<message id>``, for sends that carry
                                an id (TTL ``SEND_DEDUP_WINDOW`` after the
@@ -79,7 +85,7 @@ def instance_key(key: str, part: str) -> str:
     return f"instances:{key}:{part}"
 
 
-QR, OWNER, FENCE, SENT, STATE = "qr_code", "owner", "fence", "sent", "state"
+QR, OWNER, FENCE, SENT, STATE, SETTINGS = "qr_code", "owner", "fence", "sent", "state", "settings"
 PAIRING_CODE = "pairing_code"
 
 
@@ -205,6 +211,16 @@ class Store:
         self._write_or_keep(key, "state",
                             lambda: self._fenced(key, instance_key(key, STATE), self.state_ms, "hset", *fields))
 
+    def set_settings(self, key: str, stored: str) -> None:
+        """The session's settings (JSON), as its owner keeps them."""
+        self._write_or_keep(key, "settings", lambda: self._fenced(
+            key, instance_key(key, SETTINGS), self.state_ms, "set", stored))
+
+    def settings_of(self, key: str) -> str | None:
+        """The key's settings as its last owner wrote them (None: none);
+        Unavailable if Redis cannot say."""
+        return self._read(lambda: self.r.get(instance_key(key, SETTINGS)))
+
     def release(self, key: str, token: str, forget_sends: bool = False) -> None:
         """The session is gone from this node: none of its keys stay (the
         lease included, if it still holds ``token``) but the send records,
@@ -212,9 +228,9 @@ class Store:
         was destroyed and created anew must get the answer it got the
         first time, not go out a second time.  ``forget_sends``: they go
         too (the account was logged out: its sends are history)."""
-        for kind in ("qr", "state", "pairing_code"):
+        for kind in ("qr", "state", "pairing_code", "settings"):
             self._pending.pop((key, kind), None)
-        parts = (OWNER, QR, STATE, FENCE, PAIRING_CODE) + ((SENT,) if forget_sends else ())
+        parts = (OWNER, QR, STATE, FENCE, PAIRING_CODE, SETTINGS) + ((SENT,) if forget_sends else ())
         self._write_or_keep(key, "release", lambda: self._release_script(
             keys=[instance_key(key, part) for part in parts], args=[token]))
 
@@ -385,6 +401,10 @@ class Store:
                 redis_keys = [k for key in keys for k in (instance_key(key, OWNER), instance_key(key, STATE))]
                 self._renew(keys=redis_keys, args=[self.lease_ms, self.state_ms, int(may_reclaim),
                                                    *(tokens[k] for k in keys)], client=pipe)
+                # The settings live as long as the state: a key whose owner
+                # died keeps them for whoever starts it next (a failover).
+                for key in keys:
+                    pipe.pexpire(instance_key(key, SETTINGS), self.state_ms)
             pipe.hset(node_key(self.node_id), mapping={k: str(v) for k, v in heartbeat.items()})
             pipe.pexpire(node_key(self.node_id), self.lease_ms)
             self._await_replica(pipe)

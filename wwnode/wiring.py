@@ -40,9 +40,11 @@ from .placement import CreatePriority
 from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
+from .sendpace import SendPace
 from .sends import SendDesk
 from .sessionevents import event_table
 from .sessions import Sessions
+from .settingsdesk import SettingsDesk
 from .snapshots import Snapshots
 from .spool import Spool
 from .starts import Starts
@@ -110,7 +112,14 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     guard = Guard(counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
                         guard=guard, bury=processes.bury, slow_boot=pace.forgive)
-    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
+    settings = SettingsDesk(cfg.send_seen, paths, store, bus, sessions, Unavailable)
+    sessions.before_start, sessions.on_resync = settings.before_start, settings.resync
+    starts.settings = settings
+    # Paced sends wait unacknowledged: at most half the prefetch, so the
+    # other keys' sends always find room.
+    sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally, settings=settings,
+                     pace=SendPace(lambda key: settings.current(key).pacing),
+                     paced_limit=max(1, cfg.command_prefetch // 2))
     actions = ActionDesk(cfg.send_hold, bus, sessions)
     pairing = Pairing(store, bus, sessions)
     if blobs is None:
@@ -120,7 +129,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                       runs_here=lambda key: sessions.get(key) is not None)
     inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit)
     # The metrics' view of the node (the last chore of each turn).
-    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock)
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
+                        proxies=settings.proxy_hosts)
     chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                                    storage.failed),
               MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
@@ -134,6 +144,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                             clock)
         sessions.subscribe(portable.on_change)
         starts.gate = portable.ready_to_start
+        settings.save_login = portable.save
         chores += (portable,)
     drain = None
     if portable is not None:
@@ -147,7 +158,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     chores += (readings,)  # last: it publishes what the turn left for the metrics
     # Redis first: a client that sees the event finds Redis agreeing.
     for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
-                     starts.on_change, tally.on_change, media.on_change):
+                     starts.on_change, tally.on_change, media.on_change, settings.on_change):
         sessions.subscribe(listener)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
@@ -157,6 +168,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "send_message": media.send,
         "message_action": actions.take,
         "check_number": actions.take,
+        "update_settings": settings.update,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
@@ -172,6 +184,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # slot (placement.py).
     consumer.before_create_ack = node.has_room
     node.readings = readings  # for the metrics endpoint (``build``) and tests
+    node.settings = settings  # each session's settings (tests, status)
     media.wake = node.wake  # a fetched media file is handed on at once
     inbound.wake = node.wake  # a stored inbound file's message goes out at once
     if portable is not None:

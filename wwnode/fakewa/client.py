@@ -183,6 +183,16 @@ class Control:
         "chat", "reaction", "t"}]."""
         return self._call("GET", "reactions?" + urllib.parse.urlencode({"from": phone}))["reactions"]
 
+    def peers(self) -> dict:
+        """Where the pages' requests came from: ``{"requests": [{"address",
+        "method", "path", "device"?}], "devices": {device: phone or None}}``."""
+        return self._call("GET", "peers")
+
+    def chatstates_by(self, phone: str) -> list[dict]:
+        """What the devices linked to ``phone`` showed in chats ("typing",
+        "recording", "paused"), in order, with the server's time (``at_ms``)."""
+        return self._call("GET", "chatstates?" + urllib.parse.urlencode({"phone": phone}))["states"]
+
     def seen_by(self, phone: str) -> list[dict]:
         """Chats the browsers linked to ``phone`` marked read: [{"chat", "t"}]."""
         return self._call("GET", "seen?" + urllib.parse.urlencode({"phone": phone}))["chats"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import time
 
 from .errors import BadRequest, NotFound
 
@@ -41,7 +42,10 @@ class Outbox:
         known = self._by_id.get(msg_id)
         if known is not None and known[0] == phone:
             return known[1]
-        record = {"id": msg_id, "to": to, "body": body, "t": t, "ack": ACK_SERVER, **(extra or {})}
+        # ``received_ms``: the server's clock when it took the message (the
+        # page's ``t`` is whole seconds), to measure how sends are spaced.
+        record = {"id": msg_id, "to": to, "body": body, "t": t, "ack": ACK_SERVER,
+                  "received_ms": int(time.time() * 1000), **(extra or {})}
         if media is not None:
             record["media"] = media  # what the page said of the file it uploaded
         self._by_phone.setdefault(phone, []).append(record)

@@ -169,6 +169,7 @@ defineMessagingModules();  // page_messaging.js: replies, reactions, number chec
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
 defineEditModules();  // page_edits.js: editing and deleting messages
 defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
+defineChatStateModules();  // page_chatstate.js: "typing..." in a chat
 
 defineMediaModules();  // page_media.js
 

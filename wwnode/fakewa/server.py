@@ -80,6 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, routes: dict) -> None:
         url = urlsplit(self.path)
+        if not url.path.startswith("/_sim/"):  # the pages' own traffic, not the tests'
+            self.world.note_request(self.client_address[0], self.command, url.path,
+                                    parse_qs(url.query).get("device", [None])[0])
         route = routes.get(url.path)
         if route is None:
             if self.command == "POST" and self.headers.get("Content-Length", "").isdigit():
@@ -316,6 +319,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.phone_revokes(body.get("to"), body.get("message_id"))
         self._json(200, {"ok": True})
 
+    # ---------------------------------- chat states (chatstates.py)
+    def page_chatstate(self, query) -> None:
+        body = self._body()
+        self.world.record_chatstate(_str(body, "device"), body.get("chat"), body.get("state"))
+        self._json(200, {"ok": True})
+
+    def sim_chatstates(self, query) -> None:
+        self._json(200, {"states": self.world.chatstates_by(_one(query, "phone"))})
+
+    def sim_peers(self, query) -> None:
+        self._json(200, self.world.peers())
+
     def sim_received(self, query) -> None:
         self._json(200, {"messages": self.world.received_by(_one(query, "phone"), time.monotonic())})
 
@@ -353,6 +368,8 @@ GET_ROUTES = {
     "/_sim/reactions": _Handler.sim_reactions,
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
+    "/_sim/chatstates": _Handler.sim_chatstates,
+    "/_sim/peers": _Handler.sim_peers,
     **media.GET_ROUTES,
 }
 POST_ROUTES = {
@@ -383,6 +400,7 @@ POST_ROUTES = {
     "/_wa/revoke": _Handler.page_revoke,
     "/_sim/edit": _Handler.sim_edit,
     "/_sim/revoke": _Handler.sim_revoke,
+    "/_wa/chatstate": _Handler.page_chatstate,
     **media.POST_ROUTES,
     **contents.POST_ROUTES,
 }

@@ -34,6 +34,8 @@ import time
 
 from .errors import BadRequest, NotFound
 from .contents import ContentWorld
+from .chatstates import ChatStateWorld
+from .peers import PeerWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
 from .lidworld import LidWorld
@@ -56,7 +58,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatStateWorld, PeerWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -66,6 +68,8 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
         self._init_contents()
+        self._init_chatstates()
+        self._init_peers()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
