@@ -39,7 +39,7 @@ from .health import Health
 from .pacing import timed_out
 from .paths import Paths, UnsafePath
 from .restarts import Restarts
-from .starts import Starts
+from .starts import Starts, UnusableProfile
 from .storage import Storage
 
 if TYPE_CHECKING:  # only for the annotations: no pika or redis needed here
@@ -225,6 +225,10 @@ class Sessions:
     def _launch(self, rec: S.SessionRecord, now: float) -> None:
         try:
             rec.child = self.starts.spawn(rec.key, now)
+        except UnusableProfile as e:
+            log.error("session %s: cannot start: %s", rec.key, e)
+            self._fail(rec, now, "cannot_start", str(e))
+            return
         except OSError as e:
             log.error("session %s: could not start its process: %s", rec.key, e)
             self._crashed(rec, now)

@@ -28,6 +28,11 @@ from .paths import Paths
 log = logging.getLogger(__name__)
 
 
+class UnusableProfile(Exception):
+    """A session's profile folder is not one (a file in its place) or is not
+    ours to write: the session cannot start, and would not at a restart."""
+
+
 @dataclass(eq=False)
 class Starts:
     cfg: Config
@@ -108,9 +113,15 @@ class Starts:
         return next((key for key in self._waiting if self.gate(key)), None)
 
     def spawn(self, key: str, now: float) -> Child:
-        """Start its process now (OSError if it cannot be)."""
+        """Start its process now (OSError if it cannot be; UnusableProfile
+        if its profile folder cannot be used, which a restart would not
+        change)."""
         self._waiting.pop(key, None)
-        child = self.spawner.spawn(self.args_for(key))
+        try:
+            args = self.args_for(key)
+        except (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError) as e:
+            raise UnusableProfile(f"its profile folder cannot hold its settings: {e.strerror}") from e
+        child = self.spawner.spawn(args)
         self._booting.add(key)
         self.health.launched(key, now)
         log.info("session %s: started process %d", key, child.pid)
