@@ -153,7 +153,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "message_action": actions.take,
         "check_number": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
-        moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
+        moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse},
+        # A command for a key lost with its node waits for the failover's
+        # new owner as a send waits for a session that restarts.
+        failover_wait=cfg.send_hold if failover else 0.0,
+        failover_due=failover.due if failover else (lambda key: False))
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
                            actions.handlers(), pairing.handlers(), inbound.handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
