@@ -105,6 +105,10 @@ class SendDesk:
         self._inflight: dict[str, dict[str, PendingSend]] = {}  # key -> process's send id -> send
         self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
+        # Ready keys whose new sends are held, not sent: their session is to
+        # be restarted once its sends in flight are done (``memory.py``).
+        # Until it leaves ``ready``.
+        self._held_back: set[str] = set()
         self._ids = itertools.count(1)
         self.tally = tally or Tally()
 
@@ -120,11 +124,12 @@ class SendDesk:
         if rec is None or rec.state in (S.STOPPING, S.STOPPED):
             self._fail_unless_done(cmd.key, pending, "unknown_instance", f"no session {cmd.key} on this node")
             return
-        if rec.state == S.READY:
+        if rec.state == S.READY and cmd.key not in self._held_back:
             self._dispatch(rec, pending, now)
-        elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
+        elif (rec.linked and rec.state in (S.STARTING, S.RESTARTING)) or rec.state == S.READY:
             # Coming back from a crash or a node restart: it will be ready
-            # without a scan, so the send waits for it (bounded).
+            # without a scan, so the send waits for it (bounded); or ready
+            # and about to be restarted (held back).
             pending.hold_until = now + self.send_hold
             self._held.setdefault(cmd.key, deque()).append(pending)
             self._track(pending)
@@ -197,13 +202,19 @@ class SendDesk:
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:
         held = self._held.get(rec.key)
-        while held and rec.state == S.READY:
+        while held and rec.state == S.READY and rec.key not in self._held_back:
             if not self._dispatch(rec, held.popleft(), now):
                 return  # put back: Redis cannot say yet; tick tries again
 
-    def idle(self, key: str) -> bool:
-        """No send of this key in flight or waiting: a quiet moment."""
-        return not self._inflight.get(key) and not self._held.get(key)
+    def in_flight(self, key: str) -> bool:
+        """A send of this key is with its process, unanswered."""
+        return bool(self._inflight.get(key))
+
+    def hold_back(self, key: str) -> None:
+        """Its session is to be restarted once its sends in flight are done:
+        until it leaves ``ready``, its new sends wait (as for a restart,
+        within ``SEND_HOLD``) instead of going to its process."""
+        self._held_back.add(key)
 
     # ---------------------------------------------------------- answers
     def handlers(self) -> dict:
@@ -254,6 +265,8 @@ class SendDesk:
     # ------------------------------------------------ following sessions
     def on_change(self, change: S.Change) -> None:
         key = change.key
+        if change.new != S.READY:
+            self._held_back.discard(key)
         if change.new in GONE:
             # Sends it took and did not answer: back to the queue, they may run again.
             for p in self._inflight.pop(key, {}).values():
