@@ -8,6 +8,8 @@ file is reported with ``media.error``; the loop never waits for the store."""
 from __future__ import annotations
 
 import base64
+import binascii
+import threading
 import time
 
 import orjson
@@ -91,6 +93,33 @@ def test_a_media_send_reaches_the_session_as_a_path_in_its_folder(rig, tmp_path)
     assert path.startswith(str((tmp_path / "sessions" / "k" / "media").resolve()))
     with open(path, "rb") as f:
         assert f.read() == photo
+
+
+def test_base64_media_is_decoded_on_a_worker_never_on_the_loop(rig, monkeypatch):
+    """A large file's decoding held the loop for seconds; the send's base64
+    text waits with the worker's task only, not with the queued command."""
+    decoded_on: list[str] = []
+    real = base64.b64decode
+
+    def noting(*args, **kwargs):
+        decoded_on.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    photo = jpeg(3 * 1024 * 1024)  # three slices of base64 (media.B64_SLICE)
+    monkeypatch.setattr(base64, "b64decode", noting)
+    media_send(rig, {"data": real_b64(photo)}, cid="c1")
+    assert all(e.command.media is None for e in desk(rig)._waiting["k"])
+    settle(rig)
+    monkeypatch.undo()
+    assert len(decoded_on) >= 4 and threading.main_thread().name not in decoded_on, decoded_on
+    with open(rec.child.sent[-1]["media"]["path"], "rb") as f:
+        assert f.read() == photo
+
+
+def real_b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode()
 
 
 def test_a_refusal_fails_the_command_and_sends_nothing(rig):

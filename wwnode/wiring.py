@@ -68,7 +68,7 @@ def build(cfg: Config, paths: Paths) -> Node:
     storage.on_recovery(publisher.outbox.rejournal)  # events that went out without their line
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
-                        inbox.append, node_queue_ttl=cfg.node_queue_ttl)
+                        inbox.append, node_queue_ttl=cfg.node_queue_ttl, bytes_limit=cfg.command_bytes_limit)
     node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
