@@ -233,12 +233,14 @@ def test_a_page_too_busy_to_answer_a_ping_is_asked_again_while_it_reports(rig):
     ping = rec.child.sent[-1]
     inbound(rig, rec, 0, 31.0)
     rig.say(rec, {"event": "pong", "id": ping["id"], "ok": False, "detail": "page did not answer in 10 s"}, now=40.0)
-    assert not rec.child.killed
-    rig.sessions.tick(40.25)
+    assert not rec.child.killed and rig.counters.get("pings_busy") == 1
+    rig.sessions.tick(59.9)
+    assert rec.child.sent[-1] == ping  # the next ping at its time
+    rig.sessions.tick(60.0)
     again = rec.child.sent[-1]
     assert again["cmd"] == "ping" and again["id"] != ping["id"]
     rig.say(rec, {"event": "pong", "id": again["id"], "ok": False, "detail": "page did not answer in 10 s"},
-            now=50.5)
+            now=70.0)
     assert rec.child.killed  # nothing from the page since: hung
 
 

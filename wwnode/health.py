@@ -25,11 +25,12 @@ acknowledged, and the flood went on), spent its whole boot reporting it,
 was killed for overstaying its boot, and so on, round and round, each
 round reporting the backlog again.  So:
 
-- a ping unanswered at its deadline, or answered "the page did not answer",
-  is forgiven when the page reported something since the ping went out:
-  the check waits another ``PING_TIMEOUT`` + 5 s for a pong or more signs
-  of life (the heartbeat counts these in ``pings_busy``); a page that falls
-  silent is killed as before;
+- a ping unanswered at its deadline is forgiven when the page reported
+  something since the ping went out: the check waits another
+  ``PING_TIMEOUT`` + 5 s for the pong or more signs of life; one answered
+  "the page did not answer" likewise, and the next ping asks again (the
+  heartbeat counts both in ``pings_busy``); a page that falls silent is
+  killed as before;
 - a booting session whose page reports messages (the backlog a restored
   page is handed before it is ready) is making progress: each report gives
   its boot a new deadline, as a page load does.  A boot that stops
@@ -170,10 +171,11 @@ class Health:
             return
         v.ping_id = None
         if not event["ok"] and self._alive_since(v, rec.child):
-            # Asked again at the next look: a page still too busy to answer
+            # Asked again at the next ping: a page still too busy to answer
             # must still be reporting then, and one that calmed down answers.
+            # (Not sooner: the session waits out each ping, PING_TIMEOUT,
+            # while what the page reports queues behind it.)
             self._busy(rec.key, v, now, f"health check failed ({event.get('detail')})")
-            v.next_ping = now
             return
         if not event["ok"]:
             log.warning("session %s: health check failed (%s); restarting it", rec.key, event.get("detail"))
