@@ -5,6 +5,7 @@ node's edges (broker, Redis, session processes) for its unit tests."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import errno
 import itertools
@@ -802,6 +803,7 @@ class FakeChild:
         self.bad_output: str | None = None
         self.exit_code: int | None = None
         self._said: list[dict] = []
+        self.heard: collections.Counter = collections.Counter()  # as ``Child.heard``: events read, by name
 
     def send(self, command: dict) -> None:
         self.sent.append(command)
@@ -820,6 +822,7 @@ class FakeChild:
 
     def read_events(self) -> list[dict]:
         said, self._said = self._said, []
+        self.heard.update(e["event"] for e in said)
         return said
 
     def poll(self) -> int | None:

@@ -270,3 +270,44 @@ def test_an_item_gone_stale_in_the_outbox_leaves_it_unsent(rabbit, parts, rabbit
     publisher.drain()
     assert gone_confirms == [] and confirms == [event_id] and len(publisher.outbox) == 0
     assert rabbit.expect("fresh_probe", timeout=5)["id"] == event_id and not rabbit.find("stale_probe")
+
+
+MIB = 1024 * 1024
+
+
+def test_command_bodies_held_at_once_stay_under_the_limit_and_keep_their_order(rabbit, parts, rabbit_url):
+    """RabbitMQ's prefetch counts messages: ten large sends were all the
+    node's at once.  Past COMMAND_BYTES_LIMIT a send is put back and its
+    queue waits (the router stays the router), and the sends come, each
+    once, in their order, as room is made."""
+    got: list = []
+    held: list[int] = []
+
+    def on_command(d):
+        got.append(d)
+        held.append(c.bodies.held)
+
+    c = parts(Consumer(rabbit_url, 30, prefetch=10, node_id=f"amqp-{uuid.uuid4().hex[:8]}", on_command=on_command,
+                       bytes_limit=3 * MIB))
+    turn_until([c], lambda: c.is_router, what="the router")
+    for n in range(5):
+        rabbit.publish("send_message", {"key": "k", "n": n, "pad": "x" * (MIB + MIB // 2 - 64)})  # 1.5 MiB each
+    turn_until([c], lambda: len(got) == 2 and "send_message" in c._waiting_room, what="two held, the queue waiting")
+    for _ in range(20):
+        turn_until([c], lambda: True)
+    assert len(got) == 2 and c.is_router  # nothing more while there is no room
+    taken = []
+    while len(taken) < 5:
+        d = got[len(taken)]
+        taken.append(orjson.loads(d.body)["n"])
+        c.ack(d)  # done: room for the next
+        if len(taken) < 4:
+            turn_until([c], lambda: len(got) == len(taken) + 2, what=f"send {len(taken) + 1}")
+    assert taken == [0, 1, 2, 3, 4] and len(got) == 5  # in order, each taken once
+    assert max(held) <= 3 * MIB and c.bodies.held == 0
+
+    rabbit.publish("send_message", {"key": "k", "pad": "x" * (4 * MIB)})  # larger than the limit
+    turn_until([c], lambda: len(got) == 6, what="a body larger than the limit, taken alone")
+    assert c.bodies.held > 3 * MIB
+    c.ack(got[-1])
+    turn_until([c], lambda: rabbit.depth("send_message")[0] == 0, what="the queue emptied")

@@ -59,6 +59,8 @@ def test_a_line_that_arrives_in_pieces_is_one_event(cat):
     raw(cat, b', "id": "p1", "ok": true}\n')
     assert collect(cat, 1) == [{"event": "pong", "id": "p1", "ok": True}]
     assert cat.bad_output is None
+    # Counted by name as read: the health check takes its page's reports as signs of life.
+    assert cat.heard == {"qr": 1, "ready": 1, "pong": 1}
 
 
 @pytest.mark.parametrize("line", [b"not json", b"[1, 2]", b'"text"', b'{"no_event": 1}', b'{"event": 5}',

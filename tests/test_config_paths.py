@@ -44,6 +44,7 @@ def test_environment_wins_over_dotenv(tmp_path):
     ({"BLOB_STORE_URL": "file://elsewhere/x"}, "BLOB_STORE_URL"),
     ({"FAILOVER": "sometimes"}, "FAILOVER"),
     ({"PROFILE_SNAPSHOT_INTERVAL": "-1"}, "PROFILE_SNAPSHOT_INTERVAL"),
+    ({"COMMAND_BYTES_LIMIT": "65536"}, "COMMAND_BYTES_LIMIT"),
 ])
 def test_bad_settings_are_named(env, words):
     with pytest.raises(ConfigError, match=words):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 
 from sessionproc.protocol import EXIT_CANNOT_START
@@ -437,3 +438,69 @@ def test_a_command_in_our_own_queue_for_a_key_that_left_is_routed_again(rig):
                     {"x-queue": "send_message"})
     rig.dispatch.on_command(gone, 0.0)
     assert rig.broker.failed() == [(gone.tag, "unknown_instance")]
+
+
+def send(key: str = "k", cid: str = "s1"):
+    return delivery("send_message", {"key": key, "chat_id": "5511999999999@c.us", "message": "hi", "id": cid})
+
+
+def parked_until(rig, start: float, end: float, step: float = 0.25) -> float:
+    """Turns of the parked deliveries from ``start`` to ``end``; ``end``."""
+    t = start
+    while t < end:
+        t = round(t + step, 2)
+        rig.dispatch.retry_parked(t)
+    return t
+
+
+def test_a_send_for_a_key_lost_with_its_node_waits_for_the_failover_s_next_owner(tmp_path):
+    """FAILOVER=auto: a send published while the key's node was lost (its
+    lease ran out, its state outlived it) waits, as a send waits for a
+    restart, and goes to the node the failover started the key on."""
+    rig = node_rig(tmp_path, failover="auto")
+    rig.store.state_hashes["k"] = {"state": "ready", "node": "node-b"}  # node-b's lease ran out: no owner
+    before_scan = send(cid="s1")
+    rig.dispatch.on_command(before_scan, 0.0)
+    rig.store.state_hashes["k"] = {"state": "lost", "node": "node-b"}  # the router's scan found it
+    rig.node.failover.lost("k", "node-b")
+    after_scan = send(cid="s2")
+    rig.dispatch.on_command(after_scan, 1.0)
+    # Its create waits its turn in the failover's stagger (a dead node's many
+    # keys): the sends wait on, past SEND_HOLD, and the lost state's TTL ran out.
+    del rig.store.state_hashes["k"]
+    t = parked_until(rig, 1.0, 1.0 + 2 * rig.cfg.send_hold)
+    assert rig.broker.failed() == [] and rig.broker.forwarded("wa.node.node-c") == []
+    rig.node.failover.tick(t)  # its create goes out
+    assert [orjson.loads(i.body) for i in rig.broker.forwarded("create_instance")] == [{"key": "k"}]
+    t = parked_until(rig, t, t + rig.cfg.send_hold - 1)
+    assert rig.broker.failed() == []
+    rig.store.owners["k"] = "node-c:9"  # node-c took the create
+    parked_until(rig, t, t + 0.25)
+    assert [f.body for f in rig.broker.forwarded("wa.node.node-c")] == [before_scan.body, after_scan.body]
+    assert rig.broker.failed() == []
+
+
+def test_a_send_for_a_lost_key_no_node_takes_fails_after_send_hold(tmp_path):
+    rig = node_rig(tmp_path, failover="auto")
+    rig.store.state_hashes["k"] = {"state": "lost", "node": "node-b"}
+    d = send()
+    rig.dispatch.on_command(d, 0.0)
+    t = parked_until(rig, 0.0, rig.cfg.send_hold - 0.25)
+    assert rig.broker.failed() == []
+    parked_until(rig, t, rig.cfg.send_hold)
+    assert rig.broker.failed() == [(d.tag, "unknown_instance")]
+    assert rig.dispatch._lost_since == {}
+
+
+def test_a_send_for_a_lost_key_fails_at_once_where_nothing_brings_it_back(tmp_path):
+    manual = node_rig(tmp_path / "manual")  # FAILOVER=manual: clients start lost keys themselves
+    manual.store.state_hashes["k"] = {"state": "lost", "node": "node-b"}
+    d = send()
+    manual.dispatch.on_command(d, 0.0)
+    assert manual.broker.failed() == [(d.tag, "unknown_instance")]
+    auto = node_rig(tmp_path / "auto", failover="auto")
+    auto.store.state_hashes["k"] = {"state": "failed", "node": "node-b"}  # let go on purpose: not lost
+    failed, destroyed = send("k"), send("gone")
+    auto.dispatch.on_command(failed, 0.0)
+    auto.dispatch.on_command(destroyed, 0.0)  # no state at all
+    assert auto.broker.failed() == [(failed.tag, "unknown_instance"), (destroyed.tag, "unknown_instance")]

@@ -54,7 +54,7 @@ def test_the_field_is_checked_for_shape():
     assert reason_of(parse, {"data": "AA==", "mimetype": "not a type"}) == "bad_media"
     assert reason_of(parse, {"data": "AA==", "filename": "a/b"}) == "bad_media"
     req = parse({"data": base64.b64encode(b"abc").decode(), "filename": "Überweisung März.pdf", "as": "document"})
-    assert (req.source, req.data, req.filename, req.kind) == ("data", b"abc", "Überweisung März.pdf", "document")
+    assert (req.source, req.base64, req.filename, req.kind) == ("data", "YWJj", "Überweisung März.pdf", "document")
 
 
 @pytest.mark.parametrize("data,mimetype", [(jpeg(100), "image/jpeg"), (mp4(100), "video/mp4"),
@@ -88,6 +88,28 @@ def test_kinds_limits_and_contents(tmp_path):
     ]:
         assert reason_of(prepare_data, tmp_path, data, **fields) == reason, (fields, reason)
         assert not (tmp_path / "out-1").exists()
+
+
+def test_base64_is_decoded_a_slice_at_a_time_as_strictly_as_a_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(M, "B64_SLICE", 8)  # many slices of a small file
+    data = pdf(1001)
+    got = prepare_data(tmp_path, data)
+    assert got.size == 1001 and (tmp_path / "out-1").read_bytes() == data
+    for text in ("QUFB" + "QQ==" + "QUFB", "QUFBQUFB" + "QU=B" + "QUFB", "QUFBQUFB" + "QU\nB" + "QUFB",
+                 "QUFBQUFB" + "QUÄB" + "QUFB"):
+        # Padding or a foreign character in the middle: only the ends are
+        # looked at as the command is parsed, the rest as it is decoded.
+        req = parse({"data": text, "as": "document"})
+        assert reason_of(M.prepare, req, tmp_path / "out-2", OPEN) == "bad_media", text
+        assert not (tmp_path / "out-2").exists()
+
+
+def test_base64_too_large_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    monkeypatch.setattr(base64, "b64decode", lambda *a, **k: pytest.fail("decoded"))
+    req = parse({"data": "QUFB" * 1000, "as": "document"})  # 3000 bytes
+    limits = M.MediaLimits(max_size=2999)
+    assert reason_of(M.prepare, req, tmp_path / "out-1", limits) == "media_too_large"
+    assert M.decoded_size("QUFB") == 3 and M.decoded_size("QUE=") == 2 and M.decoded_size("QQ==") == 1
 
 
 def test_a_blob_is_taken_from_the_store(tmp_path):

@@ -64,6 +64,31 @@ def test_a_keys_sends_keep_their_order_while_a_file_is_fetched(fake_nodes, fake,
     assert len(left) == 1 and left[0].stat().st_mode & 0o777 == 0o600  # the photo, for the session to take
 
 
+def test_large_base64_sends_wait_in_their_queue_past_the_bytes_limit_and_all_go_in_order(fake_nodes, fake,
+                                                                                           rabbit):
+    """Six sends of 3 MiB of base64 with COMMAND_BYTES_LIMIT 7 MiB: the node
+    holds at most two at once (the rest wait in the queue, the log says so),
+    and every send of the key is answered once, in order; another key's text
+    goes through."""
+    node = fake_nodes(command_bytes_limit=str(7 * 1024 * 1024))
+    phone, other, friend = new_phone(), new_phone(), new_phone()
+    create_ready(rabbit, fake, "m-big", phone)
+    create_ready(rabbit, fake, "m-calm", other)
+    fake.sends(phone, "slow", delay=0.5)  # each send takes its time: the later ones pile up meanwhile
+    photo = base64.b64encode(jpeg(int(2.25 * 1024 * 1024))).decode()  # 3 MiB of base64
+    for n in range(6):
+        send(rabbit, "m-big", friend, f"b{n}", f"photo {n}", {"data": photo})
+    send(rabbit, "m-calm", friend, "c1", "meanwhile")
+    send(rabbit, "m-big", friend, "b6", "last")
+    rabbit.expect("message_sent_instance", command_id="b6", timeout=60)
+    rabbit.expect("message_sent_instance", command_id="c1")
+    outcomes = [e.get("command_id") for e in rabbit.events
+                if e.get("event") in ("command_failed", "message_sent_instance") and e.get("key") == "m-big"]
+    assert outcomes == [f"b{n}" for n in range(7)]
+    assert [m["body"] for m in fake.sent_by(phone)] == [f"photo {n}" for n in range(6)] + ["last"]
+    assert "waits in its queue until some are done" in node.log_text()
+
+
 def test_a_failing_blob_store_fails_what_needs_it_and_the_node_runs_on(fake_nodes, fake, rabbit, aws_credentials):
     """An S3 store that refuses (an outage): the create's restore check
     fails and the key starts with a QR code; a send naming a blob is

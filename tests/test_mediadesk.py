@@ -8,6 +8,8 @@ file is reported with ``media.error``; the loop never waits for the store."""
 from __future__ import annotations
 
 import base64
+import binascii
+import threading
 import time
 
 import orjson
@@ -93,6 +95,33 @@ def test_a_media_send_reaches_the_session_as_a_path_in_its_folder(rig, tmp_path)
         assert f.read() == photo
 
 
+def test_base64_media_is_decoded_on_a_worker_never_on_the_loop(rig, monkeypatch):
+    """A large file's decoding held the loop for seconds; the send's base64
+    text waits with the worker's task only, not with the queued command."""
+    decoded_on: list[str] = []
+    real = base64.b64decode
+
+    def noting(*args, **kwargs):
+        decoded_on.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    photo = jpeg(3 * 1024 * 1024)  # three slices of base64 (media.B64_SLICE)
+    monkeypatch.setattr(base64, "b64decode", noting)
+    media_send(rig, {"data": real_b64(photo)}, cid="c1")
+    assert all(e.command.media is None for e in desk(rig)._waiting["k"])
+    settle(rig)
+    monkeypatch.undo()
+    assert len(decoded_on) >= 4 and threading.main_thread().name not in decoded_on, decoded_on
+    with open(rec.child.sent[-1]["media"]["path"], "rb") as f:
+        assert f.read() == photo
+
+
+def real_b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode()
+
+
 def test_a_refusal_fails_the_command_and_sends_nothing(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)
@@ -176,6 +205,40 @@ def test_the_accounts_own_messages_are_their_own_event_in_order_with_the_others(
         ("message_instance", "IN-A"), ("own_message_instance", "OWN"), ("message_instance", "THEIRS")]
     [own] = rig.broker.events("own_message_instance")
     assert own["key"] == "k" and own["message"]["fromMe"] is True
+
+
+def event_ids(rig, name: str = "message_instance") -> list[tuple[str, str, str]]:
+    """(key, message id, event id) of each event of that name, in order."""
+    return [(doc["key"], doc["message"]["id"].get("_serialized"), doc["id"])
+            for doc in (orjson.loads(i.body) for i in rig.broker.published
+                        if i.exchange == "wa.events" and i.routing_key == name)]
+
+
+def test_a_message_reported_again_keeps_its_event_id(rig):
+    """A restarted page is handed every message the one before had not
+    acknowledged, and reports it again: the same event id, so a client that
+    deduplicates on it (as the README says) sees it once."""
+    def message(serialized: str) -> dict:
+        return {"event": "message", "message": {"id": {"_serialized": serialized, "id": serialized[-3:]},
+                                                "body": "hi", "hasMedia": False}}
+
+    rec, _ = rig.start()
+    other, _ = rig.start("k2")  # another key paired with the same phone gets the same message
+    for r in (rec, other):
+        rig.make_ready(r)
+    rig.say(rec, message("false_5511@c.us_AAA"), message("false_5511@c.us_BBB"), now=2.0)
+    rig.say(other, message("false_5511@c.us_AAA"), now=2.0)
+    rig.exit(rec, -9, now=3.0)  # a crash: the new page reports AAA again
+    rig.node._tick(5.0)
+    rig.make_ready(rec, now=6.0)
+    rig.say(rec, message("false_5511@c.us_AAA"), now=7.0)
+    rig.say(rec, {"event": "message", "message": {"id": {"id": "NOSER"}, "body": "no id", "hasMedia": False}},
+            {"event": "message", "message": {"id": {"id": "NOSER"}, "body": "no id", "hasMedia": False}}, now=8.0)
+    (k, a, first), (_, b, second), (k2, a2, elsewhere), (_, a_again, again), (_, _, n1), (_, _, n2) = event_ids(rig)
+    assert (k, a, k2, a2, a_again) == ("k", "false_5511@c.us_AAA", "k2", "false_5511@c.us_AAA", "false_5511@c.us_AAA")
+    assert again == first  # reported again: the same event
+    assert len({first, second, elsewhere, n1, n2}) == 5  # other messages, another key, no id to go by: new ids
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in (first, second, n1))  # as any event id: 32 hex digits
 
 
 def test_inbound_media_outside_the_sessions_folder_is_not_read(rig, tmp_path):

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_browser_past_the_memory_limit_is_restarted_from_its_profile(nodes, rabbit, redis_client, control):
-    nodes(session_memory_limit=1, memory_check_interval=1)  # 1 MB: any real browser is past it
+    # 1 MB: any real browser is past it.  A session showing a QR code is
+    # restarted too: 3 s leave the scan time to come first.
+    nodes(session_memory_limit=1, memory_check_interval=3)
     phone = new_phone()
     create_ready(rabbit, control, "big", phone)
     restarting = rabbit.expect("state_instance", key="big", state="restarting", timeout=30)

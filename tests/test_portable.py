@@ -68,7 +68,10 @@ def test_a_lost_node_s_session_starts_elsewhere_without_a_qr(fake_nodes, fake, r
 
 
 def test_failover_auto_starts_a_lost_node_s_sessions_elsewhere(fake_nodes, fake, rabbit, redis_client, tmp_path):
-    settings = {"blob_store_url": (tmp_path / "shared-blobs").as_uri(), "failover": "auto", **FAST}
+    """And sends published while the keys were lost wait for them: the second
+    key's create goes out RESTORE_STAGGER seconds after the first's."""
+    settings = {"blob_store_url": (tmp_path / "shared-blobs").as_uri(), "failover": "auto", "restore_stagger": 4,
+                **FAST}
     store = snapshots_of(settings, tmp_path)
     a = fake_nodes("node-a", **settings)
     phones = {key: new_phone() for key in ("f1", "f2")}
@@ -79,8 +82,15 @@ def test_failover_auto_starts_a_lost_node_s_sessions_elsewhere(fake_nodes, fake,
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
     seen_qr = len(rabbit.find("qr_instance"))
     a.kill()
+    for key in phones:
+        rabbit.expect("state_instance", key=key, state="lost", timeout=30)
+    for key in phones:  # one of them waits a stagger for its create
+        rabbit.publish("send_message", {"key": key, "chat_id": "5511999990000@c.us", "message": "hi", "id": key})
+    for key in phones:
+        assert rabbit.expect("message_sent_instance", command_id=key, timeout=30)["node"] == "node-b"
+    assert rabbit.find("command_failed") == []
     for key, phone in phones.items():
-        lost = rabbit.expect("state_instance", key=key, state="lost", timeout=30)
+        lost = rabbit.find("state_instance", key=key, state="lost")[0]
         assert lost["owner"] == "node-a"
         ready = rabbit.expect("ready_instance", key=key, node="node-b", timeout=30)
         assert ready["me"] == f"{phone}@c.us"

@@ -189,6 +189,81 @@ def test_a_pong_saying_the_page_hangs_kills_the_session(rig):
     assert rec.child.killed
 
 
+def inbound(rig, rec, n: int, now: float) -> None:
+    """The page reports a message (the flood of one chat)."""
+    rig.say(rec, {"event": "message", "message": {"id": {"_serialized": f"false_1@c.us_M{n}", "id": f"M{n}"},
+                                                  "body": f"#{n}"}}, now=now)
+
+
+def test_a_page_busy_reporting_is_not_killed_for_a_late_pong(rig):
+    """Under a flood the pong waits behind the messages: the page that keeps
+    reporting is alive; one that falls silent is killed as before."""
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.sessions.tick(30.0)
+    assert rec.child.sent[-1]["cmd"] == "ping"
+    for n, t in enumerate((33.0, 38.0, 44.0)):
+        inbound(rig, rec, n, t)
+    rig.sessions.tick(45.0)  # the ping's deadline: PING_TIMEOUT + 5 s
+    assert not rec.child.killed and rig.counters.get("pings_busy") == 1
+    inbound(rig, rec, 3, 50.0)
+    rig.sessions.tick(60.0)
+    assert not rec.child.killed
+    rig.sessions.tick(75.0)  # nothing from the page for a whole deadline
+    assert rec.child.killed and rig.counters.get("health_kills") == 1
+
+
+def test_a_late_pong_of_a_busy_page_is_taken(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.sessions.tick(30.0)
+    ping = rec.child.sent[-1]
+    inbound(rig, rec, 0, 40.0)
+    rig.sessions.tick(45.0)
+    rig.say(rec, {"event": "pong", "id": ping["id"], "ok": True}, now=50.0)
+    rig.sessions.tick(75.0)
+    assert not rec.child.killed
+    assert rec.child.sent[-1]["cmd"] == "ping" and rec.child.sent[-1]["id"] != ping["id"]  # the next one, at 60
+
+
+def test_a_page_too_busy_to_answer_a_ping_is_asked_again_while_it_reports(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.sessions.tick(30.0)
+    ping = rec.child.sent[-1]
+    inbound(rig, rec, 0, 31.0)
+    rig.say(rec, {"event": "pong", "id": ping["id"], "ok": False, "detail": "page did not answer in 10 s"}, now=40.0)
+    assert not rec.child.killed and rig.counters.get("pings_busy") == 1
+    rig.sessions.tick(59.9)
+    assert rec.child.sent[-1] == ping  # the next ping at its time
+    rig.sessions.tick(60.0)
+    again = rec.child.sent[-1]
+    assert again["cmd"] == "ping" and again["id"] != ping["id"]
+    rig.say(rec, {"event": "pong", "id": again["id"], "ok": False, "detail": "page did not answer in 10 s"},
+            now=70.0)
+    assert rec.child.killed  # nothing from the page since: hung
+
+
+def test_a_boot_reporting_its_backlog_gets_more_time(rig):
+    """A restored page is handed every message it missed before it is
+    ready; reporting them is progress, not a hung boot.  (Killed for
+    overstaying its boot, it came back to a backlog larger still: a loop.)"""
+    rec, _ = rig.start()
+    rig.say(rec, {"event": "loaded", "version": "2.3", "user_agent": "x", "webdriver": False}, now=1.0)
+    limit = rig.cfg.boot_timeout + BOOT_MARGIN
+    t = 1.0
+    for n in range(10):
+        t += limit - 1
+        inbound(rig, rec, n, t)
+        rig.sessions.tick(t)
+    assert t > 5 * limit and not rec.child.killed and rec.state == S.STARTING
+    assert len(rig.broker.events("message_instance")) == 10  # reported as they come, before ready
+    rig.sessions.tick(t + limit - 0.1)
+    assert not rec.child.killed
+    rig.sessions.tick(t + limit)
+    assert rec.child.killed and rig.counters.get("boot_timeouts") == 1
+
+
 def test_restore_brings_back_wanted_keys_staggered_once_their_lease_is_ours(tmp_path):
     rig = node_rig(tmp_path, restore_stagger=2.0)
     for key in ("a", "b", "c"):

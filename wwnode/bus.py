@@ -35,6 +35,23 @@ from .metrics import Tally
 log = logging.getLogger(__name__)
 
 
+# The namespace of event ids made from what an event is about (uuid5).
+EVENT_ID_NAMESPACE = uuid.UUID("0b3c4f7e-5a1d-4f57-9a53-7d1c1f0e6a21")
+
+
+def message_event_id(name: str, key: str, message: dict) -> str | None:
+    """The event id of a message reported by ``key``'s session, made from
+    the key and the message's own id (``id._serialized``), so the same
+    message reported again has the same event id: WhatsApp hands a
+    restarted page every message the one before had not acknowledged, and
+    the session reports it again.  The same 32 hex digits as any event id;
+    None when the message has no id to make it from (a new id then)."""
+    serialized = (message.get("id") or {}).get("_serialized") if isinstance(message.get("id"), dict) else None
+    if not isinstance(serialized, str) or not serialized:
+        return None
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{name}\n{key}\n{serialized}").hex
+
+
 class Publisher(Protocol):
     def publish(self, item: Outgoing) -> None: ...
 
@@ -57,10 +74,13 @@ class EventBus:
         self.wall_clock = wall_clock
         self.tally = tally or Tally()  # commands by outcome, publish latency (the metrics)
 
-    def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None) -> None:
-        """Publish an event, with the envelope every event carries."""
+    def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None,
+             event_id: str | None = None) -> None:
+        """Publish an event, with the envelope every event carries.  Its
+        ``id`` is new, unless the event is one that may be reported again
+        (a message: ``message_event_id``) and the caller names it."""
         doc = {**body, "event": name, "node": self.node_id, "ts": int(self.wall_clock() * 1000),
-               "id": uuid.uuid4().hex}
+               "id": event_id or uuid.uuid4().hex}
         self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc),
                                         on_confirmed=self.tally.timed_publish(name, on_confirmed)))
 

@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Mapping
 
 import orjson
@@ -47,6 +48,9 @@ class Child:
         self.eof = False
         self.bad_output: str | None = None  # why its output is not trusted any more
         self.killed = False
+        # Events read so far, by name: what its page reported shows the
+        # page alive to the health check (``health.py``) as a pong does.
+        self.heard: Counter[str] = Counter()
 
     # ----------------------------------------------------------- commands
     def send(self, command: dict) -> None:
@@ -112,6 +116,7 @@ class Child:
             except BadEvent as e:
                 self._reject(f"{e}: {bytes(line[:200])!r}")
                 break
+        self.heard.update(event["event"] for event in events)
         return events
 
     def _reject(self, why: str) -> None:

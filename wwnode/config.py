@@ -69,6 +69,11 @@ class Config:
     heartbeat_interval: float = 5.0
     amqp_heartbeat: int = 10
     command_prefetch: int = 50
+    # Bytes of command bodies the node holds at once (0: no limit): past it
+    # a command waits in its queue until some are done (amqp/holding.py).
+    # RabbitMQ counts the prefetch in messages only: fifty sends of 120 MiB
+    # of base64 each were 6 GB, all held at once.
+    command_bytes_limit: int = 256 * 1024 * 1024
     spool_limit: int = 100_000
     # A dead-lettered command body longer than this many bytes is kept cut
     # to it, its size in the ``x-original-size`` header.
@@ -208,6 +213,8 @@ def _check(cfg: Config) -> None:
         raise ConfigError("REDIS_REPLICA_WAIT must be 0 (no wait) or more")
     if cfg.dead_letter_max_body < 1024:
         raise ConfigError("DEAD_LETTER_MAX_BODY must be at least 1024")
+    if cfg.command_bytes_limit and cfg.command_bytes_limit < 1024 * 1024:
+        raise ConfigError("COMMAND_BYTES_LIMIT must be 0 (no limit) or at least 1048576 (1 MiB)")
     if urlsplit(cfg.wa_url).scheme not in ("http", "https"):
         raise ConfigError("WA_URL must be an http(s) URL")
     if cfg.user_agent and not USER_AGENT_RE.match(cfg.user_agent):

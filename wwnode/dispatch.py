@@ -23,7 +23,13 @@ Each delivery is parsed (``commands.parse``, with the command table), then:
   for a key that left this node meanwhile (moved by a drain), routed again;
 - a command for a key being moved (a drain: stopped here, its login being
   saved, or waiting for its next owner, the state ``moving``) *waits*,
-  looked at again every quarter second, and goes to the next owner.
+  looked at again every quarter second, and goes to the next owner;
+- so does, with ``FAILOVER=auto``, a command for a key whose node was lost
+  (its state outlived its owner's lease: ``lost``, or still what the lost
+  node last wrote until the router's scan finds it), which the failover
+  starts on another node: while the router's failover has the key's create
+  still to publish, and ``failover_wait`` seconds after, as a send waits
+  for a session that restarts.  A key no node takes by then is unknown.
 
 When Redis cannot say who owns a key, the delivery is *parked* and tried
 again a second later rather than risk running a key twice.  Once the node
@@ -37,7 +43,7 @@ from typing import Callable, Mapping, Protocol
 
 from .amqp.topology import ROUTED_QUEUES, Delivery, node_queue_name
 from .commands import COMMANDS, Command, Rejected, parse
-from .states import STOPPED, STOPPING
+from .states import FAILED, STOPPED, STOPPING
 
 MOVING = "moving"  # the state a key has in Redis between two owners (a drain)
 
@@ -83,7 +89,8 @@ class Dispatch:
                  has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
                  settle: float = CREATE_SETTLE,
                  moving_out: Callable[[str], bool] = lambda key: False,
-                 refuse: Mapping[str, Refuse] | None = None):
+                 refuse: Mapping[str, Refuse] | None = None,
+                 failover_wait: float = 0.0, failover_due: Callable[[str], bool] = lambda key: False):
         missing = set(COMMANDS) ^ set(handlers)
         if missing:
             raise ValueError(f"the command table and the node's handlers disagree on {sorted(missing)}")
@@ -102,10 +109,17 @@ class Dispatch:
         # How a command that no node can carry out is failed, by queue (the
         # send desk records a send's failure: ``sends.py``); else ``bus.fail``.
         self.refuse = dict(refuse or {})
+        # FAILOVER=auto (0: manual, nothing brings a lost key back): how long
+        # a command for a lost key waits for its next owner once the
+        # failover's create is out; and whether that create is still to be
+        # published (``Failover.due``: the wait has not begun).
+        self.failover_wait = failover_wait
+        self.failover_due = failover_due
         self.stopping = False
         self._parked: list[tuple[float, Delivery]] = []
         self._waiting_since: dict[tuple[int, int], float] = {}  # creates waiting for a stop
         self._settling_since: dict[tuple[int, int], float] = {}  # creates of a key that runs, held
+        self._lost_since: dict[tuple[int, int], float] = {}  # commands waiting for a lost key's next owner
 
     def on_command(self, d: Delivery, now: float) -> None:
         try:
@@ -131,6 +145,9 @@ class Dispatch:
         """As the router: carry out a command for a key of ours, hand it to
         its owner's queue (one hop), or fail it when nobody owns the key;
         one for a key on the move waits for its next owner."""
+        # Waiting for a lost key's next owner since (``_failing_over``): kept
+        # only while it waits on, so no way out of here leaves it behind.
+        lost_since = self._lost_since.pop((d.generation, d.tag), None)
         if self.moving_out(cmd.key):
             self._parked.append((now + STOP_POLL, d))
             return
@@ -145,7 +162,7 @@ class Dispatch:
         if owner is None and self.sessions.has(cmd.key):
             self._carry_out(cmd, d, now)  # failed here, let go, taken by nobody
             return
-        if owner is None and self._moving(cmd.key, d, now):
+        if owner is None and self._waits_for_next_owner(cmd.key, d, now, lost_since):
             return
         if owner is None:
             # The owner was read before the state, and a next owner may have
@@ -171,18 +188,44 @@ class Dispatch:
         else:
             self.bus.fail(d, "unknown_instance", detail, cmd.key, cmd.command_id)
 
-    def _moving(self, cmd_key: str, d: Delivery, now: float) -> bool:
-        """A key between two owners (``moving``): the delivery waits (True).
-        The state outlives the move by a few leases: a key no node takes
-        by then is unknown again."""
+    def _waits_for_next_owner(self, key: str, d: Delivery, now: float, lost_since: float | None) -> bool:
+        """A key between two owners: the delivery waits (True).  Moved by a
+        drain (``moving``: the state outlives the move by a few leases, and
+        a key no node takes by then is unknown again), or lost with its node
+        and being started elsewhere by the failover (``_failing_over``)."""
         try:
-            state = self.ownership.state_of(cmd_key)
+            state = self.ownership.state_of(key)
         except self.unavailable:
             self._park(d, now)
             return True
-        if state.get("state") != MOVING:
+        if state.get("state") != MOVING and not self._failing_over(key, state, d, now, lost_since):
             return False
         self._parked.append((now + STOP_POLL, d))
+        return True
+
+    def _failing_over(self, key: str, state: dict, d: Delivery, now: float, since: float | None) -> bool:
+        """Whether the failover (``FAILOVER=auto``) is to bring this key
+        back, and the delivery waits for it: a state with no owner (the
+        lease ran out: ``lost``, or what the lost node last wrote, until the
+        router's scan finds it) but for ``failed`` (let go on purpose), or a
+        key the router's failover still has to start.  The wait counts from
+        when the failover's create is out (or from the first look: ``since``),
+        and ends after ``failover_wait`` seconds: no node took the key."""
+        if not self.failover_wait:
+            return False
+        due = self.failover_due(key)
+        if since is None:
+            if not due and state.get("state") in (None, FAILED):
+                return False  # destroyed, or failed for good: nothing brings it back
+            log.info("%s for %s: its node was lost; it waits for the failover to start it elsewhere",
+                     d.command_queue, key)
+        if due or since is None:
+            since = now  # (its create still to go out: the wait has not begun)
+        elif now - since >= self.failover_wait:
+            log.info("%s for %s: no node took it within %g s of its failover", d.command_queue, key,
+                     self.failover_wait)
+            return False
+        self._lost_since[(d.generation, d.tag)] = since
         return True
 
     def _create(self, cmd: Command, d: Delivery, now: float) -> None:
@@ -302,3 +345,4 @@ class Dispatch:
         self._parked.clear()
         self._waiting_since.clear()
         self._settling_since.clear()
+        self._lost_since.clear()

@@ -1,6 +1,8 @@
-"""The media desk: a ``send_message`` with ``media`` is fetched and checked
-(``media.py``) on a worker thread before it reaches the send desk, so a
-slow URL never holds up the node's loop.
+"""The media desk: a ``send_message`` with ``media`` is fetched, or decoded
+from its base64, and checked (``media.py``) on a worker thread before it
+reaches the send desk, so neither a slow URL nor a large file holds up the
+node's loop.  The base64 text of a waiting send is held by its worker's
+task alone, and goes once it is written out.
 
 - The file goes to ``DATA_DIR/sessions/{key}/media/`` (0600): the session
   process is told its path, never its bytes (``sessionproc/protocol.py``).
@@ -74,7 +76,9 @@ class MediaDesk:
         if (cmd.media is None or not self.runs_here(cmd.key)) and not queue:  # the send desk answers it
             self.send_on(cmd, d, now)
             return
-        entry = _Waiting(cmd, d)
+        # Kept without its media: the worker's task holds that (a base64
+        # text as large as the command), and lets it go once it is written.
+        entry = _Waiting(dataclasses.replace(cmd, media=None), d)
         if cmd.media is not None:
             try:
                 folder = self._folder(cmd.key)

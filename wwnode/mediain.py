@@ -40,6 +40,7 @@ from typing import Callable
 
 from . import states as S
 from .blobstore import BlobError
+from .bus import message_event_id
 from .mediablobs import inbound_id
 from .paths import Paths
 
@@ -60,7 +61,7 @@ class InboundMedia:
         self.paths = paths
         self.inline_limit = inline_limit
         self.blobs = blobs
-        self.emit = emit  # the bus's emit(name, body)
+        self.emit = emit  # the bus's emit(name, body, event_id=...)
         self.wake: Callable[[], None] = lambda: None  # set by the wiring: wakes the node's loop
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-in")
         self._waiting: dict[str, deque[_Inbound]] = {}
@@ -150,7 +151,9 @@ class InboundMedia:
         # own event: a v1 client reading message_instance never sees the
         # account's own words come back as if someone had written them.
         name = "own_message_instance" if message.get("fromMe") is True else "message_instance"
-        self.emit(name, {"key": key, "message": message})
+        # A message reported again (a restarted page is handed what the
+        # last one had not acknowledged) keeps its event id.
+        self.emit(name, {"key": key, "message": message}, event_id=message_event_id(name, key, message))
 
     def busy(self) -> bool:
         return bool(self._waiting)

@@ -4,7 +4,15 @@
   ``BACKOFF_MAX``; it resets only once the session has run ``STABLE_AFTER``
   seconds, so a session that crashes soon after each start backs off;
 - more than ``CRASH_LIMIT`` crashes within ``CRASH_WINDOW`` seconds trip the
-  breaker: the session is failed instead of restarting in a storm.
+  breaker: the session is failed instead of restarting in a storm;
+- a restart on purpose (a page over ``SESSION_MEMORY_LIMIT``, ``memory.py``)
+  is not a crash, but backs off like one (the same delay, doubling), and
+  more than ``CRASH_LIMIT`` of them in a row, with the session never found
+  back under the limit in between, trip the breaker too: a page that is
+  over the limit as soon as it has booted is not helped by restarting it,
+  and was restarted every few seconds for ever.  No window here: with
+  ``MEMORY_CHECK_INTERVAL`` at its 60 s a page too big from the start is
+  restarted about once a minute, slower than any crash window would count.
 
 Pure: time is handed in, state is kept per key.
 """
@@ -21,6 +29,7 @@ from .counters import Counters
 class _History:
     crashes: deque = field(default_factory=deque)
     backoff: float = 0.0
+    recycles: int = 0  # restarts on purpose in a row, none followed by ``back_under``
 
 
 @dataclass(eq=False)
@@ -42,12 +51,34 @@ class Restarts:
             h.crashes.popleft()
         if len(h.crashes) > self.limit:
             return None
+        return self._back_off(h)
+
+    def recycled(self, key: str, now: float) -> float | None:
+        """A restart on purpose (its page over the memory limit): seconds
+        until it starts again, or None when the breaker trips (more than
+        ``limit`` in a row without ``back_under``).  Not counted as a crash."""
+        h = self._history.setdefault(key, _History())
+        h.recycles += 1
+        if h.recycles > self.limit:
+            return None
+        return self._back_off(h)
+
+    def back_under(self, key: str) -> None:
+        """What called for its restarts on purpose is gone (its page was
+        measured under the limit): the next one starts a new count."""
+        h = self._history.get(key)
+        if h is not None:
+            h.recycles = 0
+
+    def _back_off(self, h: _History) -> float:
         h.backoff = self.initial if h.backoff == 0 else min(self.cap, h.backoff * 2)
         return h.backoff
 
     def restarting(self, key: str) -> None:
-        """A start that follows a crash (not a restore at the node's start)."""
-        if key in self._history:
+        """A start that follows a crash (not a restore at the node's start,
+        nor a restart on purpose)."""
+        h = self._history.get(key)
+        if h is not None and h.crashes:
             self.counters.bump("restarts")
 
     def running(self, key: str, started_at: float, now: float) -> None:

@@ -115,6 +115,10 @@ class SendDesk:
         self._inflight: dict[str, dict[str, PendingSend]] = {}  # key -> process's send id -> send
         self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
+        # Ready keys whose new sends are held, not sent: their session is to
+        # be restarted once its sends in flight are done (``memory.py``).
+        # Until it leaves ``ready``.
+        self._held_back: set[str] = set()
         self._ids = itertools.count(1)
         self.tally = tally or Tally()
         # Each key's settings (``settingsdesk.py``): what a send line says
@@ -135,11 +139,13 @@ class SendDesk:
         if rec is None or rec.state in (S.STOPPING, S.STOPPED):
             self._fail_unless_done(cmd.key, pending, "unknown_instance", f"no session {cmd.key} on this node")
             return
-        if rec.state == S.READY and not self._held.get(cmd.key) and self._due(cmd.key, now):
+        if (rec.state == S.READY and cmd.key not in self._held_back and not self._held.get(cmd.key)
+                and self._due(cmd.key, now)):
             self._dispatch(rec, pending, now)
         elif rec.state == S.READY:
-            # Behind the key's waiting sends, or its pace: it waits its
-            # turn, in order, as long as a send may wait for ready.
+            # Behind the key's waiting sends, or its pace, or a restart it
+            # is held back for: it waits its turn, in order, as long as a
+            # send may wait for ready.
             if self.pace.paced(cmd.key) and self.paced_waiting() >= self.paced_limit:
                 self._fail_unless_done(cmd.key, pending, "pacing_backlog",
                                        f"{self.paced_limit} paced sends wait on this node already; publish {cmd.key}'s "
@@ -238,13 +244,19 @@ class SendDesk:
 
     def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None:
         held = self._held.get(rec.key)
-        while held and rec.state == S.READY and self._due(rec.key, now):
+        while held and rec.state == S.READY and rec.key not in self._held_back and self._due(rec.key, now):
             if not self._dispatch(rec, held.popleft(), now):
                 return  # put back: Redis cannot say yet; tick tries again
 
-    def idle(self, key: str) -> bool:
-        """No send of this key in flight or waiting: a quiet moment."""
-        return not self._inflight.get(key) and not self._held.get(key)
+    def in_flight(self, key: str) -> bool:
+        """A send of this key is with its process, unanswered."""
+        return bool(self._inflight.get(key))
+
+    def hold_back(self, key: str) -> None:
+        """Its session is to be restarted once its sends in flight are done:
+        until it leaves ``ready``, its new sends wait (as for a restart,
+        within ``SEND_HOLD``) instead of going to its process."""
+        self._held_back.add(key)
 
     # ---------------------------------------------------------- answers
     def handlers(self) -> dict:
@@ -298,6 +310,8 @@ class SendDesk:
     # ------------------------------------------------ following sessions
     def on_change(self, change: S.Change) -> None:
         key = change.key
+        if change.new != S.READY:
+            self._held_back.discard(key)
         if change.new in GONE:
             # Sends it took and did not answer: back to the queue, they may run again.
             for p in self._inflight.pop(key, {}).values():

@@ -261,7 +261,7 @@ class Sessions:
                 rec.logout = True  # the link is dead: so is the profile
             self._stop(rec, now, for_good=True)
         elif rec.recycle:  # stopped on purpose to start afresh (``recycle``): not a crash
-            rec.recycle, rec.stop_deadline, rec.restart_at = "", None, now
+            self._recycled(rec, now)
         elif code == EXIT_CANNOT_START:
             # Not retried.  The reason it gave (an incompatible page, say),
             # else the generic one.
@@ -292,11 +292,26 @@ class Sessions:
 
     def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None:
         """Restart a running session on purpose (``memory_limit``): stopped,
-        then started at once, no crash counted; sends wait as in any restart."""
+        then started again after a back-off, no crash counted (``_recycled``);
+        sends wait as in any restart."""
         rec.recycle, rec.stop_deadline = reason, now + self.cfg.stop_timeout
         self.set_state(rec, S.RESTARTING, now, reason=reason)
         if rec.child is not None:  # else a part failed on this change, and the session with it (``contain``)
             rec.child.send({"cmd": "stop", "logout": False})
+
+    def _recycled(self, rec: S.SessionRecord, now: float) -> None:
+        """Its process stopped for a restart on purpose: started again after
+        a back-off, as after a crash, or ``failed`` with the restart's reason
+        once its breaker trips (``restarts.py``)."""
+        reason, rec.recycle, rec.stop_deadline = rec.recycle, "", None
+        delay = self.restarts.recycled(rec.key, now)
+        if delay is None:
+            log.error("session %s: %d restarts in a row for %s did not help; not restarting it again", rec.key,
+                      self.restarts.limit, reason)
+            self._fail(rec, now, reason)
+            return
+        rec.restart_at = now + delay
+        log.info("session %s: restarting in %.1f s (%s)", rec.key, delay, reason)
 
     def _crashed(self, rec: S.SessionRecord, now: float) -> None:
         delay = self.restarts.crashed(rec.key, now)

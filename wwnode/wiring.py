@@ -71,7 +71,7 @@ def build(cfg: Config, paths: Paths) -> Node:
     storage.on_recovery(publisher.outbox.rejournal)  # events that went out without their line
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
-                        inbox.append, node_queue_ttl=cfg.node_queue_ttl)
+                        inbox.append, node_queue_ttl=cfg.node_queue_ttl, bytes_limit=cfg.command_bytes_limit)
     node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
@@ -170,7 +170,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "check_number": actions.take,
         "update_settings": settings.update,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
-        moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
+        moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse},
+        # A command for a key lost with its node waits for the failover's
+        # new owner as a send waits for a session that restarts.
+        failover_wait=cfg.send_hold if failover else 0.0,
+        failover_due=failover.due if failover else (lambda key: False))
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
                            actions.handlers(), pairing.handlers(), inbound.handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,

@@ -26,6 +26,11 @@ A queue the broker cancels our consumer on, or cannot serve now (a
 cluster's queue with no live home: ``declare.py``), is declared and
 consumed again every ``QUEUE_RETRY`` seconds; the others are consumed
 meanwhile.
+
+The bytes of command bodies held at once are bounded (``COMMAND_BYTES_LIMIT``,
+``holding.py``): a delivery past it is put back, and its queue's consumer
+cancelled until there is room, then consumed anew (the router stays the
+router meanwhile).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import pika.exceptions
 
 from ..config import redact_url
 from .declare import NOT_SERVED, declare_served
+from .holding import HeldBodies
 from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, why
 from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, node_queue_name
 
@@ -56,7 +62,7 @@ class Consumer:
     """Commands in.  ``on_command(delivery)`` is called from ``pump()``."""
 
     def __init__(self, url: str, heartbeat: int, prefetch: int, node_id: str,
-                 on_command: Callable[[Delivery], None], node_queue_ttl: float = 60.0):
+                 on_command: Callable[[Delivery], None], node_queue_ttl: float = 60.0, bytes_limit: int = 0):
         self.link = Link(url, heartbeat, "command", self._declare_and_consume)
         self.prefetch = prefetch
         self.node_queue = node_queue_name(node_id)
@@ -76,6 +82,8 @@ class Consumer:
         self._retry_at = 0.0
         self._unserved: frozenset[str] = frozenset()  # as last logged
         self.cancels = 0  # consumers the broker cancelled (a deleted queue), for the heartbeat
+        self.bodies = HeldBodies(bytes_limit)  # COMMAND_BYTES_LIMIT: bytes of command bodies held at once
+        self._waiting_room: set[str] = set()  # queues whose consumer we cancelled until their next body fits
 
     @property
     def up(self) -> bool:
@@ -99,11 +107,14 @@ class Consumer:
 
     @property
     def is_router(self) -> bool:
-        return self.up and ROUTER_LOCK_QUEUE in self.channels and all(q in self.consumer_tags for q in ROUTED_QUEUES)
+        return self.up and ROUTER_LOCK_QUEUE in self.channels and all(
+            q in self.consumer_tags or q in self._waiting_room for q in ROUTED_QUEUES)
 
     def connect(self, now: float) -> bool:
         if not self.up:
             self.channels, self.consumer_tags = {}, {}
+            self.bodies.clear()
+            self._waiting_room.clear()
             if not self.link.connect(now):
                 return False
             self.router_retry_at = 0.0
@@ -123,6 +134,7 @@ class Consumer:
             self.router_retry_at = 0.0
         if not self.is_router and now >= self.router_retry_at:
             self._try_router(now)
+        self._consume_again_with_room()
         return True
 
     def _declare_and_consume(self) -> None:
@@ -142,7 +154,8 @@ class Consumer:
             else:
                 raise
         for queue in (self.node_queue, CREATE_QUEUE):
-            if queue in self.consumer_tags or (queue == CREATE_QUEUE and not self.want_creates):
+            if (queue in self.consumer_tags or queue in self._waiting_room
+                    or (queue == CREATE_QUEUE and not self.want_creates)):
                 continue
             if queue in unserved:
                 self._not_served(queue)
@@ -187,7 +200,7 @@ class Consumer:
         if not self._take_router_lock():
             return
         for queue in ROUTED_QUEUES:
-            if queue in self.consumer_tags:
+            if queue in self.consumer_tags or queue in self._waiting_room:
                 continue
             try:
                 with self.link.bounded(RPC_TIMEOUT):
@@ -241,8 +254,13 @@ class Consumer:
             self.channels[queue] = channel
 
         def callback(ch, method, properties, body):
-            self.on_command(Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
-                                     dict(properties.headers or {})))
+            d = Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
+                         dict(properties.headers or {}))
+            first = queue not in self.bodies.waiting
+            if queue == CREATE_QUEUE or self.bodies.take(queue, _held(d), len(body)):
+                self.on_command(d)
+            else:
+                self._put_back(d, first)
 
         arguments = {"x-priority": self.create_priority} if queue == CREATE_QUEUE else None
         self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive,
@@ -293,10 +311,57 @@ class Consumer:
     def pump(self, now: float) -> None:
         """Handle whatever arrived (commands, heartbeats); never waits."""
         self.link.pump(now)
+        self._wait_for_room()
 
+    # ------------------------------------------------ COMMAND_BYTES_LIMIT
+    def _put_back(self, d: Delivery, first: bool) -> None:
+        """Past the limit (``holding.py``): back where it was in its queue,
+        at once (from the consumer's callback: acks and nacks may be sent
+        there, a cancel may not; ``_wait_for_room`` cancels after the pump).
+        ``first``: its queue starts waiting for room with it."""
+        if first:
+            log.warning("holding %.1f MiB of command bodies (COMMAND_BYTES_LIMIT %.1f MiB): the next of %s "
+                        "(%.1f MiB) waits in its queue until some are done", self.bodies.held / MIB,
+                        self.bodies.limit / MIB, d.queue, len(d.body) / MIB)
+        try:
+            self.channels[d.queue].basic_nack(d.tag, requeue=True)
+        except BROKER_ERRORS as e:
+            self.link.lost(e)
+
+    def _wait_for_room(self) -> None:
+        """Cancel the consumers of the queues that wait for room: the broker
+        hands them nothing more until there is."""
+        for queue in list(self.bodies.waiting):
+            tag = self.consumer_tags.pop(queue, None)
+            if tag is None or not self.up:
+                continue
+            self._waiting_room.add(queue)
+            try:
+                with self.link.bounded(RPC_TIMEOUT):
+                    self.channels[queue].basic_cancel(tag)
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+                return
+
+    def _consume_again_with_room(self) -> None:
+        """The queues whose body put back first fits now: consumed anew."""
+        for queue in self.bodies.ready():
+            if queue not in self._waiting_room:
+                continue  # its consumer was not cancelled yet: it goes on
+            self._waiting_room.discard(queue)
+            log.info("room for command bodies again (%.1f MiB held): consuming %s", self.bodies.held / MIB, queue)
+            try:
+                with self.link.bounded(RPC_TIMEOUT):
+                    self._consume(queue, exclusive=queue in ROUTED_QUEUES)
+            except BROKER_ERRORS as e:
+                self.link.lost(e)
+                return
+
+    # ------------------------------------------------------------ acks
     def ack(self, d: Delivery) -> None:
         if d.queue == CREATE_QUEUE and self.before_create_ack is not None:
             self.before_create_ack()
+        self.bodies.release(_held(d))
         if self.holds(d):
             try:
                 self.channels[d.queue].basic_ack(d.tag)
@@ -304,6 +369,7 @@ class Consumer:
                 self.link.lost(e)
 
     def requeue(self, d: Delivery) -> None:
+        self.bodies.release(_held(d))
         if self.holds(d):
             try:
                 self.channels[d.queue].basic_nack(d.tag, requeue=True)
@@ -318,3 +384,12 @@ class Consumer:
 
     def close(self) -> None:
         self.link.close()
+
+
+MIB = 1024 * 1024
+
+
+def _held(d: Delivery) -> tuple:
+    """A delivery as ``HeldBodies`` counts it: tags are per channel (one a
+    queue), and void with their connection."""
+    return d.generation, d.queue, d.tag
