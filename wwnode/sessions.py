@@ -74,6 +74,7 @@ class Sessions:
     on_resync: Callable[[], None] = lambda: None
     listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
     _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
+    _recycle_at_once: set[str] = field(default_factory=set, init=False)  # keys restarted without a back-off
 
     # ================================================================ state
     def subscribe(self, listener: Listener) -> None:
@@ -290,11 +291,17 @@ class Sessions:
         rec.moving = True
         self._stop(rec, now, for_good=True)
 
-    def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None:
-        """Restart a running session on purpose (``memory_limit``): stopped,
-        then started again after a back-off, no crash counted (``_recycled``);
-        sends wait as in any restart."""
+    def recycle(self, rec: S.SessionRecord, now: float, reason: str, back_off: bool = True) -> None:
+        """Restart a running session on purpose: stopped, then started again,
+        no crash counted (``_recycled``); sends wait as in any restart.
+        ``back_off``: after a back-off, under the restarts' breaker (a page
+        over ``memory_limit`` may be so again at once); without it, at once
+        (a client changed a setting the browser starts with)."""
         rec.recycle, rec.stop_deadline = reason, now + self.cfg.stop_timeout
+        if back_off:
+            self._recycle_at_once.discard(rec.key)
+        else:
+            self._recycle_at_once.add(rec.key)
         self.set_state(rec, S.RESTARTING, now, reason=reason)
         if rec.child is not None:  # else a part failed on this change, and the session with it (``contain``)
             rec.child.send({"cmd": "stop", "logout": False})
@@ -304,6 +311,11 @@ class Sessions:
         a back-off, as after a crash, or ``failed`` with the restart's reason
         once its breaker trips (``restarts.py``)."""
         reason, rec.recycle, rec.stop_deadline = rec.recycle, "", None
+        if rec.key in self._recycle_at_once:
+            self._recycle_at_once.discard(rec.key)
+            rec.restart_at = now
+            log.info("session %s: restarting now (%s)", rec.key, reason)
+            return
         delay = self.restarts.recycled(rec.key, now)
         if delay is None:
             log.error("session %s: %d restarts in a row for %s did not help; not restarting it again", rec.key,

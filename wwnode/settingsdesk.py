@@ -66,7 +66,7 @@ class Bus(Protocol):
 
 class Sessions(Protocol):
     def get(self, key: str) -> S.SessionRecord | None: ...
-    def recycle(self, rec: S.SessionRecord, now: float, reason: str) -> None: ...
+    def recycle(self, rec: S.SessionRecord, now: float, reason: str, back_off: bool = True) -> None: ...
 
 
 class SettingsDesk:
@@ -165,7 +165,7 @@ class SettingsDesk:
         restarted = False
         if new.proxy != old.proxy and rec.child is not None and rec.state in S.RUNNING:
             log.info("session %s: settings changed (%s); restarting it for its new proxy", key, ", ".join(changed))
-            self.sessions.recycle(rec, now, RESTART_REASON)
+            self.sessions.recycle(rec, now, RESTART_REASON, back_off=False)
             restarted = True
         else:
             log.info("session %s: settings changed (%s)", key, ", ".join(changed) or "nothing")
