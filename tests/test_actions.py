@@ -137,7 +137,7 @@ def test_edits_and_deletions_go_to_the_session_and_what_it_tells_passes_through(
 
 def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert rig.node.ownership.claim("p")
-    rig.sessions.create(Command("create_instance", "p", pair_with_phone="5511999990009"), delivery(), 0.0)
+    rig.carry_out(Command("create_instance", "p", pair_with_phone="5511999990009"), delivery(), 0.0)
     rec = rig.sessions.get("p")
     assert rec.child.args.pair_with_phone == "5511999990009"
     assert "--pair-with-phone" in rec.child.args.argv()
@@ -149,7 +149,7 @@ def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert ("clear_pairing_code", "p") in rig.store.writes
     # A create without the field: QR codes, as always.
     assert rig.node.ownership.claim("q")
-    rig.sessions.create(Command("create_instance", "q"), delivery(), 0.0)
+    rig.carry_out(Command("create_instance", "q"), delivery(), 0.0)
     assert rig.sessions.get("q").child.args.pair_with_phone == ""
 
 
