@@ -153,6 +153,27 @@ def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert rig.sessions.get("q").child.args.pair_with_phone == ""
 
 
+def test_a_qr_code_and_a_pairing_code_are_said_alike_redis_first_then_the_state_then_the_code(rig):
+    publish = rig.broker.publish
+
+    def publish_in_order(item):  # the events among the Redis writes, in the order they happen
+        rig.store.writes.append(("event", item.routing_key))
+        publish(item)
+
+    rig.broker.publish = publish_in_order
+    for key, phone, event, said in (
+            ("q", "", {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1},
+             ["qr", "state", "state_instance", "qr_instance"]),
+            ("p", "5511999990009", {"event": "pairing_code", "code": "ABCD2345", "attempt": 1},
+             ["pairing_code", "state", "state_instance", "pairing_code_instance"])):
+        assert rig.node.ownership.claim(key)
+        rig.carry_out(Command("create_instance", key, pair_with_phone=phone), delivery(), 0.0)
+        rec = rig.sessions.get(key)
+        rig.store.writes.clear()
+        rig.say(rec, event)
+        assert [w[1] if w[0] == "event" else w[0] for w in rig.store.writes] == said
+
+
 BAD = [
     ("message_action", {"key": "k", "message_id": MSG}, "missing_field"),
     ("message_action", {"key": "k", "action": "delete", "message_id": MSG}, "bad_action"),

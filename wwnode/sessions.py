@@ -343,10 +343,14 @@ class Sessions:
     def _on_qr(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return
+        # Redis first (the code, then the state), then the events, the
+        # state first: a QR code is said as a pairing code is (pairing.py).
         rec.qr = e["qr"]
         self.store.set_qr(rec.key, e["qr"])
-        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
         self.set_state(rec, S.QR, now)
+        if rec.state != S.QR:
+            return  # a part failed on this change, and the session with it (``contain``)
+        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
 
     def _on_authenticated(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
