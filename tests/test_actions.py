@@ -42,9 +42,10 @@ def test_an_action_goes_to_the_ready_session_and_is_acked_once_its_event_is_conf
     rig.say(rec, {"event": "action_done", "id": line["id"], "result": {}}, now=1.1)
     assert rig.broker.events("message_action_done_instance") == [
         {"key": "k", "action": "react", "message_id": MSG, "emoji": "👍", "command_id": "r1"}]
-    assert d.tag not in rig.broker.acked
+    done = rig.node.readings.tally.commands
+    assert d.tag not in rig.broker.acked and done[("message_action", "done")] == 0  # not with the broker yet
     rig.broker.confirm_all()
-    assert d.tag in rig.broker.acked
+    assert d.tag in rig.broker.acked and done[("message_action", "done")] == 1  # counted as a send is: confirmed
 
 
 def test_a_number_check_is_answered_with_what_the_page_found(rig):
@@ -90,6 +91,15 @@ def test_actions_before_ready_fail_during_a_restart_wait_and_unanswered_ones_go_
     assert (late.tag, "not_ready") not in rig.broker.failed()
     desk(rig).tick(4.0 + 20)
     assert (late.tag, "not_ready") in rig.broker.failed()
+
+
+def test_held_actions_of_a_key_a_drain_moves_go_back_to_their_queue_as_held_sends_do(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)  # restarting, linked: an action waits for it
+    held = act(rig, react(), now=1.0)
+    rig.sessions.move_out("k", 1.5)  # a drain: stopped here, started on the next node
+    assert rig.broker.requeued == [held.tag] and rig.broker.failed() == []
 
 
 def test_an_action_refused_by_a_stopping_session_goes_back_to_its_queue(rig):
