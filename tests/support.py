@@ -866,7 +866,6 @@ class FakeBroker:
         self.accepting_creates = True
         self.create_priority = 0
         self.create_prefetch = 1
-        self.before_create_ack = None
         self.generation = 1  # of the consumer's connection (deliveries carry it)
         self.losses = self.cancels = self.blocks = 0  # the heartbeat's link counters
 
@@ -1139,8 +1138,14 @@ class Rig:
         """A create carried out here, its lease claimed first (as dispatch does)."""
         d = delivery()
         assert self.node.ownership.claim(key)
-        self.node.sessions.create(Command("create_instance", key), d, now)
+        self.carry_out(Command("create_instance", key), d, now)
         return self.node.sessions.get(key), d
+
+    def carry_out(self, cmd: Command, d: Delivery, now: float = 0.0):
+        """The command carried out on this node by the part that handles
+        it, as ``Dispatch`` hands it over once it is routed (and, for a
+        create, claimed)."""
+        return self.node.dispatch.handlers[cmd.name](cmd, d, now)
 
     def say(self, rec, *events: dict, now: float = 0.0) -> None:
         """The session's process writes these events; the node reads them."""

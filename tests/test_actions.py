@@ -42,9 +42,10 @@ def test_an_action_goes_to_the_ready_session_and_is_acked_once_its_event_is_conf
     rig.say(rec, {"event": "action_done", "id": line["id"], "result": {}}, now=1.1)
     assert rig.broker.events("message_action_done_instance") == [
         {"key": "k", "action": "react", "message_id": MSG, "emoji": "👍", "command_id": "r1"}]
-    assert d.tag not in rig.broker.acked
+    done = rig.node.readings.tally.commands
+    assert d.tag not in rig.broker.acked and done[("message_action", "done")] == 0  # not with the broker yet
     rig.broker.confirm_all()
-    assert d.tag in rig.broker.acked
+    assert d.tag in rig.broker.acked and done[("message_action", "done")] == 1  # counted as a send is: confirmed
 
 
 def test_a_number_check_is_answered_with_what_the_page_found(rig):
@@ -92,6 +93,15 @@ def test_actions_before_ready_fail_during_a_restart_wait_and_unanswered_ones_go_
     assert (late.tag, "not_ready") in rig.broker.failed()
 
 
+def test_held_actions_of_a_key_a_drain_moves_go_back_to_their_queue_as_held_sends_do(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.exit(rec, EXIT_CRASHED, 1.0)  # restarting, linked: an action waits for it
+    held = act(rig, react(), now=1.0)
+    rig.sessions.move_out("k", 1.5)  # a drain: stopped here, started on the next node
+    assert rig.broker.requeued == [held.tag] and rig.broker.failed() == []
+
+
 def test_an_action_refused_by_a_stopping_session_goes_back_to_its_queue(rig):
     rec, _ = rig.start()
     rig.make_ready(rec)
@@ -137,7 +147,7 @@ def test_edits_and_deletions_go_to_the_session_and_what_it_tells_passes_through(
 
 def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert rig.node.ownership.claim("p")
-    rig.sessions.create(Command("create_instance", "p", pair_with_phone="5511999990009"), delivery(), 0.0)
+    rig.carry_out(Command("create_instance", "p", pair_with_phone="5511999990009"), delivery(), 0.0)
     rec = rig.sessions.get("p")
     assert rec.child.args.pair_with_phone == "5511999990009"
     assert "--pair-with-phone" in rec.child.args.argv()
@@ -149,8 +159,29 @@ def test_a_create_with_a_phone_links_by_pairing_code(rig):
     assert ("clear_pairing_code", "p") in rig.store.writes
     # A create without the field: QR codes, as always.
     assert rig.node.ownership.claim("q")
-    rig.sessions.create(Command("create_instance", "q"), delivery(), 0.0)
+    rig.carry_out(Command("create_instance", "q"), delivery(), 0.0)
     assert rig.sessions.get("q").child.args.pair_with_phone == ""
+
+
+def test_a_qr_code_and_a_pairing_code_are_said_alike_redis_first_then_the_state_then_the_code(rig):
+    publish = rig.broker.publish
+
+    def publish_in_order(item):  # the events among the Redis writes, in the order they happen
+        rig.store.writes.append(("event", item.routing_key))
+        publish(item)
+
+    rig.broker.publish = publish_in_order
+    for key, phone, event, said in (
+            ("q", "", {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1},
+             ["qr", "state", "state_instance", "qr_instance"]),
+            ("p", "5511999990009", {"event": "pairing_code", "code": "ABCD2345", "attempt": 1},
+             ["pairing_code", "state", "state_instance", "pairing_code_instance"])):
+        assert rig.node.ownership.claim(key)
+        rig.carry_out(Command("create_instance", key, pair_with_phone=phone), delivery(), 0.0)
+        rec = rig.sessions.get(key)
+        rig.store.writes.clear()
+        rig.say(rec, event)
+        assert [w[1] if w[0] == "event" else w[0] for w in rig.store.writes] == said
 
 
 BAD = [

@@ -136,14 +136,14 @@ def test_a_load_that_cannot_be_read_leaves_the_node_running_on_its_last_figures(
     rig = node_rig(tmp_path / "data", load=load)
     load.reading = Reading(95.0, 10.0)
     for i in range(5):
-        rig.node._sample_load(float(i))  # the average reaches 90 %: full
+        rig.node.gate.sample_load(float(i))  # the average reaches 90 %: full
     assert rig.broker.accepting_creates is False
     load.refuse = True
     for i in range(5, 10):
-        rig.node._sample_load(float(i))  # raised out of the loop before: the node ended, sessions killed
+        rig.node.gate.sample_load(float(i))  # raised out of the loop before: the node ended, sessions killed
     assert rig.broker.accepting_creates is False and rig.node.admission.cpu == pytest.approx(95.0)
     assert sum("cannot read the load" in r.message for r in caplog.records) == 1  # said once, not each time
     load.refuse, load.reading = False, Reading(10.0, 10.0)
     for i in range(10, 15):
-        rig.node._sample_load(float(i))
+        rig.node.gate.sample_load(float(i))
     assert rig.broker.accepting_creates is True

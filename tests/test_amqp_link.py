@@ -13,7 +13,7 @@ import pika.connection
 import pytest
 
 from conftest import TEST_VHOST
-from support import TcpProxy, amqp_url_via, turn_until
+from support import TcpProxy, amqp_url_via, turn_until, wait_for
 from wwnode.amqp import link
 from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
@@ -169,6 +169,29 @@ def test_an_ack_from_an_earlier_connection_is_ignored(rabbit, parts, proxy):
     c.ack(old)  # void: it must not ack the new delivery
     c.close()
     turn_until([], lambda: rabbit.depth(c.node_queue)[0] == 1, what="the command back in its queue")
+
+
+def test_a_create_is_acknowledged_only_at_the_next_update_of_the_create_consumer(rabbit, parts, rabbit_url):
+    """Placement (``creategate.py``): the broker must see the node's new
+    priority, the session a create started counted, before the create's ack
+    frees its place in the prefetch.  An ack asked before the update is not
+    sent: on a close the create goes back to its queue."""
+    got: list = []
+    c = parts(consumer(rabbit_url, got, heartbeat=30))
+    turn_until([c], lambda: "create_instance" in c.consumer_tags, what="the create consumer")
+    rabbit.publish("create_instance", {"key": "k1"})
+    turn_until([c], lambda: got, what="the create")
+    c.ack(got[0])
+    c.close()  # the broker handles what the connection sent before it closes
+    wait_for(lambda: rabbit.depth("create_instance")[0] == 1, what="the create back in its queue, never acked")
+
+    again: list = []
+    c2 = parts(consumer(rabbit_url, again, heartbeat=30))
+    turn_until([c2], lambda: again, what="the create delivered again")
+    c2.ack(again[0])
+    c2.set_accepting_creates(True, priority=5)  # the update: a new priority, then the ack
+    c2.close()
+    assert rabbit.depth("create_instance")[0] == 0
 
 
 def test_a_pika_without_an_internal_fails_loudly(rabbit_url, monkeypatch):

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from sessionproc.protocol import EXIT_CANNOT_START
-from support import delivery, node_rig
+from support import FakeLoad, delivery, node_rig
 from wwnode import states as S
 from wwnode.admission import Reading
 from wwnode.commands import COMMANDS
@@ -368,29 +368,45 @@ def test_a_failed_session_nobody_took_is_still_destroyed_here(rig):
 # ------------------------------------------------- caps under bursts
 def test_a_burst_of_40_creates_starts_exactly_the_cap_and_puts_the_rest_back(tmp_path):
     rig = node_rig(tmp_path, max_sessions=3)
-    rig.node._sample_load(0.0)
+    rig.node.gate.sample_load(0.0)
     creates = [delivery("create_instance", {"key": f"k{i}"}) for i in range(40)]
-    for d in creates:  # all at once, as a broker with a big prefetch would hand them over
-        rig.dispatch.on_command(d, 0.0)
+    rig.node.inbox.extend(creates)  # all at once, as a broker with a big prefetch would hand them over
+    rig.node._dispatch_commands(0.0)
     assert len(rig.spawner.children) == 3 and rig.sessions.count() == 3
     assert rig.broker.acked == [d.tag for d in creates[:3]]
     assert rig.broker.requeued == [d.tag for d in creates[3:]]  # back in the queue, not failed
-    assert not rig.broker.failed() and rig.broker.accepting_creates is False  # consumer cancelled at once
+    assert not rig.broker.failed() and rig.broker.accepting_creates is False  # consumer cancelled in that turn
     assert sorted(rig.store.owners) == ["k0", "k1", "k2"]  # no lease taken for what waits
     # A destroy frees a place: the create consumer is back the same turn.
     rig.dispatch.on_command(delivery("destroy_instance", {"key": "k0"}), 1.0)
     rig.exit(rig.sessions.get("k0"), 0, 1.5)
     rig.node._tick(1.5)
     assert rig.broker.accepting_creates is True
-    rig.dispatch.on_command(creates[3], 1.6)
+    rig.node.inbox.append(creates[3])
+    rig.node._dispatch_commands(1.6)
     assert rig.sessions.has("k3") and rig.sessions.count() == 3 and rig.broker.accepting_creates is False
 
 
+def test_the_create_consumer_is_updated_once_a_dispatch_and_asking_for_room_changes_nothing(tmp_path):
+    rig = node_rig(tmp_path, max_sessions=2)
+    rig.node.gate.sample_load(0.0)
+    updates = []
+    set_accepting = rig.broker.set_accepting_creates
+    rig.broker.set_accepting_creates = lambda *args: updates.append(args) or set_accepting(*args)
+    assert rig.node.gate.may_create() and rig.node.gate.may_create()
+    assert updates == [] and rig.node.admission.accepting  # a question: no consumer touched, nothing decided
+    rig.node.inbox.extend(delivery("create_instance", {"key": f"k{i}"}) for i in range(4))
+    rig.node._dispatch_commands(0.0)
+    assert rig.sessions.count() == 2 and len(updates) == 1  # one update, after the four creates
+    assert updates[0][0] is False and not rig.node.gate.may_create()
+
+
 def test_a_create_past_admission_goes_back_to_the_queue(tmp_path):
-    rig = node_rig(tmp_path)
-    rig.node.load.reading = Reading(95.0, 10.0)
+    load = FakeLoad()
+    rig = node_rig(tmp_path, load=load)
+    load.reading = Reading(95.0, 10.0)
     for i in range(5):
-        rig.node._sample_load(i * 1.0)  # the average reaches 90 %
+        rig.node.gate.sample_load(i * 1.0)  # the average reaches 90 %
     d = delivery("create_instance", {"key": "k"})
     rig.dispatch.on_command(d, 5.0)
     assert rig.broker.requeued == [d.tag] and not rig.sessions.has("k") and rig.spawner.keys() == []

@@ -137,7 +137,7 @@ def test_a_listener_that_raises_fails_its_session_only(rig, clock, caplog):
     bad, _ = rig.start("bad")
     child = bad.child
     faulty = Faulty("bad", when=lambda change: change.new == S.READY)
-    rig.sessions.subscribe(faulty.on_change)
+    rig.sessions.subscribe(faulty)
     with caplog.at_level(logging.ERROR):
         rig.make_ready(bad, now=1.0)
     assert faulty.raised == 1
@@ -162,7 +162,7 @@ def test_a_listener_that_raises_on_every_change_fails_its_session_once(rig, cloc
     good, _ = rig.start("good")
     rig.make_ready(good)
     faulty = Faulty("bad")  # on ``failed`` too
-    rig.sessions.subscribe(faulty.on_change)
+    rig.sessions.subscribe(faulty)
     d = delivery("create_instance", {"key": "bad"})
     rig.dispatch.on_command(d, 1.0)
     bad = rig.sessions.get("bad")
@@ -183,7 +183,7 @@ def test_a_part_that_raises_for_a_session_being_stopped_ends_the_stop_at_once(ri
     rec, _ = rig.start("k")
     rig.make_ready(rec)
     destroy = delivery("destroy_instance")
-    rig.sessions.destroy(Command("destroy_instance", "k"), destroy, 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), destroy, 1.0)
     rig.node.handlers["ready"] = Faulty("k", then=rig.node.handlers["ready"]).on_event
     rig.say(rec, {"event": "ready", "me": "1@c.us"}, now=1.5)
     assert rec.state == S.STOPPING and rec.child.killed  # not failed: its destroy ends it
@@ -195,7 +195,7 @@ def test_a_part_that_raises_for_a_session_being_stopped_ends_the_stop_at_once(ri
 def test_a_restored_session_a_listener_fails_on_does_not_wait_for_its_lease(rig):
     for key in ("a", "bad"):
         rig.node.paths.mark_wanted(key)
-    rig.sessions.subscribe(Faulty("bad").on_change)
+    rig.sessions.subscribe(Faulty("bad"))
     assert rig.sessions.restore(0.0) == ["a"]  # the keys the node claims next
     assert rig.sessions.get("bad").state == S.FAILED and rig.sessions.waiting_for_lease() == ["a"]
     assert rig.node.paths.wanted_keys() == ["a"]

@@ -5,7 +5,7 @@ handed in and fakes at the edges (``support.node_rig``)."""
 
 from __future__ import annotations
 
-import threading
+import select
 
 from sessionproc.protocol import EXIT_CRASHED
 from support import FakeLoad, node_rig, wait_for
@@ -14,7 +14,6 @@ from wwnode import states as S
 from wwnode.admission import Reading
 from wwnode.health import BOOT_MARGIN
 from wwnode.pacing import SLOW_BOOT_LIMIT, SLOW_BROWSER, boot_limit, usable_cores
-from wwnode.portable import Portable
 from wwnode.snapshots import Snapshots
 
 
@@ -67,11 +66,9 @@ def test_a_create_starts_as_soon_as_its_restore_check_is_done(tmp_path):
     # each) later.
     rig = node_rig(tmp_path / "data", load=FakeLoad(cpus=2),
                    snapshots=Snapshots(open_blob_store("", tmp_path / "blobs")))
-    portable = next(part for part in rig.node.background if isinstance(part, Portable))
-    woken = threading.Event()
-    portable.wake = woken.set
     rec, _ = rig.start("k1")
-    wait_for(woken.is_set, what="the restore check's end to wake the loop")
+    waker = rig.node.waker  # the one the loop polls
+    wait_for(lambda: select.select([waker.read_fd], [], [], 0)[0], what="the restore check's end to wake the loop")
     rig.node._tick(1.0)
     assert rig.spawner.keys() == ["k1"] and rec.child is not None
 

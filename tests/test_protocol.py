@@ -3,13 +3,17 @@ node accepts, the command line, and the rules defined once."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import orjson
 import pytest
 
-from sessionproc.protocol import CHAT_ID_RE, COMMANDS, EVENTS, BadArguments, BadEvent, SessionArgs, decode_event
-from wwnode.commands import COMMANDS as CLIENT_COMMANDS
+from mediafiles import jpeg
+from sessionproc.protocol import (CHAT_ID_RE, COMMANDS, EVENTS, BadArguments, BadEvent, SessionArgs, decode_command,
+                                  decode_event)
+from support import delivery, node_rig, wait_for
+from wwnode.mediadesk import MediaDesk
 
 
 def line(obj) -> bytes:
@@ -70,6 +74,35 @@ def test_a_bad_command_line_is_refused():
         SessionArgs.parse(["--profile", "/p"])
 
 
-def test_every_command_the_node_sends_a_session_is_in_the_protocol():
-    for spec in CLIENT_COMMANDS.values():
-        assert spec.pipe_command is None or spec.pipe_command in COMMANDS
+def test_every_line_the_node_writes_a_session_is_one_the_session_reads(tmp_path):
+    """The lines come from the parts that write them (the send desk, the
+    action desk, health's pings, a stop), driven from clients' bodies, and
+    are read back by the session's own decoder; every command of the
+    protocol is among them."""
+    rig = node_rig(tmp_path)
+    rec, _ = rig.start("k")
+    rig.make_ready(rec)
+    chat, theirs, ours = "5511999990001@c.us", "false_5511999990001@c.us_3EB0A1", "true_5511999990001@c.us_3EB0A2"
+    for queue, body in (
+            ("send_message", {"key": "k", "chat_id": chat, "message": "hi"}),
+            ("send_message", {"key": "k", "chat_id": chat, "message": "hi @5511999990002", "id": "s1",
+                              "quoted_message_id": theirs, "mentions": ["5511999990002@c.us"]}),
+            ("send_message", {"key": "k", "chat_id": chat, "message": "a photo",
+                              "media": {"data": base64.b64encode(jpeg(2000)).decode()}}),
+            ("message_action", {"key": "k", "action": "react", "message_id": theirs, "emoji": "👍"}),
+            ("message_action", {"key": "k", "action": "read", "message_id": theirs}),
+            ("message_action", {"key": "k", "action": "edit", "message_id": ours, "text": "fixed"}),
+            ("message_action", {"key": "k", "action": "revoke", "message_id": ours, "for_me": True}),
+            ("check_number", {"key": "k", "phone": "5511999990003"}),
+            ("update_settings", {"key": "k", "settings": {"ignore": ["groups"]}})):
+        rig.dispatch.on_command(delivery(queue, body), 1.0)
+    media = next(c for c in rig.node.chores if isinstance(c, MediaDesk))
+    wait_for(lambda: all(e.future.done() for q in media._waiting.values() for e in q), what="the photo prepared")
+    media.tick(1.0)
+    rig.sessions.tick(40.0)  # a ping (PING_INTERVAL 30)
+    rig.sessions.recycle(rec, 41.0, "memory_limit")  # a stop
+    lines = rec.child.sent
+    assert [line["cmd"] for line in lines].count("send") == 3
+    for line in lines:
+        assert decode_command(orjson.dumps(line)) == line
+    assert {line["cmd"] for line in lines} == set(COMMANDS)

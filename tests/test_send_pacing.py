@@ -18,7 +18,7 @@ FRIEND = "5511999990001@c.us"
 
 def ready_with(rig, key: str, settings: dict, now: float = 0.0):
     assert rig.node.ownership.claim(key)
-    rig.sessions.create(parse("create_instance", orjson.dumps({"key": key, "settings": settings})), delivery(), now)
+    rig.carry_out(parse("create_instance", orjson.dumps({"key": key, "settings": settings})), delivery(), now)
     rec = rig.sessions.get(key)
     rig.make_ready(rec, now=now)
     return rec

@@ -129,7 +129,7 @@ def test_held_sends_fail_when_the_session_is_destroyed_and_go_back_when_the_key_
     rig.make_ready(rec)
     rig.exit(rec, EXIT_CRASHED, 1.0)
     held = send(rig, now=1.0)
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
     assert (held.tag, "instance_destroyed") in rig.broker.failed()
 
     other, _ = rig.start("other")
@@ -151,7 +151,7 @@ def test_a_held_send_that_went_out_before_is_answered_sent_again_not_failed(rig)
     rig.exit(rec, EXIT_CRASHED, 1.2)
     again = send(rig, cid="c1", now=1.3)  # the redelivery, before its first ack
     other = send(rig, cid="c2", now=1.3)  # never sent anywhere
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.5)
     rig.broker.confirm_all()
     assert first.tag in rig.broker.acked and again.tag in rig.broker.acked
     assert (again.tag, "instance_destroyed") not in rig.broker.failed()
@@ -175,7 +175,7 @@ def test_a_send_that_may_have_gone_out_is_not_sent_again_on_a_retry(rig, reason)
 
 def test_a_send_for_a_stopping_or_unknown_session_fails(rig):
     rec, _ = rig.start()
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
     stopping = send(rig)
     unknown = send(rig, key="nope")
     assert rig.broker.failed() == [(stopping.tag, "unknown_instance"), (unknown.tag, "unknown_instance")]
@@ -217,7 +217,7 @@ def test_sends_refused_by_a_process_being_destroyed_fail_as_destroyed(rig):
     rig.make_ready(rec)
     d = send(rig, cid="c1", now=1.0)
     child_id = rec.child.sent[-1]["id"]
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
     rig.say(rec, {"event": "send_failed", "id": child_id, "reason": "stopping"}, now=2.1)
     assert rig.broker.failed() == [(d.tag, "instance_destroyed")] and rig.broker.requeued == []
     [event] = rig.broker.events("command_failed")
@@ -271,7 +271,7 @@ def test_a_failed_send_delivered_again_gets_the_same_failure_and_a_new_try_is_se
     # Failed while its key was being destroyed; the link broke before the
     # acknowledgement, and the key runs again when the copy comes.
     rec, _ = rig.start()
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
     first = send(rig, cid="c1", now=1.0)
     assert rig.broker.failed() == [(first.tag, "unknown_instance")]
     rig.exit(rec, 0, 1.5)
@@ -307,7 +307,7 @@ def test_a_send_in_doubt_delivered_again_where_its_key_stops_fails_outcome_unkno
     first = send(rig, cid="c1", now=1.0)
     rig.exit(rec, EXIT_CRASHED, 1.5)
     assert rig.broker.requeued == [first.tag]
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 2.0)
     again = dataclasses.replace(delivery("send_message"), redelivered=True)
     rig.sends.send(Command("send_message", "k", "c1", chat_id="1@c.us", text="hi"), again, 2.5)
     assert rig.broker.failed() == [(again.tag, "outcome_unknown")]

@@ -160,7 +160,7 @@ def test_a_create_with_settings_hands_them_to_the_process_and_keeps_them(tmp_pat
     d = delivery()
     assert rig.node.ownership.claim("k")
     settings = {"proxy": PROXY, "ignore": ["status"], "send_seen": False}
-    rig.sessions.create(parse("create_instance", body(settings=settings)), d, 0.0)
+    rig.carry_out(parse("create_instance", body(settings=settings)), d, 0.0)
     rec = rig.sessions.get("k")
     args = rec.child.args
     assert args.settings_file == rig.node.paths.profile("k") / SETTINGS_FILE
@@ -177,7 +177,7 @@ def test_a_create_with_settings_hands_them_to_the_process_and_keeps_them(tmp_pat
 def test_sends_carry_the_keys_own_send_seen_and_typing(tmp_path):
     rig = node_rig(tmp_path, send_seen=True)
     assert rig.node.ownership.claim("k")
-    rig.sessions.create(parse("create_instance", body(settings={"send_seen": False, "typing": True})), delivery(), 0)
+    rig.carry_out(parse("create_instance", body(settings={"send_seen": False, "typing": True})), delivery(), 0)
     rec = rig.sessions.get("k")
     rig.make_ready(rec)
     rig.sends.send(Command("send_message", "k", "c1", chat_id="5511999990001@c.us", text="hello"), delivery(), 0)
@@ -248,22 +248,22 @@ def test_a_create_without_settings_takes_the_kept_ones_redis_first_then_the_prof
     # with the login; a create without settings gets them back, one with
     # settings replaces them.
     d = delivery("destroy_instance")
-    rig.sessions.destroy(Command("destroy_instance", "k"), d, 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), d, 1.0)
     rig.exit(rec, 0, now=1.0)
     assert "k" not in rig.store.settings and rig.sessions.get("k") is None
     rec, _ = rig.start("k", now=2.0)
     assert settings_in_file(rec.child)["ignore"] == ["status"]
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 3.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 3.0)
     rig.exit(rec, 0, now=3.0)
     assert rig.node.ownership.claim("k")
-    rig.sessions.create(parse("create_instance", body(settings={})), delivery(), 4.0)
+    rig.carry_out(parse("create_instance", body(settings={})), delivery(), 4.0)
     assert settings_in_file(rig.sessions.get("k").child)["ignore"] == []
 
 
 def test_a_restarted_node_brings_a_session_back_with_its_settings(tmp_path):
     rig = node_rig(tmp_path)
     assert rig.node.ownership.claim("k")
-    rig.sessions.create(parse("create_instance", body(settings={"proxy": PROXY, "ignore": ["groups"]})),
+    rig.carry_out(parse("create_instance", body(settings={"proxy": PROXY, "ignore": ["groups"]})),
                         delivery(), 0.0)
     rig.node.sessions.shutdown(1.0)
     rig.exit(rig.sessions.get("k"), 0, now=1.0)
@@ -279,7 +279,7 @@ def test_a_restarted_node_brings_a_session_back_with_its_settings(tmp_path):
 def test_a_crashed_session_restarts_with_its_settings(tmp_path):
     rig = node_rig(tmp_path)
     assert rig.node.ownership.claim("k")
-    rig.sessions.create(parse("create_instance", body(settings={"ignore": ["broadcast"]})), delivery(), 0.0)
+    rig.carry_out(parse("create_instance", body(settings={"ignore": ["broadcast"]})), delivery(), 0.0)
     rec = rig.sessions.get("k")
     update(rig, "k", {"typing": True})
     rig.exit(rec, EXIT_CRASHED, now=1.0)

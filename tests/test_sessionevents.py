@@ -12,23 +12,32 @@ from wwnode.sessionevents import event_table
 
 
 class Echo:
+    def __init__(self, event: str = "message"):
+        self.event = event
+
+    def handlers(self):
+        return {self.event: self.on_message}
+
     def on_message(self, rec, event, now):
         pass
 
 
 class Archive:
+    def handlers(self):
+        return {"message": self.on_message}
+
     def on_message(self, rec, event, now):
         pass
 
 
 def test_an_event_two_parts_handle_is_refused():
     with pytest.raises(ValueError, match=r"'message' has two handlers: Echo.on_message and Archive.on_message"):
-        event_table({"message": Echo().on_message}, {"message": Archive().on_message})
+        event_table(Echo(), Archive())
 
 
 def test_an_event_no_session_writes_is_refused():
     with pytest.raises(ValueError, match=r"Echo.on_message handles 'mesage'"):
-        event_table({"mesage": Echo().on_message})
+        event_table(Echo("mesage"))
 
 
 def test_the_node_is_not_built_with_an_event_handled_twice(tmp_path, monkeypatch):

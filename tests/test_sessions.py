@@ -22,7 +22,7 @@ def test_create_spawns_and_acks_and_twice_is_once(rig):
     rec, d = rig.start()
     assert rec.state == S.STARTING and d.tag in rig.broker.acked
     d2 = delivery()
-    rig.sessions.create(Command("create_instance", "k"), d2, 1.0)
+    rig.carry_out(Command("create_instance", "k"), d2, 1.0)
     assert d2.tag in rig.broker.acked and len(rig.spawner.children) == 1
     assert rig.node.paths.wanted_keys() == ["k"]
 
@@ -104,7 +104,7 @@ def test_cannot_start_is_not_retried(rig):
     rig.sessions.tick(1000.0)
     assert len(rig.spawner.children) == 1
     # A new create starts it afresh.
-    rig.sessions.create(Command("create_instance", "k"), delivery(), 1001.0)
+    rig.carry_out(Command("create_instance", "k"), delivery(), 1001.0)
     assert rec.state == S.STARTING and len(rig.spawner.children) == 2
 
 
@@ -141,7 +141,7 @@ def test_destroy_stops_then_acks(rig):
     rec, _ = rig.start()
     child = rec.child
     d = delivery("destroy_instance")
-    rig.sessions.destroy(Command("destroy_instance", "k", logout=True), d, 5.0)
+    rig.carry_out(Command("destroy_instance", "k", logout=True), d, 5.0)
     assert rec.state == S.STOPPING and child.sent[-1] == {"cmd": "stop", "logout": True}
     assert d.tag not in rig.broker.acked  # not before it is done
     rig.exit(rec, EXIT_STOPPED, 6.0)
@@ -151,7 +151,7 @@ def test_destroy_stops_then_acks(rig):
 
 def test_a_session_that_will_not_stop_is_killed(rig):
     rec, _ = rig.start()
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 0.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 0.0)
     rig.sessions.tick(19.9)
     assert not rec.child.killed
     rig.sessions.tick(20.0)
@@ -160,7 +160,7 @@ def test_a_session_that_will_not_stop_is_killed(rig):
 
 def test_destroy_of_unknown_key_fails(rig):
     d = delivery("destroy_instance")
-    rig.sessions.destroy(Command("destroy_instance", "nope"), d, 0.0)
+    rig.carry_out(Command("destroy_instance", "nope"), d, 0.0)
     assert rig.broker.failed() == [(d.tag, "unknown_instance")]
 
 
@@ -306,7 +306,7 @@ def test_starts_beyond_the_concurrency_wait_their_turn(tmp_path):
 
 def test_a_session_that_finishes_booting_while_stopping_stays_stopping(rig):
     rec, _ = rig.start()
-    rig.sessions.destroy(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), delivery("destroy_instance"), 1.0)
     rig.say(rec, {"event": "qr", "qr": "q", "attempt": 1}, {"event": "authenticated"},
         {"event": "ready", "me": "1@c.us"}, now=1.1)
     assert rec.state == S.STOPPING
@@ -371,7 +371,7 @@ def test_a_lost_lease_drops_the_session_without_a_word(rig):
     rec, _ = rig.start()
     child = rec.child
     destroy = delivery("destroy_instance")
-    rig.sessions.destroy(Command("destroy_instance", "k"), destroy, 1.0)
+    rig.carry_out(Command("destroy_instance", "k"), destroy, 1.0)
     events_before = len(rig.broker.published)
     writes_before = len(rig.store.writes)
     rig.node._drop("k", 2.0)

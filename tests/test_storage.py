@@ -159,6 +159,6 @@ def test_a_create_whose_folder_cannot_be_written_fails_storage_error(tmp_path):
 def _create(rig, key: str, now: float):
     d = delivery(body={"key": key})
     assert rig.node.ownership.claim(key)
-    rig.sessions.create(Command("create_instance", key), d, now)
+    rig.carry_out(Command("create_instance", key), d, now)
     rig.broker.confirm_all()
     return d

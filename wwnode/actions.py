@@ -10,8 +10,10 @@
   or ``command_failed`` with the session's reason (``unknown_message``,
   ``page_error``, ...);
 - commands a process took and never answered, or refused because it was
-  told to stop, go back to their queue; held ones fail when the session fails or is
-  destroyed, and go back to their queue when the stop is not final.  A
+  told to stop, go back to their queue; held ones fail when the session
+  fails or is destroyed, and go back to their queue when the stop is not
+  final (the node going down, a drain moving the key) or the node loses
+  the key.  A
   reaction, a read, an edit or a deletion done twice changes nothing (a
   message already deleted for everyone is answered done), so none of this
   needs the send desk's records.
@@ -174,9 +176,13 @@ class ActionDesk:
                 self._dispatch(rec, p)
         elif change.new == S.FAILED:
             self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED and change.for_good:
+        elif change.new == S.STOPPED and change.for_good and not change.moving:
             self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED) and not change.for_good):
+        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED)
+                                         and (not change.for_good or change.moving)):
+            # Not final here (the node going down, a drain moving the key)
+            # or not ours any more: for whoever runs the key next, as a
+            # held send is (``sends.py``).
             for p in self._held.pop(key, ()):
                 self.bus.requeue(p.delivery)
 

@@ -51,17 +51,28 @@ class Admission:
         return self.decide(sessions)
 
     def decide(self, sessions: int) -> bool:
+        """Whether the node takes new sessions now, kept (``accepting``)."""
+        self.accepting, self.reason = self._verdict(sessions)
+        return self.accepting
+
+    def would_accept(self, sessions: int) -> bool:
+        """What :meth:`decide` would say with ``sessions``, changing nothing
+        (asked before each create: ``creategate.py``)."""
+        return self._verdict(sessions)[0]
+
+    def _verdict(self, sessions: int) -> tuple[bool, str]:
+        """(accepting, why not): stop at ``high`` or the cap, resume only
+        under ``low`` and below the cap."""
         cpu, mem = self.cpu, self.mem
         full = self.max_sessions and sessions >= self.max_sessions
         if self.accepting:
             if cpu >= self.high or mem >= self.high or full:
-                self.accepting = False
-                self.reason = (f"at the session cap ({self.max_sessions})" if full
+                return False, (f"at the session cap ({self.max_sessions})" if full
                                else f"load cpu {cpu:.0f}% mem {mem:.0f}% reached {self.high:g}%")
-        elif cpu < self.low and mem < self.low and not full:
-            self.accepting = True
-            self.reason = ""
-        return self.accepting
+            return True, ""
+        if cpu < self.low and mem < self.low and not full:
+            return True, ""
+        return False, self.reason
 
 
 class LoadReader:

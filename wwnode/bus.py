@@ -5,8 +5,10 @@ When a command is acknowledged is decided here, by which method its
 handler calls:
 
 - ``ack``: its effect is done and nothing more is published about it;
-- ``emit_then_ack``: its effect is an event (``message_sent_instance``):
-  acknowledged only once the broker confirmed the event;
+- ``emit_then_ack``: its effect is an event (``message_sent_instance``,
+  ``message_action_done_instance``): acknowledged, and counted done, only
+  once the broker confirmed the event (a command whose answer never reached
+  the broker is not done);
 - ``fail``: failed for good: ``command_failed`` is published, the body is
   dead-lettered, and it is acknowledged once the dead letter is confirmed.
   A body over ``dead_letter_max_body`` bytes is kept cut to that size, with
@@ -93,11 +95,12 @@ class EventBus:
         self.tally.command(d.command_queue, "requeued")
         self.consumer.requeue(d)
 
-    def emit_then_ack(self, name: str, body: dict, d: Delivery) -> None:
-        """The command's outcome is this event: acknowledged only once the
-        event is safely with the broker."""
-        self.tally.command(d.command_queue, "done")
-        self.emit(name, body, on_confirmed=lambda: self.consumer.ack(d))
+    def emit_then_ack(self, name: str, body: dict, d: Delivery, copies: Sequence[Delivery] = ()) -> None:
+        """The command's outcome is this event: acknowledged, and counted
+        done, only once the event is safely with the broker (with
+        ``copies``, other deliveries of the same command that share this
+        answer)."""
+        self.emit(name, body, on_confirmed=lambda: [self.ack(x) for x in (d, *copies)])
 
     def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None,
              copies: Sequence[Delivery] = ()) -> None:

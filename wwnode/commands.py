@@ -1,13 +1,13 @@
 """Commands as clients publish them: the one table of what exists, and the
 checks each passes before anything happens.
 
-:data:`COMMANDS` holds, per command queue: how its body is parsed, whether
-the router routes it to the key's owner (or any node with room takes it,
-for a create), and what the session process is told, if anything.  The
-node's handler for each queue is wired by the node (``Dispatch`` refuses to
-start without one for every entry).  A new command: one entry here, its
-handler in the node, and, if the session must act, one in
-``sessionproc.protocol``.
+:data:`COMMANDS` holds, per command queue: how its body is parsed, and
+whether the router routes it to the key's owner (or any node with room
+takes it, for a create).  The node's handler for each queue is wired by the
+node (``Dispatch`` refuses to start without one for every entry).  A new
+command: one entry here, its handler in the node, and, if the session must
+act, the line its handler writes in ``sessionproc.protocol`` (checked by
+``tests/test_protocol.py`` against what the handlers really write).
 
 A command that fails these checks is rejected once: dead-lettered with its
 reason and answered with ``command_failed``; nothing else changes.
@@ -79,8 +79,6 @@ class Spec:
     # True: the router sends it to the node that owns the key.  False: a
     # node with room claims the key and carries it out (a create).
     routed: bool
-    # What the session process is told (``sessionproc.protocol.COMMANDS``).
-    pipe_command: str | None
 
 
 def _create_fields(data: dict, reject: Reject) -> dict:
@@ -237,12 +235,12 @@ def _check_number_fields(data: dict, reject: Reject) -> dict:
 
 
 COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
-    Spec("create_instance", _create_fields, routed=False, pipe_command=None),
-    Spec("destroy_instance", _destroy_fields, routed=True, pipe_command="stop"),
-    Spec("send_message", _send_fields, routed=True, pipe_command="send"),
-    Spec("message_action", _action_fields, routed=True, pipe_command="action"),
-    Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
-    Spec("update_settings", _update_settings_fields, routed=True, pipe_command="settings"),
+    Spec("create_instance", _create_fields, routed=False),
+    Spec("destroy_instance", _destroy_fields, routed=True),
+    Spec("send_message", _send_fields, routed=True),
+    Spec("message_action", _action_fields, routed=True),
+    Spec("check_number", _check_number_fields, routed=True),
+    Spec("update_settings", _update_settings_fields, routed=True),
 )}
 
 

@@ -3,9 +3,12 @@
 Each delivery is parsed (``commands.parse``, with the command table), then:
 
 - a create (not routed): put back in its queue when the node has no room
-  (checked at this very moment, so no burst passes the cap: the node has
-  cancelled its create consumer by then, and the create waits for a node
-  with room); else claimed in Redis first (one owner per key).  A key
+  (``CreateGate.may_create``, asked at this very moment, so no burst passes
+  the cap; the consumer puts it back only once the node has cancelled its
+  create consumer, and the create waits for a node with room); else
+  claimed in Redis first (one owner per key) and carried out by the session
+  desk, which says whether the key's session runs here: if not, the claim
+  is given back.  A key
   being stopped, here or on another node (its state says ``stopping`` or
   ``stopped`` while the lease is still held), *waits* for the stop and is
   then claimed and started like any first create; past ``stop_wait``
@@ -57,8 +60,9 @@ STOP_POLL = 0.25  # seconds between looks at a key being stopped
 # broker and nodes are well.
 CREATE_SETTLE = 0.5
 
-# A create's handler says whether its session started here (``Sessions.create``):
-# the claim is given back when it did not.  The others return None.
+# A create's handler says whether a session of the key runs here now
+# (``SessionDesk.create``): the claim is given back when none does.  The
+# others return None.
 Handler = Callable[[Command, Delivery, float], bool | None]
 Refuse = Callable[[Command, Delivery, str, str], None]  # (command, delivery, reason, detail)
 
@@ -86,7 +90,7 @@ class Sessions(Protocol):
 class Dispatch:
     def __init__(self, node_id: str, bus: Bus, ownership: Ownership, sessions: Sessions,
                  handlers: Mapping[str, Handler], unavailable: type[Exception], *,
-                 has_room: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
+                 may_create: Callable[[], bool] = lambda: True, stop_wait: float = 60.0,
                  settle: float = CREATE_SETTLE,
                  moving_out: Callable[[str], bool] = lambda key: False,
                  refuse: Mapping[str, Refuse] | None = None,
@@ -100,9 +104,9 @@ class Dispatch:
         self.sessions = sessions
         self.handlers = handlers  # queue -> what carries it out here
         self.unavailable = unavailable  # what owner_of raises when Redis cannot answer
-        # Whether a new session may start here now (the cap, admission);
-        # the node cancels its create consumer when not.
-        self.has_room = has_room
+        # Whether a new session may start here now (the cap, admission:
+        # ``CreateGate.may_create``, a question with no side effect).
+        self.may_create = may_create
         self.stop_wait = stop_wait  # longest wait of a create for a key being stopped
         self.settle = settle  # how long a create of a key that runs is held (``_settled``)
         self.moving_out = moving_out  # whether this node is moving the key to another (a drain)
@@ -237,7 +241,7 @@ class Dispatch:
                 self._forget(d)
                 self._carry_out(cmd, d, now)  # still running: acknowledged
             return
-        if not self.has_room():
+        if not self.may_create():
             log.info("create %s: no room on this node; back to the queue", cmd.key)
             self._forget(d)
             self.bus.requeue(d)
@@ -257,7 +261,6 @@ class Dispatch:
             # a record of the key may stay here (one that failed before):
             # the claim goes back, so a retry may go to another node.
             self.ownership.release(cmd.key)
-        self.has_room()  # full now? The create consumer is cancelled at once
 
     def _owned_elsewhere(self, cmd: Command, d: Delivery, now: float) -> None:
         """Another node holds the key's lease: it runs there (nothing to

@@ -72,7 +72,6 @@ class Drain:
         self.draining = False
         self._next_check = 0.0
         self._moving: str | None = None  # the key in transit
-        self._stopped = False  # its session has stopped: its save is asked or under way
         self._retry_at: float | None = None
 
     def moving_out(self, key: str) -> bool:
@@ -85,7 +84,6 @@ class Drain:
     # ------------------------------------------------- a listener of Sessions
     def on_change(self, change: S.Change) -> None:
         if change.key == self._moving and change.new == S.STOPPED:
-            self._stopped = True
             self.portable.save(change.key, "move", then=self._saved)
         elif change.key == self._moving and change.new == S.DROPPED:
             self._moving = None  # not ours any more: nothing to hand off
@@ -108,7 +106,7 @@ class Drain:
             return
         ready = sorted(rec.key for rec, _ in self.sessions.children() if rec.state == S.READY)
         if ready:
-            self._moving, self._stopped = ready[0], False
+            self._moving = ready[0]
             log.info("drain: moving %s", self._moving)
             self.sessions.move_out(self._moving, now)
 

@@ -45,7 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, NoReturn
 from urllib.parse import unquote, urljoin, urlsplit
 
-KINDS = ("image", "video", "audio", "voice", "document", "sticker")
+from sessionproc.protocol import MEDIA_KINDS as KINDS  # what ``as`` may be: one list, the session checks it too
 
 MB = 1024 * 1024
 # WhatsApp's limits: photos, videos, audio and voice notes up to 16 MB;
@@ -235,7 +235,7 @@ def check_file(req: MediaRequest, path: Path, hint_type: str | None, hint_name: 
         if kind == "voice":
             mimetype = "audio/ogg; codecs=opus"
     limit = min(KIND_LIMITS[kind], limits.max_size)
-    if kind == "sticker" and b"ANIM" not in _webp_chunks(path):
+    if kind == "sticker" and b"ANIM" not in head:  # an animated WebP says so in its first chunks
         limit = min(limit, STATIC_STICKER_LIMIT)
     if size > limit:
         raise MediaRefused("media_too_large", f"{kind} of {size} bytes; WhatsApp takes at most {limit}")
@@ -243,11 +243,6 @@ def check_file(req: MediaRequest, path: Path, hint_type: str | None, hint_name: 
         ext = mimetypes.guess_extension(mimetype.split(";")[0]) or ""
         filename = "file" + ext
     return PreparedMedia(path, mimetype, filename, kind, size)
-
-
-def _webp_chunks(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(64)
 
 
 # ------------------------------------------------------------- preparing

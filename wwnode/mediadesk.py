@@ -53,7 +53,7 @@ class _Waiting:
 class MediaDesk:
     def __init__(self, paths: Paths, limits: MediaLimits, send: Callable, bus, blobs, workers: int = 2,
                  keep_files: float = 180.0, clock: Callable[[], float] = time.monotonic,
-                 runs_here: Callable[[str], bool] = lambda key: True):
+                 runs_here: Callable[[str], bool] = lambda key: True, wake: Callable[[], None] = lambda: None):
         self.paths = paths
         self.runs_here = runs_here  # a session of the key is here (else no folder is made for it)
         self.limits = limits
@@ -62,7 +62,7 @@ class MediaDesk:
         self.blobs = blobs
         self.keep_files = keep_files
         self.clock = clock
-        self.wake: Callable[[], None] = lambda: None  # set by the wiring: wakes the node's loop
+        self.wake = wake  # wakes the node's loop: a fetched file is handed on at once (``waker.py``)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media")
         self._waiting: dict[str, deque[_Waiting]] = {}
         self._ids = itertools.count(1)

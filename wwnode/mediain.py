@@ -57,12 +57,13 @@ class _Inbound:
 
 
 class InboundMedia:
-    def __init__(self, paths: Paths, inline_limit: int, blobs, emit, workers: int = WORKERS):
+    def __init__(self, paths: Paths, inline_limit: int, blobs, emit, workers: int = WORKERS,
+                 wake: Callable[[], None] = lambda: None):
         self.paths = paths
         self.inline_limit = inline_limit
         self.blobs = blobs
         self.emit = emit  # the bus's emit(name, body, event_id=...)
-        self.wake: Callable[[], None] = lambda: None  # set by the wiring: wakes the node's loop
+        self.wake = wake  # wakes the node's loop: a stored file's message goes out at once (``waker.py``)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-in")
         self._waiting: dict[str, deque[_Inbound]] = {}
 

@@ -4,9 +4,12 @@ each, wired by ``wiring.build`` and handed in, so tests can hand in fakes.
 The parts:
 
 =================  ==========================================================
-``Dispatch``       commands: parse, route, claim, carry out here, park
-``Sessions``       the session state machine (``SendDesk`` and ``Health``
+``Dispatch``       commands: parse, route, claim, carry out here (the desks:
+                   ``SessionDesk``, ``SendDesk``, ``ActionDesk``), park
+``Sessions``       the session state machine (``Health`` and ``Starts``
                    beside it); every change goes to its listeners
+``CreateGate``     whether a create may start a session here; the create
+                   consumer kept in step, once after dispatch, once a tick
 ``Ownership``      leases and fencing tokens, renewal and heartbeat, the
                    Redis writer
 ``EventBus``       events out; the end of every command (ack, requeue,
@@ -16,8 +19,14 @@ The parts:
 ``Publisher``
 =================  ==========================================================
 
-No part holds another's state: the node asks each for what it needs and
-hands the answer to the next (a renewal's lost keys to ``Sessions.drop``).
+The parts play the roles ``parts.py`` declares (chores, background work,
+listeners, event handlers).  Every part is handed to the node when it is
+built; none is patched in afterwards.
+
+The node asks each part for what it needs and hands the answer to the next
+(a renewal's lost keys to ``Sessions.drop``).  Desks do act on a session's
+record and process (a send written to its pipe, a ping, a kill), but a
+session's state changes only in ``Sessions``.
 
 Each turn: handle signals; see to a shutdown; renew leases; connect; wait
 (``poll``, at most a quarter second) on the broker's sockets, the sessions'
@@ -58,24 +67,27 @@ from collections import deque
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Callable
 
-from .admission import Admission, LoadReader
+from .admission import Admission
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .bus import EventBus
 from .config import Config, redact_url
 from .counters import Counters
+from .creategate import CreateGate
 from .dispatch import Dispatch
 from .guard import Guard
+from .metrics import Readings
 from .ownership import Ownership
+from .parts import Background, Chore, Handler
 from .paths import Paths
 from .procs import Processes
 from .sends import SendDesk
-from .sessionevents import Handler
 from .sessions import Sessions
 from .storage import Storage
 from .stopsignals import STOP_SIGNALS
 from .store import REDIS_ERRORS, Store
 from .turns import TurnTimes
+from .waker import Waker
 
 log = logging.getLogger(__name__)
 
@@ -103,30 +115,25 @@ class Node:
     sends: SendDesk
     handlers: dict[str, Handler]  # session event name -> its one handler (``sessionevents.event_table``)
     guard: Guard  # every handler is called through it: a bug in one ends its session only
-    admission: Admission
-    load: LoadReader
+    gate: CreateGate  # whether a create may start a session here; the create consumer kept in step
+    admission: Admission  # the load figures, for the heartbeat (the gate decides on them)
     processes: Processes
     counters: Counters
     storage: Storage  # whether DATA_DIR takes writes
     turns: TurnTimes = field(default_factory=TurnTimes)  # the loop's own speed, for the heartbeat
-    chores: tuple = ()  # timed upkeep, each ``tick(now)``: the disk's probe, log rotation, the memory limit
-    # The create consumer's priority and prefetch from (sessions, cpu, mem): placement.py.
-    placement: Callable[[int, float, float], tuple[int, int]] | None = None
-    heartbeat_extra: dict = field(default_factory=dict)  # set by wiring: where the metrics are served
-    background: tuple = ()  # work on threads a stop waits for, each ``busy()``: saving logins, storing inbound media
+    chores: tuple[Chore, ...] = ()  # timed upkeep, each ``tick(now)`` once a turn, in order
+    readings: Readings | None = None  # the metrics' view of the node (the last chore; ``metrics_http`` reads it)
+    heartbeat_extra: dict = field(default_factory=dict)  # where the metrics are served (``wiring.build``)
+    background: tuple[Background, ...] = ()  # work on threads a stop waits for: saving logins, storing inbound media
     failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
-    drain: object | None = None  # ``wwnode drain``: ``draining`` (no creates) and its ``gauges()``
+    drain: object | None = None  # ``wwnode drain``: its ``gauges()``
+    waker: Waker = field(default_factory=Waker)  # cuts the loop's wait short: workers with a result, signals
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
     started: float = field(default_factory=time.time, init=False)
     _signals: list[int] = field(default_factory=list, init=False)  # received, not yet acted on
     _shutdown_deadline: float | None = field(default=None, init=False)
-    _next_load: float = field(default=0.0, init=False)
-    _load_unread: bool = field(default=False, init=False)  # said once while the load cannot be read
     _next_lost_scan: float = field(default=0.0, init=False)
-
-    def __post_init__(self):
-        self._wake_r, self._wake_w = os.pipe()  # a signal wakes the loop's poll through it
 
     # ============================================================== loop
     def run(self, asked: list[int] | None = None) -> int:
@@ -157,7 +164,7 @@ class Node:
                  redact_url(self.cfg.rabbit_mq_url), redact_url(self.cfg.redis_url), self.cfg.wa_url, self.paths.root)
         for key in self.sessions.restore(now):
             self._claim_restored(key, now)
-        self._sample_load(now)  # before consuming: a full node takes no create at all
+        self.gate.sample_load(now)  # before consuming: a full node takes no create at all
 
     def _turn(self) -> bool:
         """One turn of the loop; False once the node has stopped."""
@@ -204,6 +211,7 @@ class Node:
             if not self.stopping:
                 log.info("got %s: stopping", name)
                 self.stopping = True
+                self.gate.close()
             elif self._shutdown_deadline is not None and self._shutdown_deadline > now:
                 log.warning("got %s again: killing the sessions now", name)
                 self._shutdown_deadline = now
@@ -259,7 +267,7 @@ class Node:
 
     def _wait_and_handle_io(self) -> None:
         poller = select.poll()
-        poller.register(self._wake_r, select.POLLIN)
+        poller.register(self.waker.read_fd, select.POLLIN)
         sock = self.consumer.socket() if self.consumer.up else None
         if sock is not None:
             poller.register(sock.fileno(), select.POLLIN)
@@ -290,8 +298,8 @@ class Node:
         if ready and self.ownership.lapsed(self.clock()):
             self._renew_leases(self.clock())
         for fd, mask in ready:
-            if fd == self._wake_r:
-                os.read(self._wake_r, 512)
+            if fd == self.waker.read_fd:
+                self.waker.clear()
             elif fd in by_fd:
                 rec, child = by_fd[fd]
                 if fd == child.stdout_fd:
@@ -316,10 +324,14 @@ class Node:
         self.sessions.start_waiting(now)  # a session done booting frees a slot
 
     def _dispatch_commands(self, now: float) -> None:
+        """The commands the broker delivered, then the create consumer
+        brought up to date with the sessions they started or ended: only
+        then are the creates acknowledged (``creategate.py``)."""
         while self.inbox:
             d = self.inbox.popleft()
             if d.generation == self.consumer.generation:  # else its connection is gone: redelivered
                 self.dispatch.on_command(d, now)
+        self.gate.update_create_consumer(now)
 
     def _reap(self, now: float) -> None:
         for rec, child in self.sessions.children():
@@ -342,10 +354,9 @@ class Node:
         # A restore check collected just now (portable.py) opens its start's
         # gate: the start goes this turn, not at the next one.
         self.sessions.start_waiting(now)
-        if now >= self._next_load:
-            self._sample_load(now)
-        else:
-            self.has_room()  # a session ended: the next create may come in at once
+        # A session ended, the load was read, a parked create was carried
+        # out: the next create may come in at once, or must not.
+        self.gate.update_create_consumer(now)
         if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
             self._next_lost_scan = now + self.cfg.heartbeat_interval
             self._report_lost()
@@ -367,43 +378,6 @@ class Node:
             if self.failover is not None:
                 self.failover.lost(item["key"], item["node"])
 
-    def _sample_load(self, now: float) -> None:
-        self._next_load = now + self.cfg.load_interval
-        try:
-            reading = self.load.read()
-        except OSError as e:
-            # A reading the system would not give (no descriptor left:
-            # EMFILE on /proc/stat) says nothing about the load: the node
-            # keeps its last figures and goes on, the cap still checked.
-            if not self._load_unread:
-                log.warning("cannot read the load (%s); keeping the last figures until it can", e)
-            self._load_unread = True
-            self.has_room()
-            return
-        if self._load_unread:
-            log.info("the load can be read again")
-            self._load_unread = False
-        self.has_room(reading)
-
-    def has_room(self, reading=None) -> bool:
-        """Whether a new session may start here at this very moment (the
-        cap and admission, on the sessions there are now), asked by
-        ``Dispatch`` before each create: a full node cancels its create
-        consumer at once, so what it would not take stays in the queue.
-        The create consumer's priority follows the same figures."""
-        was = self.admission.accepting
-        n = self.sessions.count()
-        accepting = self.admission.update(reading, n) if reading else self.admission.decide(n)
-        if accepting != was:
-            log.warning("admission: %s", "taking new sessions again" if accepting
-                        else f"no new sessions: {self.admission.reason}")
-        accepting = accepting and not self.stopping and not (self.drain is not None and self.drain.draining)
-        priority = prefetch = None
-        if self.placement is not None:
-            priority, prefetch = self.placement(n, self.admission.cpu, self.admission.mem)
-        self.consumer.set_accepting_creates(accepting, priority, prefetch)
-        return accepting
-
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
         counters (see the README for the names)."""
@@ -412,8 +386,7 @@ class Node:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "sessions": self.sessions.count(),
-            "accepting": int(self.admission.accepting and not self.stopping
-                             and not (self.drain is not None and self.drain.draining)),
+            "accepting": int(self.gate.accepting),
             "create_priority": self.consumer.create_priority,
             "create_prefetch": self.consumer.create_prefetch,
             "router": int(self.consumer.is_router),
@@ -441,20 +414,12 @@ class Node:
         doc.update(self.turns.report())
         return doc
 
-    def wake(self) -> None:
-        """Cut the loop's wait short (any thread: a worker with a result)."""
-        try:
-            os.write(self._wake_w, b"\0")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full: the loop wakes anyway
-
     def _kill_sessions(self) -> None:
         for _, child in self.sessions.children():
             child.kill()
 
     def _install_signals(self) -> None:
-        os.set_blocking(self._wake_w, False)
-        signal.set_wakeup_fd(self._wake_w)  # a signal also wakes the poll
+        signal.set_wakeup_fd(self.waker.write_fd)  # a signal also wakes the poll
 
         def on_signal(signum, frame):  # only record it: the loop acts
             self._signals.append(signum)

@@ -43,11 +43,14 @@ class Pairing:
     def _on_code(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return  # being stopped: the code is stale
-        # Redis first (the code, then the state): a client that sees the
-        # event finds Redis agreeing.
+        # Redis first (the code, then the state): a client that sees an
+        # event finds Redis agreeing.  Then the events, the state first, as
+        # for a QR code (``Sessions._on_qr``).
         self._shown.add(rec.key)
         self.store.set_pairing_code(rec.key, e["code"])
         self.sessions.set_state(rec, S.QR, now)
+        if rec.state != S.QR:
+            return  # a part failed on this change, and the session with it (``Sessions.contain``)
         self.bus.emit("pairing_code_instance", {"key": rec.key, "code": e["code"], "attempt": e["attempt"]})
 
     def on_change(self, change: S.Change) -> None:

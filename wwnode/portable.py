@@ -69,13 +69,26 @@ class Sessions(Protocol):
     def children(self) -> list: ...
 
 
+class Restoring:
+    """The keys whose saved login is being fetched: their start waits for
+    it (``Starts.gate``).  Made before the starts and handed to both, so
+    neither is built around the other."""
+
+    def __init__(self):
+        self.keys: set[str] = set()
+
+    def ready_to_start(self, key: str) -> bool:
+        return key not in self.keys
+
+
 class NotOwner(SnapshotError):
     """The lease is not this writer's any more."""
 
 
 class Portable:
     def __init__(self, snapshots: Snapshots, paths: Paths, sessions: Sessions, leases: Leases, store: Store,
-                 counters: Counters, interval: float, clock: Callable[[], float] = time.monotonic):
+                 counters: Counters, interval: float, clock: Callable[[], float] = time.monotonic, *,
+                 restoring: Restoring | None = None, wake: Callable[[], None] = lambda: None):
         self.snapshots = snapshots
         self.paths = paths
         self.sessions = sessions
@@ -88,17 +101,13 @@ class Portable:
         self._queued: dict[str, deque[tuple[Callable[[], object], Callable[[object, Exception | None], None]]]] = {}
         self._running: dict[str, Future] = {}
         self._done: list[tuple[str, Future, Callable]] = []
-        self._restoring: set[str] = set()  # starts that wait for their restore
+        self._restoring = restoring or Restoring()  # starts that wait for their restore
         self._saved_at: dict[str, float] = {}  # key -> when its last save was asked (monotonic)
-        # Set by the wiring: wakes the node's loop.  A finished job is
+        # Wakes the node's loop (``waker.py``).  A finished job is
         # collected at once, not at the loop's next turn: a create waits
         # for its restore check, which takes milliseconds, and waited up to
         # a turn (a quarter second) more for the loop to look.
-        self.wake: Callable[[], None] = lambda: None
-
-    # ----------------------------------------------------- the start gate
-    def ready_to_start(self, key: str) -> bool:
-        return key not in self._restoring
+        self.wake = wake
 
     def busy(self) -> bool:
         return bool(self._running or self._queued)
@@ -119,7 +128,7 @@ class Portable:
             self.save(key, "stopped")
             self._saved_at.pop(key, None)
         elif change.new == S.DROPPED:
-            self._restoring.discard(key)
+            self._restoring.keys.discard(key)
             self._saved_at.pop(key, None)
 
     # ------------------------------------------------------------ saving
@@ -186,7 +195,7 @@ class Portable:
             profile = self.paths.profile(key)
         except UnsafePath:
             return
-        self._restoring.add(key)
+        self._restoring.keys.add(key)
         rec = self.sessions.get(key)
         if rec is not None:
             rec.linked = True  # until the store says otherwise: sends wait for it
@@ -217,7 +226,7 @@ class Portable:
 
     def _restored(self, key: str, profile: Path):
         def done(outcome, error):
-            self._restoring.discard(key)
+            self._restoring.keys.discard(key)
             rec = self.sessions.get(key)
             result, rejected = outcome if error is None else (None, [])
             for aside, why in rejected:

@@ -51,7 +51,7 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol, Sequence
 
 from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 
@@ -66,8 +66,7 @@ GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process 
 
 
 class Bus(Protocol):
-    def emit(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None) -> None: ...
-    def ack(self, d) -> None: ...
+    def emit_then_ack(self, name: str, body: dict, d, copies: Sequence = ()) -> None: ...
     def requeue(self, d) -> None: ...
     def fail(self, d, reason: str, detail: str, key: str | None, command_id: str | None,
              copies: Sequence = ()) -> None: ...
@@ -380,9 +379,7 @@ class SendDesk:
         """One event; every delivery of the send acknowledged once it is
         confirmed."""
         self._untrack(p)
-        deliveries = p.deliveries()
-        self.bus.emit("message_sent_instance", body,
-                      on_confirmed=lambda: [self.bus.ack(d) for d in deliveries])
+        self.bus.emit_then_ack("message_sent_instance", body, p.delivery, copies=tuple(p.repeats))
 
     def _fail(self, p: PendingSend, reason: str, detail: str, record: bool = True) -> None:
         """One ``command_failed`` (the first delivery's); the copies are
@@ -391,7 +388,7 @@ class SendDesk:
         self._untrack(p)
         if record and p.command.command_id is not None:
             self.store.end_send(p.command.key, p.command.command_id, None, failed=reason)
-        self.bus.fail(p.delivery, reason, detail, p.command.key, p.command.command_id, copies=p.repeats)
+        self.bus.fail(p.delivery, reason, detail, p.command.key, p.command.command_id, copies=tuple(p.repeats))
 
     def _requeue(self, p: PendingSend) -> None:
         self._untrack(p)

@@ -11,22 +11,19 @@ session could ever write.  Events no part claims (``starting``,
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
-
 from sessionproc.protocol import EVENTS
 
-from . import states as S
 from .guard import name_of
+from .parts import EventHandlers, Handler
 
-Handler = Callable[[S.SessionRecord, dict, float], None]  # (record, event, now)
 
-
-def event_table(*parts: Mapping[str, Handler]) -> dict[str, Handler]:
-    """Session event name -> its one handler; ValueError on a name claimed
-    twice or unknown to the protocol."""
+def event_table(*parts: EventHandlers) -> dict[str, Handler]:
+    """Session event name -> its one handler, from each part's
+    ``handlers()``; ValueError on a name claimed twice or unknown to the
+    protocol."""
     table: dict[str, Handler] = {}
-    for handlers in parts:
-        for name, handler in handlers.items():
+    for part in parts:
+        for name, handler in part.handlers().items():
             if name not in EVENTS:
                 raise ValueError(f"{name_of(handler)} handles {name!r}, which is no session event")
             if name in table:

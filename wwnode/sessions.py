@@ -2,8 +2,11 @@
 
 One :class:`~states.SessionRecord` per key this node runs.  Its state
 changes only in :meth:`Sessions.set_state`, which hands every change (create,
-restore and drop included) to the listeners: the Redis writer, the
-``state_instance`` announcer, the send desk, the start slots.  Time is
+restore and drop included) to the listeners, in the one order
+``wiring.LISTENERS`` gives with its reasons (the Redis writer before the
+``state_instance`` announcer, the desks that answer commands after both).
+A create or a destroy says what it came to, and the session desk
+(``sessiondesk.py``) ends its delivery: nothing here touches one.  Time is
 handed in (``now``), so every rule is tested without sleeping.  The rules:
 
 - a crashed session restarts after a back-off, or is ``failed`` when it
@@ -25,37 +28,41 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, LINKED_MARKER, UNLINKED_REASONS
 
 from . import states as S
 from .children import Child
-from .commands import Command
+from .commands import Command, Rejected
 from .config import Config
 from .counters import Counters
 from .guard import INTERNAL_ERROR, Guard
 from .health import Health
 from .pacing import timed_out
+from .parts import Listener
 from .paths import Paths, UnsafePath
 from .restarts import Restarts
 from .starts import Starts, UnusableProfile
 from .storage import Storage
 
-if TYPE_CHECKING:  # only for the annotations: no pika or redis needed here
-    from .bus import EventBus
+if TYPE_CHECKING:  # only for the annotations: no redis needed here
     from .store import Store
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[S.Change], None]
+
+class Events(Protocol):
+    """Where what the sessions do is published (``EventBus``)."""
+
+    def emit(self, name: str, body: dict) -> None: ...
 
 
 @dataclass(eq=False)
 class Sessions:
     cfg: Config
     paths: Paths
-    bus: EventBus
+    bus: Events
     store: Store
     starts: Starts
     health: Health
@@ -72,7 +79,7 @@ class Sessions:
     # ``settingsdesk.py``), and of Redis coming back (written again).
     before_start: Callable[[Command], None] = lambda cmd: None
     on_resync: Callable[[], None] = lambda: None
-    listeners: list[Listener] = field(default_factory=list, init=False)  # called with every Change, in order
+    listeners: list[Listener] = field(default_factory=list, init=False)  # told every Change, in order
     _records: dict[str, S.SessionRecord] = field(default_factory=dict, init=False)
     _recycle_at_once: set[str] = field(default_factory=set, init=False)  # keys restarted without a back-off
 
@@ -96,7 +103,7 @@ class Sessions:
         change = S.Change(rec.key, old, new, rec.me, rec.stop_for_good, reason, now, rec.logout, rec.moving)
         faulty = False
         for listener in self.listeners:  # every one, even past a faulty one: the change did happen
-            if not self.guard.call(rec.key, f"the change {old} -> {new}", listener, change):
+            if not self.guard.call(rec.key, f"the change {old} -> {new}", listener.on_change, change):
                 faulty = True
         if faulty:
             self.contain(rec, now)
@@ -141,21 +148,21 @@ class Sessions:
                 if r.child is None and r.state == S.RESTARTING and not self.may_run(k)]
 
     # ============================================================= commands
-    def create(self, cmd: Command, d, now: float) -> bool:
+    def create(self, cmd: Command, now: float) -> bool:
         """Its lease claimed (``Dispatch``); a key being stopped here is not
         handed over until it has stopped.  True: a session of the key runs
-        here now (started, or running already); False: none does (refused,
-        or failed at once), and the caller gives the claim back."""
+        here now (started, or running already); False: none does (it failed
+        at once), and the key's claim is to be given back.  Rejected
+        (``storage_error``) when its folder cannot be made: nothing done."""
         rec = self._records.get(cmd.key)
         if rec is not None and rec.state in S.ALIVE:
             log.info("create %s: already running here (%s)", cmd.key, rec.state)
-            self.bus.ack(d)
             return True
         try:
             self.storage.write(f"session {cmd.key}'s folder", lambda: self.paths.mark_wanted(cmd.key), now)
         except (UnsafePath, OSError) as e:
-            self.bus.fail(d, "storage_error", getattr(e, "strerror", None) or str(e), cmd.key, cmd.command_id)
-            return False
+            raise Rejected("storage_error", getattr(e, "strerror", None) or str(e), cmd.key,
+                           cmd.command_id) from None
         if rec is None:
             rec = S.SessionRecord(cmd.key, linked=self._profile_linked(cmd.key))
             self._records[cmd.key] = rec
@@ -164,15 +171,13 @@ class Sessions:
         self.starts.pair_with(cmd.key, cmd.pair_with_phone)
         self.before_start(cmd)
         self._spawn(rec, now)
-        self.bus.ack(d)
         return rec.state in S.ALIVE
 
-    def destroy(self, cmd: Command, d, now: float) -> None:
-        rec = self._records.get(cmd.key)
-        if rec is None:
-            self.bus.fail(d, "unknown_instance", f"no session {cmd.key} on this node", cmd.key, cmd.command_id)
-            return
-        rec.destroys.append(d)
+    def destroy(self, cmd: Command, now: float) -> None:
+        """Stop the key's session for good (its record must be here:
+        ``has``); it ends ``stopped``, or ``dropped`` if the node loses the
+        key first."""
+        rec = self._records[cmd.key]
         rec.logout = rec.logout or cmd.logout
         self._stop(rec, now, for_good=True)
 
@@ -283,6 +288,7 @@ class Sessions:
         """It said it ran out of time booting (its page, or its browser)."""
         reason = rec.end_event[1] if rec.end_event else None
         return timed_out(reason, now - (rec.started_at if rec.started_at is not None else now))
+
     def move_out(self, key: str, now: float) -> None:
         """Stop a session cleanly to start it on another node (a drain,
         ``drain.py``): stopped for good here, its lease kept until its
@@ -374,10 +380,14 @@ class Sessions:
     def _on_qr(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
             return
+        # Redis first (the code, then the state), then the events, the
+        # state first: a QR code is said as a pairing code is (pairing.py).
         rec.qr = e["qr"]
         self.store.set_qr(rec.key, e["qr"])
-        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
         self.set_state(rec, S.QR, now)
+        if rec.state != S.QR:
+            return  # a part failed on this change, and the session with it (``contain``)
+        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
 
     def _on_authenticated(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):
@@ -422,8 +432,6 @@ class Sessions:
         self.set_state(rec, S.STOPPED, now)
         del self._records[rec.key]
         self.restarts.forget(rec.key)
-        for d in rec.destroys:
-            self.bus.ack(d)
 
     def drop(self, key: str, now: float) -> Child | None:
         """This node lost the key (its lease ran out and another node may
@@ -440,8 +448,6 @@ class Sessions:
         self.set_state(rec, S.DROPPED, now)
         del self._records[key]
         self.restarts.forget(key)
-        for d in rec.destroys:
-            self.bus.requeue(d)  # routed again, to the new owner
         self.paths.unmark_wanted(key)
         return child
 

@@ -1,8 +1,8 @@
 """What a session is on a node: its states, its record, a change of state.
 Only ``Sessions.set_state`` changes a state; every change is handed to its
-listeners as a :class:`Change` (the Redis writer, the ``state_instance``
-announcer, the send desk, the start slots).  Dependency-free, so the rules
-can be read and tested alone.
+listeners as a :class:`Change` (who they are, and in what order, is one list
+with its reasons: ``wiring.LISTENERS``).  Dependency-free, so the rules can
+be read and tested alone.
 
     (new) ──> starting ──> qr ──> ready
                  │  └────────────┘ │            (restored sessions skip qr)
@@ -18,7 +18,7 @@ stopped (its lease lost).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -92,7 +92,6 @@ class SessionRecord:
     stop_deadline: float | None = None
     stop_for_good: bool = False  # destroy (vs. node shutdown): forget the key
     logout: bool = False
-    destroys: list = field(default_factory=list)  # deliveries acked when stopped
     moving: bool = False  # stopped to be started on another node (a drain)
     recycle: str = ""  # restarting on purpose (why: memory_limit): its process was asked to stop
     # How the session process said it ended: (event, reason, detail)

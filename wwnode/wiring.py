@@ -19,6 +19,7 @@ from .bus import EventBus
 from .children import Spawner
 from .config import Config
 from .counters import Counters
+from .creategate import CreateGate
 from .dispatch import Dispatch
 from .drain import Drain
 from .failover import Failover
@@ -30,18 +31,20 @@ from .mediadesk import MediaDesk
 from .mediain import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
 from .metrics import Readings, Tally
-from .metrics_http import serve
+from .metrics_http import Endpoint, serve
 from .node import Node
 from .ownership import Leases, Ownership
 from .pacing import BootPace, usable_cores
 from .pairing import Pairing
 from .paths import Paths
+from .parts import Chore
 from .placement import CreatePriority
-from .portable import Portable
+from .portable import Portable, Restoring
 from .procs import Processes
 from .restarts import Restarts
 from .sendpace import SendPace
 from .sends import SendDesk
+from .sessiondesk import SessionDesk
 from .sessionevents import event_table
 from .sessions import Sessions
 from .settingsdesk import SettingsDesk
@@ -51,6 +54,31 @@ from .starts import Starts
 from .storage import Storage
 from .store import Store, Unavailable
 from .twins import refuse_twins
+from .waker import Waker
+
+
+# Who hears every change of a session's state (``Sessions.set_state``), in
+# this order, and why there: the one list of it.  A part absent from this
+# node (no blob store: no portable logins, no drain) is skipped.
+LISTENERS = (
+    ("portable", "first: a session stopped for good still holds its lease's token, under which its login is "
+                 "saved (or its snapshots deleted); the Redis writer gives the lease up"),
+    ("drain", "beside portable, before the Redis writer: a moved session's login is saved once it is stopped"),
+    ("ownership", "the Redis writer (state, lease given up or let go), before any event: a client that sees an "
+                  "event finds Redis agreeing"),
+    ("pairing", "Redis too (a pairing code removed once the session leaves qr), before any event"),
+    ("bus", "state_instance, once Redis agrees"),
+    ("sends", "the desks answer the commands the change ends after it is announced (command_failed "
+              "session_failed after state_instance failed), or put them back"),
+    ("actions", "as the send desk"),
+    ("starts", "a start slot freed, a waiting start forgotten: nothing published"),
+    ("tally", "the metrics' counts of restarts and failures: nothing published"),
+    ("media", "media sends waiting for a key this node will not run next go back to their queue"),
+    ("settings", "a key stopped for good or dropped: its settings are read again (Redis, the profile) at its next "
+                 "start; nothing published"),
+    ("desk", "last: a destroy is acknowledged once its stopped is in Redis and announced, and every other part "
+             "has seen it"),
+)
 
 
 def build(cfg: Config, paths: Paths) -> Node:
@@ -72,30 +100,26 @@ def build(cfg: Config, paths: Paths) -> Node:
     inbox: deque[Delivery] = deque()
     consumer = Consumer(cfg.rabbit_mq_url, cfg.amqp_heartbeat, cfg.command_prefetch, cfg.node_id,
                         inbox.append, node_queue_ttl=cfg.node_queue_ttl, bytes_limit=cfg.command_bytes_limit)
-    node = assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
+    # One blob store (one S3 client) for logins and media alike.
+    blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
+    return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
                     spawner=Spawner(cfg.session_module),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
-                    storage=storage,
-                    snapshots=Snapshots(open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint),
-                                        secret=cfg.snapshot_secret.encode() or None))
-    # Which nodes share this one's blob store (a drain moves logins only
-    # between them; ``wwnode drain`` reads it).
-    node.heartbeat_extra["blob_store"] = blob_identity(cfg.blob_store_url, cfg.blob_store_endpoint)
-    # /metrics and /healthz, from threads that read what the loop publishes.
-    endpoint = serve(node.readings, cfg.metrics_addr)
-    if endpoint is not None:
-        node.heartbeat_extra["metrics_addr"] = f"{endpoint.host}:{endpoint.port}"
-    return node
+                    storage=storage, snapshots=Snapshots(blobs, secret=cfg.snapshot_secret.encode() or None),
+                    blobs=blobs, metrics=serve)
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
              measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None,
-             blobs: BlobStore | None = None) -> Node:
+             blobs: BlobStore | None = None,
+             metrics: Callable[[Readings, str], Endpoint | None] = lambda readings, addr: None) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
-    memory measure, the blob store of media)."""
+    memory measure, the blob store of media, the metrics endpoint: none by
+    default).  Each part is handed what it needs when it is made."""
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
+    waker = Waker()  # the loop's, handed to the parts whose workers wake it
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
     counters = Counters()
     tally = Tally(clock)
@@ -104,7 +128,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
-    starts = Starts(cfg, paths, spawner, health, pace)
+    restoring = Restoring()  # starts waiting for a saved login (portable logins)
+    starts = Starts(cfg, paths, spawner, health, pace, gate=restoring.ready_to_start)
     starts.prepare()
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
@@ -112,7 +137,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     guard = Guard(counters)
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
                         guard=guard, bury=processes.bury, slow_boot=pace.forgive)
+    desk = SessionDesk(bus, sessions)
     settings = SettingsDesk(cfg.send_seen, paths, store, bus, sessions, Unavailable)
+    # The settings desk needs the sessions, which tell it of each start and
+    # of Redis coming back: the one pair of parts that cannot both be made
+    # with what they need.
     sessions.before_start, sessions.on_resync = settings.before_start, settings.resync
     starts.settings = settings
     # Paced sends wait unacknowledged: at most half the prefetch, so the
@@ -126,74 +155,70 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
     media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
                       sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
-                      runs_here=lambda key: sessions.get(key) is not None)
-    inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit)
+                      runs_here=lambda key: sessions.get(key) is not None, wake=waker.wake)
+    inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit, wake=waker.wake)
     # The metrics' view of the node (the last chore of each turn).
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
                         proxies=settings.proxy_hosts)
-    chores = (storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
-                                   storage.failed),
-              MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
-              actions,  # held actions that waited too long
-              media, inbound)
-    # Portable logins (when the node has a blob store) first: a session
-    # stopped for good still holds its lease's token then.
-    portable = None
-    if snapshots is not None:
+    chores: tuple[Chore, ...] = (
+        storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
+                             storage.failed),
+        MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
+        actions,  # held actions that waited too long
+        media, inbound)
+    portable = drain = None
+    if snapshots is not None:  # portable logins, and with them drains
         portable = Portable(snapshots, paths, sessions, leases, store, counters, cfg.profile_snapshot_interval,
-                            clock)
-        sessions.subscribe(portable.on_change)
-        starts.gate = portable.ready_to_start
+                            clock, restoring=restoring, wake=waker.wake)
         settings.save_login = portable.save
-        chores += (portable,)
-    drain = None
-    if portable is not None:
         drain = Drain(cfg.node_id, store, sessions, ownership, portable, bus, paths, counters,
                       renew_every(cfg), clock)
-        sessions.subscribe(drain.on_change)
-        chores += (drain,)
+        chores += (portable, drain)
     failover = Failover(bus, cfg.restore_stagger) if cfg.failover == "auto" else None
     if failover is not None:
         chores += (failover,)
     chores += (readings,)  # last: it publishes what the turn left for the metrics
-    # Redis first: a client that sees the event finds Redis agreeing.
-    for listener in (ownership.on_change, pairing.on_change, bus.on_change, sends.on_change, actions.on_change,
-                     starts.on_change, tally.on_change, media.on_change, settings.on_change):
-        sessions.subscribe(listener)
+    listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
+                 "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
+                 "settings": settings, "desk": desk}
+    placed = {name for name, _why in LISTENERS}
+    if set(listeners) != placed:  # each listener has its place, and its reason
+        raise ValueError(f"LISTENERS and the listeners built disagree on {sorted(set(listeners) ^ placed)}")
+    for name, _why in LISTENERS:
+        if listeners[name] is not None:
+            sessions.subscribe(listeners[name])
+    gate = CreateGate(admission, load, sessions, consumer, cfg.load_interval,
+                      placement=CreatePriority(cfg.admit_high, cfg.max_sessions), drain=drain)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
     dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
-        "create_instance": sessions.create,
-        "destroy_instance": sessions.destroy,
+        "create_instance": desk.create,
+        "destroy_instance": desk.destroy,
+        # Every send, with media or not, goes through the media desk, which
+        # keeps a key's sends in order, then to the send desk (``sends.send``).
         "send_message": media.send,
         "message_action": actions.take,
         "check_number": actions.take,
         "update_settings": settings.update,
-    }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
+    }, Unavailable, may_create=gate.may_create, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse},
         # A command for a key lost with its node waits for the failover's
         # new owner as a send waits for a session that restarts.
         failover_wait=cfg.send_hold if failover else 0.0,
         failover_due=failover.due if failover else (lambda key: False))
-    handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
-                           actions.handlers(), pairing.handlers(), inbound.handlers())
-    node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
+    handlers = event_table(sessions, sends, health, bus, actions, pairing, inbound)
+    endpoint = metrics(readings, cfg.metrics_addr)  # /metrics and /healthz, from threads reading ``readings``
+    # Which nodes share this one's blob store (a drain moves logins only
+    # between them; ``wwnode drain`` reads it), and where its metrics are.
+    extra = {"blob_store": blob_identity(cfg.blob_store_url, cfg.blob_store_endpoint)}
+    if endpoint is not None:
+        extra["metrics_addr"] = f"{endpoint.host}:{endpoint.port}"
+    return Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
-                guard=guard, admission=admission,
-                load=load, processes=processes, counters=counters, storage=storage, chores=chores, clock=clock,
-                placement=CreatePriority(cfg.admit_high, cfg.max_sessions),
-                background=(inbound, portable) if portable else (inbound,), failover=failover, drain=drain)
-    dispatch.has_room = node.has_room  # the cap and admission, asked at each create
-    # The session a create started counts before its ack frees the create
-    # slot (placement.py).
-    consumer.before_create_ack = node.has_room
-    node.readings = readings  # for the metrics endpoint (``build``) and tests
-    node.settings = settings  # each session's settings (tests, status)
-    media.wake = node.wake  # a fetched media file is handed on at once
-    inbound.wake = node.wake  # a stored inbound file's message goes out at once
-    if portable is not None:
-        portable.wake = node.wake  # a start waiting for its restore check goes at once
-    return node
+                guard=guard, gate=gate, admission=admission, processes=processes, counters=counters,
+                storage=storage, chores=chores, readings=readings, heartbeat_extra=extra,
+                background=(inbound, portable) if portable else (inbound,), failover=failover, drain=drain,
+                waker=waker, clock=clock)
 
 
 def renew_every(cfg: Config) -> float:

@@ -585,6 +585,8 @@ def measure_burst(work: Path, wa_url: str, cmds: Commands, events: Events, r, n:
         qrs = wait_qrs(r, sent_at, timeout=300)
         qr_wall = {k: published + (sent_at[k] - sent_at[keys[0]]) + ms / 1000 for k, (ms, _) in qrs.items()}
         restarts = events.find("state_instance", lambda e: e.get("key") in sent_at and e.get("state") == "restarting")
+        for k in keys:  # each QR code is in Redis before its qr_instance goes out: wait for the events
+            events.wait("qr_instance", 30, lambda e, k=k: e.get("key") == k)
         placed: dict[str, int] = {}
         for e in events.find("qr_instance", lambda e: e.get("key") in sent_at):
             placed[e["node"]] = placed.get(e["node"], 0) + 1

@@ -73,10 +73,10 @@ class Consumer:
         self.want_creates = True
         self.create_priority = 0  # the x-priority of the create consumer (placement.py)
         self.create_prefetch = CREATE_PREFETCH  # creates held at once (placement.py)
-        # Called before a create is acknowledged, so the node's priority
-        # (and admission) count the session it just started before the
-        # ack lets the broker hand out the next create.
-        self.before_create_ack: Callable[[], None] | None = None
+        # Creates acknowledged or put back since the create consumer was
+        # last updated (True: ack), settled by that update, after it
+        # (``set_accepting_creates``).
+        self._creates_to_settle: list[tuple[Delivery, bool]] = []
         self.router_retry_at = 0.0
         self._cancelled: set[str] = set()  # queues to declare and consume again
         self._retry_at = 0.0
@@ -269,9 +269,26 @@ class Consumer:
     def set_accepting_creates(self, accepting: bool, priority: int | None = None,
                               prefetch: int | None = None) -> None:
         """Admission and placement: cancel or restart the create consumer,
-        or consume again under a new priority, or change its prefetch.  The
-        creates it holds unacked stay ours (the node acks them or puts them
-        back); waiting creates stay in the queue."""
+        or consume again under a new priority, or change its prefetch; then
+        send the acks of the creates carried out since the last update, and
+        put back those without room.  The creates it holds unacked stay
+        ours; waiting creates stay in the queue.
+
+        Creates are settled only here, after the update, so the broker sees
+        the node's new priority (the sessions those creates started
+        counted) or its cancel (full) before a freed place in its prefetch
+        lets it hand out the next create: the next create is placed on what
+        the node runs now, and one put back for want of room goes to
+        another node (``creategate.py``)."""
+        self._update_create_consumer(accepting, priority, prefetch)
+        settle, self._creates_to_settle = self._creates_to_settle, []
+        for d, done in settle:
+            if done:
+                self._ack(d)
+            else:
+                self._requeue(d)
+
+    def _update_create_consumer(self, accepting: bool, priority: int | None, prefetch: int | None) -> None:
         new_priority = priority is not None and priority != self.create_priority
         if priority is not None:
             self.create_priority = priority
@@ -359,8 +376,22 @@ class Consumer:
 
     # ------------------------------------------------------------ acks
     def ack(self, d: Delivery) -> None:
-        if d.queue == CREATE_QUEUE and self.before_create_ack is not None:
-            self.before_create_ack()
+        """Acknowledge the delivery; a create's at the next update of the
+        create consumer (``set_accepting_creates``)."""
+        if d.queue == CREATE_QUEUE:
+            self._creates_to_settle.append((d, True))
+        else:
+            self._ack(d)
+
+    def requeue(self, d: Delivery) -> None:
+        """Put the delivery back in its queue; a create at the next update
+        of the create consumer (``set_accepting_creates``)."""
+        if d.queue == CREATE_QUEUE:
+            self._creates_to_settle.append((d, False))
+        else:
+            self._requeue(d)
+
+    def _ack(self, d: Delivery) -> None:
         self.bodies.release(_held(d))
         if self.holds(d):
             try:
@@ -368,7 +399,7 @@ class Consumer:
             except BROKER_ERRORS as e:
                 self.link.lost(e)
 
-    def requeue(self, d: Delivery) -> None:
+    def _requeue(self, d: Delivery) -> None:
         self.bodies.release(_held(d))
         if self.holds(d):
             try:
@@ -383,6 +414,7 @@ class Consumer:
         return self.up and d.generation == self.link.generation and d.queue in self.channels
 
     def close(self) -> None:
+        self._creates_to_settle.clear()  # void with the connection: the broker puts them back
         self.link.close()
 
 
