@@ -232,3 +232,23 @@ def test_capacity_tells_when_creates_wait_for_room(fake_nodes, rabbit, env):
     assert (taken["sessions_fit"], taken["fits_known"]) == (2, True)
     text = run_cli("capacity", env=env).stdout
     assert "creates waiting      0" in text and "nodes accepting      1 of 1" in text
+
+
+def test_ctrl_c_on_create_says_what_it_leaves_behind(rabbit, env):
+    """No node runs: the create is published and waits; Ctrl-C ends the
+    command, which says the create goes on and how to end it."""
+    cli = CliProcess("create", "c-int", "--wait", env=env)
+    cli.wait_output("create_instance published for c-int")
+    cli.interrupt()
+    assert cli.wait() == 130
+    said = cli.text("stderr")
+    assert "the create of c-int goes on" in said and "wwnode destroy c-int" in said and "Traceback" not in said
+    assert rabbit.depth("create_instance")[0] == 1  # still there for a node to take
+
+
+def test_a_data_dir_that_cannot_be_made_is_said_in_one_line(tmp_path, env):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run_cli("run", env={**env, "DATA_DIR": str(blocker / "data"), "NODE_ID": "cannot-start"})
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "DATA_DIR" in done.stderr and "Traceback" not in done.stderr

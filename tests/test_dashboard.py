@@ -154,6 +154,12 @@ def test_bound_beyond_loopback_it_needs_a_token(dashboard, rabbit_url, redis_url
     assert request(url + "/?token=wrong-token-of-the-same-size")[0] == 401
     status, _, headers = request(url + "/?token=" + TOKEN)
     assert status == 302 and "wwnode_dashboard=" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    # The redirect that takes the token off the address bar stays on this
+    # dashboard: a path like //evil.example/x is no other site's address.
+    for path in ("//evil.example/x", "/\\evil.example/x"):
+        status, _, headers = request(url + path + "?token=" + TOKEN + "&a=1")
+        assert status == 302 and headers["Location"] == "/", (path, headers["Location"])
+    assert request(url + "/api/sessions?token=" + TOKEN + "&a=1")[2]["Location"] == "/api/sessions?a=1"
     status, html, _ = request(url + "/", headers={"Cookie": f"wwnode_dashboard={TOKEN}"})
     assert status == 200 and "wwnode dashboard" in html
     # Never a password: the broker's is "guest", shown masked.

@@ -64,7 +64,11 @@ def cmd_run(args) -> int:
 
     cfg = load()
     paths = Paths(cfg.data_dir)
-    paths.ensure()
+    try:
+        paths.ensure()
+    except OSError as e:  # a setting that names a place the node cannot use: said in one line
+        print(f"wwnode: DATA_DIR {cfg.data_dir}: cannot make its folders: {e.strerror}", file=sys.stderr)
+        return EXIT_BAD_SETTING
     _setup_logging(cfg, paths.node_log())
     try:
         node = build(cfg, paths)

@@ -126,7 +126,14 @@ def create(cfg, key: str, wait: bool, png: Path | None, timeout: float | None, s
         qr = current_qr(r, key)
         if qr:
             watch.show_qr(qr, "(current)")
-        return _follow(broker, watch, timeout)
+        try:
+            return _follow(broker, watch, timeout)
+        except KeyboardInterrupt:
+            # The create is published: it goes on without us.  Say what is
+            # left behind, and how to end it.
+            return Outcome(EXIT_INTERRUPTED, f"interrupted; the create of {key} goes on: a node with room starts "
+                                             f"it, and it shows QR codes until one is scanned or QR_MAX is reached "
+                                             f"(`wwnode destroy {key}` ends it)")
 
 
 # -------------------------------------------------------- send, destroy

@@ -196,7 +196,7 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
             if not given or not hmac.compare_digest(given.encode(), token.encode()):
                 return web.Response(status=401, text="a token is needed (DASHBOARD_TOKEN): open /?token=...\n")
             if "token" in request.query:  # once: then the cookie, and the token off the address bar
-                response = web.Response(status=302, headers={"Location": str(request.rel_url.with_query(
+                response = web.Response(status=302, headers={"Location": _same_site(request.rel_url.with_query(
                     [(k, v) for k, v in request.query.items() if k != "token"]))})
                 response.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
                 return response
@@ -300,6 +300,16 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
     app.on_startup.append(start_watch)
     app.on_shutdown.append(stop_watch)
     return app
+
+
+def _same_site(url) -> str:
+    """Where the token's redirect may send the browser: a path of this
+    dashboard.  A request path such as ``//evil.example/x`` would otherwise
+    make a ``Location`` another site reads as its own address."""
+    path = url.path
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return str(url)
 
 
 def check_bind(host: str, token: str) -> None:
