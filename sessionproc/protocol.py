@@ -41,6 +41,12 @@ Commands (node -> session, on stdin)
 ``{"cmd": "check_number", "id": C, "phone": "5511..."}``
     Whether the number has WhatsApp: ``action_done`` with ``result``
     ``{"registered": B, "wid": W or null}`` (the id to write to).
+``{"cmd": "call", "id": C, "action": "reject", "call_id": I}``
+    Reject call ``I``, one the session reported ringing (``call`` event):
+    ``action_done`` with ``result`` ``{"call_id": I, "from": W}`` (the
+    caller), or ``action_failed`` ``unknown_call`` (the page holds no
+    incoming call ``I``) or ``call_ended`` (it no longer rings: rejected,
+    answered elsewhere or missed).  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -99,6 +105,12 @@ Events (session -> node, on stdout)
                                                   holds the poll; ``selected_ids`` the options'
                                                   places in the poll (0 first); ``voter_pn`` or
                                                   ``voter_lid`` where the page knows the other id
+``{"event": "call", "call": {"id": I, "from": W, "is_video": B, "is_group": B, "ts": T}}``
+                                                  someone calls the account (``ts``: when the
+                                                  call was offered, ms since the epoch; ``from``
+                                                  as the page gives it, ``from_pn`` or
+                                                  ``from_lid`` beside it where the page knows
+                                                  the other id); once per call
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -184,10 +196,11 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "call")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call"})
 ACTIONS = ("react", "read", "edit", "revoke")
+CALL_ACTIONS = ("reject",)
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
@@ -195,6 +208,10 @@ MESSAGE_ID_RE = re.compile(
     r"\A(true|false)_[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)_[0-9A-Za-z]{1,64}(_[0-9]{5,20}@(c\.us|lid))?\Z")
 USER_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z")  # a person, as mentions name them
 PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
+# A call's id as the page gives it (the real page makes its own of 32 hex
+# digits; other devices' may differ): letters and digits, nothing that could
+# be taken for anything else.
+CALL_ID_RE = re.compile(r"\A[0-9A-Za-z]{1,64}\Z")
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
@@ -261,6 +278,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
                   "selected_ids": (list,)},
+    "call": {"call": (dict,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -349,6 +367,11 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("edit needs a string text")
         if cmd["action"] == "revoke" and not isinstance(cmd.get("for_me", False), bool):
             raise BadCommand("revoke's for_me must be true or false")
+    if name == "call":
+        if cmd.get("action") not in CALL_ACTIONS:
+            raise BadCommand(f"call's action must be one of {', '.join(CALL_ACTIONS)}")
+        if not isinstance(cmd.get("call_id"), str):
+            raise BadCommand("call needs a string call_id")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

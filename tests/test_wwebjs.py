@@ -513,3 +513,75 @@ def test_our_session_walks_the_same_content_steps(stand_in, tmp_path):
     finally:
         assert s.stop() == 0
     wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+# ----------------------------------------------------------------- calls
+def test_whatsapp_web_js_sees_a_call_ring_and_rejects_it(stand_in, tmp_path):
+    """whatsapp-web.js's own `call` event (its wrap of the call
+    collection's Map) and Call.reject (the stanza it casts) on the
+    stand-in: the caller sees the rejection.  A reject of a call that no
+    longer rings is cast all the same and changes nothing."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    client = WwebjsClient(tls.port, tmp_path / "auth", "calls")
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        call_id = control.ring(phone, friend, video=True)
+        call = client.expect("call")
+        assert (call["id"], call["from"], call["isVideo"], call["isGroup"], call["fromMe"]) == (
+            call_id, f"{friend}@c.us", True, False, False)
+        client.send({"cmd": "reject_call", "ref": "k1", "id": call_id})
+        client.expect("call_rejected", ref="k1")
+        wait_for(lambda: [c["state"] for c in control.calls(friend)] == ["rejected"], what="the caller to see it")
+
+        missed = control.ring(phone, friend)
+        assert client.expect("call", id=missed)["isVideo"] is False
+        control.hang_up(missed)
+        client.send({"cmd": "reject_call", "ref": "k2", "id": missed})
+        client.expect("call_rejected", ref="k2")  # cast, and nothing said back
+        assert [c["state"] for c in control.calls(friend)] == ["rejected", "missed"]
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "reject_failed")] == []
+    assert len([e for e in client.seen if e["event"] == "call"]) == 2  # once each
+
+
+def test_our_session_walks_the_same_call_steps(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    s = SessionProcess("fidelity-calls", tmp_path / "profile", plain.url, tmp_path / "calls.log")
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        call_id = control.ring(phone, friend, video=True)
+        call = s.expect("call")["call"]
+        assert (call["id"], call["from"], call["is_video"], call["is_group"]) == (call_id, f"{friend}@c.us", True,
+                                                                                  False)
+        assert call["from_lid"] == control.lid(friend)  # the caller's number showed: both ids known
+        assert call["ts"] == control.calls(friend)[0]["t"] * 1000
+        s.send({"cmd": "call", "id": "k1", "action": "reject", "call_id": call_id})
+        assert s.expect("action_done", id="k1")["result"] == {"call_id": call_id, "from": f"{friend}@c.us"}
+        wait_for(lambda: [c["state"] for c in control.calls(friend)] == ["rejected"], what="the caller to see it")
+
+        # Where whatsapp-web.js casts anyway, ours refuses and casts nothing.
+        missed = control.ring(phone, friend)
+        assert s.expect("call", match=lambda e: e["call"]["id"] == missed)["call"]["is_video"] is False
+        control.hang_up(missed)
+        tries = iter(range(1000))
+
+        def refused_as_ended() -> bool:  # once the page has seen the call end (it learns it a moment later)
+            cid = f"k2-{next(tries)}"
+            s.send({"cmd": "call", "id": cid, "action": "reject", "call_id": missed})
+            return s.expect(("action_done", "action_failed"), id=cid).get("reason") == "call_ended"
+
+        wait_for(refused_as_ended, what="the page to see the call end")
+        s.send({"cmd": "call", "id": "k3", "action": "reject", "call_id": "ABCDEF0123"})
+        assert s.expect("action_failed", id="k3")["reason"] == "unknown_call"
+        assert [c["state"] for c in control.calls(friend)] == ["rejected", "missed"]
+    finally:
+        assert s.stop() == 0
+    assert len([e for e in s.seen if e["event"] == "call"]) == 2  # once each
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

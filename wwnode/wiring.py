@@ -12,6 +12,7 @@ from .actions import ActionDesk
 from .admission import Admission, LoadReader
 from .blobstore import BlobStore, open_blob_store
 from .blobstore import identity as blob_identity
+from .calls import CallDesk
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -112,6 +113,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                         guard=guard, bury=processes.bury, slow_boot=pace.forgive)
     sends = SendDesk(cfg.send_hold, bus, store, sessions, Unavailable, tally)
     actions = ActionDesk(cfg.send_hold, bus, sessions)
+    # The per-session settings reject calls through it (CallDesk's rejects).
+    calls = CallDesk(bus, actions)
     pairing = Pairing(store, bus, sessions)
     if blobs is None:
         blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
@@ -157,10 +160,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "send_message": media.send,
         "message_action": actions.take,
         "check_number": actions.take,
+        "call_action": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
-                           actions.handlers(), pairing.handlers(), inbound.handlers())
+                           actions.handlers(), calls.handlers(), pairing.handlers(), inbound.handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, admission=admission,

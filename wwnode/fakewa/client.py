@@ -132,6 +132,24 @@ class Control:
         return self._call("POST", "votes", {"to": to, "from": voter, "message_id": message_id,
                                             "selected": selected})["id"]
 
+    def ring(self, to: str, caller: str, video: bool = False, group: str | None = None) -> str:
+        """``caller`` calls ``to`` (a video call, or a call in ``group``);
+        ``to``'s open pages see it ring.  Returns the call's id."""
+        body = {"to": to, "from": caller, "video": video}
+        if group is not None:
+            body["group"] = group
+        return self._call("POST", "calls", body)["id"]
+
+    def hang_up(self, call_id: str) -> None:
+        """The caller gives up before anyone answered: a missed call."""
+        self._call("POST", "calls/end", {"call_id": call_id})
+
+    def calls(self, phone: str) -> list[dict]:
+        """The calls ``phone`` made or got: [{"id", "from", "to", "video",
+        "group", "t", "state"}], ``state`` ``ringing``, ``rejected`` or
+        ``missed`` (what the caller saw)."""
+        return self._call("GET", "calls?" + urllib.parse.urlencode({"phone": phone}))["calls"]
+
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""

@@ -54,7 +54,6 @@ const Stream = new Model({ available: false, mode: 'MAIN', displayInfo: 'OPENING
 const Cmd = new Events();
 const Msg = new Collection(m => m.id._serialized);
 const Chat = new Collection(c => c.id._serialized);
-const Calls = new Collection(c => c.id);
 const OfflineMessageHandler = { progress: 0, getOfflineDeliveryProgress() { return this.progress; } };
 let identity = null;
 let me = undefined;
@@ -123,7 +122,6 @@ define('WAWebConnModel', { Conn });
 define('WAWebStreamModel', { Stream });
 define('WAWebCmd', { Cmd });
 define('WAWebCollections', { Msg, Chat });
-define('WAWebCallCollection', Calls);
 define('WAWebOfflineHandler', { OfflineMessageHandler });
 define('WAWebSyncGatingUtils', { isPlaceholderMessageResendEnabled: () => false });
 define('WAWebWidFactory', { createWid, createUserWid: (user) => createWid(user + '@c.us') });
@@ -169,6 +167,7 @@ defineMessagingModules();  // page_messaging.js: replies, reactions, number chec
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
 defineEditModules();  // page_edits.js: editing and deleting messages
 defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
+defineCallModules();  // page_calls.js: calls ringing, and rejecting them
 
 defineMediaModules();  // page_media.js
 
@@ -222,6 +221,7 @@ async function startOver() {
   me = undefined;
   meLid = undefined;
   forgetLids();
+  Calls.reset();
   Conn.wid = undefined;
   Socket.hasSynced = false;
   Socket.state = 'OPENING';
@@ -293,6 +293,12 @@ async function handle(event) {
       break;
     case 'vote':
       receiveVote(event);  // page_content.js
+      break;
+    case 'call_offer':
+      receiveCallOffer(event);  // page_calls.js
+      break;
+    case 'call_end':
+      receiveCallEnd(event);
       break;
     case 'lids':
       learnLids(event.pairs);  // the account learned a person's number and LID

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, contents, media
+from . import assets, calls, contents, media
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -354,6 +354,7 @@ GET_ROUTES = {
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
     **media.GET_ROUTES,
+    **calls.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -385,6 +386,7 @@ POST_ROUTES = {
     "/_sim/revoke": _Handler.sim_revoke,
     **media.POST_ROUTES,
     **contents.POST_ROUTES,
+    **calls.POST_ROUTES,
 }
 
 

@@ -33,6 +33,7 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .calls import CallWorld
 from .contents import ContentWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
@@ -56,7 +57,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, CallWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -66,6 +67,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
         self._init_contents()
+        self._init_calls()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
@@ -104,9 +106,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
     def advance(self, link: Link, now: float) -> float | None:
         """Rotate the QR code, end the sync, send scheduled receipts when
         their time is up; return seconds to the next deadline, or None when
-        nothing is scheduled."""
+        nothing is scheduled.  Calls ring out here too (calls.py)."""
         with self._lock:
             self._send_due_receipts(now)
+            self._end_due_calls(now)
             if link.mode == "qr" and link.ref_deadline is not None and now >= link.ref_deadline:
                 if link.refs_shown >= self.settings.qr_count:
                     link.mode = "idle"
@@ -123,7 +126,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
                     link.push({"type": "synced"})
             deadlines = [d for d in (link.ref_deadline if link.mode == "qr" else None,
                                      link.sync_steps[0][0] if link.mode == "paired" and link.sync_steps else None,
-                                     self._outbox.next_due()) if d is not None]
+                                     self._outbox.next_due(), self._next_ring_end()) if d is not None]
             return max(0.0, min(deadlines) - now) if deadlines else None
 
     @staticmethod
