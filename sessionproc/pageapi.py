@@ -26,7 +26,8 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "call")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "call",
+        "chat_state", "chat")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -36,13 +37,15 @@ WHEN_SYNCED = "synced"
 # inbound file comes with ``media.error``, a message comes without the
 # other id of its sender, an edit fails ``page_error``, a location or
 # contact cards fail ``page_error``, poll votes are not reported, calls are
-# not reported and a reject fails ``page_error``), not the whole session.
+# not reported and a reject fails ``page_error``, so does a chat_action),
+# not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
-                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "call": ON_USE}
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "call": ON_USE,
+                "chat_state": ON_USE, "chat": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,15 @@ SURFACE: tuple[Need, ...] = (
     need("call", "WAWap", "wap"),
     need("call", "WAWap", "generateId"),
     need("call", "WADeprecatedSendIq", "deprecatedCastStanza"),
+    # Typing and recording in a chat, and the chat list (chatactions.py),
+    # as whatsapp-web.js's Chat.sendStateTyping, archive, pin, mute...; a
+    # chat's mute is a member of its model, checked when used.
+    need("chat_state", "WAWebChatStateBridge", "sendChatStateComposing"),
+    need("chat_state", "WAWebChatStateBridge", "sendChatStateRecording"),
+    need("chat_state", "WAWebChatStateBridge", "sendChatStatePaused"),
+    need("chat", "WAWebCmd", "Cmd.archiveChat"),
+    need("chat", "WAWebCmd", "Cmd.pinChat"),
+    need("chat", "WAWebCollections", "Chat.getModelsArray"),
 )
 
 

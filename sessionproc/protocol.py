@@ -47,6 +47,16 @@ Commands (node -> session, on stdin)
     caller), or ``action_failed`` ``unknown_call`` (the page holds no
     incoming call ``I``) or ``call_ended`` (it no longer rings: rejected,
     answered elsewhere or missed).  Carried out in order with the sends.
+``{"cmd": "chat", "id": C, "action": A, "chat_id": CH}`` (``"until": T`` with ``mute``)
+    Do ``A`` to chat ``CH``: ``typing``, ``recording``, ``paused`` (the
+    chat state the other side sees), ``archive``, ``unarchive``, ``pin``,
+    ``unpin``, ``mute`` (until ``T``, ms since the epoch; without it, for
+    ever), ``unmute``.  ``action_done`` with ``result`` ``{}`` for a chat
+    state, else ``{"archived": B, "pinned": B, "mute_expiration": S}`` (the
+    chat as the page has it then; ``S`` 0 not muted, -1 for ever, else
+    seconds since the epoch); or ``action_failed`` ``too_many_pinned``
+    (WhatsApp pins at most ``MAX_PINNED`` chats) or ``bad_until`` (a time
+    already past).  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -196,11 +206,14 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number", "call")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "call", "chat")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat"})
 ACTIONS = ("react", "read", "edit", "revoke")
 CALL_ACTIONS = ("reject",)
+CHAT_STATES = ("typing", "recording", "paused")  # what the other side of a chat sees
+CHAT_ACTIONS = CHAT_STATES + ("archive", "unarchive", "pin", "unpin", "mute", "unmute")
+MAX_PINNED = 3  # chats WhatsApp lets an account pin (whatsapp-web.js's MAX_PIN_COUNT)
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
@@ -372,6 +385,14 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand(f"call's action must be one of {', '.join(CALL_ACTIONS)}")
         if not isinstance(cmd.get("call_id"), str):
             raise BadCommand("call needs a string call_id")
+    if name == "chat":
+        if cmd.get("action") not in CHAT_ACTIONS:
+            raise BadCommand(f"chat's action must be one of {', '.join(CHAT_ACTIONS)}")
+        if not isinstance(cmd.get("chat_id"), str):
+            raise BadCommand("chat needs a string chat_id")
+        until = cmd.get("until")
+        if until is not None and (isinstance(until, bool) or not isinstance(until, int)):
+            raise BadCommand("chat's until must be a whole number of ms, or null")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

@@ -2,7 +2,11 @@
 public contract only: RabbitMQ, Redis, a real node, Chromium and the
 stand-in.  Calls: a call that rings is ``call_instance``, ``call_action``
 ``reject`` reaches the caller, and a reject of an unknown or ended call is
-refused with its own reason and changes nothing.
+refused with its own reason and changes nothing.  Chats: ``chat_action``
+typing, recording and paused are what the other side sees; archive, pin,
+mute and their opposites reach the account's phone; bad input (and a
+fourth pin, a mute until a time past) is refused with its own reason and
+changes nothing.
 
 One node with one linked session serves the whole module (a browser
 starts once); each test uses phones of its own."""
@@ -122,3 +126,58 @@ def test_a_reject_of_an_unknown_or_ended_call_has_its_own_reason_and_changes_not
     done = w.answer("call_action_done_instance", w.command("call_action", action="reject", call_id=other["id"]))
     assert done["event"] == "call_action_done_instance"
     wait_for(lambda: [c["state"] for c in w.control.calls(caller)] == ["missed", "rejected"], what="the rejection")
+
+
+# ----------------------------------------------------------------- chats
+def chat_action(w: World, action: str, chat: str, **extra) -> dict:
+    return w.answer("chat_action_done_instance", w.command("chat_action", action=action, chat_id=chat, **extra))
+
+
+def test_typing_recording_and_paused_are_what_the_other_side_of_the_chat_sees(world):
+    w, chat, group = world, f"{new_phone()}@c.us", "120363000000000061@g.us"
+    for action, shown in (("typing", "composing"), ("recording", "recording"), ("paused", "paused")):
+        done = chat_action(w, action, chat)
+        assert (done["event"], done["action"], done["chat_id"]) == ("chat_action_done_instance", action, chat)
+        assert w.control.chat_states(w.phone)["now"][chat] == shown  # done once the page sent it
+    chat_action(w, "typing", group)
+    assert w.control.chat_states(w.phone)["now"][group] == "composing"
+
+
+def test_archive_pin_and_mute_reach_the_accounts_phone(world):
+    w, chat = world, f"{new_phone()}@c.us"
+    chat_action(w, "archive", chat)
+    assert w.control.chats(w.phone)[chat]["archive"] is True
+    chat_action(w, "unarchive", chat)
+    assert w.control.chats(w.phone)[chat]["archive"] is False
+    chat_action(w, "pin", chat)
+    assert w.control.chats(w.phone)[chat]["pin"] > 0
+    chat_action(w, "unpin", chat)
+    assert w.control.chats(w.phone)[chat]["pin"] == 0
+    until = 4_102_444_800_000  # 2100-01-01
+    done = chat_action(w, "mute", chat, until=until)
+    assert done["until"] == until and w.control.chats(w.phone)[chat]["mute"] == until // 1000
+    assert chat_action(w, "mute", chat)["until"] is None and w.control.chats(w.phone)[chat]["mute"] == -1
+    assert "until" not in chat_action(w, "unmute", chat) and w.control.chats(w.phone)[chat]["mute"] == 0
+
+
+def test_bad_chat_actions_have_their_own_reason_and_change_nothing(world):
+    w, chats = world, [f"{new_phone()}@c.us" for _ in range(4)]
+    for chat in chats[:3]:
+        chat_action(w, "pin", chat)
+    chat_action(w, "mute", chats[0], until=4_102_444_800_000)
+    before = w.control.chats(w.phone)
+    refusals = [
+        (("pin", chats[3]), {}, "too_many_pinned"),
+        (("mute", chats[0]), {"until": 1_000_000_000_000}, "bad_until"),  # past, by the page's clock
+        (("archive", chats[0]), {"until": 4_102_444_800_000}, "bad_until"),
+        (("mute", chats[0]), {"until": "tomorrow"}, "wrong_type"),
+        (("star", chats[0]), {}, "bad_action"),
+        (("typing", "5511999990002"), {}, "bad_chat_id"),
+        (("typing", "12@lid"), {}, "bad_lid"),
+    ]
+    for (action, chat), extra, reason in refusals:
+        got = chat_action(w, action, chat, **extra)
+        assert (got["event"], got["reason"]) == ("command_failed", reason), got
+    assert w.control.chats(w.phone) == before  # the fourth chat not pinned, the mute as it was
+    for chat in chats[:3]:  # for the module's other tests
+        chat_action(w, "unpin", chat)

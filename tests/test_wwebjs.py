@@ -3,8 +3,9 @@ path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
 reply to it, what the phone writes itself, an edit and a deletion each way,
 a restart on the same profile, a phone logout, a conflict; linking with
-a pairing code; and locations, contact cards and polls, both ways, with
-the votes on polls.  Our own session
+a pairing code; locations, contact cards and polls, both ways, with
+the votes on polls; a call that rings and its reject; typing, recording
+and the chat list (archive, pin, mute).  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -584,4 +585,91 @@ def test_our_session_walks_the_same_call_steps(stand_in, tmp_path):
     finally:
         assert s.stop() == 0
     assert len([e for e in s.seen if e["event"] == "call"]) == 2  # once each
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+# ------------------------------------------------- typing and the chat list
+MUTE_UNTIL = 4_102_444_800_000  # 2100-01-01, in ms
+
+
+def chat_states_shown(control: Control, phone: str, chat: str, wanted: str) -> None:
+    wait_for(lambda: control.chat_states(phone)["now"].get(chat) == wanted, what=f"the other side to see {wanted}")
+
+
+def test_whatsapp_web_js_types_records_and_archives_pins_mutes_chats(stand_in, tmp_path):
+    """whatsapp-web.js's own Chat.sendStateTyping, sendStateRecording,
+    clearState, archive, unarchive, pin (three at most: the fourth answers
+    false), unpin, mute (until a date, and for ever) and unmute on the
+    stand-in: what the other side and the account's phone see."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
+    chat = friends[0]
+    client = WwebjsClient(tls.port, tmp_path / "auth", "chats")
+    refs = iter(range(100))
+
+    def do(op: str, on: str = chat, **extra):
+        ref = f"c{next(refs)}"
+        client.send({"cmd": "chat", "ref": ref, "chat_id": on, "op": op, **extra})
+        return client.expect("chat_done", ref=ref)["result"]
+
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        for op, shown in (("sendStateTyping", "composing"), ("sendStateRecording", "recording"),
+                          ("clearState", "paused")):
+            assert do(op) is True
+            chat_states_shown(control, phone, chat, shown)  # whatsapp-web.js does not wait for the page
+
+        assert do("archive") is True and control.chats(phone)[chat]["archive"] is True
+        assert do("unarchive") is False and control.chats(phone)[chat]["archive"] is False
+        assert [do("pin", on=f) for f in friends] == [True, True, True, False]  # three at most
+        assert [control.chats(phone).get(f, {}).get("pin", 0) > 0 for f in friends] == [True, True, True, False]
+        assert do("unpin") is False and control.chats(phone)[chat]["pin"] == 0
+        assert do("mute", until=MUTE_UNTIL) == {"isMuted": True, "muteExpiration": MUTE_UNTIL // 1000}
+        assert control.chats(phone)[chat]["mute"] == MUTE_UNTIL // 1000
+        assert do("mute") == {"isMuted": True, "muteExpiration": -1}
+        assert do("unmute") == {"isMuted": False, "muteExpiration": 0} and control.chats(phone)[chat]["mute"] == 0
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "chat_failed")] == []
+
+
+def test_our_session_walks_the_same_chat_steps(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
+    chat = friends[0]
+    s = SessionProcess("fidelity-chats", tmp_path / "profile", plain.url, tmp_path / "chats.log")
+    ids = iter(range(100))
+
+    def do(action: str, on: str = chat, **extra) -> dict:
+        cid = f"c{next(ids)}"
+        s.send({"cmd": "chat", "id": cid, "action": action, "chat_id": on, **extra})
+        return s.expect(("action_done", "action_failed"), id=cid)
+
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        for action, shown in (("typing", "composing"), ("recording", "recording"), ("paused", "paused")):
+            assert do(action)["result"] == {}
+            assert control.chat_states(phone)["now"][chat] == shown  # done once the page sent it
+
+        assert do("archive")["result"]["archived"] is True and control.chats(phone)[chat]["archive"] is True
+        assert do("unarchive")["result"]["archived"] is False and control.chats(phone)[chat]["archive"] is False
+        assert [do("pin", on=f)["result"]["pinned"] for f in friends[:3]] == [True] * 3
+        refused = do("pin", on=friends[3])
+        assert (refused["event"], refused["reason"]) == ("action_failed", "too_many_pinned")
+        assert [control.chats(phone).get(f, {}).get("pin", 0) > 0 for f in friends] == [True, True, True, False]
+        assert do("pin", on=friends[1])["result"]["pinned"] is True  # pinned already: done, nothing changes
+        assert do("unpin")["result"]["pinned"] is False and control.chats(phone)[chat]["pin"] == 0
+        assert do("mute", until=MUTE_UNTIL)["result"]["mute_expiration"] == MUTE_UNTIL // 1000
+        assert control.chats(phone)[chat]["mute"] == MUTE_UNTIL // 1000
+        assert do("mute")["result"]["mute_expiration"] == -1
+        past = do("mute", until=1_000_000_000_000)
+        assert (past["event"], past["reason"]) == ("action_failed", "bad_until")
+        assert control.chats(phone)[chat]["mute"] == -1  # nothing changed
+        assert do("unmute")["result"]["mute_expiration"] == 0 and control.chats(phone)[chat]["mute"] == 0
+    finally:
+        assert s.stop() == 0
     wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

@@ -48,11 +48,11 @@ class Command:
     key: str
     command_id: str | None = None
     logout: bool = False  # destroy_instance
-    chat_id: str = ""  # send_message
+    chat_id: str = ""  # send_message, chat_action
     text: str = ""  # send_message
     quoted_message_id: str = ""  # send_message: a reply to that message
     mentions: tuple[str, ...] = ()  # send_message: the ids the text mentions
-    action: str = ""  # message_action: react, read, edit or revoke
+    action: str = ""  # message_action: react, read, edit or revoke; call_action, chat_action
     message_id: str = ""  # message_action
     emoji: str = ""  # message_action react; "" takes a reaction back
     for_me: bool = False  # message_action revoke: delete for this device only
@@ -64,6 +64,7 @@ class Command:
     # (sessionproc/contents.py): {kind: the content checked}, as the session is told of it.
     content: dict | None = None
     call_id: str = ""  # call_action: the call, as call_instance named it
+    until: int | None = None  # chat_action mute: until when (ms since the epoch); None: for ever
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -232,6 +233,7 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("message_action", _action_fields, routed=True, pipe_command="action"),
     Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
     Spec("call_action", chatcommands.call_action_fields, routed=True, pipe_command="call"),
+    Spec("chat_action", chatcommands.chat_action_fields, routed=True, pipe_command="chat"),
 )}
 
 

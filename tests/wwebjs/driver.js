@@ -26,6 +26,10 @@
 //                                                    (Client.getContactById, then sendMessage of the Contact,
 //                                                    or of the list of them for several)
 //   {"cmd": "reject_call", "ref": R, "id": I}         -> "call_rejected" {ref} or "reject_failed" (Call.reject)
+//   {"cmd": "chat", "ref": R, "chat_id": C, "op": O, "until": MS} -> "chat_done" {ref, result} or "chat_failed"
+//                                                    (Client.getChatById, then Chat's O: sendStateTyping,
+//                                                    sendStateRecording, clearState, archive, unarchive,
+//                                                    pin, unpin, mute (until a Date, if given), unmute)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id; S: one it sent, by its id.)
 // Besides "message", every "message_create" (own messages included), "message_edit",
@@ -186,6 +190,17 @@ async function handle(cmd) {
       emit('call_rejected', { ref: cmd.ref });
     } catch (e) {
       emit('reject_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'chat') {
+    try {
+      const chat = await client.getChatById(cmd.chat_id);
+      const ops = ['sendStateTyping', 'sendStateRecording', 'clearState', 'archive', 'unarchive', 'pin', 'unpin',
+                   'mute', 'unmute'];
+      if (!ops.includes(cmd.op)) throw new Error('unknown chat op ' + cmd.op);
+      const result = cmd.op === 'mute' && cmd.until ? await chat.mute(new Date(cmd.until)) : await chat[cmd.op]();
+      emit('chat_done', { ref: cmd.ref, result: result === undefined ? null : result });
+    } catch (e) {
+      emit('chat_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

@@ -150,6 +150,19 @@ class Control:
         ``missed`` (what the caller saw)."""
         return self._call("GET", "calls?" + urllib.parse.urlencode({"phone": phone}))["calls"]
 
+    def chat_states(self, phone: str) -> dict:
+        """What the browsers linked to ``phone`` showed of typing and
+        recording: {"states": [{"chat", "state", "t"}], "now": {chat:
+        state}}, ``now`` being what the other side of each chat sees now
+        (``composing``, ``recording`` or ``paused``)."""
+        return self._call("GET", "chatstates?" + urllib.parse.urlencode({"from": phone}))
+
+    def chats(self, phone: str) -> dict[str, dict]:
+        """The chats ``phone``'s browsers archived, pinned or muted, as its
+        phone keeps them: {chat: {"archive", "pin", "mute"}}."""
+        listed = self._call("GET", "chats?" + urllib.parse.urlencode({"phone": phone}))["chats"]
+        return {c.pop("chat"): c for c in listed}
+
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""

@@ -72,6 +72,7 @@ function chatFor(wid) {
     chat = new Model(attrs);
     // The chat's own messages: a second collection holding the same models.
     Object.defineProperty(chat, 'msgs', { value: new Collection(m => m.id._serialized) });
+    chatListFields(chat);  // page_chatlist.js: pin, mute
     Chat.add(chat);
   }
   return chat;
@@ -168,6 +169,8 @@ defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed b
 defineEditModules();  // page_edits.js: editing and deleting messages
 defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
 defineCallModules();  // page_calls.js: calls ringing, and rejecting them
+definePresenceModules();  // page_presence.js: typing and recording in a chat
+defineChatListModules();  // page_chatlist.js: archived, pinned and muted chats
 
 defineMediaModules();  // page_media.js
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, calls, contents, media
+from . import assets, calls, chatlist, contents, media, presence
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -355,6 +355,8 @@ GET_ROUTES = {
     "/_sim/received": _Handler.sim_received,
     **media.GET_ROUTES,
     **calls.GET_ROUTES,
+    **presence.GET_ROUTES,
+    **chatlist.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -387,6 +389,8 @@ POST_ROUTES = {
     **media.POST_ROUTES,
     **contents.POST_ROUTES,
     **calls.POST_ROUTES,
+    **presence.POST_ROUTES,
+    **chatlist.POST_ROUTES,
 }
 
 

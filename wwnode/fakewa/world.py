@@ -34,6 +34,7 @@ import time
 
 from .errors import BadRequest, NotFound
 from .calls import CallWorld
+from .chatlist import ChatListWorld
 from .contents import ContentWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
@@ -42,6 +43,7 @@ from .links import Device, Link
 from .messaging import MessagingWorld, check_group, new_message_id
 from .media import MediaStore
 from .outbox import Outbox
+from .presence import PresenceWorld
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
 
 __all__ = ["BadRequest", "NotFound", "Settings", "World"]
@@ -57,7 +59,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, CallWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, CallWorld, PresenceWorld, ChatListWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -68,6 +70,8 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, CallWorld):
         self._init_messaging()
         self._init_contents()
         self._init_calls()
+        self._init_presence()
+        self._init_chat_list()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
