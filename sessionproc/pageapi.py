@@ -27,7 +27,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
         "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "call",
-        "chat_state", "chat")
+        "chat_state", "chat", "presence")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -37,7 +37,8 @@ WHEN_SYNCED = "synced"
 # inbound file comes with ``media.error``, a message comes without the
 # other id of its sender, an edit fails ``page_error``, a location or
 # contact cards fail ``page_error``, poll votes are not reported, calls are
-# not reported and a reject fails ``page_error``, so does a chat_action),
+# not reported and a reject fails ``page_error``, so do a chat_action and
+# a set_presence),
 # not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
@@ -45,7 +46,7 @@ STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LO
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
                 "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "call": ON_USE,
-                "chat_state": ON_USE, "chat": ON_USE}
+                "chat_state": ON_USE, "chat": ON_USE, "presence": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,10 @@ SURFACE: tuple[Need, ...] = (
     need("chat", "WAWebCmd", "Cmd.archiveChat"),
     need("chat", "WAWebCmd", "Cmd.pinChat"),
     need("chat", "WAWebCollections", "Chat.getModelsArray"),
+    # The account's presence (presence.py), as whatsapp-web.js's
+    # sendPresenceAvailable / sendPresenceUnavailable.
+    need("presence", "WAWebPresenceChatAction", "sendPresenceAvailable"),
+    need("presence", "WAWebPresenceChatAction", "sendPresenceUnavailable"),
 )
 
 

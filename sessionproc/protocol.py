@@ -57,6 +57,9 @@ Commands (node -> session, on stdin)
     seconds since the epoch); or ``action_failed`` ``too_many_pinned``
     (WhatsApp pins at most ``MAX_PINNED`` chats) or ``bad_until`` (a time
     already past).  Carried out in order with the sends.
+``{"cmd": "presence", "id": C, "state": "available" | "unavailable"}``
+    Whether other phones see the account online: ``action_done`` with
+    ``result`` ``{"state": S}``.  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -206,14 +209,15 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number", "call", "chat")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "call", "chat", "presence")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat", "presence"})
 ACTIONS = ("react", "read", "edit", "revoke")
 CALL_ACTIONS = ("reject",)
 CHAT_STATES = ("typing", "recording", "paused")  # what the other side of a chat sees
 CHAT_ACTIONS = CHAT_STATES + ("archive", "unarchive", "pin", "unpin", "mute", "unmute")
 MAX_PINNED = 3  # chats WhatsApp lets an account pin (whatsapp-web.js's MAX_PIN_COUNT)
+PRESENCES = ("available", "unavailable")  # what other phones see of the account
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
@@ -393,6 +397,8 @@ def decode_command(line: bytes) -> dict:
         until = cmd.get("until")
         if until is not None and (isinstance(until, bool) or not isinstance(until, int)):
             raise BadCommand("chat's until must be a whole number of ms, or null")
+    if name == "presence" and cmd.get("state") not in PRESENCES:
+        raise BadCommand(f"presence's state must be one of {', '.join(PRESENCES)}")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

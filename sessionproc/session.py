@@ -31,7 +31,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, callactions, chatactions, contents, pageapi
+from . import actions, browser, callactions, chatactions, contents, pageapi, presence
 from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
                           SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
@@ -54,7 +54,7 @@ SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
 
 # Who carries out each page command besides sends, on the ``sender`` thread.
 PERFORMERS = {"action": actions.perform, "check_number": actions.perform, "call": callactions.perform,
-              "chat": chatactions.perform}
+              "chat": chatactions.perform, "presence": presence.perform}
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)

@@ -34,8 +34,8 @@ a folder of the test's own, where for each key:
                   S, "repeat": N}`` (S and a newline, N times, to stderr:
                   the session log, as Chrome's noise).
 ``{key}.record``  what it did, one JSON object a line (``start``, ``sent``,
-                  ``action``, ``check_number``, ``call``, ``chat``, ``stop``), for the test
-                  to read.
+                  ``action``, ``check_number``, ``call``, ``chat``, ``presence``,
+                  ``stop``), for the test to read.
 
 A profile that holds the linked marker starts ready without a QR code, as
 the real session does; ``ready`` writes the marker, an unlinking end (and a
@@ -197,7 +197,7 @@ class FakeSession:
                 self.emit({"event": "pong", "id": cmd["id"], "ready": self.ready, "ok": True,
                            "state": "CONNECTED" if self.ready else "UNPAIRED"})
             return
-        if cmd["cmd"] in ("action", "check_number", "call", "chat"):
+        if cmd["cmd"] in ("action", "check_number", "call", "chat", "presence"):
             self._act(cmd)
             return
         self._send(cmd)

@@ -1,7 +1,8 @@
 """``chat_action`` (typing, recording, paused; archive, pin, mute and their
-opposites) on a node assembled around fakes: it goes to the session like
-any action and is answered or refused with the session's reason; the
-checks of the command, of the pipe and of the session's own."""
+opposites) and ``set_presence`` on a node assembled around fakes: each
+goes to the session like any action and is answered or refused with the
+session's reason; the checks of the command, of the pipe and of the
+session's own."""
 
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def test_good_chat_actions_are_taken():
                                              "until": 1_770_003_600_000, "id": "x"}))
     assert (cmd.action, cmd.chat_id, cmd.until, cmd.command_id) == ("mute", "120363000000000001@g.us",
                                                                      1_770_003_600_000, "x")
-    assert parse("chat_action", orjson.dumps({"key": "k", "action": "mute", "chat_id": CHAT, "until": None})).until is None
+    forever = parse("chat_action", orjson.dumps({"key": "k", "action": "mute", "chat_id": CHAT, "until": None}))
+    assert forever.until is None
     assert parse("chat_action", orjson.dumps({"key": "k", "action": "typing", "chat_id": "123456789012345@lid"}))
 
 
@@ -109,3 +111,36 @@ def test_the_pipe_and_the_session_check_chat_commands_too():
     assert chatactions.check(good | {"chat_id": "x@lid"})[0] == "bad_lid"
     assert chatactions.check(good | {"action": "pin"})[0] == "bad_until"
     assert chatactions.check(good | {"until": -3})[0] == "bad_until"
+
+
+# --------------------------------------------------------------- presence
+def test_set_presence_goes_to_the_session_and_is_answered(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    for i, state in enumerate(("available", "unavailable")):
+        act(rig, Command("set_presence", "k", f"p{i}", presence=state))
+        line = rec.child.sent[-1]
+        assert line == {"cmd": "presence", "id": line["id"], "state": state}
+        rig.say(rec, {"event": "action_done", "id": line["id"], "result": {"state": state}})
+    assert rig.broker.events("presence_set_instance") == [
+        {"key": "k", "state": "available", "command_id": "p0"},
+        {"key": "k", "state": "unavailable", "command_id": "p1"}]
+
+
+@pytest.mark.parametrize("body,reason", [
+    ({"key": "k"}, "missing_field"),
+    ({"key": "k", "state": True}, "wrong_type"),
+    ({"key": "k", "state": "online"}, "bad_state"),
+    ({"key": "k", "state": "Available"}, "bad_state"),
+])
+def test_bad_presences_are_refused_with_a_reason(body, reason):
+    with pytest.raises(Rejected) as e:
+        parse("set_presence", orjson.dumps(body))
+    assert e.value.reason == reason and e.value.key == "k"
+
+
+def test_the_pipe_carries_presence():
+    assert parse("set_presence", orjson.dumps({"key": "k", "state": "available"})).presence == "available"
+    assert decode_command(b'{"cmd": "presence", "id": "a", "state": "unavailable"}')["state"] == "unavailable"
+    with pytest.raises(BadCommand):
+        decode_command(b'{"cmd": "presence", "id": "a", "state": "away"}')

@@ -1,7 +1,8 @@
-"""An account's chat states and chat list on the stand-in, at the world's
-level and through the control API, without a browser: what the other side
-sees of typing and recording (and for how long), and what the account's
-phone keeps of archived, pinned and muted chats."""
+"""An account's presence, chat states and chat list on the stand-in, at the
+world's level and through the control API, without a browser: whether
+other phones see it online, what the other side sees of typing and
+recording (and for how long), and what the account's phone keeps of
+archived, pinned and muted chats."""
 
 from __future__ import annotations
 
@@ -70,8 +71,8 @@ def test_the_control_api_reads_chat_states_and_chats(wa):
     phone = new_phone()
     wa.world.scan(link.qr, phone, now=0.0)
     chat = f"{friend}@c.us"
-    got, answer = raw(wa, "POST", "/_wa/chatstate", f'{{"device": "dev-c", "chat": "{chat}", "state": "recording"}}'.encode(),
-                      {"Content-Type": "application/json"})
+    body = f'{{"device": "dev-c", "chat": "{chat}", "state": "recording"}}'.encode()
+    got, answer = raw(wa, "POST", "/_wa/chatstate", body, {"Content-Type": "application/json"})
     assert got == 200 and control.chat_states(phone)["now"] == {chat: "recording"}
     got, answer = raw(wa, "POST", "/_wa/chat", f'{{"device": "dev-c", "chat": "{chat}", "archive": true}}'.encode(),
                       {"Content-Type": "application/json"})
@@ -92,3 +93,33 @@ def test_the_control_api_reads_chat_states_and_chats(wa):
 def test_malformed_chat_posts_get_a_reason(wa, path, body, status, words):
     got, answer = raw(wa, "POST", path, body, {"Content-Type": "application/json"})
     assert (got, words in answer["error"]) == (status, True)
+
+
+def test_other_phones_see_the_presence_the_accounts_pages_said_last():
+    world = World()
+    _, phone = linked(world)
+    assert world.presence_of(phone) == {"presence": None, "changes": []}
+    world.record_presence("dev-1", "available")
+    world.record_presence("dev-1", "unavailable")
+    got = world.presence_of(phone)
+    assert got["presence"] == "unavailable" and [c["state"] for c in got["changes"]] == ["available", "unavailable"]
+    for bad in ("online", None, 1):
+        with pytest.raises(BadRequest):
+            world.record_presence("dev-1", bad)
+    with pytest.raises(NotFound):
+        world.record_presence("nobody", "available")
+    with pytest.raises(BadRequest):
+        world.presence_of("not a phone")
+    assert world.presence_of(phone)["presence"] == "unavailable"
+
+
+def test_the_control_api_reads_presence(wa):
+    control, phone = Control(wa.url), new_phone()
+    link = wa.world.open_link("dev-p", "noise,identity,adv,WEB", claims_paired=False, now=0.0)
+    wa.world.scan(link.qr, phone, now=0.0)
+    got, _ = raw(wa, "POST", "/_wa/presence", b'{"device": "dev-p", "state": "available"}',
+                 {"Content-Type": "application/json"})
+    assert got == 200 and control.presence(phone)["presence"] == "available"
+    got, answer = raw(wa, "POST", "/_wa/presence", b'{"device": "dev-p", "state": "away"}',
+                      {"Content-Type": "application/json"})
+    assert (got, "state" in answer["error"]) == (400, True)

@@ -6,7 +6,7 @@ refused with its own reason and changes nothing.  Chats: ``chat_action``
 typing, recording and paused are what the other side sees; archive, pin,
 mute and their opposites reach the account's phone; bad input (and a
 fourth pin, a mute until a time past) is refused with its own reason and
-changes nothing.
+changes nothing.  Presence: ``set_presence`` is what other phones see.
 
 One node with one linked session serves the whole module (a browser
 starts once); each test uses phones of its own."""
@@ -181,3 +181,16 @@ def test_bad_chat_actions_have_their_own_reason_and_change_nothing(world):
     assert w.control.chats(w.phone) == before  # the fourth chat not pinned, the mute as it was
     for chat in chats[:3]:  # for the module's other tests
         chat_action(w, "unpin", chat)
+
+
+# --------------------------------------------------------------- presence
+def test_set_presence_is_what_other_phones_see_and_a_bad_state_changes_nothing(world):
+    w = world
+    for state in ("available", "unavailable"):
+        done = w.answer("presence_set_instance", w.command("set_presence", state=state))
+        assert (done["event"], done["state"]) == ("presence_set_instance", state)
+        assert w.control.presence(w.phone)["presence"] == state
+    for state, reason in (("online", "bad_state"), (None, "wrong_type")):
+        bad = w.answer("presence_set_instance", w.command("set_presence", state=state))
+        assert (bad["event"], bad["reason"]) == ("command_failed", reason)
+    assert [c["state"] for c in w.control.presence(w.phone)["changes"]] == ["available", "unavailable"]

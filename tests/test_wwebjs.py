@@ -4,8 +4,8 @@ a reaction out and one in, a number check, a message from a LID and the
 reply to it, what the phone writes itself, an edit and a deletion each way,
 a restart on the same profile, a phone logout, a conflict; linking with
 a pairing code; locations, contact cards and polls, both ways, with
-the votes on polls; a call that rings and its reject; typing, recording
-and the chat list (archive, pin, mute).  Our own session
+the votes on polls; a call that rings and its reject; presence, typing,
+recording and the chat list (archive, pin, mute).  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -596,11 +596,12 @@ def chat_states_shown(control: Control, phone: str, chat: str, wanted: str) -> N
     wait_for(lambda: control.chat_states(phone)["now"].get(chat) == wanted, what=f"the other side to see {wanted}")
 
 
-def test_whatsapp_web_js_types_records_and_archives_pins_mutes_chats(stand_in, tmp_path):
-    """whatsapp-web.js's own Chat.sendStateTyping, sendStateRecording,
+def test_whatsapp_web_js_goes_online_types_and_archives_pins_mutes_chats(stand_in, tmp_path):
+    """whatsapp-web.js's own sendPresenceAvailable and
+    sendPresenceUnavailable; Chat.sendStateTyping, sendStateRecording,
     clearState, archive, unarchive, pin (three at most: the fourth answers
     false), unpin, mute (until a date, and for ever) and unmute on the
-    stand-in: what the other side and the account's phone see."""
+    stand-in: what other phones and the account's phone see."""
     plain, tls = stand_in
     control = Control(plain.url)
     phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
@@ -616,6 +617,10 @@ def test_whatsapp_web_js_types_records_and_archives_pins_mutes_chats(stand_in, t
     try:
         control.scan(client.expect("qr", timeout=60)["qr"], phone)
         client.expect("ready", timeout=60)
+        for ref, available in (("on", True), ("off", False), ("on-again", True)):
+            client.send({"cmd": "presence", "ref": ref, "available": available})
+            client.expect("presence_sent", ref=ref)
+        assert [c["state"] for c in control.presence(phone)["changes"]] == ["available", "unavailable", "available"]
         for op, shown in (("sendStateTyping", "composing"), ("sendStateRecording", "recording"),
                           ("clearState", "paused")):
             assert do(op) is True
@@ -632,10 +637,11 @@ def test_whatsapp_web_js_types_records_and_archives_pins_mutes_chats(stand_in, t
         assert do("unmute") == {"isMuted": False, "muteExpiration": 0} and control.chats(phone)[chat]["mute"] == 0
     finally:
         assert client.stop() == 0
-    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "chat_failed")] == []
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "chat_failed",
+                                                   "presence_failed")] == []
 
 
-def test_our_session_walks_the_same_chat_steps(stand_in, tmp_path):
+def test_our_session_walks_the_same_presence_and_chat_steps(stand_in, tmp_path):
     plain, _ = stand_in
     control = Control(plain.url)
     phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
@@ -651,6 +657,10 @@ def test_our_session_walks_the_same_chat_steps(stand_in, tmp_path):
     try:
         control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
         s.expect("ready", timeout=30)
+        for cid, state in (("on", "available"), ("off", "unavailable"), ("on-again", "available")):
+            s.send({"cmd": "presence", "id": cid, "state": state})
+            assert s.expect("action_done", id=cid)["result"] == {"state": state}
+        assert [c["state"] for c in control.presence(phone)["changes"]] == ["available", "unavailable", "available"]
         for action, shown in (("typing", "composing"), ("recording", "recording"), ("paused", "paused")):
             assert do(action)["result"] == {}
             assert control.chat_states(phone)["now"][chat] == shown  # done once the page sent it

@@ -1,6 +1,6 @@
 """The action desk: ``message_action`` (react, read, edit, revoke),
 ``check_number`` and the commands of ``chatcommands.py`` (``call_action``,
-``chat_action``),
+``chat_action``, ``set_presence``),
 from the moment they reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a

@@ -1,6 +1,7 @@
 """The commands of what the account does live, beside its messages:
-``call_action`` (reject a call) and ``chat_action`` (typing, recording,
-paused; archive, pin, mute and their opposites).  For each: its own fields, checked
+``call_action`` (reject a call), ``chat_action`` (typing, recording,
+paused; archive, pin, mute and their opposites) and ``set_presence``
+(online or not).  For each: its own fields, checked
 (``commands.Spec.fields``; a failure rejects the command once, nothing
 else changes), what the session process is told, and the event that
 answers it once done.  The action desk (``actions.py``) carries them out
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, NoReturn
 
-from sessionproc.protocol import CALL_ACTIONS, CALL_ID_RE, CHAT_ACTIONS, CHAT_ID_RE, id_refusal
+from sessionproc.protocol import CALL_ACTIONS, CALL_ID_RE, CHAT_ACTIONS, CHAT_ID_RE, PRESENCES, id_refusal
 
 if TYPE_CHECKING:  # commands.py imports this module's checks
     from .commands import Command
@@ -59,8 +60,17 @@ def chat_action_fields(data: dict, reject: Reject) -> dict:
     return fields
 
 
+def presence_fields(data: dict, reject: Reject) -> dict:
+    _strings(data, ("state",), reject)
+    if data["state"] not in PRESENCES:
+        reject("bad_state", f"state must be one of {', '.join(PRESENCES)}")
+    return {"presence": data["state"]}
+
+
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
+    if cmd.name == "set_presence":
+        return {"cmd": "presence", "id": child_id, "state": cmd.presence}
     if cmd.name == "chat_action":
         line = {"cmd": "chat", "id": child_id, "action": cmd.action, "chat_id": cmd.chat_id}
         if cmd.until is not None:
@@ -71,6 +81,8 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a command done, and its body."""
+    if cmd.name == "set_presence":
+        return "presence_set_instance", {"key": key, "state": cmd.presence, "command_id": cmd.command_id}
     if cmd.name == "chat_action":
         body = {"key": key, "chat_id": cmd.chat_id, "action": cmd.action, "command_id": cmd.command_id}
         if cmd.action == "mute":
@@ -82,4 +94,4 @@ def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
                                          "from": result.get("from"), "command_id": cmd.command_id}
 
 
-COMMANDS = ("call_action", "chat_action")  # the queues whose commands this module tells and answers
+COMMANDS = ("call_action", "chat_action", "set_presence")  # the queues whose commands this module tells and answers

@@ -65,6 +65,7 @@ class Command:
     content: dict | None = None
     call_id: str = ""  # call_action: the call, as call_instance named it
     until: int | None = None  # chat_action mute: until when (ms since the epoch); None: for ever
+    presence: str = ""  # set_presence: available or unavailable
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -234,6 +235,7 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
     Spec("call_action", chatcommands.call_action_fields, routed=True, pipe_command="call"),
     Spec("chat_action", chatcommands.chat_action_fields, routed=True, pipe_command="chat"),
+    Spec("set_presence", chatcommands.presence_fields, routed=True, pipe_command="presence"),
 )}
 
 

@@ -162,6 +162,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "check_number": actions.take,
         "call_action": actions.take,
         "chat_action": actions.take,
+        "set_presence": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),

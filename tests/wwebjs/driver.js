@@ -30,6 +30,8 @@
 //                                                    (Client.getChatById, then Chat's O: sendStateTyping,
 //                                                    sendStateRecording, clearState, archive, unarchive,
 //                                                    pin, unpin, mute (until a Date, if given), unmute)
+//   {"cmd": "presence", "ref": R, "available": B}   -> "presence_sent" {ref, result} or "presence_failed"
+//                                                    (Client.sendPresenceAvailable / sendPresenceUnavailable)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id; S: one it sent, by its id.)
 // Besides "message", every "message_create" (own messages included), "message_edit",
@@ -201,6 +203,13 @@ async function handle(cmd) {
       emit('chat_done', { ref: cmd.ref, result: result === undefined ? null : result });
     } catch (e) {
       emit('chat_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'presence') {
+    try {
+      const result = cmd.available ? await client.sendPresenceAvailable() : await client.sendPresenceUnavailable();
+      emit('presence_sent', { ref: cmd.ref, result: result === undefined ? null : result });
+    } catch (e) {
+      emit('presence_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

@@ -157,6 +157,12 @@ class Control:
         (``composing``, ``recording`` or ``paused``)."""
         return self._call("GET", "chatstates?" + urllib.parse.urlencode({"from": phone}))
 
+    def presence(self, phone: str) -> dict:
+        """What other phones see of ``phone``'s account: {"presence":
+        "available", "unavailable" or None (never said), "changes":
+        [{"state", "t"}]}."""
+        return self._call("GET", "presence?" + urllib.parse.urlencode({"phone": phone}))
+
     def chats(self, phone: str) -> dict[str, dict]:
         """The chats ``phone``'s browsers archived, pinned or muted, as its
         phone keeps them: {chat: {"archive", "pin", "mute"}}."""
