@@ -235,6 +235,14 @@ def perform(driver, cmd: dict, timeout: float) -> dict:
         script, args = REVOKE_JS, (cmd["message_id"], bool(cmd.get("for_me", False)))
     else:
         script, args = READ_JS, (cmd["message_id"],)
+    return run(driver, cmd, script, args, timeout)
+
+
+def run(driver, cmd: dict, script: str, args: tuple, timeout: float) -> dict:
+    """Run one command's script (it answers ``done({ok, result})`` or
+    ``done({ok: false, reason, error})``); the ``action_done`` or
+    ``action_failed`` event that answers the command."""
+    failed = {"event": "action_failed", "id": cmd["id"]}
     try:
         result = driver.execute_async_script(script, *args)
     except TimeoutException:

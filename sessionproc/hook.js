@@ -132,6 +132,7 @@
     listenForAcks(Msg, emit);  // receipts.js
     listenForReactions(req, emit);
     listenForVotes(req, emit, otherIdOf);  // polls.js
+    listenForCalls(req, emit, otherIdOf);  // calls.js
     listenForChanges(Msg, emit, (m) => toClientMessage(m, findLinks, emit, otherIdOf));
     // New messages the page took before this script could listen (it
     // starts when the module system appears; the page may already be

@@ -26,7 +26,8 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "typing")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "typing", "call",
+        "chat_state", "chat", "presence")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -35,14 +36,17 @@ WHEN_SYNCED = "synced"
 # lacks them fails that one feature (a media send fails ``page_error``, an
 # inbound file comes with ``media.error``, a message comes without the
 # other id of its sender, an edit fails ``page_error``, a location or
-# contact cards fail ``page_error``, poll votes are not reported), not the
-# whole session.
+# contact cards fail ``page_error``, poll votes are not reported, calls are
+# not reported and a reject fails ``page_error``, so do a chat_action and
+# a set_presence),
+# not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
-                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "typing": ON_USE}
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "typing": ON_USE, "call": ON_USE,
+                "chat_state": ON_USE, "chat": ON_USE, "presence": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,28 @@ SURFACE: tuple[Need, ...] = (
     # whatsapp-web.js's Chat.sendStateTyping and clearState.
     need("typing", "WAWebChatStateBridge", "sendChatStateComposing"),
     need("typing", "WAWebChatStateBridge", "sendChatStatePaused"),
+    # Calls (calls.js, callactions.py): the call collection, whose Map of
+    # calls whatsapp-web.js's `call` event watches, whether a call is over,
+    # and the stanza its Call.reject casts.
+    need("call", "WAWebCallCollection", "on"),
+    need("call", "WAWebCallCollection", "get"),
+    need("call", "WAWebVoipCallStateUtils", "isCallTerminal"),
+    need("call", "WAWap", "wap"),
+    need("call", "WAWap", "generateId"),
+    need("call", "WADeprecatedSendIq", "deprecatedCastStanza"),
+    # Typing and recording in a chat, and the chat list (chatactions.py),
+    # as whatsapp-web.js's Chat.sendStateTyping, archive, pin, mute...; a
+    # chat's mute is a member of its model, checked when used.
+    need("chat_state", "WAWebChatStateBridge", "sendChatStateComposing"),
+    need("chat_state", "WAWebChatStateBridge", "sendChatStateRecording"),
+    need("chat_state", "WAWebChatStateBridge", "sendChatStatePaused"),
+    need("chat", "WAWebCmd", "Cmd.archiveChat"),
+    need("chat", "WAWebCmd", "Cmd.pinChat"),
+    need("chat", "WAWebCollections", "Chat.getModelsArray"),
+    # The account's presence (presence.py), as whatsapp-web.js's
+    # sendPresenceAvailable / sendPresenceUnavailable.
+    need("presence", "WAWebPresenceChatAction", "sendPresenceAvailable"),
+    need("presence", "WAWebPresenceChatAction", "sendPresenceUnavailable"),
 )
 
 

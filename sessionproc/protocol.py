@@ -51,6 +51,25 @@ Commands (node -> session, on stdin)
     The session's settings changed while it runs: from now on, messages
     of these kinds (``IGNORABLE``: ``groups``, ``status``, ``broadcast``,
     ``channels``) are not reported.  Not answered.
+``{"cmd": "call", "id": C, "action": "reject", "call_id": I}``
+    Reject call ``I``, one the session reported ringing (``call`` event):
+    ``action_done`` with ``result`` ``{"call_id": I, "from": W}`` (the
+    caller), or ``action_failed`` ``unknown_call`` (the page holds no
+    incoming call ``I``) or ``call_ended`` (it no longer rings: rejected,
+    answered elsewhere or missed).  Carried out in order with the sends.
+``{"cmd": "chat", "id": C, "action": A, "chat_id": CH}`` (``"until": T`` with ``mute``)
+    Do ``A`` to chat ``CH``: ``typing``, ``recording``, ``paused`` (the
+    chat state the other side sees), ``archive``, ``unarchive``, ``pin``,
+    ``unpin``, ``mute`` (until ``T``, ms since the epoch; without it, for
+    ever), ``unmute``.  ``action_done`` with ``result`` ``{}`` for a chat
+    state, else ``{"archived": B, "pinned": B, "mute_expiration": S}`` (the
+    chat as the page has it then; ``S`` 0 not muted, -1 for ever, else
+    seconds since the epoch); or ``action_failed`` ``too_many_pinned``
+    (WhatsApp pins at most ``MAX_PINNED`` chats) or ``bad_until`` (a time
+    already past).  Carried out in order with the sends.
+``{"cmd": "presence", "id": C, "state": "available" | "unavailable"}``
+    Whether other phones see the account online: ``action_done`` with
+    ``result`` ``{"state": S}``.  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -109,6 +128,12 @@ Events (session -> node, on stdout)
                                                   holds the poll; ``selected_ids`` the options'
                                                   places in the poll (0 first); ``voter_pn`` or
                                                   ``voter_lid`` where the page knows the other id
+``{"event": "call", "call": {"id": I, "from": W, "is_video": B, "is_group": B, "ts": T}}``
+                                                  someone calls the account (``ts``: when the
+                                                  call was offered, ms since the epoch; ``from``
+                                                  as the page gives it, ``from_pn`` or
+                                                  ``from_lid`` beside it where the page knows
+                                                  the other id); once per call
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -198,10 +223,15 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number", "settings")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "settings", "call", "chat", "presence")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat", "presence"})
 ACTIONS = ("react", "read", "edit", "revoke")
+CALL_ACTIONS = ("reject",)
+CHAT_STATES = ("typing", "recording", "paused")  # what the other side of a chat sees
+CHAT_ACTIONS = CHAT_STATES + ("archive", "unarchive", "pin", "unpin", "mute", "unmute")
+MAX_PINNED = 3  # chats WhatsApp lets an account pin (whatsapp-web.js's MAX_PIN_COUNT)
+PRESENCES = ("available", "unavailable")  # what other phones see of the account
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
 # the participant who wrote it.
@@ -209,6 +239,10 @@ MESSAGE_ID_RE = re.compile(
     r"\A(true|false)_[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)_[0-9A-Za-z]{1,64}(_[0-9]{5,20}@(c\.us|lid))?\Z")
 USER_ID_RE = re.compile(r"\A[0-9]{5,20}@(c\.us|lid)\Z")  # a person, as mentions name them
 PHONE_RE = re.compile(r"\A[0-9]{5,20}\Z")  # a phone number, digits only, country code first
+# A call's id as the page gives it (the real page makes its own of 32 hex
+# digits; other devices' may differ): letters and digits, nothing that could
+# be taken for anything else.
+CALL_ID_RE = re.compile(r"\A[0-9A-Za-z]{1,64}\Z")
 MAX_MENTIONS = 1024
 MAX_EMOJI = 32  # characters: one emoji, skin tone and joiners included
 MEDIA_KINDS = ("image", "video", "audio", "voice", "document", "sticker")
@@ -304,6 +338,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
                   "selected_ids": (list,)},
+    "call": {"call": (dict,)},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -401,6 +436,21 @@ def decode_command(line: bytes) -> dict:
         ignore = cmd.get("ignore")
         if not isinstance(ignore, list) or not all(kind in IGNORABLE for kind in ignore):
             raise BadCommand(f"settings' ignore must be a list of {', '.join(IGNORABLE)}")
+    if name == "call":
+        if cmd.get("action") not in CALL_ACTIONS:
+            raise BadCommand(f"call's action must be one of {', '.join(CALL_ACTIONS)}")
+        if not isinstance(cmd.get("call_id"), str):
+            raise BadCommand("call needs a string call_id")
+    if name == "chat":
+        if cmd.get("action") not in CHAT_ACTIONS:
+            raise BadCommand(f"chat's action must be one of {', '.join(CHAT_ACTIONS)}")
+        if not isinstance(cmd.get("chat_id"), str):
+            raise BadCommand("chat needs a string chat_id")
+        until = cmd.get("until")
+        if until is not None and (isinstance(until, bool) or not isinstance(until, int)):
+            raise BadCommand("chat's until must be a whole number of ms, or null")
+    if name == "presence" and cmd.get("state") not in PRESENCES:
+        raise BadCommand(f"presence's state must be one of {', '.join(PRESENCES)}")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

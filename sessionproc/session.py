@@ -32,7 +32,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, contents, pageapi, settingsfile
+from . import actions, browser, callactions, chatactions, contents, pageapi, presence, settingsfile
 from .chromeflags import PROXY_PREFS, proxy_flags
 from .proxyrelay import ProxyError, ProxyRelay
 from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
@@ -55,6 +55,10 @@ BINDING = "__wwnodeEmit"
 
 # Why a send may be refused before anything went out (the page's own words).
 SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
+
+# Who carries out each page command besides sends, on the ``sender`` thread.
+PERFORMERS = {"action": actions.perform, "check_number": actions.perform, "call": callactions.perform,
+              "chat": chatactions.perform, "presence": presence.perform}
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
@@ -420,7 +424,7 @@ class Session:
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
-        event = actions.perform(self.driver, cmd, self.opts.send_timeout)
+        event = PERFORMERS[cmd["cmd"]](self.driver, cmd, self.opts.send_timeout)
         log.info("%s %s: %s", cmd["cmd"], cmd["id"], event.get("reason") or "done")
         return event
 

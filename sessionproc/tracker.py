@@ -172,6 +172,20 @@ class Tracker:
                 event[name] = r[name]
         return [event]
 
+    def _on_call(self, r: dict) -> list[dict]:
+        """Someone calls the account (calls.js); a call without an id of
+        its own cannot be named in a reject, so it is only logged."""
+        call = r.get("call")
+        if not isinstance(call, dict) or not isinstance(call.get("id"), str) or not call["id"]:
+            log.warning("a call the page reported without an id: %r", call)
+            return []
+        out = {"id": call["id"], "from": call.get("from") if isinstance(call.get("from"), str) else None,
+               "is_video": bool(call.get("is_video")), "is_group": bool(call.get("is_group")),
+               "ts": int(call["ts"]) if isinstance(call.get("ts"), (int, float)) and not isinstance(call["ts"], bool)
+               else None}
+        out.update({k: call[k] for k in ("from_pn", "from_lid") if isinstance(call.get(k), str)})
+        return [{"event": "call", "call": out}]
+
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need
         that it lacks (checked only now, as whatsapp-web.js does)."""

@@ -24,7 +24,8 @@ a folder of the test's own, where for each key:
                   ``{"do": "logout"}``,
                   ``{"do": "conflict"}``, ``{"do": "ack", "message_id": M,
                   "chat_id": C, "ack": N}``, ``{"do": "reaction", "message_id":
-                  M, "reaction": E, "sender": S}``, ``{"do": "sends", "mode": "ok" |
+                  M, "reaction": E, "sender": S}``, ``{"do": "call", "call": C}``
+                  (someone calls: the ``call`` event), ``{"do": "sends", "mode": "ok" |
                   "fail" | "slow" | "hang", "delay_ms": N}``, ``{"do":
                   "freeze"}`` (pings answered ``ok: false``, sends hang),
                   ``{"do": "crash"}``, ``{"do": "write", "raw": S,
@@ -34,8 +35,9 @@ a folder of the test's own, where for each key:
                   the session log, as Chrome's noise).
 ``{key}.record``  what it did, one JSON object a line (``start``, with
                   ``settings``: what its settings file held; ``sent``,
-                  ``action``, ``check_number``, ``stop``, ``settings``: a
-                  change of settings it was told), for the test to read.
+                  ``action``, ``check_number``, ``call``, ``chat``,
+                  ``presence``, ``stop``, ``settings``: a change of settings
+                  it was told), for the test to read.
 
 A profile that holds the linked marker starts ready without a QR code, as
 the real session does; ``ready`` writes the marker, an unlinking end (and a
@@ -199,7 +201,7 @@ class FakeSession:
                 self.emit({"event": "pong", "id": cmd["id"], "ready": self.ready, "ok": True,
                            "state": "CONNECTED" if self.ready else "UNPAIRED"})
             return
-        if cmd["cmd"] in ("action", "check_number"):
+        if cmd["cmd"] in ("action", "check_number", "call", "chat", "presence"):
             self._act(cmd)
             return
         if cmd["cmd"] == "settings":
@@ -216,7 +218,8 @@ class FakeSession:
             return
         if self.frozen or self.sends_mode == "hang":
             return
-        result = {"registered": True, "wid": f"{cmd['phone']}@c.us"} if cmd["cmd"] == "check_number" else {}
+        result = {"registered": True, "wid": f"{cmd['phone']}@c.us"} if cmd["cmd"] == "check_number" else \
+            {"call_id": cmd["call_id"], "from": None} if cmd["cmd"] == "call" else {}
         self.record({cmd["cmd"]: {k: v for k, v in cmd.items() if k not in ("cmd", "id")}})
         self.emit({"event": "action_done", "id": cmd["id"], "result": result})
 
@@ -266,7 +269,7 @@ class FakeSession:
             self._end({"event": "disconnected", "reason": "LOGOUT"}, unlinked=True)
         elif do == "conflict":
             self._end({"event": "disconnected", "reason": "CONFLICT"}, unlinked=False)
-        elif do in ("ack", "reaction"):
+        elif do in ("ack", "reaction", "call"):
             self.emit({"event": do, **{k: v for k, v in action.items() if k != "do"}})
         elif do == "sends":
             self.sends_mode, self.sends_delay = action["mode"], action.get("delay_ms", 0) / 1000

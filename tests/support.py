@@ -219,10 +219,11 @@ class SessionProcess:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def expect(self, name: str, timeout: float = 20.0, match=None, **fields) -> dict:
-        """The next event called ``name`` (with these field values, and for
-        which ``match(event)`` holds); events before it are kept in
-        ``seen``."""
+    def expect(self, name: str | tuple[str, ...], timeout: float = 20.0, match=None, **fields) -> dict:
+        """The next event called ``name`` (or any of several names) with
+        these field values, and for which ``match(event)`` holds; events
+        before it are kept in ``seen``."""
+        names = name if isinstance(name, tuple) else (name,)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -236,7 +237,7 @@ class SessionProcess:
                 self.events.put((t, None))
                 raise AssertionError(f"process ended (code {self.proc.wait()}) before {name}; seen {self.seen}")
             self.seen.append(event)
-            if (event.get("event") == name and all(event.get(k) == v for k, v in fields.items())
+            if (event.get("event") in names and all(event.get(k) == v for k, v in fields.items())
                     and (match is None or match(event))):
                 self.last_at = t
                 return event

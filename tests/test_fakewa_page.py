@@ -305,7 +305,8 @@ def test_sync_follows_connected_on_pairing_and_on_restore(browsers, make_wa):
     # counts the delay from the scan, the page is CONNECTED a little later.
     assert synced - connected >= 500
     conn = first.execute_script("return window.require('WAWebConnModel').Conn.serialize()")
-    assert (conn["pushname"], conn["platform"], conn["wid"]) == ("Ana", "iphone", f"{phone}@c.us")
+    # The wid stays a Wid, read by value (as whatsapp-web.js reads a chat's id._serialized).
+    assert (conn["pushname"], conn["platform"], conn["wid"]["_serialized"]) == ("Ana", "iphone", f"{phone}@c.us")
     first.quit()
 
     second = browsers()

@@ -675,19 +675,19 @@ def test_a_send_with_typing_shows_it_for_that_long_first_and_a_stop_cuts_it_shor
     authenticate(s, control, phone)
     s.send({"cmd": "send", "id": "c1", "chat_id": f"{friend}@c.us", "text": "typed", "typing_ms": 1200})
     s.expect("sent", id="c1")
-    [typing] = control.chatstates_by(phone)
+    [typing] = control.chat_states(phone)["states"]
     [sent] = control.sent_by(phone)
-    assert typing["chat"] == f"{friend}@c.us" and typing["state"] == "typing"
-    assert sent["received_ms"] - typing["at_ms"] >= 1200
+    assert typing["chat"] == f"{friend}@c.us" and typing["state"] == "composing"
+    assert sent["received_ms"] - typing["t"] >= 1200
     # Without typing_ms: no chat state at all.
     s.send({"cmd": "send", "id": "c2", "chat_id": f"{friend}@c.us", "text": "plain"})
     s.expect("sent", id="c2")
-    assert len(control.chatstates_by(phone)) == 1
+    assert len(control.chat_states(phone)["states"]) == 1
     # A stop while it types: not sent, and "typing..." taken back.
     s.send({"cmd": "send", "id": "c3", "chat_id": f"{friend}@c.us", "text": "never", "typing_ms": 30_000})
-    wait_for(lambda: len(control.chatstates_by(phone)) == 2, what="typing shown")
+    wait_for(lambda: len(control.chat_states(phone)["states"]) == 2, what="typing shown")
     s.send({"cmd": "stop"})
     assert s.expect("send_failed", id="c3")["reason"] == "stopping"
     assert s.wait() == EXIT_STOPPED
-    assert [c["state"] for c in control.chatstates_by(phone)] == ["typing", "typing", "paused"]
+    assert [c["state"] for c in control.chat_states(phone)["states"]] == ["composing", "composing", "paused"]
     assert [m["body"] for m in control.sent_by(phone)] == ["typed", "plain"]

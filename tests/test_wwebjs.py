@@ -3,8 +3,9 @@ path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
 reply to it, what the phone writes itself, an edit and a deletion each way,
 a restart on the same profile, a phone logout, a conflict; linking with
-a pairing code; and locations, contact cards and polls, both ways, with
-the votes on polls.  Our own session
+a pairing code; locations, contact cards and polls, both ways, with
+the votes on polls; a call that rings and its reject; presence, typing,
+recording and the chat list (archive, pin, mute).  Our own session
 process walks the same path on the same stand-in, so the suite shows where
 the two differ.
 
@@ -510,6 +511,175 @@ def test_our_session_walks_the_same_content_steps(stand_in, tmp_path):
         control.vote(phone, friend, poll_id, ["No"])
         vote = s.expect("poll_vote")
         assert (vote["voter"], vote["selected"], vote["message_id"]) == (chat, ["No"], f"false_{chat}_{poll_id}")
+    finally:
+        assert s.stop() == 0
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+# ----------------------------------------------------------------- calls
+def test_whatsapp_web_js_sees_a_call_ring_and_rejects_it(stand_in, tmp_path):
+    """whatsapp-web.js's own `call` event (its wrap of the call
+    collection's Map) and Call.reject (the stanza it casts) on the
+    stand-in: the caller sees the rejection.  A reject of a call that no
+    longer rings is cast all the same and changes nothing."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    client = WwebjsClient(tls.port, tmp_path / "auth", "calls")
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        call_id = control.ring(phone, friend, video=True)
+        call = client.expect("call")
+        assert (call["id"], call["from"], call["isVideo"], call["isGroup"], call["fromMe"]) == (
+            call_id, f"{friend}@c.us", True, False, False)
+        client.send({"cmd": "reject_call", "ref": "k1", "id": call_id})
+        client.expect("call_rejected", ref="k1")
+        wait_for(lambda: [c["state"] for c in control.calls(friend)] == ["rejected"], what="the caller to see it")
+
+        missed = control.ring(phone, friend)
+        assert client.expect("call", id=missed)["isVideo"] is False
+        control.hang_up(missed)
+        client.send({"cmd": "reject_call", "ref": "k2", "id": missed})
+        client.expect("call_rejected", ref="k2")  # cast, and nothing said back
+        assert [c["state"] for c in control.calls(friend)] == ["rejected", "missed"]
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "reject_failed")] == []
+    assert len([e for e in client.seen if e["event"] == "call"]) == 2  # once each
+
+
+def test_our_session_walks_the_same_call_steps(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friend = new_phone(), new_phone()
+    s = SessionProcess("fidelity-calls", tmp_path / "profile", plain.url, tmp_path / "calls.log")
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        call_id = control.ring(phone, friend, video=True)
+        call = s.expect("call")["call"]
+        assert (call["id"], call["from"], call["is_video"], call["is_group"]) == (call_id, f"{friend}@c.us", True,
+                                                                                  False)
+        assert call["from_lid"] == control.lid(friend)  # the caller's number showed: both ids known
+        assert call["ts"] == control.calls(friend)[0]["t"] * 1000
+        s.send({"cmd": "call", "id": "k1", "action": "reject", "call_id": call_id})
+        assert s.expect("action_done", id="k1")["result"] == {"call_id": call_id, "from": f"{friend}@c.us"}
+        wait_for(lambda: [c["state"] for c in control.calls(friend)] == ["rejected"], what="the caller to see it")
+
+        # Where whatsapp-web.js casts anyway, ours refuses and casts nothing.
+        missed = control.ring(phone, friend)
+        assert s.expect("call", match=lambda e: e["call"]["id"] == missed)["call"]["is_video"] is False
+        control.hang_up(missed)
+        tries = iter(range(1000))
+
+        def refused_as_ended() -> bool:  # once the page has seen the call end (it learns it a moment later)
+            cid = f"k2-{next(tries)}"
+            s.send({"cmd": "call", "id": cid, "action": "reject", "call_id": missed})
+            return s.expect(("action_done", "action_failed"), id=cid).get("reason") == "call_ended"
+
+        wait_for(refused_as_ended, what="the page to see the call end")
+        s.send({"cmd": "call", "id": "k3", "action": "reject", "call_id": "ABCDEF0123"})
+        assert s.expect("action_failed", id="k3")["reason"] == "unknown_call"
+        assert [c["state"] for c in control.calls(friend)] == ["rejected", "missed"]
+    finally:
+        assert s.stop() == 0
+    assert len([e for e in s.seen if e["event"] == "call"]) == 2  # once each
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+# ------------------------------------------------- typing and the chat list
+MUTE_UNTIL = 4_102_444_800_000  # 2100-01-01, in ms
+
+
+def chat_states_shown(control: Control, phone: str, chat: str, wanted: str) -> None:
+    wait_for(lambda: control.chat_states(phone)["now"].get(chat) == wanted, what=f"the other side to see {wanted}")
+
+
+def test_whatsapp_web_js_goes_online_types_and_archives_pins_mutes_chats(stand_in, tmp_path):
+    """whatsapp-web.js's own sendPresenceAvailable and
+    sendPresenceUnavailable; Chat.sendStateTyping, sendStateRecording,
+    clearState, archive, unarchive, pin (three at most: the fourth answers
+    false), unpin, mute (until a date, and for ever) and unmute on the
+    stand-in: what other phones and the account's phone see."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
+    chat = friends[0]
+    client = WwebjsClient(tls.port, tmp_path / "auth", "chats")
+    refs = iter(range(100))
+
+    def do(op: str, on: str = chat, **extra):
+        ref = f"c{next(refs)}"
+        client.send({"cmd": "chat", "ref": ref, "chat_id": on, "op": op, **extra})
+        return client.expect("chat_done", ref=ref)["result"]
+
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        for ref, available in (("on", True), ("off", False), ("on-again", True)):
+            client.send({"cmd": "presence", "ref": ref, "available": available})
+            client.expect("presence_sent", ref=ref)
+        assert [c["state"] for c in control.presence(phone)["changes"]] == ["available", "unavailable", "available"]
+        for op, shown in (("sendStateTyping", "composing"), ("sendStateRecording", "recording"),
+                          ("clearState", "paused")):
+            assert do(op) is True
+            chat_states_shown(control, phone, chat, shown)  # whatsapp-web.js does not wait for the page
+
+        assert do("archive") is True and control.chats(phone)[chat]["archive"] is True
+        assert do("unarchive") is False and control.chats(phone)[chat]["archive"] is False
+        assert [do("pin", on=f) for f in friends] == [True, True, True, False]  # three at most
+        assert [control.chats(phone).get(f, {}).get("pin", 0) > 0 for f in friends] == [True, True, True, False]
+        assert do("unpin") is False and control.chats(phone)[chat]["pin"] == 0
+        assert do("mute", until=MUTE_UNTIL) == {"isMuted": True, "muteExpiration": MUTE_UNTIL // 1000}
+        assert control.chats(phone)[chat]["mute"] == MUTE_UNTIL // 1000
+        assert do("mute") == {"isMuted": True, "muteExpiration": -1}
+        assert do("unmute") == {"isMuted": False, "muteExpiration": 0} and control.chats(phone)[chat]["mute"] == 0
+    finally:
+        assert client.stop() == 0
+    assert [e for e in client.seen if e["event"] in ("page_error", "init_error", "chat_failed",
+                                                   "presence_failed")] == []
+
+
+def test_our_session_walks_the_same_presence_and_chat_steps(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone, friends = new_phone(), [f"{new_phone()}@c.us" for _ in range(4)]
+    chat = friends[0]
+    s = SessionProcess("fidelity-chats", tmp_path / "profile", plain.url, tmp_path / "chats.log")
+    ids = iter(range(100))
+
+    def do(action: str, on: str = chat, **extra) -> dict:
+        cid = f"c{next(ids)}"
+        s.send({"cmd": "chat", "id": cid, "action": action, "chat_id": on, **extra})
+        return s.expect(("action_done", "action_failed"), id=cid)
+
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        for cid, state in (("on", "available"), ("off", "unavailable"), ("on-again", "available")):
+            s.send({"cmd": "presence", "id": cid, "state": state})
+            assert s.expect("action_done", id=cid)["result"] == {"state": state}
+        assert [c["state"] for c in control.presence(phone)["changes"]] == ["available", "unavailable", "available"]
+        for action, shown in (("typing", "composing"), ("recording", "recording"), ("paused", "paused")):
+            assert do(action)["result"] == {}
+            assert control.chat_states(phone)["now"][chat] == shown  # done once the page sent it
+
+        assert do("archive")["result"]["archived"] is True and control.chats(phone)[chat]["archive"] is True
+        assert do("unarchive")["result"]["archived"] is False and control.chats(phone)[chat]["archive"] is False
+        assert [do("pin", on=f)["result"]["pinned"] for f in friends[:3]] == [True] * 3
+        refused = do("pin", on=friends[3])
+        assert (refused["event"], refused["reason"]) == ("action_failed", "too_many_pinned")
+        assert [control.chats(phone).get(f, {}).get("pin", 0) > 0 for f in friends] == [True, True, True, False]
+        assert do("pin", on=friends[1])["result"]["pinned"] is True  # pinned already: done, nothing changes
+        assert do("unpin")["result"]["pinned"] is False and control.chats(phone)[chat]["pin"] == 0
+        assert do("mute", until=MUTE_UNTIL)["result"]["mute_expiration"] == MUTE_UNTIL // 1000
+        assert control.chats(phone)[chat]["mute"] == MUTE_UNTIL // 1000
+        assert do("mute")["result"]["mute_expiration"] == -1
+        past = do("mute", until=1_000_000_000_000)
+        assert (past["event"], past["reason"]) == ("action_failed", "bad_until")
+        assert control.chats(phone)[chat]["mute"] == -1  # nothing changed
+        assert do("unmute")["result"]["mute_expiration"] == 0 and control.chats(phone)[chat]["mute"] == 0
     finally:
         assert s.stop() == 0
     wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

@@ -1,5 +1,7 @@
-"""The action desk: ``message_action`` (react, read, edit, revoke) and
-``check_number``, from the moment they reach this node to their answer.
+"""The action desk: ``message_action`` (react, read, edit, revoke),
+``check_number`` and the commands of ``chatcommands.py`` (``call_action``,
+``chat_action``, ``set_presence``),
+from the moment they reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a
   session coming back by itself (linked, ``starting`` or ``restarting``)
@@ -18,6 +20,11 @@
   message already deleted for everyone is answered done), so none of this
   needs the send desk's records.
 
+Other parts of the node ask it too (:meth:`ActionDesk.ask`): a command of
+their own, with no delivery behind it, whose outcome is handed to a
+function of theirs instead of being published (a call rejected by the
+session's settings, ``calls.py``).
+
 It also passes on what sessions tell of messages: ``ack`` as
 ``message_ack_instance``, ``reaction`` as ``message_reaction_instance``,
 ``message_edit`` as ``message_edit_instance``, ``message_revoke`` as
@@ -32,10 +39,11 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from sessionproc.protocol import SEND_REFUSED_STOPPING
 
+from . import chatcommands
 from . import states as S
 from .commands import Command
 
@@ -55,15 +63,23 @@ class Sessions(Protocol):
     def get(self, key: str) -> S.SessionRecord | None: ...
 
 
+# What a part of the node that asked gets: (result, None) once done, or
+# (None, reason) when it failed.
+Then = Callable[[dict | None, str | None], None]
+
+
 @dataclass
 class Pending:
     command: Command
-    delivery: object
+    delivery: object  # None: asked by a part of the node, answered through ``then``
     hold_until: float = 0.0
+    then: Then | None = None
 
 
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
+    if cmd.name in chatcommands.COMMANDS:
+        return chatcommands.pipe_command(cmd, child_id)
     if cmd.name == "check_number":
         return {"cmd": "check_number", "id": child_id, "phone": cmd.phone}
     line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
@@ -78,6 +94,8 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a command done, and its body."""
+    if cmd.name in chatcommands.COMMANDS:
+        return chatcommands.answer(key, cmd, result)
     if cmd.name == "check_number":
         return "number_checked_instance", {"key": key, "phone": cmd.phone, "registered": bool(result.get("registered")),
                                            "wid": result.get("wid"), "command_id": cmd.command_id}
@@ -110,6 +128,15 @@ class ActionDesk:
         else:
             self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
 
+    def ask(self, cmd: Command, then: Then) -> None:
+        """Carry out a command of the node's own at once, for a ready
+        session only (it is never held); ``then`` gets its outcome."""
+        rec = self.sessions.get(cmd.key)
+        if rec is None or rec.state != S.READY:
+            then(None, "not_ready")
+            return
+        self._dispatch(rec, Pending(cmd, None, then=then))
+
     def _dispatch(self, rec: S.SessionRecord, p: Pending) -> None:
         child_id = f"a{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
@@ -127,13 +154,18 @@ class ActionDesk:
 
     def _on_done(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
-        if p is not None:
+        if p is not None and p.then is not None:
+            p.then(event["result"], None)
+        elif p is not None:
             name, body = answer(rec.key, p.command, event["result"])
             self.bus.emit_then_ack(name, body, p.delivery)
 
     def _on_failed(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         p = self._inflight.get(rec.key, {}).pop(event["id"], None)
         if p is None:
+            return
+        if p.then is not None:
+            p.then(None, event["reason"])
             return
         if event["reason"] == SEND_REFUSED_STOPPING:
             # Refused because the process was told to stop before it began:
@@ -169,7 +201,10 @@ class ActionDesk:
         key = change.key
         if change.new in GONE:
             for p in self._inflight.pop(key, {}).values():
-                self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
+                if p.then is not None:
+                    p.then(None, "session_gone")  # a moment that has passed: not asked again
+                else:
+                    self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
         if change.new == S.READY:
             rec = self.sessions.get(key)
             for p in self._held.pop(key, ()):

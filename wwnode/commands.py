@@ -24,7 +24,7 @@ from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
-from . import sessionsettings
+from . import chatcommands, sessionsettings
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
 from .sessionsettings import SessionSettings
@@ -49,11 +49,11 @@ class Command:
     key: str
     command_id: str | None = None
     logout: bool = False  # destroy_instance
-    chat_id: str = ""  # send_message
+    chat_id: str = ""  # send_message, chat_action
     text: str = ""  # send_message
     quoted_message_id: str = ""  # send_message: a reply to that message
     mentions: tuple[str, ...] = ()  # send_message: the ids the text mentions
-    action: str = ""  # message_action: react, read, edit or revoke
+    action: str = ""  # message_action: react, read, edit or revoke; call_action, chat_action
     message_id: str = ""  # message_action
     emoji: str = ""  # message_action react; "" takes a reaction back
     for_me: bool = False  # message_action revoke: delete for this device only
@@ -66,6 +66,9 @@ class Command:
     content: dict | None = None
     settings: SessionSettings | None = None  # create_instance: the session's settings, whole
     settings_change: dict | None = None  # update_settings: the fields given, checked (None: back to the default)
+    call_id: str = ""  # call_action: the call, as call_instance named it
+    until: int | None = None  # chat_action mute: until when (ms since the epoch); None: for ever
+    presence: str = ""  # set_presence: available or unavailable
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -241,6 +244,9 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("message_action", _action_fields, routed=True),
     Spec("check_number", _check_number_fields, routed=True),
     Spec("update_settings", _update_settings_fields, routed=True),
+    Spec("call_action", chatcommands.call_action_fields, routed=True),
+    Spec("chat_action", chatcommands.chat_action_fields, routed=True),
+    Spec("set_presence", chatcommands.presence_fields, routed=True),
 )}
 
 

@@ -26,6 +26,11 @@ def _message(m: dict) -> str:
     return f"from={sender} type={m.get('type', '?')} body={_short(m.get('body', ''))!s}"
 
 
+def _call(c: dict) -> str:
+    kind = ("video" if c.get("is_video") else "voice") + ("-group" if c.get("is_group") else "")
+    return f"call={kind} from={c.get('from', '?')} call_id={c.get('id', '?')}"
+
+
 def describe(event: dict) -> str:
     ts = event.get("ts")
     clock = time.strftime("%H:%M:%S", time.localtime(ts / 1000)) + f".{int(ts) % 1000:03d}" \
@@ -39,6 +44,8 @@ def describe(event: dict) -> str:
             continue
         if field == "message" and isinstance(value, dict):
             parts.append(_message(value))
+        elif field == "call" and isinstance(value, dict):
+            parts.append(_call(value))
         elif field == "qr":
             parts.append(f"qr={_short(value)[:24]}...")
         else:

@@ -12,6 +12,7 @@ from .actions import ActionDesk
 from .admission import Admission, LoadReader
 from .blobstore import BlobStore, open_blob_store
 from .blobstore import identity as blob_identity
+from .calls import CallDesk, CallReply
 from .amqp.consumer import Consumer
 from .amqp.publisher import Publisher
 from .amqp.topology import Delivery
@@ -150,6 +151,10 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                      pace=SendPace(lambda key: settings.current(key).pacing),
                      paced_limit=max(1, cfg.command_prefetch // 2))
     actions = ActionDesk(cfg.send_hold, bus, sessions)
+    # The per-session settings reject calls (``reject_calls``) and answer the
+    # caller (``call_reply``) through it.
+    calls = CallDesk(bus, actions, rejects=lambda key, call: settings.current(key).reject_calls,
+                     rejected=CallReply(publisher, lambda key: settings.current(key).call_reply).send)
     pairing = Pairing(store, bus, sessions)
     if blobs is None:
         blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
@@ -200,13 +205,16 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "message_action": actions.take,
         "check_number": actions.take,
         "update_settings": settings.update,
+        "call_action": actions.take,
+        "chat_action": actions.take,
+        "set_presence": actions.take,
     }, Unavailable, may_create=gate.may_create, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse},
         # A command for a key lost with its node waits for the failover's
         # new owner as a send waits for a session that restarts.
         failover_wait=cfg.send_hold if failover else 0.0,
         failover_due=failover.due if failover else (lambda key: False))
-    handlers = event_table(sessions, sends, health, bus, actions, pairing, inbound)
+    handlers = event_table(sessions, sends, health, bus, actions, calls, pairing, inbound)
     endpoint = metrics(readings, cfg.metrics_addr)  # /metrics and /healthz, from threads reading ``readings``
     # Which nodes share this one's blob store (a drain moves logins only
     # between them; ``wwnode drain`` reads it), and where its metrics are.

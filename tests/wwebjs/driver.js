@@ -25,10 +25,18 @@
 //   {"cmd": "send_contacts", "ref": R, "chat_id": C, "ids": [ID]} -> "sent" or "send_failed"
 //                                                    (Client.getContactById, then sendMessage of the Contact,
 //                                                    or of the list of them for several)
+//   {"cmd": "reject_call", "ref": R, "id": I}         -> "call_rejected" {ref} or "reject_failed" (Call.reject)
+//   {"cmd": "chat", "ref": R, "chat_id": C, "op": O, "until": MS} -> "chat_done" {ref, result} or "chat_failed"
+//                                                    (Client.getChatById, then Chat's O: sendStateTyping,
+//                                                    sendStateRecording, clearState, archive, unarchive,
+//                                                    pin, unpin, mute (until a Date, if given), unmute)
+//   {"cmd": "presence", "ref": R, "available": B}   -> "presence_sent" {ref, result} or "presence_failed"
+//                                                    (Client.sendPresenceAvailable / sendPresenceUnavailable)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id; S: one it sent, by its id.)
 // Besides "message", every "message_create" (own messages included), "message_edit",
-// "message_revoke_everyone" and "vote_update" ({voter, selected: [names], localIds, poll}) is an event.
+// "message_revoke_everyone", "vote_update" ({voter, selected: [names], localIds, poll}) and "call"
+// ({id, from, isVideo, isGroup, fromMe}; I: its id) is an event.
 // Messages carry their location, vCards and poll fields where they have them.
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
@@ -89,6 +97,12 @@ client.on('vote_update', (v) => emit('vote_update', {
   voter: v.voter, selected: v.selectedOptions.map((o) => o.name), localIds: v.selectedOptions.map((o) => o.localId),
   poll: v.parentMessage && v.parentMessage.id ? v.parentMessage.id._serialized : null,
 }));
+
+const calls = new Map();  // id -> Call, for reject
+client.on('call', (call) => {
+  calls.set(call.id, call);
+  emit('call', { id: call.id, from: call.from, isVideo: call.isVideo, isGroup: call.isGroup, fromMe: call.fromMe });
+});
 
 async function handle(cmd) {
   if (cmd.cmd === 'send') {
@@ -171,6 +185,31 @@ async function handle(cmd) {
       emit('sent', { ref: cmd.ref, id: msg.id._serialized, type: msg.type });
     } catch (e) {
       emit('send_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'reject_call') {
+    try {
+      await calls.get(cmd.id).reject();
+      emit('call_rejected', { ref: cmd.ref });
+    } catch (e) {
+      emit('reject_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'chat') {
+    try {
+      const chat = await client.getChatById(cmd.chat_id);
+      const ops = ['sendStateTyping', 'sendStateRecording', 'clearState', 'archive', 'unarchive', 'pin', 'unpin',
+                   'mute', 'unmute'];
+      if (!ops.includes(cmd.op)) throw new Error('unknown chat op ' + cmd.op);
+      const result = cmd.op === 'mute' && cmd.until ? await chat.mute(new Date(cmd.until)) : await chat[cmd.op]();
+      emit('chat_done', { ref: cmd.ref, result: result === undefined ? null : result });
+    } catch (e) {
+      emit('chat_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+  } else if (cmd.cmd === 'presence') {
+    try {
+      const result = cmd.available ? await client.sendPresenceAvailable() : await client.sendPresenceUnavailable();
+      emit('presence_sent', { ref: cmd.ref, result: result === undefined ? null : result });
+    } catch (e) {
+      emit('presence_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
     }
   } else if (cmd.cmd === 'destroy') {
     await destroy();

@@ -13,7 +13,7 @@ from .settings import Settings
 
 # The page's parts, joined into the one script it loads.
 SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page_lids.js", "page_edits.js", "page_media.js",
-                "page_content.js", "page_chatstate.js", "page.js")
+                "page_content.js", "page_calls.js", "page_presence.js", "page_chatlist.js", "page.js")
 
 
 def _asset(name: str) -> bytes:

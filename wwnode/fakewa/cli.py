@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds after sending in which the page lets a message be edited (default %(default)s)")
     p.add_argument("--revoke-window", type=float, default=defaults.revoke_window, metavar="S",
                    help="... and deleted for everyone (default %(default)s)")
+    p.add_argument("--ring-timeout", type=float, default=defaults.ring_timeout, metavar="S",
+                   help="seconds a call rings before it is missed (default %(default)s)")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a self-signed certificate for web.whatsapp.com, localhost and 127.0.0.1")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(qr_first=args.qr_first, qr_next=args.qr_next, qr_count=args.qr_count,
                             sync_delay=args.sync_delay, auto_delivered=args.auto_delivered, auto_read=args.auto_read,
                             drop_modules=tuple(args.drop_module), edit_window=args.edit_window,
-                            revoke_window=args.revoke_window, **weight)
+                            revoke_window=args.revoke_window, ring_timeout=args.ring_timeout, **weight)
     except ValueError as e:
         p.error(str(e))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -132,6 +132,43 @@ class Control:
         return self._call("POST", "votes", {"to": to, "from": voter, "message_id": message_id,
                                             "selected": selected})["id"]
 
+    def ring(self, to: str, caller: str, video: bool = False, group: str | None = None) -> str:
+        """``caller`` calls ``to`` (a video call, or a call in ``group``);
+        ``to``'s open pages see it ring.  Returns the call's id."""
+        body = {"to": to, "from": caller, "video": video}
+        if group is not None:
+            body["group"] = group
+        return self._call("POST", "calls", body)["id"]
+
+    def hang_up(self, call_id: str) -> None:
+        """The caller gives up before anyone answered: a missed call."""
+        self._call("POST", "calls/end", {"call_id": call_id})
+
+    def calls(self, phone: str) -> list[dict]:
+        """The calls ``phone`` made or got: [{"id", "from", "to", "video",
+        "group", "t", "state"}], ``state`` ``ringing``, ``rejected`` or
+        ``missed`` (what the caller saw)."""
+        return self._call("GET", "calls?" + urllib.parse.urlencode({"phone": phone}))["calls"]
+
+    def chat_states(self, phone: str) -> dict:
+        """What the browsers linked to ``phone`` showed of typing and
+        recording: {"states": [{"chat", "state", "t"}], "now": {chat:
+        state}}, ``now`` being what the other side of each chat sees now
+        (``composing``, ``recording`` or ``paused``)."""
+        return self._call("GET", "chatstates?" + urllib.parse.urlencode({"from": phone}))
+
+    def presence(self, phone: str) -> dict:
+        """What other phones see of ``phone``'s account: {"presence":
+        "available", "unavailable" or None (never said), "changes":
+        [{"state", "t"}]}."""
+        return self._call("GET", "presence?" + urllib.parse.urlencode({"phone": phone}))
+
+    def chats(self, phone: str) -> dict[str, dict]:
+        """The chats ``phone``'s browsers archived, pinned or muted, as its
+        phone keeps them: {chat: {"archive", "pin", "mute"}}."""
+        listed = self._call("GET", "chats?" + urllib.parse.urlencode({"phone": phone}))["chats"]
+        return {c.pop("chat"): c for c in listed}
+
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""
@@ -187,11 +224,6 @@ class Control:
         """Where the pages' requests came from: ``{"requests": [{"address",
         "method", "path", "device"?}], "devices": {device: phone or None}}``."""
         return self._call("GET", "peers")
-
-    def chatstates_by(self, phone: str) -> list[dict]:
-        """What the devices linked to ``phone`` showed in chats ("typing",
-        "recording", "paused"), in order, with the server's time (``at_ms``)."""
-        return self._call("GET", "chatstates?" + urllib.parse.urlencode({"phone": phone}))["states"]
 
     def seen_by(self, phone: str) -> list[dict]:
         """Chats the browsers linked to ``phone`` marked read: [{"chat", "t"}]."""

@@ -54,7 +54,6 @@ const Stream = new Model({ available: false, mode: 'MAIN', displayInfo: 'OPENING
 const Cmd = new Events();
 const Msg = new Collection(m => m.id._serialized);
 const Chat = new Collection(c => c.id._serialized);
-const Calls = new Collection(c => c.id);
 const OfflineMessageHandler = { progress: 0, getOfflineDeliveryProgress() { return this.progress; } };
 let identity = null;
 let me = undefined;
@@ -73,6 +72,7 @@ function chatFor(wid) {
     chat = new Model(attrs);
     // The chat's own messages: a second collection holding the same models.
     Object.defineProperty(chat, 'msgs', { value: new Collection(m => m.id._serialized) });
+    chatListFields(chat);  // page_chatlist.js: pin, mute
     Chat.add(chat);
   }
   return chat;
@@ -123,7 +123,6 @@ define('WAWebConnModel', { Conn });
 define('WAWebStreamModel', { Stream });
 define('WAWebCmd', { Cmd });
 define('WAWebCollections', { Msg, Chat });
-define('WAWebCallCollection', Calls);
 define('WAWebOfflineHandler', { OfflineMessageHandler });
 define('WAWebSyncGatingUtils', { isPlaceholderMessageResendEnabled: () => false });
 define('WAWebWidFactory', { createWid, createUserWid: (user) => createWid(user + '@c.us') });
@@ -169,7 +168,9 @@ defineMessagingModules();  // page_messaging.js: replies, reactions, number chec
 defineLidModules();  // page_lids.js: LIDs and phone numbers, groups addressed by LID
 defineEditModules();  // page_edits.js: editing and deleting messages
 defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
-defineChatStateModules();  // page_chatstate.js: "typing..." in a chat
+defineCallModules();  // page_calls.js: calls ringing, and rejecting them
+definePresenceModules();  // page_presence.js: typing and recording in a chat
+defineChatListModules();  // page_chatlist.js: archived, pinned and muted chats
 
 defineMediaModules();  // page_media.js
 
@@ -223,6 +224,7 @@ async function startOver() {
   me = undefined;
   meLid = undefined;
   forgetLids();
+  Calls.reset();
   Conn.wid = undefined;
   Socket.hasSynced = false;
   Socket.state = 'OPENING';
@@ -294,6 +296,12 @@ async function handle(event) {
       break;
     case 'vote':
       receiveVote(event);  // page_content.js
+      break;
+    case 'call_offer':
+      receiveCallOffer(event);  // page_calls.js
+      break;
+    case 'call_end':
+      receiveCallEnd(event);
       break;
     case 'lids':
       learnLids(event.pairs);  // the account learned a person's number and LID

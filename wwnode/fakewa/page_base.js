@@ -82,10 +82,13 @@ class Model extends Events {
     for (const c of this._collections) c.trigger(name, ...args);
     return this;
   }
+  // Ids stay Wids, as on the real page: a client that reads the result by
+  // value gets {server, user, _serialized} (whatsapp-web.js's Chat reads
+  // `id._serialized`), one that JSON-encodes it the id string (Wid.toJSON).
   serialize() {
     const out = {};
     for (const [k, v] of Object.entries(this._attrs)) {
-      out[k] = v && typeof v.serialize === 'function' ? v.serialize() : v;
+      out[k] = v && !(v instanceof Wid) && typeof v.serialize === 'function' ? v.serialize() : v;
     }
     return out;
   }

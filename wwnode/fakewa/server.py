@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, contents, media
+from . import assets, calls, chatlist, contents, media, presence
 from .assets import page_modules
 from .tls import self_signed_context
 from .world import BadRequest, NotFound, Settings, World
@@ -319,15 +319,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.world.phone_revokes(body.get("to"), body.get("message_id"))
         self._json(200, {"ok": True})
 
-    # ---------------------------------- chat states (chatstates.py)
-    def page_chatstate(self, query) -> None:
-        body = self._body()
-        self.world.record_chatstate(_str(body, "device"), body.get("chat"), body.get("state"))
-        self._json(200, {"ok": True})
-
-    def sim_chatstates(self, query) -> None:
-        self._json(200, {"states": self.world.chatstates_by(_one(query, "phone"))})
-
     def sim_peers(self, query) -> None:
         self._json(200, self.world.peers())
 
@@ -368,9 +359,11 @@ GET_ROUTES = {
     "/_sim/reactions": _Handler.sim_reactions,
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
-    "/_sim/chatstates": _Handler.sim_chatstates,
     "/_sim/peers": _Handler.sim_peers,
     **media.GET_ROUTES,
+    **calls.GET_ROUTES,
+    **presence.GET_ROUTES,
+    **chatlist.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -400,9 +393,11 @@ POST_ROUTES = {
     "/_wa/revoke": _Handler.page_revoke,
     "/_sim/edit": _Handler.sim_edit,
     "/_sim/revoke": _Handler.sim_revoke,
-    "/_wa/chatstate": _Handler.page_chatstate,
     **media.POST_ROUTES,
     **contents.POST_ROUTES,
+    **calls.POST_ROUTES,
+    **presence.POST_ROUTES,
+    **chatlist.POST_ROUTES,
 }
 
 

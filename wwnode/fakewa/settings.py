@@ -53,6 +53,10 @@ class Settings:
     # minutes to edit and about 60 hours to delete for everyone.
     edit_window: float = 15 * 60
     revoke_window: float = 60 * 3600
+    # Seconds a call rings before it is missed, when nobody rejects it and
+    # the caller does not hang up first.  Nothing read here tells the real
+    # service's figure; a minute is about what phones ring.
+    ring_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if not (self.qr_first > 0 and self.qr_next > 0 and self.keepalive > 0):
@@ -61,6 +65,8 @@ class Settings:
             raise ValueError("qr_count must be at least 1")
         if not 0 <= self.sync_delay <= 600:
             raise ValueError("sync_delay must be from 0 to 600 seconds")
+        if not 0 < self.ring_timeout <= 3600:
+            raise ValueError("ring_timeout must be more than 0 and at most 3600 seconds")
         for name in ("edit_window", "revoke_window"):
             if not 0 <= getattr(self, name) <= 10 * 365 * 86400:
                 raise ValueError(f"{name} must be from 0 seconds to ten years")

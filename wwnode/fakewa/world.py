@@ -33,8 +33,9 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .calls import CallWorld
+from .chatlist import ChatListWorld
 from .contents import ContentWorld
-from .chatstates import ChatStateWorld
 from .peers import PeerWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
@@ -43,6 +44,7 @@ from .links import Device, Link
 from .messaging import MessagingWorld, check_group, new_message_id
 from .media import MediaStore
 from .outbox import Outbox
+from .presence import PresenceWorld
 from .settings import PLATFORMS, PUSHNAME_MAX, Settings
 
 __all__ = ["BadRequest", "NotFound", "Settings", "World"]
@@ -58,7 +60,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatStateWorld, PeerWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWorld, PresenceWorld, ChatListWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -68,8 +70,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatStateWorld, P
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
         self._init_contents()
-        self._init_chatstates()
         self._init_peers()
+        self._init_calls()
+        self._init_presence()
+        self._init_chat_list()
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
@@ -108,9 +112,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatStateWorld, P
     def advance(self, link: Link, now: float) -> float | None:
         """Rotate the QR code, end the sync, send scheduled receipts when
         their time is up; return seconds to the next deadline, or None when
-        nothing is scheduled."""
+        nothing is scheduled.  Calls ring out here too (calls.py)."""
         with self._lock:
             self._send_due_receipts(now)
+            self._end_due_calls(now)
             if link.mode == "qr" and link.ref_deadline is not None and now >= link.ref_deadline:
                 if link.refs_shown >= self.settings.qr_count:
                     link.mode = "idle"
@@ -127,7 +132,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatStateWorld, P
                     link.push({"type": "synced"})
             deadlines = [d for d in (link.ref_deadline if link.mode == "qr" else None,
                                      link.sync_steps[0][0] if link.mode == "paired" and link.sync_steps else None,
-                                     self._outbox.next_due()) if d is not None]
+                                     self._outbox.next_due(), self._next_ring_end()) if d is not None]
             return max(0.0, min(deadlines) - now) if deadlines else None
 
     @staticmethod
