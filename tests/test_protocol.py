@@ -94,7 +94,10 @@ def test_every_line_the_node_writes_a_session_is_one_the_session_reads(tmp_path)
             ("message_action", {"key": "k", "action": "edit", "message_id": ours, "text": "fixed"}),
             ("message_action", {"key": "k", "action": "revoke", "message_id": ours, "for_me": True}),
             ("check_number", {"key": "k", "phone": "5511999990003"}),
-            ("update_settings", {"key": "k", "settings": {"ignore": ["groups"]}})):
+            ("update_settings", {"key": "k", "settings": {"ignore": ["groups"]}}),
+            ("call_action", {"key": "k", "call_id": "3A1B2C3D4E5F6071", "action": "reject"}),
+            ("chat_action", {"key": "k", "chat_id": chat, "action": "mute", "until": 1_900_000_000_000}),
+            ("set_presence", {"key": "k", "state": "available"})):
         rig.dispatch.on_command(delivery(queue, body), 1.0)
     media = next(c for c in rig.node.chores if isinstance(c, MediaDesk))
     wait_for(lambda: all(e.future.done() for q in media._waiting.values() for e in q), what="the photo prepared")
