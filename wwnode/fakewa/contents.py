@@ -62,21 +62,24 @@ class ContentWorld:
         and ``name`` (saved in the account's contacts) where there are."""
         if not isinstance(wid, str) or not PERSON_RE.match(wid):
             raise BadRequest("wid must be <digits>@c.us or <digits>@lid")
-        user, _, server = wid.partition("@")
         with self._lock:
-            account = self._linked_device(device_id).phone
-            phone = user if server == "c.us" else self.lids.phone_of(user)
-            info: dict = {"wid": wid}
-            if phone is None:
-                return info
-            if server == "c.us" or self.lids.knows(account, phone):
-                info["pn"] = pn_wid(phone)
-            if phone in self._phones:
-                info |= {"pushname": self._phones[phone]["pushname"], "registered": True}
-            name = self._contents["names"].get((account, phone))
-            if name:
-                info["name"] = name
+            return self._contact_info(self._linked_device(device_id).phone, wid)
+
+    def _contact_info(self, account: str, wid: str) -> dict:
+        """Under the lock: what ``account``'s pages may know of a person."""
+        user, _, server = wid.partition("@")
+        phone = user if server == "c.us" else self.lids.phone_of(user)
+        info: dict = {"wid": wid}
+        if phone is None:
             return info
+        if server == "c.us" or self.lids.knows(account, phone):
+            info["pn"] = pn_wid(phone)
+        if phone in self._phones:
+            info |= {"pushname": self._phones[phone]["pushname"], "registered": True}
+        name = self._contents["names"].get((account, phone))
+        if name:
+            info["name"] = name
+        return info
 
     # -------------------------------------------------- the control API
     def name_contact(self, phone, contact, name) -> None:

@@ -22,9 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, contents, media
+from . import assets, chats, contents, groups, media
 from .assets import page_modules
 from .tls import self_signed_context
+from .errors import Forbidden
 from .world import BadRequest, NotFound, Settings, World
 
 log = logging.getLogger("fakewa")
@@ -92,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": str(e)})
         except NotFound as e:
             self._json(404, {"error": str(e)})
+        except Forbidden as e:
+            self._json(403, {"error": str(e)})
 
     def do_GET(self) -> None:
         self._dispatch(GET_ROUTES)
@@ -354,6 +357,8 @@ GET_ROUTES = {
     "/_sim/seen": _Handler.sim_seen,
     "/_sim/received": _Handler.sim_received,
     **media.GET_ROUTES,
+    **chats.GET_ROUTES,
+    **groups.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -385,6 +390,8 @@ POST_ROUTES = {
     "/_sim/revoke": _Handler.sim_revoke,
     **media.POST_ROUTES,
     **contents.POST_ROUTES,
+    **chats.POST_ROUTES,
+    **groups.POST_ROUTES,
 }
 
 

@@ -33,7 +33,9 @@ import threading
 import time
 
 from .errors import BadRequest, NotFound
+from .chats import ChatsWorld, sent_as_message
 from .contents import ContentWorld
+from .groups import GroupWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
 from .lidworld import LidWorld
@@ -56,7 +58,7 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatsWorld, GroupWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -66,6 +68,8 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
         self._send_modes: dict[str, tuple[str, float]] = {}
         self._init_messaging()
         self._init_contents()
+        self._init_chats()  # what each account has: chats, messages, pictures (chats.py)
+        self._init_groups()  # groups, their members and rules (groups.py)
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
@@ -146,6 +150,9 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
         # ids, with the pairing, as the real page syncs them.
         link.push({"type": "paired", "wid": wid(phone), "lid": lid_wid(self.lids.of(phone)), "restored": restored,
                    "lids": self.lids.pairs_known_to(phone), "lid_groups": self.lids.lid_groups(), **info})
+        # What the account has (chats, their latest messages, contacts),
+        # as the page has it from its store and the phone's history sync.
+        link.push(self._history_event(link.device))
         link.sync_steps = [(now + self.settings.sync_delay, "synced")]
         if restored:
             link.push({"type": "offline", "progress": 0})
@@ -184,7 +191,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, extra, media))
+            self._check_write(device.phone, to)  # a group's rules (groups.py)
+            record = self._outbox.record(device.phone, msg_id, to, body, t, now, extra, media)
+            self.history.add(device.phone, sent_as_message(device.phone, record))
+            return dict(record)
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
@@ -284,6 +294,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld):
         return msg["id"]
 
     def _push_message(self, phone: str, msg: dict) -> None:
+        self.history.add(phone, msg)  # the account has it, whichever page is open
         for device in self._linked_devices(phone):
             device.pending[msg["id"]] = msg
             if device.link is not None and device.link.mode == "paired":
