@@ -26,7 +26,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "query")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -35,14 +35,14 @@ WHEN_SYNCED = "synced"
 # lacks them fails that one feature (a media send fails ``page_error``, an
 # inbound file comes with ``media.error``, a message comes without the
 # other id of its sender, an edit fails ``page_error``, a location or
-# contact cards fail ``page_error``, poll votes are not reported), not the
-# whole session.
+# contact cards fail ``page_error``, poll votes are not reported, a query
+# fails ``page_error``), not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
-                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE}
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "query": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,20 @@ SURFACE: tuple[Need, ...] = (
     # Votes on polls (polls.js): the page stores each through its vote
     # table, which whatsapp-web.js's vote_update wraps too.
     need("poll_vote", "WAWebAddonPollVoteTableMode", "pollVoteTableMode.bulkUpsert"),
+    # Reading back what the account has (readback.js), as whatsapp-web.js's
+    # getChats, fetchMessages, getContacts, group metadata,
+    # getContactLidAndPhone and getProfilePicUrl read it.
+    need("query", "WAWebCollections", "Chat.getModelsArray"),
+    need("query", "WAWebChatLoadMessages", "loadEarlierMsgs"),
+    need("query", "WAWebCollections", "Contact.getModelsArray"),
+    need("query", "WAWebContactGetters", "getName"),
+    need("query", "WAWebContactGetters", "getPushname"),
+    need("query", "WAWebFrontendContactGetters", "getIsMyContact"),
+    either("query", Member("WAWebCollections", "GroupMetadata.update"),
+           Member("WAWebCollections", "WAWebGroupMetadataCollection.update")),
+    need("query", "WAWebApiContact", "getPhoneNumber"),
+    need("query", "WAWebApiContact", "getCurrentLid"),
+    need("query", "WAWebContactProfilePicThumbBridge", "requestProfilePicFromServer"),
 )
 
 

@@ -41,6 +41,16 @@ Commands (node -> session, on stdin)
 ``{"cmd": "check_number", "id": C, "phone": "5511..."}``
     Whether the number has WhatsApp: ``action_done`` with ``result``
     ``{"registered": B, "wid": W or null}`` (the id to write to).
+``{"cmd": "query", "id": C, "what": W, "chat_id"?: CH, "ids"?: [...], "limit"?: N, "before"?: B}``
+    Read back what the account has (``queries.py`` gives the rules,
+    ``readback.py`` does it): ``W`` is ``chats``, ``messages`` (of chat
+    ``CH``, newest first), ``contacts``, ``group`` (``CH``), ``ids`` (of
+    the people listed) or ``profile_picture`` (of ``CH``).  Answered by
+    ``action_done`` with ``result`` ``{"items": [...], "more": B}``: one
+    page, at most ``N`` items and ``queries.MAX_ANSWER_BYTES`` of JSON;
+    ``before``, the last item's id, asks for the next.  Or
+    ``action_failed`` (``unknown_chat``, ``unknown_group``,
+    ``unknown_before``, ...).  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -184,9 +194,9 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "query")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "query"})
 ACTIONS = ("react", "read", "edit", "revoke")
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
@@ -349,6 +359,8 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("edit needs a string text")
         if cmd["action"] == "revoke" and not isinstance(cmd.get("for_me", False), bool):
             raise BadCommand("revoke's for_me must be true or false")
+    if name == "query" and not isinstance(cmd.get("what"), str):
+        raise BadCommand("query needs a string what")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

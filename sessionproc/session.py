@@ -31,7 +31,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, contents, pageapi
+from . import actions, browser, contents, pageapi, readback
 from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
                           SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
@@ -51,6 +51,9 @@ BINDING = "__wwnodeEmit"
 
 # Why a send may be refused before anything went out (the page's own words).
 SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
+
+# Who carries out a page command other than a send (actions.py: the rest).
+PERFORMERS = {"query": readback.perform}
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
@@ -351,7 +354,7 @@ class Session:
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
-        event = actions.perform(self.driver, cmd, self.opts.send_timeout)
+        event = PERFORMERS.get(cmd["cmd"], actions.perform)(self.driver, cmd, self.opts.send_timeout)
         log.info("%s %s: %s", cmd["cmd"], cmd["id"], event.get("reason") or "done")
         return event
 

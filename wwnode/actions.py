@@ -1,5 +1,6 @@
-"""The action desk: ``message_action`` (react, read, edit, revoke) and
-``check_number``, from the moment they reach this node to their answer.
+"""The action desk: ``message_action`` (react, read, edit, revoke),
+``check_number`` and ``query`` (``queries.py``), from the moment they
+reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a
   session coming back by itself (linked, ``starting`` or ``restarting``)
@@ -34,6 +35,7 @@ from typing import Protocol
 
 from sessionproc.protocol import SEND_REFUSED_STOPPING
 
+from . import queries
 from . import states as S
 from .commands import Command
 
@@ -60,8 +62,15 @@ class Pending:
     hold_until: float = 0.0
 
 
+# Commands the desk carries that their own modules describe: each has
+# ``pipe_command(cmd, child_id)`` and ``answer(key, cmd, result)``.
+OWN_MODULES = {"query": queries}
+
+
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
+    if cmd.name in OWN_MODULES:
+        return OWN_MODULES[cmd.name].pipe_command(cmd, child_id)
     if cmd.name == "check_number":
         return {"cmd": "check_number", "id": child_id, "phone": cmd.phone}
     line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
@@ -76,6 +85,8 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a command done, and its body."""
+    if cmd.name in OWN_MODULES:
+        return OWN_MODULES[cmd.name].answer(key, cmd, result)
     if cmd.name == "check_number":
         return "number_checked_instance", {"key": key, "phone": cmd.phone, "registered": bool(result.get("registered")),
                                            "wid": result.get("wid"), "command_id": cmd.command_id}

@@ -24,6 +24,7 @@ from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
+from . import queries
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
 
@@ -62,6 +63,8 @@ class Command:
     # send_message's location, contacts or poll instead of text or media
     # (sessionproc/contents.py): {kind: the content checked}, as the session is told of it.
     content: dict | None = None
+    # query (queries.py): {"what", "chat_id"?, "ids"?, "limit"?, "before"?}, checked.
+    query: dict | None = None
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -229,6 +232,7 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("send_message", _send_fields, routed=True, pipe_command="send"),
     Spec("message_action", _action_fields, routed=True, pipe_command="action"),
     Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
+    Spec("query", lambda data, reject: queries.fields(data, reject), routed=True, pipe_command="query"),
 )}
 
 

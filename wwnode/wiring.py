@@ -37,6 +37,7 @@ from .pacing import BootPace, usable_cores
 from .pairing import Pairing
 from .paths import Paths
 from .placement import CreatePriority
+from .queries import QueryDesk
 from .portable import Portable
 from .procs import Processes
 from .restarts import Restarts
@@ -157,6 +158,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "send_message": media.send,
         "message_action": actions.take,
         "check_number": actions.take,
+        "query": QueryDesk(cfg.query_max_items, bus, actions).take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
