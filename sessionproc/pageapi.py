@@ -26,7 +26,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
-        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "query")
+        "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "query", "group")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -36,13 +36,14 @@ WHEN_SYNCED = "synced"
 # inbound file comes with ``media.error``, a message comes without the
 # other id of its sender, an edit fails ``page_error``, a location or
 # contact cards fail ``page_error``, poll votes are not reported, a query
-# fails ``page_error``), not the whole session.
+# or a group action fails ``page_error``), not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
                 "message": WHEN_SYNCED, "send": WHEN_SYNCED, "send_seen": WHEN_SYNCED, "reply": WHEN_SYNCED,
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
-                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "query": ON_USE}
+                "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "query": ON_USE,
+                "group": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,26 @@ SURFACE: tuple[Need, ...] = (
     need("query", "WAWebApiContact", "getPhoneNumber"),
     need("query", "WAWebApiContact", "getCurrentLid"),
     need("query", "WAWebContactProfilePicThumbBridge", "requestProfilePicFromServer"),
+    # Group actions (groups.js), as whatsapp-web.js's createGroup, GroupChat
+    # methods and acceptInvite do them.
+    need("group", "WAWebQueryExistsJob", "queryWidExists"),
+    need("group", "WAWebGroupCreateJob", "createGroup"),
+    need("group", "WAWebGroupQueryJob", "queryAndUpdateGroupMetadataById"),
+    need("group", "WAWebGroupQueryJob", "resetGroupInviteCode"),
+    need("group", "WAWebWidToJid", "widToUserJid"),
+    need("group", "WAWebWidToJid", "widToGroupJid"),
+    need("group", "WASmaxGroupsAddParticipantsRPC", "sendAddParticipantsRPC"),
+    need("group", "WAWebModifyParticipantsGroupAction", "removeParticipants"),
+    need("group", "WAWebModifyParticipantsGroupAction", "promoteParticipants"),
+    need("group", "WAWebModifyParticipantsGroupAction", "demoteParticipants"),
+    need("group", "WAWebGroupModifyInfoJob", "setGroupSubject"),
+    need("group", "WAWebGroupModifyInfoJob", "setGroupDescription"),
+    need("group", "WAWebSetPropertyGroupAction", "setGroupProperty"),
+    need("group", "WAWebMexFetchGroupInviteCodeJob", "fetchMexGroupInviteCode"),
+    need("group", "WAWebGroupInviteJob", "joinGroupViaInvite"),
+    need("group", "WAWebExitGroupAction", "sendExitGroup"),
+    need("group", "WAWebApiContact", "getPhoneNumber"),
+    need("group", "WAWebApiContact", "getCurrentLid"),
 )
 
 

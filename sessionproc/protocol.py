@@ -51,6 +51,17 @@ Commands (node -> session, on stdin)
     ``before``, the last item's id, asks for the next.  Or
     ``action_failed`` (``unknown_chat``, ``unknown_group``,
     ``unknown_before``, ...).  Carried out in order with the sends.
+``{"cmd": "group", "id": C, "action": A, "group_id"?: G, "participants"?: [...], "value"?: V}``
+    A group action (``grouprules.py`` gives the rules, ``groups.py`` does it): ``A`` is
+    ``create``, ``add``, ``remove``, ``promote``, ``demote``, ``subject``,
+    ``description``, ``invite_link``, ``revoke_invite``, ``join``,
+    ``leave`` or ``settings``.  Answered by ``action_done`` with
+    ``result`` (``group_id`` for create and join; ``participants``, one
+    outcome per person, for create, add, remove, promote, demote;
+    ``code`` and ``link`` for invite_link and revoke_invite), or
+    ``action_failed`` (``unknown_group``, ``not_in_group``,
+    ``not_admin``, ``invite_not_found``, ``group_full``, a person's reason
+    when nobody could be added, ...).  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -109,6 +120,14 @@ Events (session -> node, on stdout)
                                                   holds the poll; ``selected_ids`` the options'
                                                   places in the poll (0 first); ``voter_pn`` or
                                                   ``voter_lid`` where the page knows the other id
+``{"event": "group_update", "group_id": G, "type": T, "participants": [...], "by": W}``
+                                                  group ``G`` changed (``T``: join, leave, add,
+                                                  remove, promote, demote, subject,
+                                                  description, settings; ``participants`` whom
+                                                  it concerns, ``by`` who did it, ``by_pn`` or
+                                                  ``by_lid`` where the page knows the other id);
+                                                  ``value``: the new subject or description, or
+                                                  the settings ``{announce, restrict}``
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -194,9 +213,9 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number", "query")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "query", "group")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number", "query"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "query", "group"})
 ACTIONS = ("react", "read", "edit", "revoke")
 
 # A message's ``_serialized`` id: ``{fromMe}_{chat}_{id}``, and in a group
@@ -271,6 +290,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
                   "selected_ids": (list,)},
+    "group_update": {"group_id": (str,), "type": (str,), "participants": (list,), "by": (str, type(None))},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -361,6 +381,8 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("revoke's for_me must be true or false")
     if name == "query" and not isinstance(cmd.get("what"), str):
         raise BadCommand("query needs a string what")
+    if name == "group" and not isinstance(cmd.get("action"), str):
+        raise BadCommand("group needs a string action")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

@@ -31,7 +31,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, contents, pageapi, readback
+from . import actions, browser, contents, groups, pageapi, readback
 from .pagescripts import (CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR, SEND_JS,
                           SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
@@ -53,7 +53,7 @@ BINDING = "__wwnodeEmit"
 SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
 
 # Who carries out a page command other than a send (actions.py: the rest).
-PERFORMERS = {"query": readback.perform}
+PERFORMERS = {"query": readback.perform, "group": groups.perform}
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)

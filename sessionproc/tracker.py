@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
+from . import grouprules
 from .protocol import (
     DEFAULT_BOOT_TIMEOUT,
     ENDING_STATES,
@@ -170,6 +171,13 @@ class Tracker:
         for name in ("voter_pn", "voter_lid"):
             if isinstance(r.get(name), str):
                 event[name] = r[name]
+        return [event]
+
+    def _on_group_update(self, r: dict) -> list[dict]:
+        event = grouprules.update_event(r)
+        if event is None:
+            log.info("group %s: a change %r, not reported", r.get("group_id"), r.get("subtype"))
+            return []
         return [event]
 
     def _on_synced(self, r: dict) -> list[dict]:

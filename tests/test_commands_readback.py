@@ -1,16 +1,18 @@
-"""``query`` without a browser: the checks, each with its own reason, on
-the node and again in the session process; the node's
+"""``query`` and ``group_action`` without a browser: the checks, each with
+its own reason, on the node and again in the session process; the node's
 ``QUERY_MAX_ITEMS``; what a ready session is told and how its answers
-become ``query_result_instance``.  A node assembled around fakes
-(tests/support.py)."""
+become ``query_result_instance`` and ``group_action_done_instance``; a
+group's changes the page reports, as ``group_update_instance``.  A node
+assembled around fakes (tests/support.py)."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from sessionproc import queries, readback
-from sessionproc.protocol import BadCommand, decode_command
+from sessionproc import grouprules, queries, readback
+from sessionproc.protocol import BadCommand, BadEvent, decode_command, decode_event
+from sessionproc.tracker import Tracker
 from support import delivery, node_rig
 from wwnode.commands import Command, Rejected, parse
 from wwnode.config import ConfigError, load
@@ -136,3 +138,107 @@ def test_the_page_is_given_the_query_as_data_with_the_answers_bound():
     assert queries.MAX_ANSWER_BYTES * 2 < 4 * 1024 * 1024  # well inside a session's event line
     with pytest.raises(BadCommand):
         decode_command(orjson.dumps({"cmd": "query", "id": "1"}))
+
+
+# ----------------------------------------------------------- group_action
+def test_a_group_action_is_taken_in_its_one_form():
+    cmd = parse("group_action", body(action="create", value="Team", participants=[CHAT], id="g1"))
+    assert cmd.group == {"action": "create", "participants": [CHAT], "value": "Team"}
+    assert parse("group_action", body(action="create", value="Alone")).group["participants"] == []
+    assert parse("group_action", body(action="join", value="https://chat.whatsapp.com/AbCdEfGh12345678")).group == {
+        "action": "join", "value": "AbCdEfGh12345678"}
+    assert parse("group_action", body(action="settings", group_id=GROUP, value={"announce": True})).group["value"] == {
+        "announce": True}
+    assert parse("group_action", body(action="description", group_id=GROUP, value="")).group["value"] == ""
+    for action in ("invite_link", "revoke_invite", "leave"):
+        assert parse("group_action", body(action=action, group_id=GROUP)).group == {"action": action,
+                                                                                     "group_id": GROUP}
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({}, "missing_field"),
+    ({"action": "explode"}, "bad_action"),
+    ({"action": 1}, "wrong_type"),
+    ({"action": "add", "participants": [CHAT]}, "missing_field"),
+    ({"action": "add", "group_id": CHAT, "participants": [CHAT]}, "bad_group_id"),
+    ({"action": "add", "group_id": GROUP}, "missing_field"),
+    ({"action": "add", "group_id": GROUP, "participants": []}, "bad_participants"),
+    ({"action": "add", "group_id": GROUP, "participants": [CHAT, CHAT]}, "bad_participants"),
+    ({"action": "add", "group_id": GROUP, "participants": ["12@lid"]}, "bad_lid"),
+    ({"action": "add", "group_id": GROUP, "participants": [GROUP]}, "bad_participants"),
+    ({"action": "add", "group_id": GROUP, "participants": "x"}, "wrong_type"),
+    ({"action": "create", "participants": [CHAT]}, "missing_field"),
+    ({"action": "create", "value": " ", "participants": []}, "bad_subject"),
+    ({"action": "create", "value": "x" * 101}, "bad_subject"),
+    ({"action": "subject", "group_id": GROUP, "value": "two\nlines"}, "bad_subject"),
+    ({"action": "create", "group_id": GROUP, "value": "x"}, "bad_group_action"),
+    ({"action": "description", "group_id": GROUP, "value": "x" * 2049}, "bad_description"),
+    ({"action": "join", "value": "https://example.com/AAAAAAAAAA"}, "bad_invite"),
+    ({"action": "settings", "group_id": GROUP, "value": {}}, "bad_settings"),
+    ({"action": "settings", "group_id": GROUP, "value": {"announce": "yes"}}, "bad_settings"),
+    ({"action": "settings", "group_id": GROUP, "value": {"open": True}}, "bad_settings"),
+    ({"action": "leave", "group_id": GROUP, "value": "x"}, "bad_group_action"),
+    ({"action": "leave", "group_id": GROUP, "participants": [CHAT]}, "bad_group_action"),
+])
+def test_a_bad_group_action_is_refused_with_its_own_reason(fields, reason):
+    assert refusal("group_action", **fields) == reason
+    with pytest.raises(grouprules.GroupError) as e:
+        grouprules.check(fields)
+    assert e.value.reason == reason
+
+
+def test_a_group_action_goes_to_the_session_and_a_create_answers_the_new_group(rig):
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    d = take(rig, parse("group_action", body(action="create", value="Team", participants=[CHAT], id="g1")))
+    line = rec.child.sent[-1]
+    assert line == {"cmd": "group", "id": line["id"], "action": "create", "participants": [CHAT], "value": "Team"}
+    decode_command(orjson.dumps(line))
+    people = [{"id": CHAT, "ok": True}]
+    rig.say(rec, {"event": "action_done", "id": line["id"], "result": {"group_id": GROUP, "participants": people}})
+    take(rig, parse("group_action", body(action="invite_link", group_id=GROUP, id="g2")))
+    rig.say(rec, {"event": "action_done", "id": rec.child.sent[-1]["id"],
+                  "result": {"code": "AbCd1234", "link": "https://chat.whatsapp.com/AbCd1234"}})
+    take(rig, parse("group_action", body(action="add", group_id=GROUP, participants=[CHAT], id="g3")))
+    rig.say(rec, {"event": "action_failed", "id": rec.child.sent[-1]["id"], "reason": "not_admin",
+                  "detail": "only admins may add people"})
+    assert rig.broker.events("group_action_done_instance") == [
+        {"key": "k", "action": "create", "group_id": GROUP, "result": {"participants": people}, "command_id": "g1"},
+        {"key": "k", "action": "invite_link", "group_id": GROUP,
+         "result": {"code": "AbCd1234", "link": "https://chat.whatsapp.com/AbCd1234"}, "command_id": "g2"}]
+    assert [(f["reason"], f["command_id"]) for f in rig.broker.events("command_failed")] == [("not_admin", "g3")]
+    rig.broker.confirm_all()
+    assert d.tag in rig.broker.acked
+
+
+def test_a_groups_change_the_page_reports_is_a_group_update_instance(rig):
+    tracker = Tracker("http://wa.test/", 5, was_linked=False)
+    report = {"type": "group_update", "group_id": GROUP, "subtype": "invite", "participants": [CHAT], "by": CHAT,
+              "body": "", "by_lid": "123456789012345@lid", "settings": {"announce": False, "restrict": False}}
+    [event] = tracker.feed(report)
+    assert event == {"event": "group_update", "group_id": GROUP, "type": "join", "participants": [CHAT], "by": CHAT,
+                     "by_lid": "123456789012345@lid"}
+    decode_event(orjson.dumps(event))
+    kinds = {s: tracker.feed({**report, "subtype": s})[0]["type"] for s in ("add", "create", "remove", "leave",
+                                                                           "promote", "demote", "subject",
+                                                                           "description", "announce", "restrict")}
+    assert kinds == {"add": "add", "create": "add", "remove": "remove", "leave": "leave", "promote": "promote",
+                     "demote": "demote", "subject": "subject", "description": "description",
+                     "announce": "settings", "restrict": "settings"}
+    assert tracker.feed({**report, "subtype": "subject", "body": "New"})[0]["value"] == "New"
+    assert tracker.feed({**report, "subtype": "announce", "settings": {"announce": True}})[0]["value"] == {
+        "announce": True, "restrict": False}
+    assert tracker.feed({**report, "subtype": "picture"}) == []  # not one the contract names
+    with pytest.raises(BadEvent):
+        decode_event(orjson.dumps({"event": "group_update", "group_id": GROUP, "type": "join", "participants": []}))
+
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    rig.say(rec, event)
+    rig.say(rec, tracker.feed({**report, "subtype": "announce", "by": None, "by_lid": None,
+                               "settings": {"announce": True, "restrict": True}})[0])
+    assert rig.broker.events("group_update_instance") == [
+        {"key": "k", "group_id": GROUP, "type": "join", "participants": [CHAT], "by": CHAT,
+         "by_lid": "123456789012345@lid"},
+        {"key": "k", "group_id": GROUP, "type": "settings", "participants": [CHAT], "by": None,
+         "value": {"announce": True, "restrict": True}}]

@@ -1,14 +1,21 @@
-"""Reading back what the account has end to end through the public
-contract only: RabbitMQ in, events out, a real node, Chromium and the
-stand-in.
+"""Reading back what the account has, and groups, end to end through the
+public contract only: RabbitMQ in, events out, a real node, Chromium and
+the stand-in.
 
 The promises tested: ``query`` gives the account's chats (with their
-state), a chat's messages newest first in pages, its contacts, people's
-ids and a profile picture, each answer bounded by ``QUERY_MAX_ITEMS``;
-bad input is refused with its own reason.
+state), a chat's messages newest first in pages, its contacts, a group,
+people's ids and a profile picture, each answer bounded by
+``QUERY_MAX_ITEMS``; ``group_action`` does each group action as the page
+does it and answers ``group_action_done_instance``, the page's rules
+answered as refusals with their own reasons; ``group_update_instance``
+tells what happens in the account's groups; bad input is refused with its
+own reason.  Last, a CRM's catch-up: the node stops while phones write
+and a group changes; once it is back, every message came once, and
+``query`` gives every message and the group's new state.
 
 One node with one linked session serves the whole module (a browser starts
-once); each test uses phones of its own."""
+once); each test uses phones and groups of its own.  The last test stops
+and starts the node."""
 
 from __future__ import annotations
 
@@ -210,3 +217,160 @@ def test_bad_queries_are_refused_each_with_its_own_reason(world):
              ({"what": "group", "chat_id": "120363999999999999@g.us"}, "unknown_group")]
     assert [w.refused("query", **fields)["reason"] for fields, _ in cases] == [reason for _, reason in cases]
     assert w.query(what="chats", limit=MAX_ITEMS)["what"] == "chats"  # the bound itself is fine
+
+
+# ------------------------------------------------------------------ groups
+def test_a_group_is_created_and_managed_as_the_page_does_it(world):
+    w, ana, bo, cy, private, nobody = world, *(new_phone() for _ in range(5))
+    w.registered(ana, bo, cy, private)
+    done = w.group(action="create", value="Corner Shop team",
+                   participants=[f"{ana}@c.us", f"{bo}@c.us", f"{nobody}@c.us"])
+    group = done["group_id"]
+    assert group.endswith("@g.us") and done["action"] == "create"
+    assert done["result"]["participants"] == [
+        {"id": f"{nobody}@c.us", "ok": False, "reason": "not_registered"},
+        {"id": f"{ana}@c.us", "ok": True}, {"id": f"{bo}@c.us", "ok": True}]
+    info = w.control.group_info(group)
+    assert (info["subject"], info["owner"], info["members"]) == (
+        "Corner Shop team", w.phone, {w.phone: "superadmin", ana: "member", bo: "member"})
+
+    w.control.privacy(private, "nobody")
+    added = w.group(action="add", group_id=group, participants=[f"{cy}@c.us", f"{private}@c.us", f"{ana}@c.us"])
+    people = {p["id"]: p for p in added["result"]["participants"]}
+    assert people[f"{cy}@c.us"] == {"id": f"{cy}@c.us", "ok": True}
+    assert (people[f"{private}@c.us"]["reason"], bool(people[f"{private}@c.us"]["invite_code"])) == (
+        "invite_only", True)
+    assert people[f"{ana}@c.us"]["reason"] == "already_member"
+    w.group(action="promote", group_id=group, participants=[f"{ana}@c.us"])
+    w.group(action="remove", group_id=group, participants=[f"{bo}@c.us"])
+    w.group(action="subject", group_id=group, value="Corner Shop crew")
+    w.group(action="description", group_id=group, value="Opening hours:\n9 to 5")
+    w.group(action="settings", group_id=group, value={"announce": True, "restrict": True})
+    link = w.group(action="invite_link", group_id=group)["result"]
+    assert link["link"] == f"https://chat.whatsapp.com/{link['code']}"
+    renewed = w.group(action="revoke_invite", group_id=group)["result"]
+    assert renewed["code"] != link["code"]
+
+    [state] = w.query(what="group", chat_id=group)["items"]
+    assert (state["subject"], state["description"], state["announce"], state["restrict"]) == (
+        "Corner Shop crew", "Opening hours:\n9 to 5", True, True)
+    roles = {p["pn"]: p["role"] for p in state["participants"]}
+    assert roles == {w.me: "superadmin", f"{ana}@c.us": "admin", f"{cy}@c.us": "member"}
+    assert state["owner"] == w.control.lid(w.phone)  # a group the page makes shows people by LID
+    info = w.control.group_info(group)
+    assert (info["members"], info["invite"]) == ({w.phone: "superadmin", ana: "admin", cy: "member"}, renewed["code"])
+    assert [a["action"] for a in w.control.group_actions(w.phone) if a["group"] == group] == [
+        "create", "add", "add", "promote", "remove", "subject", "description", "property", "property", "invite",
+        "reset_invite"]
+    # The group's chat is among the chats, by its subject.
+    assert {c["id"]: c["name"] for c in w.query_all(what="chats")}[group] == "Corner Shop crew"
+    # Its changes are reported too, with the account as their author.
+    me_lid = w.control.lid(w.phone)
+    wait_for(lambda: ("subject", [], me_lid, "Corner Shop crew") in updates(w, group), timeout=20,
+             what="the subject's change reported")
+
+    w.group(action="leave", group_id=group)
+    assert w.phone not in w.control.group_info(group)["members"]
+
+
+def test_the_pages_rules_come_back_as_refusals(world):
+    w, owner, friend = world, new_phone(), new_phone()
+    w.registered(owner, friend)
+    group, _ = w.control.create_group(owner, "Not ours to run", [w.phone])
+    wait_for(lambda: updates(w, group), timeout=20, what="the account added")
+    cases = [({"action": "add", "group_id": group, "participants": [f"{friend}@c.us"]}, "not_admin"),
+             ({"action": "settings", "group_id": group, "value": {"announce": True}}, "not_admin"),
+             ({"action": "invite_link", "group_id": group}, "not_admin"),
+             ({"action": "remove", "group_id": group, "participants": [f"{owner}@c.us"]}, "not_admin"),
+             ({"action": "subject", "group_id": "120363999999999998@g.us", "value": "x"}, "unknown_group"),
+             ({"action": "join", "value": "https://chat.whatsapp.com/AAAAAAAAAAAAAAAAAAAAAA"}, "invite_not_found")]
+    for fields, reason in cases:
+        assert w.refused("group_action", **fields)["reason"] == reason, fields
+    # Members change the subject while the group is not restricted.
+    w.group(action="subject", group_id=group, value="Renamed by a member")
+    w.control.group("settings", group, owner, restrict=True)
+    assert w.refused("group_action", action="description", group_id=group, value="no")["reason"] == "not_admin"
+    w.control.group("remove", group, owner, participants=[w.phone])
+    assert w.refused("group_action", action="subject", group_id=group, value="x")["reason"] == "not_in_group"
+    # Bad input, refused by the node before anything happens.
+    bad = [({"action": "create", "value": "", "participants": []}, "bad_subject"),
+           ({"action": "explode", "group_id": group}, "bad_action"),
+           ({"action": "add", "group_id": f"{friend}@c.us", "participants": [f"{friend}@c.us"]}, "bad_group_id"),
+           ({"action": "add", "group_id": group, "participants": []}, "bad_participants"),
+           ({"action": "settings", "group_id": group, "value": {"open": True}}, "bad_settings"),
+           ({"action": "join", "value": "not a code!"}, "bad_invite")]
+    assert [w.refused("group_action", **f)["reason"] for f, _ in bad] == [r for _, r in bad]
+
+
+def test_what_others_do_in_a_group_is_reported(world):
+    w, owner, ana, bo = world, new_phone(), new_phone(), new_phone()
+    w.registered(owner, ana, bo)
+    group, _ = w.control.create_group(owner, "The others' group", [w.phone, ana])
+    wait_for(lambda: updates(w, group), timeout=20, what="the account added")
+    w.control.group("promote", group, owner, participants=[w.phone])
+    w.control.group("subject", group, owner, subject="New name")
+    w.control.group("description", group, owner, description="About us")
+    w.control.group("settings", group, owner, announce=True)
+    code = w.control.group("invite", group, owner)["code"]
+    w.control.join_group(code, bo)
+    w.control.leave_group(group, bo)
+    w.control.group("remove", group, owner, participants=[ana])
+    w.control.group("demote", group, owner, participants=[w.phone])
+    o, me, a, b = f"{owner}@c.us", w.me, f"{ana}@c.us", f"{bo}@c.us"
+    expected = [("add", [me, a], o, None), ("promote", [me], o, None), ("subject", [], o, "New name"),
+                ("description", [], o, "About us"), ("settings", [], o, {"announce": True, "restrict": False}),
+                ("join", [b], b, None), ("leave", [b], b, None), ("remove", [a], o, None),
+                ("demote", [me], o, None)]
+    wait_for(lambda: updates(w, group) == expected, timeout=20, what=f"the changes reported: {updates(w, group)}")
+    # No notification came as a message.
+    assert not [e for e in w.rabbit.find("message_instance", key=KEY) if e["message"]["from"] == group]
+    # The account joins a group by its link.
+    other, _ = w.control.create_group(owner, "Open group", [])
+    link = f"https://chat.whatsapp.com/{w.control.group('invite', other, owner)['code']}"
+    assert w.group(action="join", value=link)["group_id"] == other
+    assert w.phone in w.control.group_info(other)["members"]
+
+
+# -------------------------------------------------------- a CRM's catch-up
+def test_after_the_node_was_down_every_message_came_once_and_query_gives_all_and_the_groups_state(world):
+    w, friend, owner, newcomer, quiet = world, new_phone(), new_phone(), new_phone(), new_phone()
+    w.registered(owner, newcomer, friend)
+    chat = f"{friend}@c.us"
+    before = [w.control.deliver(w.phone, friend, f"before {i}") for i in range(30)]
+    inbound(w, before[-1])
+    inbound(w, w.control.deliver(w.phone, quiet, "nothing since"))
+    group, _ = w.control.create_group(owner, "Catch-up group", [w.phone, friend])
+    wait_for(lambda: updates(w, group), timeout=20, what="the account added")
+
+    assert w.node.terminate() == 0
+    wait_for(lambda: all_gone(chrome_processes_under(w.node.data_dir)), timeout=15, what="no Chrome left")
+    away = [w.control.deliver(w.phone, friend, f"while away {i}") for i in range(3)]
+    own = w.control.write_own(w.phone, chat, "from the phone while away")
+    w.control.group("subject", group, owner, subject="Renamed while away")
+    w.control.group("add", group, owner, participants=[newcomer])
+    w.control.group("remove", group, owner, participants=[friend])
+
+    w.node.start()
+    w.rabbit.expect("ready_instance", key=KEY, timeout=60)
+    for msg_id in away:
+        inbound(w, msg_id)
+    inbound(w, own, "own_message_instance")
+    wait_for(lambda: [t for t, *_ in updates(w, group)] == ["add", "subject", "add", "remove"], timeout=20,
+             what="the group's changes reported")
+
+    got = w.query_all(what="messages", chat_id=chat, limit=7)
+    assert [m["body"] for m in got] == ["from the phone while away"] + [f"while away {i}" for i in (2, 1, 0)] + [
+        f"before {i}" for i in reversed(range(30))]
+    # Every chat is there, those nothing came to meanwhile too.
+    chats = {c["id"]: c for c in w.query_all(what="chats")}
+    assert (chats[f"{quiet}@c.us"]["unreadCount"], chats[chat]["unreadCount"]) == (1, 33)  # the phone's own: read
+    assert chats[group]["name"] == "Renamed while away"
+    [state] = w.query(what="group", chat_id=group)["items"]
+    assert state["subject"] == "Renamed while away"
+    assert {p["id"] for p in state["participants"]} == {w.me, f"{owner}@c.us", f"{newcomer}@c.us"}
+    # Each came once: nothing was reported twice, nothing from before again.
+    reported = [e["message"]["id"]["id"] for e in w.rabbit.find("message_instance", key=KEY)
+                if e["message"]["from"] == chat]
+    assert sorted(reported) == sorted(before + away)
+    assert [e["message"]["id"]["id"] for e in w.rabbit.find("own_message_instance", key=KEY)
+            if e["message"]["to"] == chat] == [own]

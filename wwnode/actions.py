@@ -1,6 +1,6 @@
 """The action desk: ``message_action`` (react, read, edit, revoke),
-``check_number`` and ``query`` (``queries.py``), from the moment they
-reach this node to their answer.
+``check_number``, ``query`` (``queries.py``) and ``group_action``
+(``groupdesk.py``), from the moment they reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a
   session coming back by itself (linked, ``starting`` or ``restarting``)
@@ -35,7 +35,7 @@ from typing import Protocol
 
 from sessionproc.protocol import SEND_REFUSED_STOPPING
 
-from . import queries
+from . import groupdesk, queries
 from . import states as S
 from .commands import Command
 
@@ -64,7 +64,7 @@ class Pending:
 
 # Commands the desk carries that their own modules describe: each has
 # ``pipe_command(cmd, child_id)`` and ``answer(key, cmd, result)``.
-OWN_MODULES = {"query": queries}
+OWN_MODULES = {"query": queries, "group_action": groupdesk}
 
 
 def pipe_command(cmd: Command, child_id: str) -> dict:

@@ -24,7 +24,7 @@ from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
-from . import queries
+from . import groupdesk, queries
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
 
@@ -65,6 +65,8 @@ class Command:
     content: dict | None = None
     # query (queries.py): {"what", "chat_id"?, "ids"?, "limit"?, "before"?}, checked.
     query: dict | None = None
+    # group_action (groupdesk.py): {"action", "group_id"?, "participants"?, "value"?}, checked.
+    group: dict | None = None
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -233,6 +235,7 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("message_action", _action_fields, routed=True, pipe_command="action"),
     Spec("check_number", _check_number_fields, routed=True, pipe_command="check_number"),
     Spec("query", lambda data, reject: queries.fields(data, reject), routed=True, pipe_command="query"),
+    Spec("group_action", lambda data, reject: groupdesk.fields(data, reject), routed=True, pipe_command="group"),
 )}
 
 

@@ -22,6 +22,7 @@ from .counters import Counters
 from .dispatch import Dispatch
 from .drain import Drain
 from .failover import Failover
+from .groupdesk import GroupUpdates
 from .guard import Guard
 from .health import Health
 from .logfiles import SessionLogs
@@ -159,10 +160,11 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "message_action": actions.take,
         "check_number": actions.take,
         "query": QueryDesk(cfg.query_max_items, bus, actions).take,
+        "group_action": actions.take,
     }, Unavailable, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse})
     handlers = event_table(sessions.handlers(), sends.handlers(), health.handlers(), bus.handlers(),
-                           actions.handlers(), pairing.handlers(), inbound.handlers())
+                           actions.handlers(), pairing.handlers(), inbound.handlers(), GroupUpdates(bus).handlers())
     node = Node(cfg, paths=paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store,
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, admission=admission,
