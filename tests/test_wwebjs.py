@@ -3,10 +3,11 @@ path a bot walks: QR, scan at once, ready, send, receipts, inbound, a reply,
 a reaction out and one in, a number check, a message from a LID and the
 reply to it, what the phone writes itself, an edit and a deletion each way,
 a restart on the same profile, a phone logout, a conflict; linking with
-a pairing code; and locations, contact cards and polls, both ways, with
-the votes on polls.  Our own session
-process walks the same path on the same stand-in, so the suite shows where
-the two differ.
+a pairing code; locations, contact cards and polls, both ways, with
+the votes on polls; and reading back (chats, messages, contacts, profile
+pictures) and groups (every GroupChat method, and what others do).  Our
+own session process walks the same path on the same stand-in, so the
+suite shows where the two differ.
 
 whatsapp-web.js is installed in tests/wwebjs by deploy/setup-debian.sh
 (npm, PUPPETEER_SKIP_DOWNLOAD=1, Debian's Chromium); this module installs

@@ -19,7 +19,7 @@ HTTP routes at the end are merged into the server's (``server.py``).
 - **Votes**: ``POST /_sim/votes`` -- a phone votes on a poll the account
   sent from a browser or got from a phone (named by the options it now
   chooses; ``[]`` takes its vote back).  One-to-one, only the other person
-  of the chat may vote; in a group anyone may (no members are kept).  The
+  of the chat may vote; in a group anyone may (the members are not checked).  The
   open pages linked to the account store it in their vote table, as the
   real page does; a closed page does not get it later (as reactions).
 """

@@ -24,8 +24,9 @@ world's lock, devices and links the same way ``world.py`` does.
 - **Groups**: a message from a phone in a group (``POST /_sim/messages``
   with ``group``) reaches the linked browsers from the group, with the
   phone as ``author`` (its LID in a group in LID addressing mode, lids.py).
-  The stand-in keeps no group members: any phone may write to any group
-  id, and a page may send to any group id.
+  Any phone may write to any group id; a page may send to any group id
+  but those of groups made through the stand-in, whose rules hold there
+  (groups.py).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ function defineEditModules() {
     canEditText: (msg) => ownAndRecent(msg, CONFIG.editWindow) && msg.type === 'chat',
     canEditCaption: (msg) => ownAndRecent(msg, CONFIG.editWindow) && FILE_TYPES.includes(msg.type) && !!msg.caption,
     canSenderRevokeMsg: (msg) => ownAndRecent(msg, CONFIG.revokeWindow),
-    canAdminRevokeMsg: () => false,  // the stand-in keeps no group admins
+    canAdminRevokeMsg: () => false,  // admins deleting others' messages is not modelled
   });
   define('WAWebSendMessageEditAction', {
     sendMessageEdit: (msg, text) => post('/_wa/edit', { id: msg.id.id, chat: msg.id.remote._serialized, body: text })
