@@ -94,6 +94,13 @@ class History:
         if counts_unread(msg):
             chat["unread"] += 1
 
+    def set_ack(self, account: str, chat_id: str, msg_id: str, ack: int) -> None:
+        """A message the account sent got further (a receipt)."""
+        chat = self.find(account, chat_id)
+        for msg in chat["messages"] if chat is not None else ():
+            if msg["id"] == msg_id and msg.get("from_me"):
+                msg["ack"] = max(msg.get("ack", 1), ack)
+
     def seen(self, account: str, chat_id: str) -> None:
         chat = self.find(account, chat_id)
         if chat is not None:

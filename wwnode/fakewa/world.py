@@ -321,8 +321,9 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, ChatsWorld, Group
             self._push_receipt(phone, record)
 
     def _push_receipt(self, phone: str, record: dict) -> None:
-        # Only open pages see it: the stand-in's page keeps no messages
-        # across a restart, so there is nothing to hold it for.
+        # Open pages see it now; one that comes back later is given the
+        # message with its ack (chats.py), so nothing is held for it.
+        self.history.set_ack(phone, record["to"], record["id"], record["ack"])
         event = {"type": "receipt", "id": record["id"], "to": record["to"], "ack": record["ack"]}
         for device in self._linked_devices(phone):
             if device.link is not None and device.link.mode == "paired":
