@@ -45,6 +45,8 @@ def test_every_message_of_the_account_is_kept_in_its_chat_in_order():
     assert (mine["from"], mine["to"], mine["body"], mine["ack"]) == (f"{phone}@c.us", f"{friend}@c.us", "hi back", 1)
     world.receipt("S1", "read")  # a page given it later shows it read
     assert world.messages_by_id("dev-1", ["S1"])[0]["ack"] == 3
+    world.forget_messages("dev-1", ["S1"])  # deleted for this account only
+    assert world.messages_by_id("dev-1", ["S1"]) == []
     [in_group] = world.messages_by_id("dev-1", [g])
     assert (in_group["from"], in_group["author"]) == (GROUP, f"{other}@c.us")
     # The page marks the chat read: no unread message there any more.

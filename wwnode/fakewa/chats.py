@@ -10,7 +10,9 @@ account's chats with their latest messages (``history``, before the sync
 ends; the real page reads its own store and the phone's history sync), and
 loads earlier messages when a client asks for them
 (``WAWebChatLoadMessages.loadEarlierMsgs``: ``/_wa/history``), or finds a
-message by its id (``Msg.getMessagesById``: ``/_wa/messages``).  Messages
+message by its id (``Msg.getMessagesById``: ``/_wa/messages``).  A message
+the page deletes for this account only (``Cmd.sendDeleteMsgs``) is gone
+from its chats (``/_wa/forget``).  Messages
 still held for a closed page are left out of what it is given: they come
 afterwards as new ones, once each.
 
@@ -134,6 +136,12 @@ class History:
         start = max(0, end - count)
         return messages[start:end], start > 0
 
+    def forget(self, account: str, ids: list[str]) -> None:
+        """Messages deleted for the account only: gone from its chats."""
+        gone = set(ids)
+        for chat in self.chats(account):
+            chat["messages"] = [m for m in chat["messages"] if m["id"] not in gone]
+
     def by_ids(self, account: str, ids: list[str]) -> list[dict]:
         wanted = set(ids)
         return [m for chat in self.chats(account) for m in chat["messages"] if m["id"] in wanted]
@@ -234,6 +242,14 @@ class ChatsWorld:
             raise BadRequest("ids must be a list of at most 500 bare message ids")
         with self._lock:
             return self.history.by_ids(self._linked_device(device_id).phone, ids)
+
+    def forget_messages(self, device_id: str, ids) -> None:
+        """The page deleted messages for this account only."""
+        if not isinstance(ids, list) or not all(isinstance(i, str) and _BARE_ID_RE.match(i) for i in ids) \
+                or len(ids) > 500:
+            raise BadRequest("ids must be a list of at most 500 bare message ids")
+        with self._lock:
+            self.history.forget(self._linked_device(device_id).phone, ids)
 
     def picture_of(self, device_id: str, wid) -> str:
         """The path of a person's or a group's picture; NotFound if none."""
@@ -339,6 +355,12 @@ def page_messages(handler, query) -> None:
     handler._json(200, {"messages": handler.world.messages_by_id(_device(b), b.get("ids"))})
 
 
+def page_forget(handler, query) -> None:
+    b = handler._body()
+    handler.world.forget_messages(_device(b), b.get("ids"))
+    handler._json(200, {"ok": True})
+
+
 def page_picture(handler, query) -> None:
     b = handler._body()
     handler._json(200, refusing(lambda: {"path": handler.world.picture_of(_device(b), b.get("wid"))}))
@@ -366,5 +388,6 @@ def sim_pictures(handler, query) -> None:
 
 
 GET_ROUTES = {"/_wa/pps": page_pps, "/_sim/chats": sim_chat_list}
-POST_ROUTES = {"/_wa/history": page_history, "/_wa/messages": page_messages, "/_wa/picture": page_picture,
+POST_ROUTES = {"/_wa/history": page_history, "/_wa/messages": page_messages, "/_wa/forget": page_forget,
+               "/_wa/picture": page_picture,
                "/_sim/chats": sim_chats, "/_sim/pictures": sim_pictures}

@@ -47,13 +47,14 @@ function defineEditModules() {
   });
   Cmd.sendRevokeMsgs = (chat, { list }) => Promise.all((list || []).map((msg) =>
     post('/_wa/revoke', { id: msg.id.id, chat: msg.id.remote._serialized }).then(() => applyRevoke(msg))));
-  // Deleted for this device only: gone from the page, nobody else told.
+  // Deleted for this device only: gone from the page and from what the
+  // account keeps (its store), nobody else told.
   Cmd.sendDeleteMsgs = (chat, { list }) => {
     for (const msg of list || []) {
       Msg.remove(msg.id);
       if (chat && chat.msgs) chat.msgs.remove(msg.id);
     }
-    return Promise.resolve();
+    return post('/_wa/forget', { ids: (list || []).map((msg) => msg.id.id) }).then(() => undefined);
   };
 }
 
