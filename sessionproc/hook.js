@@ -120,6 +120,11 @@
     const report = (m) => emit({ type: 'message', message: toClientMessage(m, findLinks, emit, otherIdOf) });
     const onNewMessage = (msg) => {
       if (!msg.isNewMsg) return;
+      if (msg.type === 'gp2') {
+        // A group's change, not a message of the conversation (groupevents.js).
+        emit(groupUpdateReport(msg, otherIdOf));
+        return;
+      }
       if (msg.id && msg.id.fromMe && ownSends.has(String(msg.id._serialized))) return;
       if (msg.type === 'ciphertext') {
         // Not decrypted yet: it becomes readable with a change of type.

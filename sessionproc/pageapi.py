@@ -27,7 +27,7 @@ PRESENT = "present"  # the member must exist (a model attribute may be null)
 # What a need is for, in the order the session meets them.
 USES = ("boot", "qr", "pair", "message", "send", "send_seen", "reply", "react", "read", "check_number", "logout",
         "media", "lid", "edit", "revoke", "location", "contacts", "poll_vote", "typing", "call",
-        "chat_state", "chat", "presence")
+        "chat_state", "chat", "presence", "query", "group")
 
 # When the session checks a need: at load, or once the page has synced.
 AT_LOAD = "load"
@@ -38,7 +38,7 @@ WHEN_SYNCED = "synced"
 # other id of its sender, an edit fails ``page_error``, a location or
 # contact cards fail ``page_error``, poll votes are not reported, calls are
 # not reported and a reject fails ``page_error``, so do a chat_action and
-# a set_presence),
+# a set_presence, a query or a group action fails ``page_error``),
 # not the whole session.
 ON_USE = "use"
 STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LOAD,
@@ -46,7 +46,8 @@ STAGE_OF_USE = {"boot": AT_LOAD, "qr": AT_LOAD, "pair": AT_LOAD, "logout": AT_LO
                 "react": WHEN_SYNCED, "read": WHEN_SYNCED, "check_number": WHEN_SYNCED,
                 "media": ON_USE, "lid": ON_USE, "edit": ON_USE, "revoke": ON_USE,
                 "location": ON_USE, "contacts": ON_USE, "poll_vote": ON_USE, "typing": ON_USE, "call": ON_USE,
-                "chat_state": ON_USE, "chat": ON_USE, "presence": ON_USE}
+                "chat_state": ON_USE, "chat": ON_USE, "presence": ON_USE, "query": ON_USE,
+                "group": ON_USE}
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,40 @@ SURFACE: tuple[Need, ...] = (
     # sendPresenceAvailable / sendPresenceUnavailable.
     need("presence", "WAWebPresenceChatAction", "sendPresenceAvailable"),
     need("presence", "WAWebPresenceChatAction", "sendPresenceUnavailable"),
+    # Reading back what the account has (readback.js), as whatsapp-web.js's
+    # getChats, fetchMessages, getContacts, group metadata,
+    # getContactLidAndPhone and getProfilePicUrl read it.
+    need("query", "WAWebCollections", "Chat.getModelsArray"),
+    need("query", "WAWebChatLoadMessages", "loadEarlierMsgs"),
+    need("query", "WAWebCollections", "Contact.getModelsArray"),
+    need("query", "WAWebContactGetters", "getName"),
+    need("query", "WAWebContactGetters", "getPushname"),
+    need("query", "WAWebFrontendContactGetters", "getIsMyContact"),
+    either("query", Member("WAWebCollections", "GroupMetadata.update"),
+           Member("WAWebCollections", "WAWebGroupMetadataCollection.update")),
+    need("query", "WAWebApiContact", "getPhoneNumber"),
+    need("query", "WAWebApiContact", "getCurrentLid"),
+    need("query", "WAWebContactProfilePicThumbBridge", "requestProfilePicFromServer"),
+    # Group actions (groups.js), as whatsapp-web.js's createGroup, GroupChat
+    # methods and acceptInvite do them.
+    need("group", "WAWebQueryExistsJob", "queryWidExists"),
+    need("group", "WAWebGroupCreateJob", "createGroup"),
+    need("group", "WAWebGroupQueryJob", "queryAndUpdateGroupMetadataById"),
+    need("group", "WAWebGroupQueryJob", "resetGroupInviteCode"),
+    need("group", "WAWebWidToJid", "widToUserJid"),
+    need("group", "WAWebWidToJid", "widToGroupJid"),
+    need("group", "WASmaxGroupsAddParticipantsRPC", "sendAddParticipantsRPC"),
+    need("group", "WAWebModifyParticipantsGroupAction", "removeParticipants"),
+    need("group", "WAWebModifyParticipantsGroupAction", "promoteParticipants"),
+    need("group", "WAWebModifyParticipantsGroupAction", "demoteParticipants"),
+    need("group", "WAWebGroupModifyInfoJob", "setGroupSubject"),
+    need("group", "WAWebGroupModifyInfoJob", "setGroupDescription"),
+    need("group", "WAWebSetPropertyGroupAction", "setGroupProperty"),
+    need("group", "WAWebMexFetchGroupInviteCodeJob", "fetchMexGroupInviteCode"),
+    need("group", "WAWebGroupInviteJob", "joinGroupViaInvite"),
+    need("group", "WAWebExitGroupAction", "sendExitGroup"),
+    need("group", "WAWebApiContact", "getPhoneNumber"),
+    need("group", "WAWebApiContact", "getCurrentLid"),
 )
 
 

@@ -12,11 +12,12 @@ from .actions import MESSAGE_HELPERS_JS
 
 
 def hook_source() -> str:
-    """message.js, receipts.js, polls.js, calls.js and hook.js, wrapped in one
-    function so that none of their names becomes a global of the page."""
+    """message.js, receipts.js, polls.js, calls.js, groupevents.js and
+    hook.js, wrapped in one function so that none of their names becomes a
+    global of the page."""
     files = resources.files(__package__)
     parts = (files.joinpath(name).read_text()
-             for name in ("message.js", "receipts.js", "polls.js", "calls.js", "hook.js"))
+             for name in ("message.js", "receipts.js", "polls.js", "calls.js", "groupevents.js", "hook.js"))
     return "(function () {\n'use strict';\n" + "\n".join(parts) + "\n})();\n"
 
 # Functions of SEND_JS, apart so that the tests can call them.

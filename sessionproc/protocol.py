@@ -70,6 +70,27 @@ Commands (node -> session, on stdin)
 ``{"cmd": "presence", "id": C, "state": "available" | "unavailable"}``
     Whether other phones see the account online: ``action_done`` with
     ``result`` ``{"state": S}``.  Carried out in order with the sends.
+``{"cmd": "query", "id": C, "what": W, "chat_id"?: CH, "ids"?: [...], "limit"?: N, "before"?: B}``
+    Read back what the account has (``queries.py`` gives the rules,
+    ``readback.py`` does it): ``W`` is ``chats``, ``messages`` (of chat
+    ``CH``, newest first), ``contacts``, ``group`` (``CH``), ``ids`` (of
+    the people listed) or ``profile_picture`` (of ``CH``).  Answered by
+    ``action_done`` with ``result`` ``{"items": [...], "more": B}``: one
+    page, at most ``N`` items and ``queries.MAX_ANSWER_BYTES`` of JSON;
+    ``before``, the last item's id, asks for the next.  Or
+    ``action_failed`` (``unknown_chat``, ``unknown_group``,
+    ``unknown_before``, ...).  Carried out in order with the sends.
+``{"cmd": "group", "id": C, "action": A, "group_id"?: G, "participants"?: [...], "value"?: V}``
+    A group action (``grouprules.py`` gives the rules, ``groups.py`` does it): ``A`` is
+    ``create``, ``add``, ``remove``, ``promote``, ``demote``, ``subject``,
+    ``description``, ``invite_link``, ``revoke_invite``, ``join``,
+    ``leave`` or ``settings``.  Answered by ``action_done`` with
+    ``result`` (``group_id`` for create and join; ``participants``, one
+    outcome per person, for create, add, remove, promote, demote;
+    ``code`` and ``link`` for invite_link and revoke_invite), or
+    ``action_failed`` (``unknown_group``, ``not_in_group``,
+    ``not_admin``, ``invite_not_found``, ``group_full``, a person's reason
+    when nobody could be added, ...).  Carried out in order with the sends.
 ``{"cmd": "ping", "id": C}``
     Health check, answered by ``pong``.  Answered on a path of its own, so a
     long send does not delay it; ``ok`` is false when the page did not
@@ -134,6 +155,14 @@ Events (session -> node, on stdout)
                                                   as the page gives it, ``from_pn`` or
                                                   ``from_lid`` beside it where the page knows
                                                   the other id); once per call
+``{"event": "group_update", "group_id": G, "type": T, "participants": [...], "by": W}``
+                                                  group ``G`` changed (``T``: join, leave, add,
+                                                  remove, promote, demote, subject,
+                                                  description, settings; ``participants`` whom
+                                                  it concerns, ``by`` who did it, ``by_pn`` or
+                                                  ``by_lid`` where the page knows the other id);
+                                                  ``value``: the new subject or description, or
+                                                  the settings ``{announce, restrict}``
 ``{"event": "pairing_code", "code": P, "attempt": N}``
                                                   with ``--pair-with-phone``: code ``N`` to
                                                   type on the phone (instead of QR codes)
@@ -223,9 +252,10 @@ REASON_INCOMPATIBLE_PAGE = "incompatible_page"
 # Seconds the page has to load (``BOOT_TIMEOUT``, ``--boot-timeout``).
 DEFAULT_BOOT_TIMEOUT = 60.0
 
-COMMANDS = ("send", "ping", "stop", "action", "check_number", "settings", "call", "chat", "presence")
+COMMANDS = ("send", "ping", "stop", "action", "check_number", "settings", "call", "chat", "presence", "query",
+            "group")
 # Commands the ``sender`` thread carries out, in order, one at a time.
-PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat", "presence"})
+PAGE_COMMANDS = frozenset({"send", "action", "check_number", "call", "chat", "presence", "query", "group"})
 ACTIONS = ("react", "read", "edit", "revoke")
 CALL_ACTIONS = ("reject",)
 CHAT_STATES = ("typing", "recording", "paused")  # what the other side of a chat sees
@@ -339,6 +369,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),
                   "selected_ids": (list,)},
     "call": {"call": (dict,)},
+    "group_update": {"group_id": (str,), "type": (str,), "participants": (list,), "by": (str, type(None))},
     "pairing_code": {"code": (str,), "attempt": (int,)},
     "disconnected": {"reason": (str,), "detail?": (str,)},
     "auth_failure": {"reason": (str,)},
@@ -451,6 +482,10 @@ def decode_command(line: bytes) -> dict:
             raise BadCommand("chat's until must be a whole number of ms, or null")
     if name == "presence" and cmd.get("state") not in PRESENCES:
         raise BadCommand(f"presence's state must be one of {', '.join(PRESENCES)}")
+    if name == "query" and not isinstance(cmd.get("what"), str):
+        raise BadCommand("query needs a string what")
+    if name == "group" and not isinstance(cmd.get("action"), str):
+        raise BadCommand("group needs a string action")
     if name == "check_number" and not isinstance(cmd.get("phone"), str):
         raise BadCommand("check_number needs a string phone")
     if name == "stop" and not isinstance(cmd.get("logout", False), bool):

@@ -32,7 +32,7 @@ import orjson
 import urllib3
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
-from . import actions, browser, callactions, chatactions, contents, pageapi, presence, settingsfile
+from . import actions, browser, callactions, chatactions, contents, groups, pageapi, presence, readback, settingsfile
 from .chromeflags import PROXY_PREFS, proxy_flags
 from .proxyrelay import ProxyError, ProxyRelay
 from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
@@ -58,7 +58,8 @@ SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
 
 # Who carries out each page command besides sends, on the ``sender`` thread.
 PERFORMERS = {"action": actions.perform, "check_number": actions.perform, "call": callactions.perform,
-              "chat": chatactions.perform, "presence": presence.perform}
+              "chat": chatactions.perform, "presence": presence.perform, "query": readback.perform,
+              "group": groups.perform}
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qs, urlsplit
 
+from . import grouprules
 from .protocol import (
     DEFAULT_BOOT_TIMEOUT,
     ENDING_STATES,
@@ -185,6 +186,12 @@ class Tracker:
                else None}
         out.update({k: call[k] for k in ("from_pn", "from_lid") if isinstance(call.get(k), str)})
         return [{"event": "call", "call": out}]
+    def _on_group_update(self, r: dict) -> list[dict]:
+        event = grouprules.update_event(r)
+        if event is None:
+            log.info("group %s: a change %r, not reported", r.get("group_id"), r.get("subtype"))
+            return []
+        return [event]
 
     def _on_synced(self, r: dict) -> list[dict]:
         """The page synced; ``missing`` lists what messages and sends need

@@ -116,8 +116,10 @@ def test_scan_links_the_device_and_restores_it_later():
     assert world.scan(f"{ref},{TAIL}", "5511999990001", now=1.0, pushname="Ana") == "5511999990001@c.us"
     lid = world.lid_of("5511999990001")
     ids = {"lid": lid, "lids": [[lid, "5511999990001@c.us"]], "lid_groups": []}  # the account's own LID
+    # Then what the account has (nothing yet), as the page loads it with the sync.
     assert drain(link) == [{"type": "paired", "wid": "5511999990001@c.us", "restored": False,
-                            "pushname": "Ana", "platform": "android", **ids}]
+                            "pushname": "Ana", "platform": "android", **ids},
+                           {"type": "history", "chats": [], "messages": [], "contacts": [], "groups": []}]
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=5.0)
@@ -129,7 +131,7 @@ def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
     world = World(Settings(sync_delay=2.0))
     link = world.open_link("dev1", TAIL, False, now=0.0)
     world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=10.0)
-    assert [e["type"] for e in drain(link)] == ["paired"]
+    assert [e["type"] for e in drain(link)] == ["paired", "history"]
     assert world.advance(link, 11.0) == pytest.approx(1.0)  # still syncing
     assert drain(link) == []
     assert world.advance(link, 12.0) is None
@@ -137,7 +139,7 @@ def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, claims_paired=True, now=20.0)
-    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    assert [e["type"] for e in drain(again)] == ["paired", "history", "offline"]
     assert world.advance(again, 20.0) == pytest.approx(1.0)
     world.advance(again, 21.0)
     assert drain(again) == [{"type": "offline", "progress": 100}]  # nothing was held
@@ -169,7 +171,7 @@ def test_unacknowledged_messages_are_pushed_again_during_the_sync_with_progress(
     world = World(Settings(sync_delay=2.0))
     link = world.open_link("dev1", TAIL, False, now=0.0)
     world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
-    link.events.get_nowait()  # paired
+    assert [link.events.get_nowait()["type"] for _ in range(2)] == ["paired", "history"]
     a = world.deliver("5511999990001", "5511888880002", "a")
     b = world.deliver("5511999990001", "5511888880002", "b")
     c = world.deliver("5511999990001", "5511888880002", "c")
@@ -178,7 +180,7 @@ def test_unacknowledged_messages_are_pushed_again_during_the_sync_with_progress(
     world.close_link(link)
 
     again = world.open_link("dev1", TAIL, True, now=10.0)
-    assert [e["type"] for e in drain(again)] == ["paired", "offline"]
+    assert [e["type"] for e in drain(again)] == ["paired", "history", "offline"]
     world.advance(again, 11.0)  # halfway through the sync
     assert [(e["type"], e.get("msg", {}).get("id"), e.get("progress")) for e in drain(again)] == [
         ("msg", b, None), ("offline", None, 50), ("msg", c, None), ("offline", None, 100)]
@@ -220,7 +222,7 @@ def linked_world(**settings) -> tuple[World, object]:
     link = world.open_link("dev1", TAIL, False, now=0.0)
     world.scan(f"{link.events.get_nowait()['ref']},{TAIL}", "5511999990001", now=0.0)
     world.advance(link, 0.0)
-    assert [e["type"] for e in drain(link)] == ["paired", "synced"]
+    assert [e["type"] for e in drain(link)] == ["paired", "history", "synced"]
     return world, link
 
 

@@ -71,7 +71,8 @@ def test_someone_known_only_by_lid_writes_from_the_lid_and_the_page_cannot_map_i
     # Once the account has the number, the page learns both ids at once,
     # and later messages carry them.
     world.add_contact(phone, stranger)
-    assert events(link) == [{"type": "lids", "pairs": [[world.lid_of(stranger), f"{stranger}@c.us"]]}]
+    assert events(link) == [{"type": "lids", "pairs": [[world.lid_of(stranger), f"{stranger}@c.us"]]},
+                            {"type": "contact", "contact": {"wid": f"{stranger}@c.us", "pn": f"{stranger}@c.us"}}]
     world.add_contact(phone, stranger)
     assert events(link) == []  # known already: nothing new
     world.deliver(phone, stranger, "again", by_lid=True)

@@ -207,12 +207,15 @@ def test_messages_for_a_closed_browser_are_held_until_it_returns(browsers, wa):
     assert bodies == [[ids[0], "while you were away", f"{friend}@c.us"], [ids[1], "second", f"{friend}@c.us"]]
     second.quit()
 
-    # Delivered and acknowledged: a third start gets nothing again.
+    # Delivered and acknowledged: a third start has them as the account's
+    # history, not as new messages again; only the next one is new.
     third = browsers()
     open_page(third, wa, want=("CONNECTED",))
     control.deliver(phone, friend, "marker")
-    wait_for(lambda: third.execute_script("return window.require('WAWebCollections').Msg.length") >= 1, what="marker")
-    assert third.execute_script("return window.require('WAWebCollections').Msg.models.map((m) => m.body)") == ["marker"]
+    wait_for(lambda: third.execute_script("return window.require('WAWebCollections').Msg.length") >= 3, what="marker")
+    assert third.execute_script(
+        "return window.require('WAWebCollections').Msg.models.map((m) => [m.body, m.isNewMsg])") == [
+        ["while you were away", False], ["second", False], ["marker", True]]
 
 
 def test_inbound_message_arrives_while_open(page, wa):

@@ -97,7 +97,10 @@ def test_every_line_the_node_writes_a_session_is_one_the_session_reads(tmp_path)
             ("update_settings", {"key": "k", "settings": {"ignore": ["groups"]}}),
             ("call_action", {"key": "k", "call_id": "3A1B2C3D4E5F6071", "action": "reject"}),
             ("chat_action", {"key": "k", "chat_id": chat, "action": "mute", "until": 1_900_000_000_000}),
-            ("set_presence", {"key": "k", "state": "available"})):
+            ("set_presence", {"key": "k", "state": "available"}),
+            ("query", {"key": "k", "what": "chats", "limit": 10}),
+            ("group_action", {"key": "k", "action": "subject", "group_id": "120363000000000001@g.us",
+                              "value": "Team"})):
         rig.dispatch.on_command(delivery(queue, body), 1.0)
     media = next(c for c in rig.node.chores if isinstance(c, MediaDesk))
     wait_for(lambda: all(e.future.done() for q in media._waiting.values() for e in q), what="the photo prepared")

@@ -5,9 +5,10 @@ reply to it, what the phone writes itself, an edit and a deletion each way,
 a restart on the same profile, a phone logout, a conflict; linking with
 a pairing code; locations, contact cards and polls, both ways, with
 the votes on polls; a call that rings and its reject; presence, typing,
-recording and the chat list (archive, pin, mute).  Our own session
-process walks the same path on the same stand-in, so the suite shows where
-the two differ.
+recording and the chat list (archive, pin, mute); and reading back (chats,
+messages, contacts, profile pictures) and groups (every GroupChat method,
+and what others do).  Our own session process walks the same path on the
+same stand-in, so the suite shows where the two differ.
 
 whatsapp-web.js is installed in tests/wwebjs by deploy/setup-debian.sh
 (npm, PUPPETEER_SKIP_DOWNLOAD=1, Debian's Chromium); this module installs
@@ -680,6 +681,200 @@ def test_our_session_walks_the_same_presence_and_chat_steps(stand_in, tmp_path):
         assert (past["event"], past["reason"]) == ("action_failed", "bad_until")
         assert control.chats(phone)[chat]["mute"] == -1  # nothing changed
         assert do("unmute")["result"]["mute_expiration"] == 0 and control.chats(phone)[chat]["mute"] == 0
+    finally:
+        assert s.stop() == 0
+    wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")
+
+
+# ------------------------------------------- reading back, and groups
+JPEG = b"\xff\xd8\xff\xe0 a profile picture"
+
+
+def readback_world(control: Control, phone: str) -> dict:
+    """People for the reading-back and group steps: a friend who writes
+    three messages and has a picture; Ana (saved in the account's
+    contacts), Bo and Cy to make a group with; an owner of other groups."""
+    people = {name: new_phone() for name in ("friend", "ana", "bo", "cy", "owner", "joiner")}
+    for p in people.values():
+        control.number(p, True)
+    control.picture(JPEG, phone=people["friend"])
+    return people
+
+
+def picture_bytes(url: str, tls: FakeWA | None = None) -> bytes:
+    """The picture at a URL the page gave; whatsapp-web.js's page is
+    https://web.whatsapp.com/, which is the stand-in's TLS front here."""
+    import ssl
+    import urllib.request
+    context = None
+    if tls is not None and url.startswith("https://web.whatsapp.com/"):
+        url = tls.url + url[len("https://web.whatsapp.com/"):]
+        context = ssl._create_unverified_context()  # the stand-in's own certificate
+    with urllib.request.urlopen(url, context=context) as resp:
+        return resp.read()
+
+
+def others_change_groups(control: Control, phone: str, p: dict) -> tuple[str, str]:
+    """The owner puts the account in a group, promotes it, renames the
+    group, lets someone join and leave; and makes a second group with an
+    invite link.  (The first group, the second's link.)"""
+    group, _ = control.create_group(p["owner"], "Owner's group", [phone])
+    control.group("promote", group, p["owner"], participants=[phone])
+    control.group("subject", group, p["owner"], subject="Owner's group, renamed")
+    code = control.group("invite", group, p["owner"])["code"]
+    control.join_group(code, p["joiner"])
+    control.leave_group(group, p["joiner"])
+    other, _ = control.create_group(p["owner"], "Open group", [])
+    return group, f"https://chat.whatsapp.com/{control.group('invite', other, p['owner'])['code']}"
+
+
+# What each client did to groups, as the stand-in saw it (the same for both).
+GROUP_ACTIONS = ["create", "add", "promote", "remove", "subject", "description", "property", "invite",
+                 "reset_invite", "join", "leave"]
+
+
+def test_whatsapp_web_js_reads_back_and_runs_groups(stand_in, tmp_path):
+    """whatsapp-web.js's own calls: getChats, Chat.fetchMessages,
+    getContacts, getProfilePicUrl; createGroup and the GroupChat methods,
+    acceptInvite; group_join, group_admin_changed, group_update and
+    group_leave for what others do."""
+    plain, tls = stand_in
+    control = Control(plain.url)
+    phone = new_phone()
+    p = readback_world(control, phone)
+    friend = f"{p['friend']}@c.us"
+    client = WwebjsClient(tls.port, tmp_path / "auth", "groups")
+    try:
+        control.scan(client.expect("qr", timeout=60)["qr"], phone)
+        client.expect("ready", timeout=60)
+        control.add_contact(phone, p["ana"], name="Ana Souza")
+        for i in range(3):
+            control.deliver(phone, p["friend"], f"m{i}")
+        assert [client.expect("message")["message"]["body"] for _ in range(3)] == ["m0", "m1", "m2"]
+
+        client.send({"cmd": "get_chats", "ref": "c"})
+        chats = {c["id"]: c for c in client.expect("chats", ref="c")["chats"]}
+        assert (chats[friend]["unreadCount"], chats[friend]["archived"], chats[friend]["isGroup"]) == (3, False, False)
+        # More than the page holds: it asks for earlier ones (there are none).
+        # (With fewer, whatsapp-web.js sorts by the second, which these share.)
+        client.send({"cmd": "fetch_messages", "ref": "m", "chat_id": friend, "limit": 5})
+        assert [m["body"] for m in client.expect("messages", ref="m")["messages"]] == ["m0", "m1", "m2"]
+        client.send({"cmd": "get_contacts", "ref": "k"})
+        contacts = {c["id"]: c for c in client.expect("contacts", ref="k")["contacts"]}
+        assert (contacts[f"{p['ana']}@c.us"]["name"], contacts[f"{p['ana']}@c.us"]["isMyContact"]) == ("Ana Souza", True)
+        assert friend in contacts
+        client.send({"cmd": "profile_pic", "ref": "p1", "id": friend})
+        assert picture_bytes(client.expect("profile_pic", ref="p1")["url"], tls) == JPEG
+        client.send({"cmd": "profile_pic", "ref": "p2", "id": f"{p['ana']}@c.us"})
+        assert client.expect("profile_pic", ref="p2")["url"] is None
+
+        client.send({"cmd": "create_group", "ref": "g", "title": "Team",
+                     "participants": [f"{p['ana']}@c.us", f"{p['bo']}@c.us"]})
+        made = client.expect("group_created", ref="g", timeout=30)
+        gid = made["gid"]
+        assert {k: v["statusCode"] for k, v in made["participants"].items()} == {
+            f"{p['ana']}@c.us": 200, f"{p['bo']}@c.us": 200, f"{phone}@c.us": 200}
+        steps = [("addParticipants", [[f"{p['cy']}@c.us"]]), ("promoteParticipants", [[f"{p['ana']}@c.us"]]),
+                 ("removeParticipants", [[f"{p['bo']}@c.us"]]), ("setSubject", ["Team 2"]),
+                 ("setDescription", ["About the team"]), ("setMessagesAdminsOnly", [True]), ("getInviteCode", []),
+                 ("revokeInvite", [])]
+        results = {}
+        for i, (op, args) in enumerate(steps):
+            client.send({"cmd": "group", "ref": f"s{i}", "chat_id": gid, "op": op, "args": args})
+            results[op] = client.expect("group_done", ref=f"s{i}", timeout=30)["result"]
+        assert results["addParticipants"][f"{p['cy']}@c.us"]["code"] == 200
+        assert (results["setSubject"], results["setDescription"], results["setMessagesAdminsOnly"]) == (True, True, True)
+        assert results["revokeInvite"] != results["getInviteCode"]
+        client.send({"cmd": "get_group", "ref": "gg", "chat_id": gid})
+        group = client.expect("group", ref="gg")
+        assert (group["name"], group["description"]) == ("Team 2", "About the team")
+        assert len(group["participants"]) == 3
+        info = control.group_info(gid)
+        assert (info["subject"], info["members"], info["announce"]) == (
+            "Team 2", {phone: "superadmin", p["ana"]: "admin", p["cy"]: "member"}, True)
+
+        owners, link = others_change_groups(control, phone, p)
+        # Put in a new group: its creation (whatsapp-web.js: a group_update
+        # of type create; our session reports the account added).
+        created = client.expect("group_update", match=lambda e: e["chatId"] == owners and e["type"] == "create")
+        assert (created["recipientIds"], created["author"]) == ([f"{phone}@c.us"], f"{p['owner']}@c.us")
+        assert client.expect("group_admin_changed", match=lambda e: e["chatId"] == owners)["type"] == "promote"
+        assert client.expect("group_update", match=lambda e: e["chatId"] == owners and e["type"] == "subject")[
+            "body"] == "Owner's group, renamed"
+        joined = client.expect("group_join", match=lambda e: e["chatId"] == owners and e["type"] == "invite")
+        assert joined["author"] == f"{p['joiner']}@c.us"
+        assert client.expect("group_leave", match=lambda e: e["chatId"] == owners)["type"] == "leave"
+        client.send({"cmd": "accept_invite", "ref": "j", "code": link.rsplit("/", 1)[1]})
+        assert client.expect("joined", ref="j")["id"] not in (owners, gid)
+        client.send({"cmd": "group", "ref": "l", "chat_id": gid, "op": "leave"})
+        client.expect("group_done", ref="l")
+        assert phone not in control.group_info(gid)["members"]
+        assert [a["action"] for a in control.group_actions(phone)] == GROUP_ACTIONS
+    finally:
+        assert client.stop() == 0
+    failures = [e for e in client.seen if e["event"] in ("page_error", "init_error") or e["event"].endswith("_failed")]
+    assert failures == []
+
+
+def test_our_session_reads_back_and_runs_groups_the_same_way(stand_in, tmp_path):
+    plain, _ = stand_in
+    control = Control(plain.url)
+    phone = new_phone()
+    p = readback_world(control, phone)
+    friend = f"{p['friend']}@c.us"
+    s = SessionProcess("fidelity-groups", tmp_path / "profile", plain.url, tmp_path / "groups.log")
+    ids = iter(range(1000))
+
+    def ask(cmd: str, **fields) -> dict:
+        cid = f"{cmd}-{next(ids)}"
+        s.send({"cmd": cmd, "id": cid, **fields})
+        return s.expect("action_done", id=cid, timeout=30)["result"]
+
+    try:
+        control.scan(s.expect("qr", attempt=1, timeout=60)["qr"], phone)
+        s.expect("ready", timeout=30)
+        control.add_contact(phone, p["ana"], name="Ana Souza")
+        for i in range(3):
+            control.deliver(phone, p["friend"], f"m{i}")
+        assert [s.expect("message")["message"]["body"] for _ in range(3)] == ["m0", "m1", "m2"]
+
+        chats = {c["id"]: c for c in ask("query", what="chats")["items"]}
+        assert (chats[friend]["unreadCount"], chats[friend]["archived"], chats[friend]["isGroup"]) == (3, False, False)
+        assert [m["body"] for m in ask("query", what="messages", chat_id=friend, limit=2)["items"]] == ["m2", "m1"]
+        contacts = {c["id"]: c for c in ask("query", what="contacts")["items"]}
+        assert (contacts[f"{p['ana']}@c.us"]["name"], contacts[f"{p['ana']}@c.us"]["isMyContact"]) == ("Ana Souza", True)
+        assert friend in contacts
+        assert picture_bytes(ask("query", what="profile_picture", chat_id=friend)["items"][0]["url"]) == JPEG
+        assert ask("query", what="profile_picture", chat_id=f"{p['ana']}@c.us")["items"][0]["url"] is None
+
+        made = ask("group", action="create", value="Team", participants=[f"{p['ana']}@c.us", f"{p['bo']}@c.us"])
+        gid = made["group_id"]
+        assert [x["ok"] for x in made["participants"]] == [True, True]
+        assert ask("group", action="add", group_id=gid, participants=[f"{p['cy']}@c.us"])["participants"] == [
+            {"id": f"{p['cy']}@c.us", "ok": True}]
+        ask("group", action="promote", group_id=gid, participants=[f"{p['ana']}@c.us"])
+        ask("group", action="remove", group_id=gid, participants=[f"{p['bo']}@c.us"])
+        ask("group", action="subject", group_id=gid, value="Team 2")
+        ask("group", action="description", group_id=gid, value="About the team")
+        ask("group", action="settings", group_id=gid, value={"announce": True})
+        code = ask("group", action="invite_link", group_id=gid)["code"]
+        assert ask("group", action="revoke_invite", group_id=gid)["code"] != code
+        [group] = ask("query", what="group", chat_id=gid)["items"]
+        assert (group["subject"], group["description"], group["size"]) == ("Team 2", "About the team", 3)
+        info = control.group_info(gid)
+        assert (info["subject"], info["members"], info["announce"]) == (
+            "Team 2", {phone: "superadmin", p["ana"]: "admin", p["cy"]: "member"}, True)
+
+        owners, link = others_change_groups(control, phone, p)
+        me, owner, joiner = f"{phone}@c.us", f"{p['owner']}@c.us", f"{p['joiner']}@c.us"
+        seen = [(e["type"], e["participants"], e["by"]) for e in
+                (s.expect("group_update", match=lambda e: e["group_id"] == owners) for _ in range(5))]
+        assert seen == [("add", [me], owner), ("promote", [me], owner), ("subject", [], owner),
+                        ("join", [joiner], joiner), ("leave", [joiner], joiner)]
+        ask("group", action="join", value=link)
+        ask("group", action="leave", group_id=gid)
+        assert phone not in control.group_info(gid)["members"]
+        assert [a["action"] for a in control.group_actions(phone)] == GROUP_ACTIONS
     finally:
         assert s.stop() == 0
     wait_for(lambda: all_gone(chrome_processes_under(s.profile)), timeout=15, what="Chrome to exit")

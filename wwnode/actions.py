@@ -1,6 +1,7 @@
 """The action desk: ``message_action`` (react, read, edit, revoke),
-``check_number`` and the commands of ``chatcommands.py`` (``call_action``,
-``chat_action``, ``set_presence``),
+``check_number``, ``query`` (``queries.py``), ``group_action``
+(``groupdesk.py``) and the commands of ``chatcommands.py``
+(``call_action``, ``chat_action``, ``set_presence``),
 from the moment they reach this node to their answer.
 
 - a command for a ready session goes to its process at once; one for a
@@ -43,7 +44,7 @@ from typing import Callable, Protocol
 
 from sessionproc.protocol import SEND_REFUSED_STOPPING
 
-from . import chatcommands
+from . import chatcommands, groupdesk, queries
 from . import states as S
 from .commands import Command
 
@@ -76,10 +77,15 @@ class Pending:
     then: Then | None = None
 
 
+# Commands the desk carries that their own modules describe: each has
+# ``pipe_command(cmd, child_id)`` and ``answer(key, cmd, result)``.
+OWN_MODULES = {"query": queries, "group_action": groupdesk, **{name: chatcommands for name in chatcommands.COMMANDS}}
+
+
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
-    if cmd.name in chatcommands.COMMANDS:
-        return chatcommands.pipe_command(cmd, child_id)
+    if cmd.name in OWN_MODULES:
+        return OWN_MODULES[cmd.name].pipe_command(cmd, child_id)
     if cmd.name == "check_number":
         return {"cmd": "check_number", "id": child_id, "phone": cmd.phone}
     line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
@@ -94,8 +100,8 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a command done, and its body."""
-    if cmd.name in chatcommands.COMMANDS:
-        return chatcommands.answer(key, cmd, result)
+    if cmd.name in OWN_MODULES:
+        return OWN_MODULES[cmd.name].answer(key, cmd, result)
     if cmd.name == "check_number":
         return "number_checked_instance", {"key": key, "phone": cmd.phone, "registered": bool(result.get("registered")),
                                            "wid": result.get("wid"), "command_id": cmd.command_id}

@@ -24,7 +24,7 @@ from sessionproc import contents
 from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_MENTIONS, MAX_TEXT, MESSAGE_ID_RE,
                                   PHONE_RE, USER_ID_RE, id_refusal)
 
-from . import chatcommands, sessionsettings
+from . import chatcommands, groupdesk, queries, sessionsettings
 from .emoji import is_one_emoji
 from .media import MediaRequest, parse_media
 from .sessionsettings import SessionSettings
@@ -69,6 +69,10 @@ class Command:
     call_id: str = ""  # call_action: the call, as call_instance named it
     until: int | None = None  # chat_action mute: until when (ms since the epoch); None: for ever
     presence: str = ""  # set_presence: available or unavailable
+    # query (queries.py): {"what", "chat_id"?, "ids"?, "limit"?, "before"?}, checked.
+    query: dict | None = None
+    # group_action (groupdesk.py): {"action", "group_id"?, "participants"?, "value"?}, checked.
+    group: dict | None = None
 
 
 Reject = Callable[[str, str], NoReturn]
@@ -247,6 +251,8 @@ COMMANDS: dict[str, Spec] = {spec.queue: spec for spec in (
     Spec("call_action", chatcommands.call_action_fields, routed=True),
     Spec("chat_action", chatcommands.chat_action_fields, routed=True),
     Spec("set_presence", chatcommands.presence_fields, routed=True),
+    Spec("query", lambda data, reject: queries.fields(data, reject), routed=True),
+    Spec("group_action", lambda data, reject: groupdesk.fields(data, reject), routed=True),
 )}
 
 

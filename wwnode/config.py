@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sessionproc.protocol import DEFAULT_BOOT_TIMEOUT, USER_AGENT_RE
+from sessionproc.queries import MAX_ITEMS as QUERY_ITEMS_BOUND
 
 # redact_url: the node's parts import it from here.
 from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401
@@ -123,6 +124,9 @@ class Config:
     # Empty: sealed without a secret (whole, bound to their key), which
     # stops accidents and copies but not a forger who can write the store.
     snapshot_secret: str = ""
+    # The most items one query_result_instance holds (chats, messages,
+    # contacts): a query's limit may not be larger, and is this without one.
+    query_max_items: int = 100
     # What the fleet does with the keys of a node that lost its leases:
     # manual (report them lost) or auto (start them elsewhere from their
     # snapshots; failover.py).
@@ -250,6 +254,8 @@ def _check(cfg: Config) -> None:
             raise ConfigError(str(e)) from None
     if cfg.media_inline_limit < 0 or cfg.media_max_size < 1 or cfg.media_fetch_timeout <= 0:
         raise ConfigError("MEDIA_INLINE_LIMIT must be 0 or more, MEDIA_MAX_SIZE and MEDIA_FETCH_TIMEOUT positive")
+    if not 1 <= cfg.query_max_items <= QUERY_ITEMS_BOUND:
+        raise ConfigError(f"QUERY_MAX_ITEMS must be 1 to {QUERY_ITEMS_BOUND}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", cfg.session_module):
         raise ConfigError("SESSION_MODULE must be a Python module name")
 

@@ -24,6 +24,7 @@ from .creategate import CreateGate
 from .dispatch import Dispatch
 from .drain import Drain
 from .failover import Failover
+from .groupdesk import GroupUpdates
 from .guard import Guard
 from .health import Health
 from .logfiles import SessionLogs
@@ -41,6 +42,7 @@ from .paths import Paths
 from .parts import Chore
 from .placement import CreatePriority
 from .portable import Portable, Restoring
+from .queries import QueryDesk
 from .procs import Processes
 from .restarts import Restarts
 from .sendpace import SendPace
@@ -208,13 +210,15 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         "call_action": actions.take,
         "chat_action": actions.take,
         "set_presence": actions.take,
+        "query": QueryDesk(cfg.query_max_items, bus, actions).take,
+        "group_action": actions.take,
     }, Unavailable, may_create=gate.may_create, stop_wait=cfg.stop_timeout + cfg.lease_ttl + 10,
         moving_out=drain.moving_out if drain else (lambda key: False), refuse={"send_message": sends.refuse},
         # A command for a key lost with its node waits for the failover's
         # new owner as a send waits for a session that restarts.
         failover_wait=cfg.send_hold if failover else 0.0,
         failover_due=failover.due if failover else (lambda key: False))
-    handlers = event_table(sessions, sends, health, bus, actions, calls, pairing, inbound)
+    handlers = event_table(sessions, sends, health, bus, actions, calls, pairing, inbound, GroupUpdates(bus))
     endpoint = metrics(readings, cfg.metrics_addr)  # /metrics and /healthz, from threads reading ``readings``
     # Which nodes share this one's blob store (a drain moves logins only
     # between them; ``wwnode drain`` reads it), and where its metrics are.

@@ -32,11 +32,22 @@
 //                                                    pin, unpin, mute (until a Date, if given), unmute)
 //   {"cmd": "presence", "ref": R, "available": B}   -> "presence_sent" {ref, result} or "presence_failed"
 //                                                    (Client.sendPresenceAvailable / sendPresenceUnavailable)
+//   {"cmd": "get_chats", "ref": R}                   -> "chats" {ref, chats} (Client.getChats)
+//   {"cmd": "fetch_messages", "ref": R, "chat_id": C, "limit": N} -> "messages" {ref, messages}
+//                                                    (Client.getChatById, then Chat.fetchMessages)
+//   {"cmd": "get_contacts", "ref": R}                -> "contacts" {ref, contacts} (Client.getContacts)
+//   {"cmd": "profile_pic", "ref": R, "id": ID}       -> "profile_pic" {ref, url} (Client.getProfilePicUrl)
+//   {"cmd": "create_group", "ref": R, "title": T, "participants": [ID]} -> "group_created" {ref, gid, participants}
+//   {"cmd": "group", "ref": R, "chat_id": G, "op": M, "args": [...]} -> "group_done" {ref, result} or
+//                                                    "group_failed" (GroupChat method M of Client.getChatById)
+//   {"cmd": "get_group", "ref": R, "chat_id": G}     -> "group" {ref, name, owner, description, participants}
+//   {"cmd": "accept_invite", "ref": R, "code": CODE} -> "joined" {ref, id} (Client.acceptInvite)
 //   {"cmd": "destroy"}                               -> "destroyed", then exit
 // (M: a message this client received, by its id; S: one it sent, by its id.)
 // Besides "message", every "message_create" (own messages included), "message_edit",
 // "message_revoke_everyone", "vote_update" ({voter, selected: [names], localIds, poll}) and "call"
-// ({id, from, isVideo, isGroup, fromMe}; I: its id) is an event.
+// ({id, from, isVideo, isGroup, fromMe}; I: its id) is an event, and so are "group_join",
+// "group_leave", "group_admin_changed" and "group_update" ({chatId, type, author, recipientIds, body}).
 // Messages carry their location, vCards and poll fields where they have them.
 // The browser opens https://web.whatsapp.com/ as the library always does;
 // --host-resolver-rules sends that name to the stand-in on 127.0.0.1:P,
@@ -104,7 +115,53 @@ client.on('call', (call) => {
   emit('call', { id: call.id, from: call.from, isVideo: call.isVideo, isGroup: call.isGroup, fromMe: call.fromMe });
 });
 
+for (const name of ['group_join', 'group_leave', 'group_admin_changed', 'group_update']) {
+  client.on(name, (n) => emit(name, { chatId: n.chatId, type: n.type, author: n.author,
+                                      recipientIds: n.recipientIds, body: n.body }));
+}
+
+const idOf = (id) => (id && typeof id === 'object' ? id._serialized : id);
+const chatFields = (c) => ({ id: idOf(c.id), name: c.name, isGroup: c.isGroup, unreadCount: c.unreadCount,
+                             timestamp: c.timestamp, archived: c.archived, pinned: c.pinned, isMuted: c.isMuted });
+const participantFields = (p) => ({ id: idOf(p.id), isAdmin: p.isAdmin, isSuperAdmin: p.isSuperAdmin });
+
+// The answers of the reading-back and group commands; a throw is "<cmd>_failed".
+const readers = {
+  get_chats: async () => ['chats', { chats: (await client.getChats()).map(chatFields) }],
+  fetch_messages: async (cmd) => {
+    const chat = await client.getChatById(cmd.chat_id);
+    return ['messages', { messages: (await chat.fetchMessages({ limit: cmd.limit })).map(messageFields) }];
+  },
+  get_contacts: async () => ['contacts', { contacts: (await client.getContacts()).map((c) => ({
+    id: idOf(c.id), name: c.name, pushname: c.pushname, isMyContact: c.isMyContact, number: c.number })) }],
+  profile_pic: async (cmd) => ['profile_pic', { url: (await client.getProfilePicUrl(cmd.id)) ?? null }],
+  create_group: async (cmd) => {
+    const r = await client.createGroup(cmd.title, cmd.participants);
+    if (typeof r === 'string') throw new Error(r);
+    return ['group_created', { gid: idOf(r.gid), participants: r.participants }];
+  },
+  group: async (cmd) => {
+    const chat = await client.getChatById(cmd.chat_id);
+    return ['group_done', { result: (await chat[cmd.op](...(cmd.args || []))) ?? null }];
+  },
+  get_group: async (cmd) => {
+    const chat = await client.getChatById(cmd.chat_id);
+    return ['group', { name: chat.name, owner: idOf(chat.owner), description: chat.description,
+                       participants: chat.participants.map(participantFields) }];
+  },
+  accept_invite: async (cmd) => ['joined', { id: await client.acceptInvite(cmd.code) }],
+};
+
 async function handle(cmd) {
+  if (readers[cmd.cmd]) {
+    try {
+      const [event, fields] = await readers[cmd.cmd](cmd);
+      emit(event, { ref: cmd.ref, ...fields });
+    } catch (e) {
+      emit(cmd.cmd + '_failed', { ref: cmd.ref, error: String(e && e.stack || e) });
+    }
+    return;
+  }
   if (cmd.cmd === 'send') {
     try {
       const msg = await client.sendMessage(cmd.chat_id, cmd.text);

@@ -13,7 +13,8 @@ from .settings import Settings
 
 # The page's parts, joined into the one script it loads.
 SCRIPT_PARTS = ("page_base.js", "page_weight.js", "page_messaging.js", "page_lids.js", "page_edits.js", "page_media.js",
-                "page_content.js", "page_calls.js", "page_presence.js", "page_chatlist.js", "page.js")
+                "page_content.js", "page_calls.js", "page_presence.js", "page_history.js", "page_groups.js",
+                "page.js")
 
 
 def _asset(name: str) -> bytes:

@@ -163,12 +163,6 @@ class Control:
         [{"state", "t"}]}."""
         return self._call("GET", "presence?" + urllib.parse.urlencode({"phone": phone}))
 
-    def chats(self, phone: str) -> dict[str, dict]:
-        """The chats ``phone``'s browsers archived, pinned or muted, as its
-        phone keeps them: {chat: {"archive", "pin", "mute"}}."""
-        listed = self._call("GET", "chats?" + urllib.parse.urlencode({"phone": phone}))["chats"]
-        return {c.pop("chat"): c for c in listed}
-
     def received_by(self, phone: str) -> list[dict]:
         """What linked browsers sent to ``phone``, by its number or its LID:
         [{"id", "to", "body", "t", "ack", "sender", ...}]."""
@@ -253,3 +247,67 @@ class Control:
                 return resp.read()
         except urllib.error.HTTPError as e:
             raise ControlError(e.code, e.reason) from None
+
+    # ------------------------------------------ chats and pictures (chats.py)
+    def chat_state(self, phone: str, chat: str, archive: bool | None = None, pin: bool | None = None,
+                   mute_until: int | None = None) -> dict:
+        """The phone archives, pins or mutes one of its chats (``mute_until``:
+        ms since the epoch, -1 for ever, 0 unmutes); returns the chat's state."""
+        body = {"phone": phone, "chat": chat}
+        body.update({k: v for k, v in (("archive", archive), ("pin", pin), ("mute_until", mute_until))
+                     if v is not None})
+        return self._call("POST", "chats", body)
+
+    def chats(self, phone: str) -> dict[str, dict]:
+        """The phone's chats as the server keeps them, whoever archived,
+        pinned or muted them (the phone or a page): {chat: {"t",
+        "unreadCount", "archive", "pin", "mute", "messages"}} (``pin``: when,
+        seconds since the epoch, 0: not pinned; ``mute``: 0 not muted, -1
+        for ever, else until when, seconds since the epoch)."""
+        listed = self._call("GET", "chats?" + urllib.parse.urlencode({"phone": phone}))["chats"]
+        return {c.pop("id"): c for c in listed}
+
+    def picture(self, data: bytes | None, phone: str | None = None, group: str | None = None) -> None:
+        """The profile picture of a phone or a group (JPEG bytes); None: it has none."""
+        body = {"phone": phone} if phone is not None else {"group": group}
+        if data is not None:
+            body["data"] = base64.b64encode(data).decode()
+        self._call("POST", "pictures", body)
+
+    # ------------------------------------------------------ groups (groups.py)
+    def create_group(self, phone: str, subject: str, participants: list[str], addressing: str = "pn",
+                     limit: int | None = None) -> tuple[str, dict]:
+        """The phone creates a group with these phones (``limit``: the most
+        members it takes); (its id, WhatsApp's code for each phone: 200 added)."""
+        body = {"phone": phone, "subject": subject, "participants": participants, "addressing": addressing}
+        if limit is not None:
+            body["limit"] = limit
+        r = self._call("POST", "groups/create", body)
+        return r["id"], r["participants"]
+
+    def group(self, op: str, group: str, by: str, **fields) -> dict:
+        """The phone ``by`` acts on a group: ``op`` is add, remove, promote,
+        demote (``participants=[phones]``: WhatsApp's code for each),
+        subject (``subject=``), description (``description=``), settings
+        (``announce=``, ``restrict=``) or invite (``reset=``: the code)."""
+        return self._call("POST", f"groups/{op}", {"group": group, "by": by, **fields})
+
+    def leave_group(self, group: str, phone: str) -> None:
+        self._call("POST", "groups/leave", {"group": group, "phone": phone})
+
+    def join_group(self, code: str, phone: str) -> str:
+        """The phone joins by an invite code or link; the group's id."""
+        return self._call("POST", "groups/join", {"code": code, "phone": phone})["id"]
+
+    def group_info(self, group: str) -> dict:
+        """The group as the server keeps it: {"id", "subject", "description",
+        "owner", "members": {phone: role}, "announce", "restrict", "invite", "addressing"}."""
+        return self._call("GET", "groups/info?" + urllib.parse.urlencode({"id": group}))
+
+    def group_actions(self, phone: str) -> list[dict]:
+        """What the phone's linked pages did to groups: [{"action", "group", "t", ...}]."""
+        return self._call("GET", "groups/actions?" + urllib.parse.urlencode({"phone": phone}))["actions"]
+
+    def privacy(self, phone: str, groups_add: str) -> None:
+        """Who may add the phone to groups: everyone, contacts or nobody."""
+        self._call("POST", "privacy", {"phone": phone, "groups_add": groups_add})

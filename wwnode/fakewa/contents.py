@@ -19,7 +19,7 @@ HTTP routes at the end are merged into the server's (``server.py``).
 - **Votes**: ``POST /_sim/votes`` -- a phone votes on a poll the account
   sent from a browser or got from a phone (named by the options it now
   chooses; ``[]`` takes its vote back).  One-to-one, only the other person
-  of the chat may vote; in a group anyone may (no members are kept).  The
+  of the chat may vote; in a group anyone may (the members are not checked).  The
   open pages linked to the account store it in their vote table, as the
   real page does; a closed page does not get it later (as reactions).
 """
@@ -62,21 +62,24 @@ class ContentWorld:
         and ``name`` (saved in the account's contacts) where there are."""
         if not isinstance(wid, str) or not PERSON_RE.match(wid):
             raise BadRequest("wid must be <digits>@c.us or <digits>@lid")
-        user, _, server = wid.partition("@")
         with self._lock:
-            account = self._linked_device(device_id).phone
-            phone = user if server == "c.us" else self.lids.phone_of(user)
-            info: dict = {"wid": wid}
-            if phone is None:
-                return info
-            if server == "c.us" or self.lids.knows(account, phone):
-                info["pn"] = pn_wid(phone)
-            if phone in self._phones:
-                info |= {"pushname": self._phones[phone]["pushname"], "registered": True}
-            name = self._contents["names"].get((account, phone))
-            if name:
-                info["name"] = name
+            return self._contact_info(self._linked_device(device_id).phone, wid)
+
+    def _contact_info(self, account: str, wid: str) -> dict:
+        """Under the lock: what ``account``'s pages may know of a person."""
+        user, _, server = wid.partition("@")
+        phone = user if server == "c.us" else self.lids.phone_of(user)
+        info: dict = {"wid": wid}
+        if phone is None:
             return info
+        if server == "c.us" or self.lids.knows(account, phone):
+            info["pn"] = pn_wid(phone)
+        if phone in self._phones:
+            info |= {"pushname": self._phones[phone]["pushname"], "registered": True}
+        name = self._contents["names"].get((account, phone))
+        if name:
+            info["name"] = name
+        return info
 
     # -------------------------------------------------- the control API
     def name_contact(self, phone, contact, name) -> None:

@@ -103,6 +103,10 @@ class Lids:
     def knows(self, account: str, phone: str) -> bool:
         return phone == account or phone in self._known.get(account, ())
 
+    def known_by(self, account: str) -> set[str]:
+        """The phones whose number ``account`` knows (itself left out)."""
+        return set(self._known.get(account, ()))
+
     def pair(self, phone: str) -> list[str]:
         """``[lid wid, phone wid]``: what a page learns of a person whose number it knows."""
         return [lid_wid(self.of(phone)), pn_wid(phone)]

@@ -54,6 +54,12 @@ class LidWorld:
         with self._lock:
             if self.lids.learn(phone, contact):
                 self._push_to_paired(self._linked_devices(phone), {"type": "lids", "pairs": [self.lids.pair(contact)]})
+            # The page's contact of that person (chats.py), named as saved:
+            # told again only when it changed.
+            info = self._contact_info(phone, pn_wid(contact))
+            if self._contacts_told.get((phone, contact)) != info:
+                self._contacts_told[(phone, contact)] = info
+                self._push_to_paired(self._linked_devices(phone), {"type": "contact", "contact": info})
 
     def set_group_addressing(self, group, addressing) -> None:
         """A group's addressing mode, ``pn`` or ``lid``.  The stand-in keeps

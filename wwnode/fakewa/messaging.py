@@ -24,8 +24,9 @@ world's lock, devices and links the same way ``world.py`` does.
 - **Groups**: a message from a phone in a group (``POST /_sim/messages``
   with ``group``) reaches the linked browsers from the group, with the
   phone as ``author`` (its LID in a group in LID addressing mode, lids.py).
-  The stand-in keeps no group members: any phone may write to any group
-  id, and a page may send to any group id.
+  Any phone may write to any group id; a page may send to any group id
+  but those of groups made through the stand-in, whose rules hold there
+  (groups.py).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class MessagingWorld:
             device = self._linked_device(device_id)
             self._messaging_state()["seen"].setdefault(device.phone, []).append(
                 {"chat": chat, "t": int(time.time())})
+            self.history.seen(device.phone, chat)
 
     def query_exists(self, device_id: str, wid: str) -> dict | None:
         """What WhatsApp answers for a person's id, None if it has no
@@ -117,6 +119,12 @@ class MessagingWorld:
             phone = answered[:-len("@c.us")]
             self.lids.learn(account, phone)
             return {"wid": answered, "lid": f"{self.lids.of(phone)}@lid", "pn": answered}
+
+    def _registered(self, phone: str) -> bool:
+        """Under the lock: whether a number has WhatsApp (the control API
+        says so, or a phone of it linked a device)."""
+        numbers = self._messaging_state()["numbers"]
+        return numbers[phone] is not None if phone in numbers else phone in self._phones
 
     def request_pairing_code(self, device_id: str, phone: str) -> str:
         phone = _phone(phone, "phone")

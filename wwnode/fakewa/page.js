@@ -67,12 +67,18 @@ Stream.markUnavailable = () => { Stream.available = false; };
 function chatFor(wid) {
   let chat = Chat.get(wid);
   if (!chat) {
-    const attrs = { id: wid, name: wid.user, formattedTitle: wid.user, unreadCount: 0, t: 0, archive: false };
+    const title = chatTitle(wid);  // page_history.js
+    const attrs = { id: wid, name: title, formattedTitle: title, unreadCount: 0, t: 0, archive: false, pin: 0,
+                    muteExpiration: 0 };
     if (wid.isGroup()) attrs.groupMetadata = groupMetadataFor(wid);  // page_lids.js
-    chat = new Model(attrs);
-    // The chat's own messages: a second collection holding the same models.
-    Object.defineProperty(chat, 'msgs', { value: new Collection(m => m.id._serialized) });
-    chatListFields(chat);  // page_chatlist.js: pin, mute
+    chat = new ChatModel(attrs);  // page_history.js
+    chat.set('mute', new MuteModel(chat));  // page_history.js: archived, pinned and muted, as the history keeps them
+    // The chat's own messages, oldest first: a second collection holding
+    // the same models; whether earlier ones are still to load.
+    const msgs = new Collection(m => m.id._serialized);
+    Object.defineProperty(msgs, 'msgLoadState', { value: { noEarlierMsgs: false } });
+    Object.defineProperty(chat, 'msgs', { value: msgs });
+    if (wid.isGroup()) groupChatMethods(chat);  // page_groups.js
     Chat.add(chat);
   }
   return chat;
@@ -170,7 +176,8 @@ defineEditModules();  // page_edits.js: editing and deleting messages
 defineContentModules();  // page_content.js: locations, contact cards, polls and their votes
 defineCallModules();  // page_calls.js: calls ringing, and rejecting them
 definePresenceModules();  // page_presence.js: typing and recording in a chat
-defineChatListModules();  // page_chatlist.js: archived, pinned and muted chats
+defineHistoryModules();  // page_history.js: chats and messages over the session's life, archive/pin/mute, pictures
+defineGroupModules();  // page_groups.js: group metadata, group changes and their notifications
 
 defineMediaModules();  // page_media.js
 
@@ -303,6 +310,20 @@ async function handle(event) {
     case 'call_end':
       receiveCallEnd(event);
       break;
+    case 'history':
+      receiveHistory(event);  // page_history.js: the account's chats, messages, contacts
+      break;
+    case 'group_meta':
+      receiveGroupMetadata(event.meta);  // page_groups.js: a group changed
+      break;
+    case 'contact':
+      receiveContact(event.contact);  // page_history.js: the account saved a number
+      break;
+    case 'chat_state': {
+      const chat = chatFor(createWid(event.id));
+      applyChatState(chat, event);
+      break;
+    }
     case 'lids':
       learnLids(event.pairs);  // the account learned a person's number and LID
       break;
@@ -347,25 +368,14 @@ async function handle(event) {
 function receive(data) {
   learnLids(data.lids);  // what the account knows of the sender (page_lids.js)
   const fromMe = !!data.from_me;
-  const from = createWid(data.from);
-  const to = createWid(data.to);
-  const chatId = fromMe ? to : from;
+  const chatId = chatIdOf(data);  // page_history.js
   if (data.addressing) setGroupAddressing(chatId._serialized, data.addressing);
-  // In a group: from the group, written by its author.
-  const author = data.author ? createWid(data.author) : undefined;
-  const id = new MsgKey({ from, to, id: data.id, participant: author, selfDir: fromMe ? 'out' : 'in' });
-  if (!Msg.get(id)) {
-    const msg = new MsgModel({
-      id, body: data.body, type: 'chat', t: data.t, from, to, author,
-      notifyName: '', ack: 1, isNewMsg: true, star: false, broadcast: false,
-      isForwarded: false, forwardingScore: 0, mentionedJidList: [], quotedMsg: undefined,
-      local: false, self: fromMe ? 'out' : 'in',
-      ...(data.media ? inboundMediaFields(data.media, data.body) : {}),
-      ...(data.content ? inboundContentFields(data.content) : {}),  // page_content.js
-    });
-    if (data.media) attachMediaMethods(msg);
+  const msg = messageModel(data, true);
+  if (!Msg.get(msg.id)) {
+    knowPeople(data);  // page_history.js
     const chat = chatFor(chatId);
-    if (!fromMe) chat.unreadCount += 1;
+    if (!fromMe && msg.type !== 'gp2') chat.unreadCount += 1;
+    if (data.t > (chat.t || 0)) chat.t = data.t;
     addToChat(chat, msg);
   }
   post('/_wa/ack', { ids: [data.id] }).catch((err) => console.error(err));

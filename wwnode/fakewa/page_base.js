@@ -113,17 +113,24 @@ class Collection extends Events {
   }
   get(id) { return this._byId.get(this._key(id)); }
   getModelsArray() { return this.models; }
-  add(models) {
+  // Backbone's `at: 0` puts the new models first (earlier messages loaded).
+  add(models, options) {
     const list = Array.isArray(models) ? models : [models];
     const added = [];
+    const fresh = [];
     for (const m of list) {
       const key = this._keyOf(m);
       if (this._byId.has(key)) { added.push(this._byId.get(key)); continue; }
       this._byId.set(key, m);
       if (m._collections) m._collections.add(this);
       added.push(m);
-      Events.prototype.trigger.call(this, 'add', m, this);
+      fresh.push([key, m]);
     }
+    if (options && options.at === 0 && fresh.length) {
+      const fronted = new Set(fresh.map(([key]) => key));
+      this._byId = new Map([...fresh, ...Array.from(this._byId).filter(([key]) => !fronted.has(key))]);
+    }
+    for (const [, m] of fresh) Events.prototype.trigger.call(this, 'add', m, this);
     return added;
   }
   remove(id) {

@@ -39,7 +39,7 @@ function defineEditModules() {
     canEditText: (msg) => ownAndRecent(msg, CONFIG.editWindow) && msg.type === 'chat',
     canEditCaption: (msg) => ownAndRecent(msg, CONFIG.editWindow) && FILE_TYPES.includes(msg.type) && !!msg.caption,
     canSenderRevokeMsg: (msg) => ownAndRecent(msg, CONFIG.revokeWindow),
-    canAdminRevokeMsg: () => false,  // the stand-in keeps no group admins
+    canAdminRevokeMsg: () => false,  // admins deleting others' messages is not modelled
   });
   define('WAWebSendMessageEditAction', {
     sendMessageEdit: (msg, text) => post('/_wa/edit', { id: msg.id.id, chat: msg.id.remote._serialized, body: text })
@@ -47,13 +47,14 @@ function defineEditModules() {
   });
   Cmd.sendRevokeMsgs = (chat, { list }) => Promise.all((list || []).map((msg) =>
     post('/_wa/revoke', { id: msg.id.id, chat: msg.id.remote._serialized }).then(() => applyRevoke(msg))));
-  // Deleted for this device only: gone from the page, nobody else told.
+  // Deleted for this device only: gone from the page and from what the
+  // account keeps (its store), nobody else told.
   Cmd.sendDeleteMsgs = (chat, { list }) => {
     for (const msg of list || []) {
       Msg.remove(msg.id);
       if (chat && chat.msgs) chat.msgs.remove(msg.id);
     }
-    return Promise.resolve();
+    return post('/_wa/forget', { ids: (list || []).map((msg) => msg.id.id) }).then(() => undefined);
   };
 }
 

@@ -28,16 +28,16 @@ function forgetLids() {
   lidGroups.clear();
 }
 
-// A group's metadata, as far as clients read it here: whether its members
-// (and our own sends into it) are addressed by LID.
+// A group's metadata (page_groups.js), which says among the rest whether
+// its members (and our own sends into it) are addressed by LID.
 function groupMetadataFor(wid) {
-  return new Model({ id: wid, isLidAddressingMode: lidGroups.has(wid._serialized) });
+  return groupMetadataOf(wid);
 }
 
 function setGroupAddressing(id, addressing) {
   if (addressing === 'lid') lidGroups.add(id); else lidGroups.delete(id);
-  const chat = Chat.get(id);
-  if (chat && chat.groupMetadata) chat.groupMetadata.isLidAddressingMode = addressing === 'lid';
+  const meta = GroupMetadata.get(id);  // page_groups.js
+  if (meta) meta.isLidAddressingMode = addressing === 'lid';
 }
 
 function widOrNull(id) { return id ? createWid(id) : null; }

@@ -22,9 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from . import assets, calls, chatlist, contents, media, presence
+from . import assets, calls, chats, contents, groups, media, presence
 from .assets import page_modules
 from .tls import self_signed_context
+from .errors import Forbidden
 from .world import BadRequest, NotFound, Settings, World
 
 log = logging.getLogger("fakewa")
@@ -95,6 +96,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": str(e)})
         except NotFound as e:
             self._json(404, {"error": str(e)})
+        except Forbidden as e:
+            self._json(403, {"error": str(e)})
 
     def do_GET(self) -> None:
         self._dispatch(GET_ROUTES)
@@ -363,7 +366,8 @@ GET_ROUTES = {
     **media.GET_ROUTES,
     **calls.GET_ROUTES,
     **presence.GET_ROUTES,
-    **chatlist.GET_ROUTES,
+    **chats.GET_ROUTES,
+    **groups.GET_ROUTES,
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
@@ -397,7 +401,8 @@ POST_ROUTES = {
     **contents.POST_ROUTES,
     **calls.POST_ROUTES,
     **presence.POST_ROUTES,
-    **chatlist.POST_ROUTES,
+    **chats.POST_ROUTES,
+    **groups.POST_ROUTES,
 }
 
 

@@ -34,8 +34,9 @@ import time
 
 from .errors import BadRequest, NotFound
 from .calls import CallWorld
-from .chatlist import ChatListWorld
+from .chats import ChatsWorld, sent_as_message
 from .contents import ContentWorld
+from .groups import GroupWorld
 from .peers import PeerWorld
 from .edits import EditWorld
 from .lids import Lids, lid_wid
@@ -60,7 +61,8 @@ def default_pushname(phone: str) -> str:
     return f"Phone {phone[-4:]}"
 
 
-class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWorld, PresenceWorld, ChatListWorld):
+class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWorld, PresenceWorld, ChatsWorld,
+            GroupWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
         self._lock = threading.Lock()
@@ -73,7 +75,8 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
         self._init_peers()
         self._init_calls()
         self._init_presence()
-        self._init_chat_list()
+        self._init_chats()  # what each account has: chats, messages, pictures, archive/pin/mute (chats.py)
+        self._init_groups()  # groups, their members and rules (groups.py)
         self.lids = Lids()  # the phones' hidden ids, and whose number each account knows (lids.py)
         self.media = MediaStore()  # uploads by directPath (media.py)
 
@@ -155,6 +158,9 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
         # ids, with the pairing, as the real page syncs them.
         link.push({"type": "paired", "wid": wid(phone), "lid": lid_wid(self.lids.of(phone)), "restored": restored,
                    "lids": self.lids.pairs_known_to(phone), "lid_groups": self.lids.lid_groups(), **info})
+        # What the account has (chats, their latest messages, contacts),
+        # as the page has it from its store and the phone's history sync.
+        link.push(self._history_event(link.device))
         link.sync_steps = [(now + self.settings.sync_delay, "synced")]
         if restored:
             link.push({"type": "offline", "progress": 0})
@@ -193,7 +199,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             device = self._devices.get(device_id)
             if device is None or device.phone is None:
                 raise NotFound("device is not linked to a phone")
-            return dict(self._outbox.record(device.phone, msg_id, to, body, t, now, extra, media))
+            self._check_write(device.phone, to)  # a group's rules (groups.py)
+            record = self._outbox.record(device.phone, msg_id, to, body, t, now, extra, media)
+            self.history.add(device.phone, sent_as_message(device.phone, record))
+            return dict(record)
 
     def page_logout(self, device_id: str) -> None:
         with self._lock:
@@ -293,6 +302,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
         return msg["id"]
 
     def _push_message(self, phone: str, msg: dict) -> None:
+        self.history.add(phone, msg)  # the account has it, whichever page is open
         for device in self._linked_devices(phone):
             device.pending[msg["id"]] = msg
             if device.link is not None and device.link.mode == "paired":
@@ -319,8 +329,9 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             self._push_receipt(phone, record)
 
     def _push_receipt(self, phone: str, record: dict) -> None:
-        # Only open pages see it: the stand-in's page keeps no messages
-        # across a restart, so there is nothing to hold it for.
+        # Open pages see it now; one that comes back later is given the
+        # message with its ack (chats.py), so nothing is held for it.
+        self.history.set_ack(phone, record["to"], record["id"], record["ack"])
         event = {"type": "receipt", "id": record["id"], "to": record["to"], "ack": record["ack"]}
         for device in self._linked_devices(phone):
             if device.link is not None and device.link.mode == "paired":
