@@ -1274,8 +1274,12 @@ class CliProcess:
     collected as it comes, for a test to wait on."""
 
     def __init__(self, *args: str, env: dict):
+        # Ctrl-C as a user's terminal gives it, whoever started the run: a
+        # shell's background job (``... &``) ignores SIGINT, and a child
+        # inherits that, so a run started so failed every Ctrl-C test.
         self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", *args], env={**os.environ, **env},
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self._out: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self._readers = [threading.Thread(target=self._read, args=(name, getattr(self.proc, name)), daemon=True)
                          for name in self._out]
