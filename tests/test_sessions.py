@@ -47,6 +47,40 @@ def test_every_change_goes_to_redis_then_to_the_event(rig):
                                                                  (S.QR, S.READY)]
 
 
+def paused_past_its_lease(tmp_path):
+    """A node with a session showing its QR code, whose last renewal was
+    at 0, back from a pause past its lease at the clock's ``now``."""
+    now = [0.0]
+    rig = node_rig(tmp_path, clock=lambda: now[0])
+    rec, _ = rig.start()
+    rig.say(rec, {"event": "qr", "qr": "a,b,c,d,e", "attempt": 1})
+    rig.node._renew_leases(0.0)
+    now[0] = rig.cfg.lease_ttl + 1
+    # A line its session wrote during the pause (or one being handled
+    # when the pause came: the state change after ``ready_instance``).
+    rig.say(rec, {"event": "authenticated"}, {"event": "ready", "me": "1@c.us"}, now=now[0])
+    assert rig.broker.events("ready_instance") == [{"key": "k", "me": "1@c.us"}]  # a fact: it did link
+    assert [e["state"] for e in rig.broker.events("state_instance")] == [S.STARTING, S.QR]  # held
+    return rig, now[0]
+
+
+def test_a_node_back_from_a_pause_says_nothing_as_owner_of_a_key_another_node_took(tmp_path):
+    rig, now = paused_past_its_lease(tmp_path)
+    rig.store.owners["k"] = "node-b:9"  # another node runs the key now
+    rig.node._renew_leases(now)
+    assert rig.sessions.get("k") is None and rig.node.processes.buried
+    assert [e["state"] for e in rig.broker.events("state_instance")] == [S.STARTING, S.QR]
+    rig.start("k2", now)  # what it says of its other keys goes out at once again
+    assert rig.broker.events("state_instance")[-1] == {"key": "k2", "state": S.STARTING, "previous": None}
+
+
+def test_a_node_back_from_a_pause_that_kept_its_lease_says_what_it_held(tmp_path):
+    rig, now = paused_past_its_lease(tmp_path)
+    rig.node._renew_leases(now)
+    assert rig.sessions.get("k").state == S.READY
+    assert [e["state"] for e in rig.broker.events("state_instance")] == [S.STARTING, S.QR, S.READY]
+
+
 def test_backoff_doubles_to_a_cap_and_resets_after_a_stable_run(tmp_path):
     rig = node_rig(tmp_path, crash_limit=100)
     rec, _ = rig.start()

@@ -18,6 +18,14 @@ handler calls:
 - ``forward``: handed to another node's queue, acknowledged once that
   publish is confirmed;
 - ``requeue``: put back, to be delivered again (here or elsewhere).
+
+What a key's owner says of the key (its state, its QR or pairing code:
+``emit_as_owner``) waits while the node's leases have lapsed, for the
+renewal that says whether they are still ours (``settle``).  A node is
+paused (SIGSTOP, a frozen VM) between any two lines: one stopped after a
+session's ``ready_instance`` went out, and before its ``state_instance``,
+resumed to say ``ready`` of a key another node had started meanwhile.
+Facts (a message, a command's answer) go out all the same: they happened.
 """
 
 from __future__ import annotations
@@ -67,8 +75,10 @@ class Acker(Protocol):
 class EventBus:
     def __init__(self, node_id: str, publisher: Publisher, consumer: Acker, counters: Counters,
                  wall_clock: Callable[[], float] = time.time, dead_letter_max_body: int = 65536,
-                 tally: Tally | None = None):
+                 tally: Tally | None = None, lapsed: Callable[[], bool] = lambda: False):
         self.node_id = node_id
+        self.lapsed = lapsed  # the leases may not be ours any more: owner's words wait
+        self._held: list[tuple[str, Outgoing]] = []  # (key, event) said as owner while lapsed
         self.dead_letter_max_body = dead_letter_max_body
         self.publisher = publisher
         self.consumer = consumer
@@ -81,10 +91,35 @@ class EventBus:
         """Publish an event, with the envelope every event carries.  Its
         ``id`` is new, unless the event is one that may be reported again
         (a message: ``message_event_id``) and the caller names it."""
+        self.publisher.publish(self._event(name, body, on_confirmed, event_id))
+
+    def _event(self, name: str, body: dict, on_confirmed: Callable[[], None] | None = None,
+               event_id: str | None = None) -> Outgoing:
         doc = {**body, "event": name, "node": self.node_id, "ts": int(self.wall_clock() * 1000),
                "id": event_id or uuid.uuid4().hex}
-        self.publisher.publish(Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc),
-                                        on_confirmed=self.tally.timed_publish(name, on_confirmed)))
+        return Outgoing(EVENTS_EXCHANGE, name, orjson.dumps(doc),
+                        on_confirmed=self.tally.timed_publish(name, on_confirmed))
+
+    def emit_as_owner(self, name: str, body: dict) -> None:
+        """An event only the key's owner may publish (its state, its QR or
+        pairing code): held while the leases have lapsed, until ``settle``."""
+        if self.lapsed():
+            log.info("leases lapsed: %s of %s waits for the renewal", name, body["key"])
+            self._held.append((body["key"], self._event(name, body)))
+            return
+        self.emit(name, body)
+
+    def settle(self, lost: Sequence[str]) -> None:
+        """A renewal answered: what was held goes out, in order, but for
+        the keys it says we lost (another node may run them: not a word)."""
+        held, self._held = self._held, []
+        gone = set(lost)
+        for key, item in held:
+            if key in gone:
+                log.warning("lease of %s lost: its %s, said while the node was paused, is not published",
+                            key, item.routing_key)
+            else:
+                self.publisher.publish(item)
 
     # ---------------------------------------------------- a command's end
     def ack(self, d: Delivery) -> None:
@@ -168,4 +203,4 @@ class EventBus:
         body = {"key": change.key, "state": change.new, "previous": None if change.old == S.NEW else change.old}
         if change.reason:  # why, where the node says (failed: crash_loop; restarting: memory_limit)
             body["reason"] = change.reason
-        self.emit("state_instance", body)
+        self.emit_as_owner("state_instance", body)

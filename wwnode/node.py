@@ -247,6 +247,7 @@ class Node:
         for key in renewal.lost:
             self.counters.bump("leases_lost")
             self._drop(key, now)
+        self.bus.settle(renewal.lost)
         if renewal.resync:
             # Redis came back, maybe restarted empty: with the leases taken
             # back, write again what it should hold.

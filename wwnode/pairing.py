@@ -51,7 +51,7 @@ class Pairing:
         self.sessions.set_state(rec, S.QR, now)
         if rec.state != S.QR:
             return  # a part failed on this change, and the session with it (``Sessions.contain``)
-        self.bus.emit("pairing_code_instance", {"key": rec.key, "code": e["code"], "attempt": e["attempt"]})
+        self.bus.emit_as_owner("pairing_code_instance", {"key": rec.key, "code": e["code"], "attempt": e["attempt"]})
 
     def on_change(self, change: S.Change) -> None:
         """A listener of Sessions: a code lives only while the session

@@ -387,7 +387,7 @@ class Sessions:
         self.set_state(rec, S.QR, now)
         if rec.state != S.QR:
             return  # a part failed on this change, and the session with it (``contain``)
-        self.bus.emit("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
+        self.bus.emit_as_owner("qr_instance", {"key": rec.key, "qr": e["qr"], "attempt": e["attempt"]})
 
     def _on_authenticated(self, rec: S.SessionRecord, e: dict, now: float) -> None:
         if rec.state not in (S.STARTING, S.QR):

@@ -127,7 +127,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     counters = Counters()
     tally = Tally(clock)
     bus = EventBus(cfg.node_id, publisher, consumer, counters, dead_letter_max_body=cfg.dead_letter_max_body,
-                   tally=tally)
+                   tally=tally, lapsed=lambda: ownership.lapsed(clock()))
     health = Health(cfg.ping_interval, cfg.ping_timeout, cfg.boot_timeout, counters)
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
