@@ -72,15 +72,48 @@ def new_phone() -> str:
     return f"55{next(_phones):011d}"
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# The ports handed to servers a test starts itself (a RabbitMQ, a Redis, a
+# proxy): found free, closed, and listened on a moment later by the server.
+# The kernel's own pick (bind to port 0) comes from its ephemeral range,
+# where in that moment any outgoing connection of a parallel test may take
+# it: a run's own RabbitMQ once failed to listen 190 times in a row on a
+# management port a connection held.  So they come from below that range,
+# each parallel worker from a block of its own, from a place in it that
+# differs from run to run, and are checked free before they are handed out.
+_PORTS_FROM = 10000
+_PORT_BLOCKS = 8
+_port_block = (_ephemeral_floor() - _PORTS_FROM) // _PORT_BLOCKS
+_port_base = _PORTS_FROM + _port_block * (int(_WORKER.removeprefix("gw") or 0) % _PORT_BLOCKS if _WORKER else 0)
+_next_port = itertools.count(os.getpid() % _port_block)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on (the kernel's pick, so not the machine's)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """Ports nothing listens on or holds, outside the kernel's range of
+    ports for outgoing connections (see above)."""
+    ports: list[int] = []
+    for _ in range(_port_block):
+        port = _port_base + next(_next_port) % _port_block
+        if port not in ports and _bindable(port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise AssertionError(f"no {count} free ports among {_port_base}..{_port_base + _port_block - 1}")
 
 
 def free_port() -> int:
