@@ -26,6 +26,7 @@ port_open 6379 || command -v redis-server >/dev/null 2>&1 || missing+=(redis-ser
 port_open 5672 || command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # the README's quick start speaks to the stand-in with it
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # fakewa --tls makes its certificate with it
 if [ "${WITH_TESTS:-1}" = 1 ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
