@@ -151,6 +151,21 @@ class Broker:
             if ch.is_open:
                 ch.close()
 
+    def delete_queue(self, queue: str, if_unused: bool = False, if_empty: bool = False) -> bool:
+        """Delete a queue; False when it does not exist or the condition
+        does not hold (a consumer reads it, it holds messages)."""
+        ch = self.conn.channel()  # a refusal closes the channel that asked
+        try:
+            ch.queue_delete(queue, if_unused=if_unused, if_empty=if_empty)
+            return True
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code in (404, 406):  # not found, precondition failed
+                return False
+            raise
+        finally:
+            if ch.is_open:
+                ch.close()
+
     def close(self) -> None:
         if self.conn.is_open:
             self.conn.close()
