@@ -122,6 +122,20 @@ def test_events_add_the_other_id_of_a_person_where_the_page_knows_it(world):
     assert sent["record"]["to"] == f"{writer}@c.us" and sent["record"]["from"] == f"{w.phone}@c.us"
 
 
+def test_a_reaction_by_lid_names_the_sender_as_the_page_does_and_its_number_where_known(world):
+    w, friend, stranger = world, new_phone(), new_phone()
+    w.control.add_contact(w.phone, friend)
+    sent = reply(w, f"{friend}@c.us", "how was it?", "lid-react")
+    w.control.react(w.phone, friend, sent["record"]["id"], "❤️", lid=True)
+    got = w.rabbit.expect("message_reaction_instance", message_id=sent["message_id"], reaction="❤️")
+    assert (got["sender"], got["sender_pn"]) == (w.control.lid(friend), f"{friend}@c.us")
+    # Someone the account knows only by LID: the LID alone, as the page has it.
+    msg = inbound(w, stranger, "hello", lid=True)
+    w.control.react(w.phone, stranger, msg["id"]["id"], "👍", lid=True)
+    got = w.rabbit.expect("message_reaction_instance", message_id=msg["id"]["_serialized"], reaction="👍")
+    assert got["sender"] == w.control.lid(stranger) and "sender_pn" not in got and "sender_lid" not in got
+
+
 def test_a_group_addressing_its_members_by_lid_gives_authors_by_lid_and_replies_reach_them(world):
     w, group, stranger, friend = world, world.new_group(), new_phone(), new_phone()
     w.control.group_addressing(group, "lid")
