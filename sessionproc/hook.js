@@ -135,7 +135,7 @@
     };
     Msg.on('add', onNewMessage);
     listenForAcks(Msg, emit);  // receipts.js
-    listenForReactions(req, emit);
+    listenForReactions(req, emit, otherIdOf);  // receipts.js
     listenForVotes(req, emit, otherIdOf);  // polls.js
     listenForCalls(req, emit, otherIdOf);  // calls.js
     listenForChanges(Msg, emit, (m) => toClientMessage(m, findLinks, emit, otherIdOf));

@@ -135,7 +135,9 @@ Events (session -> node, on stdout)
                                                   ack ``N`` (-1 error ... 4 played)
 ``{"event": "reaction", "message_id": M, "reaction": E, "sender": W}``
                                                   someone reacted to message ``M`` (``E``
-                                                  ``""``: took the reaction back)
+                                                  ``""``: took the reaction back); ``sender_pn``
+                                                  or ``sender_lid`` where the page knows the
+                                                  other id
 ``{"event": "message_edit", "message": M, "previous_body": B}``
                                                   message ``M`` (its new text in ``body``) was
                                                   edited by its sender, this session included
@@ -363,7 +365,8 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "action_done": {"id": (str,), "result": (dict,)},
     "action_failed": {"id": (str,), "reason": (str,), "detail?": (str,)},
     "ack": {"message_id": (str,), "chat_id": (str, type(None)), "ack": (int,)},
-    "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None))},
+    "reaction": {"message_id": (str,), "reaction": (str,), "sender": (str, type(None)), "sender_pn?": (str,),
+                 "sender_lid?": (str,)},
     "message_edit": {"message": (dict,), "previous_body": (str,)},
     "message_revoke": {"message_id": (str,), "chat_id": (str, type(None)), "from_me": (bool,)},
     "poll_vote": {"message_id": (str,), "voter": (str, type(None)), "selected": (list, type(None)),

@@ -38,8 +38,10 @@ function listenForChanges(Msg, emit, toMessage) {
 // changed, taken back) through its reaction table's bulkUpsert; whatsapp-web.js
 // wraps that function, and so do we.  A page without it sends and receives
 // messages all the same: reactions are then not reported, and the session
-// logs why.
-function listenForReactions(req, emit) {
+// logs why.  The sender is as the page gives it (the author in a group, a
+// LID where the chat is one); `otherIdOf(wid)` adds its other id where the
+// page knows it, as for a message.
+function listenForReactions(req, emit, otherIdOf) {
   let table = null;
   try { table = req('WAWebAddonReactionTableMode').reactionTableMode; } catch (e) { /* not on this page */ }
   if (!table || typeof table.bulkUpsert !== 'function') {
@@ -51,8 +53,18 @@ function listenForReactions(req, emit) {
   table.bulkUpsert = function (...args) {
     try {
       for (const r of args[0] || []) {
-        emit({ type: 'reaction', message_id: widString(r.reactionParentKey),
-               reaction: r.reactionText || '', sender: widString(r.author || r.from) ?? null });
+        const sender = widString(r.author || r.from) ?? null;
+        const report = { type: 'reaction', message_id: widString(r.reactionParentKey),
+                         reaction: r.reactionText || '', sender };
+        const server = typeof sender === 'string' ? sender.slice(sender.lastIndexOf('@') + 1) : '';
+        if (server === 'lid' || server === 'c.us') {
+          let other = null;
+          try { other = otherIdOf(r.author || r.from); } catch (e) { /* reported as the page gave it */ }
+          if (typeof other === 'string' && other && other !== sender) {
+            report[server === 'lid' ? 'sender_pn' : 'sender_lid'] = other;
+          }
+        }
+        emit(report);
       }
     } catch (e) {
       emit({ type: 'error', reason: 'reaction_unreadable', detail: String(e) });

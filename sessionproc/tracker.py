@@ -152,8 +152,12 @@ class Tracker:
                  "ack": int(r.get("ack") or 0)}]
 
     def _on_reaction(self, r: dict) -> list[dict]:
-        return [{"event": "reaction", "message_id": str(r.get("message_id")), "reaction": str(r.get("reaction") or ""),
-                 "sender": r.get("sender")}]
+        event = {"event": "reaction", "message_id": str(r.get("message_id")), "reaction": str(r.get("reaction") or ""),
+                 "sender": r.get("sender")}
+        for name in ("sender_pn", "sender_lid"):
+            if isinstance(r.get(name), str):
+                event[name] = r[name]
+        return [event]
 
     def _on_edit(self, r: dict) -> list[dict]:
         return [{"event": "message_edit", "message": r.get("message") or {},

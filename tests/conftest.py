@@ -4,6 +4,8 @@ live in support.py."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import secrets
 import uuid
@@ -16,7 +18,8 @@ from hacluster import RabbitMember
 from sessionproc import browser
 from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
                      all_gone, leftover_processes,
-                     chrome_processes_under, idle_cgroup, processes_using, purge_queues, rabbitmqctl, wait_for)
+                     chrome_processes_under, create_ready, idle_cgroup, new_phone, processes_using, purge_queues,
+                     rabbitmqctl, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
@@ -25,6 +28,19 @@ from wwnode.fakewa.client import Control
 # before any is started; parallel workers inherit the first process's), so
 # the run can tell, at its end, what of its own is still running.
 os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+# The test files that take longest, longest first (seconds of one run with
+# three workers: 168, 125, 93, 93, 72, 64, 60, 56, 51, 46, 43): handed to the
+# parallel workers first, so that none is left running one alone at the end
+# of the run while the others wait.  The rest keep their order.
+SLOW_FIRST = ("test_wwebjs", "test_ha", "test_faults", "test_sessionproc", "test_cli", "test_soak", "test_cluster",
+              "test_portable", "test_fakewa_page", "test_deploy", "test_node")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: n for n, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -63,6 +79,49 @@ _node_queues: set[str] = set()
 # The page syncs this long after CONNECTED (the real page takes a couple of
 # seconds, the stand-in's default); short here so the suite stays fast.
 TEST_SYNC_DELAY = 0.25
+
+
+@dataclasses.dataclass
+class Linked:
+    """What ``linked_node`` gives a module: its stand-in, its node, a
+    client, the linked session's phone and its ``ready_instance``."""
+
+    wa: FakeWA
+    node: NodeProcess
+    rabbit: Client
+    phone: str
+    ready: dict
+
+
+@contextlib.contextmanager
+def linked_node(tmp, rabbit_url: str, node_id: str, key: str, env: dict | None = None):
+    """A node with one session of ``key`` linked to a new phone, on a
+    stand-in of its own, for the tests of one module to share (a browser
+    starts once): the tests' Redis database and queues emptied first, and
+    at the end the node stopped and no Chrome of it left.  ``env``: more of
+    the node's settings."""
+    r = redislib.Redis(db=TEST_REDIS_DB, decode_responses=True)
+    r.flushdb()
+    r.close()
+    _node_queues.add(node_queue_name(node_id))
+    rabbit = Client(rabbit_url)
+    queues = COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE)
+    for queue in queues:
+        rabbit.ch.queue_declare(queue, durable=True)
+    purge_queues(rabbit.conn, queues + tuple(sorted(_node_queues)))
+    wa = FakeWA(settings=Settings(sync_delay=TEST_SYNC_DELAY)).start()
+    node = NodeProcess(node_id, tmp / node_id, {"RABBIT_MQ_URL": rabbit_url,
+                                                "REDIS_URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}", "WA_URL": wa.url,
+                                                "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp / "cgroup")), **(env or {})})
+    phone = new_phone()
+    try:
+        ready = create_ready(rabbit, Control(wa.url), key, phone)
+        yield Linked(wa, node, rabbit, phone, ready)
+    finally:
+        node.terminate()
+        wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
+        rabbit.close()
+        wa.stop()
 
 
 @pytest.fixture

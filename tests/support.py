@@ -261,7 +261,9 @@ class SessionProcess:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {name} event {fields or ''} within {timeout} s; seen {self.names()}")
+                last = orjson.dumps(self.seen[-1]).decode()[:2000] if self.seen else "nothing"
+                raise AssertionError(f"no {name} event {fields or ''} within {timeout} s; seen {self.names()}, "
+                                     f"the last: {last}")
             try:
                 t, event = self.events.get(timeout=left)
             except queue.Empty:

@@ -119,6 +119,12 @@ def test_acks_and_reactions_pass_through_as_events(rig):
         {"key": "k", "message_id": "true_1@c.us_X", "chat_id": "1@c.us", "ack": 2}]
     assert rig.broker.events("message_reaction_instance") == [
         {"key": "k", "message_id": MSG, "reaction": "❤️", "sender": "5511999990002@c.us"}]
+    # Someone known by LID whose number the page knows: both ids.
+    rig.say(rec, {"event": "reaction", "message_id": MSG, "reaction": "👍", "sender": "123456789012345@lid",
+                  "sender_pn": "5511999990002@c.us"})
+    assert rig.broker.events("message_reaction_instance")[-1] == {
+        "key": "k", "message_id": MSG, "reaction": "👍", "sender": "123456789012345@lid",
+        "sender_pn": "5511999990002@c.us"}
 
 
 def test_edits_and_deletions_go_to_the_session_and_what_it_tells_passes_through(rig):

@@ -99,6 +99,26 @@ def test_send_waits_for_its_own_outcome(fake_nodes, fake, rabbit, env):
     assert nobody.returncode == 1 and "unknown_instance" in nobody.stderr
 
 
+def test_command_publishes_any_answered_command_and_prints_its_answer(fake_nodes, fake, rabbit, env):
+    fake_nodes()
+    create_ready(rabbit, fake, "cm-1", new_phone())
+    checked = run_cli("command", "check_number", '{"key": "cm-1", "phone": "5511999990007"}', env=env)
+    assert checked.returncode == 0, checked.stderr
+    answer = orjson.loads(checked.stdout)
+    assert (answer["event"], answer["registered"], answer["wid"]) == ("number_checked_instance", True,
+                                                                     "5511999990007@c.us")
+    typing = run_cli("command", "chat_action", '{"key": "cm-1", "chat_id": "5511999990007@c.us", "action": "typing", '
+                                               '"id": "cm-typing"}', env=env)
+    assert typing.returncode == 0 and orjson.loads(typing.stdout)["command_id"] == "cm-typing"
+    nobody = run_cli("command", "set_presence", '{"key": "nobody", "state": "available"}', env=env)
+    assert nobody.returncode == 1 and "unknown_instance" in nobody.stderr
+    for queue, body, words in [("query", '{"key": "cm-1", "what": "chats", "limit": 0}', "(bad_limit)"),
+                               ("query", "[1]", "(not_object)"),
+                               ("create_instance", '{"key": "cm-2"}', "(unknown_command)")]:
+        refused = run_cli("command", queue, body, env=env)
+        assert refused.returncode == 2 and words in refused.stderr and refused.stdout == ""
+
+
 def test_destroy_stops_the_session_and_says_when_there_is_none(fake_nodes, fake, rabbit, redis_client, env):
     node = fake_nodes()
     create_ready(rabbit, fake, "d-1", new_phone())

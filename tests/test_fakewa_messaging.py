@@ -75,7 +75,20 @@ def test_reactions_and_reads_are_recorded_per_phone_and_group_messages_have_an_a
         link.events.get()
     world.react(phone, friend, "ABC", "")
     assert link.events.get() | {"reaction_id": None, "t": None} == {
-        "type": "reaction", "id": "ABC", "from": f"{friend}@c.us", "reaction": "", "reaction_id": None, "t": None}
+        "type": "reaction", "id": "ABC", "from": f"{friend}@c.us", "reaction": "", "reaction_id": None, "t": None,
+        "lids": [[world.lid_of(friend), f"{friend}@c.us"]]}  # the number is on it: the account learns the pair
+    # From someone the account knows only by LID; then, once it has the
+    # number, with the pair for its page to map.
+    stranger = new_phone()
+    world.react(phone, stranger, "ABC", "👍", by_lid=True)
+    event = link.events.get()
+    assert event["from"] == world.lid_of(stranger) and "lids" not in event
+    world.deliver(phone, stranger, "by number")
+    link.events.get()
+    world.react(phone, stranger, "ABC", "", by_lid=True)
+    assert link.events.get()["lids"] == [[world.lid_of(stranger), f"{stranger}@c.us"]]
+    with pytest.raises(BadRequest):
+        world.react(phone, stranger, "ABC", "", by_lid="yes")
     world.deliver(phone, friend, "hi all", group="120363000000000001@g.us")
     msg = link.events.get()["msg"]
     assert (msg["from"], msg["author"]) == ("120363000000000001@g.us", f"{friend}@c.us")

@@ -17,14 +17,11 @@ from __future__ import annotations
 import base64
 
 import pytest
-import redis as redislib
 
-from conftest import _node_queues
+from conftest import linked_node
 from mediafiles import jpeg
-from support import (TEST_REDIS_DB, Client, NodeProcess, all_gone, chrome_processes_under, create_ready, idle_cgroup,
-                     new_phone, purge_queues, wait_for)
-from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
-from wwnode.fakewa import FakeWA, Settings
+from support import Client, NodeProcess, new_phone, wait_for
+from wwnode.fakewa import FakeWA
 from wwnode.fakewa.client import Control
 
 pytestmark = pytest.mark.browser
@@ -48,28 +45,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, rabbit_url):
-    tmp = tmp_path_factory.mktemp("lids")
-    r = redislib.Redis(db=TEST_REDIS_DB, decode_responses=True)
-    r.flushdb()
-    r.close()
-    _node_queues.add(node_queue_name(NODE))
-    rabbit = Client(rabbit_url)
-    queues = COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE)
-    for queue in queues:
-        rabbit.ch.queue_declare(queue, durable=True)
-    purge_queues(rabbit.conn, queues + tuple(sorted(_node_queues)))
-    wa = FakeWA(settings=Settings(sync_delay=0.25)).start()
-    node = NodeProcess(NODE, tmp / NODE, {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
-                                          "WA_URL": wa.url, "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp / "cgroup"))})
-    phone = new_phone()
-    try:
-        ready = create_ready(rabbit, Control(wa.url), KEY, phone)
-        yield World(wa, node, rabbit, phone, ready)
-    finally:
-        node.terminate()
-        wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
-        rabbit.close()
-        wa.stop()
+    with linked_node(tmp_path_factory.mktemp("lids"), rabbit_url, NODE, KEY) as l:
+        yield World(l.wa, l.node, l.rabbit, l.phone, l.ready)
 
 
 def inbound(w: World, sender: str, body: str, group: str | None = None, lid: bool = False) -> dict:
@@ -120,6 +97,20 @@ def test_events_add_the_other_id_of_a_person_where_the_page_knows_it(world):
     # Replying to the number still goes to the number.
     sent = reply(w, msg["from"], "hello", "lid-pn")
     assert sent["record"]["to"] == f"{writer}@c.us" and sent["record"]["from"] == f"{w.phone}@c.us"
+
+
+def test_a_reaction_by_lid_names_the_sender_as_the_page_does_and_its_number_where_known(world):
+    w, friend, stranger = world, new_phone(), new_phone()
+    w.control.add_contact(w.phone, friend)
+    sent = reply(w, f"{friend}@c.us", "how was it?", "lid-react")
+    w.control.react(w.phone, friend, sent["record"]["id"], "❤️", lid=True)
+    got = w.rabbit.expect("message_reaction_instance", message_id=sent["message_id"], reaction="❤️")
+    assert (got["sender"], got["sender_pn"]) == (w.control.lid(friend), f"{friend}@c.us")
+    # Someone the account knows only by LID: the LID alone, as the page has it.
+    msg = inbound(w, stranger, "hello", lid=True)
+    w.control.react(w.phone, stranger, msg["id"]["id"], "👍", lid=True)
+    got = w.rabbit.expect("message_reaction_instance", message_id=msg["id"]["_serialized"], reaction="👍")
+    assert got["sender"] == w.control.lid(stranger) and "sender_pn" not in got and "sender_lid" not in got
 
 
 def test_a_group_addressing_its_members_by_lid_gives_authors_by_lid_and_replies_reach_them(world):

@@ -11,11 +11,9 @@ from __future__ import annotations
 import pytest
 import redis as redislib
 
-from conftest import _node_queues
-from support import (TEST_REDIS_DB, Client, NodeProcess, all_gone, chrome_processes_under, create_ready, idle_cgroup,
-                     new_phone, purge_queues, wait_for)
-from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
-from wwnode.fakewa import FakeWA, Settings
+from conftest import linked_node
+from support import TEST_REDIS_DB, Client, NodeProcess, new_phone, wait_for
+from wwnode.fakewa import FakeWA
 from wwnode.fakewa.client import Control
 
 pytestmark = pytest.mark.browser
@@ -36,28 +34,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, rabbit_url):
-    tmp = tmp_path_factory.mktemp("messaging")
-    r = redislib.Redis(db=TEST_REDIS_DB, decode_responses=True)
-    r.flushdb()
-    _node_queues.add(node_queue_name(NODE))
-    rabbit = Client(rabbit_url)
-    queues = COMMAND_QUEUES + LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE, REROUTE_QUEUE)
-    for queue in queues:
-        rabbit.ch.queue_declare(queue, durable=True)
-    purge_queues(rabbit.conn, queues + tuple(sorted(_node_queues)))
-    wa = FakeWA(settings=Settings(sync_delay=0.25)).start()
-    node = NodeProcess(NODE, tmp / NODE, {"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": f"redis://127.0.0.1:6379/{TEST_REDIS_DB}",
-                                          "WA_URL": wa.url, "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp / "cgroup"))})
-    phone = new_phone()
-    try:
-        create_ready(rabbit, Control(wa.url), KEY, phone)
-        yield World(wa, node, rabbit, r, phone)
-    finally:
-        node.terminate()
-        wait_for(lambda: all_gone(chrome_processes_under(node.data_dir)), timeout=15, what="no Chrome left")
-        rabbit.close()
-        wa.stop()
-        r.close()
+    with linked_node(tmp_path_factory.mktemp("messaging"), rabbit_url, NODE, KEY) as l:
+        r = redislib.Redis(db=TEST_REDIS_DB, decode_responses=True)
+        try:
+            yield World(l.wa, l.node, l.rabbit, r, l.phone)
+        finally:
+            r.close()
 
 
 def inbound(w: World, sender: str, body: str, group: str | None = None) -> dict:

@@ -185,8 +185,10 @@ class ActionDesk:
                                                "chat_id": event["chat_id"], "ack": event["ack"]})
 
     def _on_reaction(self, rec: S.SessionRecord, event: dict, now: float) -> None:
-        self.bus.emit("message_reaction_instance", {"key": rec.key, "message_id": event["message_id"],
-                                                    "reaction": event["reaction"], "sender": event["sender"]})
+        body = {"key": rec.key, "message_id": event["message_id"], "reaction": event["reaction"],
+                "sender": event["sender"]}
+        body.update({k: event[k] for k in ("sender_pn", "sender_lid") if isinstance(event.get(k), str)})
+        self.bus.emit("message_reaction_instance", body)
 
     def _on_edit(self, rec: S.SessionRecord, event: dict, now: float) -> None:
         self.bus.emit("message_edit_instance", {"key": rec.key, "message": event["message"],

@@ -135,6 +135,12 @@ def cmd_send(args) -> int:
     return _client_command(lambda: clientcmds.send(load(), args.key, args.chat_id, args.text, args.id, args.timeout))
 
 
+def cmd_command(args) -> int:
+    from . import clientcmds
+    return _client_command(lambda: clientcmds.command(load(), args.queue, clientcmds.parse_body(args.body),
+                                                      args.timeout))
+
+
 def cmd_destroy(args) -> int:
     from . import clientcmds
     return _client_command(lambda: clientcmds.destroy(load(), args.key, args.logout, args.timeout))
@@ -271,6 +277,18 @@ def _client_parsers(sub) -> None:
     s.add_argument("--timeout", type=_positive, default=120.0, metavar="SECONDS",
                    help="wait at most SECONDS for the outcome (default %(default)s)")
     s.set_defaults(func=cmd_send)
+    cm = sub.add_parser("command", help="publish any other command and print the event that answers it",
+                        description=(
+        "Publishes BODY (a JSON object; an id is added unless it has one) to QUEUE and waits for the event "
+        "that answers it (query_result_instance for a query, group_action_done_instance for a group_action, "
+        "...), printed as JSON, or command_failed. For example: wwnode command query "
+        "'{\"key\": \"shop-1\", \"what\": \"chats\"}'. " + EXIT_CODES))
+    cm.add_argument("queue", help="message_action, check_number, update_settings, call_action, chat_action, "
+                                  "set_presence, query, group_action or send_message")
+    cm.add_argument("body", help="the command's body, a JSON object with its key")
+    cm.add_argument("--timeout", type=_positive, default=120.0, metavar="SECONDS",
+                    help="wait at most SECONDS for the answer (default %(default)s)")
+    cm.set_defaults(func=cmd_command)
     d = sub.add_parser("destroy", help="stop a session", description=(
         "Publishes destroy_instance and waits until the session stopped. " + EXIT_CODES))
     d.add_argument("key")

@@ -1,5 +1,5 @@
 """The command line's client commands: ``create``, ``send``, ``destroy``,
-``qr`` and ``events``.  Each checks its input with the node's own rules
+``qr``, ``events`` and ``command`` (any other command that is answered).  Each checks its input with the node's own rules
 before it connects, follows the events it needs through a private queue
 bound before it publishes, and says how things ended in its exit code.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 import pika.exceptions
 
-from .client import Broker, Unreachable, checked, current_qr, open_redis, session_state
+from .client import Broker, Rejected, Unreachable, checked, current_qr, open_redis, session_state
 from .eventlines import describe
 from .qrterm import QrScreen, write_png
 
@@ -171,6 +171,63 @@ def send(cfg, key: str, chat_id: str, text: str, command_id: str | None, timeout
     with Broker(cfg.rabbit_mq_url) as broker:
         broker.follow(("message_sent_instance", "command_failed"))
         broker.publish("send_message", body)
+        outcome = _follow(broker, answer, timeout)
+    if outcome.code == EXIT_TIMEOUT:
+        outcome.text += f"; the command (id={command_id}) waits in its queue for a node that runs {key}"
+    return outcome
+
+
+# ------------------------------------------------------------------ command
+
+# The event that answers each command ``wwnode command`` publishes (the
+# contract's tables), found by the command's id.  A create and a destroy
+# have commands of their own: they are answered by state changes.
+ANSWERS = {
+    "send_message": "message_sent_instance",
+    "message_action": "message_action_done_instance",
+    "check_number": "number_checked_instance",
+    "update_settings": "settings_updated_instance",
+    "call_action": "call_action_done_instance",
+    "chat_action": "chat_action_done_instance",
+    "set_presence": "presence_set_instance",
+    "query": "query_result_instance",
+    "group_action": "group_action_done_instance",
+}
+
+
+def parse_body(text: str) -> dict:
+    """The command's body from the command line: a JSON object."""
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        raise Rejected("not_json", f"the body is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise Rejected("not_object", "the body must be a JSON object, {...}")
+    return body
+
+
+def command(cfg, queue: str, body: dict, timeout: float) -> Outcome:
+    """Publish ``body`` to ``queue`` with an id (its own, or a new one) and
+    wait for the event that answers it, printed whole (a query's items, a
+    group's invite link): its JSON on success, the refusal on failure."""
+    if queue not in ANSWERS:
+        raise Rejected("unknown_command", f"{queue} is not one of {', '.join(ANSWERS)} (create and destroy have "
+                                          "commands of their own)")
+    body = {**body}
+    body.setdefault("id", uuid.uuid4().hex)
+    command_id, key = body["id"], body.get("key")
+    checked(queue, body)
+
+    def answer(e: dict) -> Outcome | None:
+        if e.get("command_id") != command_id or e.get("key") != key:
+            return None
+        if e.get("event") == ANSWERS[queue]:
+            return Outcome(EXIT_OK, orjson.dumps(e, option=orjson.OPT_INDENT_2).decode())
+        return Outcome(EXIT_FAILED, f"failed: {e.get('reason')}: {e.get('detail')} (id={command_id})")
+
+    with Broker(cfg.rabbit_mq_url) as broker:
+        broker.follow((ANSWERS[queue], "command_failed"))
+        broker.publish(queue, body)
         outcome = _follow(broker, answer, timeout)
     if outcome.code == EXIT_TIMEOUT:
         outcome.text += f"; the command (id={command_id}) waits in its queue for a node that runs {key}"

@@ -71,7 +71,7 @@ class Sessions(Protocol):
 
 class SettingsDesk:
     def __init__(self, node_send_seen: bool, paths: Paths, store: Store, bus: Bus, sessions: Sessions,
-                 unavailable: type[Exception]):
+                 unavailable: type[Exception], save_login: Callable[[str, str], None] | None = None):
         self.node_send_seen = node_send_seen  # SEND_SEEN: a session's send_seen when its settings say none
         self.paths = paths
         self.store = store
@@ -80,8 +80,9 @@ class SettingsDesk:
         self.unavailable = unavailable  # what the store raises when Redis cannot answer
         # key -> its settings; None: not known yet, the profile's at its start.
         self._settings: dict[str, SessionSettings | None] = {}
-        # Saves a ready session's login (``Portable.save``), set by the wiring.
-        self.save_login: Callable[[str, str], None] = lambda key, why: None
+        # Saves a ready session's login (``Portable.save``; none without
+        # portable logins).
+        self.save_login: Callable[[str, str], None] = save_login or (lambda key, why: None)
 
     # ============================================================ reading
     def current(self, key: str) -> SessionSettings:

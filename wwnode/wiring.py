@@ -141,7 +141,10 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     sessions = Sessions(cfg, paths, bus, store, starts, health, restarts, counters, ownership.may_run, storage,
                         guard=guard, bury=processes.bury, slow_boot=pace.forgive)
     desk = SessionDesk(bus, sessions)
-    settings = SettingsDesk(cfg.send_seen, paths, store, bus, sessions, Unavailable)
+    portable = Portable(snapshots, paths, sessions, leases, store, counters, cfg.profile_snapshot_interval, clock,
+                        restoring=restoring, wake=waker.wake) if snapshots is not None else None
+    settings = SettingsDesk(cfg.send_seen, paths, store, bus, sessions, Unavailable,
+                            save_login=portable.save if portable is not None else None)
     # The settings desk needs the sessions, which tell it of each start and
     # of Redis coming back: the one pair of parts that cannot both be made
     # with what they need.
@@ -173,11 +176,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         MemoryLimit(cfg.session_memory_limit, cfg.memory_check_interval, sessions, sends, counters, measure),
         actions,  # held actions that waited too long
         media, inbound)
-    portable = drain = None
-    if snapshots is not None:  # portable logins, and with them drains
-        portable = Portable(snapshots, paths, sessions, leases, store, counters, cfg.profile_snapshot_interval,
-                            clock, restoring=restoring, wake=waker.wake)
-        settings.save_login = portable.save
+    drain = None
+    if portable is not None:  # portable logins, and with them drains
         drain = Drain(cfg.node_id, store, sessions, ownership, portable, bus, paths, counters,
                       renew_every(cfg), clock)
         chores += (portable, drain)

@@ -72,7 +72,9 @@ if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');  // Chr
 const client = new Client({
   authStrategy: new LocalAuth({ dataPath: config.dataPath, clientId: config.clientId }),
   webVersionCache: { type: 'none' },
-  puppeteer: { executablePath: config.chrome || '/usr/bin/chromium', headless: true, args },
+  // A launch may take longer than puppeteer's 30 s on a machine busy with
+  // the rest of the suite; the test's own wait for the QR code bounds it.
+  puppeteer: { executablePath: config.chrome || '/usr/bin/chromium', headless: true, args, timeout: 90000 },
   ...(config.pairWithPhone ? { pairWithPhoneNumber: { phoneNumber: config.pairWithPhone } } : {}),
 });
 

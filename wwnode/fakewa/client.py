@@ -206,10 +206,14 @@ class Control:
         linked id (phone@c.us)."""
         return self._call("POST", "pair", {"phone": phone, "code": code})["wid"]
 
-    def react(self, to: str, sender: str, message_id: str, reaction: str) -> None:
+    def react(self, to: str, sender: str, message_id: str, reaction: str, lid: bool = False) -> None:
         """``sender`` reacts to message ``message_id`` (bare id) of its
-        chat with ``to`` ("" takes the reaction back)."""
-        self._call("POST", "reactions", {"to": to, "from": sender, "message_id": message_id, "reaction": reaction})
+        chat with ``to`` ("" takes the reaction back); with ``lid``, from
+        ``sender``'s LID (someone ``to`` knows only so)."""
+        body = {"to": to, "from": sender, "message_id": message_id, "reaction": reaction}
+        if lid:
+            body["lid"] = True
+        self._call("POST", "reactions", body)
 
     def reactions_by(self, phone: str) -> list[dict]:
         """Reactions the browsers linked to ``phone`` sent: [{"message_id",

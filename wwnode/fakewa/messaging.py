@@ -9,6 +9,10 @@ world's lock, devices and links the same way ``world.py`` does.
   message a linked account sent or received (``POST /_sim/reactions``):
   its open pages store the reaction as the real page does, through the
   reaction table (whatsapp-web.js's ``message_reaction`` hooks it there).
+  With ``lid`` the reaction comes from the phone's LID, as a message from
+  someone the account knows only so does (``deliver``'s ``lid``); where the
+  account knows both ids, the page learns the pair with it, as with a
+  message.
 - **Read**: a page that marks a chat read (``sendSeen`` with unread
   messages) sends read receipts for it; the control API lists those chats.
 - **Numbers**: a number has WhatsApp if a phone of it linked a device, or
@@ -36,6 +40,7 @@ import secrets
 import time
 
 from .errors import BadRequest, NotFound
+from .lids import lid_wid, pn_wid
 
 GROUP_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")
 CHAT_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)$")
@@ -161,21 +166,29 @@ class MessagingWorld:
                     return f"{phone}@c.us"
         raise NotFound(f"no page waits for code {code} for phone {phone}")
 
-    def react(self, to, sender, message_id, reaction) -> None:
+    def react(self, to, sender, message_id, reaction, by_lid=False) -> None:
         """``sender`` reacts to message ``message_id`` (the bare id) in its
-        chat with ``to``; the pages linked to ``to`` learn of it."""
+        chat with ``to``; the pages linked to ``to`` learn of it.  With
+        ``by_lid``, from ``sender``'s LID."""
         to = _phone(to, "to")
         sender = _phone(sender, "from")
+        if not isinstance(by_lid, bool):
+            raise BadRequest("lid must be true or false")
         if not isinstance(message_id, str) or not re.match(r"^[0-9A-Za-z]{1,64}$", message_id):
             raise BadRequest("message_id must be a message's bare id")
         if not isinstance(reaction, str) or len(reaction) > MAX_REACTION:
             raise BadRequest(f"reaction must be a string of at most {MAX_REACTION} characters ('' takes it back)")
-        event = {"type": "reaction", "id": message_id, "from": f"{sender}@c.us", "reaction": reaction,
+        event = {"type": "reaction", "id": message_id, "reaction": reaction,
                  "reaction_id": secrets.token_hex(10).upper(), "t": int(time.time() * 1000)}
         with self._lock:
             links = [d.link for d in self._linked_devices(to) if d.link is not None and d.link.mode == "paired"]
             if not links:
                 raise NotFound(f"no open page is linked to phone {to}")
+            event["from"] = lid_wid(self.lids.of(sender)) if by_lid else pn_wid(sender)
+            if not by_lid:
+                self.lids.learn(to, sender)  # the number is on the reaction
+            if self.lids.knows(to, sender):
+                event["lids"] = [self.lids.pair(sender)]
             for link in links:
                 link.push(event)
 

@@ -97,6 +97,7 @@ function defineMessagingModules() {
 // A phone reacted to a message of ours (sent or received): stored through
 // the reaction table, looked up at call time as the real page's code does.
 function receiveReaction(event) {
+  learnLids(event.lids);  // what the account knows of the sender (page_lids.js)
   const parent = Msg.models.find((m) => m.id.id === event.id);
   const from = createWid(event.from);
   const parentKey = parent ? parent.id : new MsgKey({ from, to: me, id: event.id, selfDir: 'in' });

@@ -270,7 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def sim_react(self, query) -> None:
         body = self._body()
-        self.world.react(body.get("to"), body.get("from"), body.get("message_id"), body.get("reaction"))
+        self.world.react(body.get("to"), body.get("from"), body.get("message_id"), body.get("reaction"),
+                         by_lid=body.get("lid", False))
         self._json(200, {"ok": True})
 
     def sim_reactions(self, query) -> None:
