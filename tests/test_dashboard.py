@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
+import orjson
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -174,6 +175,21 @@ def test_the_console_takes_a_session_from_create_to_destroy_without_reload(nodes
     form.find_element(By.TAG_NAME, "button").click()
     wait_for(lambda: outcome(page, "send-outcome")[0].startswith("sent at "), timeout=60, what="the send's outcome")
     assert [m["body"] for m in control.sent_by(phone)] == ["test from the dashboard"]
+    # A file with a caption, read by the page and sent as the command's media.
+    from wwnode.qrterm import write_png
+    picture = tmp_path / "hello.png"
+    write_png("a picture to send", picture)
+    first = outcome(page, "send-outcome")[0]
+    form.find_element(By.NAME, "message").clear()
+    form.find_element(By.NAME, "message").send_keys("a picture")
+    form.find_element(By.NAME, "file").send_keys(str(picture))
+    form.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: outcome(page, "send-outcome")[0] != first and outcome(page, "send-outcome")[0].startswith("sent"),
+             timeout=60, what="the file's send outcome")
+    media = [m["media"] for m in control.sent_by(phone) if m.get("media")]
+    assert len(media) == 1, media
+    assert media[0]["caption"] == "a picture" and media[0]["mimetype"] == "image/png", media
+    assert media[0]["size"] == picture.stat().st_size
     # The session's events, as readable lines (24-hour clock), not JSON.
     lines = page.find_element(By.ID, "s-events").text.splitlines()
     sent_line = next(line for line in lines if "message_sent_instance" in line)
@@ -308,3 +324,20 @@ def test_commands_from_other_sites_and_bad_input_are_refused(dashboard, rabbit):
     status, body, _ = request(url + "/api/send", b'{"key": "k", "chat_id": "nope", "message": "x"}', json)
     assert status == 400
     assert rabbit.depth("create_instance")[0] == 0 and rabbit.depth("send_message")[0] == 0
+
+
+@pytest.mark.services
+def test_a_sessions_page_reads_its_settings_with_the_proxy_password_masked(dashboard, redis_client):
+    from wwnode.sessionsettings import parse_proxy, SessionSettings
+
+    settings = SessionSettings(proxy=parse_proxy("http://bob:pw-secret-42@127.0.0.1:3128"), reject_calls=True)
+    redis_client.set("instances:set-1:settings", orjson.dumps(settings.stored()))
+    redis_client.set("instances:set-1:pairing_code", "ABCD-EFGH")
+    _, url = dashboard()
+    status, body, _ = request(url + "/api/session?key=set-1")
+    assert status == 200 and "pw-secret-42" not in body
+    doc = orjson.loads(body)
+    assert doc["settings"]["reject_calls"] is True and "127.0.0.1:3128" in doc["settings"]["proxy"]
+    assert doc["pairing_code"] == "ABCD-EFGH"
+    status, body, _ = request(url + "/api/session?key=no%20spaces")
+    assert status == 400 and "bad_key" in body
