@@ -19,4 +19,6 @@ WITH_TESTS=0 START_SERVICES=0 deploy/setup-debian.sh
 # After setup: the servers' packages (and their users) may be new.
 services=$("$WWNODE_PYTHON" deploy/local_services.py)
 eval "$services"
+echo "run-node: starting under supervisord (its log: $WWNODE_RUN/supervisord.log); the node's output goes to" \
+  "$WWNODE_RUN/wwnode.out, and this terminal says when it takes commands" >&2
 exec .venv/bin/supervisord -c deploy/supervisord.conf

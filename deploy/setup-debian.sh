@@ -26,6 +26,7 @@ port_open 6379 || command -v redis-server >/dev/null 2>&1 || missing+=(redis-ser
 port_open 5672 || command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # the README's quick start speaks to the stand-in with it
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # fakewa --tls makes its certificate with it
 if [ "${WITH_TESTS:-1}" = 1 ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -66,9 +67,24 @@ if [ "${START_SERVICES:-1}" = 1 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+# The package is installed editable: its code is read from the checkout, so
+# only a change of its metadata (dependencies, entry points) or of what was
+# asked for (with the tests or not) calls for pip again.  Skipping it keeps
+# a normal start of the run command quiet and quick.
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) tests=${WITH_TESTS:-1}"
+installed=.venv/.wwnode-installed-from
+if [ "$(cat "$installed" 2>/dev/null)" != "$want" ] && ! { [ "${WITH_TESTS:-1}" = 0 ] \
+    && [ "$(cat "$installed" 2>/dev/null)" = "${want% *} tests=1" ]; }; then
+  echo "setup: installing the package and its dependencies in .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  if [ "${WITH_TESTS:-1}" = 1 ]; then
+    .venv/bin/python -m pip install -q -e '.[test]'
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  echo "$want" >"$installed"
+fi
 if [ "${WITH_TESTS:-1}" = 1 ]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
   # whatsapp-web.js exactly as its lock file says; again only when the lock
   # file changed since the last install.
   stamp=tests/wwebjs/node_modules/.installed-from-lock
@@ -77,7 +93,5 @@ if [ "${WITH_TESTS:-1}" = 1 ]; then
     (cd tests/wwebjs && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     cp tests/wwebjs/package-lock.json "$stamp"
   fi
-else
-  .venv/bin/python -m pip install -q -e .
 fi
 echo "setup: ready ($(.venv/bin/python --version), $(chromium --version 2>/dev/null | head -1))"

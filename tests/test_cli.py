@@ -63,6 +63,19 @@ def test_create_wait_gives_up_after_its_timeout(fake_nodes, rabbit, env):
     fake_nodes()
     done = run_cli("create", "c-4", "--wait", "--timeout", "1", env=env)
     assert done.returncode == 4 and "no outcome within 1 s" in done.stderr
+    # A timeout ends the command, not the session: it says so, and how to see or stop it.
+    rabbit.expect("qr_instance", key="c-4")
+    again = run_cli("create", "c-4", "--wait", "--timeout", "1", env=env)
+    assert again.returncode == 4
+    assert ("the session of c-4 still runs (qr): `wwnode qr c-4` shows its code now, `wwnode events --key c-4` "
+            "follows it, `wwnode destroy c-4` stops it") in again.stderr
+
+
+def test_create_timeout_without_a_node_says_the_create_waits_in_its_queue(rabbit, env):
+    done = run_cli("create", "c-5", "--timeout", "1", env=env)
+    assert done.returncode == 4
+    assert "the create of c-5 waits in its queue for a node with room" in done.stderr
+    assert rabbit.depth("create_instance")[0] == 1
 
 
 def test_send_waits_for_its_own_outcome(fake_nodes, fake, rabbit, env):
@@ -272,3 +285,58 @@ def test_a_data_dir_that_cannot_be_made_is_said_in_one_line(tmp_path, env):
     done = run_cli("run", env={**env, "DATA_DIR": str(blocker / "data"), "NODE_ID": "cannot-start"})
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "DATA_DIR" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_refused_client_is_told_in_plain_words_where_the_passwords_are(rabbit_url, tmp_path):
+    from support import RedisServer
+
+    server = RedisServer(tmp_path, password="rd-secret-1")
+    try:
+        url = f"redis://127.0.0.1:{server.port}/0"
+        no_password = run_cli("status", env={"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": url})
+        assert no_password.returncode == 3
+        assert f"Redis at {url} asks for a password, and the URL gives none" in no_password.stderr
+        assert "HELLO" not in no_password.stderr and "credentials" not in no_password.stderr
+        # A run command's folder beside: the refusal says where its servers' URLs are.
+        run = tmp_path / "run"
+        run.mkdir()
+        (run / "credentials").write_text("REDIS_URL=redis://:x@127.0.0.1:1/0\n")
+        wrong = run_cli("status", env={"RABBIT_MQ_URL": rabbit_url, "REDIS_URL": f"redis://:nope@127.0.0.1:{server.port}/0",
+                                       "WWNODE_RUN": str(run)})
+        assert wrong.returncode == 3
+        assert "refused the user name or password" in wrong.stderr and "nope" not in wrong.stderr
+        assert f"set -a; . {run}/credentials; set +a" in wrong.stderr
+        broker = run_cli("events", "--count", "1", env={"RABBIT_MQ_URL": rabbit_url.replace("guest:guest", "guest:nope"),
+                                                        "REDIS_URL": url, "WWNODE_RUN": str(run)})
+        assert broker.returncode == 3
+        assert "RabbitMQ at" in broker.stderr and f"{run}/credentials" in broker.stderr
+    finally:
+        server.stop()
+
+
+def test_events_follows_again_after_the_broker_link_is_lost(rabbit, redis_url):
+    from support import TEST_VHOST, TcpProxy, amqp_url_via
+    from wwnode.amqp.topology import EVENTS_EXCHANGE
+
+    proxy = TcpProxy(5672)
+    cli = CliProcess("events", "--json", "--count", "2", "ping_instance",
+                     env={"RABBIT_MQ_URL": amqp_url_via(proxy, TEST_VHOST), "REDIS_URL": redis_url})
+    try:
+        def publish(n: int) -> None:
+            rabbit.ch.basic_publish(EVENTS_EXCHANGE, "ping_instance", orjson.dumps({"event": "ping_instance", "n": n}))
+
+        cli.wait_output("following events", name="stderr")
+        publish(1)
+        cli.wait_output('"n":1')
+        proxy.cut()  # the broker gone, as a restart or a dropped network looks to the client
+        cli.wait_output("lost RabbitMQ", name="stderr")
+        assert cli.proc.poll() is None, "it waits for the broker instead of exiting"
+        proxy.restore()
+        cli.wait_output("following events again", name="stderr")
+        publish(2)
+        assert cli.wait() == 0  # --count 2: one before the loss, one after
+        assert [orjson.loads(line)["n"] for line in cli.text().splitlines()] == [1, 2]
+        assert "Traceback" not in cli.text("stderr")
+    finally:
+        cli.kill()
+        proxy.close()

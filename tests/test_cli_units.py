@@ -73,3 +73,24 @@ def test_room_comes_from_the_cap_or_from_what_a_session_costs():
     assert node_room({"accepting": "0", "sessions": "4", "cpu": "95.0", "mem": "20.0"}, 90.0)[0] == 0
     # No session to measure by and no cap: unknown, not a guess.
     assert node_room({"accepting": "1", "sessions": "0", "cpu": "3.0", "mem": "5.0"}, 90.0)[0] is None
+
+
+def test_status_columns_say_what_they_count_and_keys_take_the_room_they_need():
+    from wwnode.status import render
+
+    text = render({"nodes": {"node-a": {"sessions": "3", "sessions_ready": "2", "accepting": "1", "cpu": "12.5",
+                                        "mem": "40.1", "crashes": "1", "commands_failed": "4", "disk_ok": "1"}},
+                   "sessions": {"shop1": {"state": "ready", "node": "node-a"},
+                                "k2": {"state": "qr", "node": "node-a", "proxy": "http://127.0.0.1:3128"}},
+                   "creates_waiting": 0})
+    lines = text.splitlines()
+    assert lines[0].split() == ["NODE", "SESSIONS", "READY", "TAKES-CREATES", "CPU%", "MEM%", "CRASHES",
+                                "CMD-FAILED", "DISK"]
+    assert lines[1].split() == ["node-a", "3", "2", "yes", "12.5", "40.1", "1", "4", "ok"]
+    assert "FAILED " not in lines[0].replace("CMD-FAILED", "")  # no bare FAILED beside the session counts
+    assert lines[3] == "KEY   STATE NODE   PROXY"  # as wide as the longest key, not 64 characters
+    assert lines[4] == "k2    qr    node-a http://127.0.0.1:3128"
+    assert lines[5] == "shop1 ready node-a"
+    long_key = "k" * 64
+    wide = render({"nodes": {}, "sessions": {long_key: {"state": "ready", "node": "n"}}}).splitlines()
+    assert wide[-1].startswith(long_key + " ready")

@@ -50,6 +50,16 @@ def _load_local_services():
 local_services = _load_local_services()
 
 
+def _load_ready_notice():
+    spec = importlib.util.spec_from_file_location("ready_notice", ROOT / "deploy" / "ready_notice.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ready_notice = _load_ready_notice()
+
+
 def tool(name: str) -> str:
     here = Path(sys.executable).parent / name
     return str(here) if here.exists() else shutil.which(name)
@@ -201,6 +211,52 @@ def test_the_folders_of_servers_that_run_here_are_made_private(tmp_path):
     assert (tmp_path / "mq").stat().st_mode & 0o777 == 0o700
     assert (tmp_path / "mq").stat().st_uid == os.getuid()
     assert not (tmp_path / "r").exists()  # Redis does not run here
+
+
+# ------------------------------------------------- what the run command says when ready
+
+def test_the_ready_block_says_where_the_urls_logs_and_panel_are_and_how_to_stop():
+    text = ready_notice.block("n1", 4.25, "amqp://wwnode:***@127.0.0.1:5672/%2F", HOME / "data" / "run", HOME,
+                              credentials=True, panel_port="15672", python=str(HOME / ".venv" / "bin" / "python"))
+    lines = text.splitlines()
+    assert lines[0] == ("run-node: ready: node n1 takes commands from RabbitMQ at "
+                        "amqp://wwnode:***@127.0.0.1:5672/%2F (4.2 s)")
+    assert "set -a; . data/run/credentials; set +a" in text
+    assert ".venv/bin/wwnode status" in text
+    assert "data/run/wwnode.out" in text and "http://127.0.0.1:15672/" in text
+    assert lines[-1].split(":", 1)[1].strip().startswith("Ctrl-C here")
+
+
+def test_without_servers_run_here_the_block_names_the_nodes_own_urls():
+    text = ready_notice.block("n1", 1.0, "amqp://127.0.0.1:5672/%2F", Path("/var/run/wwnode"), HOME,
+                              credentials=False, panel_port=None, python="/opt/venv/bin/python")
+    assert "credentials" not in text and "RABBIT_MQ_URL and REDIS_URL" in text
+    assert "/var/run/wwnode/wwnode.out" in text and "/opt/venv/bin/wwnode status" in text
+    assert "panel" not in text
+
+
+@pytest.mark.parametrize("taking_from, states, outcome", [
+    (3, ["STARTING"] * 10, "ready"),
+    (None, ["STARTING", "BACKOFF", "FATAL"], "fatal"),
+    (None, ["RUNNING"] * 100, "timeout"),
+])
+def test_the_notice_waits_for_a_consumer_or_says_why_not(taking_from, states, outcome):
+    now = [0.0]
+    polls = []
+
+    def taking():
+        polls.append(now[0])
+        return taking_from is not None and len(polls) > taking_from
+
+    def state():
+        return states[min(len(polls) - 1, len(states) - 1)]
+
+    def pause(s):
+        now[0] += s
+
+    assert ready_notice.wait_ready(taking, state, lambda: now[0], pause, timeout=10) == outcome
+    if outcome == "timeout":
+        assert now[0] >= 10
 
 
 # ------------------------------------------------- the run command, stopped
@@ -355,6 +411,16 @@ def test_ctrl_c_stops_everything_the_run_command_started(tmp_path, wa):
                 continue  # a browser helper that just ended
             assert not any(secret in seen for secret in secrets), f"a password shows in process {p.pid}"
         client.close()
+        # Once the node takes commands, the terminal says so, once, with what to do next; nothing
+        # else it shows looks like trouble (supervisord's lines go to its log, pip does not run again).
+        said_ready = wait_for(lambda: "run-node: ready:" in (tmp_path / "run-node.out").read_text() and
+                              (tmp_path / "run-node.out").read_text(), timeout=60, what="the ready block")
+        print("\n" + said_ready)
+        assert said_ready.count("run-node: ready: node deploy-node takes commands") == 1
+        assert f"set -a; . {run_dir}/credentials; set +a" in said_ready
+        assert f"http://127.0.0.1:{panel}/" in said_ready
+        assert not [line for line in said_ready.splitlines()
+                    if any(w in line for w in ("CRIT", "WARN", "Warning", "Traceback", "setuptools"))]
 
         stopping = time.monotonic()
         run.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process

@@ -127,6 +127,37 @@ def test_scan_links_the_device_and_restores_it_later():
                                          "pushname": "Ana", "platform": "android", **ids}
 
 
+def test_a_scan_without_a_code_takes_the_only_one_shown():
+    world = World()
+    with pytest.raises(NotFound, match="no page shows a QR code"):
+        world.scan(None, "5511999990001", now=0.5)
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    assert world.scan(None, "5511999990001", now=1.0) == "5511999990001@c.us"
+    assert drain(link)[1]["type"] == "paired"
+    assert world.pending_qr() == []
+    world.close_link(link)
+
+
+def test_a_scan_without_a_code_is_refused_with_the_list_when_several_are_shown(wa, control):
+    first = wa.world.open_link("dev1", TAIL, False, now=0.0)
+    second = wa.world.open_link("dev2", TAIL, False, now=0.0)
+    try:
+        shown = control.pending_qr()
+        status, answer = raw(wa, "POST", "/_sim/scan", b'{"phone": "5511999990001"}',
+                             {"Content-Type": "application/json"})
+        assert status == 409
+        assert '2 pages show a QR code now' in answer["error"] and '"qr"' in answer["error"]
+        assert sorted(p["qr"] for p in answer["pending"]) == sorted(p["qr"] for p in shown)
+        assert control.pending_qr() == shown  # nothing scanned
+        # Naming one still works, and then the other is the only one left.
+        assert control.scan(shown[0]["qr"], "5511999990001") == "5511999990001@c.us"
+        assert control.scan(None, "5511999990002") == "5511999990002@c.us"
+        assert control.pending_qr() == []
+    finally:
+        wa.world.close_link(first)
+        wa.world.close_link(second)
+
+
 def test_the_page_syncs_before_it_is_ready_on_pairing_and_on_restore():
     world = World(Settings(sync_delay=2.0))
     link = world.open_link("dev1", TAIL, False, now=0.0)

@@ -16,8 +16,11 @@ reports as sent is in its queue.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pika
@@ -78,12 +81,13 @@ class Broker:
         try:
             self.conn = pika.BlockingConnection(params)
         except pika.exceptions.ProbableAuthenticationError:
-            raise Unreachable(f"RabbitMQ at {where} refused the user name or password") from None
+            raise Unreachable(f"RabbitMQ at {where} refused the user name or password{credentials_hint()}") from None
         except pika.exceptions.ProbableAccessDeniedError:
-            raise Unreachable(f"RabbitMQ at {where}: no access to that virtual host") from None
+            raise Unreachable(f"RabbitMQ at {where}: no access to that virtual host{credentials_hint()}") from None
         except pika.exceptions.ConnectionClosedByBroker as e:
             why = "no such virtual host, or no access to it" if e.reply_code == 530 else _why(e)
-            raise Unreachable(f"RabbitMQ at {where}: {why}") from None
+            hint = credentials_hint() if e.reply_code in (403, 530) else ""
+            raise Unreachable(f"RabbitMQ at {where}: {why}{hint}") from None
         except pika.exceptions.AMQPError as e:
             raise Unreachable(f"cannot reach RabbitMQ at {where}: {_why(e)}") from None
         except AMQPConnectorStackTimeout:  # not an AMQPError
@@ -147,6 +151,21 @@ class Broker:
             if ch.is_open:
                 ch.close()
 
+    def delete_queue(self, queue: str, if_unused: bool = False, if_empty: bool = False) -> bool:
+        """Delete a queue; False when it does not exist or the condition
+        does not hold (a consumer reads it, it holds messages)."""
+        ch = self.conn.channel()  # a refusal closes the channel that asked
+        try:
+            ch.queue_delete(queue, if_unused=if_unused, if_empty=if_empty)
+            return True
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code in (404, 406):  # not found, precondition failed
+                return False
+            raise
+        finally:
+            if ch.is_open:
+                ch.close()
+
     def close(self) -> None:
         if self.conn.is_open:
             self.conn.close()
@@ -175,11 +194,26 @@ def open_redis(url: str, sentinels: str = "", master_name: str = "") -> redis.Re
     where = f"the master {master_name} of sentinels {sentinels}" if sentinels else redact_url(url)
     try:
         r.ping()
-    except redis.exceptions.AuthenticationError as e:  # a kind of ConnectionError: first
-        raise Unreachable(f"Redis at {where} refused the password: {_why(e)}") from None
+    except redis.exceptions.AuthenticationError:  # a kind of ConnectionError: first
+        # Redis's own words name its protocol (HELLO, AUTH), not the problem.
+        if sentinels or urlsplit(url).password:
+            why = "refused the user name or password"
+        else:
+            why = "asks for a password, and the URL gives none"
+        raise Unreachable(f"Redis at {where} {why}{credentials_hint()}") from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
         raise Unreachable(f"cannot reach Redis at {where}: {_why(e)}") from None
     return r
+
+
+def credentials_hint(run_dir: str | None = None) -> str:
+    """Where the servers the run command started keep their passwords, for
+    a client they refused, when that file is here (``WWNODE_RUN``, or
+    ``data/run`` of the folder the command runs in); else nothing."""
+    path = Path(run_dir or os.environ.get("WWNODE_RUN") or "data/run") / "credentials"
+    if not path.is_file():
+        return ""
+    return f" (the run command's servers take the URLs in {path}: set -a; . {path}; set +a)"
 
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pika.exceptions
 
-from .client import Broker, Rejected, checked, current_qr, open_redis, session_state
+from .client import Broker, Rejected, Unreachable, checked, current_qr, open_redis, session_state
 from .eventlines import describe
 from .qrterm import QrScreen, write_png
 
@@ -33,6 +34,7 @@ EXIT_ENDED = 6  # create: the session disconnected, failed, stopped or was lost
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 ENDED_STATES = ("failed", "stopped", "lost")
+RECONNECT_PAUSE = 1.0  # seconds between tries of `events` to reach RabbitMQ again
 # A topic binding: event names, or patterns with * and #.
 EVENT_PATTERN_RE = re.compile(r"\A[A-Za-z0-9_*#-]+(\.[A-Za-z0-9_*#-]+)*\Z")
 
@@ -127,13 +129,26 @@ def create(cfg, key: str, wait: bool, png: Path | None, timeout: float | None, s
         if qr:
             watch.show_qr(qr, "(current)")
         try:
-            return _follow(broker, watch, timeout)
+            outcome = _follow(broker, watch, timeout)
+            if outcome.code == EXIT_TIMEOUT:
+                outcome.text += "; " + still_going(key, session_state(r, key).get("state"))
+            return outcome
         except KeyboardInterrupt:
             # The create is published: it goes on without us.  Say what is
             # left behind, and how to end it.
             return Outcome(EXIT_INTERRUPTED, f"interrupted; the create of {key} goes on: a node with room starts "
                                              f"it, and it shows QR codes until one is scanned or QR_MAX is reached "
                                              f"(`wwnode destroy {key}` ends it)")
+
+
+def still_going(key: str, state: str | None) -> str:
+    """What a create that gave up waiting leaves behind, and how to see or
+    end it: a timeout ends the command, not the session."""
+    if state is None:
+        return (f"the create of {key} waits in its queue for a node with room (`wwnode status` shows the creates "
+                f"waiting; `wwnode destroy {key}` once it runs ends it)")
+    return (f"the session of {key} still runs ({state}): `wwnode qr {key}` shows its code now, "
+            f"`wwnode events --key {key}` follows it, `wwnode destroy {key}` stops it")
 
 
 # -------------------------------------------------------- send, destroy
@@ -254,26 +269,42 @@ def show_qr(cfg, key: str, png: Path | None, screen: QrScreen) -> Outcome:
     return Outcome(EXIT_OK, "")
 
 
-def events(cfg, key: str | None, names: list[str], as_json: bool, count: int | None, screen: QrScreen) -> Outcome:
+def events(cfg, key: str | None, names: list[str], as_json: bool, count: int | None, screen: QrScreen,
+           pause=time.sleep) -> Outcome:
     if key is not None:
         check_key(key)
     for name in names:
         if not EVENT_PATTERN_RE.match(name) or len(name) > 255:
             return Outcome(EXIT_BAD_INPUT, f"not an event name or pattern: {name!r}")
     shown = 0
-    with Broker(cfg.rabbit_mq_url) as broker:
-        broker.follow(names or ("#",))
-        # On stderr, so stdout holds events only; it also tells a script
-        # that the queue is bound.
-        print("wwnode: following events" + (f" of {key}" if key else "") + "; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
-        while count is None or shown < count:
-            e = broker.next_event(1.0)
-            if e is None or (key is not None and e.get("key") != key):
-                continue
-            screen.say(orjson.dumps(e).decode() if as_json else describe(e))
-            shown += 1
-    return Outcome(EXIT_OK, "")
+    lost = False  # the link to RabbitMQ was lost and is being made again
+    while True:
+        try:
+            with Broker(cfg.rabbit_mq_url) as broker:
+                broker.follow(names or ("#",))
+                # On stderr, so stdout holds events only; it also tells a
+                # script that the queue is bound.
+                print(("wwnode: following events again" if lost else "wwnode: following events")
+                      + (f" of {key}" if key else "") + "; Ctrl-C to stop", file=sys.stderr, flush=True)
+                lost = False
+                while count is None or shown < count:
+                    e = broker.next_event(1.0)
+                    if e is None or (key is not None and e.get("key") != key):
+                        continue
+                    screen.say(orjson.dumps(e).decode() if as_json else describe(e))
+                    shown += 1
+            return Outcome(EXIT_OK, "")
+        except Unreachable:
+            if not lost:
+                raise  # the first connection: say so and exit, as every command does
+            pause(RECONNECT_PAUSE)  # still away: try again
+        except pika.exceptions.AMQPError as e:
+            # The broker restarted or the network dropped: follow again, as
+            # the dashboard does.  The private queue went with the link, so
+            # what was published meanwhile is not shown: said, not hidden.
+            print(f"wwnode: lost RabbitMQ ({type(e).__name__}); following again once it answers (events "
+                  f"published meanwhile are not shown)", file=sys.stderr, flush=True)
+            lost = True
 
 
 def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:

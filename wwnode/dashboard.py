@@ -5,6 +5,13 @@ states, QR codes) and follows ``wa.events`` through a private queue, and its
 buttons publish commands to the command queues, checked first as the node
 would check them (``client.py``).  It never reads a node's internals.
 
+The page (``dashboard.html``) is a console: counts by state, filter, sort
+and pages for the fleet; a page per session (QR or pairing code, send with
+a file, settings, chats through ``query``); each command published with an
+id of the dashboard's, which the page follows to show the node's answer
+where the action was made; events as ``wwnode events`` prints them (each
+event is handed on with that line, ``_line``).
+
 One thread (:class:`FleetWatch`) talks to RabbitMQ and Redis with the same
 blocking clients as the command line: every second it reads the fleet, and
 in between it hands on the events as they come.  The web side is aiohttp
@@ -39,6 +46,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from importlib import resources
 from pathlib import Path
@@ -49,9 +57,11 @@ import pika.exceptions
 import redis
 from aiohttp import web
 
-from .client import Broker, Rejected, Unreachable, open_redis
+from .client import Broker, Rejected, Unreachable, checked, open_redis
 from .config import Config, read_dotenv, redact_url
+from .eventlines import describe
 from .qrterm import make as make_qr
+from .sessionsettings import from_stored
 from .status import collect
 
 log = logging.getLogger(__name__)
@@ -60,6 +70,7 @@ READ_EVERY = 1.0  # seconds between two readings of the fleet in Redis
 TAIL = 200  # events a page gets when it opens
 RETRY = 2.0  # seconds before connecting again after a server went away
 COOKIE = "wwnode_dashboard"
+MAX_BODY = 24 * 1024 * 1024  # a command with a file to send (base64) fits; the broker's own limit is larger
 HEARTBEAT_FIELDS = ("sessions", "accepting", "cpu", "mem", "max_sessions", "router", "host", "ts", "disk_ok",
                     "metrics_addr", "redis_up", "outbox", "crashes")
 
@@ -115,6 +126,25 @@ def fleet_view(r: redis.Redis) -> dict:
     return {"nodes": nodes, "sessions": sessions}
 
 
+def with_line(event: dict) -> dict:
+    """The event, and the line ``wwnode events`` prints for it (``_line``):
+    the page shows that, so both read the same."""
+    return {**event, "_line": describe(event)}
+
+
+def session_detail(r: redis.Redis, key: str) -> dict:
+    """What a session's page shows beyond the fleet's row: its settings
+    (the proxy's password masked) and the pairing code it shows now."""
+    detail: dict = {"key": key, "settings": None, "pairing_code": r.get(f"instances:{key}:pairing_code")}
+    stored = r.get(f"instances:{key}:settings")
+    if stored:
+        try:
+            detail["settings"] = from_stored(orjson.loads(stored)).public()
+        except ValueError:
+            detail["settings_error"] = "the stored settings cannot be read"
+    return detail
+
+
 class FleetWatch(threading.Thread):
     """Reads the fleet from Redis and follows the events; hands each to
     ``push(kind, data)``: ``fleet`` (when it changed), ``event``, and
@@ -151,7 +181,7 @@ class FleetWatch(threading.Thread):
                         self.push("fleet", fleet)
                 broker.conn.process_data_events(time_limit=max(0.05, next_read - time.monotonic()))
                 while broker.events:
-                    self.push("event", broker.events.popleft())
+                    self.push("event", with_line(broker.events.popleft()))
         finally:
             r.close()
             try:
@@ -242,6 +272,10 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
         return response
 
     async def command(request: web.Request, queue: str, body: dict) -> web.Response:
+        """Publish a command with an id of its own, which the page follows:
+        the node's answer (``command_failed`` included) carries it."""
+        body = {**body, "id": uuid.uuid4().hex}
+
         def publish() -> None:
             with Broker(cfg.rabbit_mq_url) as broker:
                 broker.publish(queue, body)
@@ -252,7 +286,7 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
             return web.json_response({"error": f"{e.detail} ({e.reason})"}, status=400)
         except (Unreachable, pika.exceptions.AMQPError) as e:
             return web.json_response({"error": f"RabbitMQ: {e}"}, status=503)
-        return web.json_response({"published": queue})
+        return web.json_response({"published": queue, "id": body["id"]})
 
     async def body_of(request: web.Request) -> dict:
         try:
@@ -263,9 +297,13 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
             raise web.HTTPBadRequest(text="not a JSON object")
         return body
 
+    def present(b: dict, *fields: str) -> dict:
+        """The fields the page gave (the node's parser checks them)."""
+        return {f: b[f] for f in fields if f in b and b[f] not in (None, "")}
+
     async def create(request: web.Request) -> web.Response:
         b = await body_of(request)
-        return await command(request, "create_instance", {"key": b.get("key")})
+        return await command(request, "create_instance", {"key": b.get("key"), **present(b, "pair_with_phone")})
 
     async def destroy(request: web.Request) -> web.Response:
         b = await body_of(request)
@@ -277,7 +315,35 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
     async def send(request: web.Request) -> web.Response:
         b = await body_of(request)
         return await command(request, "send_message", {"key": b.get("key"), "chat_id": b.get("chat_id"),
-                                                       "message": b.get("message")})
+                                                       "message": b.get("message"), **present(b, "media")})
+
+    async def query(request: web.Request) -> web.Response:
+        b = await body_of(request)
+        return await command(request, "query", {"key": b.get("key"), "what": b.get("what"),
+                                                **present(b, "chat_id", "limit", "before")})
+
+    async def settings(request: web.Request) -> web.Response:
+        b = await body_of(request)
+        return await command(request, "update_settings", {"key": b.get("key"), "settings": b.get("settings")})
+
+    async def session(request: web.Request) -> web.Response:
+        key = request.query.get("key", "")
+        try:
+            checked("create_instance", {"key": key})
+        except Rejected as e:
+            return web.json_response({"error": f"{e.detail} ({e.reason})"}, status=400)
+
+        def read() -> dict:
+            r = open_redis(cfg.redis_url)
+            try:
+                return session_detail(r, key)
+            finally:
+                r.close()
+
+        try:
+            return web.json_response(await asyncio.get_running_loop().run_in_executor(None, read))
+        except (Unreachable, redis.exceptions.RedisError) as e:
+            return web.json_response({"error": f"Redis: {e}"}, status=503)
 
     async def start_watch(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
@@ -290,13 +356,16 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
         for page in hub.pages:  # each open stream ends
             page.put_nowait(("bye", None))
 
-    app = web.Application(middlewares=[guard])
+    app = web.Application(middlewares=[guard], client_max_size=MAX_BODY)
     app["hub"] = hub
     app.router.add_get("/", index)
     app.router.add_get("/stream", stream)
     app.router.add_post("/api/create", create)
     app.router.add_post("/api/destroy", destroy)
     app.router.add_post("/api/send", send)
+    app.router.add_post("/api/query", query)
+    app.router.add_post("/api/settings", settings)
+    app.router.add_get("/api/session", session)
     app.on_startup.append(start_watch)
     app.on_shutdown.append(stop_watch)
     return app

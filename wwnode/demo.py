@@ -33,6 +33,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pika.exceptions
 import psutil
 
+from .amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
+                             node_queue_name)
 from .client import Broker, Unreachable, open_redis
 from .eventlines import describe
 from .fakewa import FakeWA, Settings
@@ -189,6 +191,7 @@ class Demo:
                     left = node.stop()
                     self.say(f"node stopped (exit {node.proc.returncode}); "
                              + (f"killed {left} browser process(es) it left" if left else "no Chrome left"))
+                    self._clear_broker(url)
                 if wa is not None:
                     wa.stop()
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -271,6 +274,25 @@ class Demo:
                    lambda e: e.get("event") == "state_instance" and e.get("key") == self.key
                    and e.get("state") == "stopped", fatal=("command_failed",))
         self.session_up = False
+
+    def _clear_broker(self, url: str) -> None:
+        """Once the node stopped: the queues its start declared, gone from
+        the demo's virtual host.  Its own queue would wait an hour for a
+        node that never comes back (a new demo is a new node), and the old
+        event queues keep a copy of the events for clients that read them,
+        which no one does here: each run would leave its messages there.
+        A queue another demo's node reads, or (for the command queues) one
+        that holds a command, is left alone: demos may run side by side."""
+        try:
+            with Broker(url) as broker:
+                broker.delete_queue(node_queue_name(self.node_id))
+                for queue in LEGACY_EVENT_QUEUES + (DEAD_LETTER_QUEUE,):
+                    broker.delete_queue(queue, if_unused=True)
+                for queue in COMMAND_QUEUES + (REROUTE_QUEUE,):
+                    broker.delete_queue(queue, if_unused=True, if_empty=True)
+            self.say(f"removed the node's queues from the virtual host {self.vhost}")
+        except (Unreachable, pika.exceptions.AMQPError) as e:
+            self.say(f"could not remove the node's queues from {self.vhost}: {e}")
 
     def _destroy_left_session(self, url: str, node: DemoNode) -> None:
         """After Ctrl-C or a failed step.  A session left behind would keep

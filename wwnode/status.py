@@ -61,24 +61,34 @@ def read_fleet(cfg: Config) -> tuple[dict, list[str]]:
     return data, problems
 
 
+# The node table's columns: (header, what it shows).  CRASHES and
+# CMD-FAILED count since the node started: session processes that died,
+# commands answered with command_failed -- neither is a count of sessions.
+NODE_COLUMNS = ("SESSIONS", "READY", "TAKES-CREATES", "CPU%", "MEM%", "CRASHES", "CMD-FAILED", "DISK")
+KEY_WIDTH_MAX = 64  # a key may be 64 characters; the column is as wide as the longest one shown
+
+
 def render(data: dict) -> str:
     lines = []
     if "nodes" in data:
-        lines.append(f"{'NODE':20} {'SESSIONS':>8} {'ACCEPTING':>9} {'CPU%':>6} {'MEM%':>6} {'CRASHES':>7} "
-                     f"{'FAILED':>6} {'DISK':>6}")
+        node_width = max([4, *(len(n) for n in data["nodes"])])
+        lines.append(f"{'NODE':{node_width}} " + " ".join(f"{h:>{len(h)}}" for h in NODE_COLUMNS))
         for node, hb in sorted(data["nodes"].items()):
-            lines.append(f"{node:20} {hb.get('sessions', '?'):>8} "
-                         f"{('yes' if hb.get('accepting') == '1' else 'no'):>9} "
-                         f"{hb.get('cpu', '?'):>6} {hb.get('mem', '?'):>6} {hb.get('crashes', '?'):>7} "
-                         f"{hb.get('commands_failed', '?'):>6} {_disk(hb):>6}")
+            cells = (hb.get("sessions", "?"), hb.get("sessions_ready", "0" if "sessions" in hb else "?"),
+                     "yes" if hb.get("accepting") == "1" else "no", hb.get("cpu", "?"), hb.get("mem", "?"),
+                     hb.get("crashes", "?"), hb.get("commands_failed", "?"), _disk(hb))
+            lines.append(f"{node:{node_width}} " + " ".join(f"{c:>{len(h)}}" for h, c in zip(NODE_COLUMNS, cells)))
         for node, hb in sorted(data["nodes"].items()):
             if hb.get("disk_ok") == "0":
                 lines.append(f"{node}: DATA_DIR takes no writes (full or read-only): creates fail, events go out "
                              f"without their copy on disk ({hb.get('events_not_journaled', '?')} so far)")
         lines.append("")
-        lines.append(f"{'KEY':64} {'STATE':10} {'NODE':20} PROXY")
+        key_width = min(KEY_WIDTH_MAX, max([3, *(len(k) for k in data["sessions"])]))
+        state_width = max([5, *(len(st.get("state", "?")) for st in data["sessions"].values())])
+        lines.append(f"{'KEY':{key_width}} {'STATE':{state_width}} {'NODE':{node_width}} PROXY")
         for key, st in sorted(data["sessions"].items()):
-            lines.append(f"{key:64} {st.get('state', '?'):10} {st.get('node', '?'):20} {st.get('proxy', '')}".rstrip())
+            lines.append(f"{key:{key_width}} {st.get('state', '?'):{state_width}} {st.get('node', '?'):{node_width}} "
+                         f"{st.get('proxy', '')}".rstrip())
     if "creates_waiting" in data:
         if lines:
             lines.append("")

@@ -49,12 +49,14 @@ class Control:
         """QR codes some browser shows now: [{"ref", "qr"}]."""
         return self._call("GET", "qr")["pending"]
 
-    def scan(self, qr: str, phone: str, pushname: str | None = None, platform: str | None = None) -> str:
-        """The phone scans a QR code; returns the linked id (phone@c.us).
+    def scan(self, qr: str | None, phone: str, pushname: str | None = None, platform: str | None = None) -> str:
+        """The phone scans a QR code (None: the only one shown now; with
+        several shown that is refused, HTTP 409); returns the linked id
+        (phone@c.us).
         ``pushname`` and ``platform`` describe the phone (the page's
         ``Conn.pushname`` and ``Conn.platform``)."""
-        body = {"qr": qr, "phone": phone}
-        body.update({k: v for k, v in (("pushname", pushname), ("platform", platform)) if v is not None})
+        body = {"phone": phone}
+        body.update({k: v for k, v in (("qr", qr), ("pushname", pushname), ("platform", platform)) if v is not None})
         return self._call("POST", "scan", body)["wid"]
 
     def deliver(self, to: str, sender: str, body: str, group: str | None = None, lid: bool = False) -> str:

@@ -1,5 +1,5 @@
 """The ways a request to the stand-in can be wrong; the server turns them
-into HTTP 400, 403 and 404 with the message as the reason."""
+into HTTP 400, 403, 404 and 409 with the message as the reason."""
 
 
 class NotFound(Exception):
@@ -8,6 +8,16 @@ class NotFound(Exception):
 
 class BadRequest(Exception):
     """A control request is malformed (HTTP 400)."""
+
+
+class Ambiguous(Exception):
+    """A control request that names no target fits several (HTTP 409);
+    ``choices`` goes into the answer beside the reason, so that the caller
+    can name one."""
+
+    def __init__(self, message: str, **choices):
+        super().__init__(message)
+        self.choices = choices
 
 
 class Forbidden(Exception):

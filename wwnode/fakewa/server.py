@@ -25,7 +25,7 @@ import orjson
 from . import assets, calls, chats, contents, groups, media, presence
 from .assets import page_modules
 from .tls import self_signed_context
-from .errors import Forbidden
+from .errors import Ambiguous, Forbidden
 from .world import BadRequest, NotFound, Settings, World
 
 log = logging.getLogger("fakewa")
@@ -98,6 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": str(e)})
         except Forbidden as e:
             self._json(403, {"error": str(e)})
+        except Ambiguous as e:
+            self._json(409, {"error": str(e), **e.choices})
 
     def do_GET(self) -> None:
         self._dispatch(GET_ROUTES)

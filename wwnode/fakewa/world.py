@@ -32,7 +32,7 @@ import secrets
 import threading
 import time
 
-from .errors import BadRequest, NotFound
+from .errors import Ambiguous, BadRequest, NotFound
 from .calls import CallWorld
 from .chats import ChatsWorld, sent_as_message
 from .contents import ContentWorld
@@ -235,10 +235,13 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             ]
 
     def scan(self, qr: str, phone: str, now: float, pushname=None, platform=None) -> str:
-        """The phone scans a QR code.  ``pushname`` and ``platform`` (the
+        """The phone scans a QR code (without ``qr``: the one code shown
+        now, see ``_the_one_code``).  ``pushname`` and ``platform`` (the
         primary device's) are kept for the phone; they default to a name
         made from the number and ``android``."""
         phone = _phone(phone, "phone")
+        if qr is None:
+            qr = self._the_one_code()
         if not isinstance(qr, str) or not qr:
             raise BadRequest("qr must be a non-empty string")
         if pushname is not None and (not isinstance(pushname, str) or not 1 <= len(pushname) <= PUSHNAME_MAX):
@@ -255,6 +258,20 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
                     self._pair(link, restored=False, now=now)
                     return wid(phone)
         raise NotFound("no page shows that QR code now")
+
+    def _the_one_code(self) -> str:
+        """The code a scan without ``qr`` means: the only one shown now.
+        Someone trying the service by hand has one session waiting, and
+        copying a 200-character code into a command line is where that
+        goes wrong; with several waiting, guessing would link a phone to
+        the wrong session, so the caller is told to choose."""
+        pending = self.pending_qr()
+        if not pending:
+            raise NotFound("no page shows a QR code now")
+        if len(pending) > 1:
+            raise Ambiguous(f"{len(pending)} pages show a QR code now: name the one to scan with \"qr\"",
+                            pending=pending)
+        return pending[0]["qr"]
 
     def deliver(self, to: str, sender: str, body: str, group: str | None = None, media: dict | None = None,
                 by_lid: bool = False) -> str:
