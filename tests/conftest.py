@@ -14,6 +14,7 @@ import psutil
 import pytest
 import redis as redislib
 
+import containers
 from hacluster import RabbitMember
 from sessionproc import browser
 from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
@@ -354,6 +355,30 @@ def small_disk(tmp_path):
     yield mount
     for disk in mounted:
         disk.unmount()
+
+
+# ------------------------------------------------------------ containers
+
+@pytest.fixture(scope="session")
+def node_image():
+    """The node's image, built once a run on a base made locally
+    (tests/containers.py); skipped, with the reason, where Podman cannot
+    run.  Its build figures: ``node_image["build_seconds"]`` and so on."""
+    reason = containers.why_not_here()
+    if reason:
+        pytest.skip(reason)
+    figures = containers.build_image()
+    print(f"\nnode image {containers.IMAGE}: {figures['size_bytes'] / 1e6:.0f} MB, base "
+          f"{figures['base_seconds']:.1f} s, build {figures['build_seconds']:.1f} s")
+    return {"name": containers.IMAGE, **figures}
+
+
+@pytest.fixture
+def podman_run():
+    """Containers and volumes for one test, removed at its end."""
+    made = containers.Containers()
+    yield made
+    made.remove_all()
 
 
 # ------------------------------------------------------------ blob store
