@@ -33,12 +33,15 @@ RUN groupadd --system --gid 10001 wwnode \
 COPY setup.cfg pyproject.toml /src/
 RUN python3 -m venv /opt/wwnode \
  && python3 -c "import configparser; c = configparser.ConfigParser(); c.read('/src/setup.cfg'); print(c['options']['install_requires'])" >/src/requirements.txt \
- && /opt/wwnode/bin/pip install --no-cache-dir --disable-pip-version-check -q -r /src/requirements.txt
+ && /opt/wwnode/bin/pip install --no-cache-dir --disable-pip-version-check -q -r /src/requirements.txt \
+      'setuptools>=61' wheel
 
 COPY README.md /src/
 COPY wwnode /src/wwnode
 COPY sessionproc /src/sessionproc
-RUN /opt/wwnode/bin/pip install --no-cache-dir --disable-pip-version-check -q --no-deps /src \
+# --no-build-isolation: the setuptools and wheel of the layer above build
+# it, rather than ones fetched again at every build.
+RUN /opt/wwnode/bin/pip install --no-cache-dir --disable-pip-version-check -q --no-deps --no-build-isolation /src \
  && rm -rf /src
 COPY deploy/container/healthcheck.py /opt/wwnode/healthcheck.py
 

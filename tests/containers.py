@@ -8,11 +8,13 @@ harmless on any other."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +55,14 @@ def why_not_here() -> str | None:
 def build_image() -> dict:
     """Make the base when missing (once per machine), then build the
     node's image (Podman's layer cache makes a rebuild take seconds).
-    Returns the seconds each took and the image's size."""
+    Returns the seconds each took and the image's size.  Parallel workers
+    take turns: the second finds the base made and every layer cached."""
+    with open(Path(tempfile.gettempdir()) / "wwnode-test-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_image()
+
+
+def _build_image() -> dict:
     started = time.monotonic()
     done = subprocess.run([str(MAKE_BASE)], capture_output=True, timeout=600, env=podman_env())
     if done.returncode != 0:

@@ -23,7 +23,8 @@ from support import decode_qr_matrix, free_ports, new_phone, terminal_qr_matrix,
 from wwnode.amqp.topology import bounded_policy
 from wwnode.fakewa.client import Control
 
-pytestmark = pytest.mark.container
+# A cold machine builds the images first (a few minutes: see the README).
+pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 COMPOSE_DIR = containers.REPO / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"

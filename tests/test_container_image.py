@@ -13,7 +13,8 @@ from containers import podman
 from support import Client, create_ready, free_port, idle_cgroup, new_phone, wait_for
 from wwnode.fakewa.client import Control
 
-pytestmark = [pytest.mark.container, pytest.mark.browser]
+# A cold machine builds the images first (a few minutes: see the README).
+pytestmark = [pytest.mark.container, pytest.mark.browser, pytest.mark.timeout(900)]
 
 UID = 10001  # the image's user (Dockerfile)
 
