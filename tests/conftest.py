@@ -34,9 +34,11 @@ os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
 # The test files that take longest, longest first (seconds of one run with
 # three workers: 168, 125, 93, 93, 72, 64, 60, 56, 51, 46, 43): handed to the
 # parallel workers first, so that none is left running one alone at the end
-# of the run while the others wait.  The rest keep their order.
-SLOW_FIRST = ("test_wwebjs", "test_ha", "test_faults", "test_sessionproc", "test_cli", "test_soak", "test_cluster",
-              "test_portable", "test_fakewa_page", "test_deploy", "test_node")
+# of the run while the others wait.  The rest keep their order.  The
+# container tests (50 and 20 s with their images built) come early too: on
+# a new machine they build the images first, minutes more.
+SLOW_FIRST = ("test_wwebjs", "test_compose", "test_ha", "test_faults", "test_container_image", "test_sessionproc",
+              "test_cli", "test_soak", "test_cluster", "test_portable", "test_fakewa_page", "test_deploy", "test_node")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -123,7 +123,7 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
     secrets = read_env(env_file)
     project = f"wwnode-test-{os.getpid()}"
     try:
-        compose(podman_compose, env_file, "--profile", "standin", "up", "-d", project=project, timeout=900)
+        compose(podman_compose, env_file, "--profile", "standin", "up", "-d", "--build", project=project, timeout=900)
 
         def node_healthy():
             try:
