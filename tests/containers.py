@@ -30,9 +30,8 @@ def podman_env() -> dict[str, str]:
     return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
 
 
-def podman(*args: str, check: bool = True, timeout: float = 120, input: bytes | None = None,
-           ) -> subprocess.CompletedProcess:
-    done = subprocess.run([PODMAN, *args], capture_output=True, timeout=timeout, env=podman_env(), input=input)
+def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    done = subprocess.run([PODMAN, *args], capture_output=True, timeout=timeout, env=podman_env())
     if check and done.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])} exited {done.returncode}: "
                              f"{done.stderr.decode(errors='replace')[-2000:]}")

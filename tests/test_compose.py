@@ -7,15 +7,18 @@ Podman cannot run."""
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 import containers
@@ -63,6 +66,36 @@ def secrets_file(folder: Path, **extra: str) -> Path:
 
 def read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def http_status(url: str, user: str | None = None, password: str = "", token: str | None = None) -> int | None:
+    """The status a GET gets (None: nothing answered), with basic
+    authentication when a user is given, or a bearer token."""
+    request = urllib.request.Request(url)
+    if user is not None:
+        request.add_header("Authorization", "Basic " + b64encode(f"{user}:{password}".encode()).decode())
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def http_json(url: str, user: str, password: str) -> dict:
+    """The JSON a GET gets; {} for a 404 (a queue not declared yet)."""
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", "Basic " + b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return {}
+        raise
 
 
 def test_make_secrets_writes_each_password_once_for_its_owner_only(tmp_path):
@@ -125,24 +158,23 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
     try:
         compose(podman_compose, env_file, "--profile", "standin", "up", "-d", "--build", project=project, timeout=900)
 
-        def node_healthy():
-            try:
-                return requests.get(f"http://127.0.0.1:{metrics}/healthz", timeout=2).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(node_healthy, timeout=120, interval=0.5, what="the node's /healthz to say 200")
+        wait_for(lambda: http_status(f"http://127.0.0.1:{metrics}/healthz") == 200, timeout=120, interval=0.5,
+                 what="the node's /healthz to say 200")
 
         # The panel answers on 127.0.0.1 for the node's user (no guest),
         # and the event queues the node declared follow the bound.
-        auth = ("wwnode", secrets["RABBITMQ_PASSWORD"])
-        assert requests.get(f"http://127.0.0.1:{panel}/api/overview", auth=auth, timeout=10).status_code == 200
-        assert requests.get(f"http://127.0.0.1:{panel}/api/overview", auth=("guest", "guest"),
-                            timeout=10).status_code == 401
-        queue = wait_for(lambda: requests.get(f"http://127.0.0.1:{panel}/api/queues/%2F/message_instance",
-                                              auth=auth, timeout=10).json().get("policy"),
-                         timeout=30, interval=0.5, what="the bounded-queue policy on message_instance")
-        assert queue == "wwnode-bounded"
+        panel_url = f"http://127.0.0.1:{panel}/api"
+        assert http_status(f"{panel_url}/overview", "wwnode", secrets["RABBITMQ_PASSWORD"]) == 200
+        assert http_status(f"{panel_url}/overview", "guest", "guest") == 401
+        policy = wait_for(lambda: http_json(f"{panel_url}/queues/%2F/message_instance", "wwnode",
+                                            secrets["RABBITMQ_PASSWORD"]).get("policy"),
+                          timeout=60, interval=0.5, what="the bounded-queue policy on message_instance")
+        assert policy == "wwnode-bounded"
+
+        # Redis wants its password (from inside the compose network: it is
+        # published nowhere).
+        refused = compose(podman_compose, env_file, "exec", "-T", "redis", "redis-cli", "ping", project=project)
+        assert b"NOAUTH" in refused.stdout + refused.stderr
 
         # `wwnode create` in the node's container: a QR code in the
         # terminal, which the stand-in's phone scans; then it exits 0.
@@ -168,9 +200,14 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
 
         # The dashboard answers on 127.0.0.1 with its token, and only so.
         base = f"http://127.0.0.1:{dashboard}/"
-        wait_for(lambda: requests.get(base, params={"token": secrets["DASHBOARD_TOKEN"]}, timeout=5).ok,
-                 timeout=30, interval=0.5, what="the dashboard to answer")
-        assert requests.get(base, timeout=5).status_code == 401
+        wait_for(lambda: http_status(base, token=secrets["DASHBOARD_TOKEN"]) == 200, timeout=60, interval=0.5,
+                 what="the dashboard to answer")
+        assert http_status(base) == 401
+    except BaseException:
+        # What the services said, for the failure's report (captured output).
+        logs = compose(podman_compose, env_file, "--profile", "standin", "logs", project=project, check=False)
+        print((logs.stdout + logs.stderr).decode(errors="replace")[-20000:])
+        raise
     finally:
         compose(podman_compose, env_file, "--profile", "standin", "down", "-v", project=project, timeout=180,
                 check=False)
