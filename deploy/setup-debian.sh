@@ -9,7 +9,8 @@
 # With the tests it also installs Node.js and npm (Debian's, where missing)
 # and whatsapp-web.js, pinned in tests/wwebjs, which a test runs against the
 # stand-in (no browser is downloaded: it uses Debian's Chromium), and the
-# proxy servers tinyproxy and microsocks.
+# proxy servers tinyproxy and microsocks, and Podman, runc, debootstrap and
+# kubectl for the container and Kubernetes tests.
 #   START_SERVICES=0 deploy/setup-debian.sh installs, starts nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,13 @@ if [ "${WITH_TESTS:-1}" = 1 ]; then
   # user and password.
   [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
   [ -x /usr/bin/microsocks ] || missing+=(microsocks)
+  # The container tests (tests/test_container_*.py): Podman with runc, and
+  # debootstrap to make the Debian base image where no registry is reached.
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || missing+=(runc)
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+  # kubectl kustomize renders deploy/kubernetes in its test.
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

@@ -14,6 +14,7 @@ import psutil
 import pytest
 import redis as redislib
 
+import containers
 from hacluster import RabbitMember
 from sessionproc import browser
 from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
@@ -33,9 +34,11 @@ os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
 # The test files that take longest, longest first (seconds of one run with
 # three workers: 168, 125, 93, 93, 72, 64, 60, 56, 51, 46, 43): handed to the
 # parallel workers first, so that none is left running one alone at the end
-# of the run while the others wait.  The rest keep their order.
-SLOW_FIRST = ("test_wwebjs", "test_ha", "test_faults", "test_sessionproc", "test_cli", "test_soak", "test_cluster",
-              "test_portable", "test_fakewa_page", "test_deploy", "test_node")
+# of the run while the others wait.  The rest keep their order.  The
+# container tests (50 and 20 s with their images built) come early too: on
+# a new machine they build the images first, minutes more.
+SLOW_FIRST = ("test_wwebjs", "test_compose", "test_ha", "test_faults", "test_container_image", "test_sessionproc",
+              "test_cli", "test_soak", "test_cluster", "test_portable", "test_fakewa_page", "test_deploy", "test_node")
 
 
 def pytest_collection_modifyitems(session, config, items):
@@ -354,6 +357,30 @@ def small_disk(tmp_path):
     yield mount
     for disk in mounted:
         disk.unmount()
+
+
+# ------------------------------------------------------------ containers
+
+@pytest.fixture(scope="session")
+def node_image():
+    """The node's image, built once a run on a base made locally
+    (tests/containers.py); skipped, with the reason, where Podman cannot
+    run.  Its build figures: ``node_image["build_seconds"]`` and so on."""
+    reason = containers.why_not_here()
+    if reason:
+        pytest.skip(reason)
+    figures = containers.build_image()
+    print(f"\nnode image {containers.IMAGE}: {figures['size_bytes'] / 1e6:.0f} MB, base "
+          f"{figures['base_seconds']:.1f} s, build {figures['build_seconds']:.1f} s")
+    return {"name": containers.IMAGE, **figures}
+
+
+@pytest.fixture
+def podman_run():
+    """Containers and volumes for one test, removed at its end."""
+    made = containers.Containers()
+    yield made
+    made.remove_all()
 
 
 # ------------------------------------------------------------ blob store
