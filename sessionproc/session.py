@@ -63,6 +63,13 @@ PERFORMERS = {"action": actions.perform, "check_number": actions.perform, "call"
 
 # What a chromedriver call can fail with when the browser misbehaves.
 DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
+# A stop that finds the page's modules not there yet waits this long, at
+# most, for them (checking every ATTACH_POLL s), to listen before it closes
+# the page: a page restored with messages held for it takes them within a
+# sync of its modules appearing.  The soak test lost six messages to a stop
+# that checked an instant too early, then closed the page as it took them.
+ATTACH_BEFORE_CLOSE = 2.0
+ATTACH_POLL = 0.05
 
 
 @dataclass
@@ -593,14 +600,25 @@ class Session:
         once it has checked the load) finds a page that may have taken
         messages already, unreported: attach the hook now, which reports
         the messages the page holds, before the page is closed.  A page
-        whose modules are not there yet has taken none."""
+        whose modules are not there yet has taken none, but may be about
+        to: the check is made again until they are (ATTACH_BEFORE_CLOSE)."""
         if self.listening or self.devtools is None:
             return
-        try:
-            self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs_at_load)],
-                                        timeout=self.opts.ping_timeout)
-        except (DevToolsError, TimeoutError) as e:
-            log.warning("could not listen to the page before closing it: %s", e)
+        give_up = time.monotonic() + ATTACH_BEFORE_CLOSE
+        while True:
+            try:
+                found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs_at_load)],
+                                                    timeout=self.opts.ping_timeout)
+            except (DevToolsError, TimeoutError) as e:
+                log.warning("could not listen to the page before closing it: %s", e)
+                return
+            if all(any(alternatives) for alternatives in found):
+                return  # attached: the hook reported what the page holds
+            if time.monotonic() >= give_up:
+                log.warning("the page's modules were not there %.0f s after the stop; closing it unheard",
+                            ATTACH_BEFORE_CLOSE)
+                return
+            time.sleep(ATTACH_POLL)
 
     def _quit_browser(self) -> None:
         if self.devtools is not None:

@@ -22,8 +22,9 @@ class Page:
     ``in_flight``: reports the page sent as it closed, still on their way
     (they reach the session ahead of the answer to its next call)."""
 
-    def __init__(self, session: Session, took: list[dict], in_flight: list[dict] = ()):
+    def __init__(self, session: Session, took: list[dict], in_flight: list[dict] = (), loading: int = 0):
         self.session, self.took, self.in_flight, self.calls = session, took, list(in_flight), []
+        self.loading = loading  # checks that find its modules not there yet
 
     def _report(self, messages) -> None:
         for message in messages:
@@ -32,6 +33,9 @@ class Page:
 
     def call_function(self, declaration: str, args: list, timeout: float = 10.0):
         self.calls.append("attach" if declaration == CHECK_AND_ATTACH_JS else declaration)
+        if self.loading:
+            self.loading -= 1
+            return [[False] for _ in args[0]]  # nothing attached: its modules are not there
         self._report(self.took)  # through the binding, ahead of the call's answer
         return [[True] for _ in args[0]]
 
@@ -69,6 +73,17 @@ def test_a_page_stopped_before_the_session_listened_reports_what_it_took_then_cl
     s.devtools = s.driver = page
     s._close_page()
     assert page.calls == ["attach", "about:blank", "Runtime.evaluate"]
+    assert [e["message"]["id"]["id"] for e in reported(s) if e["event"] == "message"] == ["M1"]
+
+
+def test_a_page_stopped_before_its_modules_came_is_listened_to_once_they_come(tmp_path):
+    # Its modules came just after the stop's first check, and with them the
+    # messages held for it (the soak test once lost six that way).
+    s = session(tmp_path)
+    page = Page(s, [MESSAGE], loading=2)
+    s.devtools = s.driver = page
+    s._close_page()
+    assert page.calls == ["attach", "attach", "attach", "about:blank", "Runtime.evaluate"]
     assert [e["message"]["id"]["id"] for e in reported(s) if e["event"] == "message"] == ["M1"]
 
 
