@@ -10,7 +10,7 @@ import pytest
 from support import new_phone
 from test_fakewa_control import raw
 from test_fakewa_messaging import page
-from wwnode.fakewa.client import Control, ControlError
+from wwnode.fakewa.client import ControlError
 from wwnode.fakewa.world import BadRequest, NotFound, World
 
 GROUP = "120363000000000009@g.us"

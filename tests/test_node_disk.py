@@ -70,7 +70,7 @@ def test_logs_rotate_by_size_and_keep_their_backups_bounded(fake_nodes, fake, ra
     # Each bad command is a line or two of it.
     for i in range(100):
         rabbit.publish("create_instance", {"key": f"bad key {i}"})
-    for i in range(100):
+    for _ in range(100):
         rabbit.expect("command_failed", reason="bad_key")
     names = sorted(p.name for p in logs.iterdir() if p.name.startswith("node.log"))
     assert names == ["node.log", "node.log.1", "node.log.2"]

@@ -133,11 +133,11 @@ def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake,
     out, err = drain.communicate()
     assert drain.returncode == 0, (out, err)
     assert "node-a is drained" in out and "3 sessions left" in out and "ready on node-b" in out
-    for key, phone in phones.items():
+    for key in phones:
         assert owner(redis_client, key) == "node-b"
         rabbit.expect("ready_instance", key=key, node="node-b")
         rabbit.expect("state_instance", key=key, state="moving", node="node-a")
-    for key, cid in sent_ids:
+    for _key, cid in sent_ids:
         rabbit.expect("message_sent_instance", command_id=cid, timeout=30)
     assert not rabbit.find("command_failed")
     for key, phone in phones.items():

@@ -366,7 +366,7 @@ def test_whatsapp_web_js_sends_and_downloads_media(stand_in, tmp_path):
                          "options": options})
             client.expect("sent", ref=ref, timeout=60)
         recorded = wait_for(lambda: len(control.sent_by(phone)) == 3 and control.sent_by(phone), what="3 sends")
-        for record, (_, data, mimetype, filename, _, caption, kind) in zip(recorded, files):
+        for record, (_, data, mimetype, _filename, _, caption, kind) in zip(recorded, files):
             m = record["media"]
             assert (m["type"], m["mimetype"], record["body"]) == (kind, mimetype, caption)
             assert control.media_bytes(m["directPath"]) == data

@@ -298,7 +298,7 @@ class Node:
         # drops what it lost, so it says nothing of a key run elsewhere now.
         if ready and self.ownership.lapsed(self.clock()):
             self._renew_leases(self.clock())
-        for fd, mask in ready:
+        for fd, _mask in ready:
             if fd == self.waker.read_fd:
                 self.waker.clear()
             elif fd in by_fd:

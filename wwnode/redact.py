@@ -72,7 +72,7 @@ def ambiguous_url(url: str) -> bool:
         return any(ambiguous_url(one) for one in split_urls(url))
     parts = urlsplit(url)
     try:
-        parts.port
+        _ = parts.port  # read only for its ValueError
     except ValueError:
         return True
     pairs = _query(url)

@@ -22,7 +22,7 @@ Pure: no I/O, nothing of the node.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, NoReturn
 
 import orjson

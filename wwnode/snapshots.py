@@ -226,7 +226,7 @@ def extract(archive: Path, profile: Path) -> None:
                     raise SnapshotError(f"snapshot holds {member.name!r}, neither file nor folder")
             # The "data" filter refuses absolute names, .. and links out.
             tar.extractall(staging, filter="data")
-        for dirpath, dirnames, files in os.walk(staging):
+        for dirpath, _dirnames, files in os.walk(staging):
             os.chmod(dirpath, 0o700)
             for name in files:
                 os.chmod(os.path.join(dirpath, name), 0o600)

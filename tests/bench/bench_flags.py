@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 for _, b, phone in booting:
                     qr = b.expect("qr", timeout=180)
                     control.scan(qr["qr"], phone)
-                for bname, b, phone in booting:
+                for _bname, b, phone in booting:
                     b.expect("ready", timeout=180)
                     # The page works under these flags: a send and a message in.
                     b.send({"cmd": "send", "id": "probe", "chat_id": "5511888000001@c.us", "text": "probe"})
