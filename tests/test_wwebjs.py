@@ -156,7 +156,9 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         assert (by_lid["id"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
         first.send({"cmd": "reply", "ref": "r2", "message_id": by_lid["id"], "text": "to a lid"})
         assert first.expect("sent", ref="r2")["id"].startswith(f"true_{lid}_")
-        [got] = control.received_by(stranger)
+        # The page resolves a send once it holds the message; the stand-in
+        # records it a moment later.
+        [got] = wait_for(lambda: control.received_by(stranger), what="the stand-in's record of the reply")
         assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
         first.send({"cmd": "lid_and_phone", "ref": "l1", "ids": [lid, f"{friend}@c.us"]})
         assert first.expect("lid_and_phone", ref="l1")["result"] == [
@@ -175,7 +177,8 @@ def test_whatsapp_web_js_walks_the_whole_path(stand_in, timings, tmp_path):
         assert first.expect("edited", ref="e1")["body"] == "on it, now"
         first.send({"cmd": "delete", "ref": "d1", "id": reply["id"], "everyone": True})
         first.expect("deleted", ref="d1")
-        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        [mine] = wait_for(lambda: [m for m in control.sent_by(phone) if m["id"] == record["id"] and m["revoked"]],
+                          what="the stand-in's record of the deletion")
         assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
         control.edit(phone, inbound_id, "hello again, bot")
         edit = first.expect("message_edit", match=lambda e: e["id"] == message["id"])
@@ -298,7 +301,9 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         assert (by_lid["id"]["_serialized"], by_lid["from"]) == (f"false_{lid}_{lid_msg_id}", lid)
         first.send({"cmd": "send", "id": "l1", "chat_id": by_lid["from"], "text": "to a lid"})
         assert first.expect("sent", id="l1")["message_id"].startswith(f"true_{lid}_")
-        [got] = control.received_by(stranger)
+        # The page resolves a send once it holds the message; the stand-in
+        # records it a moment later.
+        [got] = wait_for(lambda: control.received_by(stranger), what="the stand-in's record of the reply")
         assert (got["body"], got["from"]) == ("to a lid", control.lid(phone))
         clock.mark("lid")
         own_id = control.write_own(phone, f"{friend}@c.us", "from the phone")
@@ -312,7 +317,8 @@ def test_our_session_walks_the_same_path(stand_in, timings, tmp_path):
         first.expect("action_done", id="e1")
         first.send({"cmd": "action", "id": "d1", "action": "revoke", "message_id": reply["message_id"]})
         first.expect("action_done", id="d1")
-        [mine] = [m for m in control.sent_by(phone) if m["id"] == record["id"]]
+        [mine] = wait_for(lambda: [m for m in control.sent_by(phone) if m["id"] == record["id"] and m["revoked"]],
+                          what="the stand-in's record of the deletion")
         assert (mine["body"], mine["previous_bodies"], mine["revoked"]) == ("on it, now", ["on it"], True)
         control.edit(phone, inbound_id, "hello again, bot")
         edit = first.expect("message_edit", match=lambda e: e["message"]["id"]["_serialized"] == msg_id)
