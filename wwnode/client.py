@@ -31,6 +31,7 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException, AMQP
 from .amqp.topology import EVENTS_EXCHANGE
 from .commands import Rejected, parse
 from .config import redact_url, split_urls
+from .keys import QR, STATE, instance_key
 from .redisconn import connect
 
 CONNECT_TIMEOUT = 5.0
@@ -221,13 +222,13 @@ REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 def current_qr(r: redis.Redis, key: str) -> str | None:
     """The QR code a session of ``key`` shows now (``instances:{key}:qr_code``)."""
-    return r.get(f"instances:{key}:qr_code")
+    return r.get(instance_key(key, QR))
 
 
 def session_state(r: redis.Redis, key: str) -> dict:
     """The key's state hash (``state``, ``node``, ``since``, ``me``); empty
     when no session of it is known."""
-    return r.hgetall(f"instances:{key}:state")
+    return r.hgetall(instance_key(key, STATE))
 
 
 __all__ = ["Broker", "REDIS_DOWN", "Rejected", "Unreachable", "checked", "current_qr", "open_redis",

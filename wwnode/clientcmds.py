@@ -390,7 +390,7 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
     ready on another node (or gone), and the node's own count from its
     heartbeat.  (A move can take less than a heartbeat: the keys are read
     from their leases, not only from the heartbeat.)"""
-    from .store import DRAIN_TTL_MS, drain_key, node_key
+    from .keys import DRAIN_TTL_MS, drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
@@ -443,7 +443,7 @@ def _cannot_move(r, node: str, beat: dict) -> str:
     a QR code, and each phone's owner would have to scan again), or no
     other node sharing its store takes new sessions (they would wait,
     stopped, for one)."""
-    from .store import node_key
+    from .keys import NODES_PATTERN, node_key, node_of
 
     store = beat.get("blob_store")
     if store is None:
@@ -452,8 +452,8 @@ def _cannot_move(r, node: str, beat: dict) -> str:
         return ("its logins are in its own folder (BLOB_STORE_URL unset), so they would come back "
                 "elsewhere with a QR code; give the fleet one blob store first")
     takers = []
-    for name in r.scan_iter(match="nodes:*", count=500):
-        other = name.split(":", 1)[1] if name.count(":") == 1 else None
+    for name in r.scan_iter(match=NODES_PATTERN, count=500):
+        other = node_of(name)
         if other is None or other == node:
             continue
         them = r.hgetall(node_key(other))
@@ -467,16 +467,17 @@ def _cannot_move(r, node: str, beat: dict) -> str:
 def keys_held_by(r, node: str) -> set[str]:
     """The keys whose lease ``node`` holds (``instances:{key}:owner`` is
     ``{node}:{fence}``)."""
+    from .keys import OWNER, instances_with, key_of, owner_node
+
     held = set()
-    for name in r.scan_iter(match="instances:*:owner", count=500):
-        owner = r.get(name)
-        if owner is not None and owner.rsplit(":", 1)[0] == node:
-            held.add(name[len("instances:"):-len(":owner")])
+    for name in r.scan_iter(match=instances_with(OWNER), count=500):
+        if owner_node(r.get(name)) == node:
+            held.add(key_of(name, OWNER))
     return held
 
 
 def undrain(cfg, node: str) -> Outcome:
-    from .store import drain_key, node_key
+    from .keys import drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")

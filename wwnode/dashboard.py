@@ -60,6 +60,7 @@ from aiohttp import web
 from .client import Broker, Rejected, Unreachable, checked, open_redis
 from .config import Config, read_dotenv, redact_url
 from .eventlines import describe
+from .keys import PAIRING_CODE, QR, SETTINGS, instance_key
 from .qrterm import make as make_qr
 from .sessionsettings import from_stored
 from .status import collect
@@ -118,7 +119,7 @@ def fleet_view(r: redis.Redis) -> dict:
         view = {"state": st.get("state", "?"), "node": st.get("node", ""), "since": int(st.get("since") or 0),
                 "me": st.get("me") or "", "proxy": st.get("proxy", "")}
         if view["state"] == "qr":
-            qr = r.get(f"instances:{key}:qr_code")
+            qr = r.get(instance_key(key, QR))
             if qr:
                 view["qr"] = qr
                 view["qr_png"] = qr_png_uri(qr)
@@ -135,8 +136,8 @@ def with_line(event: dict) -> dict:
 def session_detail(r: redis.Redis, key: str) -> dict:
     """What a session's page shows beyond the fleet's row: its settings
     (the proxy's password masked) and the pairing code it shows now."""
-    detail: dict = {"key": key, "settings": None, "pairing_code": r.get(f"instances:{key}:pairing_code")}
-    stored = r.get(f"instances:{key}:settings")
+    detail: dict = {"key": key, "settings": None, "pairing_code": r.get(instance_key(key, PAIRING_CODE))}
+    stored = r.get(instance_key(key, SETTINGS))
     if stored:
         try:
             detail["settings"] = from_stored(orjson.loads(stored)).public()

@@ -17,21 +17,22 @@ import redis
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
 from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from .config import Config, redact_url
+from .keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
 from .sessionsettings import proxy_host_of
 
 
 def collect(r: redis.Redis) -> dict:
     nodes = {}
-    for name in r.scan_iter(match="nodes:*", count=500):
-        if name.count(":") != 1:
-            continue
-        nodes[name.split(":", 1)[1]] = r.hgetall(name)
+    for name in r.scan_iter(match=NODES_PATTERN, count=500):
+        node = node_of(name)
+        if node is not None:
+            nodes[node] = r.hgetall(name)
     sessions = {}
-    for name in r.scan_iter(match="instances:*:state", count=500):
-        key = name[len("instances:"):-len(":state")]
+    for name in r.scan_iter(match=instances_with(STATE), count=500):
+        key = key_of(name, STATE)
         sessions[key] = r.hgetall(name)
         # The proxy by host and port only: the settings hold its password.
-        proxy = proxy_host_of(r.get(f"instances:{key}:settings"))
+        proxy = proxy_host_of(r.get(instance_key(key, SETTINGS)))
         if proxy:
             sessions[key]["proxy"] = proxy
     return {"nodes": nodes, "sessions": sessions}

@@ -1,30 +1,6 @@
 """What the node keeps in Redis, and how it survives Redis going away.
 
-Keys (every one has a TTL or is deleted when its session goes):
-
-=============================  ==============================================
-``instances:{key}:qr_code``    the QR string shown now (TTL ``QR_TTL``)
-``instances:{key}:pairing_code``  the pairing code shown now, for a create
-                               with ``pair_with_phone`` (TTL ``QR_TTL``)
-``instances:{key}:owner``      ``{node}:{fence}``, the owner's lease
-                               (TTL ``LEASE_TTL``, renewed by the owner)
-``instances:{key}:fence``      counter bumped at every claim (TTL one day)
-``instances:{key}:state``      hash: state, node, since (ms), me
-                               (TTL four leases and a minute: it outlives a
-                               dead owner's lease, so the fleet can tell the
-                               key was lost)
-``instances:{key}:settings``   the session's settings (JSON, the proxy's
-                               credentials included: ``sessionsettings.py``),
-                               written by its owner at each start and change
-                               (TTL as the state's, renewed with the lease;
-                               deleted by a destroy; kept by a failure and a
-                               drain, for the key's next start)
-``instances:{key}:sent``       hash: command id -> ``pending`` or
-                               ``done:<message id>``, for sends that carry
-                               an id (TTL ``SEND_DEDUP_WINDOW`` after the
-                               last such send)
-``nodes:{node}``               hash: the node's heartbeat (TTL ``LEASE_TTL``)
-=============================  ==============================================
+Its keys, and what each holds: ``keys.py`` (the tools read them there).
 
 Ownership is a lease with a fencing token.  A claim takes a free key and
 bumps its fence; the owner's token is ``{node}:{fence}``.  Every write the
@@ -69,6 +45,9 @@ from .store_lua import CLAIM, FENCED_WRITE, HAND_OFF, MARK_LOST, RAISE_FENCE, RE
 
 log = logging.getLogger(__name__)
 
+from .keys import (DRAIN_TTL_MS, FENCE, OWNER, PAIRING_CODE, QR, SENT, SETTINGS, STATE, drain_key, instance_key,
+                   instances_with, key_of, node_key, owner_node)
+
 REDIS_ERRORS = (redis.RedisError, OSError)
 
 # What ``Store.renew`` says of each lease.
@@ -79,34 +58,6 @@ class Unavailable(Exception):
     """Redis cannot answer now."""
 
 
-def instance_key(key: str, part: str) -> str:
-    """``instances:{key}:{part}``: every key of an instance lives under its
-    prefix (the table above names the parts)."""
-    return f"instances:{key}:{part}"
-
-
-QR, OWNER, FENCE, SENT, STATE, SETTINGS = "qr_code", "owner", "fence", "sent", "state", "settings"
-PAIRING_CODE = "pairing_code"
-
-
-def node_key(node: str) -> str:
-    return f"nodes:{node}"
-
-
-def drain_key(node: str) -> str:
-    """Present while the node is asked to drain (``wwnode drain``)."""
-    return f"nodes:{node}:drain"
-
-
-DRAIN_TTL_MS = 24 * 3600 * 1000  # a drained node that is gone for a day is forgotten
-
-
-def owner_node(token: str | None) -> str | None:
-    """The node part of an owner token ``{node}:{fence}``."""
-    if not token:
-        return None
-    node, _, fence = token.rpartition(":")
-    return node if fence.isdigit() else token
 
 
 class Store:
@@ -451,7 +402,7 @@ class Store:
         """Sessions whose owner's lease ran out without the owner letting
         go (it died, or was cut off): their state hash outlives the lease.
         Each is marked ``lost`` as it is found, so it is reported once."""
-        names = list(self.r.scan_iter(match="instances:*:state", count=500))
+        names = list(self.r.scan_iter(match=instances_with(STATE), count=500))
         if not names:
             return []
         # One round trip for all of them.  One per key cost the router's loop
@@ -459,7 +410,7 @@ class Store:
         # sessions, the loop turn's CPU p99 was 17 ms idle and 22 ms under
         # traffic, and is 4.6 and 4.3 ms with the pipeline.
         pipe = self.r.pipeline(transaction=False)
-        keys = [name[len("instances:"):-len(":state")] for name in names]
+        keys = [key_of(name, STATE) for name in names]
         for key, name in zip(keys, names):
             self._mark_lost(keys=[instance_key(key, OWNER), name], args=[self.lease_ms], client=pipe)
         lost = []
