@@ -550,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
                                                           "(default %(default)s)")
     ap.add_argument("--first", choices=("wwebjs", "wwnode"), default="wwebjs",
                     help="which runs first (default %(default)s)")
+    ap.add_argument("--only", choices=("wwebjs", "wwnode"), default=None,
+                    help="run one of the two (A/B runs of one side: its other column stays empty)")
     ap.add_argument("--start-concurrency", type=int, default=None,
                     help="the node's START_CONCURRENCY (default: the node's own)")
     ap.add_argument("--ready-timeout", type=float, default=300.0,
@@ -597,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         return WwnodeSide(wn_keys, phones, plain.url, work, settings)
 
     try:
-        for which in ((args.first, "wwnode" if args.first == "wwebjs" else "wwebjs")):
+        order = (args.first, "wwnode" if args.first == "wwebjs" else "wwebjs")
+        for which in (args.only,) if args.only else order:
             side = make(which)
             live.append(side)  # before it starts: a start that breaks is cleaned up too
             side.start()
