@@ -242,6 +242,9 @@ class WwebjsSide(Side):
             out.setdefault(e["client"], (t, e["qr"]))
         return out
 
+    def authenticated(self) -> int:
+        return len({e["client"] for _, e in self.fleet.all("authenticated")})
+
     def ready(self) -> dict[str, float]:
         failed = self.fleet.all("init_error")
         if failed:
@@ -318,6 +321,9 @@ class WwnodeSide(Side):
                 out.setdefault(e["key"], (t, e["qr"]))
         return out
 
+    def authenticated(self) -> int:
+        return len({e.get("key") for _, e in self.events.all("authenticated_instance") if e.get("key") in self.phones})
+
     def ready(self) -> dict[str, float]:
         if not self.node.alive():
             raise RuntimeError(f"the node exited: {self.node.tail()}")
@@ -381,7 +387,8 @@ def link(side: Side, control: Control, timeout: float) -> None:
         if time.monotonic() > deadline:
             missing = [k for k in side.keys if k not in ready]
             raise RuntimeError(f"{side.name}: {len(missing)} of {len(side.keys)} not ready within {timeout:g} s "
-                               f"({len(scanned)} scanned)")
+                               f"({len(scanned)} scanned, {side.authenticated()} authenticated): "
+                               f"{', '.join(missing[:10])}")
         time.sleep(SCAN_POLL)
     qr_times = [t - t0 for t, _ in side.first_qrs().values()]
     side.figures["qr_slowest"] = max(qr_times)
