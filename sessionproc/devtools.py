@@ -1,7 +1,8 @@
 """A second connection to the page, over Chrome's DevTools websocket.
 
-Selenium drives the page (navigation, sending); this connection carries what
-the page pushes to us.  A page binding (``Runtime.addBinding``) gives the
+Selenium drives the page (navigation, most actions); this connection
+carries what the page pushes to us, and the calls on the hot path (a text
+send, media in pieces), which spare chromedriver's HTTP hop.  A page binding (``Runtime.addBinding``) gives the
 page a function that, when called, raises ``Runtime.bindingCalled`` here at
 once: inbound messages and state changes arrive with no polling, and an idle
 session costs next to nothing.  It also answers the health check, so a page
@@ -14,6 +15,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 import urllib.request
 from concurrent.futures import Future
 from typing import Callable
@@ -22,6 +24,8 @@ import orjson
 import websocket
 
 log = logging.getLogger(__name__)
+
+RELEASE_TIMEOUT = 5.0  # s a call's objects may take to be released
 
 
 class DevToolsError(Exception):
@@ -83,8 +87,10 @@ class DevTools:
     def call_function(self, declaration: str, args: list, timeout: float = 10.0):
         """``declaration`` (a function's source) called with ``args`` as
         data, ``this`` being the page's global object; its value (awaited).
-        DevToolsError if it throws or the document went away meanwhile."""
+        DevToolsError if it throws or the document went away meanwhile;
+        TimeoutError when the whole takes longer than ``timeout``."""
         group = "wwnode-call"
+        deadline = time.monotonic() + timeout
         this = self.call("Runtime.evaluate", {"expression": "globalThis", "objectGroup": group}, timeout)
         try:
             done = self.call(
@@ -96,10 +102,16 @@ class DevTools:
                     "returnByValue": True,
                     "awaitPromise": True,
                 },
-                timeout,
+                max(0.0, deadline - time.monotonic()),
             )
         finally:
-            self.call("Runtime.releaseObjectGroup", {"objectGroup": group}, timeout)
+            # The answer stands whatever its release does: a send the page
+            # made must not be reported failed (and sent again) for this.
+            # A page gone away took its objects with it.
+            try:
+                self.call("Runtime.releaseObjectGroup", {"objectGroup": group}, RELEASE_TIMEOUT)
+            except (DevToolsError, TimeoutError) as e:
+                log.info("could not release the call's objects: %s", e)
         if "exceptionDetails" in done:
             details = done["exceptionDetails"]
             raise DevToolsError(details.get("exception", {}).get("description") or details.get("text", "exception"))

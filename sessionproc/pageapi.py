@@ -112,7 +112,7 @@ SURFACE: tuple[Need, ...] = (
     ),
     # An inbound message's links.
     need("message", "WALinkify", "findLinks"),
-    # Sending a text (pagescripts.SEND_JS).
+    # Sending a text (pagescripts.SEND_FN).
     need("send", "WAWebWidFactory", "createWid"),
     need("send", "WAWebCollections", "Chat.get"),
     need("send", "WAWebFindChatAction", "findOrCreateLatestChat"),

@@ -20,7 +20,7 @@ def hook_source() -> str:
              for name in ("message.js", "receipts.js", "polls.js", "calls.js", "groupevents.js", "hook.js"))
     return "(function () {\n'use strict';\n" + "\n".join(parts) + "\n})();\n"
 
-# Functions of SEND_JS, apart so that the tests can call them.
+# Functions of SEND_FN, apart so that the tests can call them.
 SEND_HELPERS_JS = """
 // Marks the chat read, as a person answering would (whatsapp-web.js does it
 // before every send).  A failure here does not stop the message: it is
@@ -61,11 +61,16 @@ def _content_js() -> str:
 # the options (``quotedMessageId``, ``mentions``, and ``content``: a
 # location, contact cards or a poll instead of the text, content.js) arrive
 # as arguments (data), never as source.  Resolves once WhatsApp Web accepted
-# the message.
-SEND_JS = SEND_HELPERS_JS + MESSAGE_HELPERS_JS + _content_js() + """
-const [chatId, text, sendSeen, options, done] = arguments;
-(async () => {
-  const req = window.require;
+# the message.  A function declaration for DevTools' Runtime.callFunctionOn
+# on the session's own connection (DevTools.call_function), not chromedriver's
+# execute_async_script: that is one more process to wake on every send (HTTP
+# to chromedriver, which then calls the page), and under a node, where each
+# send finds its chromedriver idle on a busy machine, it cost 2 to 4 ms of a
+# send's p50 (tests/bench/bench_vs_wwebjs.py --only wwnode, A/B).
+SEND_FN = "async function (chatId, text, sendSeen, options) {\n" + SEND_HELPERS_JS + MESSAGE_HELPERS_JS + \
+    _content_js() + """
+const req = window.require;
+try {
   const wid = req('WAWebWidFactory').createWid(chatId);
   const Chat = req('WAWebCollections').Chat;
   let chat = Chat.get(wid);
@@ -95,9 +100,11 @@ const [chatId, text, sendSeen, options, done] = arguments;
   const outcome = await result;
   const status = outcome && outcome.messageSendResult;
   if (status && status !== 'OK') throw new Error('WhatsApp Web refused the message: ' + status);
-  return {id: id._serialized, seenError};
-})().then((r) => done({ok: true, ...r}), (e) => done(failure(e)));
-"""
+  return {ok: true, id: id._serialized, seenError};
+} catch (e) {
+  return failure(e);
+}
+}"""
 
 # Checks the page against the session's list (pageapi.CHECK_FN, the list
 # as data) and, when nothing is missing, lets hook.js subscribe -- in one
@@ -144,7 +151,7 @@ def _media_js() -> str:
 
 
 # Sends one file as whatsapp-web.js 1.34.7 sends a MessageMedia with a
-# caption: the same steps as SEND_JS, the media fields from media.js.  A
+# caption: the same steps as SEND_FN, the media fields from media.js.  A
 # function declaration for DevTools' Runtime.callFunctionOn
 # (mediasend.call_with_file): the file arrives as an argument, its bytes
 # in pieces (data, never source; chromedriver would paste its arguments

@@ -36,7 +36,7 @@ from . import actions, browser, callactions, chatactions, contents, groups, page
 from .chromeflags import PROXY_PREFS, proxy_flags
 from .proxyrelay import ProxyError, ProxyRelay
 from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
-                          SEND_JS, SEND_MEDIA_FN, hook_source)
+                          SEND_FN, SEND_MEDIA_FN, hook_source)
 from .mediasend import call_for_file, call_with_file
 from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
 from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
@@ -482,7 +482,11 @@ class Session:
                 return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session stopped while it typed"}
         try:
             if media is None:
-                result = self.driver.execute_async_script(SEND_JS, chat_id, text, seen, options)
+                devtools = self.devtools  # None once the browser is being quit
+                if devtools is None:
+                    raise DevToolsClosed("the browser is closed")
+                result = devtools.call_function(SEND_FN, [chat_id, text, seen, options],
+                                                timeout=self.opts.send_timeout)
             else:
                 # The file as a base64 argument (data), as whatsapp-web.js
                 # hands a MessageMedia to the page.

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from sessionproc import browser
-from sessionproc.devtools import DevTools, page_websocket_url
+from sessionproc.devtools import DevTools, DevToolsError, page_websocket_url
 from sessionproc.pagescripts import SEND_HELPERS_JS
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_ENDED, EXIT_STOPPED
 from support import all_gone, chrome_processes_under, descendants, new_phone, wait_for
@@ -290,6 +290,28 @@ def test_debian_s_launcher_script_is_skipped_for_its_binary(tmp_path, monkeypatc
     launcher.write_text("#!/bin/sh\n")
     binary.unlink()  # no binary to run instead
     assert browser.browser_binary(str(launcher)) == str(launcher)
+
+
+def test_page_calls_over_devtools_pass_data_as_data_and_keep_errors_and_timeouts_apart(sessions, wa):
+    # A text send is such a call (pagescripts.SEND_FN): a throw in the page
+    # must read as the page's error, no answer in time as a timeout, and
+    # what the call hands over must arrive as data, never as source.
+    s = sessions("k1")
+    s.expect("qr")
+    port = (s.profile / "DevToolsActivePort").read_text().split()[0]
+    tools = DevTools(page_websocket_url(f"127.0.0.1:{port}"), lambda *_: None, lambda: None)
+    try:
+        odd = ['"); throw 1; ("', "</script>", {"quoted": None, "mentions": ["1@lid"]}]
+        assert tools.call_function("async function (a, b, c) { return [a, b, c]; }", odd) == odd
+        with pytest.raises(DevToolsError, match="refused here"):
+            tools.call_function("async function () { throw new Error('refused here'); }", [])
+        with pytest.raises(TimeoutError):
+            tools.call_function("function () { return new Promise(() => {}); }", [], timeout=0.5)
+        # A call after a timeout runs as any other: the connection is not left waiting.
+        assert tools.call_function("function () { return typeof this.document; }", []) == "object"
+    finally:
+        tools.close()
+    assert s.stop() == EXIT_STOPPED
 
 
 def test_the_first_tab_is_blank_and_the_boot_s_phases_are_logged(sessions, wa):

@@ -262,8 +262,12 @@ class Node:
                **{k.upper(): str(v) for k, v in settings.items()}}
         with open(self.out_path, "ab") as out:
             # cwd is the work folder so that no .env elsewhere changes the settings.
+            # A session of its own: a Ctrl-C in the benchmark's terminal
+            # reaches the benchmark alone, whose cleanup then stops the node
+            # in order (destroys, then SIGTERM) rather than racing it.
             self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, cwd=work,
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
