@@ -94,3 +94,49 @@ def test_status_columns_say_what_they_count_and_keys_take_the_room_they_need():
     long_key = "k" * 64
     wide = render({"nodes": {}, "sessions": {long_key: {"state": "ready", "node": "n"}}}).splitlines()
     assert wide[-1].startswith(long_key + " ready")
+
+
+class _Broker:
+    """A broker link that takes what it is given (``publish_fails``: a
+    Ctrl-C as the create is being published)."""
+
+    def __init__(self, publish_fails: bool = False):
+        self.publish_fails = publish_fails
+
+    def __call__(self, url):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def follow(self, names):
+        pass
+
+    def publish(self, queue, body):
+        if self.publish_fails:
+            raise KeyboardInterrupt
+
+
+def _interrupted_reading_redis(r, key):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_anywhere_after_the_create_is_published_says_it_goes_on(monkeypatch):
+    import pytest
+
+    from wwnode import clientcmds
+    from wwnode.config import Config
+
+    monkeypatch.setattr(clientcmds, "open_redis", lambda *args: object())
+    monkeypatch.setattr(clientcmds, "session_state", _interrupted_reading_redis)  # right after the publish
+    monkeypatch.setattr(clientcmds, "Broker", _Broker())
+    screen = QrScreen(io.StringIO())
+    outcome = clientcmds.create(Config(), "c-1", False, None, None, screen)
+    assert outcome.code == clientcmds.EXIT_INTERRUPTED and "the create of c-1 goes on" in outcome.text
+    # Before it is published, nothing goes on: the interruption is the caller's.
+    monkeypatch.setattr(clientcmds, "Broker", _Broker(publish_fails=True))
+    with pytest.raises(KeyboardInterrupt):
+        clientcmds.create(Config(), "c-1", False, None, None, screen)

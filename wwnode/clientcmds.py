@@ -116,29 +116,34 @@ def create(cfg, key: str, wait: bool, png: Path | None, timeout: float | None, s
     checked("create_instance", body)
     r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
     watch = CreateWatch(key, wait, screen, png)
-    with Broker(cfg.rabbit_mq_url) as broker:
-        broker.follow(CREATE_EVENTS)
-        broker.publish("create_instance", body)
-        screen.say(f"create_instance published for {key}")
-        # A session of this key may run already (a create then makes
-        # nothing new): what Redis says now, then the events.
-        state = session_state(r, key).get("state")
-        if state == "ready":
-            return Outcome(EXIT_OK, f"{key} runs already and is ready")
-        qr = current_qr(r, key)
-        if qr:
-            watch.show_qr(qr, "(current)")
-        try:
+    published = False
+    try:
+        with Broker(cfg.rabbit_mq_url) as broker:
+            broker.follow(CREATE_EVENTS)
+            broker.publish("create_instance", body)
+            published = True
+            screen.say(f"create_instance published for {key}")
+            # A session of this key may run already (a create then makes
+            # nothing new): what Redis says now, then the events.
+            state = session_state(r, key).get("state")
+            if state == "ready":
+                return Outcome(EXIT_OK, f"{key} runs already and is ready")
+            qr = current_qr(r, key)
+            if qr:
+                watch.show_qr(qr, "(current)")
             outcome = _follow(broker, watch, timeout)
             if outcome.code == EXIT_TIMEOUT:
                 outcome.text += "; " + still_going(key, session_state(r, key).get("state"))
             return outcome
-        except KeyboardInterrupt:
-            # The create is published: it goes on without us.  Say what is
-            # left behind, and how to end it.
-            return Outcome(EXIT_INTERRUPTED, f"interrupted; the create of {key} goes on: a node with room starts "
-                                             f"it, and it shows QR codes until one is scanned or QR_MAX is reached "
-                                             f"(`wwnode destroy {key}` ends it)")
+    except KeyboardInterrupt:
+        if not published:
+            raise  # nothing was published: nothing goes on
+        # The create is published: it goes on without us, wherever the
+        # Ctrl-C came (reading Redis, waiting, closing the connection).
+        # Say what is left behind, and how to end it.
+        return Outcome(EXIT_INTERRUPTED, f"interrupted; the create of {key} goes on: a node with room starts "
+                                         f"it, and it shows QR codes until one is scanned or QR_MAX is reached "
+                                         f"(`wwnode destroy {key}` ends it)")
 
 
 def still_going(key: str, state: str | None) -> str:
