@@ -134,7 +134,10 @@ def test_ctrl_c_anywhere_after_the_create_is_published_says_it_goes_on(monkeypat
     monkeypatch.setattr(clientcmds, "session_state", _interrupted_reading_redis)  # right after the publish
     monkeypatch.setattr(clientcmds, "Broker", _Broker())
     screen = QrScreen(io.StringIO())
-    outcome = clientcmds.create(Config(), "c-1", False, None, None, screen)
+    try:
+        outcome = clientcmds.create(Config(), "c-1", False, None, None, screen)
+    except KeyboardInterrupt:
+        pytest.fail("the interruption escaped: nothing was said of the create that goes on")
     assert outcome.code == clientcmds.EXIT_INTERRUPTED and "the create of c-1 goes on" in outcome.text
     # Before it is published, nothing goes on: the interruption is the caller's.
     monkeypatch.setattr(clientcmds, "Broker", _Broker(publish_fails=True))
