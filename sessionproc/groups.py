@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
-
-from .actions import MESSAGE_HELPERS_JS
+from .actions import MESSAGE_HELPERS_JS, run
 from .grouprules import GroupError, check
 
 
@@ -22,8 +20,6 @@ GROUP_JS = MESSAGE_HELPERS_JS + _source("message.js") + _source("readback.js") +
 const [p, done] = arguments;
 groupAction(window.require, p).then((r) => done({ok: true, result: r}), (e) => done(failure(e)));
 """
-
-DRIVER_ERRORS = (WebDriverException, OSError)
 
 
 def perform(driver, cmd: dict, timeout: float) -> dict:
@@ -37,17 +33,7 @@ def perform(driver, cmd: dict, timeout: float) -> dict:
         return failed | {"reason": e.reason, "detail": e.detail}
     args = {"action": action["action"], "groupId": action.get("group_id"),
             "participants": action.get("participants", []), "value": action.get("value")}
-    try:
-        result = driver.execute_async_script(GROUP_JS, args)
-    except TimeoutException:
-        return failed | {"reason": "timeout", "detail": f"no answer in {timeout:g} s"}
-    except JavascriptException as e:
-        return failed | {"reason": "page_error", "detail": e.msg}
-    except DRIVER_ERRORS as e:
-        return failed | {"reason": "browser_error", "detail": str(e)[:500]}
-    if not isinstance(result, dict) or not result.get("ok"):
-        detail = result.get("error") if isinstance(result, dict) else repr(result)
-        reason = result.get("reason") if isinstance(result, dict) else "page_error"
-        return failed | {"reason": reason or "page_error", "detail": str(detail)}
-    answer = result.get("result") if isinstance(result.get("result"), dict) else {}
-    return {"event": "action_done", "id": cmd["id"], "result": answer}
+    answer = run(driver, cmd, GROUP_JS, (args,), timeout)
+    if answer["event"] == "action_done" and not isinstance(answer["result"], dict):
+        answer["result"] = {}
+    return answer

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
-
 from . import queries
-from .actions import MESSAGE_HELPERS_JS
+from .actions import MESSAGE_HELPERS_JS, run
 
 
 def _source(name: str) -> str:
@@ -40,9 +38,6 @@ const [what, p, done] = arguments;
 })().then((r) => done({ok: true, result: r}), (e) => done(failure(e)));
 """
 
-DRIVER_ERRORS = (WebDriverException, OSError)
-
-
 def page_arguments(query: dict) -> dict:
     """What the page script is given of a checked query."""
     return {"chatId": query.get("chat_id"), "ids": query.get("ids"), "limit": query.get("limit", queries.MAX_ITEMS),
@@ -55,18 +50,9 @@ def perform(driver, cmd: dict, timeout: float) -> dict:
         query = queries.check(cmd)
     except queries.QueryError as e:
         return failed | {"reason": e.reason, "detail": e.detail}
-    try:
-        result = driver.execute_async_script(QUERY_JS, query["what"], page_arguments(query))
-    except TimeoutException:
-        return failed | {"reason": "timeout", "detail": f"no answer in {timeout:g} s"}
-    except JavascriptException as e:
-        return failed | {"reason": "page_error", "detail": e.msg}
-    except DRIVER_ERRORS as e:
-        return failed | {"reason": "browser_error", "detail": str(e)[:500]}
-    if not isinstance(result, dict) or not result.get("ok"):
-        detail = result.get("error") if isinstance(result, dict) else repr(result)
-        reason = result.get("reason") if isinstance(result, dict) else "page_error"
-        return failed | {"reason": reason or "page_error", "detail": str(detail)}
-    answer = result.get("result") or {}
-    items = answer.get("items") if isinstance(answer.get("items"), list) else []
-    return {"event": "action_done", "id": cmd["id"], "result": {"items": items, "more": bool(answer.get("more"))}}
+    answer = run(driver, cmd, QUERY_JS, (query["what"], page_arguments(query)), timeout)
+    if answer["event"] == "action_done":
+        found = answer["result"] if isinstance(answer["result"], dict) else {}
+        items = found.get("items") if isinstance(found.get("items"), list) else []
+        answer["result"] = {"items": items, "more": bool(found.get("more"))}
+    return answer
