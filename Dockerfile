@@ -1,7 +1,7 @@
 # The node's image: Debian's Chromium and chromedriver, the package in a
 # virtual environment, run as an unprivileged user with Chromium's sandbox
 # on.  At the top of the checkout so that `docker build .` (or `podman
-# build .`) needs no options; see "Containers" in the README.
+# build .`) needs no options; see "Containers" in docs/operating.md.
 #
 #   podman build --format docker -t wwnode .    (Docker: docker build -t wwnode .)
 #   docker run --init ... is not needed: tini is PID 1 already.
@@ -45,7 +45,7 @@ RUN /opt/wwnode/bin/pip install --no-cache-dir --disable-pip-version-check -q --
  && rm -rf /src
 COPY deploy/container/healthcheck.py /opt/wwnode/healthcheck.py
 
-# Every setting comes from the environment (the README's settings table;
+# Every setting comes from the environment (docs/operating.md's settings table;
 # .env.example).  These differ from a host's defaults: the sessions'
 # folder is the volume, and /metrics and /healthz listen on every address
 # of the container, for a probe or a Prometheus from outside it (publish

@@ -9,6 +9,6 @@ deploy/setup-debian.sh
 # and browser stay on one worker); tests/support.py gives each worker a
 # RabbitMQ virtual host and a Redis database of its own.  Four workers on
 # two cores: most of a test's time is waiting (for a browser, a broker, a
-# lease), and a run used about one core with three.  TEST_WORKERS=0 runs
+# lease; docs/decisions.md, "Four test workers on two cores").  TEST_WORKERS=0 runs
 # the suite in one process; a later -n in the arguments wins.
 exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" --dist loadfile "$@"

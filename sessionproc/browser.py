@@ -44,11 +44,10 @@ DEFAULT_CHROME = "/usr/bin/chromium"
 # Debian's ``/usr/bin/chromium`` is a shell script that greps
 # /proc/cpuinfo, sources /etc/chromium.d (flags for a desktop user:
 # extensions, GPU rasterization, API keys; nothing a session uses or lacks)
-# and runs this binary.  Run directly, one boot alone taking turns with the
-# launcher (10 each, load average 14-18): 0.94 s of CPU instead of 0.99,
-# 1.64 s to the QR code instead of 1.87 (its half-dozen short processes
-# each wait for a CPU on a busy machine).  Another ``CHROME_PATH`` is run
-# as given.
+# and runs this binary.  Run directly, a boot is quicker: its half-dozen
+# short processes each wait for a CPU on a busy machine (docs/decisions.md,
+# "Chromium run without Debian's launcher").  Another ``CHROME_PATH`` is
+# run as given.
 DEBIAN_LAUNCHER = ("/usr/bin/chromium", "/usr/lib/chromium/chromium")
 DEFAULT_CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -187,7 +186,7 @@ def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:
     opts.add_experimental_option("excludeSwitches", EXCLUDED_SWITCHES)
     opts.add_experimental_option("prefs", {**START_PREFS, **cfg.extra_prefs})
     if os.geteuid() == 0:
-        # Chrome's sandbox cannot run as root; see the README on running
+        # Chrome's sandbox cannot run as root; see docs/security.md on running
         # the node as an unprivileged user instead.
         opts.add_argument("--no-sandbox")
     opts.add_argument(f"--user-data-dir={cfg.profile_dir}")

@@ -10,36 +10,10 @@ from __future__ import annotations
 # hosts.  The memory ones matter when dozens run on one machine: each says
 # what it saves per session, PSS of the session's whole tree (session
 # process, chromedriver, Chromium) measured with tests/bench/bench_flags.py,
-# the flag on and off in the same run (Chromium 156, the stand-in page, two
-# sessions per variant, 12 linked; 122 MB per session with all of them but
-# the last one, added later).
-#
-# Tried and left out, measured the same way:
-# - --single-process: +0.8 MB once the GPU and network services are
-#   threads already, and Chromium supports it for debugging only.
-# - --no-zygote: +12.8 MB (each process loads what the zygote shared).
-# - --js-flags=--optimize-for-size, --max-semi-space-size=1, --lite-mode:
-#   within 0.4 MB on the bare page; on the weighted page (430 MB per
-#   session, two of each) the first two cost +9.7 and +6.4 MB, within the
-#   spread of the base's two sessions (422-439): nothing saved either way.
-#   --jitless is not tried: it turns WebAssembly off, and nothing tells
-#   that the real page does without it.
-# - --disable-crashpad-for-testing: -0.7 MB in the tree, and the two crash
-#   handler processes Chromium starts per browser (0.6 MB each, which leave
-#   the session's tree) are gone; but the switch is meant for Chromium's
-#   own tests.
-# - --disable-site-isolation-trials, SpareRendererForSitePerProcess,
-#   BackForwardCache, the on-device model features, --window-size=800,600:
-#   each within 0.7 MB, noise.
-#
-# Idle CPU, the same way with --idle-seconds (two sessions per variant, a
-# minute after linking, 120 s): 0.04-0.05 % of a core per session, almost
-# all of it the browser process's own housekeeping (CPU sampled every
-# 15 s, memory dumps about each minute, the allocator's purge every 4 s);
-# the session process and chromedriver take nothing measurable, and the
-# page paints no frames.  Tried, nothing saved: --disable-field-trial-config
-# (0.050 against 0.042), the PartitionAlloc memory reclaimer every 30 s
-# instead of 4 s (0.042), no hang watcher (0.050).
+# the flag on and off in the same run (Chromium 156, the stand-in page).
+# The flags tried and left out, and idle CPU, which no flag changed:
+# docs/decisions.md, "Chromium flags tried and left out" and "Chromium's
+# idle CPU".
 BASE_FLAGS = (
     "--headless=new",
     "--disable-gpu",
@@ -95,10 +69,8 @@ BASE_FLAGS = (
 # (``chrome://new-tab-page-third-party``) in a renderer of its own, and the
 # navigation to WhatsApp Web then needs a second renderer, as a WebUI
 # process never hosts a web page.  Opening ``about:blank`` instead, the one
-# renderer serves the page: one boot alone, against the stand-in, one
-# session at a time taking turns with the New Tab page (8 of each, load
-# average 4-6): 1.12 s of CPU instead of 1.67, 1.15 s to the QR code
-# instead of 1.68.  chromedriver merges these into the profile's
+# renderer serves the page, and a boot takes a third less CPU
+# (docs/decisions.md, "The first tab opens about:blank").  chromedriver merges these into the profile's
 # Preferences file at every start (a profile of an older version gets
 # them at its next start).
 START_PREFS = {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]}
@@ -111,10 +83,8 @@ STEALTH_FLAGS = ("--disable-blink-features=AutomationControlled",)
 # ours that ever became hidden would then run its timers at full rate, idle
 # or not, where a desktop browser (the real page's usual host) throttles
 # them.  Our page is visible in headless Chromium, so at idle it changes
-# nothing measurable: tests/bench/bench_flags.py --idle-seconds 120,
-# variant chromedriver-throttling-off, three sessions each, 0.050 % of a
-# core per session excluded, 0.044 % passed (spread 0.033-0.067), PSS
-# within 0.2 MB.
+# nothing measurable (docs/decisions.md, "chromedriver's timer switch left
+# out").
 EXCLUDED_SWITCHES = ["enable-automation", "disable-background-timer-throttling",
                      "disable-backgrounding-occluded-windows"]
 

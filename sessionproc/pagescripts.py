@@ -64,9 +64,9 @@ def _content_js() -> str:
 # the message.  A function declaration for DevTools' Runtime.callFunctionOn
 # on the session's own connection (DevTools.call_function), not chromedriver's
 # execute_async_script: that is one more process to wake on every send (HTTP
-# to chromedriver, which then calls the page), and under a node, where each
-# send finds its chromedriver idle on a busy machine, it cost 2 to 4 ms of a
-# send's p50 (tests/bench/bench_vs_wwebjs.py --only wwnode, A/B).
+# to chromedriver, which then calls the page), and under a node each send
+# finds its chromedriver idle on a busy machine (docs/decisions.md, "Text
+# sends over DevTools, not chromedriver").
 SEND_FN = "async function (chatId, text, sendSeen, options) {\n" + SEND_HELPERS_JS + MESSAGE_HELPERS_JS + \
     _content_js() + """
 const req = window.require;

@@ -1,5 +1,5 @@
 """The pipe protocol between a node and one session process.  This docstring
-is its one description; the README links here.
+is its one description; docs/architecture.md links here.
 
 Framing: one JSON object per line (UTF-8, ``\\n``-terminated), both ways.
 The process writes nothing else to stdout; its own log goes to its log file.

@@ -66,8 +66,8 @@ DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
 # A stop that finds the page's modules not there yet waits this long, at
 # most, for them (checking every ATTACH_POLL s), to listen before it closes
 # the page: a page restored with messages held for it takes them within a
-# sync of its modules appearing.  The soak test lost six messages to a stop
-# that checked an instant too early, then closed the page as it took them.
+# sync of its modules appearing (docs/decisions.md, "A stopping session
+# waits for the page's modules").
 ATTACH_BEFORE_CLOSE = 2.0
 ATTACH_POLL = 0.05
 

@@ -125,7 +125,7 @@ class RabbitMember:
 
 class RabbitCluster:
     """Three members; the virtual host ``ha`` has quorum as its default
-    queue type, as the README tells an operator to set up."""
+    queue type, as docs/ha.md tells an operator to set up."""
 
     def __init__(self, folder: Path, size: int = 3):
         tag = secrets.token_hex(3)

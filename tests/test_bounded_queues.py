@@ -15,7 +15,7 @@ import pytest
 from support import TEST_VHOST, node_rig, rabbitmqctl, wait_for
 from wwnode.amqp.topology import BOUNDED_POLICY_NAME, BOUNDED_QUEUES, COMMAND_QUEUES, Delivery, bounded_policy
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PROTOCOL_DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"  # its "Bounded queues"
 SHORT_TTL = f"{BOUNDED_POLICY_NAME}-short-ttl"
 
 
@@ -46,11 +46,11 @@ def test_the_policy_names_the_bounded_queues_only():
         bounded_policy(0, 60)
 
 
-def test_the_readme_shows_the_policy_for_a_broker_of_ones_own():
+def test_the_docs_show_the_policy_for_a_broker_of_ones_own():
     pattern, definition = bounded_policy(100_000, 7 * 24 * 3600)
     line = shlex.join(["rabbitmqctl", "set_policy", "-p", "/", "--apply-to", "queues", BOUNDED_POLICY_NAME,
                        pattern, definition])
-    assert line in README.read_text()
+    assert line in PROTOCOL_DOC.read_text()
 
 
 @pytest.mark.services

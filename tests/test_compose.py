@@ -26,7 +26,7 @@ from support import decode_qr_matrix, free_ports, new_phone, terminal_qr_matrix,
 from wwnode.amqp.topology import bounded_policy
 from wwnode.fakewa.client import Control
 
-# A cold machine builds the images first (a few minutes: see the README).
+# A cold machine builds the images first (a few minutes: see docs/operating.md, "Their tests").
 pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 COMPOSE_DIR = containers.REPO / "deploy" / "compose"

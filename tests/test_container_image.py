@@ -13,7 +13,7 @@ from containers import podman
 from support import Client, create_ready, free_port, idle_cgroup, new_phone, wait_for
 from wwnode.fakewa.client import Control
 
-# A cold machine builds the images first (a few minutes: see the README).
+# A cold machine builds the images first (a few minutes: see docs/operating.md, "Their tests").
 pytestmark = [pytest.mark.container, pytest.mark.browser, pytest.mark.timeout(900)]
 
 UID = 10001  # the image's user (Dockerfile)

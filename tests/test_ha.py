@@ -367,7 +367,7 @@ def test_a_broker_member_and_the_redis_master_die_during_a_create_storm(whole_cl
         # consumer: counted unacked, the consumer still listed, and not
         # given back when the member returns.  A new leader of the queue
         # looks at every consumer again and gives them back: the
-        # operator's remedy (README).  Anything else missing is a failure.
+        # operator's remedy (docs/ha.md).  Anything else missing is a failure.
         held_back = not_ready()
         if cluster.queue_counts("create_instance")["messages_unacknowledged"] < len(held_back):
             raise explain(e) from None
@@ -461,7 +461,7 @@ def test_a_queue_no_live_member_serves_leaves_the_others_working(whole_cluster, 
 
 
 def test_creates_a_cancelled_consumer_held_on_a_dead_member_come_back_with_a_new_leader(whole_cluster, ha):
-    """What the README's HA section says of RabbitMQ 3.10, and its remedy:
+    """What docs/ha.md says of RabbitMQ 3.10, and its remedy:
     messages a consumer held when it was cancelled (as placement does),
     its member then killed, stay unacknowledged, also once the member is
     back; a new leader of the queue gives them back."""

@@ -92,7 +92,7 @@ def test_probes_ask_healthz_on_the_port_the_node_serves_it(base):
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     # Liveness rides out the broker and Redis outages readiness reports
-    # (README, "Metrics and health"): five minutes of them, not thirty s.
+    # (docs/metrics.md): five minutes of them, not thirty s.
     live, ready = container["livenessProbe"], container["readinessProbe"]
     assert live["failureThreshold"] * live["periodSeconds"] >= 300
     assert ready["failureThreshold"] * ready["periodSeconds"] <= 60

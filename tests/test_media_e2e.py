@@ -44,7 +44,7 @@ class Rig:
             "WA_URL": self.wa.url, "LOAD_CGROUP_ROOT": str(idle_cgroup(tmp / "idle")),
             "MEDIA_ALLOW_PRIVATE_URLS": "true", "MEDIA_FETCH_TIMEOUT": "3", "MEDIA_INLINE_LIMIT": str(INLINE),
             # A health check that tolerates a 15 MB file crossing the page on a 2-core machine
-            # loaded far past its cores (answers then take over 10 s: see the README's limits).
+            # loaded far past its cores (answers then take over 10 s: see docs/protocol.md, "Media").
             "SEND_TIMEOUT": "90", "PING_TIMEOUT": "30",
         })
         self.blobs = open_blob_store("", self.data_dir)

@@ -217,7 +217,7 @@ def event_ids(rig, name: str = "message_instance") -> list[tuple[str, str, str]]
 def test_a_message_reported_again_keeps_its_event_id(rig):
     """A restarted page is handed every message the one before had not
     acknowledged, and reports it again: the same event id, so a client that
-    deduplicates on it (as the README says) sees it once."""
+    deduplicates on it (as docs/protocol.md says) sees it once."""
     def message(serialized: str) -> dict:
         return {"event": "message", "message": {"id": {"_serialized": serialized, "id": serialized[-3:]},
                                                 "body": "hi", "hasMedia": False}}

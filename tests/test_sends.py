@@ -212,7 +212,7 @@ def test_sends_the_process_refused_for_a_stop_that_is_not_final_go_back_and_run_
 
 def test_sends_refused_by_a_process_being_destroyed_fail_as_destroyed(rig):
     """``stopping`` is the session's word; the client is told a reason of
-    the README's table (it used to get ``stopping``, which is in none)."""
+    the table of docs/protocol.md, "Commands" (it used to get ``stopping``, which is in none)."""
     rec, _ = rig.start()
     rig.make_ready(rec)
     d = send(rig, cid="c1", now=1.0)

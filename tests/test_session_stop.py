@@ -78,7 +78,8 @@ def test_a_page_stopped_before_the_session_listened_reports_what_it_took_then_cl
 
 def test_a_page_stopped_before_its_modules_came_is_listened_to_once_they_come(tmp_path):
     # Its modules came just after the stop's first check, and with them the
-    # messages held for it (the soak test once lost six that way).
+    # messages held for it (docs/decisions.md, "A stopping session waits for
+    # the page's modules").
     s = session(tmp_path)
     page = Page(s, [MESSAGE], loading=2)
     s.devtools = s.driver = page

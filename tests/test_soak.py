@@ -2,7 +2,7 @@
 and inbound traffic, faults injected at random, then a checker in the manner
 of Jepsen's: every send reached the stand-in at most once and every command
 ended; every inbound message produced one message_instance (a loss is only
-allowed where the README names one); no key ran on two nodes at once; no
+allowed where docs/guarantees.md names one); no key ran on two nodes at once; no
 Chrome outlived its session.
 
 The faults: a session or its browser killed, the broker cut (through a
@@ -49,10 +49,9 @@ pytestmark = pytest.mark.browser
 SOAK_SECONDS = float(os.environ.get("WWNODE_SOAK_SECONDS", "40"))
 KEYS = [f"soak-{i}" for i in range(4)]
 CLUSTER = os.environ.get("WWNODE_SOAK_CLUSTER", "") not in ("", "0")
-# The default draws every fault.  restart-held and sighup once lost inbound
-# messages now and then (7 of 244 once, beside restart-node, cut-broker and
-# recreate): a session stopped while its page loaded closed it unreported,
-# fixed in sessionproc (``_close_page``).
+# The default draws every fault, restart-held and sighup included
+# (docs/decisions.md, "A session stopped while its page loads listens
+# first").
 DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,recreate,"
                   "kill-broker-member,kill-queue-leader,kill-redis-master" if CLUSTER else
                   "kill-session,kill-browser,cut-broker,cut-link,restart-node,recreate,restart-held,sighup")
@@ -263,7 +262,7 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
     assert duplicated_inbound == []
     for m in sorted(lost_inbound):
         print("lost inbound", m, inbound[m])
-    # The one loss the README names: a message a killed session's page had
+    # The one loss docs/guarantees.md names: a message a killed session's page had
     # taken but its process had not yet read.  restart-held kills a session
     # process too (with SIGKILL, before it restarts the node).
     assert len(lost_inbound) <= killed_sessions(faults)

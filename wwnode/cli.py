@@ -338,7 +338,7 @@ def _client_parsers(sub) -> None:
     un.add_argument("node_id", metavar="NODE_ID")
     un.set_defaults(func=cmd_undrain)
     cap = sub.add_parser("capacity", help="creates waiting, nodes accepting, sessions that still fit",
-                         description="The signal an autoscaler needs; see the README's \"Command line\".")
+                         description="The signal an autoscaler needs; see docs/operating.md, \"Capacity: when to add a machine\".")
     cap.add_argument("--json", action="store_true", help="machine-readable output")
     cap.set_defaults(func=cmd_capacity)
     dm = sub.add_parser("demo", help="offline demo: a stand-in, a node, a session, a message each way",

@@ -3,7 +3,7 @@
 before it connects, follows the events it needs through a private queue
 bound before it publishes, and says how things ended in its exit code.
 
-Exit codes are the ``EXIT_*`` names below (the README's "Command line"
+Exit codes are the ``EXIT_*`` names below (docs/operating.md, "Command line"
 lists them): one meaning each, the same for every command.
 """
 

@@ -33,7 +33,7 @@ class Config:
     redis_sentinels: str = ""
     redis_master_name: str = "mymaster"
     # Seconds a lease or fence write waits for a replica of the master to
-    # have it (0: not waited for; see "High availability" in the README).
+    # have it (0: not waited for; see docs/ha.md).
     redis_replica_wait: float = 0.5
     wa_url: str = "https://web.whatsapp.com/"
     node_id: str = ""
@@ -72,8 +72,8 @@ class Config:
     command_prefetch: int = 50
     # Bytes of command bodies the node holds at once (0: no limit): past it
     # a command waits in its queue until some are done (amqp/holding.py).
-    # RabbitMQ counts the prefetch in messages only: fifty sends of 120 MiB
-    # of base64 each were 6 GB, all held at once.
+    # RabbitMQ counts the prefetch in messages only (docs/decisions.md, "A
+    # byte limit on the commands a node holds").
     command_bytes_limit: int = 256 * 1024 * 1024
     spool_limit: int = 100_000
     # A dead-lettered command body longer than this many bytes is kept cut

@@ -302,7 +302,7 @@ class Dispatch:
         again.  The price: a create of a key that runs is acknowledged
         ``settle`` seconds late, holding one of the node's create slots
         meanwhile; and a create published just *before* a destroy also ends
-        with the key running (the README says so)."""
+        with the key running (docs/guarantees.md says so, "Order")."""
         ident = (d.generation, d.tag)
         since = self._settling_since.setdefault(ident, now)
         if now - since >= self.settle:

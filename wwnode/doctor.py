@@ -12,10 +12,10 @@ The page is checked before a login, so needs the session checks only once
 the page has synced (stage ``synced`` in the report: messages and sends,
 ``sessionproc.pageapi.WHEN_SYNCED``) are looked for early here.  A real
 page that loads those modules only after a login shows them missing before
-one; such a report is not proof that sessions would fail (the README says
+one; such a report is not proof that sessions would fail (docs/operating.md says
 what is known of this).
 
-Exit codes (also in the README):
+Exit codes (also in docs/operating.md):
 
 - 0 (``OK``): the page has everything the session uses;
 - 1 (``INCOMPLETE``): it loaded but lacks something; a session would end

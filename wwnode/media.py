@@ -71,8 +71,8 @@ MAX_FILENAME = 255
 MAX_URL = 4096
 HEAD = 64  # bytes sniff() needs
 # Base64 characters decoded at a time (a multiple of 4): the decoder holds the
-# interpreter's lock while it runs, so a worker decoding 133 MiB at once kept
-# the loop from running for 0.5 s or more; one slice takes a few ms.
+# interpreter's lock while it runs, so a large decode at once keeps the loop
+# from running (docs/decisions.md, "Base64 decoded in slices").
 B64_SLICE = 1024 * 1024
 B64_ALPHABET = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 

@@ -8,12 +8,11 @@ tree really costs the machine, and two sessions sharing Chromium's code do
 not both pay for it.
 
 Measuring PSS is not cheap: the kernel walks each process's page tables
-to answer (``/proc/{pid}/smaps_rollup``).  For one session on the
-stand-in (10 processes, 300 MB of PSS) it took 30 to 50 ms, up to 100 ms,
-on a busy 2-core machine: a stall of the node's loop.  Three things bound
-it: each session is measured every ``MEMORY_CHECK_INTERVAL`` seconds (60
+to answer (``/proc/{pid}/smaps_rollup``): a stall of the node's loop
+(docs/decisions.md, "The memory limit reads RSS first").  Three things
+bound it: each session is measured every ``MEMORY_CHECK_INTERVAL`` seconds (60
 by default); at most one session per turn of the loop; and RSS first
-(about 5 ms, most of it finding the tree's processes in ``/proc``): PSS is
+(far cheaper, most of it finding the tree's processes in ``/proc``): PSS is
 never more than RSS, so a tree whose RSS adds up to no more than the limit
 is under it, and its PSS is not read.  Nothing is measured while the limit
 is off.

@@ -381,7 +381,7 @@ class Node:
 
     def heartbeat(self) -> dict:
         """The node's hash ``nodes:{node}``: who it is, its load, and its
-        counters (see the README for the names)."""
+        counters (see docs/architecture.md for the names)."""
         doc = {
             "node": self.cfg.node_id,
             "host": socket.gethostname(),

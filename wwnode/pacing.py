@@ -15,12 +15,8 @@ seconds and frees its slot for the next.
   down: ``limit = clamp(1, cores, round(cores * (1 - cpu) + booting))``;
 - ``START_CONCURRENCY`` N: at most N, whatever the load.
 
-One boot per core is measured, not guessed: ten creates at once on one
-node of a 2-core machine (``tests/bench/bench_node.py``'s burst, the node
-reading an idle machine), 2, 3 and 4 boots at once taking turns, three
-runs each at load averages of 17 to 22: the last QR code after 7.4-8.6 s
-at 2 (median QR 4.4-4.7 s), 7.1-11.5 s at 3 (3.9-6.9 s), 6.8-9.5 s at 4
-(4.9-7.7 s).  More at once gains nothing at the end and delays the first
+One boot per core is measured, not guessed (docs/decisions.md, "One boot
+per core").  More at once gains nothing at the end and delays the first
 ones: each boot is CPU from end to end (Python, Chromium, the page), so
 two cores finish the same work in the same time whatever the split.
 

@@ -344,7 +344,7 @@ class SendDesk:
         One whose earlier attempt is in doubt (``pending``: its session or
         its node's hold on the key ended mid-send) fails ``outcome_unknown``
         and stays in doubt: ``reason`` would say it did not go out.
-        (Redis unreachable: it fails; the README says so.)"""
+        (Redis unreachable: it fails; docs/guarantees.md says so.)"""
         cid, seen = p.command.command_id, None
         if cid is not None:
             try:

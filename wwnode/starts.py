@@ -83,9 +83,8 @@ class Starts:
 
     def prepare(self) -> None:
         """Ask Chromium its version as the node starts, not at its first
-        create: the first create of a fresh node waited for it (0.14-0.23 s
-        at a load average of 19, a process of its own through Debian's
-        launcher script)."""
+        create, which would wait for it (docs/decisions.md, "Chromium's
+        version asked at the node's start")."""
         self._user_agent()
 
     def _user_agent(self) -> str:

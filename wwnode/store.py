@@ -23,7 +23,7 @@ a claim and a renewal count only once a replica has them too (``WAIT``,
 at most ``replica_wait`` seconds; a master without a connected replica has
 no one to wait for), and a new fence is never below the master's clock in
 milliseconds, which is past any fence a lost write can have held (see
-README, "High availability").
+docs/ha.md, "High availability").
 
 How each call reports that Redis cannot answer: writes never do (they are
 kept); ``claim`` and ``renew`` return None; ``owner_of`` and
@@ -382,7 +382,7 @@ class Store:
     def _replicated(self, replication: list) -> bool:
         """Whether the write a pipeline made would survive a failover: a
         replica acknowledged it, or the master has none connected (none
-        could be promoted with less; see README for this limit)."""
+        could be promoted with less; see docs/ha.md for this limit)."""
         if not replication:
             return True  # not waiting (REDIS_REPLICA_WAIT=0)
         acked, role = replication
@@ -406,9 +406,8 @@ class Store:
         if not names:
             return []
         # One round trip for all of them.  One per key cost the router's loop
-        # a turn that grew with the sessions: on the density benchmark, 30
-        # sessions, the loop turn's CPU p99 was 17 ms idle and 22 ms under
-        # traffic, and is 4.6 and 4.3 ms with the pipeline.
+        # a turn that grew with the sessions (docs/decisions.md, "Lost keys
+        # found in one Redis round trip").
         pipe = self.r.pipeline(transaction=False)
         keys = [key_of(name, STATE) for name in names]
         for key, name in zip(keys, names):

@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "their targets.")
     ap.add_argument("--sessions", type=int, default=10, help="sessions (default %(default)s)")
     ap.add_argument("--weight", choices=("off", "real"), default="off",
-                    help="the stand-in page's weight (README, Page weight) (default %(default)s)")
+                    help="the stand-in page's weight (docs/standin.md, Page weight) (default %(default)s)")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle window (default %(default)s)")
     # A session's first minute after ready is not idle: Chromium writes its
     # profile (Preferences, Local State) and takes its first memory dumps,

@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "prints both columns and their ratio.")
     ap.add_argument("--sessions", type=int, default=10, help="sessions each (default %(default)s)")
     ap.add_argument("--weight", choices=("off", "real"), default="off",
-                    help="the stand-in page's weight (README, Page weight) (default %(default)s)")
+                    help="the stand-in page's weight (docs/standin.md, Page weight) (default %(default)s)")
     ap.add_argument("--settle", type=float, default=60.0,
                     help="seconds after the last ready before the idle window (default %(default)s)")
     ap.add_argument("--idle-seconds", type=float, default=60.0, help="idle window (default %(default)s)")

@@ -21,18 +21,8 @@ All of these sit in ``_Internals``.  ``check_pika()`` runs at import and
 them the node stops with ``PikaUnsupported`` naming what is missing,
 rather than run with waits that silently stopped being bounded.
 
-Why not the supported path?  A spike published N confirmed persistent
-events (300 bytes) against the local RabbitMQ, every client in the same run,
-median of 3 and 5 rounds, on a 2-core machine shared with other work (the two
-runs differ; compare within a run):
-
-  client                                          first run, N=3000     loaded, N=2000
-  BlockingConnection, one publish then confirm    745 ev/s, p50 0.97 ms  410 ev/s, p50 1.2 ms
-  SelectConnection on an I/O thread, 1 in flight  689 ev/s, p50 1.09 ms  395 ev/s, p50 1.3 ms
-  SelectConnection, all in flight at once         ~11900 ev/s            ~3980 ev/s
-  py-amqp 5.4.2, confirm per publish              856 ev/s, p50 0.66 ms  471 ev/s, p50 1.0 ms
-
-With the node's semantics (events in order, a command acked only after
+Why not the supported path?  (The figures: docs/decisions.md, "Events
+through pika's BlockingConnection".)  With the node's semantics (events in order, a command acked only after
 its confirm, so one in flight) no client is faster: the round trip is the
 cost.  The gain needs confirms in flight, which is an outbox with a window
 and an I/O thread for both connections, a redesign of the consumer and the

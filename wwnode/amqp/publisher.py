@@ -137,10 +137,9 @@ class Publisher:
         long as it takes), in ``publish`` and ``drain`` alike; what is left
         waits in the outbox, in order, for a later ``drain``.  The node's
         loop paces each of its turns: every publish waits for its confirm,
-        and a few hundred of them (a backlog after a cut, a burst of sends,
-        on a link whose round trips take 40 ms) once held one turn for ten
-        seconds, past the node's leases, which it renews between turns:
-        it dropped its own sessions."""
+        and a backlog of them could hold one turn past the node's leases,
+        which it renews between turns (docs/decisions.md, "Confirms waited
+        for half a second a turn")."""
         self._until = None if seconds is None else self.clock() + seconds
 
     def behind(self) -> bool:

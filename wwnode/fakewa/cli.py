@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drop-module", action="append", default=[], metavar="NAME",
                    help="leave this module out of the page, to play a page WhatsApp changed (repeatable)")
     p.add_argument("--weight", choices=("off", "real"), default="off",
-                   help="give the page the weight of the real one (README, Page weight); the --weight-* options "
+                   help="give the page the weight of the real one (docs/standin.md, Page weight); the --weight-* options "
                         "below override its parts (default %(default)s)")
     p.add_argument("--weight-heap-mb", type=int, metavar="MB", help="megabytes of JavaScript objects the page holds")
     p.add_argument("--weight-dom-nodes", type=int, metavar="N", help="elements the page's document holds")

@@ -9,7 +9,7 @@ addressing mode.  The page maps a LID to the number and back only for
 people whose number the account knows (whatsapp-web.js asks the page's
 ``WAWebApiContact``: ``getPhoneNumber``, ``getCurrentLid``).
 
-The stand-in's rules (``README``, "LIDs on the stand-in"):
+The stand-in's rules (docs/standin.md, "LIDs and the account's own messages on the stand-in"):
 
 - a phone's LID is made when first needed (15 digits), or chosen by the
   control API before that; it never changes;

@@ -13,7 +13,7 @@ PUSHNAME_MAX = 25  # characters, as the app allows
 # build or more memory than a test machine has.
 WEIGHT_LIMITS = {"weight_heap_mb": 4096, "weight_dom_nodes": 1_000_000, "weight_chats": 100_000,
                  "weight_messages": 5_000_000}
-# The weight that matches what the real page is known to hold (README,
+# The weight that matches what the real page is known to hold (docs/standin.md,
 # "Page weight"): a whole browser of about 500 MB, as whatsapp-web.js users
 # report for one client.
 REAL_WEIGHT = {"weight_heap_mb": 320, "weight_dom_nodes": 20_000, "weight_chats": 500, "weight_messages": 20_000}
@@ -39,7 +39,7 @@ class Settings:
     auto_read: float | None = None
     # Modules the page leaves out, to play a page that WhatsApp changed.
     drop_modules: tuple[str, ...] = ()
-    # The page's weight (see page_weight.js and the README): megabytes of
+    # The page's weight (see page_weight.js and docs/standin.md): megabytes of
     # JavaScript objects, elements in the document, and chats and messages
     # in an IndexedDB, all held for the page's life.  0: none (the default).
     weight_heap_mb: int = 0
