@@ -28,11 +28,11 @@ import pika.exceptions
 import redis
 from pika.adapters.utils.connection_workflow import AMQPConnectorException, AMQPConnectorStackTimeout
 
-from .amqp.topology import EVENTS_EXCHANGE
-from .commands import Rejected, parse
-from .config import redact_url, split_urls
-from .keys import QR, STATE, instance_key
-from .redisconn import connect
+from ..amqp.topology import EVENTS_EXCHANGE
+from ..commands import Rejected, parse
+from ..config import redact_url, split_urls
+from ..keys import QR, STATE, instance_key
+from ..redisconn import connect
 
 CONNECT_TIMEOUT = 5.0
 

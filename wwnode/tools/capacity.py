@@ -29,7 +29,7 @@ import orjson
 import redis
 
 from .client import Broker, open_redis
-from .clientcmds import EXIT_OK, Outcome
+from .outcomes import EXIT_OK, Outcome
 from .status import collect
 
 

@@ -15,10 +15,10 @@ import orjson
 import redis
 
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
-from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
-from .config import Config, redact_url
-from .keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
-from .sessionsettings import proxy_host_of
+from .outcomes import EXIT_INTERRUPTED, EXIT_UNREACHABLE
+from ..config import Config, redact_url
+from ..keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
+from ..sessionsettings import proxy_host_of
 
 
 def collect(r: redis.Redis) -> dict:

@@ -33,12 +33,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pika.exceptions
 import psutil
 
-from .amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
+from ..amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
                              node_queue_name)
 from .client import Broker, Unreachable, open_redis
 from .eventlines import describe
-from .fakewa import FakeWA, Settings
-from .fakewa.client import Control
+from ..fakewa import FakeWA, Settings
+from ..fakewa.client import Control
 from .qrterm import QrScreen
 
 PHONE = "5511900000001"  # the stand-in's phone that links the session
@@ -111,7 +111,7 @@ class DemoNode:
         with open(self.out_path, "wb") as out:
             # A session of its own: Ctrl-C in the terminal reaches the demo,
             # which stops the node in order, not both at once.
-            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, stdout=out,
+            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", "run"], env=env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True, preexec_fn=_die_with_parent)
 
