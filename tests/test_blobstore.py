@@ -255,7 +255,7 @@ def test_cli_blob_put_makes_one_of_the_keys_media(tmp_path):
     import subprocess
     import sys
 
-    from wwnode.mediablobs import sendable
+    from wwnode.media.blobs import sendable
 
     url = (tmp_path / "blobs").as_uri()
     doc = tmp_path / "Rechnung.pdf"

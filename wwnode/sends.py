@@ -222,7 +222,7 @@ class SendDesk:
         if p.command.mentions:
             line["mentions"] = list(p.command.mentions)
         if p.command.media_file is not None:
-            line["media"] = p.command.media_file  # a path in the session's folder (mediadesk.py)
+            line["media"] = p.command.media_file  # a path in the session's folder (media/desk.py)
         if p.command.content:
             line.update(p.command.content)  # a location, contact cards or a poll instead of text
         if self.settings is not None:

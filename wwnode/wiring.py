@@ -28,9 +28,9 @@ from .groupdesk import GroupUpdates
 from .guard import Guard
 from .health import Health
 from .logfiles import SessionLogs
-from .media import MediaLimits
-from .mediadesk import MediaDesk
-from .mediain import InboundMedia
+from .media.request import MediaLimits
+from .media.desk import MediaDesk
+from .media.inbound import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
 from .metrics import Readings, Tally
 from .metrics_http import Endpoint, serve

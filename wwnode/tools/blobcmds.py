@@ -56,10 +56,10 @@ def _unwritable(out: Path) -> str | None:
 
 def blob_put(cfg, key: str, source: Path) -> Outcome:
     """Put the file ``source`` in the store as one of ``key``'s media, under
-    a new id nobody can guess (``mediablobs.py``); the id is the outcome:
+    a new id nobody can guess (``media/blobs.py``); the id is the outcome:
     what a ``send_message`` of that key names as ``media.blob``."""
     from ..blobstore import BlobError, open_blob_store
-    from ..mediablobs import upload_id
+    from ..media.blobs import upload_id
 
     check_key(key)
     try:
