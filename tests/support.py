@@ -61,7 +61,7 @@ from wwnode.config import Config
 from wwnode.ownership import Leases
 from wwnode.paths import Paths
 from wwnode.storage import Storage
-from wwnode.store import Unavailable
+from wwnode.redis_side.store import Unavailable
 from wwnode.wiring import assemble
 
 _phones = itertools.count(int(time.time()) % 10_000_000 * 100)

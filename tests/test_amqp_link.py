@@ -19,7 +19,7 @@ from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
-from wwnode.spool import Spool
+from wwnode.amqp.spool import Spool
 
 HEARTBEAT = 1  # seconds; the broker agrees to what the client asks below its own
 

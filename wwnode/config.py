@@ -16,7 +16,7 @@ from sessionproc.queries import MAX_ITEMS as QUERY_ITEMS_BOUND
 
 # redact_url: the node's parts import it from here.
 from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401
-from .redisconn import parse_sentinels
+from .redis_side.conn import parse_sentinels
 
 
 class ConfigError(ValueError):

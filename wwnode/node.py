@@ -85,7 +85,8 @@ from .sends import SendDesk
 from .sessions import Sessions
 from .storage import Storage
 from .stopsignals import STOP_SIGNALS
-from .store import REDIS_ERRORS, Store
+from .redis_side.conn import REDIS_ERRORS
+from .redis_side.store import Store
 from .turns import TurnTimes
 from .waker import Waker
 

@@ -47,7 +47,7 @@ from .starts import Starts, UnusableProfile
 from .storage import Storage
 
 if TYPE_CHECKING:  # only for the annotations: no redis needed here
-    from .store import Store
+    from .redis_side.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Callable, Protocol
 
 import psutil
 
-from .store import Unavailable
+from .redis_side.store import Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -52,10 +52,10 @@ from .sessionevents import event_table
 from .sessions import Sessions
 from .settingsdesk import SettingsDesk
 from .snapshots import Snapshots
-from .spool import Spool
+from .amqp.spool import Spool
 from .starts import Starts
 from .storage import Storage
-from .store import Store, Unavailable
+from .redis_side.store import Store, Unavailable
 from .twins import refuse_twins
 from .waker import Waker
 

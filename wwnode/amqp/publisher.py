@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import pika
 import pika.exceptions
 
-from ..spool import Spool
+from .spool import Spool
 from .link import BROKER_ERRORS, Link
 from .declare import declare_served
 from .topology import EVENTS_EXCHANGE, Outgoing

@@ -31,8 +31,8 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException, AMQP
 from ..amqp.topology import EVENTS_EXCHANGE
 from ..commands import Rejected, parse
 from ..config import redact_url, split_urls
-from ..keys import QR, STATE, instance_key
-from ..redisconn import connect
+from ..redis_side.keys import QR, STATE, instance_key
+from ..redis_side.conn import connect
 
 CONNECT_TIMEOUT = 5.0
 

@@ -19,7 +19,7 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
     ready on another node (or gone), and the node's own count from its
     heartbeat.  (A move can take less than a heartbeat: the keys are read
     from their leases, not only from the heartbeat.)"""
-    from ..keys import DRAIN_TTL_MS, drain_key, node_key
+    from ..redis_side.keys import DRAIN_TTL_MS, drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
@@ -72,7 +72,7 @@ def _cannot_move(r, node: str, beat: dict) -> str:
     a QR code, and each phone's owner would have to scan again), or no
     other node sharing its store takes new sessions (they would wait,
     stopped, for one)."""
-    from ..keys import NODES_PATTERN, node_key, node_of
+    from ..redis_side.keys import NODES_PATTERN, node_key, node_of
 
     store = beat.get("blob_store")
     if store is None:
@@ -96,7 +96,7 @@ def _cannot_move(r, node: str, beat: dict) -> str:
 def keys_held_by(r, node: str) -> set[str]:
     """The keys whose lease ``node`` holds (``instances:{key}:owner`` is
     ``{node}:{fence}``)."""
-    from ..keys import OWNER, instances_with, key_of, owner_node
+    from ..redis_side.keys import OWNER, instances_with, key_of, owner_node
 
     held = set()
     for name in r.scan_iter(match=instances_with(OWNER), count=500):
@@ -106,7 +106,7 @@ def keys_held_by(r, node: str) -> set[str]:
 
 
 def undrain(cfg, node: str) -> Outcome:
-    from ..keys import drain_key, node_key
+    from ..redis_side.keys import drain_key, node_key
 
     if not NODE_ID_RE.match(node):
         return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")

@@ -15,7 +15,7 @@ import pika.exceptions
 import redis
 
 from ..config import Config
-from ..keys import PAIRING_CODE, QR, SETTINGS, instance_key
+from ..redis_side.keys import PAIRING_CODE, QR, SETTINGS, instance_key
 from ..sessionsettings import from_stored
 from .client import Broker, Unreachable, open_redis
 from .eventlines import describe

@@ -17,7 +17,7 @@ import redis
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
 from .outcomes import EXIT_INTERRUPTED, EXIT_UNREACHABLE
 from ..config import Config, redact_url
-from ..keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
+from ..redis_side.keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
 from ..sessionsettings import proxy_host_of
 
 

@@ -16,6 +16,9 @@ import redis
 from redis.connection import parse_url
 from redis.sentinel import Sentinel
 
+# What a call that Redis did not answer raises.
+REDIS_ERRORS = (redis.RedisError, OSError)
+
 
 def parse_sentinels(text: str) -> list[tuple[str, int]]:
     """``host:port,host:port,...`` as (host, port) pairs; ValueError names
