@@ -15,7 +15,8 @@ import pytest
 from conftest import TEST_VHOST
 from support import TcpProxy, amqp_url_via, turn_until, wait_for
 from wwnode.amqp import link
-from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
+from wwnode.amqp.consumer import Consumer
+from wwnode.amqp.router import ROUTER_RETRY
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
