@@ -1,4 +1,6 @@
-"""The event side: events, routed commands and dead letters out, in order,
+"""Events, routed commands and dead letters out, confirmed, and the outbox that keeps them meanwhile.
+
+The event side: events, routed commands and dead letters out, in order,
 each confirmed by the broker before it leaves the outbox.
 
 What cannot be published now waits in the ``Outbox`` for the connection to

@@ -1,4 +1,6 @@
-"""The media desk: a ``send_message`` with ``media`` is fetched, or decoded
+"""The media desk: a send's media prepared on a worker thread, a key's sends kept in order.
+
+The media desk: a ``send_message`` with ``media`` is fetched, or decoded
 from its base64, and checked (``prepare.py``) on a worker thread before it
 reaches the send desk, so neither a slow URL nor a large file holds up the
 node's loop.  The base64 text of a waiting send is held by its worker's

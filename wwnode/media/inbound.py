@@ -1,4 +1,6 @@
-"""Messages a session reports, out as events (``message_instance``, or
+"""Messages a session reports, out as events, their media inline or written to the blob store.
+
+Messages a session reports, out as events (``message_instance``, or
 ``own_message_instance`` for the account's own written on another device),
 each with its media.
 

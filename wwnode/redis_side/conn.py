@@ -1,4 +1,6 @@
-"""Which Redis to talk to: the one ``REDIS_URL`` names, or, with
+"""Which Redis to talk to: ``REDIS_URL``'s server, or the master Redis Sentinel names.
+
+Which Redis to talk to: the one ``REDIS_URL`` names, or, with
 ``REDIS_SENTINELS``, the master that Redis Sentinel names now.
 
 With Sentinel, redis-py's own support finds the master: each new

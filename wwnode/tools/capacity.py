@@ -1,5 +1,6 @@
-"""``wwnode capacity``: what an autoscaler needs to decide to add a
-machine.  Three readings from the public contract:
+"""``wwnode capacity``: what an autoscaler needs to decide to add a machine.
+
+Three readings from the public contract:
 
 - creates waiting: the ``create_instance`` queue's ready messages (a
   passive declare), and how many nodes consume it now (a node consumes

@@ -1,4 +1,6 @@
-"""A client of the service, as any program could be: it speaks the public
+"""A client of the service that speaks the public contract only, as any program could.
+
+A client of the service, as any program could be: it speaks the public
 contract only (the command queues, the ``wa.events`` exchange, the Redis
 keys), never the node's internals.  The command line's ``create``,
 ``send``, ``destroy``, ``qr``, ``events``, ``capacity`` and the demo use it.

@@ -1,4 +1,6 @@
-"""The command line's client commands: ``create``, ``send``, ``destroy``,
+"""The client commands ``create``, ``send``, ``destroy``, ``qr``, ``events`` and ``command``.
+
+The command line's client commands: ``create``, ``send``, ``destroy``,
 ``qr``, ``events`` and ``command`` (any other command that is answered).  Each checks its input with the node's own rules
 before it connects, follows the events it needs through a private queue
 bound before it publishes, and says how things ended in its exit code.

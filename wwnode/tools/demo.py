@@ -1,11 +1,12 @@
-"""``wwnode demo``: the whole product in one command, offline and without a
-phone.  It starts the WhatsApp Web stand-in in this process and a real
-node (``wwnode run``, real Chromium) in a temporary ``DATA_DIR``, then, as
-a client would, through RabbitMQ and Redis only: creates a session, shows
-its QR code in the terminal, lets the stand-in's phone scan it, sends a
-message and has a contact answer, printing every event as it comes; then
-destroys the session and cleans up: the node stopped, no Chrome left, the
-temporary folder removed, Ctrl-C included.
+"""``wwnode demo``: the whole product in one command, offline and without a phone.
+
+It starts the WhatsApp Web stand-in in this process and a real node
+(``wwnode run``, real Chromium) in a temporary ``DATA_DIR``, then, as a
+client would, through RabbitMQ and Redis only: creates a session, shows its
+QR code in the terminal, lets the stand-in's phone scan it, sends a message
+and has a contact answer, printing every event as it comes; then destroys
+the session and cleans up: the node stopped, no Chrome left, the temporary
+folder removed, Ctrl-C included.
 
 RabbitMQ and Redis are the ones the settings name (``RABBIT_MQ_URL``,
 ``REDIS_URL``); they must run (``deploy/run-node.sh`` starts them on a

@@ -1,6 +1,7 @@
-"""``wwnode status``: the fleet as Redis sees it, and the creates waiting
-in RabbitMQ.  ``--json`` gives every field of each node's heartbeat, its
-counters included (README, "Architecture"); the table shows a few.
+"""``wwnode status``: the fleet as Redis sees it, and the creates waiting in RabbitMQ.
+
+``--json`` gives every field of each node's heartbeat, its counters included
+(README, "Architecture"); the table shows a few.
 
 A server that cannot be reached is said so in one line (which, where,
 why) and makes the exit code 3; what the other server said is still
