@@ -71,7 +71,7 @@ def node_state(run_dir: Path, conf: Path, supervisorctl: str) -> str:
 def consumers(rabbit_mq_url: str, queue: str) -> int:
     """Consumers of the node's own queue now; 0 while the broker is not
     there yet, or the queue not declared yet."""
-    from wwnode.client import Broker, Unreachable
+    from wwnode.tools.client import Broker, Unreachable
 
     try:
         with Broker(rabbit_mq_url) as broker:

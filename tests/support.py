@@ -61,7 +61,7 @@ from wwnode.config import Config
 from wwnode.ownership import Leases
 from wwnode.paths import Paths
 from wwnode.storage import Storage
-from wwnode.store import Unavailable
+from wwnode.redis_side.store import Unavailable
 from wwnode.wiring import assemble
 
 _phones = itertools.count(int(time.time()) % 10_000_000 * 100)
@@ -413,7 +413,7 @@ class NodeProcess:
         path = with_tests_dir(env.pop("PYTHONPATH", None) or os.environ.get("PYTHONPATH"))
         self.env = {**os.environ, **self.FAST, "NODE_ID": node_id, "DATA_DIR": str(data_dir),
                     "SESSION_MODULE": session_module, "PYTHONPATH": path, **env}
-        self.argv = argv or [sys.executable, "-m", "wwnode.cli", "run"]
+        self.argv = argv or [sys.executable, "-m", "wwnode.tools.cli", "run"]
         self.out_path = data_dir.parent / f"{node_id}.out"
         self.proc = None
         self.start()
@@ -640,7 +640,7 @@ def heartbeat_field(r: redislib.Redis, node_id: str, name: str) -> str | None:
 def wwnode_status(redis_url: str) -> str:
     """What ``wwnode status`` prints, run as an operator runs it."""
     env = {**os.environ, "REDIS_URL": redis_url}
-    done = subprocess.run([sys.executable, "-m", "wwnode.cli", "status"], env=env, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "status"], env=env, capture_output=True, text=True,
                           timeout=30, cwd=TESTS_DIR)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -1299,20 +1299,20 @@ def turn_until(parts, condition, timeout: float = 10.0, what: str = "condition")
 # ------------------------------------------------------- the command line
 
 def run_cli(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
-    """``python -m wwnode.cli ARGS`` to its end, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "wwnode.cli", *args], env={**os.environ, **env},
+    """``python -m wwnode.tools.cli ARGS`` to its end, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "wwnode.tools.cli", *args], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 class CliProcess:
-    """``python -m wwnode.cli ARGS`` running in the background: its output
+    """``python -m wwnode.tools.cli ARGS`` running in the background: its output
     collected as it comes, for a test to wait on."""
 
     def __init__(self, *args: str, env: dict):
         # Ctrl-C as a user's terminal gives it, whoever started the run: a
         # shell's background job (``... &``) ignores SIGINT, and a child
         # inherits that, so a run started so failed every Ctrl-C test.
-        self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", *args], env={**os.environ, **env},
+        self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", *args], env={**os.environ, **env},
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self._out: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
@@ -1440,7 +1440,7 @@ class SilentServer:
 
 
 def terminal_qr_matrix(text: str) -> list[list[int]]:
-    """The first QR code drawn in this text (``wwnode.qrterm``: a character
+    """The first QR code drawn in this text (``wwnode.tools.qrterm``: a character
     per two rows of modules, light ones drawn) back to modules, 1 for dark."""
     halves = {"█": (0, 0), " ": (1, 1), "▀": (0, 1), "▄": (1, 0)}
     rows: list[list[int]] = []

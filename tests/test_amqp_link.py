@@ -15,11 +15,12 @@ import pytest
 from conftest import TEST_VHOST
 from support import TcpProxy, amqp_url_via, turn_until, wait_for
 from wwnode.amqp import link
-from wwnode.amqp.consumer import ROUTER_RETRY, Consumer
+from wwnode.amqp.consumer import Consumer
+from wwnode.amqp.router import ROUTER_RETRY
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
-from wwnode.spool import Spool
+from wwnode.amqp.spool import Spool
 
 HEARTBEAT = 1  # seconds; the broker agrees to what the client asks below its own
 

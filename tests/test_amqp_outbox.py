@@ -7,7 +7,7 @@ import pytest
 
 from wwnode.amqp.publisher import Outbox
 from wwnode.amqp.topology import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Outgoing
-from wwnode.spool import Spool
+from wwnode.amqp.spool import Spool
 
 
 def event(name: str) -> Outgoing:

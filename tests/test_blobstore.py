@@ -111,7 +111,7 @@ def test_cli_blob_get(s3_env, tmp_path):
     run_env = {**__import__("os").environ, **env, "BLOB_STORE_URL": url}
 
     def blob(*args):
-        return subprocess.run([sys.executable, "-m", "wwnode.cli", "blob", "get", *args], env=run_env,
+        return subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "blob", "get", *args], env=run_env,
                               capture_output=True, cwd=tmp_path, timeout=60)
 
     done = blob("media/abc", "-o", str(tmp_path / "out"))
@@ -255,7 +255,7 @@ def test_cli_blob_put_makes_one_of_the_keys_media(tmp_path):
     import subprocess
     import sys
 
-    from wwnode.mediablobs import sendable
+    from wwnode.media.blobs import sendable
 
     url = (tmp_path / "blobs").as_uri()
     doc = tmp_path / "Rechnung.pdf"
@@ -263,7 +263,7 @@ def test_cli_blob_put_makes_one_of_the_keys_media(tmp_path):
     run_env = {**os.environ, "BLOB_STORE_URL": url}
 
     def put(*args):
-        return subprocess.run([sys.executable, "-m", "wwnode.cli", "blob", "put", *args], env=run_env,
+        return subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "blob", "put", *args], env=run_env,
                               capture_output=True, cwd=tmp_path, timeout=60)
 
     done = put("shop-1", str(doc))

@@ -1,4 +1,4 @@
-"""The command line as a user runs it (``python -m wwnode.cli ...`` in a
+"""The command line as a user runs it (``python -m wwnode.tools.cli ...`` in a
 process of its own) against the real RabbitMQ and Redis, with nodes whose
 sessions are fake session processes: create with its QR code, send,
 destroy, qr, events, status and capacity, bad input, and servers that

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 
 from support import decode_qr_matrix, decode_qr_png, terminal_qr_matrix
-from wwnode.capacity import node_room
-from wwnode.eventlines import describe
-from wwnode.qrterm import QrScreen, render, write_png
+from wwnode.tools.capacity import node_room
+from wwnode.tools.eventlines import describe
+from wwnode.tools.qrterm import QrScreen, render, write_png
 
 # The shape of a real code: ref, then four base64 keys, then the platform.
 QR = ("2@Vx8mnUePlSUAm0Z4kjSYlIhDjLnqf3c1Ufd4Kbu3KsbMLcWmKXzqYvcOfQ0vBEm5cFqJkW2yq4Fv3oE8w8xvY7gRNm5AqXUGBHo=,"
@@ -76,7 +76,7 @@ def test_room_comes_from_the_cap_or_from_what_a_session_costs():
 
 
 def test_status_columns_say_what_they_count_and_keys_take_the_room_they_need():
-    from wwnode.status import render
+    from wwnode.tools.status import render
 
     text = render({"nodes": {"node-a": {"sessions": "3", "sessions_ready": "2", "accepting": "1", "cpu": "12.5",
                                         "mem": "40.1", "crashes": "1", "commands_failed": "4", "disk_ok": "1"}},
@@ -127,7 +127,7 @@ def _interrupted_reading_redis(r, key):
 def test_ctrl_c_anywhere_after_the_create_is_published_says_it_goes_on(monkeypatch):
     import pytest
 
-    from wwnode import clientcmds
+    from wwnode.tools import clientcmds
     from wwnode.config import Config
 
     monkeypatch.setattr(clientcmds, "open_redis", lambda *args: object())

@@ -181,7 +181,7 @@ def test_router_failover(three, rabbit, fake, redis_client):
 def test_status_prints_the_fleet(three, rabbit, fake, redis_url):
     create_ready(rabbit, fake, "st-1", new_phone())
     env = {**os.environ, "REDIS_URL": redis_url}
-    out = subprocess.run([sys.executable, "-m", "wwnode.cli", "status", "--json"], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "status", "--json"], env=env, capture_output=True,
                          timeout=30, check=True).stdout
     data = orjson.loads(out)
     assert sorted(data["nodes"]) == ["node-a", "node-b", "node-c"]
@@ -189,6 +189,6 @@ def test_status_prints_the_fleet(three, rabbit, fake, redis_url):
     for hb in data["nodes"].values():  # the fault counters are there, at zero
         assert {hb[c] for c in ("command_link_losses", "consumers_cancelled", "publishing_blocked",
                                 "leases_lost")} == {"0"}
-    text = subprocess.run([sys.executable, "-m", "wwnode.cli", "status"], env=env, capture_output=True,
+    text = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "status"], env=env, capture_output=True,
                           timeout=30, check=True, text=True).stdout
     assert "node-a" in text and "st-1" in text

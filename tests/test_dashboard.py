@@ -176,7 +176,7 @@ def test_the_console_takes_a_session_from_create_to_destroy_without_reload(nodes
     wait_for(lambda: outcome(page, "send-outcome")[0].startswith("sent at "), timeout=60, what="the send's outcome")
     assert [m["body"] for m in control.sent_by(phone)] == ["test from the dashboard"]
     # A file with a caption, read by the page and sent as the command's media.
-    from wwnode.qrterm import write_png
+    from wwnode.tools.qrterm import write_png
     picture = tmp_path / "hello.png"
     write_png("a picture to send", picture)
     first = outcome(page, "send-outcome")[0]

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from sessionproc import pageapi
-from wwnode.doctor import INCOMPLETE, NO_BROWSER, NOT_LOADED, OK
+from wwnode.tools.doctor import INCOMPLETE, NO_BROWSER, NOT_LOADED, OK
 
 SESSIONPROC = Path(pageapi.__file__).parent
 
@@ -58,7 +58,7 @@ def doctor(tmp_path, *args: str, **env: str) -> tuple[int, dict | str]:
     try:
         run_env = {k: v for k, v in os.environ.items() if k not in ("USER_AGENT", "BOOT_TIMEOUT", "SEND_SEEN")}
         run_env |= {"TMPDIR": str(tmp), **env}
-        done = subprocess.run([sys.executable, "-m", "wwnode.cli", "doctor", *args], cwd=tmp_path, env=run_env,
+        done = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "doctor", *args], cwd=tmp_path, env=run_env,
                               capture_output=True, text=True, timeout=120)
         assert list(tmp.glob("wwnode-doctor-*")) == [], "the throwaway profile was left behind"
     finally:

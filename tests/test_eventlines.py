@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wwnode.eventlines import describe
+from wwnode.tools.eventlines import describe
 
 ENVELOPE = {"node": "node-a", "ts": 1_700_000_000_123, "id": "e1", "key": "shop"}
 

@@ -25,7 +25,7 @@ from hacluster import VHOST, RabbitCluster, RedisHA, wait_cluster_ready
 from wwnode.amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
                                   declare_topology)
 from wwnode.ownership import Leases
-from wwnode.store import Store
+from wwnode.redis_side.store import Store
 from support import (Client, FakeSessions, NodeProcess, all_gone, idle_cgroup, new_phone, processes_using,
                      purge_queues, wait_for)
 

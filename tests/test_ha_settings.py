@@ -9,7 +9,7 @@ import pytest
 
 from wwnode.config import ConfigError, load
 from wwnode.redact import RedactingFormatter, ambiguous_url, redact_url, split_urls, url_secrets
-from wwnode.redisconn import parse_sentinels
+from wwnode.redis_side.conn import parse_sentinels
 
 CLUSTER = "amqp://wwnode:pw-one-1@mq1:5672/prod,amqp://wwnode:pw%2Ctwo@mq2:5672/prod, amqps://other:pw-three@mq3/prod"
 

@@ -1,5 +1,6 @@
-"""media.py: the ``media`` field, what bytes are, WhatsApp's limits, and
-fetching a URL (size cap, time limit, private addresses), without a node."""
+"""wwnode/media/ (request, checks, prepare, fetch): the ``media`` field,
+what bytes are, WhatsApp's limits, and fetching a URL (size cap, time
+limit, private addresses), without a node."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import time
 import pytest
 
 from mediafiles import FileServer, jpeg, mp4, ogg, pdf, webp
-from wwnode import media as M
 from wwnode.blobstore import BlobNotFound, open_blob_store
-from wwnode.mediablobs import inbound_id, sendable, upload_id
+from wwnode.media import prepare as media_prepare
+from wwnode.media.blobs import inbound_id, sendable, upload_id
+from wwnode.media.checks import sniff
+from wwnode.media.fetch import address_allowed
+from wwnode.media.prepare import decoded_size, prepare
+from wwnode.media.request import MB, MediaLimits, MediaRefused, parse_media
 from wwnode.snapshots import SnapshotName
 
 
@@ -24,11 +29,11 @@ def reject(reason, detail):
 
 
 def parse(value):
-    return M.parse_media(value, reject)
+    return parse_media(value, reject)
 
 
 def reason_of(fn, *args, **kwargs):
-    with pytest.raises((Rejected, M.MediaRefused)) as e:
+    with pytest.raises((Rejected, MediaRefused)) as e:
         fn(*args, **kwargs)
     return e.value.args[0] if isinstance(e.value, Rejected) else e.value.reason
 
@@ -40,7 +45,7 @@ def files():
     server.stop()
 
 
-OPEN = M.MediaLimits(allow_private_urls=True, fetch_timeout=2)
+OPEN = MediaLimits(allow_private_urls=True, fetch_timeout=2)
 
 
 def test_the_field_is_checked_for_shape():
@@ -62,12 +67,12 @@ def test_the_field_is_checked_for_shape():
                                            (webp(100), "image/webp")],
                          ids=lambda value: value if isinstance(value, str) else "bytes")  # the same in every worker
 def test_sniff_knows_the_formats(data, mimetype):
-    assert M.sniff(data[:64]) == mimetype
+    assert sniff(data[:64]) == mimetype
 
 
 def prepare_data(tmp_path, data: bytes, **fields):
     req = parse({"data": base64.b64encode(data).decode(), **fields})
-    return M.prepare(req, tmp_path / "out-1", OPEN)
+    return prepare(req, tmp_path / "out-1", OPEN)
 
 
 def test_kinds_limits_and_contents(tmp_path):
@@ -80,7 +85,7 @@ def test_kinds_limits_and_contents(tmp_path):
     assert prepare_data(tmp_path, b"anything at all", **{"as": "document"}).filename == "file.bin"
     # Refusals leave no file behind.
     for data, fields, reason in [
-        (jpeg(16 * M.MB + 1), {}, "media_too_large"),
+        (jpeg(16 * MB + 1), {}, "media_too_large"),
         (webp(100 * 1024 + 1), {"as": "sticker"}, "media_too_large"),
         (b"<html>not a picture</html>", {"as": "image"}, "not_media"),
         (pdf(100), {"as": "video"}, "not_media"),
@@ -91,7 +96,7 @@ def test_kinds_limits_and_contents(tmp_path):
 
 
 def test_base64_is_decoded_a_slice_at_a_time_as_strictly_as_a_whole(tmp_path, monkeypatch):
-    monkeypatch.setattr(M, "B64_SLICE", 8)  # many slices of a small file
+    monkeypatch.setattr(media_prepare, "B64_SLICE", 8)  # many slices of a small file
     data = pdf(1001)
     got = prepare_data(tmp_path, data)
     assert got.size == 1001 and (tmp_path / "out-1").read_bytes() == data
@@ -100,28 +105,28 @@ def test_base64_is_decoded_a_slice_at_a_time_as_strictly_as_a_whole(tmp_path, mo
         # Padding or a foreign character in the middle: only the ends are
         # looked at as the command is parsed, the rest as it is decoded.
         req = parse({"data": text, "as": "document"})
-        assert reason_of(M.prepare, req, tmp_path / "out-2", OPEN) == "bad_media", text
+        assert reason_of(prepare, req, tmp_path / "out-2", OPEN) == "bad_media", text
         assert not (tmp_path / "out-2").exists()
 
 
 def test_base64_too_large_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
     monkeypatch.setattr(base64, "b64decode", lambda *a, **k: pytest.fail("decoded"))
     req = parse({"data": "QUFB" * 1000, "as": "document"})  # 3000 bytes
-    limits = M.MediaLimits(max_size=2999)
-    assert reason_of(M.prepare, req, tmp_path / "out-1", limits) == "media_too_large"
-    assert M.decoded_size("QUFB") == 3 and M.decoded_size("QUE=") == 2 and M.decoded_size("QQ==") == 1
+    limits = MediaLimits(max_size=2999)
+    assert reason_of(prepare, req, tmp_path / "out-1", limits) == "media_too_large"
+    assert decoded_size("QUFB") == 3 and decoded_size("QUE=") == 2 and decoded_size("QQ==") == 1
 
 
 def test_a_blob_is_taken_from_the_store(tmp_path):
     blobs = open_blob_store("", tmp_path / "data")
     blobs.put_bytes("media/k/clip.mp4", mp4(2000))
-    got = M.prepare(parse({"blob": "media/k/clip.mp4"}), tmp_path / "out-2", OPEN, blobs, "k")
+    got = prepare(parse({"blob": "media/k/clip.mp4"}), tmp_path / "out-2", OPEN, blobs, "k")
     assert got.kind == "video" and (tmp_path / "out-2").read_bytes() == blobs.get_bytes("media/k/clip.mp4")
     made, doc = upload_id("k"), pdf(300)  # an id as ``wwnode blob put`` names one
     blobs.put_bytes(made, doc)
-    got = M.prepare(parse({"blob": made}), tmp_path / "out-3", OPEN, blobs, "k")
+    got = prepare(parse({"blob": made}), tmp_path / "out-3", OPEN, blobs, "k")
     assert got.kind == "document" and (tmp_path / "out-3").read_bytes() == doc
-    assert reason_of(M.prepare, parse({"blob": "media/k/none"}), tmp_path / "out-4", OPEN, blobs,
+    assert reason_of(prepare, parse({"blob": "media/k/none"}), tmp_path / "out-4", OPEN, blobs,
                      "k") == "media_unreachable"
     assert not (tmp_path / "out-4").exists()
     with pytest.raises(BlobNotFound):
@@ -151,8 +156,8 @@ def test_a_send_takes_only_its_own_keys_media_and_every_other_blob_is_refused_al
     asked = AskedStore(blobs)
 
     def refusal(blob_id, key="k"):
-        with pytest.raises(M.MediaRefused) as e:
-            M.prepare(parse({"blob": blob_id, "as": "document"}), tmp_path / "out-1", OPEN, asked, key)
+        with pytest.raises(MediaRefused) as e:
+            prepare(parse({"blob": blob_id, "as": "document"}), tmp_path / "out-1", OPEN, asked, key)
         assert not (tmp_path / "out-1").exists()
         return e.value.reason, e.value.detail
 
@@ -174,7 +179,7 @@ def test_a_send_takes_only_its_own_keys_media_and_every_other_blob_is_refused_al
     # Only ids among the sending key's media reached the store.
     assert asked.asked == ["media/k/none", "media/k/album"]
     # The key's own media go out: what a client put there, and what the key received.
-    got = M.prepare(parse({"blob": "media/k/album/photo-1"}), tmp_path / "out-1", OPEN, asked, "k")
+    got = prepare(parse({"blob": "media/k/album/photo-1"}), tmp_path / "out-1", OPEN, asked, "k")
     assert got.kind == "image"
 
 
@@ -192,21 +197,21 @@ def test_urls_are_fetched_within_limits(tmp_path, files):
     files.files["photo.jpg"] = (photo, "image/jpeg")
     files.files["page.html"] = (b"<html>hello</html>", "text/html")
     files.files["Bericht Ä.pdf"] = (pdf(3000), "application/pdf")
-    got = M.prepare(parse({"url": files.url("photo.jpg")}), tmp_path / "out-u", OPEN)
+    got = prepare(parse({"url": files.url("photo.jpg")}), tmp_path / "out-u", OPEN)
     assert got.kind == "image" and (tmp_path / "out-u").read_bytes() == photo
-    got = M.prepare(parse({"url": files.url("redirect")}), tmp_path / "out-u", OPEN)
+    got = prepare(parse({"url": files.url("redirect")}), tmp_path / "out-u", OPEN)
     assert (tmp_path / "out-u").read_bytes() == photo
-    got = M.prepare(parse({"url": files.url("Bericht Ä.pdf")}), tmp_path / "out-u", OPEN)
+    got = prepare(parse({"url": files.url("Bericht Ä.pdf")}), tmp_path / "out-u", OPEN)
     assert (got.kind, got.filename) == ("document", "Bericht Ä.pdf")
     for name, fields, reason in [("missing", {}, "media_unreachable"), ("slow", {}, "media_unreachable"),
                                  ("huge", {}, "media_too_large"), ("page.html", {"as": "image"}, "not_media")]:
-        assert reason_of(M.prepare, parse({"url": files.url(name), **fields}), tmp_path / "out-u", OPEN) == reason
+        assert reason_of(prepare, parse({"url": files.url(name), **fields}), tmp_path / "out-u", OPEN) == reason
         assert not (tmp_path / "out-u").exists()
-    closed = M.MediaLimits()
-    assert reason_of(M.prepare, parse({"url": files.url("photo.jpg")}), tmp_path / "o", closed) == "media_url_refused"
-    assert reason_of(M.prepare, parse({"url": "http://localhost:1/x"}), tmp_path / "o", closed) == "media_url_refused"
-    assert reason_of(M.prepare, parse({"url": "http://10.1.2.3/x"}), tmp_path / "o", closed) == "media_url_refused"
-    assert reason_of(M.prepare, parse({"url": "http://[::1]:9/x"}), tmp_path / "o", closed) == "media_url_refused"
+    closed = MediaLimits()
+    assert reason_of(prepare, parse({"url": files.url("photo.jpg")}), tmp_path / "o", closed) == "media_url_refused"
+    assert reason_of(prepare, parse({"url": "http://localhost:1/x"}), tmp_path / "o", closed) == "media_url_refused"
+    assert reason_of(prepare, parse({"url": "http://10.1.2.3/x"}), tmp_path / "o", closed) == "media_url_refused"
+    assert reason_of(prepare, parse({"url": "http://[::1]:9/x"}), tmp_path / "o", closed) == "media_url_refused"
 
 
 @pytest.mark.parametrize("name", ["trickle-head", "trickle-body"])
@@ -214,17 +219,17 @@ def test_a_fetch_ends_at_its_deadline_however_slowly_the_server_trickles(tmp_pat
     """A byte every 0.2 s never lets a 1 s socket timeout run out: the
     deadline bounds the whole fetch, headers included (this fetch used to
     run until the server had trickled everything: hours for 10 kB)."""
-    limits = M.MediaLimits(allow_private_urls=True, fetch_timeout=1.0)
+    limits = MediaLimits(allow_private_urls=True, fetch_timeout=1.0)
     started = time.monotonic()
-    with pytest.raises(M.MediaRefused) as refused:
-        M.prepare(parse({"url": files.url(name)}), tmp_path / "out-t", limits)
+    with pytest.raises(MediaRefused) as refused:
+        prepare(parse({"url": files.url(name)}), tmp_path / "out-t", limits)
     assert refused.value.reason == "media_unreachable" and "took longer than 1 s" in refused.value.detail
     assert time.monotonic() - started < 2.0  # the server would go on for 6 s
     assert not (tmp_path / "out-t").exists()
 
 
 def test_addresses():
-    assert M.address_allowed("93.184.216.34")
+    assert address_allowed("93.184.216.34")
     for ip in ("127.0.0.1", "10.0.0.1", "192.168.1.1", "172.16.0.1", "169.254.169.254", "::1", "fe80::1",
                "::ffff:127.0.0.1", "0.0.0.0", "100.64.0.1", "224.0.0.1"):
-        assert not M.address_allowed(ip), ip
+        assert not address_allowed(ip), ip

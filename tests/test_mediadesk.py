@@ -19,8 +19,8 @@ from mediafiles import FileServer, jpeg, pdf
 from support import SilentServer, closed_port, delivery, node_rig, wait_for
 from wwnode.blobstore import S3BlobStore, open_blob_store
 from wwnode.commands import parse
-from wwnode.mediadesk import MediaDesk
-from wwnode.mediain import InboundMedia
+from wwnode.media.desk import MediaDesk
+from wwnode.media.inbound import InboundMedia
 from wwnode.snapshots import SnapshotName
 
 

@@ -8,7 +8,7 @@ import pytest
 from support import FakeStore, node_rig
 from wwnode import states as S
 from wwnode.ownership import Leases, Ownership
-from wwnode.store import LOST, RECLAIMED, RENEWED
+from wwnode.redis_side.leases import LOST, RECLAIMED, RENEWED
 
 
 def test_leases_lose_a_key_another_node_took_and_resync_after_a_reclaim():

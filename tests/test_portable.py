@@ -117,7 +117,7 @@ def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake,
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
     seen_qr = len(rabbit.find("qr_instance"))
     env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
-    drain = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "drain", "node-a", "--timeout", "120"], env=env,
+    drain = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", "drain", "node-a", "--timeout", "120"], env=env,
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Sends keep coming while the sessions move.
     friend = new_phone()
@@ -148,7 +148,7 @@ def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake,
     assert counter(redis_client, "node-a", "sessions_moved") == 3
     beat = redis_client.hgetall("nodes:node-a")
     assert beat["sessions"] == "0" and beat["accepting"] == "0" and beat["draining"] == "1"
-    done = subprocess.run([sys.executable, "-m", "wwnode.cli", "undrain", "node-a"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "undrain", "node-a"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     wait_for(lambda: redis_client.hget("nodes:node-a", "accepting") == "1", what="node-a to take creates again")
@@ -160,7 +160,7 @@ def _wwnode(*args, rabbit_url, redis_url, cwd):
     import sys
 
     env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
-    return subprocess.run([sys.executable, "-m", "wwnode.cli", *args], env=env, cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "wwnode.tools.cli", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=60)
 
 

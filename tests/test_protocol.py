@@ -13,7 +13,7 @@ from mediafiles import jpeg
 from sessionproc.protocol import (CHAT_ID_RE, COMMANDS, EVENTS, BadArguments, BadEvent, SessionArgs, decode_command,
                                   decode_event)
 from support import delivery, node_rig, wait_for
-from wwnode.mediadesk import MediaDesk
+from wwnode.media.desk import MediaDesk
 
 
 def line(obj) -> bytes:

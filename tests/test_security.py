@@ -112,7 +112,7 @@ def test_the_forms_the_libraries_read_are_accepted(form, secret):
 
 def test_a_bad_setting_on_the_command_line_says_which_without_the_password(tmp_path):
     env = {**os.environ, "REDIS_URL": "redis://:Zq7v#K2pW@127.0.0.1:6379/0"}
-    done = subprocess.run([sys.executable, "-m", "wwnode.cli", "status"], env=env, cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "status"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "REDIS_URL" in done.stderr
     assert_hidden(done.stdout + done.stderr, "Zq7v#K2pW")
@@ -166,7 +166,7 @@ def test_a_node_with_a_query_password_shows_it_nowhere(fake_nodes, rabbit, tmp_p
         env = assert_environment_clean(pid, secret)
         assert env["FAKESESSION_DIR"] and env["PATH"]  # what a session needs stays
 
-        status = subprocess.run([sys.executable, "-m", "wwnode.cli", "status", "--json"], cwd=tmp_path,
+        status = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "status", "--json"], cwd=tmp_path,
                                 env={**node.env, "REDIS_URL": url}, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0 and "node-sec" in status.stdout
         assert node.terminate() == 0

@@ -301,7 +301,7 @@ def test_the_logins_snapshot_carries_the_settings(tmp_path):
 @pytest.mark.services
 def test_redis_keeps_the_settings_as_long_as_the_key_lives(redis_url, redis_client):
     from wwnode.ownership import Leases
-    from wwnode.store import Store
+    from wwnode.redis_side.store import Store
 
     leases = Leases(5.0)
     store = Store(redis_url, "node-s", qr_ttl=60, lease_ttl=5.0, token_of=leases.token_of, replica_wait=0)

@@ -7,7 +7,7 @@ import pytest
 
 from support import node_rig
 from wwnode.bus import EventBus
-from wwnode.mediain import InboundMedia
+from wwnode.media.inbound import InboundMedia
 from wwnode.sessionevents import event_table
 
 

@@ -99,7 +99,7 @@ def test_a_drained_session_keeps_its_settings_on_its_next_node(fake_nodes, fake,
     fake_nodes("node-b", **settings)
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
     env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
-    drain = subprocess.run([sys.executable, "-m", "wwnode.cli", "drain", "node-a", "--timeout", "120"], env=env,
+    drain = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "drain", "node-a", "--timeout", "120"], env=env,
                            cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert drain.returncode == 0, (drain.stdout, drain.stderr)
     rabbit.expect("ready_instance", key="d1", node="node-b", timeout=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from wwnode.spool import Spool
+from wwnode.amqp.spool import Spool
 
 
 def journal(spool: Spool) -> list[bytes]:

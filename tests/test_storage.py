@@ -14,7 +14,7 @@ from wwnode import states as S
 from wwnode.amqp.publisher import Outbox
 from wwnode.amqp.topology import EVENTS_EXCHANGE, Outgoing
 from wwnode.commands import Command
-from wwnode.spool import Spool
+from wwnode.amqp.spool import Spool
 from wwnode.storage import Storage
 
 

@@ -14,7 +14,7 @@ import redis as redislib
 from support import RedisServer, wait_for
 from wwnode import states as S
 from wwnode.ownership import Leases, Ownership
-from wwnode.store import Store, Unavailable
+from wwnode.redis_side.store import Store, Unavailable
 
 pytestmark = pytest.mark.services
 

@@ -64,12 +64,12 @@ def test_a_live_twin_is_refused_with_its_host_pid_and_start(monkeypatch):
 def test_a_running_node_is_told_by_its_command_line(tmp_path):
     log = tmp_path / "wwnode.log"
     log.write_text("")
-    # A process whose command line is a node's (``python -m wwnode.cli run``),
+    # A process whose command line is a node's (``python -m wwnode.tools.cli run``),
     # and one that only mentions the name.
-    node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "wwnode.cli", "run"])
+    node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "wwnode.tools.cli", "run"])
     other = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL)
     try:
-        wait_for(lambda: "wwnode.cli" in psutil.Process(node.pid).cmdline(), what="the command line")
+        wait_for(lambda: "wwnode.tools.cli" in psutil.Process(node.pid).cmdline(), what="the command line")
         assert twins.runs_a_node(node.pid)
         assert not twins.runs_a_node(other.pid)
     finally:

@@ -187,7 +187,7 @@ class EventBus:
     # ------------------------------------------------ what sessions say
     def handlers(self) -> dict:
         """The session events only logged (``protocol.EVENTS``); a
-        ``message`` goes out through ``mediain.py``, which adds its media."""
+        ``message`` goes out through ``media/inbound.py``, which adds its media."""
         return {"error": self._on_error}
 
     def _on_error(self, rec: S.SessionRecord, event: dict, now: float) -> None:

@@ -26,7 +26,7 @@ from sessionproc.protocol import (ACTIONS, CHAT_ID_RE, KEY_RE, MAX_EMOJI, MAX_ME
 
 from . import chatcommands, groupdesk, queries, sessionsettings
 from .emoji import is_one_emoji
-from .media import MediaRequest, parse_media
+from .media.request import MediaRequest, parse_media
 from .sessionsettings import SessionSettings
 
 MAX_COMMAND_ID = 200
@@ -59,7 +59,7 @@ class Command:
     for_me: bool = False  # message_action revoke: delete for this device only
     phone: str = ""  # check_number
     pair_with_phone: str = ""  # create_instance: link by pairing code instead of QR
-    media: MediaRequest | None = None  # send_message's ``media`` (media.py); ``text`` is then the caption
+    media: MediaRequest | None = None  # send_message's ``media`` (media/request.py); ``text`` is then the caption
     media_file: dict | None = None  # that media fetched and checked, as the session is told of it
     # send_message's location, contacts or poll instead of text or media
     # (sessionproc/contents.py): {kind: the content checked}, as the session is told of it.

@@ -16,7 +16,7 @@ from sessionproc.queries import MAX_ITEMS as QUERY_ITEMS_BOUND
 
 # redact_url: the node's parts import it from here.
 from .redact import ambiguous_url, redact_url, split_urls  # noqa: F401
-from .redisconn import parse_sentinels
+from .redis_side.conn import parse_sentinels
 
 
 class ConfigError(ValueError):
@@ -91,7 +91,7 @@ class Config:
     # a quiet moment (0: no limit), measured every this many seconds (memory.py).
     session_memory_limit: float = 0.0
     memory_check_interval: float = 60.0
-    # Media (media.py, mediadesk.py, mediain.py).  Inbound media up to this
+    # Media (media/: request.py, desk.py, inbound.py).  Inbound media up to this
     # many bytes rides inside message_instance (base64); larger goes to the
     # blob store.
     media_inline_limit: int = 1024 * 1024

@@ -58,10 +58,8 @@ before any part is made: nothing was started or read).
 from __future__ import annotations
 
 import logging
-import os
 import select
 import signal
-import socket
 import time
 from collections import deque
 from dataclasses import KW_ONLY, dataclass, field
@@ -85,9 +83,10 @@ from .sends import SendDesk
 from .sessions import Sessions
 from .storage import Storage
 from .stopsignals import STOP_SIGNALS
-from .store import REDIS_ERRORS, Store
+from .redis_side.store import Store
 from .turns import TurnTimes
 from .waker import Waker
+from .nodeleases import NodeLeases
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +95,11 @@ TURN = 0.25  # longest wait of one loop turn
 # outbox for the next turn (``Publisher.pace``), so leases are renewed and
 # the command link pumped however slow the broker's confirms are.
 PUBLISH_WAIT = 0.5
-EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``cli.py``, before a node exists
+EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``tools/runnode.py``, before a node exists
 
 
 @dataclass(eq=False)
-class Node:
+class Node(NodeLeases):
     cfg: Config
     _: KW_ONLY
     paths: Paths
@@ -240,32 +239,6 @@ class Node:
             self._shutdown_deadline = now + 5
         return True
 
-    def _renew_leases(self, now: float) -> None:
-        renewal = self.ownership.renew(now, self.heartbeat)
-        if renewal is None:
-            return
-        for key in renewal.lost:
-            self.counters.bump("leases_lost")
-            self._drop(key, now)
-        self.bus.settle(renewal.lost)
-        if renewal.resync:
-            # Redis came back, maybe restarted empty: with the leases taken
-            # back, write again what it should hold.
-            self.sessions.resync()
-        # Sessions restored while Redis was away still need their lease.
-        for key in self.sessions.waiting_for_lease():
-            self._claim_restored(key, now)
-
-    def _claim_restored(self, key: str, now: float) -> None:
-        if self.ownership.claim(key) is False:
-            log.warning("session %s is owned by another node now; not restoring it", key)
-            self._drop(key, now)
-
-    def _drop(self, key: str, now: float) -> None:
-        child = self.sessions.drop(key, now)
-        if child is not None:
-            self.processes.bury(child)
-
     def _wait_and_handle_io(self) -> None:
         poller = select.poll()
         poller.register(self.waker.read_fd, select.POLLIN)
@@ -363,58 +336,6 @@ class Node:
             self._report_lost()
 
     # ====================================================== timed rules
-    def _report_lost(self) -> None:
-        """As the router: sessions whose node died or was cut off."""
-        try:
-            lost = self.ownership.find_lost()
-        except REDIS_ERRORS as e:
-            log.warning("could not look for lost sessions: %s", e)
-            return
-        self.counters.bump("lost_scans")
-        for item in lost:
-            log.warning("session %s was lost with node %s", item["key"], item["node"])
-            self.bus.emit("state_instance", {"key": item["key"], "state": "lost", "previous": item["previous"],
-                                             "owner": item["node"]})
-            self.bus.emit("disconnected_instance", {"key": item["key"], "reason": "node_lost"})
-            if self.failover is not None:
-                self.failover.lost(item["key"], item["node"])
-
-    def heartbeat(self) -> dict:
-        """The node's hash ``nodes:{node}``: who it is, its load, and its
-        counters (see docs/architecture.md for the names)."""
-        doc = {
-            "node": self.cfg.node_id,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "sessions": self.sessions.count(),
-            "accepting": int(self.gate.accepting),
-            "create_priority": self.consumer.create_priority,
-            "create_prefetch": self.consumer.create_prefetch,
-            "router": int(self.consumer.is_router),
-            "cpu": round(self.admission.cpu, 1),
-            "mem": round(self.admission.mem, 1),
-            "started": int(self.started * 1000),
-            "ts": int(time.time() * 1000),
-            "redis_up": int(self.store.up),
-            "redis_outages": self.store.outages,
-            "outbox": len(self.publisher.outbox),
-            "command_link_losses": self.consumer.losses,
-            "consumers_cancelled": self.consumer.cancels,
-            "publishing_blocked": self.publisher.blocks,
-            "max_sessions": self.cfg.max_sessions,  # 0: no cap (``wwnode capacity`` reads it)
-            **self.heartbeat_extra,
-        }
-        doc.update(self.storage.gauges())
-        if self.drain is not None:
-            doc.update(self.drain.gauges())
-        doc.update({f"sessions_{state}": n for state, n in self.sessions.count_by_state().items()})
-        for name in ("crashes", "restarts", "boot_timeouts", "health_kills", "bad_events", "commands_failed",
-                     "leases_lost", "internal_errors"):
-            doc[name] = self.counters.get(name)
-        doc.update(self.counters.snapshot())
-        doc.update(self.turns.report())
-        return doc
-
     def _kill_sessions(self) -> None:
         for _, child in self.sessions.children():
             child.kill()

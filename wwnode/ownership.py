@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from . import states as S
-from .store import LOST, RECLAIMED
+from .redis_side.leases import LOST, RECLAIMED
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ record.
 
 **Names and fences.** A key's snapshots are the blobs
 ``snapshots/{key}/{fence:020d}-{ms:013d}.tgz``: the fencing number of the
-lease its writer held (``store.py``), then the wall clock.  The newest is
+lease its writer held (``redis_side/store.py``), then the wall clock.  The newest is
 the greatest name.  A writer refuses to write when a snapshot of a greater
 fence exists (:class:`StaleFence`): a node that lost its lease never
 overwrites what the key's next owner wrote, and even a write that slipped

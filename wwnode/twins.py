@@ -29,7 +29,7 @@ from typing import Callable, Protocol
 
 import psutil
 
-from .store import Unavailable
+from .redis_side.store import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,21 @@ def refuse_twins(store: Store, node_id: str, watch: float) -> None:
         raise TwinRunning(node_id, twin)
 
 
+# A node upgraded in place may still see one of the release before: both
+# spellings of the command line's module are a node.
+NODE_MODULES = ("wwnode.tools.cli", "wwnode.cli")
+
+
 def runs_a_node(pid: int) -> bool:
-    """Whether ``pid`` runs ``wwnode run`` (``python -m wwnode.cli run`` or
-    the ``wwnode`` script) on this host."""
+    """Whether ``pid`` runs ``wwnode run`` (``python -m wwnode.tools.cli run``,
+    ``python -m wwnode.cli run`` for a node of a release from before the
+    command line moved to ``wwnode/tools/``, or the ``wwnode`` script) on
+    this host."""
     try:
         cmdline = psutil.Process(pid).cmdline()
     except psutil.Error:
         return False
-    return "run" in cmdline and any(arg == "wwnode.cli" or os.path.basename(arg) == "wwnode" for arg in cmdline)
+    return "run" in cmdline and any(arg in NODE_MODULES or os.path.basename(arg) == "wwnode" for arg in cmdline)
 
 
 def find_twin(read: Callable[[], dict], host: str, pid: int, watch: float, *,

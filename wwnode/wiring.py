@@ -28,9 +28,9 @@ from .groupdesk import GroupUpdates
 from .guard import Guard
 from .health import Health
 from .logfiles import SessionLogs
-from .media import MediaLimits
-from .mediadesk import MediaDesk
-from .mediain import InboundMedia
+from .media.request import MediaLimits
+from .media.desk import MediaDesk
+from .media.inbound import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
 from .metrics import Readings, Tally
 from .metrics_http import Endpoint, serve
@@ -52,10 +52,10 @@ from .sessionevents import event_table
 from .sessions import Sessions
 from .settingsdesk import SettingsDesk
 from .snapshots import Snapshots
-from .spool import Spool
+from .amqp.spool import Spool
 from .starts import Starts
 from .storage import Storage
-from .store import Store, Unavailable
+from .redis_side.store import Store, Unavailable
 from .twins import refuse_twins
 from .waker import Waker
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Density: how many sessions one node keeps on this machine, and what each
-costs.  A node (``python -m wwnode.cli run``) against the stand-in, the
+costs.  A node (``python -m wwnode.tools.cli run``) against the stand-in, the
 local RabbitMQ and Redis, through the public contract only, as
 bench_node.py drives it.
 

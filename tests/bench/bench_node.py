@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Figures for a node (``python -m wwnode.cli run``) against the stand-in,
+"""Figures for a node (``python -m wwnode.tools.cli run``) against the stand-in,
 the local RabbitMQ and Redis, through the public contract only: commands
 published to the old queues, QR codes read from Redis, events consumed from
 ``wa.events``, the phone played through the stand-in's control API.
@@ -265,7 +265,7 @@ class Node:
             # A session of its own: a Ctrl-C in the benchmark's terminal
             # reaches the benchmark alone, whose cleanup then stops the node
             # in order (destroys, then SIGTERM) rather than racing it.
-            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, cwd=work,
+            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", "run"], env=env, cwd=work,
                                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
 
@@ -679,7 +679,7 @@ def measure_hop(work: Path, wa_url: str, cmds: Commands, events: Events, r, cont
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        description="Benchmark a node (python -m wwnode.cli run) against the stand-in, RabbitMQ (vhost "
+        description="Benchmark a node (python -m wwnode.tools.cli run) against the stand-in, RabbitMQ (vhost "
                     f"{VHOST} by default) and Redis (db {REDIS_DB}); prints a table of figures beside their targets.")
     ap.add_argument("--messages", type=int, default=200,
                     help=f"sends and inbound messages measured, spread over {BATCH} sessions (default %(default)s)")

@@ -30,7 +30,7 @@ from benchlib import Table, progress, run_bench, run_main  # noqa: E402
 from support import (Client, NodeProcess, all_gone, chrome_processes_under, create_ready, idle_cgroup,  # noqa: E402
                      purge_queues, rabbitmqctl, wait_for)
 
-from wwnode import clientcmds  # noqa: E402
+from wwnode.tools import draincmds  # noqa: E402
 from wwnode.amqp.topology import COMMAND_QUEUES  # noqa: E402
 from wwnode.blobstore import open_blob_store  # noqa: E402
 from wwnode.config import Config  # noqa: E402
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         progress("draining bench-pa")
         cfg = Config(rabbit_mq_url=rabbit_url, redis_url=redis_url)
         t0 = time.monotonic()
-        outcome = clientcmds.drain(cfg, "bench-pa", 300, out=sys.stderr)
+        outcome = draincmds.drain(cfg, "bench-pa", 300, out=sys.stderr)
         total = time.monotonic() - t0
         if outcome.code != 0:
             raise RuntimeError(f"the drain did not end: {outcome.text}")

@@ -14,7 +14,7 @@ whatsapp-web.js is the version tests/wwebjs/package.json pins, unmodified
 (installed by deploy/setup-debian.sh with WITH_TESTS=1), run as its users
 run a fleet: one Node process with N clients (``tests/wwebjs/fleet.js``),
 each with its own puppeteer Chromium on https://web.whatsapp.com/, mapped
-to the stand-in's TLS front.  wwnode is a real node (``python -m wwnode.cli
+to the stand-in's TLS front.  wwnode is a real node (``python -m wwnode.tools.cli
 run``) with its session processes, driven through RabbitMQ as a client
 drives it, on the node benchmark's virtual host and Redis database
 (``WWNODE_BENCH_VHOST``, ``WWNODE_BENCH_REDIS_DB``, or ``--vhost`` and

@@ -41,24 +41,19 @@ from typing import Callable
 import pika.exceptions
 
 from ..config import redact_url
+from .creates import CREATE_PREFETCH, CREATE_QUEUE, CreateConsumer
 from .declare import NOT_SERVED, declare_served
 from .holding import HeldBodies
-from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, why
+from .link import BROKER_ERRORS, RPC_TIMEOUT, Link
+from .router import RouterElection
 from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, node_queue_name
 
 log = logging.getLogger(__name__)
 
-ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
 QUEUE_RETRY = 1.0  # seconds between tries to consume a queue again (cancelled, or not served)
-# A node holds few creates at a time (one, until placement says more): a
-# create it holds is one no other node with room can take, and a burst must
-# not land on a node past its cap before it had a chance to say it is full
-# (``COMMAND_PREFETCH`` is for the other queues).
-CREATE_PREFETCH = 1
-CREATE_QUEUE = "create_instance"
 
 
-class Consumer:
+class Consumer(RouterElection, CreateConsumer):
     """Commands in.  ``on_command(delivery)`` is called from ``pump()``."""
 
     def __init__(self, url: str, heartbeat: int, prefetch: int, node_id: str,
@@ -195,53 +190,6 @@ class Consumer:
         self.consumer_tags.pop(queue, None)
         self._cancelled.add(queue)
 
-    def _try_router(self, now: float) -> None:
-        self.router_retry_at = now + ROUTER_RETRY
-        if not self._take_router_lock():
-            return
-        for queue in ROUTED_QUEUES:
-            if queue in self.consumer_tags or queue in self._waiting_room:
-                continue
-            try:
-                with self.link.bounded(RPC_TIMEOUT):
-                    self._consume(queue, exclusive=True)
-            except pika.exceptions.ChannelClosedByBroker as e:
-                # 403: another node is the router.  404: the queue is gone
-                # (deleted under us) or not served now: declare it again
-                # later, and consume the other routed queues meanwhile.
-                self.channels.pop(queue, None)
-                if e.reply_code == 404:
-                    self._cancelled.add(queue)
-                    continue
-                if e.reply_code != 403:
-                    log.warning("could not consume %s: %s", queue, why(e))
-                return
-            except BROKER_ERRORS as e:
-                self.link.lost(e)
-                return
-        if self.is_router:
-            log.info("this node routes send_message and destroy_instance for the fleet")
-
-    def _take_router_lock(self) -> bool:
-        """Declare ``wa.router`` exclusive on a channel of its own: granted,
-        this node is the router until its connection goes; 405: another
-        node's connection holds it."""
-        if ROUTER_LOCK_QUEUE in self.channels:
-            return True
-        try:
-            with self.link.bounded(RPC_TIMEOUT):
-                channel = self.link.connection.channel()
-                channel.queue_declare(ROUTER_LOCK_QUEUE, exclusive=True, auto_delete=True)
-        except pika.exceptions.ChannelClosedByBroker as e:
-            if e.reply_code != 405:
-                log.warning("could not take the router's lock %s: %s", ROUTER_LOCK_QUEUE, why(e))
-            return False
-        except BROKER_ERRORS as e:
-            self.link.lost(e)
-            return False
-        self.channels[ROUTER_LOCK_QUEUE] = channel
-        return True
-
     def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
@@ -265,65 +213,6 @@ class Consumer:
         arguments = {"x-priority": self.create_priority} if queue == CREATE_QUEUE else None
         self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive,
                                                                        arguments=arguments)
-
-    def set_accepting_creates(self, accepting: bool, priority: int | None = None,
-                              prefetch: int | None = None) -> None:
-        """Admission and placement: cancel or restart the create consumer,
-        or consume again under a new priority, or change its prefetch; then
-        send the acks of the creates carried out since the last update, and
-        put back those without room.  The creates it holds unacked stay
-        ours; waiting creates stay in the queue.
-
-        Creates are settled only here, after the update, so the broker sees
-        the node's new priority (the sessions those creates started
-        counted) or its cancel (full) before a freed place in its prefetch
-        lets it hand out the next create: the next create is placed on what
-        the node runs now, and one put back for want of room goes to
-        another node (``creategate.py``)."""
-        self._update_create_consumer(accepting, priority, prefetch)
-        settle, self._creates_to_settle = self._creates_to_settle, []
-        for d, done in settle:
-            if done:
-                self._ack(d)
-            else:
-                self._requeue(d)
-
-    def _update_create_consumer(self, accepting: bool, priority: int | None, prefetch: int | None) -> None:
-        new_priority = priority is not None and priority != self.create_priority
-        if priority is not None:
-            self.create_priority = priority
-        new_prefetch = prefetch is not None and prefetch != self.create_prefetch
-        if new_prefetch:
-            self.create_prefetch = prefetch
-            channel = self.channels.get(CREATE_QUEUE)
-            if self.up and channel is not None and channel.is_open:
-                try:
-                    with self.link.bounded(RPC_TIMEOUT):
-                        # For the consumers made from now on: the one below.
-                        channel.basic_qos(prefetch_count=prefetch)
-                except BROKER_ERRORS as e:
-                    self.link.lost(e)
-                    return
-        if accepting == self.want_creates and not (accepting and (new_priority or new_prefetch)):
-            return
-        self.want_creates = accepting
-        if not self.up:
-            return  # consumed at the next connect, under the priority kept
-        try:
-            with self.link.bounded(RPC_TIMEOUT):
-                tag = self.consumer_tags.pop(CREATE_QUEUE, None)
-                channel = self.channels.get(CREATE_QUEUE)
-                # The new consumer before the old one goes: between a cancel
-                # and a consume the node has no create consumer, and what
-                # arrives then goes to the other nodes, however idle this
-                # one is (seen in a loaded test run: two idle nodes split a
-                # burst of ten 7/3).  The old consumer's creates stay ours.
-                if accepting:
-                    self._consume(CREATE_QUEUE)
-                if tag and channel is not None and channel.is_open:
-                    channel.basic_cancel(tag)
-        except BROKER_ERRORS as e:
-            self.link.lost(e)
 
     def pump(self, now: float) -> None:
         """Handle whatever arrived (commands, heartbeats); never waits."""

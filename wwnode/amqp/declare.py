@@ -1,4 +1,6 @@
-"""Declaring the shared topology on a cluster where a queue may, for a
+"""The shared topology declared queue by queue, a queue no cluster member serves set aside and tried again.
+
+Declaring the shared topology on a cluster where a queue may, for a
 while, exist and not be served.
 
 On a RabbitMQ cluster a queue can be known to every member and served by

@@ -1,4 +1,6 @@
-"""How many bytes of command bodies a node holds at once
+"""The bytes of command bodies a node holds at once (``COMMAND_BYTES_LIMIT``).
+
+How many bytes of command bodies a node holds at once
 (``COMMAND_BYTES_LIMIT``), and which of its consumers wait for room.
 
 RabbitMQ bounds what it hands a consumer by count (the prefetch,

@@ -1,4 +1,6 @@
-"""One connection to RabbitMQ, kept alive for the node's loop: the only
+"""One connection to RabbitMQ kept alive for the node's loop; the only module that touches pika's internals.
+
+One connection to RabbitMQ, kept alive for the node's loop: the only
 file in the project that touches pika's private attributes.
 
 The node runs one synchronous loop, so its connections are pika

@@ -1,4 +1,6 @@
-"""When to try a connection again, and when to give up on one: the link's
+"""The link's timing rules: when to try a connection again, and when one went silent.
+
+When to try a connection again, and when to give up on one: the link's
 two timing rules, with time handed in, apart from pika."""
 
 from __future__ import annotations

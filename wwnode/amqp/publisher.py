@@ -1,4 +1,6 @@
-"""The event side: events, routed commands and dead letters out, in order,
+"""Events, routed commands and dead letters out, confirmed, and the outbox that keeps them meanwhile.
+
+The event side: events, routed commands and dead letters out, in order,
 each confirmed by the broker before it leaves the outbox.
 
 What cannot be published now waits in the ``Outbox`` for the connection to
@@ -19,7 +21,7 @@ from typing import Callable, Iterator
 import pika
 import pika.exceptions
 
-from ..spool import Spool
+from .spool import Spool
 from .link import BROKER_ERRORS, Link
 from .declare import declare_served
 from .topology import EVENTS_EXCHANGE, Outgoing

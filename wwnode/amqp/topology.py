@@ -1,4 +1,6 @@
-"""What the node and its clients agree on in RabbitMQ: names, the shape of
+"""What the node and its clients agree on in RabbitMQ: names, declarations and the records.
+
+What the node and its clients agree on in RabbitMQ: names, the shape of
 the queues, and the two message records the node handles.
 
 Nothing here imports pika, so the node's rules (and their tests) can use

@@ -1,6 +1,7 @@
-"""``wwnode status``: the fleet as Redis sees it, and the creates waiting
-in RabbitMQ.  ``--json`` gives every field of each node's heartbeat, its
-counters included (docs/architecture.md, "Architecture"); the table shows a few.
+"""``wwnode status``: the fleet as Redis sees it, and the creates waiting in RabbitMQ.
+
+``--json`` gives every field of each node's heartbeat, its counters included
+(docs/architecture.md, "Architecture"); the table shows a few.
 
 A server that cannot be reached is said so in one line (which, where,
 why) and makes the exit code 3; what the other server said is still
@@ -15,10 +16,10 @@ import orjson
 import redis
 
 from .client import REDIS_DOWN, Broker, Unreachable, open_redis
-from .clientcmds import EXIT_INTERRUPTED, EXIT_UNREACHABLE
-from .config import Config, redact_url
-from .keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
-from .sessionsettings import proxy_host_of
+from .outcomes import EXIT_INTERRUPTED, EXIT_UNREACHABLE
+from ..config import Config, redact_url
+from ..redis_side.keys import NODES_PATTERN, SETTINGS, STATE, instance_key, instances_with, key_of, node_of
+from ..sessionsettings import proxy_host_of
 
 
 def collect(r: redis.Redis) -> dict:

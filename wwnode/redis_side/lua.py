@@ -1,4 +1,6 @@
-"""The Lua scripts behind the node's leases and fenced writes (see the
+"""The Lua scripts behind the node's leases and fenced writes, each one step in Redis.
+
+The Lua scripts behind the node's leases and fenced writes (see the
 docstring of ``store.py``): each runs in Redis as one step, so a check of
 the owner's token and the write it guards cannot be split by another node.
 Only ``store.py`` uses them."""

@@ -1,4 +1,6 @@
-"""A client of the service, as any program could be: it speaks the public
+"""A client of the service that speaks the public contract only, as any program could.
+
+A client of the service, as any program could be: it speaks the public
 contract only (the command queues, the ``wa.events`` exchange, the Redis
 keys), never the node's internals.  The command line's ``create``,
 ``send``, ``destroy``, ``qr``, ``events``, ``capacity`` and the demo use it.
@@ -28,11 +30,11 @@ import pika.exceptions
 import redis
 from pika.adapters.utils.connection_workflow import AMQPConnectorException, AMQPConnectorStackTimeout
 
-from .amqp.topology import EVENTS_EXCHANGE
-from .commands import Rejected, parse
-from .config import redact_url, split_urls
-from .keys import QR, STATE, instance_key
-from .redisconn import connect
+from ..amqp.topology import EVENTS_EXCHANGE
+from ..commands import Rejected, parse
+from ..config import redact_url, split_urls
+from ..redis_side.keys import QR, STATE, instance_key
+from ..redis_side.conn import connect
 
 CONNECT_TIMEOUT = 5.0
 

@@ -1,5 +1,6 @@
-"""``wwnode capacity``: what an autoscaler needs to decide to add a
-machine.  Three readings from the public contract:
+"""``wwnode capacity``: what an autoscaler needs to decide to add a machine.
+
+Three readings from the public contract:
 
 - creates waiting: the ``create_instance`` queue's ready messages (a
   passive declare), and how many nodes consume it now (a node consumes
@@ -29,7 +30,7 @@ import orjson
 import redis
 
 from .client import Broker, open_redis
-from .clientcmds import EXIT_OK, Outcome
+from .outcomes import EXIT_OK, Outcome
 from .status import collect
 
 

@@ -1,4 +1,6 @@
-"""Which Redis to talk to: the one ``REDIS_URL`` names, or, with
+"""Which Redis to talk to: ``REDIS_URL``'s server, or the master Redis Sentinel names.
+
+Which Redis to talk to: the one ``REDIS_URL`` names, or, with
 ``REDIS_SENTINELS``, the master that Redis Sentinel names now.
 
 With Sentinel, redis-py's own support finds the master: each new
@@ -15,6 +17,9 @@ from __future__ import annotations
 import redis
 from redis.connection import parse_url
 from redis.sentinel import Sentinel
+
+# What a call that Redis did not answer raises.
+REDIS_ERRORS = (redis.RedisError, OSError)
 
 
 def parse_sentinels(text: str) -> list[tuple[str, int]]:

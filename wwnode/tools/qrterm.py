@@ -1,4 +1,6 @@
-"""A session's QR code as a person can scan it: drawn in the terminal, or
+"""A session's QR code drawn in the terminal, or written as a PNG image.
+
+A session's QR code as a person can scan it: drawn in the terminal, or
 written as a PNG image.  ``segno`` makes the code (error correction level
 L, the smallest, as WhatsApp Web's own page draws it).
 

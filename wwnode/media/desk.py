@@ -1,5 +1,7 @@
-"""The media desk: a ``send_message`` with ``media`` is fetched, or decoded
-from its base64, and checked (``media.py``) on a worker thread before it
+"""The media desk: a send's media prepared on a worker thread, a key's sends kept in order.
+
+The media desk: a ``send_message`` with ``media`` is fetched, or decoded
+from its base64, and checked (``prepare.py``) on a worker thread before it
 reaches the send desk, so neither a slow URL nor a large file holds up the
 node's loop.  The base64 text of a waiting send is held by its worker's
 task alone, and goes once it is written out.
@@ -33,10 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import states as S
-from .commands import Command
-from .media import MediaLimits, MediaRefused, prepare
-from .paths import Paths
+from .. import states as S
+from ..commands import Command
+from .prepare import prepare
+from .request import MediaLimits, MediaRefused
+from ..paths import Paths
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,12 @@
-"""``wwnode demo``: the whole product in one command, offline and without a
-phone.  It starts the WhatsApp Web stand-in in this process and a real
-node (``wwnode run``, real Chromium) in a temporary ``DATA_DIR``, then, as
-a client would, through RabbitMQ and Redis only: creates a session, shows
-its QR code in the terminal, lets the stand-in's phone scan it, sends a
-message and has a contact answer, printing every event as it comes; then
-destroys the session and cleans up: the node stopped, no Chrome left, the
-temporary folder removed, Ctrl-C included.
+"""``wwnode demo``: the whole product in one command, offline and without a phone.
+
+It starts the WhatsApp Web stand-in in this process and a real node
+(``wwnode run``, real Chromium) in a temporary ``DATA_DIR``, then, as a
+client would, through RabbitMQ and Redis only: creates a session, shows its
+QR code in the terminal, lets the stand-in's phone scan it, sends a message
+and has a contact answer, printing every event as it comes; then destroys
+the session and cleans up: the node stopped, no Chrome left, the temporary
+folder removed, Ctrl-C included.
 
 RabbitMQ and Redis are the ones the settings name (``RABBIT_MQ_URL``,
 ``REDIS_URL``); they must run (``deploy/run-node.sh`` starts them on a
@@ -33,12 +34,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pika.exceptions
 import psutil
 
-from .amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
+from ..amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
                              node_queue_name)
 from .client import Broker, Unreachable, open_redis
 from .eventlines import describe
-from .fakewa import FakeWA, Settings
-from .fakewa.client import Control
+from ..fakewa import FakeWA, Settings
+from ..fakewa.client import Control
 from .qrterm import QrScreen
 
 PHONE = "5511900000001"  # the stand-in's phone that links the session
@@ -111,7 +112,7 @@ class DemoNode:
         with open(self.out_path, "wb") as out:
             # A session of its own: Ctrl-C in the terminal reaches the demo,
             # which stops the node in order, not both at once.
-            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.cli", "run"], env=env, stdout=out,
+            self.proc = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", "run"], env=env, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True, preexec_fn=_die_with_parent)
 

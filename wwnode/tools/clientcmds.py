@@ -1,20 +1,20 @@
-"""The command line's client commands: ``create``, ``send``, ``destroy``,
+"""The client commands ``create``, ``send``, ``destroy``, ``qr``, ``events`` and ``command``.
+
+The command line's client commands: ``create``, ``send``, ``destroy``,
 ``qr``, ``events`` and ``command`` (any other command that is answered).  Each checks its input with the node's own rules
 before it connects, follows the events it needs through a private queue
 bound before it publishes, and says how things ended in its exit code.
 
-Exit codes are the ``EXIT_*`` names below (docs/operating.md, "Command line"
-lists them): one meaning each, the same for every command.
+Exit codes are the ``EXIT_*`` names of ``outcomes.py``: one meaning each,
+the same for every command.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -22,27 +22,14 @@ import pika.exceptions
 
 from .client import Broker, Rejected, Unreachable, checked, current_qr, open_redis, session_state
 from .eventlines import describe
+from .outcomes import (EXIT_AUTH_FAILURE, EXIT_BAD_INPUT, EXIT_ENDED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,
+                       EXIT_TIMEOUT, Outcome)
 from .qrterm import QrScreen, write_png
-
-EXIT_OK = 0
-EXIT_FAILED = 1  # command_failed, or nothing to show (qr)
-EXIT_BAD_INPUT = 2  # refused before anything was published, or a bad setting
-EXIT_UNREACHABLE = 3  # RabbitMQ or Redis did not answer
-EXIT_TIMEOUT = 4  # no outcome within --timeout
-EXIT_AUTH_FAILURE = 5  # create: auth_failure_instance
-EXIT_ENDED = 6  # create: the session disconnected, failed, stopped or was lost
-EXIT_INTERRUPTED = 130  # Ctrl-C
 
 ENDED_STATES = ("failed", "stopped", "lost")
 RECONNECT_PAUSE = 1.0  # seconds between tries of `events` to reach RabbitMQ again
 # A topic binding: event names, or patterns with * and #.
 EVENT_PATTERN_RE = re.compile(r"\A[A-Za-z0-9_*#-]+(\.[A-Za-z0-9_*#-]+)*\Z")
-
-
-@dataclass
-class Outcome:
-    code: int
-    text: str
 
 
 def check_key(key: str) -> None:
@@ -310,184 +297,3 @@ def events(cfg, key: str | None, names: list[str], as_json: bool, count: int | N
             print(f"wwnode: lost RabbitMQ ({type(e).__name__}); following again once it answers (events "
                   f"published meanwhile are not shown)", file=sys.stderr, flush=True)
             lost = True
-
-
-def blob_get(cfg, blob_id: str, out: Path | None) -> Outcome:
-    """Fetch a blob from the store ``BLOB_STORE_URL`` names: to ``out``, or
-    to standard output."""
-    from .blobstore import BlobError, BlobNotFound, check_id, open_blob_store
-
-    try:
-        check_id(blob_id)
-        store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
-    except BlobError as e:
-        return Outcome(EXIT_BAD_INPUT, str(e))
-    if out is not None:
-        problem = _unwritable(out)
-        if problem:
-            return Outcome(EXIT_BAD_INPUT, f"cannot write {out}: {problem}; nothing was fetched")
-    try:
-        if out is None:
-            data = store.get_bytes(blob_id)
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return Outcome(EXIT_OK, "")
-        store.get_file(blob_id, out)
-    except BlobNotFound as e:
-        return Outcome(EXIT_FAILED, str(e))
-    except BlobError as e:
-        return Outcome(EXIT_UNREACHABLE, str(e))
-    except OSError as e:  # the copy itself: a disk that filled, a file the store's folder does not let us read
-        return Outcome(EXIT_FAILED, f"{blob_id}: {e.filename or out}: {e.strerror or e}")
-    return Outcome(EXIT_OK, f"{blob_id} written to {out}")
-
-
-def _unwritable(out: Path) -> str | None:
-    """Why the file ``out`` cannot be written, asked before the store is
-    (so a bad ``-o`` is not mistaken for a missing blob, and leaves
-    nothing behind); None when it can."""
-    if out.is_dir():
-        return "it is a folder (name a file in it)"
-    folder = out.parent
-    if not folder.is_dir():
-        return f"there is no folder {folder}"
-    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        return "permission denied"
-    return None
-
-
-def blob_put(cfg, key: str, source: Path) -> Outcome:
-    """Put the file ``source`` in the store as one of ``key``'s media, under
-    a new id nobody can guess (``mediablobs.py``); the id is the outcome:
-    what a ``send_message`` of that key names as ``media.blob``."""
-    from .blobstore import BlobError, open_blob_store
-    from .mediablobs import upload_id
-
-    check_key(key)
-    try:
-        with open(source, "rb"):
-            pass
-    except OSError as e:
-        return Outcome(EXIT_BAD_INPUT, f"cannot read {source}: {e.strerror}")
-    try:
-        store = open_blob_store(cfg.blob_store_url, cfg.data_dir, cfg.blob_store_endpoint)
-    except BlobError as e:
-        return Outcome(EXIT_BAD_INPUT, str(e))
-    blob_id = upload_id(key)
-    try:
-        store.put_file(blob_id, source)
-    except BlobError as e:
-        return Outcome(EXIT_UNREACHABLE, str(e))
-    except OSError as e:  # a folder store that takes no write (full, read-only, not ours)
-        return Outcome(EXIT_UNREACHABLE, f"cannot write to the blob store: {e.strerror or e}")
-    return Outcome(EXIT_OK, blob_id)
-
-
-# --------------------------------------------------------- drain, undrain
-
-NODE_ID_RE = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")
-
-
-def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.monotonic, sleep=time.sleep,
-          force: bool = False) -> Outcome:
-    """Ask ``node`` to drain (``nodes:{node}:drain``) and show its progress
-    until it holds none: the keys it held when asked, each until it is
-    ready on another node (or gone), and the node's own count from its
-    heartbeat.  (A move can take less than a heartbeat: the keys are read
-    from their leases, not only from the heartbeat.)"""
-    from .keys import DRAIN_TTL_MS, drain_key, node_key
-
-    if not NODE_ID_RE.match(node):
-        return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
-    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
-    beat = r.hgetall(node_key(node))
-    if not beat:
-        return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat)")
-    held = keys_held_by(r, node)
-    if held and not force:
-        refusal = _cannot_move(r, node, beat)
-        if refusal:
-            return Outcome(EXIT_FAILED, f"{node} not drained: {refusal} ({len(held)} sessions; "
-                                        "--force drains it all the same)")
-    r.set(drain_key(node), "1", px=DRAIN_TTL_MS)
-    print(f"{node}: draining (no new sessions); moving its sessions one at a time", file=out, flush=True)
-    print(f"{node}: {len(held)} sessions left", file=out, flush=True)
-    deadline = None if timeout is None else clock() + timeout
-    started = clock()
-    moving: dict[str, float] = {}  # key -> since its move was seen
-    last = (len(held), "")
-    while True:
-        beat = r.hgetall(node_key(node))
-        if not beat:
-            return Outcome(EXIT_FAILED, f"{node} stopped before it was drained")
-        left, key = int(beat.get("drain_left") or 0), beat.get("drain_moving") or ""
-        if key and key not in moving:
-            moving[key] = clock()
-        for k in sorted(held):
-            state = session_state(r, k)
-            if state.get("node") not in (None, "", node) and state.get("state") == "ready":
-                since = moving.pop(k, started)
-                print(f"  {k}: ready on {state['node']} ({clock() - since:.1f} s)", file=out, flush=True)
-                held.discard(k)
-            elif not state and k not in keys_held_by(r, node):
-                held.discard(k)  # destroyed or failed meanwhile: nothing to wait for
-                moving.pop(k, None)
-        if (left, key) != last and beat.get("draining") == "1":
-            print(f"{node}: {left} sessions left" + (f", moving {key}" if key else ""), file=out, flush=True)
-            last = (left, key)
-        if left == 0 and not key and not held and beat.get("draining") == "1":
-            return Outcome(EXIT_OK, f"{node} is drained")
-        if deadline is not None and clock() >= deadline:
-            return Outcome(EXIT_TIMEOUT, f"{node} not drained within {timeout:g} s (it goes on)")
-        sleep(0.25)
-
-
-def _cannot_move(r, node: str, beat: dict) -> str:
-    """Why ``node``'s sessions could not move now ("" if they can): its
-    logins are in a store no other node reads (they would come back with
-    a QR code, and each phone's owner would have to scan again), or no
-    other node sharing its store takes new sessions (they would wait,
-    stopped, for one)."""
-    from .keys import NODES_PATTERN, node_key, node_of
-
-    store = beat.get("blob_store")
-    if store is None:
-        return ""  # a node of a version that does not say: as before
-    if store == "":
-        return ("its logins are in its own folder (BLOB_STORE_URL unset), so they would come back "
-                "elsewhere with a QR code; give the fleet one blob store first")
-    takers = []
-    for name in r.scan_iter(match=NODES_PATTERN, count=500):
-        other = node_of(name)
-        if other is None or other == node:
-            continue
-        them = r.hgetall(node_key(other))
-        if them.get("blob_store") == store and them.get("accepting") == "1":
-            takers.append(other)
-    if not takers:
-        return "no other node that shares its blob store takes new sessions now"
-    return ""
-
-
-def keys_held_by(r, node: str) -> set[str]:
-    """The keys whose lease ``node`` holds (``instances:{key}:owner`` is
-    ``{node}:{fence}``)."""
-    from .keys import OWNER, instances_with, key_of, owner_node
-
-    held = set()
-    for name in r.scan_iter(match=instances_with(OWNER), count=500):
-        if owner_node(r.get(name)) == node:
-            held.add(key_of(name, OWNER))
-    return held
-
-
-def undrain(cfg, node: str) -> Outcome:
-    from .keys import drain_key, node_key
-
-    if not NODE_ID_RE.match(node):
-        return Outcome(EXIT_BAD_INPUT, "a node id is 1 to 64 characters of A-Z a-z 0-9 _ . -")
-    r = open_redis(cfg.redis_url, cfg.redis_sentinels, cfg.redis_master_name)
-    asked = r.delete(drain_key(node))
-    if not asked and not r.exists(node_key(node)):
-        return Outcome(EXIT_FAILED, f"no node {node} is running (no heartbeat) and none was draining")
-    return Outcome(EXIT_OK, f"{node} takes new sessions again (within a heartbeat)")

@@ -1,4 +1,6 @@
-"""Messages a session reports, out as events (``message_instance``, or
+"""Messages a session reports, out as events, their media inline or written to the blob store.
+
+Messages a session reports, out as events (``message_instance``, or
 ``own_message_instance`` for the account's own written on another device),
 each with its media.
 
@@ -6,7 +8,7 @@ Inbound media: the session process wrote the file of a message it got
 to its folder (``DATA_DIR/sessions/{key}/media/in-*``) and names it in its
 ``message`` event; here it becomes the message's ``media`` object, inline
 (``data``, base64) up to ``MEDIA_INLINE_LIMIT`` bytes, else a blob among
-the key's media in the blob store (``blob``, its id, ``mediablobs.py``:
+the key's media in the blob store (``blob``, its id, ``blobs.py``:
 one the key's sends may name again, and no other key's), and the file is
 removed.
 
@@ -38,11 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import states as S
-from .blobstore import BlobError
-from .bus import message_event_id
-from .mediablobs import inbound_id
-from .paths import Paths
+from .. import states as S
+from ..blobstore import BlobError
+from ..bus import message_event_id
+from .blobs import inbound_id
+from ..paths import Paths
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""Events as one readable line each, for ``wwnode events``, ``create`` and
-the demo.  The JSON body stays the reference (``--json``); a line shows
-the time, the node, the event and the fields a person looks for first.
-Any event, a future one included, gets a line: its other fields follow
-as ``name=value``."""
+"""Events as one readable line each, for ``wwnode events``, ``create`` and the demo.
+
+The JSON body stays the reference (``--json``); a line shows the time, the
+node, the event and the fields a person looks for first. Any event, a future
+one included, gets a line: its other fields follow as ``name=value``."""
 
 from __future__ import annotations
 

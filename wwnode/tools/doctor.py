@@ -39,7 +39,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from sessionproc import browser, pageapi
 
-from .config import Config
+from ..config import Config
 
 OK, INCOMPLETE, NOT_LOADED, NO_BROWSER = 0, 1, 3, 4
 

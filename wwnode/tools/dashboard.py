@@ -12,7 +12,7 @@ id of the dashboard's, which the page follows to show the node's answer
 where the action was made; events as ``wwnode events`` prints them (each
 event is handed on with that line, ``_line``).
 
-One thread (:class:`FleetWatch`) talks to RabbitMQ and Redis with the same
+One thread (:class:`FleetWatch`, ``fleetwatch.py``) talks to RabbitMQ and Redis with the same
 blocking clients as the command line: every second it reads the fleet, and
 in between it hands on the events as they come.  The web side is aiohttp
 (asyncio); the thread hands what it found over with
@@ -44,8 +44,6 @@ import hmac
 import ipaddress
 import logging
 import os
-import threading
-import time
 import uuid
 from collections import deque
 from importlib import resources
@@ -58,22 +56,14 @@ import redis
 from aiohttp import web
 
 from .client import Broker, Rejected, Unreachable, checked, open_redis
-from .config import Config, read_dotenv, redact_url
-from .eventlines import describe
-from .keys import PAIRING_CODE, QR, SETTINGS, instance_key
-from .qrterm import make as make_qr
-from .sessionsettings import from_stored
-from .status import collect
+from ..config import Config, read_dotenv, redact_url
+from .fleetwatch import FleetWatch, session_detail
 
 log = logging.getLogger(__name__)
 
-READ_EVERY = 1.0  # seconds between two readings of the fleet in Redis
 TAIL = 200  # events a page gets when it opens
-RETRY = 2.0  # seconds before connecting again after a server went away
 COOKIE = "wwnode_dashboard"
 MAX_BODY = 24 * 1024 * 1024  # a command with a file to send (base64) fits; the broker's own limit is larger
-HEARTBEAT_FIELDS = ("sessions", "accepting", "cpu", "mem", "max_sessions", "router", "host", "ts", "disk_ok",
-                    "metrics_addr", "redis_up", "outbox", "crashes")
 
 
 class RefusedToStart(Exception):
@@ -100,95 +90,6 @@ def dashboard_token(environ=None) -> str:
     env = dict(read_dotenv(Path(".env")))
     env.update(os.environ if environ is None else environ)
     return env.get("DASHBOARD_TOKEN", "")
-
-
-def qr_png_uri(qr: str) -> str:
-    # Shown at its own size: whole pixels a module, which a camera reads
-    # best (scaled by the browser, modules come out of uneven widths).
-    return make_qr(qr).png_data_uri(scale=5, border=4)
-
-
-def fleet_view(r: redis.Redis) -> dict:
-    """What the page shows of the fleet: each node's load and admission,
-    each session's state, node, since, own number, and its QR image while
-    it shows one."""
-    data = collect(r)
-    nodes = {name: {f: hb.get(f) for f in HEARTBEAT_FIELDS if f in hb} for name, hb in data["nodes"].items()}
-    sessions = {}
-    for key, st in data["sessions"].items():
-        view = {"state": st.get("state", "?"), "node": st.get("node", ""), "since": int(st.get("since") or 0),
-                "me": st.get("me") or "", "proxy": st.get("proxy", "")}
-        if view["state"] == "qr":
-            qr = r.get(instance_key(key, QR))
-            if qr:
-                view["qr"] = qr
-                view["qr_png"] = qr_png_uri(qr)
-        sessions[key] = view
-    return {"nodes": nodes, "sessions": sessions}
-
-
-def with_line(event: dict) -> dict:
-    """The event, and the line ``wwnode events`` prints for it (``_line``):
-    the page shows that, so both read the same."""
-    return {**event, "_line": describe(event)}
-
-
-def session_detail(r: redis.Redis, key: str) -> dict:
-    """What a session's page shows beyond the fleet's row: its settings
-    (the proxy's password masked) and the pairing code it shows now."""
-    detail: dict = {"key": key, "settings": None, "pairing_code": r.get(instance_key(key, PAIRING_CODE))}
-    stored = r.get(instance_key(key, SETTINGS))
-    if stored:
-        try:
-            detail["settings"] = from_stored(orjson.loads(stored)).public()
-        except ValueError:
-            detail["settings_error"] = "the stored settings cannot be read"
-    return detail
-
-
-class FleetWatch(threading.Thread):
-    """Reads the fleet from Redis and follows the events; hands each to
-    ``push(kind, data)``: ``fleet`` (when it changed), ``event``, and
-    ``problem`` (a server cannot be reached; ``None`` once both answer)."""
-
-    def __init__(self, cfg: Config, push):
-        super().__init__(name="fleet-watch", daemon=True)
-        self.cfg = cfg
-        self.push = push
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                self._watch()
-            except (Unreachable, pika.exceptions.AMQPError, redis.exceptions.RedisError, OSError) as e:
-                self.push("problem", {"text": str(e) if isinstance(e, Unreachable) else f"{type(e).__name__}: {e}"})
-                self.stopped.wait(RETRY)
-
-    def _watch(self) -> None:
-        r = open_redis(self.cfg.redis_url)
-        broker = Broker(self.cfg.rabbit_mq_url)
-        try:
-            broker.follow(("#",))
-            self.push("problem", None)
-            last, next_read = None, 0.0
-            while not self.stopped.is_set():
-                now = time.monotonic()
-                if now >= next_read:
-                    next_read = now + READ_EVERY
-                    fleet = fleet_view(r)
-                    if fleet != last:
-                        last = fleet
-                        self.push("fleet", fleet)
-                broker.conn.process_data_events(time_limit=max(0.05, next_read - time.monotonic()))
-                while broker.events:
-                    self.push("event", with_line(broker.events.popleft()))
-        finally:
-            r.close()
-            try:
-                broker.close()
-            except pika.exceptions.AMQPError:
-                pass  # already gone
 
 
 class Hub:
@@ -242,7 +143,7 @@ def make_app(cfg: Config, token: str = "", bound_host: str = "127.0.0.1") -> web
         return await handler(request)
 
     async def index(request: web.Request) -> web.Response:
-        html = resources.files("wwnode").joinpath("dashboard.html").read_text()
+        html = resources.files(__package__).joinpath("dashboard.html").read_text()
         where = {"rabbitmq": redact_url(cfg.rabbit_mq_url), "redis": redact_url(cfg.redis_url)}
         return web.Response(text=html.replace("/*WHERE*/null", orjson.dumps(where).decode()),
                             content_type="text/html", headers={"Cache-Control": "no-store"})

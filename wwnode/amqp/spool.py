@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 if TYPE_CHECKING:
-    from .storage import Storage
+    from ..storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""The Redis side of the contract: every key the node writes, in one place,
+"""Every Redis key of the contract, in one place, for the node and the tools.
+
+The Redis side of the contract: every key the node writes, in one place,
 for the node (``store.py``) and for the tools that read them (``status``,
 ``drain``, the dashboard, the client commands), as ``amqp/topology.py`` is
 for RabbitMQ.

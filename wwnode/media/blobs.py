@@ -3,14 +3,14 @@
 The blob store holds blobs of more than one kind and owner side by side:
 each key's saved logins (``snapshots/{key}/``, ``snapshots.py``) and each
 key's media (``media/{key}/``).  A key's media are the files it received
-(``mediain.py``) and the files a client put there for it to send
+(``inbound.py``) and the files a client put there for it to send
 (``wwnode blob put``, or a client writing to the store itself).
 
 A send's ``media.blob`` is the word of whoever may publish for that key,
 so it reaches that key's media only: a snapshot is a login (whoever holds
 it is that WhatsApp account), and another key's media are another
 customer's files.  What a send may not have is refused in one way
-(``media.py``) whether it is missing, a folder, a snapshot or another
+(``prepare.py``) whether it is missing, a folder, a snapshot or another
 key's, and an id outside the key's media is refused before the store is
 asked: an answer or a delay that told them apart would let a client map
 the store.
@@ -25,7 +25,7 @@ import secrets
 
 from sessionproc.protocol import KEY_RE
 
-from .blobstore import BlobError, check_id
+from ..blobstore import BlobError, check_id
 
 PREFIX = "media"
 
