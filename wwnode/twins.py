@@ -69,10 +69,10 @@ NODE_MODULES = ("wwnode.tools.cli", "wwnode.cli")
 
 
 def runs_a_node(pid: int) -> bool:
-    """Whether ``pid`` runs ``wwnode run`` (``python -m wwnode.tools.cli run``,
+    """Whether ``pid`` runs ``wwnode run`` (the ``wwnode`` script,
+    ``python -m wwnode run``, ``python -m wwnode.tools.cli run``, or
     ``python -m wwnode.cli run`` for a node of a release from before the
-    command line moved to ``wwnode/tools/``, or the ``wwnode`` script) on
-    this host."""
+    command line moved to ``wwnode/tools/``) on this host."""
     try:
         cmdline = psutil.Process(pid).cmdline()
     except psutil.Error:
