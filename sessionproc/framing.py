@@ -1,4 +1,4 @@
-"""The pipe's framing: one JSON object per line, both ways, and how long a line may be."""
+"""The pipe's framing: one JSON object a line, both ways, and how long a line may be."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``inbound`` thread: the page's events written out in order, a message with media once its file is fetched."""
+"""The ``inbound`` thread: writes the page's events in order, a message once its media is fetched."""
 
 from __future__ import annotations
 

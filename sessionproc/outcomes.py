@@ -1,4 +1,4 @@
-"""How a session ends and what the node makes of it: exit codes, reasons, socket states, the link marker."""
+"""How a session ends and what the node makes of it: exit codes, reasons, the link marker."""
 
 from __future__ import annotations
 

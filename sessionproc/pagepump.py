@@ -1,4 +1,4 @@
-"""The session's part of the ``devtools`` thread: what the page pushes, put in the main thread's inbox in order."""
+"""The session's part of the ``devtools`` thread: what the page pushes, into the inbox in order."""
 
 from __future__ import annotations
 

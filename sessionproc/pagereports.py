@@ -1,4 +1,4 @@
-"""What the page reports, taken on the main thread: checked, fed to the tracker, its outcomes passed on in order."""
+"""The page's reports on the main thread: checked, fed to the tracker, passed on in order."""
 
 from __future__ import annotations
 

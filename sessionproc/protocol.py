@@ -1,4 +1,4 @@
-"""The pipe protocol between a node and one session process: its description, and the names both sides import.
+"""The pipe protocol between a node and a session process: its description, and its names.
 
 This docstring is its one description; the README links here.
 

@@ -1,7 +1,8 @@
-"""The ``sender`` thread: the page's commands (sends, actions, number checks, pairing) one at a time.
+"""The ``sender`` thread: the page's commands (sends, actions, pairing) one at a time.
 
-Through Selenium and DevTools, in the order they came, on a thread of their
-own, so a slow send never delays a page event or a ping.
+Sends, actions, number checks and pairing, through Selenium and DevTools in
+the order they came, on a thread of their own, so a slow send never delays
+a page event or a ping.
 """
 
 from __future__ import annotations

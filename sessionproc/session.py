@@ -1,4 +1,4 @@
-"""One session process's main thread: it starts the browser and the other threads, takes the inbox, ends the page.
+"""A session's main thread: it starts the browser and the threads, reads the inbox, ends the page.
 
 Threads and who owns what (each thread's class in a module of its own, what
 they share in ``sessionstate.py``):

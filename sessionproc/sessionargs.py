@@ -1,4 +1,4 @@
-"""The session process's command line: the node builds its argv, the process parses it back, with one class."""
+"""The session process's command line, which the node builds and the process parses back."""
 
 from __future__ import annotations
 

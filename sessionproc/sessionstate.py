@@ -1,4 +1,4 @@
-"""What a session's threads share: its options, queues, flags and the browser's handles.
+"""What a session's threads share: options, queues, flags, the browser's handles.
 
 Each thread's class is handed the one :class:`SessionState` (the
 :class:`~sessionproc.session.Session`, which is one) and reads there what

@@ -1,4 +1,4 @@
-"""The ``stdin`` thread: the node's command lines, each put in the queue of the thread that carries it out."""
+"""The ``stdin`` thread: each command line from the node, to the thread that carries it out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The commands' shapes: their names, what their fields may hold, and the check of one command line."""
+"""The commands' shapes: their names, what their fields hold, the check of a command line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The events' shapes: every event a session may write, and the check of one event line."""
+"""The events' shapes: every event a session may write, and the check of an event line."""
 
 from __future__ import annotations
 

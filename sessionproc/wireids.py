@@ -1,4 +1,4 @@
-"""The ids and limits both sides check: a session's key, chats, messages, people, phones, calls, texts."""
+"""The ids and limits both sides check: keys, chats, messages, people, phones, calls, texts."""
 
 from __future__ import annotations
 
