@@ -31,7 +31,6 @@ class PagePump:
             self.inbox.put(("page", {"type": "crashed"}))
 
 
-
 def _loads(payload: str) -> dict:
     obj = orjson.loads(payload)
     if not isinstance(obj, dict):
