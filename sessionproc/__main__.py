@@ -12,7 +12,8 @@ import time
 from . import browser
 from .output import Output
 from .protocol import EXIT_CANNOT_START, BadArguments, SessionArgs
-from .session import Options, Session
+from .session import Session
+from .sessionstate import Options
 
 PR_SET_PDEATHSIG = 1
 

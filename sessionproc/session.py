@@ -1,17 +1,19 @@
-"""One session process at run time: the browser, the page, the pipes.
+"""A session's main thread: it starts the browser and the threads, reads the inbox, ends the page.
 
-Threads and who owns what:
+Threads and who owns what (each thread's class in a module of its own, what
+they share in ``sessionstate.py``):
 
-- the main thread owns the :class:`Tracker`; it takes page reports, pings
-  and ``stop`` from one inbox queue, in order;
-- the ``sender`` thread performs the page's commands (sends, actions,
-  number checks, pairing) one at a time through Selenium, so a slow send
-  never delays a page event or a ping;
-- the ``inbound`` thread writes the page's events out in order, a message
-  with media once its file is fetched;
-- the ``stdin`` thread reads commands; the ``devtools`` thread reads what
-  the page pushes; the ``signals`` thread turns a stop signal into a stop
-  (``stopping.py``).  These only put things in queues;
+- the main thread (here) owns the :class:`Tracker` (``pagereports.py``);
+  it takes page reports, pings and ``stop`` from one inbox queue, in order;
+- the ``sender`` thread (``sender.py``) performs the page's commands
+  (sends, actions, number checks, pairing) one at a time through Selenium,
+  so a slow send never delays a page event or a ping;
+- the ``inbound`` thread (``inbound.py``) writes the page's events out in
+  order, a message with media once its file is fetched;
+- the ``stdin`` thread (``stdinreader.py``) reads commands; the
+  ``devtools`` thread reads what the page pushes (``pagepump.py``); the
+  ``signals`` thread turns a stop signal into a stop (``stopping.py``).
+  These only put things in queues;
 - the ``stop-deadline`` thread, once a stop is asked, ends the process when
   the stop takes too long.
 """
@@ -24,45 +26,26 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import orjson
-import urllib3
-from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
-
-from . import actions, browser, callactions, chatactions, contents, groups, pageapi, presence, readback, settingsfile
+from . import browser, pageapi, settingsfile
 from .chromeflags import PROXY_PREFS, proxy_flags
 from .proxyrelay import ProxyError, ProxyRelay
-from .pagescripts import (CHAT_STATE_FN, CHECK_AND_ATTACH_JS, CHECK_JS, DOWNLOAD_MEDIA_FN, LOGOUT_JS, PING_EXPR,
-                          SEND_FN, SEND_MEDIA_FN, hook_source)
-from .mediasend import call_for_file, call_with_file
-from .mediafiles import MediaFileError, media_dir, new_inbound, take_outbound
-from .devtools import DevTools, DevToolsClosed, DevToolsError, page_websocket_url
-from .linereader import MAX_LINE, LineReader
+from .pagescripts import CHECK_AND_ATTACH_JS, LOGOUT_JS, PING_EXPR, hook_source
+from .devtools import DevTools, DevToolsError, page_websocket_url
+from .inbound import InboundWriter
 from .output import Output
+from .pagepump import PagePump
+from .pagereports import PageReports
+from .sender import Sender
+from .sessionstate import BINDING, DRIVER_ERRORS, Options, SessionState
+from .stdinreader import StdinReader
 from .stopping import Stopper
-from .protocol import (CHAT_ID_RE, DEFAULT_BOOT_TIMEOUT, EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED,
-                       LINKED_MARKER, MAX_TEXT, MESSAGE_ID_RE, PAGE_COMMANDS, SEND_REFUSED_STOPPING,
-                       UNLINKED_REASONS, USER_ID_RE, BadCommand, chat_kind, decode_command, id_refusal)
+from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED
 from .proxyurl import ProxyUrl
-from .tracker import Tracker
 
 log = logging.getLogger(__name__)
 
-BINDING = "__wwnodeEmit"
-
-# Why a send may be refused before anything went out (the page's own words).
-SEND_REFUSALS = frozenset({"unknown_message", "cannot_reply", "bad_contacts"})
-
-# Who carries out each page command besides sends, on the ``sender`` thread.
-PERFORMERS = {"action": actions.perform, "check_number": actions.perform, "call": callactions.perform,
-              "chat": chatactions.perform, "presence": presence.perform, "query": readback.perform,
-              "group": groups.perform}
-
-# What a chromedriver call can fail with when the browser misbehaves.
-DRIVER_ERRORS = (WebDriverException, urllib3.exceptions.HTTPError, OSError)
 # A stop that finds the page's modules not there yet waits this long, at
 # most, for them (checking every ATTACH_POLL s), to listen before it closes
 # the page: a page restored with messages held for it takes them within a
@@ -72,54 +55,23 @@ ATTACH_BEFORE_CLOSE = 2.0
 ATTACH_POLL = 0.05
 
 
-@dataclass
-class Options:
-    key: str
-    profile_dir: Path
-    url: str
-    chrome: str
-    chromedriver: str
-    user_agent: str = ""
-    qr_max: int = 5
-    send_timeout: float = 60.0
-    ping_timeout: float = 5.0
-    boot_timeout: float = DEFAULT_BOOT_TIMEOUT
-    send_seen: bool = True
-    log_bodies: bool = False
-    pair_with_phone: str = ""
-    pair_interval: float = 180.0
-    stop_timeout: float = 20.0
-    settings_file: Path | None = None  # its proxy and what it ignores (settingsfile.py)
+class Session(SessionState):
+    """The main thread, and the state all the session's threads share."""
 
-
-class Session:
     def __init__(self, opts: Options, out: Output, log_file):
-        self.opts = opts
-        self.out = out
+        super().__init__(opts, out)
         self.log_file = log_file
-        self.inbox: queue.Queue = queue.Queue()
-        self.sends: queue.Queue = queue.Queue()
-        self.inbound: queue.Queue = queue.Queue()  # page events, for the inbound thread to write
-        self.tracker = Tracker(opts.url, opts.qr_max, was_linked=self._marker().exists(),
-                               boot_timeout=opts.boot_timeout, now=time.monotonic(),
-                               pairing=bool(opts.pair_with_phone))
-        self.needs_at_load = pageapi.needs(opts.send_seen, pageapi.AT_LOAD, pairing=bool(opts.pair_with_phone))
-        self.needs_when_synced = pageapi.needs(opts.send_seen, pageapi.WHEN_SYNCED)
-        self.pairing_asked = False  # a pairing code was asked for on this document
-        self.ready = threading.Event()
-        self.stopping = threading.Event()
-        self.driver = None
-        self.devtools: DevTools | None = None
+        self.reports = PageReports(self)  # the tracker, and whether the page's hook reports to us
+        self.tracker = self.reports.tracker
+        self.pump = PagePump(self.inbox)
+        self.sender = Sender(self)
+        self.writer = InboundWriter(self)
         self.logout_on_stop = False
-        self.listening = False  # the page's hook reports to us (attached once its load was checked)
-        # Kinds of chat not reported (``ignore``); replaced whole (one
-        # assignment) by a ``settings`` command on the stdin thread, read
-        # on the main one.
-        self.ignore: frozenset[str] = frozenset()
         self.proxy: ProxyUrl | None = None  # the settings' proxy (the browser goes through it)
         self.relay: ProxyRelay | None = None  # the browser's way to it
         self.stopper = Stopper.for_this_process(lambda item: self.inbox.put(("stop", item)), opts.stop_timeout,
                                                 EXIT_STOPPED)
+        self.reader = StdinReader(self, self.stopper)
 
     # ------------------------------------------------------------- run
     def run(self) -> int:
@@ -155,10 +107,10 @@ class Session:
             self._quit_browser()
             self._close_relay()
             return EXIT_CRASHED
-        threading.Thread(target=self._read_stdin, name="stdin", daemon=True).start()
-        sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
+        threading.Thread(target=self.reader.run, name="stdin", daemon=True).start()
+        sender = threading.Thread(target=self.sender.run, name="sender", daemon=True)
         sender.start()
-        inbound = threading.Thread(target=self._inbound_loop, name="inbound", daemon=True)
+        inbound = threading.Thread(target=self.writer.run, name="inbound", daemon=True)
         inbound.start()
         code = self._main_loop()
         self.stopping.set()  # sends still queued now fail fast
@@ -168,7 +120,7 @@ class Session:
         sender.join(self.stopper.left(self.opts.send_timeout + 5))  # let a send in flight finish
         if code == EXIT_STOPPED:
             if not self.stopper.orphaned():  # else nobody reads what the page took
-                self._wait_inbound(self.stopper.left(self.opts.send_timeout))
+                self.writer.wait(self.stopper.left(self.opts.send_timeout))
             self._stop_page()
         # Messages already taken are reported before the process ends (a
         # media file still being fetched gets the rest of its time).
@@ -212,7 +164,7 @@ class Session:
         self.driver.set_script_timeout(self.opts.send_timeout)
         self.out.emit({"event": "browser", "pids": browser.browser_pids(self.driver)})
         ws_url = page_websocket_url(browser.debugger_address(self.driver))
-        self.devtools = DevTools(ws_url, self._on_devtools_event, lambda: self.inbox.put(("page", {"type": "closed"})))
+        self.devtools = DevTools(ws_url, self.pump.on_event, lambda: self.inbox.put(("page", {"type": "closed"})))
         # Bindings are reported, and new-document scripts run, only with
         # these domains enabled on our connection.
         for domain in ("Runtime", "Page", "Inspector"):
@@ -237,9 +189,9 @@ class Session:
             except queue.Empty:
                 kind, item = "deadline", {}
             if kind == "deadline":
-                self._emit_all(self.tracker.tick(time.monotonic()))
+                self.reports.emit_all(self.tracker.tick(time.monotonic()))
             elif kind == "page":
-                self._on_page_report(item)
+                self.reports.on_page_report(item)
             elif kind == "ping":
                 self._ping(item)
             elif kind == "stop":
@@ -248,292 +200,6 @@ class Session:
                 return EXIT_STOPPED
             if self.tracker.exit_code is not None:
                 return self.tracker.exit_code
-
-    # ---------------------------------------------------- page reports
-    def _on_devtools_event(self, method: str, params: dict) -> None:
-        if method == "Runtime.bindingCalled" and params.get("name") == BINDING:
-            try:
-                report = _loads(params.get("payload", ""))
-            except ValueError:
-                log.warning("unreadable report from the page")
-                return
-            self.inbox.put(("page", report))
-        elif method == "Inspector.targetCrashed":
-            self.inbox.put(("page", {"type": "crashed"}))
-
-    def _on_page_report(self, report: dict) -> None:
-        if report.get("type") == "message" and self._ignored(report.get("message")):
-            return
-        if report.get("type") == "message" and not self.opts.log_bodies:
-            log.info("page: message %s", (report.get("message") or {}).get("id", {}).get("_serialized"))
-        elif report.get("type") != "qr":  # QR strings are credentials-to-be
-            log.info("page: %s", report)
-        if report.get("type") in ("loaded", "synced"):
-            report = self._check_page(report)
-            if report is None:
-                return
-        if report.get("type") == "page":
-            self.pairing_asked = False  # a new document: its own request
-            self.listening = False  # and its own hook, attached once its load is checked
-        if self._wants_pairing_code(report):
-            self.pairing_asked = True
-            self.sends.put({"cmd": "pair"})
-        self._emit_all(self.tracker.feed(report, time.monotonic()))
-
-    def _ignored(self, message) -> bool:
-        """A message of a kind of chat the settings say not to report
-        (``ignore``): dropped here, before its media is fetched."""
-        kind = chat_kind(message) if isinstance(message, dict) and self.ignore else None
-        if kind is None or kind not in self.ignore:
-            return False
-        ident = message.get("id")
-        log.info("page: message %s not reported (ignore %s)",
-                 ident.get("_serialized") if isinstance(ident, dict) else None, kind)
-        return True
-
-    def _wants_pairing_code(self, report: dict) -> bool:
-        """With ``--pair-with-phone``, a page that needs linking (it shows
-        a QR code) is asked for a pairing code instead, once per document
-        (the page then asks for new ones by itself)."""
-        return (bool(self.opts.pair_with_phone) and report.get("type") == "qr" and not self.pairing_asked
-                and not self.tracker.authenticated and not self.tracker.was_linked
-                and self.tracker.exit_code is None)
-
-    def _emit_all(self, events: list[dict]) -> None:
-        for event in events:
-            self._on_outcome(event)
-            self.inbound.put(event)  # in order, behind any media being fetched
-
-    def _inbound_loop(self) -> None:
-        """The page's events, in the order they came, a message with media
-        once its file is fetched: on a thread of its own, so a large file
-        holds up no ping or page report, and no event overtakes a message."""
-        while True:
-            event = self.inbound.get()
-            if event is None:
-                self.inbound.task_done()
-                return
-            try:
-                if (event.get("message") or {}).get("hasMedia"):
-                    event = self._with_media(event)
-                self.out.emit(event)
-            finally:
-                self.inbound.task_done()
-
-    def _wait_inbound(self, timeout: float) -> None:
-        """Until the messages taken so far are reported (their media needs
-        the page still open)."""
-        deadline = time.monotonic() + timeout
-        with self.inbound.all_tasks_done:
-            while self.inbound.unfinished_tasks and time.monotonic() < deadline:
-                self.inbound.all_tasks_done.wait(deadline - time.monotonic())
-
-    def _with_media(self, event: dict) -> dict:
-        """A message with media: its file fetched from the page (as
-        whatsapp-web.js's downloadMedia) and written for the node.  Done
-        here, in order, so messages keep the order they came in."""
-        msg = event["message"]
-        info = {"mimetype": None, "filename": None, "size": None}
-        path = None
-        try:
-            path = new_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "")
-            with open(path, "wb") as sink:
-                got = call_for_file(self.devtools, DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
-                                    self.opts.send_timeout)
-            if got.get("error"):
-                raise MediaFileError(str(got["error"]))
-            info = {"mimetype": got.get("mimetype"), "filename": got.get("filename"), "size": got.get("size")}
-            return event | {"media": info | {"path": str(path), "size": path.stat().st_size}}
-        except (DevToolsError, TimeoutError, MediaFileError, OSError, KeyError, TypeError) as e:
-            log.warning("message %s: could not fetch its media: %s", msg.get("id"), e)
-            if path is not None:
-                path.unlink(missing_ok=True)
-            return event | {"media": info | {"error": str(e)[:300] or "media not available"}}
-
-    def _check_page(self, report: dict) -> dict | None:
-        """The ``loaded`` or ``synced`` report with what the page lacks of
-        what that stage needs (pageapi); at load, the page's listeners are
-        attached if it lacks nothing.  None when the document went away
-        meanwhile (the next one reports in turn)."""
-        loaded = report["type"] == "loaded"
-        wanted = self.needs_at_load if loaded else self.needs_when_synced
-        script = CHECK_AND_ATTACH_JS if loaded else CHECK_JS
-        try:
-            found = self.devtools.call_function(script, [pageapi.as_data(wanted)], timeout=self.opts.ping_timeout)
-        except (DevToolsError, TimeoutError) as e:
-            log.warning("could not check the page: %s", e)
-            return None
-        missing = pageapi.missing(wanted, found)
-        if loaded and not missing:
-            self.listening = True  # the script attached the hook
-        return report | {"missing": missing}
-
-    def _on_outcome(self, event: dict) -> None:
-        name = event["event"]
-        if name == "ready":
-            self._marker().write_text(event.get("me") or "")
-            self.ready.set()
-        elif name in ("auth_failure", "disconnected") and self.tracker.exit_code is not None:
-            self.ready.clear()
-            if event.get("reason") in UNLINKED_REASONS:
-                # The phone no longer knows this profile: forget it was linked.
-                self._marker().unlink(missing_ok=True)
-        log.info("event %s %s", name, event.get("reason") or event.get("attempt") or "")
-
-    def _marker(self) -> Path:
-        return self.opts.profile_dir / LINKED_MARKER
-
-    # ------------------------------------------------------------ stdin
-    def _read_stdin(self) -> None:
-        stdin = os.fdopen(0, "rb", buffering=0, closefd=False)
-        reader = LineReader(stdin)
-        while True:
-            line = reader.readline()
-            if line is None:
-                log.info("end of input: stopping")
-                self.stopper.ask("end of input")
-                return
-            if line is reader.TOO_LONG:
-                self.out.emit({"event": "error", "reason": "bad_command", "detail": f"line longer than {MAX_LINE} bytes"})
-                continue
-            if not line.strip():
-                continue
-            try:
-                cmd = decode_command(line)
-            except BadCommand as e:
-                self.out.emit({"event": "error", "reason": "bad_command", "detail": str(e)})
-                continue
-            if cmd["cmd"] in PAGE_COMMANDS:
-                self.sends.put(cmd)
-            elif cmd["cmd"] == "stop":
-                self.stopper.ask("stop command", logout=bool(cmd.get("logout", False)))
-            elif cmd["cmd"] == "settings":
-                self.ignore = frozenset(cmd["ignore"])
-                log.info("settings changed: ignoring %s", ", ".join(sorted(self.ignore)) or "nothing")
-            else:
-                self.inbox.put((cmd["cmd"], cmd))
-
-    # ------------------------------------------------------------- send
-    def _send_loop(self) -> None:
-        while True:
-            cmd = self.sends.get()
-            if cmd is None:
-                return
-            if cmd["cmd"] == "send":
-                self.out.emit(self._send(cmd))
-            elif cmd["cmd"] == "pair":
-                self._ask_pairing_code()
-            else:
-                self.out.emit(self._act(cmd))
-
-    def _act(self, cmd: dict) -> dict:
-        failed = {"event": "action_failed", "id": cmd["id"]}
-        if self.stopping.is_set():
-            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
-        if not self.ready.is_set():
-            return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
-        event = PERFORMERS[cmd["cmd"]](self.driver, cmd, self.opts.send_timeout)
-        log.info("%s %s: %s", cmd["cmd"], cmd["id"], event.get("reason") or "done")
-        return event
-
-    def _ask_pairing_code(self) -> None:
-        """Codes come back through the page binding (``pairing_code``
-        reports); a page that refuses is a failure to link."""
-        try:
-            result = self.driver.execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
-                                                      int(self.opts.pair_interval * 1000), BINDING)
-        except DRIVER_ERRORS as e:
-            result = {"ok": False, "error": str(e)[:500]}
-        if not isinstance(result, dict) or not result.get("ok"):
-            detail = result.get("error") if isinstance(result, dict) else repr(result)
-            log.error("the page gave no pairing code: %s", detail)
-            self.inbox.put(("page", {"type": "pairing_refused", "detail": str(detail)}))
-
-    def _send(self, cmd: dict) -> dict:
-        cid, chat_id, text = cmd["id"], cmd["chat_id"], cmd["text"]
-        failed = {"event": "send_failed", "id": cid}
-        refusal = id_refusal(chat_id, CHAT_ID_RE, "bad_chat_id")
-        if refusal is not None:
-            return failed | {"reason": refusal, "detail": "chat_id must look like 5511999999999@c.us or 1234...@lid"}
-        if len(text) > MAX_TEXT:
-            return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
-        options = {"quotedMessageId": cmd.get("quoted_message_id") or None, "mentions": cmd.get("mentions") or []}
-        if options["quotedMessageId"] and not MESSAGE_ID_RE.match(options["quotedMessageId"]):
-            return failed | {"reason": "bad_message_id", "detail": "quoted_message_id is not a message id"}
-        refusals = [r for r in (id_refusal(m, USER_ID_RE, "bad_mentions") for m in options["mentions"]) if r]
-        if refusals:
-            return failed | {"reason": refusals[0], "detail": "mentions must be ids like 5511...@c.us or 1234...@lid"}
-        kinds = contents.kinds_in(cmd)
-        if kinds:
-            # A location, contact cards or a poll instead of the text.
-            try:
-                options["content"] = {kinds[0]: contents.check(kinds[0], cmd[kinds[0]])}
-            except contents.ContentError as e:
-                return failed | {"reason": e.reason, "detail": e.detail}
-        if self.stopping.is_set():
-            return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
-        if not self.ready.is_set():
-            return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
-        media = cmd.get("media")
-        seen = cmd.get("seen", self.opts.send_seen)
-        if cmd.get("typing_ms") and media is None:
-            self._show_typing(chat_id, cmd["typing_ms"])
-            if self.stopping.is_set():
-                return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session stopped while it typed"}
-        try:
-            if media is None:
-                devtools = self.devtools  # None once the browser is being quit
-                if devtools is None:
-                    raise DevToolsClosed("the browser is closed")
-                result = devtools.call_function(SEND_FN, [chat_id, text, seen, options],
-                                                timeout=self.opts.send_timeout)
-            else:
-                # The file as a base64 argument (data), as whatsapp-web.js
-                # hands a MessageMedia to the page.
-                data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
-                meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
-                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, seen, meta],
-                                        data, self.opts.send_timeout)
-                del data
-        except MediaFileError as e:
-            return failed | {"reason": "media_unreadable", "detail": str(e)}
-        except DevToolsClosed as e:
-            return failed | {"reason": "browser_error", "detail": str(e)[:500]}
-        except DevToolsError as e:
-            return failed | {"reason": "page_error", "detail": str(e)[:500]}
-        except TimeoutError:
-            return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
-        except TimeoutException:
-            return failed | {"reason": "timeout", "detail": f"no answer in {self.opts.send_timeout:g} s"}
-        except JavascriptException as e:
-            return failed | {"reason": "page_error", "detail": e.msg}
-        except DRIVER_ERRORS as e:
-            return failed | {"reason": "browser_error", "detail": str(e)[:500]}
-        if not isinstance(result, dict) or not result.get("ok"):
-            detail = result.get("error") if isinstance(result, dict) else repr(result)
-            # Ours (unknown_message, cannot_reply, bad_contacts): nothing went out; else
-            # WhatsApp Web refused it.
-            reason = result.get("reason") if isinstance(result, dict) else None
-            return failed | {"reason": reason if reason in SEND_REFUSALS else "rejected", "detail": detail}
-        if result.get("seenError"):
-            log.warning("send %s: could not mark the chat seen: %s", cid, result["seenError"])
-        log.info("sent %s as %s%s", cid, result["id"], f": {text!r}" if self.opts.log_bodies else "")
-        return {"event": "sent", "id": cid, "message_id": result["id"]}
-
-    def _show_typing(self, chat_id: str, typing_ms: int) -> None:
-        """"typing..." in the chat for ``typing_ms`` (the ``typing``
-        setting), as whatsapp-web.js's Chat.sendStateTyping; cut short by a
-        stop.  The page failing to show it does not stop the message."""
-        try:
-            self.devtools.call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
-        except (DevToolsError, TimeoutError) as e:
-            log.warning("could not show typing in the chat: %s", e)
-            return
-        if self.stopping.wait(typing_ms / 1000):
-            try:  # not sent after all: the other side stops seeing "typing..."
-                self.devtools.call_function(CHAT_STATE_FN, [chat_id, "paused"], timeout=self.opts.ping_timeout)
-            except (DevToolsError, TimeoutError) as e:
-                log.warning("could not clear typing in the chat: %s", e)
 
     # ------------------------------------------------------------- ping
     def _ping(self, cmd: dict) -> None:
@@ -583,7 +249,7 @@ class Session:
             except queue.Empty:
                 return
             if kind == "page" and item.get("type") == "message":
-                self._on_page_report(item)
+                self.reports.on_page_report(item)
 
     def _devtools_barrier(self) -> None:
         """Until what the page reported before it went is in the inbox: a
@@ -606,12 +272,12 @@ class Session:
         the messages the page holds, before the page is closed.  A page
         whose modules are not there yet has taken none, but may be about
         to: the check is made again until they are (ATTACH_BEFORE_CLOSE)."""
-        if self.listening or self.devtools is None:
+        if self.reports.listening or self.devtools is None:
             return
         give_up = time.monotonic() + ATTACH_BEFORE_CLOSE
         while True:
             try:
-                found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs_at_load)],
+                found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.reports.needs_at_load)],
                                                     timeout=self.opts.ping_timeout)
             except (DevToolsError, TimeoutError) as e:
                 log.warning("could not listen to the page before closing it: %s", e)
@@ -634,10 +300,3 @@ class Session:
                 driver.quit()
             except DRIVER_ERRORS as e:
                 log.warning("browser did not quit cleanly: %s", e)
-
-
-def _loads(payload: str) -> dict:
-    obj = orjson.loads(payload)
-    if not isinstance(obj, dict):
-        raise ValueError("report is not an object")
-    return obj

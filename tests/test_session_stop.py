@@ -10,7 +10,8 @@ import orjson
 
 from sessionproc.output import Output
 from sessionproc.pagescripts import CHECK_AND_ATTACH_JS
-from sessionproc.session import BINDING, Options, Session
+from sessionproc.session import Session
+from sessionproc.sessionstate import BINDING, Options
 
 MESSAGE = {"id": {"fromMe": False, "remote": "5511999999999@c.us", "id": "M1",
                   "_serialized": "false_5511999999999@c.us_M1"}, "body": "hi", "type": "chat"}
@@ -28,7 +29,7 @@ class Page:
 
     def _report(self, messages) -> None:
         for message in messages:
-            self.session._on_devtools_event("Runtime.bindingCalled", {
+            self.session.pump.on_event("Runtime.bindingCalled", {
                 "name": BINDING, "payload": orjson.dumps({"type": "message", "message": message}).decode()})
 
     def call_function(self, declaration: str, args: list, timeout: float = 10.0):
@@ -92,7 +93,7 @@ def test_a_message_reported_as_the_page_closes_is_not_left_behind(tmp_path):
     s = session(tmp_path)
     page = Page(s, [], in_flight=[MESSAGE])
     s.devtools = s.driver = page
-    s.listening = True
+    s.reports.listening = True
     s._close_page()
     assert [e["message"]["id"]["id"] for e in reported(s) if e["event"] == "message"] == ["M1"]
 
@@ -101,7 +102,7 @@ def test_a_page_the_session_listens_to_is_only_closed(tmp_path):
     s = session(tmp_path)
     page = Page(s, [])
     s.devtools = s.driver = page
-    s._check_page({"type": "loaded"})  # attached at load, as always
+    s.reports._check_page({"type": "loaded"})  # attached at load, as always
     page.calls.clear()
     s._close_page()
     assert page.calls == ["about:blank", "Runtime.evaluate"]
