@@ -26,10 +26,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
 import urllib3
+from selenium import webdriver
 from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
 
 from . import actions, browser, callactions, chatactions, contents, groups, pageapi, presence, readback, settingsfile
@@ -108,7 +110,7 @@ class Session:
         self.pairing_asked = False  # a pairing code was asked for on this document
         self.ready = threading.Event()
         self.stopping = threading.Event()
-        self.driver = None
+        self.driver: webdriver.Chrome | None = None
         self.devtools: DevTools | None = None
         self.logout_on_stop = False
         self.listening = False  # the page's hook reports to us (attached once its load was checked)
@@ -133,7 +135,7 @@ class Session:
         self.ignore, self.proxy = frozenset(settings.ignore), settings.proxy
         if self.proxy is not None:
             try:
-                self._start_relay()
+                self._start_relay(self.proxy)
             except ProxyError as e:
                 # Not worth a restart: a dead proxy or refused credentials
                 # fail the same way at the next start.  The detail names
@@ -178,16 +180,17 @@ class Session:
         self._close_relay()
         return code
 
-    def _start_relay(self) -> None:
+    def _start_relay(self, proxy: ProxyUrl) -> None:
         """The proxy's relay, and one tunnel through it to the page's host
         first: a proxy that is down or refuses the credentials is said so
         (ProxyError) before any browser starts."""
-        self.relay = ProxyRelay(self.proxy)
+        self.relay = ProxyRelay(proxy)
         self.relay.start()
         page = urlsplit(self.opts.url)
         started = time.monotonic()
-        self.relay.check(page.hostname, page.port or (443 if page.scheme == "https" else 80))
-        log.info("proxy %s reached %s in %.2f s", self.proxy.public(), page.hostname, time.monotonic() - started)
+        host = cast(str, page.hostname)  # an http(s) URL, checked with the options
+        self.relay.check(host, page.port or (443 if page.scheme == "https" else 80))
+        log.info("proxy %s reached %s in %.2f s", proxy.public(), page.hostname, time.monotonic() - started)
 
     def _close_relay(self) -> None:
         if self.relay is not None:
@@ -208,25 +211,27 @@ class Session:
             extra_prefs=prefs,
         )
         started = time.monotonic()
-        self.driver = browser.launch(cfg, self.log_file)
-        self.driver.set_script_timeout(self.opts.send_timeout)
-        self.out.emit({"event": "browser", "pids": browser.browser_pids(self.driver)})
-        ws_url = page_websocket_url(browser.debugger_address(self.driver))
-        self.devtools = DevTools(ws_url, self._on_devtools_event, lambda: self.inbox.put(("page", {"type": "closed"})))
+        self.driver = driver = browser.launch(cfg, self.log_file)
+        driver.set_script_timeout(self.opts.send_timeout)
+        self.out.emit({"event": "browser", "pids": browser.browser_pids(driver)})
+        ws_url = page_websocket_url(browser.debugger_address(driver))
+        self.devtools = devtools = DevTools(ws_url, self._on_devtools_event,
+                                            lambda: self.inbox.put(("page", {"type": "closed"})))
         # Bindings are reported, and new-document scripts run, only with
         # these domains enabled on our connection.
         for domain in ("Runtime", "Page", "Inspector"):
-            self.devtools.call(f"{domain}.enable")
-        self.devtools.call("Runtime.addBinding", {"name": BINDING})
-        self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
+            devtools.call(f"{domain}.enable")
+        devtools.call("Runtime.addBinding", {"name": BINDING})
+        devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
         log.info("browser and DevTools ready in %.2f s", time.monotonic() - started)
         self._open_page()
 
     def _open_page(self) -> None:
         """Navigate to WhatsApp Web with what is left of the boot budget."""
         log.info("opening %s", self.opts.url)
-        left = max(1.0, self.tracker.boot_deadline - time.monotonic())
-        if not browser.open_url(self.driver, self.opts.url, left):
+        boot_deadline = cast(float, self.tracker.boot_deadline)  # set until the page has loaded
+        left = max(1.0, boot_deadline - time.monotonic())
+        if not browser.open_url(self._live_driver(), self.opts.url, left):
             log.warning("the page did not finish loading in time")  # the boot deadline decides
 
     def _main_loop(self) -> int:
@@ -269,9 +274,10 @@ class Session:
         elif report.get("type") != "qr":  # QR strings are credentials-to-be
             log.info("page: %s", report)
         if report.get("type") in ("loaded", "synced"):
-            report = self._check_page(report)
-            if report is None:
+            checked = self._check_page(report)
+            if checked is None:
                 return
+            report = checked
         if report.get("type") == "page":
             self.pairing_asked = False  # a new document: its own request
             self.listening = False  # and its own hook, attached once its load is checked
@@ -338,7 +344,7 @@ class Session:
         try:
             path = new_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "")
             with open(path, "wb") as sink:
-                got = call_for_file(self.devtools, DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
+                got = call_for_file(self._live_devtools(), DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
                                     self.opts.send_timeout)
             if got.get("error"):
                 raise MediaFileError(str(got["error"]))
@@ -359,7 +365,8 @@ class Session:
         wanted = self.needs_at_load if loaded else self.needs_when_synced
         script = CHECK_AND_ATTACH_JS if loaded else CHECK_JS
         try:
-            found = self.devtools.call_function(script, [pageapi.as_data(wanted)], timeout=self.opts.ping_timeout)
+            found = self._live_devtools().call_function(script, [pageapi.as_data(wanted)],
+                                                        timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not check the page: %s", e)
             return None
@@ -440,8 +447,8 @@ class Session:
         """Codes come back through the page binding (``pairing_code``
         reports); a page that refuses is a failure to link."""
         try:
-            result = self.driver.execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
-                                                      int(self.opts.pair_interval * 1000), BINDING)
+            result = self._live_driver().execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
+                                                              int(self.opts.pair_interval * 1000), BINDING)
         except DRIVER_ERRORS as e:
             result = {"ok": False, "error": str(e)[:500]}
         if not isinstance(result, dict) or not result.get("ok"):
@@ -457,6 +464,7 @@ class Session:
             return failed | {"reason": refusal, "detail": "chat_id must look like 5511999999999@c.us or 1234...@lid"}
         if len(text) > MAX_TEXT:
             return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
+        options: dict[str, Any]  # the page's send options: an id, a list, a content
         options = {"quotedMessageId": cmd.get("quoted_message_id") or None, "mentions": cmd.get("mentions") or []}
         if options["quotedMessageId"] and not MESSAGE_ID_RE.match(options["quotedMessageId"]):
             return failed | {"reason": "bad_message_id", "detail": "quoted_message_id is not a message id"}
@@ -492,7 +500,7 @@ class Session:
                 # hands a MessageMedia to the page.
                 data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
                 meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
-                result = call_with_file(self.devtools, SEND_MEDIA_FN, [chat_id, text, seen, meta],
+                result = call_with_file(self._live_devtools(), SEND_MEDIA_FN, [chat_id, text, seen, meta],
                                         data, self.opts.send_timeout)
                 del data
         except MediaFileError as e:
@@ -525,13 +533,14 @@ class Session:
         setting), as whatsapp-web.js's Chat.sendStateTyping; cut short by a
         stop.  The page failing to show it does not stop the message."""
         try:
-            self.devtools.call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
+            self._live_devtools().call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not show typing in the chat: %s", e)
             return
         if self.stopping.wait(typing_ms / 1000):
             try:  # not sent after all: the other side stops seeing "typing..."
-                self.devtools.call_function(CHAT_STATE_FN, [chat_id, "paused"], timeout=self.opts.ping_timeout)
+                self._live_devtools().call_function(CHAT_STATE_FN, [chat_id, "paused"],
+                                                    timeout=self.opts.ping_timeout)
             except (DevToolsError, TimeoutError) as e:
                 log.warning("could not clear typing in the chat: %s", e)
 
@@ -539,7 +548,7 @@ class Session:
     def _ping(self, cmd: dict) -> None:
         pong = {"event": "pong", "id": cmd["id"], "ready": self.ready.is_set()}
         try:
-            result = self.devtools.call(
+            result = self._live_devtools().call(
                 "Runtime.evaluate", {"expression": PING_EXPR, "returnByValue": True}, timeout=self.opts.ping_timeout
             )
         except TimeoutError:
@@ -559,8 +568,9 @@ class Session:
             return
         if self.tracker.authenticated and self.tracker.exit_code is None:
             try:
-                self.driver.set_script_timeout(10)
-                self.driver.execute_async_script(LOGOUT_JS)
+                driver = self._live_driver()
+                driver.set_script_timeout(10)
+                driver.execute_async_script(LOGOUT_JS)
             except DRIVER_ERRORS as e:
                 log.warning("logout on the page failed: %s", e)
         self._quit_browser()
@@ -573,7 +583,7 @@ class Session:
         the server, and report the messages it took before."""
         self._listen_before_closing()
         try:
-            self.driver.get("about:blank")
+            self._live_driver().get("about:blank")
         except DRIVER_ERRORS as e:
             log.warning("could not close the page: %s", e)
         self._devtools_barrier()
@@ -594,7 +604,7 @@ class Session:
         if self.devtools is None:
             return
         try:
-            self.devtools.call("Runtime.evaluate", {"expression": "0"}, timeout=self.opts.ping_timeout)
+            self._live_devtools().call("Runtime.evaluate", {"expression": "0"}, timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("the page's connection did not answer after closing: %s", e)
 
@@ -611,8 +621,9 @@ class Session:
         give_up = time.monotonic() + ATTACH_BEFORE_CLOSE
         while True:
             try:
-                found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.needs_at_load)],
-                                                    timeout=self.opts.ping_timeout)
+                found = self._live_devtools().call_function(CHECK_AND_ATTACH_JS,
+                                                            [pageapi.as_data(self.needs_at_load)],
+                                                            timeout=self.opts.ping_timeout)
             except (DevToolsError, TimeoutError) as e:
                 log.warning("could not listen to the page before closing it: %s", e)
                 return
@@ -623,6 +634,26 @@ class Session:
                             ATTACH_BEFORE_CLOSE)
                 return
             time.sleep(ATTACH_POLL)
+
+    def _live_devtools(self) -> DevTools:
+        """The page's DevTools connection.  The sender and inbound threads
+        may outlive their join's timeout, and _quit_browser sets it to None
+        from the main thread: DevToolsClosed then, which every caller
+        handles, where None would raise AttributeError and end the thread
+        (the inbound one with the messages it still had unreported)."""
+        devtools = self.devtools
+        if devtools is None:
+            raise DevToolsClosed("the browser is closed")
+        return devtools
+
+    def _live_driver(self) -> webdriver.Chrome:
+        """The browser's driver, set from its start until _quit_browser:
+        a WebDriverException (one of DRIVER_ERRORS, which every caller
+        handles) after that, as from a driver whose browser is gone."""
+        driver = self.driver
+        if driver is None:
+            raise WebDriverException("the browser is closed")
+        return driver
 
     def _quit_browser(self) -> None:
         if self.devtools is not None:
