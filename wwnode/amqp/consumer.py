@@ -36,9 +36,11 @@ router meanwhile).
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Collection, cast
 
+import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from ..config import redact_url
 from .declare import NOT_SERVED, declare_served
@@ -68,7 +70,7 @@ class Consumer:
         self.node_queue = node_queue_name(node_id)
         self.node_queue_ttl = node_queue_ttl
         self.on_command = on_command
-        self.channels: dict[str, object] = {}  # queue -> the channel consuming it
+        self.channels: dict[str, BlockingChannel] = {}  # queue -> the channel consuming it
         self.consumer_tags: dict[str, str] = {}
         self.want_creates = True
         self.create_priority = 0  # the x-priority of the create consumer (placement.py)
@@ -138,7 +140,7 @@ class Consumer:
         return True
 
     def _declare_and_consume(self) -> None:
-        connection = self.link.connection
+        connection = cast(pika.BlockingConnection, self.link.connection)  # called with the link up
         unserved = set(declare_served(connection))
         ch = connection.channel()
         try:
@@ -163,7 +165,7 @@ class Consumer:
                 self._consume_served(queue)
         self._log_unserved(unserved)
 
-    def _log_unserved(self, unserved: set[str]) -> None:
+    def _log_unserved(self, unserved: Collection[str]) -> None:
         """Say so when the queues the broker cannot serve change (the
         retries themselves would fill the log)."""
         unserved = frozenset(unserved)
@@ -230,7 +232,7 @@ class Consumer:
             return True
         try:
             with self.link.bounded(RPC_TIMEOUT):
-                channel = self.link.connection.channel()
+                channel = cast(pika.BlockingConnection, self.link.connection).channel()  # up: connected
                 channel.queue_declare(ROUTER_LOCK_QUEUE, exclusive=True, auto_delete=True)
         except pika.exceptions.ChannelClosedByBroker as e:
             if e.reply_code != 405:
@@ -245,7 +247,7 @@ class Consumer:
     def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
-            channel = self.link.connection.channel()
+            channel = cast(pika.BlockingConnection, self.link.connection).channel()  # up: connected
             if queue == CREATE_QUEUE:
                 channel.basic_qos(prefetch_count=self.create_prefetch)
             else:
@@ -293,7 +295,7 @@ class Consumer:
         if priority is not None:
             self.create_priority = priority
         new_prefetch = prefetch is not None and prefetch != self.create_prefetch
-        if new_prefetch:
+        if new_prefetch and prefetch is not None:
             self.create_prefetch = prefetch
             channel = self.channels.get(CREATE_QUEUE)
             if self.up and channel is not None and channel.is_open:
