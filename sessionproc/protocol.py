@@ -299,7 +299,8 @@ def chat_kind(message: dict) -> str | None:
     ident = message.get("id")
     chat = ident.get("remote") if isinstance(ident, dict) else None
     if not isinstance(chat, str) or not chat:
-        chat = message.get("from") if isinstance(message.get("from"), str) else ""
+        sender = message.get("from")
+        chat = sender if isinstance(sender, str) else ""
     if message.get("isStatus") is True or chat == "status@broadcast":
         return "status"
     if chat.endswith("@g.us"):
@@ -384,7 +385,7 @@ class BadEvent(ValueError):
     """A line from a session process is not an event of this protocol."""
 
 
-def _json_object(line: bytes, error: type[ValueError], what: str) -> dict:
+def _json_object(line: bytes | bytearray, error: type[ValueError], what: str) -> dict:
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as e:
@@ -394,7 +395,7 @@ def _json_object(line: bytes, error: type[ValueError], what: str) -> dict:
     return obj
 
 
-def decode_event(line: bytes) -> dict:
+def decode_event(line: bytes | bytearray) -> dict:
     """Parse and check one event line; raise BadEvent with the reason."""
     event = _json_object(line, BadEvent, "an event")
     name = event.get("event")
