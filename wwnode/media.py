@@ -42,7 +42,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 from sessionproc.protocol import MEDIA_KINDS as KINDS  # what ``as`` may be: one list, the session checks it too
@@ -147,7 +147,7 @@ def parse_media(value, reject: Callable[[str, str], NoReturn]) -> MediaRequest:
     if filename is not None and (not 0 < len(filename) <= MAX_FILENAME or any(ord(c) < 32 for c in filename)
                                  or "/" in filename or "\\" in filename):
         reject("bad_media", f"media.filename must be 1 to {MAX_FILENAME} characters, no / \\ or control characters")
-    fields = {"mimetype": mimetype, "filename": filename, "kind": kind}
+    fields: dict[str, Any] = {"mimetype": mimetype, "filename": filename, "kind": kind}  # MediaRequest's
     if source == "url":
         url = value["url"]
         parts = urlsplit(url)
@@ -349,7 +349,8 @@ def _connect(host: str, port: int, left: Callable[[], float], allow_private: boo
         raise OSError(f"cannot resolve {host}: {e.strerror}") from None
     last: OSError | None = None
     for family, type_, proto, _, sockaddr in infos:
-        if not allow_private and not address_allowed(sockaddr[0]):
+        address = cast(str, sockaddr[0])  # an IPv4 or IPv6 address: a string
+        if not allow_private and not address_allowed(address):
             raise _Refused(f"{host} is {sockaddr[0]}, a private or local address")
         timeout = left()
         s = socket.socket(family, type_, proto)
@@ -475,7 +476,8 @@ class _Timed:
         if mode != "rb":
             raise ValueError(f"only 'rb', not {mode!r}")
         self._files += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"))
+        # Not a socket, but has what SocketIO uses of one for reading (recv_into, _decref_socketios).
+        return io.BufferedReader(socket.SocketIO(cast(socket.socket, self), "rb"))
 
     def _decref_socketios(self) -> None:  # a file made above closes
         self._files -= 1
