@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol, cast
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, LINKED_MARKER, UNLINKED_REASONS
 
@@ -56,6 +56,8 @@ class Events(Protocol):
     """Where what the sessions do is published (``EventBus``)."""
 
     def emit(self, name: str, body: dict) -> None: ...
+
+    def emit_as_owner(self, name: str, body: dict) -> None: ...
 
 
 @dataclass(eq=False)
@@ -251,7 +253,7 @@ class Sessions:
 
     def on_exit(self, rec: S.SessionRecord, code: int, now: float) -> None:
         """The session's process ended (its pipes are drained)."""
-        rec.child.close()
+        cast(Child, rec.child).close()  # the node calls this for a record's own process
         rec.child = None
         killed_at_boot = self.health.killed_at_boot(rec.key)
         self.health.forget(rec.key)
