@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import orjson
 import pika.exceptions
@@ -420,7 +421,7 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
         beat = r.hgetall(node_key(node))
         if not beat:
             return Outcome(EXIT_FAILED, f"{node} stopped before it was drained")
-        left, key = int(beat.get("drain_left") or 0), beat.get("drain_moving") or ""
+        left, key = int(beat.get("drain_left") or 0), cast(str, beat.get("drain_moving") or "")  # decoded
         if key and key not in moving:
             moving[key] = clock()
         for k in sorted(held):
