@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import cast
 
 import orjson
 import redis
@@ -32,7 +33,7 @@ def collect(r: redis.Redis) -> dict:
         key = key_of(name, STATE)
         sessions[key] = r.hgetall(name)
         # The proxy by host and port only: the settings hold its password.
-        proxy = proxy_host_of(r.get(instance_key(key, SETTINGS)))
+        proxy = proxy_host_of(cast("str | None", r.get(instance_key(key, SETTINGS))))  # decoded
         if proxy:
             sessions[key]["proxy"] = proxy
     return {"nodes": nodes, "sessions": sessions}
