@@ -50,6 +50,7 @@ import uuid
 from collections import deque
 from importlib import resources
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -119,7 +120,7 @@ def fleet_view(r: redis.Redis) -> dict:
         view = {"state": st.get("state", "?"), "node": st.get("node", ""), "since": int(st.get("since") or 0),
                 "me": st.get("me") or "", "proxy": st.get("proxy", "")}
         if view["state"] == "qr":
-            qr = r.get(instance_key(key, QR))
+            qr = cast("str | None", r.get(instance_key(key, QR)))  # the client decodes
             if qr:
                 view["qr"] = qr
                 view["qr_png"] = qr_png_uri(qr)
