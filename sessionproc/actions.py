@@ -225,6 +225,7 @@ def perform(driver, cmd: dict, timeout: float) -> dict:
     wrong = check(cmd)
     if wrong is not None:
         return failed | {"reason": wrong[0], "detail": wrong[1]}
+    args: tuple  # the script's arguments, one or two
     if cmd["cmd"] == "check_number":
         script, args = CHECK_NUMBER_JS, (cmd["phone"],)
     elif cmd["action"] == "react":

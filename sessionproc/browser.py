@@ -28,12 +28,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import psutil
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from . import useragent
 from .chromeflags import BASE_FLAGS, EXCLUDED_SWITCHES, START_PREFS, STEALTH_FLAGS
@@ -137,9 +138,10 @@ class Reaper:
 
     def disarm(self) -> None:
         """Clean exit: the browser is gone, let the reaper go without killing."""
+        stdin = cast(IO[bytes], self._proc.stdin)  # a pipe (__init__)
         try:
-            self._proc.stdin.write(b"done\n")
-            self._proc.stdin.close()
+            stdin.write(b"done\n")
+            stdin.close()
         except BrokenPipeError:
             pass
         self._proc.wait(timeout=5)
@@ -240,7 +242,7 @@ def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -
     took = time.monotonic() - started
     log.info("browser up in %.2f s: chromedriver %.2f s, Chromium %.2f s", took, service.took,
              took - service.took)
-    driver.command_executor.client_config.timeout = cfg.command_timeout
+    cast(RemoteConnection, driver.command_executor).client_config.timeout = cfg.command_timeout  # not a URL: ours
     driver.set_page_load_timeout(cfg.page_load_timeout)
     return driver
 
@@ -250,7 +252,7 @@ def open_url(driver: webdriver.Chrome, url: str, budget: float) -> bool:
     False if it did not (chromedriver then stops the load).  Our HTTP client
     gives up on chromedriver after ``command_timeout``: for this one call it
     waits the whole budget instead."""
-    client = driver.command_executor.client_config
+    client = cast(RemoteConnection, driver.command_executor).client_config  # launch made it, not a URL
     usual_client, usual_load = client.timeout, driver.timeouts.page_load
     client.timeout = max(usual_client, budget + 10)
     driver.set_page_load_timeout(budget)

@@ -268,7 +268,7 @@ class ProxyRelay:
         self.tunnels = 0  # opened so far
         self.failures: list[ProxyError] = []  # the latest few tunnels the proxy refused
         self._loop = asyncio.new_event_loop()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="proxy-relay", daemon=True)
 
     def start(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import quote, unquote, urlsplit
 
 SCHEMES = ("http", "https", "socks5")
@@ -78,7 +79,7 @@ def parse_proxy(url: str) -> ProxyUrl:
     # Where the host part ends is where a / ? or # first comes; an @ after
     # it means a password with one of those unencoded: nobody can tell
     # where it ends.
-    netloc, tail = re.match(r"([^/?#]*)(.*)\Z", rest, re.DOTALL).groups()
+    netloc, tail = cast(re.Match, re.match(r"([^/?#]*)(.*)\Z", rest, re.DOTALL)).groups()  # matches any text
     if "@" in tail:
         raise BadProxy("cannot tell where the proxy's password ends; percent-encode / ? # @ in the user and "
                        "password (%2F %3F %23 %40)")

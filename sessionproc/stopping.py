@@ -30,7 +30,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable
+from typing import Callable, cast
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Stopper:
         with self._cond:
             first = self.deadline is None
             deadline = self._clock() + limit
-            if first or deadline < self.deadline:
+            if self.deadline is None or deadline < self.deadline:  # the first, or a closer one
                 self.deadline = deadline
                 self._cond.notify_all()
             if first:
@@ -137,7 +137,8 @@ class Stopper:
     # ----------------------------------------------------------- deadline
     def _watch(self) -> None:
         with self._cond:
-            while (left := self.deadline - self._clock()) > 0:
+            # Started with the deadline set, which is never unset.
+            while (left := cast(float, self.deadline) - self._clock()) > 0:
                 self._cond.wait(left)
         log.error("the stop (%s) did not end in time: leaving now, the browser killed with us", self.why)
         self._leave()

@@ -40,12 +40,13 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Protocol, cast
 
 from sessionproc.protocol import SEND_REFUSED_STOPPING
 
 from . import chatcommands, groupdesk, queries
 from . import states as S
+from .children import Child
 from .commands import Command
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
         return OWN_MODULES[cmd.name].pipe_command(cmd, child_id)
     if cmd.name == "check_number":
         return {"cmd": "check_number", "id": child_id, "phone": cmd.phone}
-    line = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
+    line: dict[str, object] = {"cmd": "action", "id": child_id, "action": cmd.action, "message_id": cmd.message_id}
     if cmd.action == "react":
         line["emoji"] = cmd.emoji
     elif cmd.action == "edit":
@@ -105,6 +106,7 @@ def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     if cmd.name == "check_number":
         return "number_checked_instance", {"key": key, "phone": cmd.phone, "registered": bool(result.get("registered")),
                                            "wid": result.get("wid"), "command_id": cmd.command_id}
+    body: dict[str, object]
     body = {"key": key, "action": cmd.action, "message_id": cmd.message_id, "command_id": cmd.command_id}
     if cmd.action == "react":
         body["emoji"] = cmd.emoji
@@ -146,7 +148,7 @@ class ActionDesk:
     def _dispatch(self, rec: S.SessionRecord, p: Pending) -> None:
         child_id = f"a{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
-        rec.child.send(pipe_command(p.command, child_id))
+        cast(Child, rec.child).send(pipe_command(p.command, child_id))  # ready: its process runs
 
     def idle(self, key: str) -> bool:
         return not self._inflight.get(key) and not self._held.get(key)
@@ -214,7 +216,7 @@ class ActionDesk:
                 else:
                     self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
         if change.new == S.READY:
-            rec = self.sessions.get(key)
+            rec = cast(S.SessionRecord, self.sessions.get(key))  # it has just changed to ready
             for p in self._held.pop(key, ()):
                 self._dispatch(rec, p)
         elif change.new == S.FAILED:

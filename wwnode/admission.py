@@ -14,6 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 import psutil
 
@@ -107,12 +108,12 @@ class LoadReader:
         v1 = self.root / "memory"
         limit_file = v1 / "memory.limit_in_bytes"
         if limit_file.exists():
-            limit = int(_read(limit_file) or 0)
-            if limit <= 0 or limit >= psutil.virtual_memory().total:
+            limit_bytes = int(_read(limit_file) or 0)
+            if limit_bytes <= 0 or limit_bytes >= psutil.virtual_memory().total:
                 return None  # "no limit" is a huge number in v1
             usage = int(_read(v1 / "memory.usage_in_bytes") or 0)
             inactive = _stat(v1 / "memory.stat", "total_inactive_file")
-            return 100.0 * max(0, usage - inactive) / limit
+            return 100.0 * max(0, usage - inactive) / limit_bytes
         return None
 
     # ----------------------------------------------------------------- cpu
@@ -128,6 +129,8 @@ class LoadReader:
         return min(100.0, 100.0 * (usage - prev[1]) / (now - prev[0]) / quota_cpus)
 
     def _cgroup_cpus(self) -> float | None:
+        quota: str | None  # cpu.max's fields, or v1's files (None: not there)
+        period: str | None
         v2 = _read(self.root / "cpu.max")
         if v2 is not None:
             quota, _, period = v2.partition(" ")
@@ -153,6 +156,14 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip()
     except (FileNotFoundError, PermissionError, OSError):
         return None
+
+
+@overload
+def _stat(path: Path, name: str, default: int = 0) -> int: ...
+
+
+@overload
+def _stat(path: Path, name: str, default: None) -> int | None: ...
 
 
 def _stat(path: Path, name: str, default: int | None = 0) -> int | None:

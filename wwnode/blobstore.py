@@ -349,7 +349,7 @@ class S3BlobStore:
 
     def list_prefix(self, prefix: str) -> list[str]:
         check_id(prefix, prefix=True)
-        ids = []
+        ids: list[str] = []
         paginator = self.client.get_paginator("list_objects_v2")
 
         def collect():

@@ -135,7 +135,11 @@ class EventBus:
         done, only once the event is safely with the broker (with
         ``copies``, other deliveries of the same command that share this
         answer)."""
-        self.emit(name, body, on_confirmed=lambda: [self.ack(x) for x in (d, *copies)])
+        def ack_all() -> None:
+            for x in (d, *copies):
+                self.ack(x)
+
+        self.emit(name, body, on_confirmed=ack_all)
 
     def fail(self, d: Delivery, reason: str, detail: str, key: str | None, command_id: str | None,
              copies: Sequence[Delivery] = ()) -> None:
@@ -153,13 +157,18 @@ class EventBus:
         for x in (d, *copies):
             self.tally.command(x.command_queue, "failed", reason)
         self.emit("command_failed", body)
+        headers: dict[str, object]  # AMQP headers: texts, and a size
         headers = {"x-queue": d.command_queue, "x-reason": reason, "x-detail": detail[:1000], "x-node": self.node_id}
-        body = d.body
-        if len(body) > self.dead_letter_max_body:
-            headers["x-original-size"] = len(body)
-            body = body[:self.dead_letter_max_body]
-        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, body, headers, mandatory=True,
-                                        on_confirmed=lambda: [self.consumer.ack(x) for x in (d, *copies)]))
+        dead = d.body
+        if len(dead) > self.dead_letter_max_body:
+            headers["x-original-size"] = len(dead)
+            dead = dead[:self.dead_letter_max_body]
+
+        def ack_all() -> None:
+            for x in (d, *copies):
+                self.consumer.ack(x)
+
+        self.publisher.publish(Outgoing("", DEAD_LETTER_QUEUE, dead, headers, mandatory=True, on_confirmed=ack_all))
 
     def forward(self, d: Delivery, queue: str, on_unroutable: Callable[[], None]) -> None:
         """Hand the command to another queue (its owner's), unchanged but

@@ -72,7 +72,7 @@ def pipe_command(cmd: Command, child_id: str) -> dict:
     if cmd.name == "set_presence":
         return {"cmd": "presence", "id": child_id, "state": cmd.presence}
     if cmd.name == "chat_action":
-        line = {"cmd": "chat", "id": child_id, "action": cmd.action, "chat_id": cmd.chat_id}
+        line: dict[str, object] = {"cmd": "chat", "id": child_id, "action": cmd.action, "chat_id": cmd.chat_id}
         if cmd.until is not None:
             line["until"] = cmd.until
         return line
@@ -84,7 +84,8 @@ def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     if cmd.name == "set_presence":
         return "presence_set_instance", {"key": key, "state": cmd.presence, "command_id": cmd.command_id}
     if cmd.name == "chat_action":
-        body = {"key": key, "chat_id": cmd.chat_id, "action": cmd.action, "command_id": cmd.command_id}
+        body: dict[str, object] = {"key": key, "chat_id": cmd.chat_id, "action": cmd.action,
+                                   "command_id": cmd.command_id}
         if cmd.action == "mute":
             # As the page has it now: seconds, -1 for ever.
             expiration = result.get("mute_expiration")

@@ -22,6 +22,8 @@ import signal
 import subprocess
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
 
 import orjson
 
@@ -37,6 +39,8 @@ class Child:
     """One running session process, spoken to over its pipes."""
 
     def __init__(self, popen: subprocess.Popen):
+        if popen.stdout is None or popen.stdin is None:
+            raise ValueError("a session process is spoken to over pipes: stdin and stdout must be PIPE")
         self.popen = popen
         self.pid = popen.pid
         self.stdout_fd = popen.stdout.fileno()
@@ -80,7 +84,7 @@ class Child:
             del self._out[:n]
 
     def close_stdin(self) -> None:
-        if self._stdin_fd is not None:
+        if self._stdin_fd is not None and self.popen.stdin is not None:  # a pipe (__init__ checks)
             self.popen.stdin.close()
             self._stdin_fd = None
 
@@ -153,10 +157,11 @@ class Spawner:
         self.env = session_environment(os.environ if environ is None else environ, setting_names())
 
     def spawn(self, args: SessionArgs) -> Child:
-        args.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        log_file = cast(Path, args.log_file)  # the node's sessions each have one (starts.py)
+        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Until the session opens its log itself, what it says (a bad
         # argument, a traceback at import) goes to the same file.
-        fd = os.open(args.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             popen = subprocess.Popen(
                 args.argv(self.module),

@@ -16,15 +16,15 @@ second ``create`` makes a second group.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sessionproc import grouprules
 
 if TYPE_CHECKING:  # commands.py imports this module for its table
-    from .commands import Command
+    from .commands import Command, Reject
 
 
-def fields(data: dict, reject) -> dict:
+def fields(data: dict, reject: Reject) -> dict:
     """``group_action``'s own fields (the command table's parser)."""
     try:
         return {"group": grouprules.check(data)}
@@ -34,15 +34,20 @@ def fields(data: dict, reject) -> dict:
 
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
-    return {"cmd": "group", "id": child_id, **cmd.group}
+    return {"cmd": "group", "id": child_id, **_group(cmd)}
 
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a group action done, and its body."""
     result = dict(result)
-    group_id = result.pop("group_id", None) or cmd.group.get("group_id")
-    return "group_action_done_instance", {"key": key, "action": cmd.group["action"], "group_id": group_id,
+    group_id = result.pop("group_id", None) or _group(cmd).get("group_id")
+    return "group_action_done_instance", {"key": key, "action": _group(cmd)["action"], "group_id": group_id,
                                           "result": result, "command_id": cmd.command_id}
+
+
+def _group(cmd: Command) -> dict:
+    """A group action's fields: set, checked, by ``fields``."""
+    return cast(dict, cmd.group)
 
 
 class GroupUpdates:

@@ -28,7 +28,7 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sized
 
 from . import states as S
 
@@ -116,6 +116,18 @@ class Tally:
             self.failures[change.reason or "unknown"] += 1
 
 
+class Connected(Protocol):
+    """The store, the consumer: whether each is up."""
+    @property
+    def up(self) -> bool: ...
+
+
+class Publisher(Connected, Protocol):
+    """The publisher: up, and the outbox it holds (with a ``spool`` if it has one)."""
+    @property
+    def outbox(self) -> Sized: ...
+
+
 @dataclass(eq=False)
 class Readings:
     """The chore that publishes the loop's readings to the metrics thread
@@ -126,9 +138,9 @@ class Readings:
     admission: Admission
     counters: Counters
     leases: Leases
-    store: object  # ``up``
-    consumer: object  # ``up``
-    publisher: object  # ``up``, ``outbox`` (its ``spool``)
+    store: Connected
+    consumer: Connected
+    publisher: Publisher
     clock: Callable[[], float] = time.monotonic
     # Key -> its proxy's host:port, for the sessions here that have one
     # (``SettingsDesk.proxy_hosts``: never the credentials).

@@ -262,6 +262,7 @@ class _Collector:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     endpoint: Endpoint
+    server: _Server  # the server above, which has was_cut
     server_version = "wwnode"
     timeout = READ_TIMEOUT  # each read and write; the server's deadline bounds the whole connection
 

@@ -63,7 +63,7 @@ import signal
 import time
 from collections import deque
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Callable
+from typing import Callable, Protocol, cast
 
 from .admission import Admission
 from .amqp.consumer import Consumer
@@ -98,6 +98,14 @@ PUBLISH_WAIT = 0.5
 EXIT_OK, EXIT_ERROR = 0, 1  # and 2, a bad setting, 3 a twin: ``tools/runnode.py``, before a node exists
 
 
+class Failover(Protocol):
+    def lost(self, key: str, node: str) -> None: ...
+
+
+class Drain(Protocol):
+    def gauges(self) -> dict: ...
+
+
 @dataclass(eq=False)
 class Node(NodeLeases):
     cfg: Config
@@ -124,8 +132,8 @@ class Node(NodeLeases):
     readings: Readings | None = None  # the metrics' view of the node (the last chore; ``metrics_http`` reads it)
     heartbeat_extra: dict = field(default_factory=dict)  # where the metrics are served (``wiring.build``)
     background: tuple[Background, ...] = ()  # work on threads a stop waits for: saving logins, storing inbound media
-    failover: object | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
-    drain: object | None = None  # ``wwnode drain``: its ``gauges()``
+    failover: Failover | None = None  # FAILOVER=auto: what starts lost keys elsewhere (``lost(key, node)``)
+    drain: Drain | None = None  # ``wwnode drain``: its ``gauges()``
     waker: Waker = field(default_factory=Waker)  # cuts the loop's wait short: workers with a result, signals
     clock: Callable[[], float] = time.monotonic
     stopping: bool = field(default=False, init=False)
@@ -254,8 +262,9 @@ class Node(NodeLeases):
                 poller.register(child.stdout_fd, select.POLLIN)
                 by_fd[child.stdout_fd] = (rec, child)
             if child.wants_write:
-                poller.register(child.stdin_fd, select.POLLOUT)
-                by_fd[child.stdin_fd] = (rec, child)
+                stdin_fd = cast(int, child.stdin_fd)  # wants_write: it is open
+                poller.register(stdin_fd, select.POLLOUT)
+                by_fd[stdin_fd] = (rec, child)
         if self.publisher.behind():
             timeout = 0.0  # the last turn left publishes waiting: on with them
         elif self.consumer.connecting or self.publisher.connecting:

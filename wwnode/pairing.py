@@ -23,6 +23,7 @@ class Store(Protocol):
 
 class Bus(Protocol):
     def emit(self, name: str, body: dict) -> None: ...
+    def emit_as_owner(self, name: str, body: dict) -> None: ...
 
 
 class Sessions(Protocol):

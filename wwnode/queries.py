@@ -15,15 +15,15 @@ back, answered by the session's ``action_done`` as
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sessionproc import queries
 
 if TYPE_CHECKING:  # commands.py imports this module for its table
-    from .commands import Command
+    from .commands import Command, Reject
 
 
-def fields(data: dict, reject) -> dict:
+def fields(data: dict, reject: Reject) -> dict:
     """``query``'s own fields (the command table's parser)."""
     try:
         return {"query": queries.check(data)}
@@ -33,15 +33,21 @@ def fields(data: dict, reject) -> dict:
 
 def pipe_command(cmd: Command, child_id: str) -> dict:
     """What the session process is told (``sessionproc.protocol``)."""
-    return {"cmd": "query", "id": child_id, **cmd.query}
+    return {"cmd": "query", "id": child_id, **_query(cmd)}
 
 
 def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     """The event that answers a query done, and its body."""
-    body = {"key": key, "what": cmd.query["what"], "items": result.get("items") or [],
+    query = _query(cmd)
+    body = {"key": key, "what": query["what"], "items": result.get("items") or [],
             "more": bool(result.get("more")), "command_id": cmd.command_id}
-    body.update({name: cmd.query[name] for name in ("chat_id", "before") if name in cmd.query})
+    body.update({name: query[name] for name in ("chat_id", "before") if name in query})
     return "query_result_instance", body
+
+
+def _query(cmd: Command) -> dict:
+    """A query command's fields: set, checked, by ``fields``."""
+    return cast(dict, cmd.query)
 
 
 class QueryDesk:
@@ -54,7 +60,7 @@ class QueryDesk:
         self.actions = actions
 
     def take(self, cmd: Command, d, now: float) -> None:
-        query = dict(cmd.query)
+        query = dict(_query(cmd))
         try:
             if query["what"] in queries.PAGED:
                 query["limit"] = queries.check_limit(query.get("limit", self.max_items), self.max_items)

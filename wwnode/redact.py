@@ -56,7 +56,7 @@ def split_urls(value: str) -> list[str]:
 def _query(url: str) -> list[tuple[str, str]]:
     """The query's (name, value) pairs as written (not decoded)."""
     query = urlsplit(url).query
-    return [tuple(item.partition("=")[::2]) for item in query.split("&")] if query else []
+    return [(name, value) for name, _, value in (item.partition("=") for item in query.split("&"))] if query else []
 
 
 def _secret_param(name: str) -> bool:

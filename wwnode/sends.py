@@ -51,10 +51,11 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, cast
 
 
 from . import states as S
+from .children import Child
 from .commands import Command
 from .metrics import Tally
 from .sendoutcomes import SendOutcomes
@@ -177,7 +178,7 @@ class SendDesk(SendOutcomes):
         a broken link, a node gone) gets the answer its first delivery got,
         if it got one.  Redis unreachable: it goes the usual way."""
         try:
-            seen = self.store.send_record(p.command.key, p.command.command_id)
+            seen = self.store.send_record(p.command.key, cast(str, p.command.command_id))  # callers check it is set
         except self.unavailable:
             return False
         if seen is not None and seen.startswith("done:"):
@@ -215,7 +216,7 @@ class SendDesk(SendOutcomes):
         child_id = f"n{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
         self._track(p)
-        line = {"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text}
+        line: dict[str, object] = {"cmd": "send", "id": child_id, "chat_id": p.command.chat_id, "text": p.command.text}
         if p.command.quoted_message_id:
             line["quoted_message_id"] = p.command.quoted_message_id
         if p.command.mentions:
@@ -227,7 +228,7 @@ class SendDesk(SendOutcomes):
         if self.settings is not None:
             # Read at each send: an update_settings applies to the next one.
             line.update(self.settings.send_fields(rec.key, p.command.text, p.command.media_file is not None))
-        rec.child.send(line)
+        cast(Child, rec.child).send(line)  # ready: its process runs
         self.pace.started(rec.key, now)
         return True
 

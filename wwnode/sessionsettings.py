@@ -128,7 +128,7 @@ def check(obj, reject: Reject, *, nulls: bool) -> dict:
     unknown = sorted(set(obj) - set(FIELDS))
     if unknown:
         reject("bad_settings", f"unknown setting {', '.join(unknown)}; the settings are {', '.join(FIELDS)}")
-    fields = {}
+    fields: dict[str, object] = {}
     for name, value in obj.items():
         if value is None:
             if not nulls:

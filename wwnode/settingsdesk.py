@@ -100,7 +100,7 @@ class SettingsDesk:
     def send_fields(self, key: str, text: str, has_media: bool) -> dict:
         """What a send line carries of the settings (``sessionproc.protocol``)."""
         settings = self.current(key)
-        fields = {"seen": settings.seen(self.node_send_seen)}
+        fields: dict[str, object] = {"seen": settings.seen(self.node_send_seen)}
         typing_ms = 0 if has_media else settings.typing_ms(text)
         if typing_ms:
             fields["typing_ms"] = typing_ms

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Protocol
 
 from sessionproc.protocol import SessionArgs
 from sessionproc.useragent import VersionUnknown, desktop_user_agent
@@ -26,6 +27,12 @@ from .pacing import BootPace
 from .paths import Paths
 
 log = logging.getLogger(__name__)
+
+
+class KeySettings(Protocol):
+    """What starting a session reads of its key's settings (``SettingsDesk``)."""
+    def start_file(self, key: str) -> Path: ...
+    def seen(self, key: str) -> bool: ...
 
 
 class UnusableProfile(Exception):
@@ -46,7 +53,7 @@ class Starts:
     # Each key's settings (``settingsdesk.py``): the file its process reads
     # (its proxy, what it ignores) and whether its sends mark chats read.
     # None: none, SEND_SEEN for every key.
-    settings: object | None = None
+    settings: KeySettings | None = None
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
     # Keys created with ``pair_with_phone``: their processes link by pairing

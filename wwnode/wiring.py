@@ -192,8 +192,9 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     if set(listeners) != placed:  # each listener has its place, and its reason
         raise ValueError(f"LISTENERS and the listeners built disagree on {sorted(set(listeners) ^ placed)}")
     for name, _why in LISTENERS:
-        if listeners[name] is not None:
-            sessions.subscribe(listeners[name])
+        listener = listeners[name]
+        if listener is not None:
+            sessions.subscribe(listener)
     gate = CreateGate(admission, load, sessions, consumer, cfg.load_interval,
                       placement=CreatePriority(cfg.admit_high, cfg.max_sessions), drain=drain)
     # A create for a key being stopped waits at most for a stop, then for a

@@ -40,7 +40,7 @@ import socket as socketlib
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable
+from typing import Callable, cast
 
 import pika
 import pika.adapters.base_connection
@@ -172,7 +172,7 @@ class Link:
 
     def socket(self) -> socketlib.socket | None:
         """The connection's socket, for the node's poll(); None while down."""
-        return self._internals.sock() if self.up else None
+        return self._internals.sock() if self.up and self._internals is not None else None
 
     def connect(self, now: float) -> bool:
         """Up already, or pick up (or start) an attempt on the connector's
@@ -220,7 +220,8 @@ class Link:
                 log.warning("RabbitMQ did not answer in %.0f s; dropping the %s connection", seconds, self.role)
             self.cut()
 
-        internals = self._internals  # the wait may end with the link dropped
+        # The wait may end with the link dropped; it starts on a link that is up.
+        internals = cast(_Internals, self._internals)
         timer = internals.call_later(seconds, cut)
         try:
             yield
@@ -235,7 +236,7 @@ class Link:
 
     def watch_blocked(self, on_blocked: Callable[[], None], on_unblocked: Callable[[], None]) -> None:
         """Resource alarms, told on the I/O loop, so even during a publish."""
-        self._internals.watch_blocked(on_blocked, on_unblocked)
+        cast(_Internals, self._internals).watch_blocked(on_blocked, on_unblocked)  # called once up (on_open)
 
     def pump(self, now: float) -> None:
         """Handle whatever arrived (deliveries, heartbeats, confirms); never
@@ -243,11 +244,11 @@ class Link:
         if not self.up:
             return
         try:
-            self.connection.process_data_events(time_limit=0)
+            cast(pika.BlockingConnection, self.connection).process_data_events(time_limit=0)  # up: checked above
         except BROKER_ERRORS as e:
             self.lost(e)
             return
-        if self.up and self._silence.silent(self._internals.bytes_received(), now):
+        if self.up and self._silence.silent(cast(_Internals, self._internals).bytes_received(), now):
             self.lost(TimeoutError(f"nothing received for {self._silence.limit} s"))
 
     def cut(self) -> None:
@@ -306,7 +307,7 @@ class _Connector:
 
     def __init__(self):
         self._thread: threading.Thread | None = None
-        self._result: object = None
+        self._result: tuple[pika.BlockingConnection, str] | BaseException | None = None
 
     @property
     def busy(self) -> bool:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Callable, Iterator
+from typing import Callable, Iterator, cast
 
 import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from .spool import Spool
 from .link import BROKER_ERRORS, Link
@@ -67,7 +68,7 @@ class Outbox:
     def done(self) -> Outgoing:
         """The first item is out (confirmed, or refused for good): forget it."""
         item = self._items.popleft()
-        if item.seq is not None:
+        if item.seq is not None and self.spool is not None:  # only a spool numbers items
             self.spool.confirmed(item.seq)
         return item
 
@@ -78,12 +79,13 @@ class Outbox:
             self.spool.rewrite([(i.seq, i.routing_key, i.body) for i in self._items if i.seq is not None])
 
     def _drop_oldest_event(self) -> None:
+        spool = cast(Spool, self.spool)  # put calls it when its spool is over its limit
         for i, old in enumerate(self._items):
             if old.seq is not None:
                 del self._items[i]
-                self.spool.dropped(old.seq)
+                spool.dropped(old.seq)
                 log.error("more than %d events wait for RabbitMQ; dropped the oldest (%s)",
-                          self.spool.limit, old.routing_key)
+                          spool.limit, old.routing_key)
                 return
 
 
@@ -92,7 +94,7 @@ class Publisher:
                  clock: Callable[[], float] = time.monotonic):
         self.link = Link(url, heartbeat, "event", self._open_channel)
         self.outbox = Outbox(spool)
-        self.channel = None
+        self.channel: BlockingChannel | None = None
         # A confirm from a healthy broker takes milliseconds; waiting for one
         # blocks the node's loop, so the wait is short.
         self.confirm_timeout = min(2.0, float(heartbeat))
@@ -124,7 +126,7 @@ class Publisher:
             # old event queue not served misses them until it is back.
             log.warning("RabbitMQ cannot serve %s now (no live member holds it); publishing events all the same",
                         ", ".join(sorted(unserved)))
-        channel = self.link.connection.channel()
+        channel = cast(pika.BlockingConnection, self.link.connection).channel()  # on_open: the link is up
         channel.confirm_delivery()
         self.link.watch_blocked(self._on_blocked, self._on_unblocked)
         self.blocked = False
@@ -167,8 +169,8 @@ class Publisher:
             # next connection.
             try:
                 with self.link.bounded(self.confirm_timeout, self._confirm_stalled):
-                    self.channel.basic_publish(item.exchange, item.routing_key, item.body, props,
-                                               mandatory=item.mandatory)
+                    channel = cast(BlockingChannel, self.channel)  # up: it has one
+                    channel.basic_publish(item.exchange, item.routing_key, item.body, props, mandatory=item.mandatory)
             except pika.exceptions.UnroutableError:
                 self.outbox.done()
                 if item.on_unroutable is not None:

@@ -26,7 +26,7 @@ import errno
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
@@ -47,7 +47,7 @@ class Spool:
             self._failed(e)
         self._seq = 0
         self._waiting = 0
-        self._file = None
+        self._file: BinaryIO | None = None
         self._torn = False  # the last write failed, maybe half way through a line
         self.complete = True  # every waiting event has its line (no write failed since the last rewrite)
 

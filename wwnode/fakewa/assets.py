@@ -35,8 +35,8 @@ def page_html(settings: Settings) -> bytes:
               "revokeWindow": settings.revoke_window}
     if any(weight.values()):
         config["weight"] = weight
-    config = orjson.dumps(config).replace(b"<", b"\\u003c")
-    return _asset("page.html").replace(b"{{config}}", config)
+    data = orjson.dumps(config).replace(b"<", b"\\u003c")
+    return _asset("page.html").replace(b"{{config}}", data)
 
 
 def unsupported_html() -> bytes:

@@ -33,6 +33,7 @@ import time
 from .errors import BadRequest, NotFound
 from .lids import lid_wid
 from .messaging import check_group
+from .worldbase import WorldBase
 
 _PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 _CALL_ID_RE = re.compile(r"^[0-9A-Za-z]{1,64}$")
@@ -44,7 +45,7 @@ def new_call_id() -> str:
     return secrets.token_hex(16).upper()
 
 
-class CallWorld:
+class CallWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_linked_devices``,
     ``_linked_device``, ``settings`` and ``lids``."""
 
@@ -71,6 +72,7 @@ class CallWorld:
             self._calls[call["id"]] = call
             self._ring_ends[call["id"]] = now + self.settings.ring_timeout
             self.lids.learn(to, caller)  # the caller's number shows with the call
+            offer: dict[str, object]  # "lids" is a list
             offer = {"type": "call_offer", "call": {"id": call["id"], "from": f"{caller}@c.us", "video": video,
                                                     "group": group, "t": call["t"]}}
             if self.lids.knows(to, caller):

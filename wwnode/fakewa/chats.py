@@ -60,6 +60,7 @@ import time
 
 from .errors import BadRequest, NotFound, refusing
 from .lids import pn_wid
+from .worldbase import WorldBase
 
 WINDOW = 20  # messages per chat a page is given when it links or comes back
 EARLIER = 50  # messages a page loads at a time, going back
@@ -145,9 +146,10 @@ class History:
         messages = chat["messages"]
         end = len(messages)
         if before is not None:
-            end = next((i for i, m in enumerate(messages) if m["id"] == before), None)
-            if end is None:
+            found = next((i for i, m in enumerate(messages) if m["id"] == before), None)
+            if found is None:
                 raise NotFound(f"chat {chat_id} has no message {before!r}")
+            end = found
         start = max(0, end - count)
         return messages[start:end], start > 0
 
@@ -161,7 +163,7 @@ class History:
         wanted = set(ids)
         return [m for chat in self.chats(account) for m in chat["messages"] if m["id"] in wanted]
 
-    def state(self, account: str, chat_id: str, leave_out: set[str] = frozenset()) -> dict:
+    def state(self, account: str, chat_id: str, leave_out: set[str] | frozenset[str] = frozenset()) -> dict:
         """What a page shows of a chat besides its messages; the unread
         messages in ``leave_out`` (held for the page, which counts them as
         they come) not counted."""
@@ -215,7 +217,7 @@ def page_content(record: dict) -> dict:
     return {}
 
 
-class ChatsWorld:
+class ChatsWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``,
     ``_linked_devices``, ``_linked_device``, ``_contact_info``,
     ``_metadata``, ``_groups_of`` and ``history``."""

@@ -64,7 +64,7 @@ class Control:
         in ``group``, a ``...@g.us`` id, if given; with ``lid``, one-to-one
         from ``sender``'s LID, as from someone ``to`` knows only so);
         returns its id."""
-        call = {"to": to, "from": sender, "body": body}
+        call: dict[str, object] = {"to": to, "from": sender, "body": body}
         if group is not None:
             call["group"] = group
         if lid:
@@ -115,7 +115,7 @@ class Control:
                    group: str | None = None) -> str:
         """``sender`` sends contact cards: of phone numbers (``contacts``)
         or as given (``vcards``); returns the message's id."""
-        body = {"to": to, "from": sender}
+        body: dict[str, object] = {"to": to, "from": sender}
         body.update({k: v for k, v in (("contacts", contacts), ("vcards", vcards), ("group", group))
                      if v is not None})
         return self._call("POST", "cards", body)["id"]
@@ -210,7 +210,7 @@ class Control:
         """``sender`` reacts to message ``message_id`` (bare id) of its
         chat with ``to`` ("" takes the reaction back); with ``lid``, from
         ``sender``'s LID (someone ``to`` knows only so)."""
-        body = {"to": to, "from": sender, "message_id": message_id, "reaction": reaction}
+        body: dict[str, object] = {"to": to, "from": sender, "message_id": message_id, "reaction": reaction}
         if lid:
             body["lid"] = True
         self._call("POST", "reactions", body)
@@ -259,7 +259,7 @@ class Control:
                    mute_until: int | None = None) -> dict:
         """The phone archives, pins or mutes one of its chats (``mute_until``:
         ms since the epoch, -1 for ever, 0 unmutes); returns the chat's state."""
-        body = {"phone": phone, "chat": chat}
+        body: dict[str, object] = {"phone": phone, "chat": chat}
         body.update({k: v for k, v in (("archive", archive), ("pin", pin), ("mute_until", mute_until))
                      if v is not None})
         return self._call("POST", "chats", body)
@@ -285,7 +285,8 @@ class Control:
                      limit: int | None = None) -> tuple[str, dict]:
         """The phone creates a group with these phones (``limit``: the most
         members it takes); (its id, WhatsApp's code for each phone: 200 added)."""
-        body = {"phone": phone, "subject": subject, "participants": participants, "addressing": addressing}
+        body: dict[str, object] = {"phone": phone, "subject": subject, "participants": participants,
+                                   "addressing": addressing}
         if limit is not None:
             body["limit"] = limit
         r = self._call("POST", "groups/create", body)

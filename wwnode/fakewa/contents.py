@@ -29,11 +29,13 @@ from __future__ import annotations
 import math
 import re
 import time
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from .errors import BadRequest, NotFound
 from .lids import lid_wid, pn_wid
 from .messaging import PERSON_RE, check_group, new_message_id
+from .worldbase import WorldBase
 
 _PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 _BARE_ID_RE = re.compile(r"^[0-9A-Za-z]{1,64}$")
@@ -45,7 +47,7 @@ POLL_OPTIONS = (2, 12)
 SENT_TYPES = ("location", "poll_creation", "vcard", "multi_vcard")
 
 
-class ContentWorld:
+class ContentWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``,
     ``_linked_devices``, ``_linked_device``, ``_deliver``, ``_phones``,
     ``_outbox`` and ``lids``."""
@@ -53,7 +55,7 @@ class ContentWorld:
     def _init_contents(self) -> None:
         # polls: (account, bare id) -> a poll a phone sent the account;
         # names: (account, phone) -> the name the account saved it under.
-        self._contents = {"polls": {}, "names": {}}
+        self._contents: dict[str, dict] = {"polls": {}, "names": {}}
 
     # ------------------------------------------------------ from the page
     def contact_info(self, device_id: str, wid) -> dict:
@@ -265,7 +267,7 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _strings(value) -> bool:
+def _strings(value) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 

@@ -24,12 +24,13 @@ import re
 import time
 
 from .errors import BadRequest, NotFound
+from .worldbase import WorldBase
 
 _PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 _BARE_ID_RE = re.compile(r"^[0-9A-Za-z]{1,64}$")
 
 
-class EditWorld:
+class EditWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``,
     ``_linked_devices`` and ``_outbox``."""
 

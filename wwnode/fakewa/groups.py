@@ -55,6 +55,7 @@ import time
 from .errors import BadRequest, Forbidden, NotFound, refusing
 from .lids import lid_wid, pn_wid
 from .messaging import new_message_id
+from .worldbase import WorldBase
 
 MAX_MEMBERS = 1024
 MAX_SUBJECT = 100
@@ -79,7 +80,7 @@ def new_invite_code() -> str:
     return secrets.token_urlsafe(16).replace("-", "A").replace("_", "B")[:22]
 
 
-class GroupWorld:
+class GroupWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``,
     ``_linked_devices``, ``_linked_device``, ``_push_message``,
     ``_registered``, ``lids`` and ``history``."""

@@ -24,15 +24,17 @@ from __future__ import annotations
 
 import re
 import time
+from typing import cast
 
 from .errors import BadRequest, NotFound
 from .lids import lid_wid, pn_wid
 from .messaging import CHAT_RE, GROUP_RE, new_message_id
+from .worldbase import WorldBase
 
 _PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 
 
-class LidWorld:
+class LidWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``,
     ``_linked_devices``, ``_deliver``, ``_push_message``, ``_outbox``,
     ``_send_due_receipts`` and ``lids``."""
@@ -92,7 +94,7 @@ class LidWorld:
             else:
                 person = self.lids.resolve(chat)
                 if server == "c.us":
-                    self.lids.learn(phone, person)  # it wrote to the number
+                    self.lids.learn(phone, cast(str, person))  # it wrote to the number (a number resolves to itself)
                 if person is not None and self.lids.knows(phone, person):
                     msg["lids"] = [self.lids.pair(person)]
             self._push_message(phone, msg)

@@ -10,6 +10,7 @@ import itertools
 import queue
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass
@@ -20,6 +21,19 @@ class Device:
     # page; they are pushed again whenever the page reconnects.
     pending: OrderedDict = field(default_factory=OrderedDict)
     link: "Link | None" = None
+
+
+class LinkedDevice(Protocol):
+    """A :class:`Device` known to be linked: its ``phone`` is set.  What
+    ``World._linked_device`` returns, for the type checker only (the object
+    is the Device itself)."""
+
+    id: str
+    pending: OrderedDict
+    link: Link | None
+
+    @property
+    def phone(self) -> str: ...
 
 
 class Link:

@@ -38,9 +38,12 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from typing import cast
 
 from .errors import BadRequest, NotFound
 from .lids import lid_wid, pn_wid
+from .links import LinkedDevice
+from .worldbase import WorldBase
 
 GROUP_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@g\.us$")
 CHAT_RE = re.compile(r"^[0-9]{5,20}(-[0-9]{5,20})?@(c\.us|g\.us|lid)$")
@@ -59,25 +62,25 @@ def new_pairing_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-class MessagingWorld:
+class MessagingWorld(WorldBase):
     """Mixed into World; uses its ``_lock``, ``_devices``, ``_phone_info``,
     ``_pair``, ``_linked_devices`` and ``lids``."""
 
     def _init_messaging(self) -> None:
         # codes: device id -> (code, phone) its page asked for last.
-        self._messaging = {"reactions": {}, "seen": {}, "numbers": {}, "codes": {}}
+        self._messaging: dict[str, dict] = {"reactions": {}, "seen": {}, "numbers": {}, "codes": {}}
 
     def _messaging_state(self) -> dict:
         return self._messaging
 
-    def _linked_device(self, device_id: str):
+    def _linked_device(self, device_id: str) -> LinkedDevice:
         device = self._devices.get(device_id)
         if device is None or device.phone is None:
             raise NotFound("device is not linked to a phone")
-        return device
+        return cast("LinkedDevice", device)  # its phone is set: checked above
 
     # ------------------------------------------------------ from the page
-    def record_reaction(self, device_id: str, msg_id: str, chat: str, reaction: str) -> dict:
+    def record_reaction(self, device_id: str, msg_id: object, chat: object, reaction: object) -> dict:
         if not isinstance(msg_id, str) or not msg_id or not isinstance(chat, str) or not CHAT_RE.match(chat):
             raise BadRequest("id and chat must name a message and its chat")
         if not isinstance(reaction, str) or len(reaction) > MAX_REACTION:
@@ -88,7 +91,7 @@ class MessagingWorld:
             self._messaging_state()["reactions"].setdefault(device.phone, []).append(record)
             return dict(record)
 
-    def mark_seen(self, device_id: str, chat: str) -> None:
+    def mark_seen(self, device_id: str, chat: object) -> None:
         if not isinstance(chat, str) or not CHAT_RE.match(chat):
             raise BadRequest("chat must be a chat id")
         with self._lock:
@@ -97,7 +100,7 @@ class MessagingWorld:
                 {"chat": chat, "t": int(time.time())})
             self.history.seen(device.phone, chat)
 
-    def query_exists(self, device_id: str, wid: str) -> dict | None:
+    def query_exists(self, device_id: str, wid: object) -> dict | None:
         """What WhatsApp answers for a person's id, None if it has no
         WhatsApp: ``{"wid"}`` (the id to write to), ``"lid"`` (its LID) and
         ``"pn"`` (its number) where the asking account may know it.  Asking
@@ -131,7 +134,7 @@ class MessagingWorld:
         numbers = self._messaging_state()["numbers"]
         return numbers[phone] is not None if phone in numbers else phone in self._phones
 
-    def request_pairing_code(self, device_id: str, phone: str) -> str:
+    def request_pairing_code(self, device_id: str, phone: object) -> str:
         phone = _phone(phone, "phone")
         with self._lock:
             device = self._devices.get(device_id)
@@ -158,7 +161,8 @@ class MessagingWorld:
                 link = device.link if device is not None else None
                 # The code is the device's: a page whose live link was cut
                 # and came back (showing QR codes again) still takes it.
-                if asked == (code, phone) and link is not None and link.mode in ("code", "qr", "idle"):
+                if (asked == (code, phone) and device is not None and link is not None
+                        and link.mode in ("code", "qr", "idle")):
                     del codes[device_id]
                     device.phone = phone
                     self._phone_info(phone)

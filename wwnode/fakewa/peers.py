@@ -11,11 +11,12 @@ and devices."""
 from __future__ import annotations
 
 from collections import deque
+from .worldbase import WorldBase
 
 MAX_REQUESTS = 20_000  # the newest kept
 
 
-class PeerWorld:
+class PeerWorld(WorldBase):
     def _init_peers(self) -> None:
         self._requests: deque[dict] = deque(maxlen=MAX_REQUESTS)
 

@@ -27,6 +27,7 @@ import time
 
 from .errors import BadRequest
 from .messaging import CHAT_RE
+from .worldbase import WorldBase
 
 _PHONE_RE = re.compile(r"^[0-9]{5,20}$")
 CHAT_STATES = ("composing", "recording", "paused")
@@ -35,7 +36,7 @@ CHAT_STATE_LIFETIME = 25.0  # seconds a composing or recording state shows witho
 KEPT = 1000  # chat states kept per phone, the oldest dropped first
 
 
-class PresenceWorld:
+class PresenceWorld(WorldBase):
     """Mixed into World; uses its ``_lock`` and ``_linked_device``."""
 
     def _init_presence(self) -> None:

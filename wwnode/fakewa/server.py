@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -334,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _sent_extra(body: dict) -> dict:
     """What a sent message carries besides its text, as the page posts it."""
-    extra = {}
+    extra: dict[str, object] = {}
     quoted = body.get("quoted_id")
     if quoted is not None:
         if not isinstance(quoted, str) or not quoted:
@@ -478,7 +479,7 @@ class FakeWA:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
+        host = cast(str, self._server.server_address[0])  # an IP socket's address is (host, port, ...)
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
 
     def start(self) -> "FakeWA":

@@ -31,6 +31,7 @@ import re
 import secrets
 import threading
 import time
+from typing import Any, cast
 
 from .errors import Ambiguous, BadRequest, NotFound
 from .calls import CallWorld
@@ -150,7 +151,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             link.push({"type": "offline", "progress": 100})
 
     def _pair(self, link: Link, restored: bool, now: float) -> None:
-        phone = link.device.phone
+        phone = cast(str, link.device.phone)  # the callers link the device to a phone first
         info = self._phone_info(phone)
         link.mode = "paired"
         link.ref = link.ref_deadline = None
@@ -234,7 +235,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
                 if d.link is not None and d.link.qr is not None
             ]
 
-    def scan(self, qr: str, phone: str, now: float, pushname=None, platform=None) -> str:
+    def scan(self, qr: object, phone: object, now: float, pushname=None, platform=None) -> str:
         """The phone scans a QR code (without ``qr``: the one code shown
         now, see ``_the_one_code``).  ``pushname`` and ``platform`` (the
         primary device's) are kept for the phone; they default to a name
@@ -273,7 +274,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
                             pending=pending)
         return pending[0]["qr"]
 
-    def deliver(self, to: str, sender: str, body: str, group: str | None = None, media: dict | None = None,
+    def deliver(self, to: object, sender: object, body: object, group: str | None = None, media: dict | None = None,
                 by_lid: bool = False) -> str:
         """A message from ``sender`` to ``to``; with ``group``, written in
         that group (from the group, ``sender`` its author: by LID if the
@@ -308,6 +309,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             origin = {"from": lid_wid(self.lids.of(sender)) if by_lid else wid(sender)}
         if not by_lid:
             self.lids.learn(to, sender)  # the number is on the message
+        msg: dict[str, Any]
         msg = {"id": msg_id or new_message_id(), **origin, "to": wid(to), "body": body, "t": int(time.time())}
         if self.lids.knows(to, sender):
             msg["lids"] = [self.lids.pair(sender)]  # the page can map the sender's ids
@@ -354,7 +356,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             if device.link is not None and device.link.mode == "paired":
                 device.link.push(event)
 
-    def logout(self, phone: str) -> None:
+    def logout(self, phone: object) -> None:
         phone = _phone(phone, "phone")
         with self._lock:
             devices = self._linked_devices(phone)
@@ -363,18 +365,18 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             for device in devices:
                 self._unlink(device, by="phone")
 
-    def freeze(self, phone: str) -> None:
+    def freeze(self, phone: object) -> None:
         self._push_to_open_pages(phone, {"type": "freeze"})
 
-    def cut_links(self, phone: str) -> None:
+    def cut_links(self, phone: object) -> None:
         """Drop the phone's pages' live links (they reconnect by themselves)."""
         self._push_to_open_pages(phone, {"type": "drop"})
 
-    def set_send_mode(self, phone: str, mode: str, delay: float = 0.0) -> None:
+    def set_send_mode(self, phone: object, mode: object, delay: object = 0.0) -> None:
         """``ok``; ``fail``: the server refuses sends; ``slow``: it takes
         ``delay`` seconds to accept each."""
         phone = _phone(phone, "phone")
-        if mode not in ("ok", "fail", "slow"):
+        if not isinstance(mode, str) or mode not in ("ok", "fail", "slow"):
             raise BadRequest("mode must be ok, fail or slow")
         if not isinstance(delay, (int, float)) or not 0 <= delay <= 600:
             raise BadRequest("delay must be a number of seconds from 0 to 600")
@@ -388,10 +390,10 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
                 return ("ok", 0.0)
             return self._send_modes.get(device.phone, ("ok", 0.0))
 
-    def conflict(self, phone: str) -> None:
+    def conflict(self, phone: object) -> None:
         self._push_to_open_pages(phone, {"type": "conflict"})
 
-    def _push_to_open_pages(self, phone: str, event: dict) -> None:
+    def _push_to_open_pages(self, phone: object, event: dict) -> None:
         phone = _phone(phone, "phone")
         with self._lock:
             links = [d.link for d in self._linked_devices(phone) if d.link is not None]

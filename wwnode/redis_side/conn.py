@@ -14,6 +14,8 @@ reached without a password.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from redis.connection import parse_url
 from redis.sentinel import Sentinel
@@ -45,6 +47,6 @@ def connect(url: str, sentinels: str = "", master_name: str = "", **options) -> 
     server = {name: settings[name] for name in ("db", "username", "password") if settings.get(name) is not None}
     if url.startswith("rediss://"):
         server["ssl"] = True
-    timeouts = {name: options[name] for name in ("socket_timeout", "socket_connect_timeout") if name in options}
+    timeouts: dict[str, Any] = {name: options[name] for name in ("socket_timeout", "socket_connect_timeout") if name in options}
     watch = Sentinel(parse_sentinels(sentinels), sentinel_kwargs=timeouts, **timeouts)
     return watch.master_for(master_name, **server, **options)

@@ -80,7 +80,7 @@ class Store(Leases):
         self._hand_off = self.r.register_script(HAND_OFF)
         self.token_of = token_of  # our fencing token for a key, None if not ours
         self.outages = 0  # times Redis became unreachable (a counter for the heartbeat)
-        self._pending: dict[tuple[str, str], Callable[[], None]] = {}
+        self._pending: dict[tuple[str, str], Callable[[], object]] = {}
         self.up = True
         self._retry_at = 0.0
         self._delay = 0.5
@@ -88,7 +88,7 @@ class Store(Leases):
         self._max_delay = 1.0 if sentinels else 5.0
 
     # --------------------------------------------------------- plumbing
-    def _write_or_keep(self, key: str, kind: str, op: Callable[[], None]) -> bool:
+    def _write_or_keep(self, key: str, kind: str, op: Callable[[], object]) -> bool:
         """Run a write now, or keep it (latest wins) for when Redis is back."""
         self._pending.pop((key, kind), None)
         if self.up:
@@ -248,8 +248,8 @@ class Store(Leases):
         elif failed is not None:
             value = f"failed:{failed}"
         else:
-            op = lambda: self.r.hdel(instance_key(key, SENT), command_id)  # noqa: E731
-            self._write_or_keep(key, f"sent:{command_id}", op)
+            forget = lambda: self.r.hdel(instance_key(key, SENT), command_id)  # noqa: E731
+            self._write_or_keep(key, f"sent:{command_id}", forget)
             return
 
         def op() -> None:

@@ -22,6 +22,7 @@ import os
 import time
 from collections import deque
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -224,7 +225,7 @@ REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 def current_qr(r: redis.Redis, key: str) -> str | None:
     """The QR code a session of ``key`` shows now (``instances:{key}:qr_code``)."""
-    return r.get(instance_key(key, QR))
+    return cast("str | None", r.get(instance_key(key, QR)))  # the client decodes (connect)
 
 
 def session_state(r: redis.Redis, key: str) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import cast
 
 import orjson
 import redis
@@ -33,7 +34,7 @@ def collect(r: redis.Redis) -> dict:
         key = key_of(name, STATE)
         sessions[key] = r.hgetall(name)
         # The proxy by host and port only: the settings hold its password.
-        proxy = proxy_host_of(r.get(instance_key(key, SETTINGS)))
+        proxy = proxy_host_of(cast("str | None", r.get(instance_key(key, SETTINGS))))  # decoded
         if proxy:
             sessions[key]["proxy"] = proxy
     return {"nodes": nodes, "sessions": sessions}
