@@ -12,7 +12,7 @@ def encode(obj: dict) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
-def json_object(line: bytes, error: type[ValueError], what: str) -> dict:
+def json_object(line: bytes | bytearray, error: type[ValueError], what: str) -> dict:
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as e:

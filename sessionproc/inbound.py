@@ -55,7 +55,7 @@ class InboundWriter:
         try:
             path = new_inbound(media_dir(self.opts.profile_dir), msg["id"].get("id") or "")
             with open(path, "wb") as sink:
-                got = call_for_file(self.state.devtools, DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
+                got = call_for_file(self.state.live_devtools(), DOWNLOAD_MEDIA_FN, [msg["id"]["_serialized"]], sink,
                                     self.opts.send_timeout)
             if got.get("error"):
                 raise MediaFileError(str(got["error"]))

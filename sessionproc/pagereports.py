@@ -41,9 +41,10 @@ class PageReports:
         elif report.get("type") != "qr":  # QR strings are credentials-to-be
             log.info("page: %s", report)
         if report.get("type") in ("loaded", "synced"):
-            report = self._check_page(report)
-            if report is None:
+            checked = self._check_page(report)
+            if checked is None:
                 return
+            report = checked
         if report.get("type") == "page":
             self.pairing_asked = False  # a new document: its own request
             self.listening = False  # and its own hook, attached once its load is checked
@@ -86,7 +87,8 @@ class PageReports:
         wanted = self.needs_at_load if loaded else self.needs_when_synced
         script = CHECK_AND_ATTACH_JS if loaded else CHECK_JS
         try:
-            found = self.state.devtools.call_function(script, [pageapi.as_data(wanted)], timeout=self.opts.ping_timeout)
+            found = self.state.live_devtools().call_function(script, [pageapi.as_data(wanted)],
+                                                          timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not check the page: %s", e)
             return None

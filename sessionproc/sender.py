@@ -8,6 +8,7 @@ a page event or a ping.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from selenium.common.exceptions import JavascriptException, TimeoutException
 
@@ -65,8 +66,8 @@ class Sender:
         """Codes come back through the page binding (``pairing_code``
         reports); a page that refuses is a failure to link."""
         try:
-            result = self.state.driver.execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
-                                                      int(self.opts.pair_interval * 1000), BINDING)
+            result = self.state.live_driver().execute_async_script(actions.PAIR_JS, self.opts.pair_with_phone,
+                                                                   int(self.opts.pair_interval * 1000), BINDING)
         except DRIVER_ERRORS as e:
             result = {"ok": False, "error": str(e)[:500]}
         if not isinstance(result, dict) or not result.get("ok"):
@@ -82,6 +83,7 @@ class Sender:
             return failed | {"reason": refusal, "detail": "chat_id must look like 5511999999999@c.us or 1234...@lid"}
         if len(text) > MAX_TEXT:
             return failed | {"reason": "too_long", "detail": f"text longer than {MAX_TEXT} characters"}
+        options: dict[str, Any]  # the page's send options: an id, a list, a content
         options = {"quotedMessageId": cmd.get("quoted_message_id") or None, "mentions": cmd.get("mentions") or []}
         if options["quotedMessageId"] and not MESSAGE_ID_RE.match(options["quotedMessageId"]):
             return failed | {"reason": "bad_message_id", "detail": "quoted_message_id is not a message id"}
@@ -107,17 +109,14 @@ class Sender:
                 return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session stopped while it typed"}
         try:
             if media is None:
-                devtools = self.state.devtools  # None once the browser is being quit
-                if devtools is None:
-                    raise DevToolsClosed("the browser is closed")
-                result = devtools.call_function(SEND_FN, [chat_id, text, seen, options],
-                                                timeout=self.opts.send_timeout)
+                result = self.state.live_devtools().call_function(SEND_FN, [chat_id, text, seen, options],
+                                                                  timeout=self.opts.send_timeout)
             else:
                 # The file as a base64 argument (data), as whatsapp-web.js
                 # hands a MessageMedia to the page.
                 data = take_outbound(media_dir(self.opts.profile_dir), media["path"])
                 meta = {"mimetype": media["mimetype"], "filename": media["filename"], "as": media["as"]}
-                result = call_with_file(self.state.devtools, SEND_MEDIA_FN, [chat_id, text, seen, meta],
+                result = call_with_file(self.state.live_devtools(), SEND_MEDIA_FN, [chat_id, text, seen, meta],
                                         data, self.opts.send_timeout)
                 del data
         except MediaFileError as e:
@@ -150,12 +149,13 @@ class Sender:
         setting), as whatsapp-web.js's Chat.sendStateTyping; cut short by a
         stop.  The page failing to show it does not stop the message."""
         try:
-            self.state.devtools.call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
+            self.state.live_devtools().call_function(CHAT_STATE_FN, [chat_id, "typing"], timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("could not show typing in the chat: %s", e)
             return
         if self.stopping.wait(typing_ms / 1000):
             try:  # not sent after all: the other side stops seeing "typing..."
-                self.state.devtools.call_function(CHAT_STATE_FN, [chat_id, "paused"], timeout=self.opts.ping_timeout)
+                self.state.live_devtools().call_function(CHAT_STATE_FN, [chat_id, "paused"],
+                                                         timeout=self.opts.ping_timeout)
             except (DevToolsError, TimeoutError) as e:
                 log.warning("could not clear typing in the chat: %s", e)

@@ -26,6 +26,7 @@ import queue
 import shutil
 import threading
 import time
+from typing import cast
 from urllib.parse import urlsplit
 
 from . import browser, pageapi, settingsfile
@@ -85,7 +86,7 @@ class Session(SessionState):
         self.ignore, self.proxy = frozenset(settings.ignore), settings.proxy
         if self.proxy is not None:
             try:
-                self._start_relay()
+                self._start_relay(self.proxy)
             except ProxyError as e:
                 # Not worth a restart: a dead proxy or refused credentials
                 # fail the same way at the next start.  The detail names
@@ -130,16 +131,17 @@ class Session(SessionState):
         self._close_relay()
         return code
 
-    def _start_relay(self) -> None:
+    def _start_relay(self, proxy: ProxyUrl) -> None:
         """The proxy's relay, and one tunnel through it to the page's host
         first: a proxy that is down or refuses the credentials is said so
         (ProxyError) before any browser starts."""
-        self.relay = ProxyRelay(self.proxy)
+        self.relay = ProxyRelay(proxy)
         self.relay.start()
         page = urlsplit(self.opts.url)
         started = time.monotonic()
-        self.relay.check(page.hostname, page.port or (443 if page.scheme == "https" else 80))
-        log.info("proxy %s reached %s in %.2f s", self.proxy.public(), page.hostname, time.monotonic() - started)
+        host = cast(str, page.hostname)  # an http(s) URL, checked with the options
+        self.relay.check(host, page.port or (443 if page.scheme == "https" else 80))
+        log.info("proxy %s reached %s in %.2f s", proxy.public(), page.hostname, time.monotonic() - started)
 
     def _close_relay(self) -> None:
         if self.relay is not None:
@@ -160,25 +162,27 @@ class Session(SessionState):
             extra_prefs=prefs,
         )
         started = time.monotonic()
-        self.driver = browser.launch(cfg, self.log_file)
-        self.driver.set_script_timeout(self.opts.send_timeout)
-        self.out.emit({"event": "browser", "pids": browser.browser_pids(self.driver)})
-        ws_url = page_websocket_url(browser.debugger_address(self.driver))
-        self.devtools = DevTools(ws_url, self.pump.on_event, lambda: self.inbox.put(("page", {"type": "closed"})))
+        self.driver = driver = browser.launch(cfg, self.log_file)
+        driver.set_script_timeout(self.opts.send_timeout)
+        self.out.emit({"event": "browser", "pids": browser.browser_pids(driver)})
+        ws_url = page_websocket_url(browser.debugger_address(driver))
+        self.devtools = devtools = DevTools(ws_url, self.pump.on_event,
+                                            lambda: self.inbox.put(("page", {"type": "closed"})))
         # Bindings are reported, and new-document scripts run, only with
         # these domains enabled on our connection.
         for domain in ("Runtime", "Page", "Inspector"):
-            self.devtools.call(f"{domain}.enable")
-        self.devtools.call("Runtime.addBinding", {"name": BINDING})
-        self.devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
+            devtools.call(f"{domain}.enable")
+        devtools.call("Runtime.addBinding", {"name": BINDING})
+        devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": hook_source()})
         log.info("browser and DevTools ready in %.2f s", time.monotonic() - started)
         self._open_page()
 
     def _open_page(self) -> None:
         """Navigate to WhatsApp Web with what is left of the boot budget."""
         log.info("opening %s", self.opts.url)
-        left = max(1.0, self.tracker.boot_deadline - time.monotonic())
-        if not browser.open_url(self.driver, self.opts.url, left):
+        boot_deadline = cast(float, self.tracker.boot_deadline)  # set until the page has loaded
+        left = max(1.0, boot_deadline - time.monotonic())
+        if not browser.open_url(self.live_driver(), self.opts.url, left):
             log.warning("the page did not finish loading in time")  # the boot deadline decides
 
     def _main_loop(self) -> int:
@@ -205,7 +209,7 @@ class Session(SessionState):
     def _ping(self, cmd: dict) -> None:
         pong = {"event": "pong", "id": cmd["id"], "ready": self.ready.is_set()}
         try:
-            result = self.devtools.call(
+            result = self.live_devtools().call(
                 "Runtime.evaluate", {"expression": PING_EXPR, "returnByValue": True}, timeout=self.opts.ping_timeout
             )
         except TimeoutError:
@@ -225,8 +229,9 @@ class Session(SessionState):
             return
         if self.tracker.authenticated and self.tracker.exit_code is None:
             try:
-                self.driver.set_script_timeout(10)
-                self.driver.execute_async_script(LOGOUT_JS)
+                driver = self.live_driver()
+                driver.set_script_timeout(10)
+                driver.execute_async_script(LOGOUT_JS)
             except DRIVER_ERRORS as e:
                 log.warning("logout on the page failed: %s", e)
         self._quit_browser()
@@ -239,7 +244,7 @@ class Session(SessionState):
         the server, and report the messages it took before."""
         self._listen_before_closing()
         try:
-            self.driver.get("about:blank")
+            self.live_driver().get("about:blank")
         except DRIVER_ERRORS as e:
             log.warning("could not close the page: %s", e)
         self._devtools_barrier()
@@ -260,7 +265,7 @@ class Session(SessionState):
         if self.devtools is None:
             return
         try:
-            self.devtools.call("Runtime.evaluate", {"expression": "0"}, timeout=self.opts.ping_timeout)
+            self.live_devtools().call("Runtime.evaluate", {"expression": "0"}, timeout=self.opts.ping_timeout)
         except (DevToolsError, TimeoutError) as e:
             log.warning("the page's connection did not answer after closing: %s", e)
 
@@ -277,8 +282,9 @@ class Session(SessionState):
         give_up = time.monotonic() + ATTACH_BEFORE_CLOSE
         while True:
             try:
-                found = self.devtools.call_function(CHECK_AND_ATTACH_JS, [pageapi.as_data(self.reports.needs_at_load)],
-                                                    timeout=self.opts.ping_timeout)
+                found = self.live_devtools().call_function(CHECK_AND_ATTACH_JS,
+                                                           [pageapi.as_data(self.reports.needs_at_load)],
+                                                           timeout=self.opts.ping_timeout)
             except (DevToolsError, TimeoutError) as e:
                 log.warning("could not listen to the page before closing it: %s", e)
                 return

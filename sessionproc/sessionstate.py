@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import urllib3
+from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 
-from .devtools import DevTools
+from .devtools import DevTools, DevToolsClosed
 from .output import Output
 from .protocol import DEFAULT_BOOT_TIMEOUT
 
@@ -61,9 +62,29 @@ class SessionState:
         # The browser's handles: set by the main thread once the browser is
         # up, None again once it is quit; the sender and inbound threads
         # call the page through them.
-        self.driver = None
+        self.driver: webdriver.Chrome | None = None
         self.devtools: DevTools | None = None
         # Kinds of chat not reported (``ignore``); replaced whole (one
         # assignment) by a ``settings`` command on the stdin thread, read
         # on the main one.
         self.ignore: frozenset[str] = frozenset()
+
+    def live_devtools(self) -> DevTools:
+        """The page's DevTools connection.  The sender and inbound threads
+        may outlive their join's timeout, and the main thread sets it to
+        None when it quits the browser: DevToolsClosed then, which every
+        caller handles, where None would raise AttributeError and end the
+        thread (the inbound one with the messages it still had unreported)."""
+        devtools = self.devtools
+        if devtools is None:
+            raise DevToolsClosed("the browser is closed")
+        return devtools
+
+    def live_driver(self) -> webdriver.Chrome:
+        """The browser's driver, set from its start until the browser is
+        quit: a WebDriverException (one of DRIVER_ERRORS, which every caller
+        handles) after that, as from a driver whose browser is gone."""
+        driver = self.driver
+        if driver is None:
+            raise WebDriverException("the browser is closed")
+        return driver

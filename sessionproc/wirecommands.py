@@ -37,7 +37,8 @@ def chat_kind(message: dict) -> str | None:
     ident = message.get("id")
     chat = ident.get("remote") if isinstance(ident, dict) else None
     if not isinstance(chat, str) or not chat:
-        chat = message.get("from") if isinstance(message.get("from"), str) else ""
+        sender = message.get("from")
+        chat = sender if isinstance(sender, str) else ""
     if message.get("isStatus") is True or chat == "status@broadcast":
         return "status"
     if chat.endswith("@g.us"):

@@ -42,7 +42,7 @@ class BadEvent(ValueError):
     """A line from a session process is not an event of this protocol."""
 
 
-def decode_event(line: bytes) -> dict:
+def decode_event(line: bytes | bytearray) -> dict:
     """Parse and check one event line; raise BadEvent with the reason."""
     event = json_object(line, BadEvent, "an event")
     name = event.get("event")

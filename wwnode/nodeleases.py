@@ -12,14 +12,51 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from .redis_side.conn import REDIS_ERRORS
+
+if TYPE_CHECKING:  # only for the annotations: node.py imports this module
+    from .admission import Admission
+    from .amqp.consumer import Consumer
+    from .amqp.publisher import Publisher
+    from .bus import EventBus
+    from .config import Config
+    from .counters import Counters
+    from .creategate import CreateGate
+    from .node import Drain, Failover
+    from .ownership import Ownership
+    from .procs import Processes
+    from .redis_side.store import Store
+    from .sessions import Sessions
+    from .storage import Storage
+    from .turns import TurnTimes
 
 log = logging.getLogger(__name__)
 
 
 class NodeLeases:
     """The leases, the heartbeat and the lost scan of :class:`Node`."""
+
+    # What it uses of Node, declared for the type checker: annotations only
+    # (Node, a dataclass, sets them), so nothing here shadows its fields.
+    cfg: Config
+    consumer: Consumer
+    publisher: Publisher
+    store: Store
+    ownership: Ownership
+    bus: EventBus
+    sessions: Sessions
+    gate: CreateGate
+    admission: Admission
+    processes: Processes
+    counters: Counters
+    storage: Storage
+    turns: TurnTimes
+    heartbeat_extra: dict
+    failover: Failover | None
+    drain: Drain | None
+    started: float
 
     def _renew_leases(self, now: float) -> None:
         renewal = self.ownership.renew(now, self.heartbeat)

@@ -18,7 +18,11 @@ from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 from . import states as S
 
 if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
-    from .sends import PendingSend
+    from collections import deque
+
+    from .metrics import Tally
+    from .sendpace import SendPace
+    from .sends import PendingSend, Sessions, Store
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,27 @@ GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process 
 
 class SendOutcomes:
     """The answers and the session changes :class:`SendDesk` acts on."""
+
+    # What it uses of SendDesk, declared for the type checker: annotations
+    # only (SendDesk's __init__ sets them), and the methods only while type
+    # checking, so nothing here shadows what SendDesk defines.
+    store: Store
+    sessions: Sessions
+    unavailable: type[Exception]
+    tally: Tally
+    pace: SendPace
+    _inflight: dict[str, dict[str, PendingSend]]
+    _held: dict[str, deque[PendingSend]]
+    _held_back: set[str]
+
+    if TYPE_CHECKING:
+        def _dispatch_held(self, rec: S.SessionRecord, now: float) -> None: ...
+
+        def _answer_sent(self, p: PendingSend, body: dict) -> None: ...
+
+        def _fail(self, p: PendingSend, reason: str, detail: str, record: bool = True) -> None: ...
+
+        def _requeue(self, p: PendingSend) -> None: ...
 
     # ---------------------------------------------------------- answers
     def handlers(self) -> dict:

@@ -12,12 +12,23 @@ one session (``contain``).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Callable, cast
 
 from sessionproc.protocol import EXIT_CANNOT_START, EXIT_ENDED, UNLINKED_REASONS
 
 from . import states as S
+from .children import Child
 from .guard import INTERNAL_ERROR
 from .pacing import timed_out
+
+if TYPE_CHECKING:  # only for the annotations: sessions.py imports this module
+    from .config import Config
+    from .counters import Counters
+    from .health import Health
+    from .paths import Paths
+    from .redis_side.store import Store
+    from .restarts import Restarts
+    from .sessions import Events
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +36,31 @@ log = logging.getLogger(__name__)
 class SessionExits:
     """How :class:`Sessions` ends a session process and what follows."""
 
+    # What it uses of Sessions, declared for the type checker: annotations
+    # only (Sessions, a dataclass, sets them), and the methods only while
+    # type checking, so nothing here shadows what Sessions defines.
+    cfg: Config
+    paths: Paths
+    bus: Events
+    store: Store
+    health: Health
+    restarts: Restarts
+    counters: Counters
+    bury: Callable[[Child], None]
+    slow_boot: Callable[[str, bool], bool]
+    _records: dict[str, S.SessionRecord]
+    _recycle_at_once: set[str]
+
+    if TYPE_CHECKING:
+        def set_state(self, rec: S.SessionRecord, new: str, now: float, reason: str = "") -> None: ...
+
+        def _stop(self, rec: S.SessionRecord, now: float, for_good: bool) -> None: ...
+
+        def _finish_stop(self, rec: S.SessionRecord, now: float) -> None: ...
+
     def on_exit(self, rec: S.SessionRecord, code: int, now: float) -> None:
         """The session's process ended (its pipes are drained)."""
-        rec.child.close()
+        cast(Child, rec.child).close()  # the node calls this for a record's own process
         rec.child = None
         killed_at_boot = self.health.killed_at_boot(rec.key)
         self.health.forget(rec.key)

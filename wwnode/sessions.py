@@ -57,6 +57,8 @@ class Events(Protocol):
 
     def emit(self, name: str, body: dict) -> None: ...
 
+    def emit_as_owner(self, name: str, body: dict) -> None: ...
+
 
 @dataclass(eq=False)
 class Sessions(SessionExits):

@@ -36,9 +36,11 @@ router meanwhile).
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Collection, cast
 
+import pika
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from ..config import redact_url
 from .creates import CREATE_PREFETCH, CREATE_QUEUE, CreateConsumer
@@ -63,7 +65,7 @@ class Consumer(RouterElection, CreateConsumer):
         self.node_queue = node_queue_name(node_id)
         self.node_queue_ttl = node_queue_ttl
         self.on_command = on_command
-        self.channels: dict[str, object] = {}  # queue -> the channel consuming it
+        self.channels: dict[str, BlockingChannel] = {}  # queue -> the channel consuming it
         self.consumer_tags: dict[str, str] = {}
         self.want_creates = True
         self.create_priority = 0  # the x-priority of the create consumer (placement.py)
@@ -133,7 +135,7 @@ class Consumer(RouterElection, CreateConsumer):
         return True
 
     def _declare_and_consume(self) -> None:
-        connection = self.link.connection
+        connection = cast(pika.BlockingConnection, self.link.connection)  # called with the link up
         unserved = set(declare_served(connection))
         ch = connection.channel()
         try:
@@ -158,7 +160,7 @@ class Consumer(RouterElection, CreateConsumer):
                 self._consume_served(queue)
         self._log_unserved(unserved)
 
-    def _log_unserved(self, unserved: set[str]) -> None:
+    def _log_unserved(self, unserved: Collection[str]) -> None:
         """Say so when the queues the broker cannot serve change (the
         retries themselves would fill the log)."""
         unserved = frozenset(unserved)
@@ -193,7 +195,7 @@ class Consumer(RouterElection, CreateConsumer):
     def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
-            channel = self.link.connection.channel()
+            channel = cast(pika.BlockingConnection, self.link.connection).channel()  # up: connected
             if queue == CREATE_QUEUE:
                 channel.basic_qos(prefetch_count=self.create_prefetch)
             else:

@@ -8,7 +8,15 @@ the node's headroom (``placement.py``); ``creategate.py`` calls
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .link import BROKER_ERRORS, RPC_TIMEOUT
+
+if TYPE_CHECKING:  # only for the annotations: consumer.py imports this module
+    from pika.adapters.blocking_connection import BlockingChannel
+
+    from .link import Link
+    from .topology import Delivery
 
 # A node holds few creates at a time (one, until placement says more): a
 # create it holds is one no other node with room can take, and a burst must
@@ -20,6 +28,27 @@ CREATE_QUEUE = "create_instance"
 
 class CreateConsumer:
     """The create consumer of :class:`Consumer` and the settling of its creates."""
+
+    # What it uses of Consumer, declared for the type checker: annotations
+    # only (Consumer's __init__ sets them), and the methods and properties
+    # only while type checking, so nothing here shadows what Consumer defines.
+    link: Link
+    channels: dict[str, BlockingChannel]
+    consumer_tags: dict[str, str]
+    want_creates: bool
+    create_priority: int
+    create_prefetch: int
+    _creates_to_settle: list[tuple[Delivery, bool]]
+
+    if TYPE_CHECKING:
+        @property
+        def up(self) -> bool: ...
+
+        def _consume(self, queue: str, exclusive: bool = False) -> None: ...
+
+        def _ack(self, d: Delivery) -> None: ...
+
+        def _requeue(self, d: Delivery) -> None: ...
 
     def set_accepting_creates(self, accepting: bool, priority: int | None = None,
                               prefetch: int | None = None) -> None:
@@ -48,7 +77,7 @@ class CreateConsumer:
         if priority is not None:
             self.create_priority = priority
         new_prefetch = prefetch is not None and prefetch != self.create_prefetch
-        if new_prefetch:
+        if new_prefetch and prefetch is not None:
             self.create_prefetch = prefetch
             channel = self.channels.get(CREATE_QUEUE)
             if self.up and channel is not None and channel.is_open:

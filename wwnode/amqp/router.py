@@ -9,11 +9,18 @@ seconds, and one takes over when the router's connection goes.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
+import pika
 import pika.exceptions
 
 from .link import BROKER_ERRORS, RPC_TIMEOUT, why
 from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE
+
+if TYPE_CHECKING:  # only for the annotations: consumer.py imports this module
+    from pika.adapters.blocking_connection import BlockingChannel
+
+    from .link import Link
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,22 @@ ROUTER_RETRY = 3.0  # seconds between a node's tries to become the router
 
 class RouterElection:
     """The router lock and the routed queues of :class:`Consumer`."""
+
+    # What it uses of Consumer, declared for the type checker: annotations
+    # only (Consumer's __init__ sets them), and the methods and properties
+    # only while type checking, so nothing here shadows what Consumer defines.
+    link: Link
+    channels: dict[str, BlockingChannel]
+    consumer_tags: dict[str, str]
+    router_retry_at: float
+    _cancelled: set[str]
+    _waiting_room: set[str]
+
+    if TYPE_CHECKING:
+        @property
+        def is_router(self) -> bool: ...
+
+        def _consume(self, queue: str, exclusive: bool = False) -> None: ...
 
     def _try_router(self, now: float) -> None:
         self.router_retry_at = now + ROUTER_RETRY
@@ -58,7 +81,7 @@ class RouterElection:
             return True
         try:
             with self.link.bounded(RPC_TIMEOUT):
-                channel = self.link.connection.channel()
+                channel = cast(pika.BlockingConnection, self.link.connection).channel()  # up: connected
                 channel.queue_declare(ROUTER_LOCK_QUEUE, exclusive=True, auto_delete=True)
         except pika.exceptions.ChannelClosedByBroker as e:
             if e.reply_code != 405:

@@ -18,7 +18,7 @@ import socket
 import ssl
 import time
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, cast
 from urllib.parse import unquote, urljoin, urlsplit
 
 from .request import MAX_FILENAME, MediaLimits, MediaRefused
@@ -49,7 +49,8 @@ def _connect(host: str, port: int, left: Callable[[], float], allow_private: boo
         raise OSError(f"cannot resolve {host}: {e.strerror}") from None
     last: OSError | None = None
     for family, type_, proto, _, sockaddr in infos:
-        if not allow_private and not address_allowed(sockaddr[0]):
+        address = cast(str, sockaddr[0])  # an IPv4 or IPv6 address: a string
+        if not allow_private and not address_allowed(address):
             raise _Refused(f"{host} is {sockaddr[0]}, a private or local address")
         timeout = left()
         s = socket.socket(family, type_, proto)
@@ -175,7 +176,8 @@ class _Timed:
         if mode != "rb":
             raise ValueError(f"only 'rb', not {mode!r}")
         self._files += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"))
+        # Not a socket, but has what SocketIO uses of one for reading (recv_into, _decref_socketios).
+        return io.BufferedReader(socket.SocketIO(cast(socket.socket, self), "rb"))
 
     def _decref_socketios(self) -> None:  # a file made above closes
         self._files -= 1

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 from urllib.parse import urlsplit
 
 from sessionproc.protocol import MEDIA_KINDS as KINDS  # what ``as`` may be: one list, the session checks it too
@@ -98,7 +98,7 @@ def parse_media(value, reject: Callable[[str, str], NoReturn]) -> MediaRequest:
     if filename is not None and (not 0 < len(filename) <= MAX_FILENAME or any(ord(c) < 32 for c in filename)
                                  or "/" in filename or "\\" in filename):
         reject("bad_media", f"media.filename must be 1 to {MAX_FILENAME} characters, no / \\ or control characters")
-    fields = {"mimetype": mimetype, "filename": filename, "kind": kind}
+    fields: dict[str, Any] = {"mimetype": mimetype, "filename": filename, "kind": kind}  # MediaRequest's
     if source == "url":
         url = value["url"]
         parts = urlsplit(url)

@@ -17,9 +17,14 @@ docs/ha.md, "High availability").
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from .conn import REDIS_ERRORS
 from .keys import FENCE, OWNER, QR, SETTINGS, STATE, instance_key, node_key
+
+if TYPE_CHECKING:  # only for the annotations
+    import redis
+    from redis.commands.core import Script
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,24 @@ LOST, RENEWED, RECLAIMED = 0, 1, 2
 class Leases:
     """Claims, renewals and fences of :class:`Store`; they use its
     connection (``r``), scripts and ``_down``."""
+
+    # What it uses of Store, declared for the type checker: annotations only
+    # (Store's __init__ sets them), and ``_down`` only while type checking,
+    # so nothing here shadows what Store defines.
+    r: redis.Redis
+    up: bool
+    node_id: str
+    lease_ms: int
+    state_ms: int
+    replica_wait_ms: int
+    _replicas: int
+    _claim: Script
+    _renew: Script
+    _release_script: Script
+    _raise_fence: Script
+
+    if TYPE_CHECKING:
+        def _down(self, e: BaseException) -> None: ...
 
     def claim(self, key: str) -> str | bool | None:
         """Take the key for this node.  Our token (a string): ours now;

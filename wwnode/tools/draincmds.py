@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from typing import cast
 
 from .client import open_redis, session_state
 from .outcomes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, Outcome
@@ -44,7 +45,7 @@ def drain(cfg, node: str, timeout: float | None, out=sys.stdout, clock=time.mono
         beat = r.hgetall(node_key(node))
         if not beat:
             return Outcome(EXIT_FAILED, f"{node} stopped before it was drained")
-        left, key = int(beat.get("drain_left") or 0), beat.get("drain_moving") or ""
+        left, key = int(beat.get("drain_left") or 0), cast(str, beat.get("drain_moving") or "")  # decoded
         if key and key not in moving:
             moving[key] = clock()
         for k in sorted(held):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import cast
 
 import orjson
 import pika.exceptions
@@ -45,7 +46,7 @@ def fleet_view(r: redis.Redis) -> dict:
         view = {"state": st.get("state", "?"), "node": st.get("node", ""), "since": int(st.get("since") or 0),
                 "me": st.get("me") or "", "proxy": st.get("proxy", "")}
         if view["state"] == "qr":
-            qr = r.get(instance_key(key, QR))
+            qr = cast("str | None", r.get(instance_key(key, QR)))  # the client decodes
             if qr:
                 view["qr"] = qr
                 view["qr_png"] = qr_png_uri(qr)

@@ -28,6 +28,7 @@ def _setup_logging(cfg, log_file) -> None:
     # Rotated by size (LOG_MAX_BYTES, LOG_BACKUPS; see logfiles.py); with
     # LOG_MAX_BYTES=0, reopened when moved, for an outside logrotate.  A disk
     # that takes no writes costs the file, not the node: stderr still has it.
+    handler: logging.Handler
     try:
         if cfg.log_max_bytes:
             handler = PrivateRotatingFileHandler(log_file, maxBytes=cfg.log_max_bytes, backupCount=cfg.log_backups)
