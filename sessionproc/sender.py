@@ -58,7 +58,11 @@ class Sender:
             return failed | {"reason": SEND_REFUSED_STOPPING, "detail": "the session is stopping"}
         if not self.ready.is_set():
             return failed | {"reason": "not_ready", "detail": "the session is not authenticated"}
-        event = PERFORMERS[cmd["cmd"]](self.state.driver, cmd, self.opts.send_timeout)
+        try:
+            driver = self.state.live_driver()
+        except DRIVER_ERRORS as e:  # the browser quit between the check above and here
+            return failed | {"reason": "browser_error", "detail": str(e)[:500]}
+        event = PERFORMERS[cmd["cmd"]](driver, cmd, self.opts.send_timeout)
         log.info("%s %s: %s", cmd["cmd"], cmd["id"], event.get("reason") or "done")
         return event
 

@@ -106,3 +106,14 @@ def test_a_page_the_session_listens_to_is_only_closed(tmp_path):
     page.calls.clear()
     s._close_page()
     assert page.calls == ["about:blank", "Runtime.evaluate"]
+
+
+def test_an_action_after_the_browser_quit_is_a_browser_error_not_the_sender_s_end(tmp_path):
+    """The sender may still hold a command as the main thread quits the
+    browser (its driver is then None): the command fails as from a
+    browser that is gone, and the sender goes on."""
+    s = session(tmp_path)
+    s.ready.set()
+    assert s.driver is None
+    answer = s.sender._act({"cmd": "action", "id": "a1", "action": "read", "chat_id": "5511999999999@c.us"})
+    assert answer["event"] == "action_failed" and answer["reason"] == "browser_error"
