@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import logging
 
-from selenium.common.exceptions import JavascriptException, TimeoutException, WebDriverException
+from selenium.common.exceptions import JavascriptException, TimeoutException
 
 from .protocol import MAX_EMOJI, MAX_TEXT, MESSAGE_ID_RE, PHONE_RE
+# One list of what a chromedriver call fails with: chromedriver's own HTTP
+# read timeout (urllib3's) is one, and a copy here without it once let an
+# action under a flood end the sender thread.
+from .sessionstate import DRIVER_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +200,6 @@ window.__wwnodePairTimer = setInterval(() => {
 getCode().then((code) => { report({type: 'pairing_code', code: String(code)}); done({ok: true}); },
                (e) => done({ok: false, error: String((e && e.message) || e)}));
 """
-
-DRIVER_ERRORS = (WebDriverException, OSError)
-
 
 def check(cmd: dict) -> tuple[str, str] | None:
     """What is wrong with an ``action`` or ``check_number`` command, if

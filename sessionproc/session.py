@@ -26,6 +26,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -108,10 +109,10 @@ class Session(SessionState):
             self._quit_browser()
             self._close_relay()
             return EXIT_CRASHED
-        threading.Thread(target=self.reader.run, name="stdin", daemon=True).start()
-        sender = threading.Thread(target=self.sender.run, name="sender", daemon=True)
+        threading.Thread(target=self._guarded, args=(self.reader.run,), name="stdin", daemon=True).start()
+        sender = threading.Thread(target=self._guarded, args=(self.sender.run,), name="sender", daemon=True)
         sender.start()
-        inbound = threading.Thread(target=self.writer.run, name="inbound", daemon=True)
+        inbound = threading.Thread(target=self._guarded, args=(self.writer.run,), name="inbound", daemon=True)
         inbound.start()
         code = self._main_loop()
         self.stopping.set()  # sends still queued now fail fast
@@ -198,12 +199,27 @@ class Session(SessionState):
                 self.reports.on_page_report(item)
             elif kind == "ping":
                 self._ping(item)
+            elif kind == "crashed":
+                log.critical("the %s thread ended on an error (above): the session ends as crashed", item["thread"])
+                return EXIT_CRASHED
             elif kind == "stop":
                 self.logout_on_stop = bool(item.get("logout", False))
                 log.info("stopping (%s)%s", item.get("why"), " and logging out" if self.logout_on_stop else "")
                 return EXIT_STOPPED
             if self.tracker.exit_code is not None:
                 return self.tracker.exit_code
+
+    def _guarded(self, run: Callable[[], None]) -> None:
+        """A worker thread's body.  An exception that would end it (a bug,
+        or a failure nobody foresaw) is logged with its traceback and ends
+        the session as a crash, which the node restarts: a session whose
+        sender or inbound thread died would otherwise stay "ready" and
+        answer nothing."""
+        try:
+            run()
+        except BaseException:
+            log.exception("the %s thread failed", threading.current_thread().name)
+            self.inbox.put(("crashed", {"thread": threading.current_thread().name}))
 
     # ------------------------------------------------------------- ping
     def _ping(self, cmd: dict) -> None:

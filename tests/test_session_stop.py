@@ -5,10 +5,12 @@ page is closed."""
 from __future__ import annotations
 
 import os
+import threading
 
 import orjson
 
 from sessionproc.output import Output
+from sessionproc.protocol import EXIT_CRASHED
 from sessionproc.pagescripts import CHECK_AND_ATTACH_JS
 from sessionproc.session import Session
 from sessionproc.sessionstate import BINDING, Options
@@ -117,3 +119,18 @@ def test_an_action_after_the_browser_quit_is_a_browser_error_not_the_sender_s_en
     assert s.driver is None
     answer = s.sender._act({"cmd": "action", "id": "a1", "action": "read", "chat_id": "5511999999999@c.us"})
     assert answer["event"] == "action_failed" and answer["reason"] == "browser_error"
+
+
+def test_a_worker_thread_that_dies_ends_the_session_as_crashed(tmp_path):
+    """A sender or inbound thread ended by an error nobody foresaw would
+    leave the session "ready" and answering nothing: it ends the session as
+    a crash instead (the node restarts it), its traceback logged."""
+    s = session(tmp_path)
+
+    def broken() -> None:
+        raise LookupError("a bug in the sender")
+
+    worker = threading.Thread(target=s._guarded, args=(broken,), name="sender")
+    worker.start()
+    worker.join(10)
+    assert s._main_loop() == EXIT_CRASHED
