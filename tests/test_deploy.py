@@ -491,7 +491,7 @@ def test_kill_9_under_supervisord(supervised, rabbit, control):
     create_ready(rabbit, control, "k-sup", phone)
     old_tree = psutil.Process(first).children(recursive=True)
 
-    control.freeze(phone)  # the send below hangs in the page: in flight, unacked
+    assert control.freeze(phone) == 1  # the send below hangs in the page: in flight, unacked
     # Without an id, so it is done again when redelivered (at least once; a
     # send with an id would end in outcome_unknown instead: at most once).
     rabbit.publish("send_message", {"key": "k-sup", "chat_id": f"{friend}@c.us", "message": "in flight"})

@@ -410,3 +410,18 @@ def test_the_fakewa_command_serves_tls_with_its_options(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_a_freeze_is_pushed_to_the_open_pages_and_counts_once_each_says_it_hung():
+    world = World()
+    link = world.open_link("dev1", TAIL, False, now=0.0)
+    ref = link.events.get_nowait()["ref"]
+    world.scan(f"{ref},{TAIL}", "5511999990002", now=1.0)
+    drain(link)
+    [pushed] = world.freeze("5511999990002")
+    assert pushed is link and drain(link) == [{"type": "freeze"}]
+    assert not link.frozen.is_set()  # pushed, not yet taken: the page may still run a script
+    world.page_frozen("dev1")
+    assert link.frozen.is_set()
+    with pytest.raises(NotFound):
+        world.page_frozen("no-such-device")

@@ -183,9 +183,10 @@ class Control:
         """WhatsApp Web is opened elsewhere: the phone's open pages go to CONFLICT."""
         self._call("POST", "conflict", {"phone": phone})
 
-    def freeze(self, phone: str) -> None:
-        """The phone's open pages stop running JavaScript (a hung page)."""
-        self._call("POST", "freeze", {"phone": phone})
+    def freeze(self, phone: str) -> int:
+        """The phone's open pages stop running JavaScript (a hung page).
+        Returns once each says it is hung (at most 5 s): how many did."""
+        return int(self._call("POST", "freeze", {"phone": phone})["frozen"])
 
     def cut(self, phone: str) -> None:
         """The phone's open pages lose their live link (they reconnect)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -53,6 +54,10 @@ class Link:
         self.refs_shown = 0
         # The sync after pairing: (when, "offline" | "synced"), in order.
         self.sync_steps: list[tuple[float, str]] = []
+        # Set when the page says it is hung (the control API's freeze): the
+        # freeze is pushed over the link like any event, and a page busy
+        # with something else takes it a moment later.
+        self.frozen = threading.Event()
 
     def push(self, event: dict) -> None:
         self.events.put(event)

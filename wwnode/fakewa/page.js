@@ -351,9 +351,16 @@ async function handle(event) {
       Socket.state = 'CONNECTED';
       show('Connected as ' + (me ? me._serialized : ''));
       break;
-    case 'freeze':
-      // A hung page: the renderer stops running any script.
+    case 'freeze': {
+      // A hung page: the renderer stops running any script.  It says so
+      // first, synchronously (the request is out before the spin), so the
+      // control call that froze it can answer once it is hung.
+      const said = new XMLHttpRequest();
+      said.open('POST', '/_wa/frozen', false);
+      said.setRequestHeader('Content-Type', 'application/json');
+      try { said.send(JSON.stringify({ device: identity.device })); } catch (e) { /* answered at its deadline */ }
       for (;;) { /* spin */ }
+    }
     case 'replaced':
       source.close();
       Socket.state = 'CONFLICT';

@@ -32,6 +32,9 @@ from .world import BadRequest, NotFound, Settings, World
 log = logging.getLogger("fakewa")
 
 MAX_BODY = 4 * 1024 * 1024
+# Seconds ``/_sim/freeze`` waits for the pages it reached to say they hung
+# (below the control client's 10 s timeout).
+FREEZE_WAIT = 5.0
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -233,7 +236,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"ok": True})
 
     def sim_freeze(self, query) -> None:
-        self.world.freeze(self._body().get("phone"))
+        # Answered once every page it reached says it is hung (or after
+        # FREEZE_WAIT): a caller that then asks the page for something
+        # knows the page will not do it.
+        links = self.world.freeze(self._body().get("phone"))
+        deadline = time.monotonic() + FREEZE_WAIT
+        frozen = sum(link.frozen.wait(max(0.0, deadline - time.monotonic())) for link in links)
+        self._json(200, {"ok": True, "pages": len(links), "frozen": frozen})
+
+    def page_frozen(self, query) -> None:
+        self.world.page_frozen(_str(self._body(), "device"))
         self._json(200, {"ok": True})
 
     def sim_cut(self, query) -> None:
@@ -375,6 +387,7 @@ GET_ROUTES = {
 }
 POST_ROUTES = {
     "/_wa/ack": _Handler.page_ack,
+    "/_wa/frozen": _Handler.page_frozen,
     "/_wa/send": _Handler.page_send,
     "/_wa/logout": _Handler.page_logout,
     "/_wa/takeover": _Handler.page_takeover,

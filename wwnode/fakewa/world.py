@@ -365,8 +365,19 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             for device in devices:
                 self._unlink(device, by="phone")
 
-    def freeze(self, phone: object) -> None:
-        self._push_to_open_pages(phone, {"type": "freeze"})
+    def freeze(self, phone: object) -> list[Link]:
+        """Hang the phone's open pages; returns their links, each of which
+        is ``frozen`` once its page says it took the freeze."""
+        return self._push_to_open_pages(phone, {"type": "freeze"})
+
+    def page_frozen(self, device_id: str) -> None:
+        """A page took the freeze: it runs no script from now on."""
+        with self._lock:
+            device = self._devices.get(device_id)
+            link = device.link if device is not None else None
+        if link is None:
+            raise NotFound("unknown device or no open page")
+        link.frozen.set()
 
     def cut_links(self, phone: object) -> None:
         """Drop the phone's pages' live links (they reconnect by themselves)."""
@@ -393,7 +404,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
     def conflict(self, phone: object) -> None:
         self._push_to_open_pages(phone, {"type": "conflict"})
 
-    def _push_to_open_pages(self, phone: object, event: dict) -> None:
+    def _push_to_open_pages(self, phone: object, event: dict) -> list[Link]:
         phone = _phone(phone, "phone")
         with self._lock:
             links = [d.link for d in self._linked_devices(phone) if d.link is not None]
@@ -401,6 +412,7 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
                 raise NotFound(f"no open page is linked to phone {phone}")
             for link in links:
                 link.push(event)
+        return links
 
 
 def _phone(value, name: str) -> str:
