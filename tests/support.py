@@ -207,6 +207,15 @@ def leftover_processes(mark: str, wait: float = 0.0) -> list[psutil.Process]:
         time.sleep(0.2)  # polling the process table: nothing to wait on
 
 
+def pid_gone(pid: int) -> bool:
+    """The process ended (or is a zombie), even if it ends between two
+    looks at it: ``pid_exists`` then ``status`` is a race."""
+    try:
+        return all_gone([psutil.Process(pid)])
+    except psutil.NoSuchProcess:
+        return True
+
+
 def all_gone(procs: list[psutil.Process]) -> bool:
     for p in procs:
         try:

@@ -13,10 +13,9 @@ import sys
 import time
 
 import orjson
-import psutil
 import pytest
 
-from support import all_gone, counter, create_ready, heartbeats, new_phone, owner, processes_using, wait_for
+from support import all_gone, counter, create_ready, heartbeats, new_phone, owner, pid_gone, processes_using, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -156,8 +155,7 @@ def test_a_paused_node_cannot_act_as_owner_after_it_resumes(three, rabbit, fake,
         resumed_at = time.time() * 1000
     finally:
         os.kill(holder.proc.pid, signal.SIGCONT)
-    wait_for(lambda: not psutil.pid_exists(session_pid) or psutil.Process(session_pid).status() == psutil.STATUS_ZOMBIE,
-             timeout=20, what="the paused node to end its session")
+    wait_for(lambda: pid_gone(session_pid), timeout=20, what="the paused node to end its session")
     assert owner(redis_client, "paused-key") == new_owner
     wait_for(lambda: counter(redis_client, holder.node_id, "leases_lost") == 1, what="the node to give the key up")
     late = [e for e in rabbit.find("state_instance", key="paused-key") if e["node"] == holder.node_id

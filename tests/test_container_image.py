@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from containers import podman
-from support import Client, create_ready, free_port, idle_cgroup, new_phone, wait_for
+from support import Client, all_gone, create_ready, free_port, idle_cgroup, new_phone, wait_for
 from wwnode.fakewa.client import Control
 
 # A cold machine builds the images first (a few minutes: see docs/operating.md, "Their tests").
@@ -77,7 +77,7 @@ def test_a_container_runs_a_session_and_keeps_it_across_a_stop(node_image, podma
     podman("stop", "-t", "60", first, timeout=90)
     state = podman_run.state(first)
     assert state["ExitCode"] == 0, podman_run.logs(first)[-3000:]
-    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in chrome)
+    assert all_gone(chrome)
     # Chromium closed its profile itself (a killed one leaves its lock).
     assert profile.is_dir() and not (profile / "SingletonLock").is_symlink()
 

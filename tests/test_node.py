@@ -12,7 +12,7 @@ import signal
 import psutil
 import pytest
 
-from support import all_gone, create_ready, new_phone, processes_using, wait_for
+from support import all_gone, create_ready, new_phone, pid_gone, processes_using, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -194,8 +194,7 @@ def test_a_session_that_never_stops_is_killed_after_the_stop_timeout(fake_nodes,
     [pid] = wait_for(node.session_pids, what="the session process")
     rabbit.publish("destroy_instance", {"key": "k-stuck"})
     rabbit.expect("state_instance", key="k-stuck", state="stopped", timeout=15)
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
-             what="the stuck process to be killed")
+    wait_for(lambda: pid_gone(pid), what="the stuck process to be killed")
     assert node.alive()
 
 
