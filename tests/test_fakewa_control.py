@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from support import new_phone
+from support import new_phone, wait_for
 from wwnode.fakewa.client import ControlError
 from wwnode.fakewa.world import BadRequest, NotFound, Settings, World
 
@@ -331,8 +331,33 @@ def test_dropped_modules_reach_the_page_as_data(make_wa):
     wa = make_wa(drop_modules=("WAWebCallCollection", "WALinkify"), edit_window=60)
     html = page_html(wa, WWEBJS_UA)
     block = html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0]
-    assert json.loads(block) == {"dropModules": ["WAWebCallCollection", "WALinkify"], "editWindow": 60,
-                                 "revokeWindow": 60 * 3600}
+    config = json.loads(block)
+    assert config.pop("run") == wa.world.run_id
+    assert config == {"dropModules": ["WAWebCallCollection", "WALinkify"], "editWindow": 60,
+                      "revokeWindow": 60 * 3600}
+
+
+def page_config(wa) -> dict:
+    html = page_html(wa, WWEBJS_UA)
+    return json.loads(html.split('<script id="fakewa-config" type="application/json">')[1].split("</script>")[0])
+
+
+def test_a_page_another_run_of_the_stand_in_served_is_turned_away(wa, control):
+    """A browser left open on a port a new run took (a test's stand-in
+    gone, the next one given its port) reconnects its live link every
+    half second: refused, it shows no QR code a scan without a code could
+    link."""
+    tail = "a,b,c,WEB"
+    for run in ("", "0123456789abcdef"):
+        status, answer = raw(wa, "GET", f"/_wa/link?device=stray{len(run)}&tail={tail}&run={run}")
+        assert status == 410 and "another run of the stand-in" in answer["error"]
+    assert control.pending_qr() == []
+    conn = http.client.HTTPConnection("127.0.0.1", wa.port, timeout=5)
+    conn.request("GET", f"/_wa/link?device=ours&tail={tail}&run={page_config(wa)['run']}")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
+    conn.close()
+    wait_for(lambda: len(control.pending_qr()) == 1, what="this run's page showing its code")
 
 
 def test_unknown_or_malformed_modules_cannot_be_dropped():

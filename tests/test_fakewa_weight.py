@@ -33,8 +33,8 @@ const done = arguments[arguments.length - 1];
 
 
 def test_weight_is_off_by_default_and_bounded():
-    assert b'"weight"' not in page_html(Settings())
-    assert b'"heapMb":5' in page_html(Settings(weight_heap_mb=5))
+    assert b'"weight"' not in page_html(Settings(), "run")
+    assert b'"heapMb":5' in page_html(Settings(weight_heap_mb=5), "run")
     for bad in ({"weight_heap_mb": -1}, {"weight_dom_nodes": 10**7}, {"weight_chats": 1.5},
                 {"weight_messages": "10"}):
         with pytest.raises(ValueError, match=next(iter(bad))):

@@ -27,12 +27,12 @@ def script() -> bytes:
     return b"(function () {\n'use strict';\n" + parts + b"\n})();\n"
 
 
-def page_html(settings: Settings) -> bytes:
+def page_html(settings: Settings, run_id: str) -> bytes:
     # Settings reach the page as data in a JSON block, never as script.
     weight = {"heapMb": settings.weight_heap_mb, "domNodes": settings.weight_dom_nodes,
               "chats": settings.weight_chats, "messages": settings.weight_messages}
     config = {"dropModules": list(settings.drop_modules), "editWindow": settings.edit_window,
-              "revokeWindow": settings.revoke_window}
+              "revokeWindow": settings.revoke_window, "run": run_id}
     if any(weight.values()):
         config["weight"] = weight
     data = orjson.dumps(config).replace(b"<", b"\\u003c")

@@ -212,7 +212,8 @@ function qrTail() {
 
 async function connect() {
   const paired = await profile.get('paired');
-  const params = new URLSearchParams({ device: identity.device, tail: qrTail(), paired: paired ? '1' : '0' });
+  const params = new URLSearchParams({ device: identity.device, tail: qrTail(), paired: paired ? '1' : '0',
+                                       run: CONFIG.run || '' });
   source = new EventSource('/_wa/link?' + params.toString());
   source.onopen = () => { Conn.connected = true; };
   source.onerror = () => { Conn.connected = false; };  // EventSource retries by itself

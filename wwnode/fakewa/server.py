@@ -120,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         if assets.unsupported_browser(self.headers.get("User-Agent", "")):
             self._send(200, assets.unsupported_html(), "text/html; charset=utf-8")
             return
-        self._send(200, assets.page_html(self.world.settings), "text/html; charset=utf-8")
+        self._send(200, assets.page_html(self.world.settings, self.world.run_id), "text/html; charset=utf-8")
 
     def script(self, query) -> None:
         self._send(200, assets.script(), "text/javascript; charset=utf-8")
@@ -133,6 +133,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def link(self, query) -> None:
+        if query.get("run", [""])[0] != self.world.run_id:
+            # EventSource gives up on any answer but 200: the page stays
+            # unlinked, as a page whose server went away.
+            self._json(410, {"error": "this page was served by another run of the stand-in: load it again"})
+            return
         device = _one(query, "device")
         tail = _one(query, "tail")
         claims_paired = query.get("paired", ["0"])[0] == "1"

@@ -66,6 +66,11 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             GroupWorld):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings()
+        # This run of the stand-in: its pages name it when they open their
+        # live link, so a page another run served (a browser left open on a
+        # port this run took after it) is turned away instead of showing a
+        # QR code here that a scan could link.
+        self.run_id = secrets.token_hex(8)
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
         self._phones: dict[str, dict] = {}  # phone -> {"pushname", "platform"}
