@@ -371,7 +371,7 @@ def test_a_burst_of_40_creates_starts_exactly_the_cap_and_puts_the_rest_back(tmp
     rig.node.gate.sample_load(0.0)
     creates = [delivery("create_instance", {"key": f"k{i}"}) for i in range(40)]
     rig.node.inbox.extend(creates)  # all at once, as a broker with a big prefetch would hand them over
-    rig.node._dispatch_commands(0.0)
+    rig.node._act(0.0)
     assert len(rig.spawner.children) == 3 and rig.sessions.count() == 3
     assert rig.broker.acked == [d.tag for d in creates[:3]]
     assert rig.broker.requeued == [d.tag for d in creates[3:]]  # back in the queue, not failed
@@ -380,14 +380,14 @@ def test_a_burst_of_40_creates_starts_exactly_the_cap_and_puts_the_rest_back(tmp
     # A destroy frees a place: the create consumer is back the same turn.
     rig.dispatch.on_command(delivery("destroy_instance", {"key": "k0"}), 1.0)
     rig.exit(rig.sessions.get("k0"), 0, 1.5)
-    rig.node._tick(1.5)
+    rig.node._act(1.5)
     assert rig.broker.accepting_creates is True
     rig.node.inbox.append(creates[3])
-    rig.node._dispatch_commands(1.6)
+    rig.node._act(1.6)
     assert rig.sessions.has("k3") and rig.sessions.count() == 3 and rig.broker.accepting_creates is False
 
 
-def test_the_create_consumer_is_updated_once_a_dispatch_and_asking_for_room_changes_nothing(tmp_path):
+def test_the_create_consumer_is_updated_once_a_turn_and_asking_for_room_changes_nothing(tmp_path):
     rig = node_rig(tmp_path, max_sessions=2)
     rig.node.gate.sample_load(0.0)
     updates = []
@@ -396,9 +396,15 @@ def test_the_create_consumer_is_updated_once_a_dispatch_and_asking_for_room_chan
     assert rig.node.gate.may_create() and rig.node.gate.may_create()
     assert updates == [] and rig.node.admission.accepting  # a question: no consumer touched, nothing decided
     rig.node.inbox.extend(delivery("create_instance", {"key": f"k{i}"}) for i in range(4))
-    rig.node._dispatch_commands(0.0)
+    rig.node._act(0.0)
     assert rig.sessions.count() == 2 and len(updates) == 1  # one update, after the four creates
     assert updates[0][0] is False and not rig.node.gate.may_create()
+    # A turn where a session ends, a destroy comes and the load is due: still one update, the last word.
+    rig.dispatch.on_command(delivery("destroy_instance", {"key": "k0"}), 1.0)
+    rig.exit(rig.sessions.get("k0"), 0, 1.5)
+    rig.node.inbox.append(delivery("destroy_instance", {"key": "k1"}))
+    rig.node._act(rig.cfg.load_interval + 2)
+    assert len(updates) == 2 and updates[1][0] is True
 
 
 def test_a_create_past_admission_goes_back_to_the_queue(tmp_path):

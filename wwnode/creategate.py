@@ -9,9 +9,9 @@ Two calls, kept apart on purpose:
   over at once cannot pass the cap, each create counting the sessions the
   ones before it started.  Not while the node stops or drains;
 - :meth:`CreateGate.update_create_consumer`, the one place the create
-  consumer changes, called by the node once after it dispatched a turn's
-  commands and once in its timed rules (a session ended, the load was
-  read): admission decided on the figures of now (the load read first when
+  consumer changes, called by the node once a turn, after its commands,
+  the sessions that ended and its timed rules (the load read, a parked
+  create carried out): admission decided on the figures of now (the load read first when
   ``LOAD_INTERVAL`` is over), then the create consumer cancelled (full,
   stopping, draining), consumed again, or subscribed anew under the
   priority and prefetch placement gives (``placement.py``).

@@ -193,11 +193,20 @@ class Node(NodeLeases):
         self.consumer.pump(now)
         self.publisher.pump(now)
         self.publisher.drain()
+        self._act(now)
+        self.turns.end()
+        return True
+
+    def _act(self, now: float) -> None:
+        """A turn's work on what came in, the time handed in: the commands,
+        the sessions that ended, the timed rules, then the turn's one update
+        of the create consumer, after all that may change the room (a create
+        started, a destroy, an exit, the load read, a parked create carried
+        out).  Only then are the creates acknowledged (``creategate.py``)."""
         self._dispatch_commands(now)
         self._reap(now)
         self._tick(now)
-        self.turns.end()
-        return True
+        self.gate.update_create_consumer(now)
 
     def _finish(self) -> None:
         for part in self.background:
@@ -307,14 +316,12 @@ class Node(NodeLeases):
         self.sessions.start_waiting(now)  # a session done booting frees a slot
 
     def _dispatch_commands(self, now: float) -> None:
-        """The commands the broker delivered, then the create consumer
-        brought up to date with the sessions they started or ended: only
-        then are the creates acknowledged (``creategate.py``)."""
+        """The commands the broker delivered; the creates among them are
+        acknowledged at the turn's update of the create consumer."""
         while self.inbox:
             d = self.inbox.popleft()
             if d.generation == self.consumer.generation:  # else its connection is gone: redelivered
                 self.dispatch.on_command(d, now)
-        self.gate.update_create_consumer(now)
 
     def _reap(self, now: float) -> None:
         for rec, child in self.sessions.children():
@@ -337,9 +344,6 @@ class Node(NodeLeases):
         # A restore check collected just now (portable.py) opens its start's
         # gate: the start goes this turn, not at the next one.
         self.sessions.start_waiting(now)
-        # A session ended, the load was read, a parked create was carried
-        # out: the next create may come in at once, or must not.
-        self.gate.update_create_consumer(now)
         if self.consumer.is_router and now >= self._next_lost_scan and self.store.up:
             self._next_lost_scan = now + self.cfg.heartbeat_interval
             self._report_lost()
