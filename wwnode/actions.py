@@ -48,11 +48,9 @@ from . import chatcommands, groupdesk, queries
 from . import states as S
 from .children import Child
 from .commands import Command
+from .heldcommands import GONE, held_verdict
 
 log = logging.getLogger(__name__)
-
-GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process is no more
-
 
 class Bus(Protocol):
     def emit(self, name: str, body: dict) -> None: ...
@@ -215,19 +213,16 @@ class ActionDesk:
                     p.then(None, "session_gone")  # a moment that has passed: not asked again
                 else:
                     self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
-        if change.new == S.READY:
+        verdict = held_verdict(change)  # the same rule as held sends' (heldcommands.py)
+        if verdict is None:
+            return
+        if verdict.carry_out:
             rec = cast(S.SessionRecord, self.sessions.get(key))  # it has just changed to ready
             for p in self._held.pop(key, ()):
                 self._dispatch(rec, p)
-        elif change.new == S.FAILED:
-            self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED and change.for_good and not change.moving:
-            self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED)
-                                         and (not change.for_good or change.moving)):
-            # Not final here (the node going down, a drain moving the key)
-            # or not ours any more: for whoever runs the key next, as a
-            # held send is (``sends.py``).
+        elif verdict.fail is not None:
+            self._fail_held(key, *verdict.fail)
+        else:
             for p in self._held.pop(key, ()):
                 self.bus.requeue(p.delivery)
 

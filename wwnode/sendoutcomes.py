@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 
 from . import states as S
+from .heldcommands import GONE, held_verdict
 
 if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
     from collections import deque
@@ -25,9 +26,6 @@ if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
     from .sends import PendingSend, Sessions, Store
 
 log = logging.getLogger(__name__)
-
-
-GONE = frozenset({S.RESTARTING, S.FAILED, S.STOPPED, S.DROPPED})  # its process is no more
 
 
 class SendOutcomes:
@@ -114,19 +112,18 @@ class SendOutcomes:
                 self._requeue(p)
         if change.new in (S.FAILED, S.STOPPED, S.DROPPED):
             self.pace.forget(key)
-        if change.new == S.READY:
+        verdict = held_verdict(change)  # the same rule as held actions' (heldcommands.py)
+        if verdict is None:
+            return
+        if verdict.carry_out:
             rec = self.sessions.get(key)
             if rec is not None:
                 self._dispatch_held(rec, change.now)
-        elif change.new == S.FAILED:
-            self._fail_held(key, "session_failed", f"session {key} failed ({change.reason})")
-        elif change.new == S.STOPPED and change.for_good and not change.moving:
-            self._fail_held(key, "instance_destroyed", f"session {key} was stopped")
-        elif change.new == S.DROPPED or (change.new in (S.STOPPING, S.STOPPED)
-                                         and (not change.for_good or change.moving)):
+        elif verdict.fail is not None:
+            self._fail_held(key, *verdict.fail)
+        else:
             # Not final here (the node going down: at once, before a hold
-            # could run out meanwhile) or not ours any more: the send is for
-            # whoever runs the key next, this node back included.
+            # could run out meanwhile) or not ours any more.
             for p in self._held.pop(key, ()):
                 self._requeue(p)
 
