@@ -39,8 +39,7 @@ import orjson
 
 from . import states as S
 from .amqp.topology import DEAD_LETTER_QUEUE, EVENTS_EXCHANGE, Delivery, Outgoing
-from .counters import Counters
-from .metrics import Tally
+from .counters import Counters, Tally
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from .heldcommands import GONE, held_verdict
 if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
     from collections import deque
 
-    from .metrics import Tally
+    from .counters import Tally
     from .sendpace import SendPace
     from .sends import PendingSend, Sessions, Store
 

@@ -57,7 +57,7 @@ from typing import Protocol, Sequence, cast
 from . import states as S
 from .children import Child
 from .commands import Command
-from .metrics import Tally
+from .counters import Tally
 from .sendoutcomes import SendOutcomes
 from .sendpace import SendPace
 

@@ -19,7 +19,7 @@ from .amqp.topology import Delivery
 from .bus import EventBus
 from .children import Spawner
 from .config import Config
-from .counters import Counters
+from .counters import Counters, Tally
 from .creategate import CreateGate
 from .dispatch import Dispatch
 from .drain import Drain
@@ -32,7 +32,7 @@ from .media.request import MediaLimits
 from .media.desk import MediaDesk
 from .media.inbound import InboundMedia
 from .memory import MemoryLimit, tree_pss_mb
-from .metrics import Readings, Tally
+from .metrics import Readings
 from .metrics_http import Endpoint, serve
 from .node import Node
 from .ownership import Leases, Ownership
