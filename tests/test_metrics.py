@@ -86,6 +86,15 @@ def test_readings_count_what_the_node_did(tmp_path):
     assert m[("wwnode_admission_accepting", ())] == 1
 
 
+def test_accepting_says_what_the_heartbeat_says_stopping_included(tmp_path):
+    rig = node_rig(tmp_path / "data")
+    rig.node.gate.sample_load(0.0)
+    assert rendered(rig.readings.take(0.0))[("wwnode_admission_accepting", ())] == 1
+    rig.node.gate.close()  # the node stops: admission alone would still say yes
+    assert rig.node.admission.accepting
+    assert rendered(rig.readings.take(1.0))[("wwnode_admission_accepting", ())] == 0
+
+
 def test_a_scrape_asks_the_loop_and_never_blocks_it(tmp_path):
     """The thread's request is answered at the loop's next turn; without a
     turn, the last snapshot is served and the loop's age says why."""

@@ -167,9 +167,6 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                       sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
                       runs_here=lambda key: sessions.get(key) is not None, wake=waker.wake)
     inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit, wake=waker.wake)
-    # The metrics' view of the node (the last chore of each turn).
-    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
-                        proxies=settings.proxy_hosts)
     chores: tuple[Chore, ...] = (
         storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,
                              storage.failed),
@@ -184,7 +181,13 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     failover = Failover(bus, cfg.restore_stagger) if cfg.failover == "auto" else None
     if failover is not None:
         chores += (failover,)
-    chores += (readings,)  # last: it publishes what the turn left for the metrics
+    gate = CreateGate(admission, load, sessions, consumer, cfg.load_interval,
+                      placement=CreatePriority(cfg.admit_high, cfg.max_sessions), drain=drain)
+    # The metrics' view of the node: the last chore of each turn, it
+    # publishes what the turn left for the metrics.
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
+                        proxies=settings.proxy_hosts, accepting=lambda: gate.accepting)
+    chores += (readings,)
     listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
                  "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
                  "settings": settings, "desk": desk}
@@ -195,8 +198,6 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         listener = listeners[name]
         if listener is not None:
             sessions.subscribe(listener)
-    gate = CreateGate(admission, load, sessions, consumer, cfg.load_interval,
-                      placement=CreatePriority(cfg.admit_high, cfg.max_sessions), drain=drain)
     # A create for a key being stopped waits at most for a stop, then for a
     # lease the stopping node kept (going down) to run out.
     dispatch = Dispatch(cfg.node_id, bus, ownership, sessions, {
