@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Protocol, cast
 
@@ -48,7 +47,7 @@ from . import chatcommands, groupdesk, queries
 from . import states as S
 from .children import Child
 from .commands import Command
-from .heldcommands import GONE, held_verdict
+from .heldcommands import KeyedDesk
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +112,12 @@ def answer(key: str, cmd: Command, result: dict) -> tuple[str, dict]:
     return "message_action_done_instance", body
 
 
-class ActionDesk:
+class ActionDesk(KeyedDesk[Pending]):
     def __init__(self, hold: float, bus: Bus, sessions: Sessions):
         self.hold = hold
         self.bus = bus
         self.sessions = sessions
-        self._inflight: dict[str, dict[str, Pending]] = {}  # key -> process's command id -> command
-        self._held: dict[str, deque[Pending]] = {}  # key -> commands waiting for ready
+        self._init_commands()
         self._ids = itertools.count(1)
 
     def take(self, cmd: Command, d, now: float) -> None:
@@ -130,7 +128,7 @@ class ActionDesk:
         elif rec.state == S.READY:
             self._dispatch(rec, Pending(cmd, d))
         elif rec.linked and rec.state in (S.STARTING, S.RESTARTING):
-            self._held.setdefault(cmd.key, deque()).append(Pending(cmd, d, now + self.hold))
+            self._hold(cmd.key, Pending(cmd, d, now + self.hold))
         else:
             self.bus.fail(d, "not_ready", f"session {cmd.key} is {rec.state}, not ready", cmd.key, cmd.command_id)
 
@@ -147,9 +145,6 @@ class ActionDesk:
         child_id = f"a{next(self._ids)}"
         self._inflight.setdefault(rec.key, {})[child_id] = p
         cast(Child, rec.child).send(pipe_command(p.command, child_id))  # ready: its process runs
-
-    def idle(self, key: str) -> bool:
-        return not self._inflight.get(key) and not self._held.get(key)
 
     # ---------------------------------------------------------- answers
     def handlers(self) -> dict:
@@ -204,37 +199,24 @@ class ActionDesk:
         body.update({k: event[k] for k in ("voter_pn", "voter_lid") if isinstance(event.get(k), str)})
         self.bus.emit("poll_vote_instance", body)
 
-    # ------------------------------------------------ following sessions
-    def on_change(self, change: S.Change) -> None:
-        key = change.key
-        if change.new in GONE:
-            for p in self._inflight.pop(key, {}).values():
-                if p.then is not None:
-                    p.then(None, "session_gone")  # a moment that has passed: not asked again
-                else:
-                    self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
-        verdict = held_verdict(change)  # the same rule as held sends' (heldcommands.py)
-        if verdict is None:
-            return
-        if verdict.carry_out:
-            rec = cast(S.SessionRecord, self.sessions.get(key))  # it has just changed to ready
-            for p in self._held.pop(key, ()):
-                self._dispatch(rec, p)
-        elif verdict.fail is not None:
-            self._fail_held(key, *verdict.fail)
+    # ---------------------------------- following sessions (heldcommands.py)
+    def _inflight_gone(self, p: Pending) -> None:
+        if p.then is not None:
+            p.then(None, "session_gone")  # a moment that has passed: not asked again
         else:
-            for p in self._held.pop(key, ()):
-                self.bus.requeue(p.delivery)
+            self.bus.requeue(p.delivery)  # taken, never answered: done again is harmless
 
-    def _fail_held(self, key: str, reason: str, detail: str) -> None:
+    def _carry_out_held(self, key: str, now: float) -> None:
+        rec = cast(S.SessionRecord, self.sessions.get(key))  # it has just changed to ready
         for p in self._held.pop(key, ()):
-            self.bus.fail(p.delivery, reason, detail, key, p.command.command_id)
+            self._dispatch(rec, p)
+
+    def _fail_held(self, key: str, p: Pending, reason: str, detail: str) -> None:
+        self.bus.fail(p.delivery, reason, detail, key, p.command.command_id)
+
+    def _put_back(self, p: Pending) -> None:
+        self.bus.requeue(p.delivery)
 
     def tick(self, now: float) -> None:
-        for key, held in list(self._held.items()):
-            while held and held[0].hold_until <= now:
-                p = held.popleft()
-                self.bus.fail(p.delivery, "not_ready", f"session {key} was not ready in time", key,
-                              p.command.command_id)
-            if not held:
-                self._held.pop(key, None)
+        for key in list(self._held):
+            self._expire_held(key, now, "not_ready", f"session {key} was not ready in time")

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from sessionproc.protocol import SEND_OUTCOME_UNKNOWN, SEND_REFUSED_STOPPING
 
 from . import states as S
-from .heldcommands import GONE, held_verdict
+from .heldcommands import KeyedDesk
 
 if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
-    from collections import deque
 
     from .counters import Tally
     from .sendpace import SendPace
@@ -28,7 +27,7 @@ if TYPE_CHECKING:  # only for the annotations: sends.py imports this module
 log = logging.getLogger(__name__)
 
 
-class SendOutcomes:
+class SendOutcomes(KeyedDesk["PendingSend"]):
     """The answers and the session changes :class:`SendDesk` acts on."""
 
     # What it uses of SendDesk, declared for the type checker: annotations
@@ -39,8 +38,6 @@ class SendOutcomes:
     unavailable: type[Exception]
     tally: Tally
     pace: SendPace
-    _inflight: dict[str, dict[str, PendingSend]]
-    _held: dict[str, deque[PendingSend]]
     _held_back: set[str]
 
     if TYPE_CHECKING:
@@ -101,35 +98,29 @@ class SendOutcomes:
             self._fail(p, event["reason"], event.get("detail", ""),
                        record=event["reason"] not in SEND_OUTCOME_UNKNOWN)
 
-    # ------------------------------------------------ following sessions
-    def on_change(self, change: S.Change) -> None:
+    # ---------------------------------- following sessions (heldcommands.py)
+    def _changing(self, change: S.Change) -> None:
         key = change.key
         if change.new != S.READY:
             self._held_back.discard(key)
-        if change.new in GONE:
-            # Sends it took and did not answer: back to the queue, they may run again.
-            for p in self._inflight.pop(key, {}).values():
-                self._requeue(p)
         if change.new in (S.FAILED, S.STOPPED, S.DROPPED):
             self.pace.forget(key)
-        verdict = held_verdict(change)  # the same rule as held actions' (heldcommands.py)
-        if verdict is None:
-            return
-        if verdict.carry_out:
-            rec = self.sessions.get(key)
-            if rec is not None:
-                self._dispatch_held(rec, change.now)
-        elif verdict.fail is not None:
-            self._fail_held(key, *verdict.fail)
-        else:
-            # Not final here (the node going down: at once, before a hold
-            # could run out meanwhile) or not ours any more.
-            for p in self._held.pop(key, ()):
-                self._requeue(p)
 
-    def _fail_held(self, key: str, reason: str, detail: str) -> None:
-        for p in self._held.pop(key, ()):
-            self._fail_unless_done(key, p, reason, detail)
+    def _inflight_gone(self, p: PendingSend) -> None:
+        self._requeue(p)  # taken and not answered: back to the queue, it may run again
+
+    def _carry_out_held(self, key: str, now: float) -> None:
+        rec = self.sessions.get(key)
+        if rec is not None:
+            self._dispatch_held(rec, now)
+
+    def _fail_held(self, key: str, p: PendingSend, reason: str, detail: str) -> None:
+        self._fail_unless_done(key, p, reason, detail)
+
+    def _put_back(self, p: PendingSend) -> None:
+        # Not final here (the node going down: at once, before a hold could
+        # run out meanwhile) or not ours any more.
+        self._requeue(p)
 
     def _fail_unless_done(self, key: str, p: PendingSend, reason: str, detail: str) -> None:
         """Fail a send that never reached a session here, unless an earlier

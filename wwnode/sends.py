@@ -111,8 +111,7 @@ class SendDesk(SendOutcomes):
         self.store = store
         self.sessions = sessions
         self.unavailable = unavailable  # what the store raises when Redis cannot answer
-        self._inflight: dict[str, dict[str, PendingSend]] = {}  # key -> process's send id -> send
-        self._held: dict[str, deque[PendingSend]] = {}  # key -> sends waiting for ready
+        self._init_commands()  # held and in-flight sends by key (heldcommands.py)
         self._under_way: dict[tuple[str, str], PendingSend] = {}  # (key, command id) -> held or in flight
         # Ready keys whose new sends are held, not sent: their session is to
         # be restarted once its sends in flight are done (``memory.py``).
@@ -291,12 +290,9 @@ class SendDesk(SendOutcomes):
             rec = self.sessions.get(key)
             if rec is not None and held and rec.state == S.READY:
                 self._dispatch_held(rec, now)
-            while held and held[0].hold_until <= now:
-                if rec is not None and rec.state == S.READY and self.pace.paced(key):
-                    self._fail_unless_done(key, held.popleft(), "pacing_backlog",
-                                           f"session {key}'s pacing did not let this send go within SEND_HOLD "
-                                           f"({self.send_hold:g} s)")
-                else:
-                    self._fail_unless_done(key, held.popleft(), "not_ready", f"session {key} was not ready in time")
-            if not held:
-                self._held.pop(key, None)
+            if rec is not None and rec.state == S.READY and self.pace.paced(key):
+                reason, detail = "pacing_backlog", (f"session {key}'s pacing did not let this send go within "
+                                                    f"SEND_HOLD ({self.send_hold:g} s)")
+            else:
+                reason, detail = "not_ready", f"session {key} was not ready in time"
+            self._expire_held(key, now, reason, detail)
