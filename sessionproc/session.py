@@ -27,12 +27,11 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from . import browser, pageapi, settingsfile
 from .chromeflags import PROXY_PREFS, proxy_flags
-from .proxyrelay import ProxyError, ProxyRelay
 from .pagescripts import CHECK_AND_ATTACH_JS, LOGOUT_JS, PING_EXPR, hook_source
 from .devtools import DevTools, DevToolsError, page_websocket_url
 from .inbound import InboundWriter
@@ -45,6 +44,11 @@ from .stdinreader import StdinReader
 from .stopping import Stopper
 from .protocol import EXIT_CANNOT_START, EXIT_CRASHED, EXIT_STOPPED
 from .proxyurl import ProxyUrl
+
+if TYPE_CHECKING:
+    # Imported where a proxy is set: the relay brings asyncio and ssl,
+    # about 2 MB a session process that most sessions would pay for nothing.
+    from .proxyrelay import ProxyRelay
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,7 @@ class Session(SessionState):
             return EXIT_CANNOT_START
         self.ignore, self.proxy = frozenset(settings.ignore), settings.proxy
         if self.proxy is not None:
+            from .proxyrelay import ProxyError  # only with a proxy: see the import above
             try:
                 self._start_relay(self.proxy)
             except ProxyError as e:
@@ -136,6 +141,7 @@ class Session(SessionState):
         """The proxy's relay, and one tunnel through it to the page's host
         first: a proxy that is down or refuses the credentials is said so
         (ProxyError) before any browser starts."""
+        from .proxyrelay import ProxyRelay
         self.relay = ProxyRelay(proxy)
         self.relay.start()
         page = urlsplit(self.opts.url)
