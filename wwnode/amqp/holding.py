@@ -29,7 +29,7 @@ Pure: no pika; ``Consumer`` asks it and acts.
 
 from __future__ import annotations
 
-from typing import Hashable
+from typing import Collection, Hashable
 
 
 class HeldBodies:
@@ -57,10 +57,11 @@ class HeldBodies:
         """A delivery was acknowledged or put back: it is held no more."""
         self.held -= self._sizes.pop(delivery, 0)
 
-    def ready(self) -> list[str]:
+    def ready(self, skip: Collection[str] = ()) -> list[str]:
         """Queues that waited and whose body put back first fits now; no
-        longer waiting."""
-        ready = [queue for queue, size in self.waiting.items() if self.fits(size)]
+        longer waiting.  ``skip``: queues that wait on whatever room there is
+        (their consumer's cancel is not answered yet)."""
+        ready = [queue for queue, size in self.waiting.items() if queue not in skip and self.fits(size)]
         for queue in ready:
             del self.waiting[queue]
         return ready
