@@ -16,6 +16,7 @@ from conftest import TEST_VHOST
 from support import TcpProxy, amqp_url_via, turn_until, wait_for
 from wwnode.amqp import link
 from wwnode.amqp.consumer import Consumer
+from wwnode.amqp.holding import HeldBodies
 from wwnode.amqp.router import ROUTER_RETRY
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
@@ -375,3 +376,21 @@ def test_a_consumer_is_cancelled_without_waiting_for_what_it_was_sent(rabbit_url
         assert again == list(range(8))
     finally:
         conn.close()
+
+
+def test_a_bodys_parsed_copy_is_counted_with_it_until_either_goes():
+    """A send's base64 text is as large as its body and lives beside it
+    until decoded (F7): the limit counts both, and forgets the copy of a
+    delivery it does not hold (a create, one of an earlier connection)."""
+    bodies = HeldBodies(3 * MIB)
+    assert bodies.take("send_message", "a", MIB)
+    bodies.copy("a", MIB)
+    assert bodies.held == 2 * MIB and bodies.take("send_message", "b", MIB)
+    assert not bodies.take("send_message", "c", MIB)  # 3 MiB held: the queue waits
+    bodies.copy("a", 0)  # decoded: the text is gone
+    assert bodies.held == 2 * MIB and bodies.ready() == ["send_message"]
+    bodies.copy("b", MIB)
+    bodies.release("b")  # body and copy at once
+    bodies.copy("never-held", MIB)
+    bodies.release("a")
+    assert bodies.held == 0

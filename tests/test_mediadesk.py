@@ -142,7 +142,7 @@ def test_a_refused_send_lets_its_body_and_its_base64_text_go_once_answered(rig):
     refusal) that kept each refused send's body and base64 text until the
     garbage collector came by: fifteen 120 MiB sends held 3 GB, all of it
     acknowledged.  Now they go as soon as the command is answered, with
-    the collector off."""
+    the collector off; and COMMAND_BYTES_LIMIT counted the text meanwhile."""
     rec, _ = rig.start()
     rig.make_ready(rec)
     text = base64.b64encode(bytes(3 * 1024 * 1024)).decode()  # zeros: no image
@@ -150,7 +150,9 @@ def test_a_refused_send_lets_its_body_and_its_base64_text_go_once_answered(rig):
     gc.disable()
     try:
         d = media_send(rig, {"data": text, "as": "image"})
+        assert rig.broker.copies[d.tag] == len(text)  # counted with its body while it waits
         settle(rig)
+        assert rig.broker.copies[d.tag] == 0  # and no longer once its turn came
         rig.broker.confirm_all()  # the dead letter is confirmed: acknowledged
         assert [e["reason"] for e in rig.broker.events("command_failed")] == ["not_media"]
         assert d.tag in rig.broker.acked

@@ -305,6 +305,11 @@ class Consumer(RouterElection, CreateConsumer):
             except BROKER_ERRORS as e:
                 self.link.lost(e)
 
+    def hold_copy(self, d: Delivery, size: int) -> None:
+        """``d``'s body has a parsed copy of ``size`` bytes (0: gone),
+        counted with it by COMMAND_BYTES_LIMIT (``HeldBodies.copy``)."""
+        self.bodies.copy(_held(d), size)
+
     def holds(self, d: Delivery) -> bool:
         """Whether the delivery is still this node's to end.  A tag from an
         earlier connection means nothing now: the broker already put that
