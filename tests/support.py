@@ -906,6 +906,7 @@ class FakeBroker:
         self.outbox: list = []  # published, not confirmed yet
         self.acked: list[int] = []
         self.requeued: list[int] = []
+        self.copies: dict[int, int] = {}  # tag -> bytes of its parsed copy, as told (hold_copy)
         self.no_queue: set[str] = set()  # routing keys that have no queue (unroutable)
         self.is_router = False
         self.accepting_creates = True
@@ -956,6 +957,9 @@ class FakeBroker:
 
     def requeue(self, d: Delivery) -> None:
         self.requeued.append(d.tag)
+
+    def hold_copy(self, d: Delivery, size: int) -> None:
+        self.copies[d.tag] = size  # a parsed copy COMMAND_BYTES_LIMIT counts with its body
 
     def holds(self, d: Delivery) -> bool:
         return d.generation == self.generation

@@ -16,6 +16,7 @@ from conftest import TEST_VHOST
 from support import TcpProxy, amqp_url_via, turn_until, wait_for
 from wwnode.amqp import link
 from wwnode.amqp.consumer import Consumer
+from wwnode.amqp.holding import HeldBodies
 from wwnode.amqp.router import ROUTER_RETRY
 from wwnode.amqp.link import RPC_TIMEOUT, Link, PikaUnsupported, check_pika
 from wwnode.amqp.publisher import Publisher
@@ -335,3 +336,61 @@ def test_command_bodies_held_at_once_stay_under_the_limit_and_keep_their_order(r
     assert c.bodies.held > 3 * MIB
     c.ack(got[-1])
     turn_until([c], lambda: rabbit.depth("send_message")[0] == 0, what="the queue emptied")
+
+
+def test_a_consumer_is_cancelled_without_waiting_for_what_it_was_sent(rabbit_url):
+    """F7: the broker answers a cancel only after every delivery it had
+    sent the consumer already, up to the prefetch of 120 MiB bodies; the
+    wait for it outlasted RPC_TIMEOUT, cut the connection, and every body
+    came again.  ``cancel_without_waiting`` returns at once; what arrives
+    meanwhile goes back to the queue, and the answer comes with a later
+    pump.  Consumed again, the queue gives its messages in their order."""
+    conn = pika.BlockingConnection(pika.URLParameters(rabbit_url))
+    try:
+        ch = conn.channel()
+        queue = ch.queue_declare(f"cancel-{uuid.uuid4().hex[:8]}", exclusive=True).method.queue
+        for n in range(8):
+            ch.basic_publish("", queue, orjson.dumps({"n": n, "pad": "x" * MIB}))
+        ch.basic_qos(prefetch_count=8)
+        got: list = []
+        tag = ch.basic_consume(queue, lambda _ch, method, _props, body: got.append((method.delivery_tag, body)))
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.05)
+        answered: list[bool] = []
+        started = time.monotonic()
+        link.cancel_without_waiting(ch, tag, lambda: answered.append(True))
+        assert not answered and time.monotonic() - started < 0.1  # nothing read, nothing waited for
+        while not answered and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.05)
+        assert answered and conn.is_open
+        taken = len(got)
+        for delivery_tag, _ in got:
+            ch.basic_nack(delivery_tag, requeue=True)
+        assert len(got) == taken  # none handed to the cancelled consumer after the cancel
+        again: list[int] = []
+        ch.basic_consume(queue, lambda _ch, method, _props, body: (again.append(orjson.loads(body)["n"]),
+                                                                   _ch.basic_ack(method.delivery_tag)))
+        while len(again) < 8 and time.monotonic() < deadline:
+            conn.process_data_events(time_limit=0.05)
+        assert again == list(range(8))
+    finally:
+        conn.close()
+
+
+def test_a_bodys_parsed_copy_is_counted_with_it_until_either_goes():
+    """A send's base64 text is as large as its body and lives beside it
+    until decoded (F7): the limit counts both, and forgets the copy of a
+    delivery it does not hold (a create, one of an earlier connection)."""
+    bodies = HeldBodies(3 * MIB)
+    assert bodies.take("send_message", "a", MIB)
+    bodies.copy("a", MIB)
+    assert bodies.held == 2 * MIB and bodies.take("send_message", "b", MIB)
+    assert not bodies.take("send_message", "c", MIB)  # 3 MiB held: the queue waits
+    bodies.copy("a", 0)  # decoded: the text is gone
+    assert bodies.held == 2 * MIB and bodies.ready() == ["send_message"]
+    bodies.copy("b", MIB)
+    bodies.release("b")  # body and copy at once
+    bodies.copy("never-held", MIB)
+    bodies.release("a")
+    assert bodies.held == 0

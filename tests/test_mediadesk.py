@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import threading
 import time
+import weakref
 
 import orjson
 import pytest
@@ -21,6 +23,7 @@ from wwnode.blobstore import S3BlobStore, open_blob_store
 from wwnode.commands import parse
 from wwnode.media.desk import MediaDesk
 from wwnode.media.inbound import InboundMedia
+from wwnode.media.request import MediaRequest
 from wwnode.snapshots import SnapshotName
 
 
@@ -131,6 +134,35 @@ def test_a_refusal_fails_the_command_and_sends_nothing(rig):
     assert rig.broker.failed() == [(d.tag, "not_media")]
     assert len(rec.child.sent) == before
     assert not list((rig.cfg.data_dir / "sessions" / "k" / "media").glob("out-*"))
+
+
+def test_a_refused_send_lets_its_body_and_its_base64_text_go_once_answered(rig):
+    """F7: the refusal, raised again on the loop, made a cycle (its
+    traceback held the desk's frame, the frame the future, the future the
+    refusal) that kept each refused send's body and base64 text until the
+    garbage collector came by: fifteen 120 MiB sends held 3 GB, all of it
+    acknowledged.  Now they go as soon as the command is answered, with
+    the collector off; and COMMAND_BYTES_LIMIT counted the text meanwhile."""
+    rec, _ = rig.start()
+    rig.make_ready(rec)
+    text = base64.b64encode(bytes(3 * 1024 * 1024)).decode()  # zeros: no image
+    gc.collect()
+    gc.disable()
+    try:
+        d = media_send(rig, {"data": text, "as": "image"})
+        assert rig.broker.copies[d.tag] == len(text)  # counted with its body while it waits
+        settle(rig)
+        assert rig.broker.copies[d.tag] == 0  # and no longer once its turn came
+        rig.broker.confirm_all()  # the dead letter is confirmed: acknowledged
+        assert [e["reason"] for e in rig.broker.events("command_failed")] == ["not_media"]
+        assert d.tag in rig.broker.acked
+        rig.broker.published.clear()  # (the fake broker's own record of what went out)
+        gone = weakref.ref(d)
+        del d
+        assert gone() is None
+        assert not [o for o in gc.get_objects() if isinstance(o, MediaRequest) and o.base64 == text]
+    finally:
+        gc.enable()
 
 
 def test_sends_waiting_for_media_go_back_to_their_queue_when_the_node_goes_down(rig):

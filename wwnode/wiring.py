@@ -165,7 +165,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
         blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
     media = MediaDesk(paths, MediaLimits(cfg.media_max_size, cfg.media_fetch_timeout, cfg.media_allow_private_urls),
                       sends.send, bus, blobs, keep_files=cfg.send_hold + cfg.send_timeout + 60,
-                      runs_here=lambda key: sessions.get(key) is not None, wake=waker.wake)
+                      runs_here=lambda key: sessions.get(key) is not None, wake=waker.wake,
+                      copies=consumer.hold_copy)
     inbound = InboundMedia(paths, cfg.media_inline_limit, blobs, bus.emit, wake=waker.wake)
     chores: tuple[Chore, ...] = (
         storage, SessionLogs(paths.session_logs, cfg.log_max_bytes, cfg.log_backups, cfg.heartbeat_interval,

@@ -35,6 +35,7 @@ router meanwhile).
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Callable, Collection, cast
 
@@ -46,7 +47,7 @@ from ..config import redact_url
 from .creates import CREATE_PREFETCH, CREATE_QUEUE, CreateConsumer
 from .declare import NOT_SERVED, declare_served
 from .holding import HeldBodies
-from .link import BROKER_ERRORS, RPC_TIMEOUT, Link
+from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, cancel_without_waiting
 from .router import RouterElection
 from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, node_queue_name
 
@@ -81,6 +82,7 @@ class Consumer(RouterElection, CreateConsumer):
         self.cancels = 0  # consumers the broker cancelled (a deleted queue), for the heartbeat
         self.bodies = HeldBodies(bytes_limit)  # COMMAND_BYTES_LIMIT: bytes of command bodies held at once
         self._waiting_room: set[str] = set()  # queues whose consumer we cancelled until their next body fits
+        self._cancelling: set[str] = set()  # of those, the ones whose cancel the broker has not answered yet
 
     @property
     def up(self) -> bool:
@@ -112,6 +114,7 @@ class Consumer(RouterElection, CreateConsumer):
             self.channels, self.consumer_tags = {}, {}
             self.bodies.clear()
             self._waiting_room.clear()
+            self._cancelling.clear()
             if not self.link.connect(now):
                 return False
             self.router_retry_at = 0.0
@@ -191,6 +194,7 @@ class Consumer(RouterElection, CreateConsumer):
         self.cancels += 1
         self.consumer_tags.pop(queue, None)
         self._cancelled.add(queue)
+        self._cancelling.discard(queue)  # (ours, if any, will not be answered now)
 
     def _consume(self, queue: str, exclusive: bool = False) -> None:
         generation = self.link.generation
@@ -244,16 +248,19 @@ class Consumer(RouterElection, CreateConsumer):
             if tag is None or not self.up:
                 continue
             self._waiting_room.add(queue)
+            # Not waited for: the answer comes behind all the consumer was
+            # sent already, at worst COMMAND_PREFETCH bodies of 128 MiB
+            # (``cancel_without_waiting``).  Consumed anew only once it came.
+            self._cancelling.add(queue)
             try:
-                with self.link.bounded(RPC_TIMEOUT):
-                    self.channels[queue].basic_cancel(tag)
+                cancel_without_waiting(self.channels[queue], tag, functools.partial(self._cancelling.discard, queue))
             except BROKER_ERRORS as e:
                 self.link.lost(e)
                 return
 
     def _consume_again_with_room(self) -> None:
         """The queues whose body put back first fits now: consumed anew."""
-        for queue in self.bodies.ready():
+        for queue in self.bodies.ready(skip=self._cancelling):
             if queue not in self._waiting_room:
                 continue  # its consumer was not cancelled yet: it goes on
             self._waiting_room.discard(queue)
@@ -297,6 +304,11 @@ class Consumer(RouterElection, CreateConsumer):
                 self.channels[d.queue].basic_nack(d.tag, requeue=True)
             except BROKER_ERRORS as e:
                 self.link.lost(e)
+
+    def hold_copy(self, d: Delivery, size: int) -> None:
+        """``d``'s body has a parsed copy of ``size`` bytes (0: gone),
+        counted with it by COMMAND_BYTES_LIMIT (``HeldBodies.copy``)."""
+        self.bodies.copy(_held(d), size)
 
     def holds(self, d: Delivery) -> bool:
         """Whether the delivery is still this node's to end.  A tag from an

@@ -20,6 +20,11 @@ When nothing is held, a delivery is taken whatever its size: a body larger
 than the limit is still carried out, alone.  So the node holds at most the
 limit, or one body when that is larger.
 
+A body is not the only copy of itself: a send's base64 ``media.data`` is
+parsed into a text as large as the body, which waits for its worker and is
+decoded there (``media/desk.py``).  It is counted with its body while it
+lives (``copy``): uncounted, the node held up to twice the limit.
+
 ``create_instance`` is left out: its prefetch is one to a few
 (``placement.py``), and a create waiting for room goes back to its queue
 by the rules of admission, not these.
@@ -29,7 +34,7 @@ Pure: no pika; ``Consumer`` asks it and acts.
 
 from __future__ import annotations
 
-from typing import Hashable
+from typing import Collection, Hashable
 
 
 class HeldBodies:
@@ -37,6 +42,7 @@ class HeldBodies:
         self.limit = limit  # bytes; 0: no limit
         self.held = 0  # bytes of the bodies held now
         self._sizes: dict[Hashable, int] = {}  # delivery -> its body's bytes
+        self._copies: dict[Hashable, int] = {}  # delivery -> bytes of its parsed copy (``copy``)
         self.waiting: dict[str, int] = {}  # queue -> bytes of the body it put back first
 
     def fits(self, size: int) -> bool:
@@ -53,14 +59,26 @@ class HeldBodies:
         self.waiting.setdefault(queue, size)
         return False
 
+    def copy(self, delivery: Hashable, size: int) -> None:
+        """A held delivery's body has a parsed copy of ``size`` bytes (0: it
+        is gone), counted with it until either goes.  A delivery not held
+        (a create, one of an earlier connection) is not counted: nothing
+        would release it."""
+        if delivery not in self._sizes:
+            return
+        self.held += size - self._copies.pop(delivery, 0)
+        if size:
+            self._copies[delivery] = size
+
     def release(self, delivery: Hashable) -> None:
         """A delivery was acknowledged or put back: it is held no more."""
-        self.held -= self._sizes.pop(delivery, 0)
+        self.held -= self._sizes.pop(delivery, 0) + self._copies.pop(delivery, 0)
 
-    def ready(self) -> list[str]:
+    def ready(self, skip: Collection[str] = ()) -> list[str]:
         """Queues that waited and whose body put back first fits now; no
-        longer waiting."""
-        ready = [queue for queue, size in self.waiting.items() if self.fits(size)]
+        longer waiting.  ``skip``: queues that wait on whatever room there is
+        (their consumer's cancel is not answered yet)."""
+        ready = [queue for queue, size in self.waiting.items() if queue not in skip and self.fits(size)]
         for queue in ready:
             del self.waiting[queue]
         return ready
@@ -69,4 +87,5 @@ class HeldBodies:
         """A new connection: what the old one delivered is the broker's again."""
         self.held = 0
         self._sizes.clear()
+        self._copies.clear()
         self.waiting.clear()

@@ -16,7 +16,9 @@ What a ``BlockingConnection`` does not offer publicly, and the node needs:
 - blocked/unblocked callbacks run on the I/O loop, so a resource alarm is
   known while a publish waits (the public ones run between calls);
 - ``AMQPConnectorException``, which a connection attempt that times out
-  raises unwrapped, from an internal module.
+  raises unwrapped, from an internal module;
+- a consumer cancelled without waiting for the broker's answer
+  (``cancel_without_waiting``).
 
 All of these sit in ``_Internals``.  ``check_pika()`` runs at import and
 ``_Internals`` checks each new connection: on a pika that lacks one of
@@ -46,6 +48,7 @@ import pika
 import pika.adapters.base_connection
 import pika.connection
 import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
 
 from ..config import redact_url, split_urls
 from .liveness import Backoff, Silence
@@ -74,7 +77,8 @@ def check_pika() -> None:
         missing.append("pika.adapters.utils.connection_workflow")
     for cls, name in ((pika.connection.Connection, "add_on_connection_blocked_callback"),
                       (pika.connection.Connection, "add_on_connection_unblocked_callback"),
-                      (pika.adapters.base_connection.BaseConnection, "ioloop")):
+                      (pika.adapters.base_connection.BaseConnection, "ioloop"),
+                      (BlockingChannel, "_remove_pending_deliveries")):
         if not hasattr(cls, name):
             missing.append(f"{cls.__module__}.{cls.__name__}.{name}")
     if missing:
@@ -344,3 +348,27 @@ def why(e: BaseException) -> str:
     """An exception as one short log line."""
     text = str(e) or type(e).__name__
     return text.replace("\n", " ")[:300]
+
+
+def cancel_without_waiting(channel: BlockingChannel, tag: str, on_done: Callable[[], None]) -> None:
+    """Cancel a consumer (not auto-ack) as ``BlockingChannel.basic_cancel``
+    does, but for its wait: ``on_done`` is called from a later pump, when
+    the broker's Cancel-ok comes.  That answer comes after every delivery
+    the broker had already sent the consumer, which may be many large
+    bodies (prefetch is a count): fifteen sends of 120 MiB took longer than
+    any RPC_TIMEOUT, the wait cut the connection, every body came again,
+    and so on for minutes (F7).  Meanwhile pika puts back what comes for
+    the consumer, each as it arrives, as it does during its own wait."""
+    info = channel._consumer_infos.get(tag)
+    if info is None:
+        on_done()
+        return
+    info.state = info.TEARING_DOWN
+    for message in channel._remove_pending_deliveries(tag):  # delivered, not yet handed to us: back, in order
+        channel._impl.basic_reject(message.method.delivery_tag, requeue=True)
+
+    def cancel_ok(_frame) -> None:
+        channel._consumer_infos.pop(tag, None)
+        on_done()
+
+    channel._impl.basic_cancel(tag, callback=cancel_ok)

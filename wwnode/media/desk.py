@@ -56,7 +56,8 @@ class _Waiting:
 class MediaDesk:
     def __init__(self, paths: Paths, limits: MediaLimits, send: Callable, bus, blobs, workers: int = 2,
                  keep_files: float = 180.0, clock: Callable[[], float] = time.monotonic,
-                 runs_here: Callable[[str], bool] = lambda key: True, wake: Callable[[], None] = lambda: None):
+                 runs_here: Callable[[str], bool] = lambda key: True, wake: Callable[[], None] = lambda: None,
+                 copies: Callable[[object, int], None] = lambda d, size: None):
         self.paths = paths
         self.runs_here = runs_here  # a session of the key is here (else no folder is made for it)
         self.limits = limits
@@ -66,6 +67,9 @@ class MediaDesk:
         self.keep_files = keep_files
         self.clock = clock
         self.wake = wake  # wakes the node's loop: a fetched file is handed on at once (``waker.py``)
+        # Tells COMMAND_BYTES_LIMIT of a delivery's base64 text, a copy as
+        # large as its body (``Consumer.hold_copy``; 0: gone).
+        self.copies = copies
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media")
         self._waiting: dict[str, deque[_Waiting]] = {}
         self._ids = itertools.count(1)
@@ -92,6 +96,7 @@ class MediaDesk:
             dest = folder / f"{PREFIX}{os.getpid()}-{next(self._ids)}"
             entry.future = self._pool.submit(prepare, cmd.media, dest, self.limits, self.blobs, cmd.key)
             entry.future.add_done_callback(lambda _f: self.wake())
+            self.copies(d, len(cmd.media.base64))  # until its turn here: gone by then (``_finish``)
         self._waiting.setdefault(cmd.key, deque()).append(entry)
 
     def _folder(self, key: str) -> Path:
@@ -116,18 +121,29 @@ class MediaDesk:
         if entry.future is None:
             self.send_on(cmd, entry.delivery, now)
             return
-        try:
-            prepared = entry.future.result()
-        except MediaRefused as e:
+        # Decoded, the base64 text went with the worker's task; refused, it
+        # goes with this entry (in the refusal's traceback), now.
+        self.copies(entry.delivery, 0)
+        # The worker's refusal is looked at, never raised here: raised, its
+        # traceback takes in this frame, whose ``entry`` holds the future
+        # that holds the refusal, a cycle only the garbage collector breaks,
+        # minutes later at times.  Until then the delivery's body and the
+        # base64 text (in the worker's frame, in the traceback too) stay:
+        # twice 120 MiB for each large send refused (F7: fifteen made 3 GB,
+        # none of it counted by COMMAND_BYTES_LIMIT, as their deliveries
+        # were acknowledged).
+        e = entry.future.exception()
+        if isinstance(e, MediaRefused):
             if e.__cause__ is not None:  # the blob store's own words, for the operator only
                 log.warning("send %s of %s: %s: %s", cmd.command_id, cmd.key, e.detail, e.__cause__)
             self.bus.fail(entry.delivery, e.reason, e.detail, cmd.key, cmd.command_id)
             return
-        except OSError as e:
+        if isinstance(e, OSError):
             log.warning("send %s of %s: cannot write its media: %s", cmd.command_id, cmd.key, e)
             self.bus.fail(entry.delivery, "storage_error", f"cannot write the media file: {e.strerror}", cmd.key,
                           cmd.command_id)
             return
+        prepared = entry.future.result()  # (anything else is a bug: raised, the node stops)
         log.info("media for %s: %s %s, %d bytes", cmd.key, prepared.kind, prepared.mimetype, prepared.size)
         self.send_on(dataclasses.replace(cmd, media=None, media_file=prepared.as_pipe()), entry.delivery, now)
 
