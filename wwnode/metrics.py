@@ -66,14 +66,14 @@ class Readings:
     store: Connected
     consumer: Connected
     publisher: Publisher
+    # Whether the node takes creates, as the heartbeat says it
+    # (``CreateGate.accepting``: admission, and neither stopping nor
+    # draining).
+    accepting: Callable[[], bool]
     clock: Callable[[], float] = time.monotonic
     # Key -> its proxy's host:port, for the sessions here that have one
     # (``SettingsDesk.proxy_hosts``: never the credentials).
     proxies: Callable[[], dict[str, str]] = dict
-    # Whether the node takes creates, as the heartbeat says it
-    # (``CreateGate.accepting``: admission, and neither stopping nor
-    # draining); admission's own word when not given.
-    accepting: Callable[[], bool] | None = None
     vitals: tuple[float, bool, bool] | None = field(default=None, init=False)  # (turned at, redis up, rabbit up)
     snapshot: dict | None = field(default=None, init=False)
     answered: int = field(default=0, init=False)  # the last request the snapshot answers
@@ -107,7 +107,7 @@ class Readings:
             "at": now,
             "sessions": self.sessions.count_by_state(),
             "pids": {rec.key: child.pid for rec, child in self.sessions.children()},
-            "accepting": self.accepting() if self.accepting is not None else self.admission.accepting,
+            "accepting": self.accepting(),
             "admission_reason": self.admission.reason,
             "cpu": self.admission.cpu,
             "mem": self.admission.mem,

@@ -186,8 +186,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                       placement=CreatePriority(cfg.admit_high, cfg.max_sessions), drain=drain)
     # The metrics' view of the node: the last chore of each turn, it
     # publishes what the turn left for the metrics.
-    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher, clock,
-                        proxies=settings.proxy_hosts, accepting=lambda: gate.accepting)
+    readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher,
+                        lambda: gate.accepting, clock, proxies=settings.proxy_hosts)
     chores += (readings,)
     listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
                  "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
