@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import containers
-from support import decode_qr_matrix, free_ports, new_phone, terminal_qr_matrix, wait_for
+from support import decode_qr_matrix, free_ports, idle_cgroup, new_phone, terminal_qr_matrix, wait_for
 from wwnode.amqp.topology import bounded_policy
 from wwnode.fakewa.client import Control
 
@@ -44,15 +44,35 @@ def podman_compose():
 
 
 def compose(tool: str, env_file: Path, *args: str, project: str = "wwnode-test", timeout: float = 120,
-            check: bool = True) -> subprocess.CompletedProcess:
+            check: bool = True, overrides: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
     # BUILDAH_FORMAT=docker: Podman's own image format has no HEALTHCHECK.
     env = {**containers.podman_env(), "BUILDAH_FORMAT": "docker"}
-    done = subprocess.run([tool, "-f", str(COMPOSE_FILE), "-p", project, "--env-file", str(env_file), *args],
+    done = subprocess.run([tool, *compose_files(overrides), "-p", project, "--env-file", str(env_file), *args],
                           capture_output=True, timeout=timeout, env=env, cwd=env_file.parent)
     if check and done.returncode != 0:
         raise AssertionError(f"podman-compose {' '.join(args[:2])} exited {done.returncode}: "
                              f"{(done.stdout + done.stderr).decode(errors='replace')[-3000:]}")
     return done
+
+
+def compose_files(overrides: tuple[Path, ...]) -> list[str]:
+    """The -f options: the project's compose file, then the test's overrides."""
+    return [option for path in (COMPOSE_FILE, *overrides) for option in ("-f", str(path))]
+
+
+def idle_node_override(folder: Path) -> Path:
+    """A compose file that gives the node the host's idle load figures
+    (support.idle_cgroup), as the other node tests give theirs.  The
+    container has no CPU quota of its own, so the node reads the whole
+    machine's CPU: on a machine other jobs keep busy, admission would
+    refuse the create this test is about.  The project's file stays as a
+    user runs it."""
+    idle = idle_cgroup(folder / "idle-cgroup")
+    path = folder / "idle-node.yaml"
+    path.write_text(yaml.safe_dump({"services": {"node": {
+        "environment": {"LOAD_CGROUP_ROOT": "/idle"},
+        "volumes": [f"{idle}:/idle:ro"]}}}))
+    return path
 
 
 def secrets_file(folder: Path, **extra: str) -> Path:
@@ -155,8 +175,10 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
                             STANDIN_PORT=str(standin))
     secrets = read_env(env_file)
     project = f"wwnode-test-{os.getpid()}"
+    idle = (idle_node_override(tmp_path),)
     try:
-        compose(podman_compose, env_file, "--profile", "standin", "up", "-d", "--build", project=project, timeout=900)
+        compose(podman_compose, env_file, "--profile", "standin", "up", "-d", "--build", project=project, timeout=900,
+                overrides=idle)
 
         wait_for(lambda: http_status(f"http://127.0.0.1:{metrics}/healthz") == 200, timeout=120, interval=0.5,
                  what="the node's /healthz to say 200")
@@ -173,14 +195,15 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
 
         # Redis wants its password (from inside the compose network: it is
         # published nowhere).
-        refused = compose(podman_compose, env_file, "exec", "-T", "redis", "redis-cli", "ping", project=project)
+        refused = compose(podman_compose, env_file, "exec", "-T", "redis", "redis-cli", "ping", project=project,
+                          overrides=idle)
         assert b"NOAUTH" in refused.stdout + refused.stderr
 
         # `wwnode create` in the node's container: a QR code in the
         # terminal, which the stand-in's phone scans; then it exits 0.
         phone = new_phone()
         create = subprocess.Popen(
-            [podman_compose, "-f", str(COMPOSE_FILE), "-p", project, "--env-file", str(env_file), "exec", "-T",
+            [podman_compose, *compose_files(idle), "-p", project, "--env-file", str(env_file), "exec", "-T",
              "node", "wwnode", "create", "compose-1", "--timeout", "90"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=containers.podman_env(), cwd=tmp_path)
         try:
@@ -205,9 +228,10 @@ def test_compose_comes_up_and_wwnode_create_gets_a_qr_code(node_image, podman_co
         assert http_status(base) == 401
     except BaseException:
         # What the services said, for the failure's report (captured output).
-        logs = compose(podman_compose, env_file, "--profile", "standin", "logs", project=project, check=False)
+        logs = compose(podman_compose, env_file, "--profile", "standin", "logs", project=project, check=False,
+                       overrides=idle)
         print((logs.stdout + logs.stderr).decode(errors="replace")[-20000:])
         raise
     finally:
         compose(podman_compose, env_file, "--profile", "standin", "down", "-v", project=project, timeout=180,
-                check=False)
+                check=False, overrides=idle)
