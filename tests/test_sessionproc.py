@@ -593,7 +593,9 @@ def test_inbound_messages_carry_links_as_whatsapp_web_finds_them(sessions, wa, c
 def test_either_logout_event_of_the_page_ends_the_session(sessions, wa, control, cmd_event):
     s = sessions("k1")
     authenticate(s, control, new_phone())
-    in_page(s, f"window.require('WAWebCmd').Cmd.trigger('{cmd_event}')")  # the event alone, no navigation
+    # The event alone, no navigation; in a later task, so that the answer
+    # to this call is out before the session ends and its browser with it.
+    in_page(s, f"setTimeout(() => window.require('WAWebCmd').Cmd.trigger('{cmd_event}'), 0)")
     assert s.expect("disconnected")["reason"] == "LOGOUT"
     assert s.wait() == EXIT_ENDED
 
