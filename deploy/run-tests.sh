@@ -11,4 +11,7 @@ deploy/setup-debian.sh
 # two cores: most of a test's time is waiting (for a browser, a broker, a
 # lease; docs/decisions.md, "Four test workers on two cores").  TEST_WORKERS=0 runs
 # the suite in one process; a later -n in the arguments wins.
-exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" --dist loadfile "$@"
+# --no-loadscope-reorder: the files are handed out in the order
+# tests/conftest.py gives them (the longest first), not by their count of
+# tests, which left the longest single test's file to the end of the run.
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-4}" --dist loadfile --no-loadscope-reorder "$@"

@@ -256,8 +256,12 @@ class RedisHA:
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
 
     def _server(self, port: int, replica_of: int | None) -> None:
+        # A replica's full sync starts at once: Redis 7 waits 5 s by default
+        # for more replicas to share a diskless transfer, and this one
+        # master has one replica (each sync the tests wait for: the first,
+        # and every killed server started again).
         args = [self.binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.dir), "--dbfilename", f"dump-{port}.rdb"]
+                "--dir", str(self.dir), "--dbfilename", f"dump-{port}.rdb", "--repl-diskless-sync-delay", "0"]
         if replica_of:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]
         self._spawn(port, args)
@@ -339,10 +343,12 @@ class RedisHA:
         return self.master_port()
 
     def restart(self, port: int) -> None:
-        """Start a killed server again, empty: Sentinel makes it a replica
-        of the master it finds."""
-        self._server(port, None)
+        """Start a killed server again, empty, as a replica of the master
+        the sentinels name now, as an operator would bring it back.  (Left
+        to find its place, a server that says it is a master waits for a
+        sentinel to notice it and send REPLICAOF: seconds more.)"""
         master = self.master_port()
+        self._server(port, master)
         wait_for(lambda: self.replicas_of(master) == 1, timeout=30, interval=0.1, what="the old master as replica")
 
     def heal(self) -> None:
