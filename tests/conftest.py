@@ -32,13 +32,15 @@ os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
 
 
 # The test files that take longest, longest first (seconds of one run with
-# three workers: 168, 125, 93, 93, 72, 64, 60, 56, 51, 46, 43): handed to the
-# parallel workers first, so that none is left running one alone at the end
-# of the run while the others wait.  The rest keep their order.  The
-# container tests (50 and 20 s with their images built) come early too: on
-# a new machine they build the images first, minutes more.
-SLOW_FIRST = ("test_wwebjs", "test_compose", "test_ha", "test_faults", "test_container_image", "test_sessionproc",
-              "test_cli", "test_soak", "test_cluster", "test_portable", "test_fakewa_page", "test_deploy", "test_node")
+# four workers: 130, 122, 117, 91, 78, 58, 58, 57, 52, 50, 45, 44, 38, 37,
+# 33, 30): handed to the parallel workers first, so that none is left
+# running one alone at the end of the run while the others wait
+# (deploy/run-tests.sh keeps this order).  The rest keep theirs.  The
+# container tests come early too: on a new machine they build the images
+# first, minutes more.
+SLOW_FIRST = ("test_ha", "test_sessionproc", "test_faults", "test_cli", "test_wwebjs", "test_compose", "test_soak",
+              "test_deploy", "test_cluster", "test_portable", "test_node_e2e", "test_node", "test_fakewa_page",
+              "test_operator", "test_demo", "test_orphans", "test_container_image")
 
 
 def pytest_collection_modifyitems(session, config, items):

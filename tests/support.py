@@ -271,8 +271,10 @@ class SessionProcess:
             left = deadline - time.monotonic()
             if left <= 0:
                 last = orjson.dumps(self.seen[-1]).decode()[:2000] if self.seen else "nothing"
+                # What went wrong on the way, in full: the names alone do not say.
+                wrong = [e for e in self.seen if any(w in str(e.get("event", "")) for w in ("error", "fail"))]
                 raise AssertionError(f"no {name} event {fields or ''} within {timeout} s; seen {self.names()}, "
-                                     f"the last: {last}")
+                                     f"the last: {last}; the errors: {orjson.dumps(wrong[:10]).decode()[:4000]}")
             try:
                 t, event = self.events.get(timeout=left)
             except queue.Empty:

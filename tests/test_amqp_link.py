@@ -14,7 +14,7 @@ import pytest
 
 from conftest import TEST_VHOST
 from support import TcpProxy, amqp_url_via, turn_until, wait_for
-from wwnode.amqp import link
+from wwnode.amqp import link, nowait
 from wwnode.amqp.consumer import Consumer
 from wwnode.amqp.holding import HeldBodies
 from wwnode.amqp.router import ROUTER_RETRY
@@ -102,20 +102,44 @@ def test_a_silent_link_is_detected_within_two_heartbeats(rabbit, parts, proxy):
     turn_until([c], lambda: c.up, what="a new connection")
 
 
-def test_a_cancel_wait_is_bounded(rabbit, parts, proxy):
+def test_the_create_consumer_is_changed_without_waiting_for_the_broker(rabbit, parts, proxy):
+    """F7: the broker answers behind whatever it already sent on the
+    connection, big command bodies included; the create consumer's updates
+    (admission's cancel, placement's new priority) wait for nothing.  A
+    broker that answers nothing for now does not cut the link."""
     got: list = []
     c = parts(consumer(amqp_url_via(proxy, TEST_VHOST), got, heartbeat=30))  # so the silence check does not come first
     turn_until([c], lambda: c.is_router, what="the consumer to connect")
+    turn_until([c], lambda: rabbit.depth("create_instance")[1] == 1, what="the create consumer")
 
     proxy.freeze()
-    started = time.monotonic()
-    c.set_accepting_creates(False)  # a basic_cancel, waiting for its answer
-    assert time.monotonic() - started < RPC_TIMEOUT + 2
-    assert not c.up
-
+    c.set_accepting_creates(False)  # a cancel
+    c.set_accepting_creates(True, priority=7, prefetch=2)  # a consumer anew, under a new priority and prefetch
+    c.set_accepting_creates(True, priority=3)  # and again
+    assert c.up  # nothing waited for: a wait would have ended in a cut link
     proxy.restore()
-    turn_until([c], lambda: c.up, what="a new connection")
-    assert "create_instance" not in c.consumer_tags  # still paused, as admission said
+
+    # Once the broker had them: one create consumer, which takes creates.
+    turn_until([c], lambda: rabbit.depth("create_instance")[1] == 1, what="one create consumer again")
+    rabbit.publish("create_instance", {"key": "after-the-updates"})
+    turn_until([c], lambda: any(d.queue == "create_instance" for d in got), what="the create delivered")
+    assert c.up and c.link.losses == 0
+    c.set_accepting_creates(False)
+    turn_until([c], lambda: rabbit.depth("create_instance")[1] == 0, what="the create consumer cancelled")
+
+
+def test_a_consumer_closes_cleanly_with_a_cancel_still_unanswered(rabbit, parts, rabbit_url):
+    """pika's close cancels every consumer and asserts each is active; one
+    cancelled without waiting, its answer not yet read (a node stopped
+    during a flood of big bodies), failed that assertion."""
+    got: list = []
+    c = consumer(rabbit_url, got, heartbeat=30)
+    turn_until([c], lambda: c.is_router, what="the consumer to connect")
+    c.set_accepting_creates(True, priority=4)  # the old consumer's cancel: not waited for
+    c.set_accepting_creates(False)  # nor this one's
+    c.close()  # no pump between: both answers still to come
+    assert not c.up
+    wait_for(lambda: rabbit.depth("create_instance")[1] == 0, what="no create consumer left")
 
 
 def test_a_declare_wait_is_bounded(rabbit, parts, proxy):
@@ -359,7 +383,7 @@ def test_a_consumer_is_cancelled_without_waiting_for_what_it_was_sent(rabbit_url
             conn.process_data_events(time_limit=0.05)
         answered: list[bool] = []
         started = time.monotonic()
-        link.cancel_without_waiting(ch, tag, lambda: answered.append(True))
+        nowait.cancel_without_waiting(ch, tag, lambda: answered.append(True))
         assert not answered and time.monotonic() - started < 0.1  # nothing read, nothing waited for
         while not answered and time.monotonic() < deadline:
             conn.process_data_events(time_limit=0.05)

@@ -23,6 +23,7 @@ Run with ``-s`` to see the time of each step for both clients.
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 
 import pytest
@@ -435,6 +436,17 @@ RECEIVED_LOCATION = {"latitude": 48.8584, "longitude": 2.2945, "name": "Tour Eif
                      "url": "https://maps.example.com/eiffel", "description": "Tour Eiffel\nChamp de Mars"}
 
 
+_asked = itertools.count()
+
+
+def knows_contact(client: WwebjsClient, contact_id: str, name: str) -> bool:
+    """Whether whatsapp-web.js's getContacts lists ``contact_id`` saved as ``name``."""
+    ref = f"known-{next(_asked)}"
+    client.send({"cmd": "get_contacts", "ref": ref})
+    contacts = {c["id"]: c for c in client.expect("contacts", ref=ref)["contacts"]}
+    return contacts.get(contact_id, {}).get("name") == name
+
+
 def test_whatsapp_web_js_sends_and_gets_locations_cards_and_polls(stand_in, tmp_path):
     """whatsapp-web.js's own calls: sendMessage of a Location, a Poll, a
     Contact from getContactById (one, and a list), a text that is a vCard;
@@ -449,6 +461,9 @@ def test_whatsapp_web_js_sends_and_gets_locations_cards_and_polls(stand_in, tmp_
         control.scan(client.expect("qr", timeout=60)["qr"], phone)
         client.expect("ready", timeout=60)
         control.add_contact(phone, ana, name="Ana Souza")
+        # The page learns a saved number as the real one does, pushed after
+        # the phone saved it: the cards below are made from what it knows.
+        wait_for(lambda: knows_contact(client, f"{ana}@c.us", "Ana Souza"), what="the page to know Ana")
         client.send({"cmd": "send_location", "ref": "loc", "chat_id": chat, **PLACE, "options": PLACE_TEXT})
         client.send({"cmd": "send_poll", "ref": "poll", "chat_id": chat, "name": "Lunch?", "options": ["Pizza", "Sushi"]})
         client.send({"cmd": "send_contacts", "ref": "card", "chat_id": chat, "ids": [f"{ana}@c.us"]})

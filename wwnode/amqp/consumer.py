@@ -47,7 +47,8 @@ from ..config import redact_url
 from .creates import CREATE_PREFETCH, CREATE_QUEUE, CreateConsumer
 from .declare import NOT_SERVED, declare_served
 from .holding import HeldBodies
-from .link import BROKER_ERRORS, RPC_TIMEOUT, Link, cancel_without_waiting
+from .link import BROKER_ERRORS, RPC_TIMEOUT, Link
+from .nowait import before_close, cancel_without_waiting
 from .router import RouterElection
 from .topology import ROUTED_QUEUES, ROUTER_LOCK_QUEUE, Delivery, declare_node_queue, node_queue_name
 
@@ -197,7 +198,6 @@ class Consumer(RouterElection, CreateConsumer):
         self._cancelling.discard(queue)  # (ours, if any, will not be answered now)
 
     def _consume(self, queue: str, exclusive: bool = False) -> None:
-        generation = self.link.generation
         if queue not in self.channels or not self.channels[queue].is_open:
             channel = cast(pika.BlockingConnection, self.link.connection).channel()  # up: connected
             if queue == CREATE_QUEUE:
@@ -206,6 +206,13 @@ class Consumer(RouterElection, CreateConsumer):
                 channel.basic_qos(prefetch_count=self.prefetch)
             channel.add_on_cancel_callback(lambda frame, q=queue: self._on_cancel(q))
             self.channels[queue] = channel
+        arguments = {"x-priority": self.create_priority} if queue == CREATE_QUEUE else None
+        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, self._on_delivery(queue),
+                                                                       exclusive=exclusive, arguments=arguments)
+
+    def _on_delivery(self, queue: str) -> Callable:
+        """The consumer callback of ``queue`` on the connection of now."""
+        generation = self.link.generation
 
         def callback(ch, method, properties, body):
             d = Delivery(queue, method.delivery_tag, generation, method.redelivered, body,
@@ -215,10 +222,7 @@ class Consumer(RouterElection, CreateConsumer):
                 self.on_command(d)
             else:
                 self._put_back(d, first)
-
-        arguments = {"x-priority": self.create_priority} if queue == CREATE_QUEUE else None
-        self.consumer_tags[queue] = self.channels[queue].basic_consume(queue, callback, exclusive=exclusive,
-                                                                       arguments=arguments)
+        return callback
 
     def pump(self, now: float) -> None:
         """Handle whatever arrived (commands, heartbeats); never waits."""
@@ -318,6 +322,10 @@ class Consumer(RouterElection, CreateConsumer):
 
     def close(self) -> None:
         self._creates_to_settle.clear()  # void with the connection: the broker puts them back
+        if self.up:
+            for channel in self.channels.values():
+                if channel.is_open:
+                    before_close(channel)
         self.link.close()
 
 

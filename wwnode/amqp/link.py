@@ -1,7 +1,8 @@
-"""One connection to RabbitMQ kept alive for the node's loop; the only module that touches pika's internals.
+"""One connection to RabbitMQ kept alive for the node's loop; with nowait.py, the only module that touches pika's internals.
 
-One connection to RabbitMQ, kept alive for the node's loop: the only
-file in the project that touches pika's private attributes.
+One connection to RabbitMQ, kept alive for the node's loop: with
+``nowait.py`` (its channels' calls not waited for), the only file in the
+project that touches pika's private attributes.
 
 The node runs one synchronous loop, so its connections are pika
 ``BlockingConnection``s that the loop pumps (``pump()`` never waits).
@@ -17,10 +18,11 @@ What a ``BlockingConnection`` does not offer publicly, and the node needs:
   known while a publish waits (the public ones run between calls);
 - ``AMQPConnectorException``, which a connection attempt that times out
   raises unwrapped, from an internal module;
-- a consumer cancelled without waiting for the broker's answer
-  (``cancel_without_waiting``).
+- a consumer made, cancelled or given a prefetch without waiting for the
+  broker's answer (``nowait.py``, the one other file that reaches into
+  pika, for its channels).
 
-All of these sit in ``_Internals``.  ``check_pika()`` runs at import and
+All of these sit in ``_Internals`` and ``nowait.py``.  ``check_pika()`` runs at import and
 ``_Internals`` checks each new connection: on a pika that lacks one of
 them the node stops with ``PikaUnsupported`` naming what is missing,
 rather than run with waits that silently stopped being bounded.
@@ -46,6 +48,8 @@ from typing import Callable, cast
 
 import pika
 import pika.adapters.base_connection
+import pika.adapters.blocking_connection
+import pika.channel
 import pika.connection
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
@@ -78,7 +82,10 @@ def check_pika() -> None:
     for cls, name in ((pika.connection.Connection, "add_on_connection_blocked_callback"),
                       (pika.connection.Connection, "add_on_connection_unblocked_callback"),
                       (pika.adapters.base_connection.BaseConnection, "ioloop"),
-                      (BlockingChannel, "_remove_pending_deliveries")):
+                      (BlockingChannel, "_remove_pending_deliveries"),
+                      (BlockingChannel, "_on_consumer_message_delivery"),
+                      (pika.channel.Channel, "_generate_consumer_tag"),
+                      (pika.adapters.blocking_connection, "_ConsumerInfo")):
         if not hasattr(cls, name):
             missing.append(f"{cls.__module__}.{cls.__name__}.{name}")
     if missing:
@@ -348,27 +355,3 @@ def why(e: BaseException) -> str:
     """An exception as one short log line."""
     text = str(e) or type(e).__name__
     return text.replace("\n", " ")[:300]
-
-
-def cancel_without_waiting(channel: BlockingChannel, tag: str, on_done: Callable[[], None]) -> None:
-    """Cancel a consumer (not auto-ack) as ``BlockingChannel.basic_cancel``
-    does, but for its wait: ``on_done`` is called from a later pump, when
-    the broker's Cancel-ok comes.  That answer comes after every delivery
-    the broker had already sent the consumer, which may be many large
-    bodies (prefetch is a count): fifteen sends of 120 MiB took longer than
-    any RPC_TIMEOUT, the wait cut the connection, every body came again,
-    and so on for minutes (F7).  Meanwhile pika puts back what comes for
-    the consumer, each as it arrives, as it does during its own wait."""
-    info = channel._consumer_infos.get(tag)
-    if info is None:
-        on_done()
-        return
-    info.state = info.TEARING_DOWN
-    for message in channel._remove_pending_deliveries(tag):  # delivered, not yet handed to us: back, in order
-        channel._impl.basic_reject(message.method.delivery_tag, requeue=True)
-
-    def cancel_ok(_frame) -> None:
-        channel._consumer_infos.pop(tag, None)
-        on_done()
-
-    channel._impl.basic_cancel(tag, callback=cancel_ok)
