@@ -128,6 +128,32 @@ def test_the_create_consumer_is_changed_without_waiting_for_the_broker(rabbit, p
     turn_until([c], lambda: rabbit.depth("create_instance")[1] == 0, what="the create consumer cancelled")
 
 
+def test_a_create_consumer_the_broker_refuses_later_is_consumed_again_once_it_can_be(rabbit, parts, rabbit_url):
+    """A consume not waited for that the broker refuses closes its channel
+    (here: another connection holds the queue with an exclusive consumer,
+    as a careless operator's tool might); the node sees the channel closed
+    at its next update and consumes the queue again until it can."""
+    got: list = []
+    c = parts(consumer(rabbit_url, got, heartbeat=30))
+    turn_until([c], lambda: c.is_router, what="the consumer to connect")
+    c.set_accepting_creates(False)
+    turn_until([c], lambda: rabbit.depth("create_instance")[1] == 0, what="the create consumer cancelled")
+    other = pika.BlockingConnection(pika.URLParameters(rabbit_url))
+    try:
+        other.channel().basic_consume("create_instance", lambda *_: None, exclusive=True)
+        c.set_accepting_creates(True, priority=2)  # refused, which nobody waits to hear
+
+        def refused_and_noticed() -> bool:
+            c.set_accepting_creates(True, priority=2)  # the gate's update of every turn
+            return "create_instance" not in c.consumer_tags
+        turn_until([c], refused_and_noticed, what="the refusal noticed")
+    finally:
+        other.close()
+    turn_until([c], lambda: "create_instance" in c.consumer_tags and c.up, what="the create queue consumed again")
+    rabbit.publish("create_instance", {"key": "after-the-refusal"})
+    turn_until([c], lambda: any(d.queue == "create_instance" for d in got), what="the create delivered")
+
+
 def test_a_consumer_closes_cleanly_with_a_cancel_still_unanswered(rabbit, parts, rabbit_url):
     """pika's close cancels every consumer and asserts each is active; one
     cancelled without waiting, its answer not yet read (a node stopped
