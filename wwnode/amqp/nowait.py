@@ -25,14 +25,14 @@ from typing import Callable
 
 from pika.adapters.blocking_connection import BlockingChannel, _ConsumerInfo
 
-from .link import PikaUnsupported
+from .link import PikaUnsupported, _has_path
 
 OnMessage = Callable[..., None]  # (channel, method, properties, body), as BlockingChannel.basic_consume calls it
 
 
 def _channel_internals(channel: BlockingChannel) -> None:
-    missing = [name for name in ("_impl", "_consumer_infos", "_basic_consume_ok_result")
-               if not hasattr(channel, name)]
+    missing = [name for name in ("_impl", "_consumer_infos", "_basic_consume_ok_result", "_impl._consumers")
+               if not _has_path(channel, name)]
     if missing:
         raise PikaUnsupported(f"pika's BlockingChannel lacks {', '.join(missing)}, which wwnode's RabbitMQ link "
                               "relies on (checked with pika 1.3 and 1.4)")
