@@ -6,6 +6,7 @@ Milliseconds each; two owners are two nodes."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -255,6 +256,33 @@ def test_while_redis_is_away_the_store_says_so_and_keeps_writes(stores, tmp_path
     finally:
         server.stop()
 
+
+
+def test_while_redis_is_known_away_a_lease_check_and_the_heartbeats_removal_ask_nothing(stores, tmp_path):
+    """A node stopping beside a Redis that went away (a compose stop takes
+    every service at once) does not ask it again from the snapshot worker
+    or on its way out: an address that no longer resolves costs the
+    resolver's own timeout, which the connect timeout does not bound.
+    Here a listener that never answers stands for it, and shows it was not
+    even connected to."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.setblocking(False)
+    try:
+        a = stores("node-a", f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        assert a.claim("k") is None  # the claim finds it away (a connect, then no answer): known down now
+        a.store.r.connection_pool.disconnect()
+        while True:  # what that claim left in the listener's backlog
+            try:
+                silent.accept()[0].close()
+            except BlockingIOError:
+                break
+        with pytest.raises(redislib.ConnectionError, match="unreachable"):
+            a.store.holds("k", "node-a:1")
+        a.store.drop_node()
+        with pytest.raises(BlockingIOError):
+            silent.accept()  # nobody connected
+    finally:
+        silent.close()
 
 def test_a_hand_off_keeps_fence_and_sends_and_says_moving(stores, redis_client):
     a, b = stores("node-a"), stores("node-b")

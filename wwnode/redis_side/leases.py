@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import redis
+
 from .conn import REDIS_ERRORS
 from .keys import FENCE, OWNER, QR, SETTINGS, STATE, instance_key, node_key
 
 if TYPE_CHECKING:  # only for the annotations
-    import redis
     from redis.commands.core import Script
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Leases:
     # so nothing here shadows what Store defines.
     r: redis.Redis
     up: bool
+    where: str
     node_id: str
     lease_ms: int
     state_ms: int
@@ -80,7 +82,12 @@ class Leases:
         """Whether ``token`` holds the key's lease now.  Called from the
         snapshot worker thread (redis-py's client is thread-safe): the
         redis error goes to the caller, and the node's up/down
-        bookkeeping is left alone."""
+        bookkeeping is left alone.  While the loop knows Redis down it is
+        not asked: the answer would be an error anyway, after a wait that
+        the connect timeout does not bound (a server's name that no longer
+        resolves can take the resolver 20 s, as a compose stop showed)."""
+        if not self.up:
+            raise redis.ConnectionError(f"Redis at {self.where} is unreachable (not asked again until it is back)")
         return self.r.get(instance_key(key, OWNER)) == token
 
     def raise_fence(self, key: str, token: str, floor: int) -> str | None:

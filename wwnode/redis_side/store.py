@@ -284,6 +284,9 @@ class Store(Leases):
             raise Unavailable(str(e)) from e
 
     def drop_node(self) -> None:
+        if not self.up:  # not asked: see ``holds``
+            log.warning("Redis unreachable: this node's heartbeat is left to expire (within %.0f s)", self.lease_ttl)
+            return
         try:
             self.r.delete(node_key(self.node_id))
         except REDIS_ERRORS as e:
