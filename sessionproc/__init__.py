@@ -4,9 +4,11 @@ its parent over stdin/stdout (see ``sessionproc.protocol``).
 Its rooms, and the modules in each:
 
 - the process and its pipes: ``__main__`` (arguments, its log, the
-  parent-death signal), ``output`` and ``linereader`` (events out, commands
-  in, line by line), ``stopping`` (a stop asked from any thread or signal,
-  and its deadline), ``settingsfile`` (the settings the node hands over);
+  parent-death signal), ``forkserver`` (warm starts: sessions forked from
+  one process that has imported them), ``output`` and ``linereader``
+  (events out, commands in, line by line), ``stopping`` (a stop asked from
+  any thread or signal, and its deadline), ``settingsfile`` (the settings
+  the node hands over);
 - the contract with the node: ``protocol`` (its description, and the names
   both sides import from it), made of ``framing``, ``wireids``,
   ``wirecommands``, ``wireevents``, ``outcomes`` and ``sessionargs``;

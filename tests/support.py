@@ -60,6 +60,7 @@ from wwnode.commands import Command
 from wwnode.config import Config
 from wwnode.ownership import Leases
 from wwnode.paths import Paths
+from wwnode.procs import command_line
 from wwnode.storage import Storage
 from wwnode.redis_side.store import Unavailable
 from wwnode.wiring import assemble
@@ -457,7 +458,9 @@ class NodeProcess:
         found = []
         for p in children:
             try:
-                if self.session_module in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE:
+                cmdline = command_line(p.cmdline())  # the fork server names the module too (--module M)
+                if self.session_module in cmdline and "sessionproc.forkserver" not in cmdline \
+                        and p.status() != psutil.STATUS_ZOMBIE:
                     found.append(p.pid)
             except psutil.NoSuchProcess:
                 continue
@@ -896,6 +899,16 @@ class FakeSpawner:
 
     def keys(self) -> list[str]:
         return [c.args.key for c in self.children]
+
+    # A chore and background work of the node, as the real one (its fork server).
+    def tick(self, now: float) -> None:
+        pass
+
+    def busy(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
 
 
 class FakeBroker:

@@ -25,6 +25,7 @@ from hacluster import VHOST, RabbitCluster, RedisHA, wait_cluster_ready
 from wwnode.amqp.topology import (COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE,
                                   declare_topology)
 from wwnode.ownership import Leases
+from wwnode.procs import command_line
 from wwnode.redis_side.store import Store
 from support import (Client, FakeSessions, NodeProcess, all_gone, idle_cgroup, new_phone, processes_using,
                      purge_queues, wait_for)
@@ -130,7 +131,7 @@ def running_keys(node) -> Counter:
     keys = Counter()
     try:
         for child in psutil.Process(node.proc.pid).children():
-            cmd = child.cmdline()
+            cmd = command_line(child.cmdline())  # a warm start's title too
             if "--key" in cmd and child.status() != psutil.STATUS_ZOMBIE:
                 keys[cmd[cmd.index("--key") + 1]] += 1
     except psutil.Error:

@@ -48,11 +48,15 @@ def test_a_node_kills_only_what_runs_its_sessions_at_start(tmp_path, started):
     tail = subprocess.Popen(["tail", "-f", str(log)], stdout=subprocess.DEVNULL)
     near = started("chromium", f"--user-data-dir={profile}-old")  # another folder beside ours
     mentions = started("python3", f"--profile={profile}", str(paths.sessions))  # no session process
+    server = started("python3", "-m", "sessionproc.forkserver", "--module", "sessionproc",
+                     "--sessions-dir", str(paths.sessions))
+    another_server = started("python3", "-m", "sessionproc.forkserver", "--module", "sessionproc",
+                             "--sessions-dir", str(paths.sessions) + "-old")
     try:
-        assert Processes().kill_orphans(paths.sessions, "sessionproc") == 2
-        for proc in (browser, session):
+        assert Processes().kill_orphans(paths.sessions, "sessionproc") == 3
+        for proc in (browser, session, server):
             assert proc.wait(10) == -9
-        for proc in (tail, near, mentions):
+        for proc in (tail, near, mentions, another_server):
             assert proc.poll() is None
     finally:
         tail.kill()
@@ -83,3 +87,7 @@ def test_what_counts_as_a_session_or_a_browser_of_ours():
     assert not left_on(["less", "--user-data-dir=/d/sessions/k/profile"], ours, "sessionproc")
     assert not left_on(["tail", "-f", "/d/sessions/k/profile/Default/Preferences"], ours, "sessionproc")
     assert not left_on([], ours, "sessionproc")
+    server = ["python", "-m", "sessionproc.forkserver", "--module", "sessionproc", "--sessions-dir", "/d/sessions"]
+    assert left_on(server, ours, "sessionproc", "/d/sessions")
+    assert not left_on(server, ours, "sessionproc", "/e/sessions")
+    assert not left_on(server, ours, "sessionproc")

@@ -43,6 +43,7 @@ from sessionproc.protocol import SEND_OUTCOME_UNKNOWN
 from support import TEST_VHOST, Client, TcpProxy, all_gone, chrome_processes_under, create_ready, new_phone, wait_for
 from wwnode.amqp.topology import declare_topology
 from wwnode.fakewa.client import ControlError
+from wwnode.procs import command_line
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +72,7 @@ def running_keys(node) -> set[str]:
     keys = set()
     try:
         for child in psutil.Process(node.proc.pid).children():
-            cmd = child.cmdline()
+            cmd = command_line(child.cmdline())  # a warm start's title too
             if "sessionproc" in " ".join(cmd) and "--key" in cmd:
                 keys.add(cmd[cmd.index("--key") + 1])
     except psutil.Error:
@@ -331,7 +332,8 @@ def inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_cl
         if not done:
             return "none"
     elif kind in ("kill-session", "kill-browser"):
-        sessions = [c for c in psutil.Process(node.proc.pid).children() if "sessionproc" in " ".join(c.cmdline())]
+        sessions = [c for c in psutil.Process(node.proc.pid).children()
+                    if "--key" in command_line(c.cmdline())]  # not the fork server
         if not sessions:
             return "none"
         victim = rng.choice(sessions)
@@ -362,7 +364,7 @@ def inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_cl
         key = rng.choice(keys)
         for child in psutil.Process(node.proc.pid).children():
             try:
-                cmd = child.cmdline()
+                cmd = command_line(child.cmdline())  # a warm start's title too
                 if "--key" in cmd and cmd[cmd.index("--key") + 1] == key:
                     child.kill()
             except psutil.Error:

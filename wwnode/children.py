@@ -23,7 +23,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
+from typing import IO, Protocol, cast
 
 import orjson
 
@@ -31,14 +31,28 @@ from sessionproc.protocol import MAX_EVENT_LINE, BadEvent, SessionArgs, decode_e
 
 from .config import setting_names
 from .redact import session_environment
+from .warmstarts import WarmStarts
 
 log = logging.getLogger(__name__)
+
+
+class Process(Protocol):
+    """What a ``Child`` uses of its process: a ``subprocess.Popen`` (a cold
+    start) or a ``warmstarts.Forked`` (a warm one)."""
+
+    pid: int
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
 
 
 class Child:
     """One running session process, spoken to over its pipes."""
 
-    def __init__(self, popen: subprocess.Popen):
+    def __init__(self, popen: Process):
         if popen.stdout is None or popen.stdin is None:
             raise ValueError("a session process is spoken to over pipes: stdin and stdout must be PIPE")
         self.popen = popen
@@ -147,14 +161,33 @@ class Child:
 
 
 class Spawner:
-    """Starts session processes.  Each gets the node's environment scrubbed
+    """Starts session processes: forked by the fork server when one is
+    ready (``warmstarts.py``), else each a new Python (a cold start).
+    Either way each gets the node's environment scrubbed
     (``redact.session_environment``): no broker or Redis URL, no setting
     that carries a secret, so neither the session nor its Chrome (which
-    runs ``--no-sandbox`` as root) holds the node's passwords."""
+    runs ``--no-sandbox`` as root) holds the node's passwords.
 
-    def __init__(self, module: str = "sessionproc", environ: Mapping[str, str] | None = None):
+    A chore and background work of the node: its tick keeps the fork
+    server running, and the node's stop ends it."""
+
+    def __init__(self, module: str = "sessionproc", environ: Mapping[str, str] | None = None,
+                 sessions_dir: Path | None = None):
         self.module = module  # the program a session runs (``SESSION_MODULE``)
         self.env = session_environment(os.environ if environ is None else environ, setting_names())
+        # None: every start is cold (WARM_STARTS=false).
+        self.warm = WarmStarts(module, sessions_dir, self.env) if sessions_dir is not None else None
+
+    def tick(self, now: float) -> None:
+        if self.warm is not None:
+            self.warm.tick(now)
+
+    def busy(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
 
     def spawn(self, args: SessionArgs) -> Child:
         log_file = cast(Path, args.log_file)  # the node's sessions each have one (starts.py)
@@ -163,7 +196,11 @@ class Spawner:
         # argument, a traceback at import) goes to the same file.
         fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            popen = subprocess.Popen(
+            if self.warm is not None:
+                forked = self.warm.spawn(args.argv(self.module)[3:], fd)  # past ``python -m module``
+                if forked is not None:
+                    return Child(forked)
+            popen: Process = subprocess.Popen(
                 args.argv(self.module),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -60,6 +60,9 @@ class Config:
     stop_timeout: float = 20.0
     restore_stagger: float = 2.0
     start_concurrency: int = 0
+    # Sessions forked from one process that has imported them (warmstarts.py),
+    # rather than each a new Python; off: every start is cold.
+    warm_starts: bool = True
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     stable_after: float = 120.0

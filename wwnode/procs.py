@@ -6,10 +6,11 @@
   not reap;
 - processes of sessions the node dropped (lease lost) are killed at once
   and reaped once they are gone;
-- at start, browsers and sessions an earlier node left on our profiles are
-  killed: only processes of our uid whose command line is a session
-  process's or Chromium's on one of our profiles, never anything that
-  merely mentions the folder.
+- at start, browsers, sessions and a fork server an earlier node left on
+  our folders are killed: only processes of our uid whose command line is
+  a session process's or Chromium's on one of our profiles, or a fork
+  server's of our sessions folder, never anything that merely mentions
+  the folder.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ class Processes:
         for proc in psutil.process_iter(["cmdline", "pid", "uids"]):
             if proc.info["pid"] == os.getpid() or proc.info["uids"] is None:
                 continue
-            if proc.info["uids"].real == os.getuid() and left_on(proc.info["cmdline"] or [], profiles,
-                                                                 session_module):
+            if proc.info["uids"].real == os.getuid() and left_on(command_line(proc.info["cmdline"] or []),
+                                                                 profiles, session_module, str(sessions_dir)):
                 try:
                     proc.kill()
                     killed += 1
@@ -96,15 +97,30 @@ class Processes:
         return killed
 
 
-def left_on(cmdline: list[str], profiles: set[str], session_module: str) -> bool:
+def command_line(cmdline: list[str]) -> list[str]:
+    """A process's arguments as psutil reads them, with a title a process
+    wrote over its own (a warm-started session's, ``setproctitle``: one
+    string, blanks between its words, then empty ones) split back."""
+    words = [arg for arg in cmdline if arg]
+    if len(words) == 1 and " " in words[0]:
+        return words[0].split()
+    return cmdline
+
+
+def left_on(cmdline: list[str], profiles: set[str], session_module: str, sessions_dir: str | None = None) -> bool:
     """Whether a command line is one of our session processes (``python -m
-    <session module> ... --profile <our profile>``) or a Chromium on one of
+    <session module> ... --profile <our profile>``, which a warm-started
+    one shows too), our fork server (``python -m sessionproc.forkserver
+    ... --sessions-dir <our sessions folder>``) or a Chromium on one of
     our profiles (exactly ``--user-data-dir=<our profile>``)."""
     if not cmdline:
         return False
     for i, arg in enumerate(cmdline[:-1]):
         if arg == "-m" and cmdline[i + 1] == session_module:
             return any(a == "--profile" and b in profiles for a, b in zip(cmdline, cmdline[1:]))
+        if arg == "-m" and cmdline[i + 1] == "sessionproc.forkserver":
+            return sessions_dir is not None and any(a == "--sessions-dir" and b == sessions_dir
+                                                    for a, b in zip(cmdline, cmdline[1:]))
     if "chrom" in os.path.basename(cmdline[0]):
         return any(arg.startswith("--user-data-dir=") and arg[len("--user-data-dir="):] in profiles
                    for arg in cmdline)

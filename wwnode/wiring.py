@@ -106,7 +106,7 @@ def build(cfg: Config, paths: Paths) -> Node:
     # One blob store (one S3 client) for logins and media alike.
     blobs = open_blob_store(cfg.blob_store_url, paths.root, cfg.blob_store_endpoint)
     return assemble(cfg, paths, inbox=inbox, consumer=consumer, publisher=publisher, store=store, leases=leases,
-                    spawner=Spawner(cfg.session_module),
+                    spawner=Spawner(cfg.session_module, sessions_dir=paths.sessions if cfg.warm_starts else None),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage, snapshots=Snapshots(blobs, secret=cfg.snapshot_secret.encode() or None),
                     blobs=blobs, metrics=serve)
@@ -188,7 +188,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # publishes what the turn left for the metrics.
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher,
                         lambda: gate.accepting, clock, proxies=settings.proxy_hosts)
-    chores += (readings,)
+    chores += (spawner, readings)  # the spawner keeps its fork server running (warmstarts.py)
     listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
                  "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
                  "settings": settings, "desk": desk}
@@ -232,7 +232,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, gate=gate, admission=admission, processes=processes, counters=counters,
                 storage=storage, chores=chores, readings=readings, heartbeat_extra=extra,
-                background=(inbound, portable) if portable else (inbound,), failover=failover, drain=drain,
+                background=(inbound, portable, spawner) if portable else (inbound, spawner), failover=failover, drain=drain,
                 waker=waker, clock=clock)
 
 
