@@ -49,6 +49,7 @@ import redis as redislib
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 from wwnode.fakewa.settings import REAL_WEIGHT
+from wwnode.procs import command_line
 
 from benchlib import (MB, DeliverClock, SentClock, Table, cpu_by_kind, percentile, progress, pss_by_kind, run_bench, run_main,
                       tree_cpu)
@@ -105,15 +106,28 @@ def link_all(cmds: Commands, events: Events, r: redislib.Redis, control: Control
 
 
 def session_trees(node: Node) -> list[list[psutil.Process]]:
-    """Each session process of the node with all its descendants."""
+    """Each session process of the node with all its descendants (not the
+    fork server: it is the node's, ``fork_servers``)."""
     trees = []
     for child in psutil.Process(node.proc.pid).children():
         try:
-            if "sessionproc" in " ".join(child.cmdline()):
+            if "--key" in command_line(child.cmdline()):
                 trees.append([child, *child.children(recursive=True)])
         except psutil.Error:
             continue
     return trees
+
+
+def fork_servers(node: Node) -> list[psutil.Process]:
+    """The node's fork server (warm starts), if it runs one."""
+    found = []
+    for child in psutil.Process(node.proc.pid).children():
+        try:
+            if "sessionproc.forkserver" in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
 
 
 def cpu_of(procs: list[psutil.Process]) -> dict[int, float]:
@@ -304,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         table.add("PSS per session, whole tree, min", min(pss), "MB", fmt="{:.1f}")
         table.add("PSS per session, whole tree, max", max(pss), "MB", fmt="{:.1f}")
         table.add(f"PSS of all {len(pss)} sessions", sum(pss), "MB", fmt="{:.0f}")
+        server_pss = sum(sum(pss_by_kind([p]).values()) for p in fork_servers(node))
+        table.add("PSS of the node's fork server (WARM_STARTS; not in the sessions' figures)", server_pss, "MB",
+                  fmt="{:.1f}")
         for k, mb in sorted(sum_kinds(pss_kinds).items(), key=lambda kv: kv[1], reverse=True):
             table.add(f"  of which {k}, per session", mb / len(pss), "MB", fmt="{:.1f}")
         table.add(f"CPU per session, whole tree, while settling ({args.settle:g} s after the last ready)",
