@@ -850,6 +850,7 @@ class FakeChild:
         self.killed = False
         self.eof = True  # no pipe to poll: the test hands its events over (say)
         self.wants_write = False
+        self.warm = False  # as a cold start (the fork server is the real Spawner's)
         self.bad_output: str | None = None
         self.exit_code: int | None = None
         self._said: list[dict] = []

@@ -5,7 +5,8 @@ ended; every inbound message produced one message_instance (a loss is only
 allowed where docs/guarantees.md names one); no key ran on two nodes at once; no
 Chrome outlived its session.
 
-The faults: a session or its browser killed, the broker cut (through a
+The faults: a session or its browser killed, the node's fork server
+killed (warm starts: its sessions live on), the broker cut (through a
 proxy of the test's own: the machine's RabbitMQ is never touched), a
 WhatsApp link cut, a node restarted (SIGTERM), stopped with SIGHUP, or
 restarted while sends wait for a crashed session, and a key destroyed and
@@ -55,7 +56,8 @@ CLUSTER = os.environ.get("WWNODE_SOAK_CLUSTER", "") not in ("", "0")
 # first").
 DEFAULT_FAULTS = ("kill-session,kill-browser,cut-link,restart-node,recreate,"
                   "kill-broker-member,kill-queue-leader,kill-redis-master" if CLUSTER else
-                  "kill-session,kill-browser,cut-broker,cut-link,restart-node,recreate,restart-held,sighup")
+                  "kill-session,kill-browser,cut-broker,cut-link,restart-node,recreate,restart-held,sighup,"
+                  "kill-fork-server")
 FAULTS = os.environ.get("WWNODE_SOAK_FAULTS", DEFAULT_FAULTS).split(",")
 MAX_SESSIONS = 2  # per node: the four keys fill both nodes
 BURST = 8  # creates of new keys published at once over the cap
@@ -345,6 +347,15 @@ def inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_cl
             if not browsers:
                 return "none"
             browsers[0].kill()
+    elif kind == "kill-fork-server":
+        # The node's warm starts: the sessions it forked are the node's and
+        # must not notice; starts meanwhile are cold, then warm again.
+        try:
+            server = next(c for c in psutil.Process(node.proc.pid).children()
+                          if "sessionproc.forkserver" in c.cmdline())
+            server.kill()
+        except (StopIteration, psutil.Error):  # none now (started again after its backoff), or gone meanwhile
+            return "none"
     elif kind == "cut-broker":
         proxy = proxies[node.node_id]
         proxy.cut()

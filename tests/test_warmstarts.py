@@ -58,7 +58,7 @@ def test_sessions_are_forked_warm_as_the_nodes_children_named_as_cold_ones(fake_
         assert session.environ().get("FAKESESSION_DIR")
         # Forked, not a new Python: it started after the server and shares its executable.
         assert session.create_time() >= server.create_time()
-    assert "started process" in node.log_text()
+    assert node.log_text().count("(forked warm)") == 2  # the node's log says which starts were warm
 
     # The exit status is the session's own, as with a cold start: a crash
     # is a crash (restarted), a stop is a stop.
@@ -97,6 +97,7 @@ def test_warm_starts_off_starts_every_session_as_a_new_python(fake_nodes, rabbit
     rabbit.publish("create_instance", {"key": "k-cold"})
     rabbit.expect("qr_instance", key="k-cold")
     assert fork_servers(node) == []
+    assert "started process" in node.log_text() and "forked warm" not in node.log_text()
     assert session_process(node, "k-cold").cmdline()[1:3] == ["-m", "fakesession"]  # as Popen started it
 
 

@@ -52,11 +52,12 @@ class Process(Protocol):
 class Child:
     """One running session process, spoken to over its pipes."""
 
-    def __init__(self, popen: Process):
+    def __init__(self, popen: Process, warm: bool = False):
         if popen.stdout is None or popen.stdin is None:
             raise ValueError("a session process is spoken to over pipes: stdin and stdout must be PIPE")
         self.popen = popen
         self.pid = popen.pid
+        self.warm = warm  # forked by the fork server (warmstarts.py), not a new Python
         self.stdout_fd = popen.stdout.fileno()
         self._stdin_fd: int | None = popen.stdin.fileno()
         os.set_blocking(self.stdout_fd, False)
@@ -199,7 +200,7 @@ class Spawner:
             if self.warm is not None:
                 forked = self.warm.spawn(args.argv(self.module)[3:], fd)  # past ``python -m module``
                 if forked is not None:
-                    return Child(forked)
+                    return Child(forked, warm=True)
             popen: Process = subprocess.Popen(
                 args.argv(self.module),
                 stdin=subprocess.PIPE,

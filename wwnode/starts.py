@@ -130,7 +130,7 @@ class Starts:
         child = self.spawner.spawn(args)
         self._booting.add(key)
         self.health.launched(key, now)
-        log.info("session %s: started process %d", key, child.pid)
+        log.info("session %s: started process %d%s", key, child.pid, " (forked warm)" if child.warm else "")
         return child
 
     def on_change(self, change: S.Change) -> None:

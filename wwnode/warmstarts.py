@@ -83,8 +83,6 @@ class WarmStarts:
         self._failed = False  # since the last tick: back off before the next server
         self._delay = BACKOFF_INITIAL
         self._retry_at = 0.0
-        self.forked = 0  # sessions started warm, and cold for want of a server
-        self.cold = 0
 
     # ------------------------------------------------------------ chore
     def tick(self, now: float) -> None:
@@ -113,12 +111,10 @@ class WarmStarts:
         """Fork a session with these arguments (those after ``python -m
         module``) and its log as stderr; None: start it cold."""
         if not self._ready or self._sock is None:
-            self.cold += 1
             return None
         if not is_subreaper():
             log.warning("warm starts need the node to be a subreaper; starting sessions cold")
             self._lose("the node is not a subreaper")
-            self.cold += 1
             return None
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
@@ -131,19 +127,16 @@ class WarmStarts:
             for fd in (stdin_w, stdout_r):
                 os.close(fd)
             self._lose(f"the fork server did not answer: {e}")
-            self.cold += 1
             return None
         finally:
             os.close(stdin_r)
             os.close(stdout_w)
-        if not isinstance(answer.get("pid"), int):
+        if not isinstance(answer, dict) or not isinstance(answer.get("pid"), int):
             for fd in (stdin_w, stdout_r):
                 os.close(fd)
             log.warning("the fork server could not start a session (%s); starting it cold",
-                        answer.get("error", answer))
-            self.cold += 1
+                        answer.get("error", answer) if isinstance(answer, dict) else answer)
             return None
-        self.forked += 1
         self._delay = BACKOFF_INITIAL
         return Forked(answer["pid"], stdin_w, stdout_r)
 
