@@ -296,13 +296,37 @@ lines.on('close', destroy);  // the test went away: take the browser along
 
 // Errors inside the page (an uncaught exception, console.error) are events
 // too: a missing module or a wrong shape shows up there first.  The page
-// exists once initialize() has launched the browser.
-const watchPage = setInterval(() => {
-  if (!client.pupPage) return;
-  clearInterval(watchPage);
-  client.pupPage.on('pageerror', (e) => emit('page_error', { error: String(e && e.message || e) }));
-  client.pupPage.on('console', (m) => { if (m.type() === 'error') emit('page_error', { error: m.text() }); });
-}, 20);
+// exists once initialize() has launched the browser (each browser's own).
+let watched = null;
+function watchPage() {
+  const timer = setInterval(() => {
+    if (!client.pupPage || client.pupPage === watched) return;
+    clearInterval(timer);
+    watched = client.pupPage;
+    watched.on('pageerror', (e) => emit('page_error', { error: String(e && e.message || e) }));
+    watched.on('console', (m) => { if (m.type() === 'error') emit('page_error', { error: m.text() }); });
+  }, 20);
+}
+
+// Chromium aborts a page load with net::ERR_NETWORK_CHANGED when the
+// machine's addresses change under it (here: the container tests' networks
+// made and removed beside this one), and whatsapp-web.js does not retry its
+// first navigation.  The driver does, a second later with a new browser, up
+// to five times (a container coming up changes addresses more than once);
+// each try is an event.
+function initialize(retries) {
+  watchPage();
+  client.initialize().catch(async (e) => {
+    const error = String(e && e.stack || e);
+    if (retries > 0 && error.includes('ERR_NETWORK_CHANGED') && !destroying) {
+      emit('init_retry', { error });
+      if (client.pupBrowser) await client.pupBrowser.close().catch(() => {});
+      setTimeout(() => initialize(retries - 1), 1000);
+      return;
+    }
+    emit('init_error', { error });
+  });
+}
 
 emit('starting', { pid: process.pid });
-client.initialize().catch((e) => emit('init_error', { error: String(e && e.stack || e) }));
+initialize(5);
