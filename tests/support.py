@@ -508,6 +508,12 @@ def heartbeats(r: redislib.Redis) -> dict[str, dict]:
     return {name.split(":", 1)[1]: r.hgetall(name) for name in r.scan_iter(match="nodes:*")}
 
 
+def takes_creates(r: redislib.Redis, node_id: str) -> bool:
+    """Whether the node's heartbeat says it takes new sessions: what a
+    drain asks of the other nodes (its create consumer can come first)."""
+    return r.hget(f"nodes:{node_id}", "accepting") == "1"
+
+
 def counter(r: redislib.Redis, node_id: str, name: str) -> int:
     """A counter from the node's heartbeat hash; 0 before the first."""
     return int(r.hget(f"nodes:{node_id}", name) or 0)

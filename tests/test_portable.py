@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from support import counter, create_ready, new_phone, owner, wait_for
+from support import counter, create_ready, new_phone, owner, takes_creates, wait_for
 from wwnode.blobstore import open_blob_store
 from wwnode.snapshots import Snapshots
 
@@ -80,6 +80,7 @@ def test_failover_auto_starts_a_lost_node_s_sessions_elsewhere(fake_nodes, fake,
         wait_for(lambda: store.newest(key) is not None, what="the login saved")
     fake_nodes("node-b", **settings)
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
+    wait_for(lambda: takes_creates(redis_client, "node-b"), timeout=30, what="node-b's heartbeat to take creates")
     seen_qr = len(rabbit.find("qr_instance"))
     a.kill()
     for key in phones:
@@ -115,6 +116,7 @@ def test_drain_moves_every_session_without_a_qr_and_sends_wait(fake_nodes, fake,
         create_ready(rabbit, fake, key, phone)
     fake_nodes("node-b", **settings)
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
+    wait_for(lambda: takes_creates(redis_client, "node-b"), timeout=30, what="node-b's heartbeat to take creates")
     seen_qr = len(rabbit.find("qr_instance"))
     env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
     drain = subprocess.Popen([sys.executable, "-m", "wwnode.tools.cli", "drain", "node-a", "--timeout", "120"], env=env,

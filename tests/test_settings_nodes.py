@@ -13,7 +13,7 @@ import sys
 import orjson
 import pytest
 
-from support import new_phone, owner, wait_for
+from support import new_phone, owner, takes_creates, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -98,6 +98,7 @@ def test_a_drained_session_keeps_its_settings_on_its_next_node(fake_nodes, fake,
     create_ready_with(rabbit, fake, "d1", new_phone(), {"proxy": PROXY, "pacing": {"min_gap_ms": 10}})
     fake_nodes("node-b", **settings)
     wait_for(lambda: rabbit.depth("create_instance")[1] == 2, timeout=30, what="two create consumers")
+    wait_for(lambda: takes_creates(redis_client, "node-b"), timeout=30, what="node-b's heartbeat to take creates")
     env = {**os.environ, "RABBIT_MQ_URL": rabbit_url, "REDIS_URL": redis_url}
     drain = subprocess.run([sys.executable, "-m", "wwnode.tools.cli", "drain", "node-a", "--timeout", "120"], env=env,
                            cwd=tmp_path, capture_output=True, text=True, timeout=180)
