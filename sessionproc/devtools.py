@@ -25,7 +25,14 @@ import websocket
 
 log = logging.getLogger(__name__)
 
-RELEASE_TIMEOUT = 5.0  # s a call's objects may take to be released
+# Object groups: the page's global object, kept for the calls on it until
+# its document goes (which takes its objects along); and what a call threw.
+GLOBAL_GROUP = "wwnode-global"
+CALL_GROUP = "wwnode-call"
+
+# How V8's inspector refuses a call on an object of a document since
+# replaced: refused before anything runs, so the call may be made again.
+GONE_OBJECT_ERRORS = ("Could not find object with given id", "Cannot find context with specified id")
 
 
 class DevToolsError(Exception):
@@ -34,6 +41,10 @@ class DevToolsError(Exception):
 
 class DevToolsClosed(DevToolsError):
     """The websocket closed: the browser or the page went away."""
+
+
+def _is_gone_object(e: DevToolsError) -> bool:
+    return not isinstance(e, DevToolsClosed) and any(text in str(e) for text in GONE_OBJECT_ERRORS)
 
 
 def page_websocket_url(debugger_address: str, timeout: float = 5.0) -> str:
@@ -53,13 +64,19 @@ class DevTools:
     """
 
     def __init__(self, ws_url: str, on_event: Callable[[str, dict], None], on_close: Callable[[], None]):
-        self._ws = websocket.create_connection(ws_url, suppress_origin=True, enable_multithread=True)
+        # websocket-client checks a text frame's UTF-8 in pure Python, byte
+        # by byte, before it decodes it (in C, which checks it all the
+        # same): 0.3 ms of every page event and 0.45 of every round trip
+        # (docs/decisions.md, "DevTools frames decoded once").
+        self._ws = websocket.create_connection(ws_url, suppress_origin=True, enable_multithread=True,
+                                               skip_utf8_validation=True)
         self._on_event = on_event
         self._on_close = on_close
         self._ids = itertools.count(1)
         self._pending: dict[int, Future] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._global: str | None = None  # the page's global object (call_function)
         self._reader = threading.Thread(target=self._read, name="devtools", daemon=True)
         self._reader.start()
 
@@ -88,34 +105,68 @@ class DevTools:
         """``declaration`` (a function's source) called with ``args`` as
         data, ``this`` being the page's global object; its value (awaited).
         DevToolsError if it throws or the document went away meanwhile;
-        TimeoutError when the whole takes longer than ``timeout``."""
-        group = "wwnode-call"
+        TimeoutError when the whole takes longer than ``timeout``.
+
+        One round trip: the page's global object is asked once per document
+        and kept (``_global``), where asking it at each call, and releasing
+        it after, made three.  A call on a kept global of a document since
+        replaced is refused before anything runs, so it is asked again and
+        the call made once more: the function still runs at most once."""
         deadline = time.monotonic() + timeout
-        this = self.call("Runtime.evaluate", {"expression": "globalThis", "objectGroup": group}, timeout)
+        this = self._global_object(timeout)
         try:
-            done = self.call(
-                "Runtime.callFunctionOn",
-                {
-                    "functionDeclaration": declaration,
-                    "objectId": this["result"]["objectId"],
-                    "arguments": [{"value": a} for a in args],
-                    "returnByValue": True,
-                    "awaitPromise": True,
-                },
-                max(0.0, deadline - time.monotonic()),
-            )
-        finally:
-            # The answer stands whatever its release does: a send the page
-            # made must not be reported failed (and sent again) for this.
-            # A page gone away took its objects with it.
-            try:
-                self.call("Runtime.releaseObjectGroup", {"objectGroup": group}, RELEASE_TIMEOUT)
-            except (DevToolsError, TimeoutError) as e:
-                log.info("could not release the call's objects: %s", e)
+            done = self._call_on(this, declaration, args, deadline)
+        except DevToolsError as e:
+            if not _is_gone_object(e):
+                raise
+            with self._lock:
+                if self._global == this:
+                    self._global = None
+            done = self._call_on(self._global_object(max(0.0, deadline - time.monotonic())), declaration, args,
+                                 deadline)
         if "exceptionDetails" in done:
+            # What it threw is an object of the page held for us: let it go,
+            # without waiting (a send the page refused is answered now).
+            self._send("Runtime.releaseObjectGroup", {"objectGroup": CALL_GROUP})
             details = done["exceptionDetails"]
             raise DevToolsError(details.get("exception", {}).get("description") or details.get("text", "exception"))
         return done.get("result", {}).get("value")
+
+    def _global_object(self, timeout: float) -> str:
+        with self._lock:
+            kept = self._global
+        if kept is not None:
+            return kept
+        found = self.call("Runtime.evaluate", {"expression": "globalThis", "objectGroup": GLOBAL_GROUP}, timeout)
+        object_id = found["result"]["objectId"]
+        with self._lock:
+            self._global = object_id
+        return object_id
+
+    def _call_on(self, object_id: str, declaration: str, args: list, deadline: float) -> dict:
+        return self.call(
+            "Runtime.callFunctionOn",
+            {
+                "functionDeclaration": declaration,
+                "objectId": object_id,
+                "objectGroup": CALL_GROUP,
+                "arguments": [{"value": a} for a in args],
+                "returnByValue": True,
+                "awaitPromise": True,
+            },
+            max(0.0, deadline - time.monotonic()),
+        )
+
+    def _send(self, method: str, params: dict) -> None:
+        """A command whose answer nobody waits for."""
+        with self._lock:
+            if self._closed:
+                return
+            msg_id = next(self._ids)
+        try:
+            self._ws.send(orjson.dumps({"id": msg_id, "method": method, "params": params}).decode())
+        except (OSError, websocket.WebSocketException) as e:
+            log.info("could not send %s: %s", method, e)
 
     def close(self) -> None:
         with self._lock:
@@ -128,10 +179,14 @@ class DevTools:
     def _read(self) -> None:
         try:
             while True:
-                raw = self._ws.recv()
-                if not raw:
+                try:
+                    raw = self._ws.recv()
+                    if not raw:
+                        break
+                    msg = orjson.loads(raw)
+                except ValueError as e:  # not UTF-8, or not JSON: the other end is not speaking DevTools
+                    log.error("devtools connection ended on a frame it could not read: %s", e)
                     break
-                msg = orjson.loads(raw)
                 if "id" in msg:
                     with self._lock:
                         future = self._pending.pop(msg["id"], None)
