@@ -296,7 +296,7 @@ def test_page_calls_over_devtools_pass_data_as_data_and_keep_errors_and_timeouts
     port = (s.profile / "DevToolsActivePort").read_text().split()[0]
     tools = DevTools(page_websocket_url(f"127.0.0.1:{port}"), lambda *_: None, lambda: None)
     try:
-        odd = ['"); throw 1; ("', "</script>", {"quoted": None, "mentions": ["1@lid"]}]
+        odd = ['"); throw 1; ("', "</script>", {"quoted": None, "mentions": ["1@lid"], "text": "ünï 😀 \u2028"}]
         assert tools.call_function("async function (a, b, c) { return [a, b, c]; }", odd) == odd
         with pytest.raises(DevToolsError, match="refused here"):
             tools.call_function("async function () { throw new Error('refused here'); }", [])
@@ -304,6 +304,32 @@ def test_page_calls_over_devtools_pass_data_as_data_and_keep_errors_and_timeouts
             tools.call_function("function () { return new Promise(() => {}); }", [], timeout=0.5)
         # A call after a timeout runs as any other: the connection is not left waiting.
         assert tools.call_function("function () { return typeof this.document; }", []) == "object"
+    finally:
+        tools.close()
+    assert s.stop() == EXIT_STOPPED
+
+
+def test_a_page_call_after_the_document_was_replaced_runs_once_on_the_new_one(sessions, wa):
+    # The page's global object is asked once and kept (DevTools.call_function);
+    # a reload replaces it, and the next call is refused on the old one
+    # before it runs, then made on the new document.
+    s = sessions("k1")
+    s.expect("qr")
+    port = (s.profile / "DevToolsActivePort").read_text().split()[0]
+    tools = DevTools(page_websocket_url(f"127.0.0.1:{port}"), lambda *_: None, lambda: None)
+    count = "function () { this.__wwnodeTestCalls = (this.__wwnodeTestCalls || 0) + 1; return this.__wwnodeTestCalls; }"
+
+    def reloaded():
+        state = tools.call("Runtime.evaluate", {"expression": "[typeof __wwnodeTestCalls, document.readyState]",
+                                                "returnByValue": True})
+        return state["result"]["value"] == ["undefined", "complete"]
+
+    try:
+        assert [tools.call_function(count, []) for _ in range(3)] == [1, 2, 3]
+        tools.call("Page.reload")
+        wait_for(reloaded, timeout=20, what="the page to load again")
+        assert tools.call_function(count, []) == 1
+        assert tools.call_function(count, []) == 2
     finally:
         tools.close()
     assert s.stop() == EXIT_STOPPED
