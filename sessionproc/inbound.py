@@ -14,6 +14,11 @@ from .sessionstate import SessionState
 log = logging.getLogger(__name__)
 
 
+def needs_the_page(event: dict) -> bool:
+    """A message with media: its file is fetched from the page before it is written."""
+    return bool((event.get("message") or {}).get("hasMedia"))
+
+
 class InboundWriter:
     """Takes the ``inbound`` queue's events until a None."""
 
@@ -31,7 +36,7 @@ class InboundWriter:
                 self.inbound.task_done()
                 return
             try:
-                if (event.get("message") or {}).get("hasMedia"):
+                if needs_the_page(event):
                     event = self._with_media(event)
                 self.out.emit(event)
             finally:

@@ -9,7 +9,8 @@ they share in ``sessionstate.py``):
   (sends, actions, number checks, pairing) one at a time through Selenium,
   so a slow send never delays a page event or a ping;
 - the ``inbound`` thread (``inbound.py``) writes the page's events out in
-  order, a message with media once its file is fetched;
+  order, a message with media once its file is fetched (an event that
+  finds it with nothing in hand the main thread writes itself);
 - the ``stdin`` thread (``stdinreader.py``) reads commands; the
   ``devtools`` thread reads what the page pushes (``pagepump.py``); the
   ``signals`` thread turns a stop signal into a stop (``stopping.py``).

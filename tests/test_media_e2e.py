@@ -169,3 +169,15 @@ def test_media_in_inline_and_as_blob(rig):
     assert rig.blobs.get_bytes(msg["media"]["blob"]) == video
     # The session's files were taken by the node.
     wait_for(lambda: not list((rig.data_dir / "sessions" / KEY / "media").glob("in-*")), what="no file left")
+
+
+def test_a_text_that_comes_while_a_file_is_fetched_is_reported_after_it(rig):
+    # A message without a file is written at once by the session's main
+    # thread when nothing waits (pagereports.emit_all); one that comes while
+    # a file is being fetched from the page waits its turn behind it.
+    video = mp4(5 * 1000 * 1000)
+    rig.control.deliver_media(rig.phone, rig.friend, video, "video", "video/mp4", caption="the file first")
+    rig.control.deliver(rig.phone, rig.friend, "the text second")
+    rig.control.deliver(rig.phone, rig.friend, "the text third")
+    bodies = [rig.rabbit.expect("message_instance", timeout=90, key=KEY)["message"]["body"] for _ in range(3)]
+    assert bodies == ["the file first", "the text second", "the text third"]

@@ -53,15 +53,31 @@ class Page:
         self.took = []  # gone: it takes nothing more
 
 
+OUTPUTS: dict[int, int] = {}  # id of a session -> the read end of its output
+
+
 def session(tmp_path) -> Session:
-    _, w = os.pipe()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
     opts = Options(key="k", profile_dir=tmp_path, url="http://127.0.0.1:1/", chrome="chromium",
                    chromedriver="chromedriver", ping_timeout=1.0)
-    return Session(opts, Output(w), log_file=None)
+    s = Session(opts, Output(w), log_file=None)
+    OUTPUTS[id(s)] = r
+    return s
 
 
 def reported(s: Session) -> list[dict]:
-    out = []
+    """What the session wrote (its main thread writes an event itself when
+    the inbound thread, not running here, has nothing in hand), then what
+    waits for the inbound thread."""
+    written = b""
+    while True:
+        try:
+            chunk = os.read(OUTPUTS[id(s)], 65536)
+        except BlockingIOError:
+            break
+        written += chunk
+    out = [orjson.loads(line) for line in written.splitlines()]
     while not s.inbound.empty():
         out.append(s.inbound.get_nowait())
     return out
