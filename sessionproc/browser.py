@@ -31,7 +31,11 @@ from pathlib import Path
 from typing import IO, cast
 
 import psutil
-from selenium import webdriver
+# Chrome and its options named here, at import: ``selenium.webdriver``
+# imports them at their first use, which in a session forked warm
+# (forkserver.py) was each session's own 0.13-0.21 s of CPU and its own
+# copy of the modules, where the fork server's is shared.
+from selenium.webdriver import Chrome, ChromeOptions
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.remote_connection import RemoteConnection
@@ -179,8 +183,8 @@ def _is_script(path: str) -> bool:
         return False
 
 
-def chrome_options(cfg: BrowserConfig) -> webdriver.ChromeOptions:
-    opts = webdriver.ChromeOptions()
+def chrome_options(cfg: BrowserConfig) -> ChromeOptions:
+    opts = ChromeOptions()
     opts.binary_location = browser_binary(cfg.chrome)
     for flag in (*BASE_FLAGS, *STEALTH_FLAGS):
         opts.add_argument(flag)
@@ -227,14 +231,14 @@ def prepare_profile(profile_dir: Path) -> None:
     clear_stale_locks(profile_dir)
 
 
-def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -> webdriver.Chrome:
+def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -> Chrome:
     """Start chromedriver and Chromium on the profile; return the driver."""
     check_binaries(cfg)
     prepare_profile(cfg.profile_dir)
     service = TimedService(executable_path=cfg.chromedriver, log_output=log_file)
     started = time.monotonic()
     try:
-        driver = webdriver.Chrome(service=service, options=chrome_options(cfg))
+        driver = Chrome(service=service, options=chrome_options(cfg))
     except WebDriverException as e:
         # Chrome exiting at once is worth a retry (memory, a dying old
         # Chrome); wrong binaries were caught above.
@@ -247,7 +251,7 @@ def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -
     return driver
 
 
-def open_url(driver: webdriver.Chrome, url: str, budget: float) -> bool:
+def open_url(driver: Chrome, url: str, budget: float) -> bool:
     """Navigate, waiting at most ``budget`` seconds for the page to load;
     False if it did not (chromedriver then stops the load).  Our HTTP client
     gives up on chromedriver after ``command_timeout``: for this one call it
@@ -266,11 +270,11 @@ def open_url(driver: webdriver.Chrome, url: str, budget: float) -> bool:
         driver.set_page_load_timeout(usual_load)
 
 
-def debugger_address(driver: webdriver.Chrome) -> str:
+def debugger_address(driver: Chrome) -> str:
     return driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
 
 
-def browser_pids(driver: webdriver.Chrome) -> list[int]:
+def browser_pids(driver: Chrome) -> list[int]:
     """chromedriver's pid (its children are Chrome's tree)."""
     proc = driver.service.process
     return [proc.pid] if proc else []

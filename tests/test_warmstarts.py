@@ -175,3 +175,15 @@ def test_a_fork_server_dies_with_its_node(fake_nodes, rabbit):
     node.proc.wait()
     wait_for(lambda: not server.is_running() or server.status() == psutil.STATUS_ZOMBIE, timeout=15,
              what="the fork server to die with its node")
+
+
+def test_what_the_fork_server_imports_includes_the_driver_a_session_starts():
+    # selenium.webdriver imports Chrome at its first use: a session forked
+    # warm would import it itself at each start (0.13-0.21 s of CPU, and its
+    # own copy of the modules).  The server imports what the session's
+    # program imports, so that program names Chrome at import.
+    probe = ("import sys, sessionproc.__main__; "
+             "print(sorted(m for m in ('selenium.webdriver.chrome.webdriver', 'selenium.webdriver.chrome.options') "
+             "if m not in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
