@@ -911,6 +911,9 @@ class FakeSpawner:
     def tick(self, now: float) -> None:
         pass
 
+    def waits_for_server(self) -> bool:
+        return False
+
     def busy(self) -> bool:
         return False
 

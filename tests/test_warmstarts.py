@@ -19,6 +19,7 @@ import pytest
 
 from support import wait_for, with_tests_dir
 from wwnode.procs import command_line
+from wwnode.warmstarts import FIRST_SERVER_WAIT, WarmStarts
 
 pytestmark = pytest.mark.services
 
@@ -90,6 +91,38 @@ def test_a_fork_server_gone_costs_cold_starts_then_is_started_again(fake_nodes, 
     rabbit.publish("create_instance", {"key": "k-warm-again"})
     rabbit.expect("qr_instance", key="k-warm-again")
     assert session_process(node, "k-warm-again").create_time() >= again.create_time()
+
+
+def test_the_sessions_a_node_restores_as_it_starts_wait_for_its_fork_server(fake_nodes, rabbit):
+    # Restores go at the node's first turn, before its fork server has
+    # imported the session's program: they wait for the server rather than
+    # each import the same itself.
+    node = fake_nodes()
+    rabbit.publish("create_instance", {"key": "k-early"})
+    rabbit.expect("qr_instance", key="k-early")
+    node.terminate()
+    node.start()
+    rabbit.expect("qr_instance", key="k-early")  # its restored session's
+    [server] = fork_servers(node)
+    assert session_process(node, "k-early").create_time() >= server.create_time()
+    assert node.log_text().count("(forked warm)") == 2
+
+
+def test_starts_wait_for_the_first_server_only_until_it_is_late(tmp_path, caplog):
+    env = {**os.environ, "PYTHONPATH": with_tests_dir(os.environ.get("PYTHONPATH"))}
+    warm = WarmStarts("stuckimport", tmp_path, env)  # its import never ends: never ready
+    try:
+        assert warm.awaited()  # before its first tick too: the restores at a node's start wait
+        warm.tick(100.0)
+        [server] = [p for p in psutil.Process().children() if "sessionproc.forkserver" in p.cmdline()]
+        warm.tick(100.0 + FIRST_SERVER_WAIT - 0.01)
+        assert warm.awaited()
+        warm.tick(100.0 + FIRST_SERVER_WAIT)
+        assert not warm.awaited() and "not ready after" in caplog.text
+        assert warm.spawn(["--key", "k"], 2) is None  # a cold start, then
+        assert server.is_running()  # still welcome once ready
+    finally:
+        warm.close()
 
 
 def test_warm_starts_off_starts_every_session_as_a_new_python(fake_nodes, rabbit):

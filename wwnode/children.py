@@ -186,6 +186,11 @@ class Spawner:
     def busy(self) -> bool:
         return False
 
+    def waits_for_server(self) -> bool:
+        """Starts wait: the node's first fork server is on its way
+        (``warmstarts.FIRST_SERVER_WAIT``)."""
+        return self.warm is not None and self.warm.awaited()
+
     def close(self) -> None:
         if self.warm is not None:
             self.warm.close()

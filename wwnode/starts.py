@@ -107,7 +107,7 @@ class Starts:
 
     def may_start(self, key: str, now: float) -> bool:
         """True: start it now; False: it waits for a slot (``next_waiting``)."""
-        if len(self._booting) < self.limit and self.gate(key):
+        if len(self._booting) < self.limit and self._ready(key):
             return True
         self._waiting.setdefault(key, now)
         return False
@@ -116,7 +116,10 @@ class Starts:
         """The start to launch now, if a slot is free and one waits."""
         if len(self._booting) >= self.limit:
             return None
-        return next((key for key in self._waiting if self.gate(key)), None)
+        return next((key for key in self._waiting if self._ready(key)), None)
+
+    def _ready(self, key: str) -> bool:
+        return self.gate(key) and not self.spawner.waits_for_server()
 
     def spawn(self, key: str, now: float) -> Child:
         """Start its process now (OSError if it cannot be; UnusableProfile

@@ -33,6 +33,12 @@ ANSWER_TIMEOUT = 2.0  # seconds a fork may take the server; a fork is millisecon
 # of up to 64 characters more than the server's own), never past it.
 TITLE_ROOM = 256
 BACKOFF_INITIAL, BACKOFF_MAX = 1.0, 60.0
+# The node's first server is waited for this long at most: a start asked
+# while it imports (the restores at the node's start, the creates of its
+# first second) waits for it, where a cold one would import the same
+# modules itself, on a CPU the server's imports are using.  A server
+# slower than this is not waited for again.
+FIRST_SERVER_WAIT = 5.0
 
 
 def is_subreaper() -> bool:
@@ -83,9 +89,20 @@ class WarmStarts:
         self._failed = False  # since the last tick: back off before the next server
         self._delay = BACKOFF_INITIAL
         self._retry_at = 0.0
+        self._awaited = True  # starts wait for the first server (``awaited``)
+        self._wait_until: float | None = None  # set once it is started
 
     # ------------------------------------------------------------ chore
+    def awaited(self) -> bool:
+        """The node's first server is on its way, and not yet late: a start
+        waits for it rather than go cold (``FIRST_SERVER_WAIT``)."""
+        return self._awaited
+
     def tick(self, now: float) -> None:
+        if self._awaited and self._wait_until is not None and now >= self._wait_until and not self._ready:
+            log.warning("the fork server is not ready after %g s; sessions start cold until it is",
+                        FIRST_SERVER_WAIT)
+            self._awaited = False
         if self._failed:
             self._failed = False
             self._retry_at = now + self._delay
@@ -95,6 +112,8 @@ class WarmStarts:
             return
         if self._proc is None and now >= self._retry_at:
             self._start()
+            if self._wait_until is None:
+                self._wait_until = now + FIRST_SERVER_WAIT
         elif self._proc is not None and not self._ready:
             self._see_ready()
 
@@ -153,6 +172,7 @@ class WarmStarts:
             ours.close()
             log.warning("could not start the fork server (%s); sessions start cold meanwhile", e.strerror)
             self._failed = True
+            self._awaited = False
             return
         finally:
             theirs.close()
@@ -174,10 +194,12 @@ class WarmStarts:
             return
         self._sock.settimeout(ANSWER_TIMEOUT)
         self._ready = True
+        self._awaited = False
         log.info("fork server ready: sessions start warm")
 
     def _lose(self, why: str) -> None:
         log.warning("%s; sessions start cold until it is started again", why)
+        self._awaited = False
         self._stop()
         self._failed = True
 
