@@ -83,17 +83,7 @@ class DevTools:
     def call(self, method: str, params: dict | None = None, timeout: float = 10.0) -> dict:
         """Send a command and wait for its result (DevToolsError on failure)."""
         future: Future = Future()
-        with self._lock:
-            if self._closed:
-                raise DevToolsClosed("connection closed")
-            msg_id = next(self._ids)
-            self._pending[msg_id] = future
-        try:
-            self._ws.send(orjson.dumps({"id": msg_id, "method": method, "params": params or {}}).decode())
-        except (OSError, websocket.WebSocketException) as e:
-            with self._lock:
-                self._pending.pop(msg_id, None)
-            raise DevToolsClosed(str(e)) from e
+        msg_id = self._post(method, params or {}, future)
         try:
             return future.result(timeout=timeout)
         except TimeoutError:
@@ -159,14 +149,27 @@ class DevTools:
 
     def _send(self, method: str, params: dict) -> None:
         """A command whose answer nobody waits for."""
+        try:
+            self._post(method, params, None)
+        except DevToolsClosed as e:
+            log.info("could not send %s: %s", method, e)
+
+    def _post(self, method: str, params: dict, future: Future | None) -> int:
+        """Write a command; its answer goes to ``future`` (None: dropped).
+        DevToolsClosed when the connection is gone."""
         with self._lock:
             if self._closed:
-                return
+                raise DevToolsClosed("connection closed")
             msg_id = next(self._ids)
+            if future is not None:
+                self._pending[msg_id] = future
         try:
             self._ws.send(orjson.dumps({"id": msg_id, "method": method, "params": params}).decode())
         except (OSError, websocket.WebSocketException) as e:
-            log.info("could not send %s: %s", method, e)
+            with self._lock:
+                self._pending.pop(msg_id, None)
+            raise DevToolsClosed(str(e)) from e
+        return msg_id
 
     def close(self) -> None:
         with self._lock:

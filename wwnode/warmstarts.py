@@ -99,7 +99,7 @@ class WarmStarts:
         return self._awaited
 
     def tick(self, now: float) -> None:
-        if self._awaited and self._wait_until is not None and now >= self._wait_until and not self._ready:
+        if self._awaited and self._wait_until is not None and now >= self._wait_until:  # ready clears it
             log.warning("the fork server is not ready after %g s; sessions start cold until it is",
                         FIRST_SERVER_WAIT)
             self._awaited = False
