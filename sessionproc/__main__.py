@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         pair_interval=args.pair_interval,
         stop_timeout=args.stop_timeout,
         settings_file=args.settings_file,
+        profile_template=args.profile_template,
     )
     session = Session(opts, out, log_file if log_file is not None else sys.stderr)
     session.stopper.install_signals()

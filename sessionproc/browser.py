@@ -40,7 +40,7 @@ from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
-from . import useragent
+from . import profiletemplate, useragent
 from .chromeflags import BASE_FLAGS, EXCLUDED_SWITCHES, START_PREFS, STEALTH_FLAGS
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class BrowserConfig:
     user_agent: str = ""
     extra_flags: list[str] = field(default_factory=list)
     extra_prefs: dict = field(default_factory=dict)  # beside START_PREFS (a proxied session's: chromeflags.PROXY_PREFS)
+    # A new profile folder starts as a copy of this one (profiletemplate.py).
+    profile_template: Path | None = None
     page_load_timeout: float = 60.0
     # Client-side timeout of each chromedriver call: a hung page must not
     # hang the session process with it.
@@ -234,6 +236,8 @@ def prepare_profile(profile_dir: Path) -> None:
 def launch(cfg: BrowserConfig, log_file: IO | int | None = subprocess.DEVNULL) -> Chrome:
     """Start chromedriver and Chromium on the profile; return the driver."""
     check_binaries(cfg)
+    if cfg.profile_template is not None and profiletemplate.copy_into(cfg.profile_template, cfg.profile_dir):
+        log.info("new profile copied from the template %s", cfg.profile_template.name)
     prepare_profile(cfg.profile_dir)
     service = TimedService(executable_path=cfg.chromedriver, log_output=log_file)
     started = time.monotonic()

@@ -168,6 +168,7 @@ class Session(SessionState):
             page_load_timeout=self.opts.boot_timeout,
             extra_flags=flags,
             extra_prefs=prefs,
+            profile_template=self.opts.profile_template,
         )
         started = time.monotonic()
         self.driver = driver = browser.launch(cfg, self.log_file)

@@ -47,6 +47,9 @@ class SessionArgs:
     # proxy and what it ignores.  A file, not arguments: the proxy's
     # password would show in every process list.  None: none.
     settings_file: Path | None = None
+    # The profile template of the installed Chromium (PROFILE_TEMPLATE_DIR/
+    # <version>): a new profile starts as a copy of it, when it exists.
+    profile_template: Path | None = None
 
     def argv(self, module: str = "sessionproc") -> list[str]:
         """The command that runs it.  ``module`` is the program: the real
@@ -69,6 +72,8 @@ class SessionArgs:
             args += ["--pair-with-phone", self.pair_with_phone, "--pair-interval", str(self.pair_interval)]
         if self.settings_file is not None:
             args += ["--settings-file", str(self.settings_file)]
+        if self.profile_template is not None:
+            args += ["--profile-template", str(self.profile_template)]
         return args
 
     @classmethod
@@ -102,6 +107,8 @@ class SessionArgs:
                        help="seconds between new pairing codes while none was typed (default %(default)s)")
         p.add_argument("--settings-file", type=Path,
                        help="the session's settings, JSON (its proxy, what it ignores); default: none")
+        p.add_argument("--profile-template", type=Path,
+                       help="a new profile starts as a copy of this folder, when it exists (default: none)")
         a = p.parse_args(argv)
         if not KEY_RE.match(a.key):
             p.error("--key must be 1 to 64 characters of A-Z a-z 0-9 _ -")
@@ -119,4 +126,5 @@ class SessionArgs:
                    chromedriver=a.chromedriver, qr_max=a.qr_max, send_timeout=a.send_timeout,
                    ping_timeout=a.ping_timeout, boot_timeout=a.boot_timeout, user_agent=a.user_agent,
                    send_seen=a.send_seen, log_bodies=a.log_bodies, pair_with_phone=a.pair_with_phone,
-                   pair_interval=a.pair_interval, stop_timeout=a.stop_timeout, settings_file=a.settings_file)
+                   pair_interval=a.pair_interval, stop_timeout=a.stop_timeout, settings_file=a.settings_file,
+                   profile_template=a.profile_template)

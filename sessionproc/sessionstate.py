@@ -44,6 +44,7 @@ class Options:
     pair_interval: float = 180.0
     stop_timeout: float = 20.0
     settings_file: Path | None = None  # its proxy and what it ignores (settingsfile.py)
+    profile_template: Path | None = None  # a new profile's first contents (profiletemplate.py)
 
 
 class SessionState:

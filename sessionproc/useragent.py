@@ -25,16 +25,22 @@ class VersionUnknown(Exception):
 
 
 @functools.lru_cache(maxsize=8)
-def chrome_major_version(chrome: str) -> int:
-    """The major version of the Chromium at ``chrome`` (``--version``)."""
+def chrome_version(chrome: str) -> str:
+    """The full version of the Chromium at ``chrome`` (``--version``):
+    ``156.0.8078.129``."""
     try:
         done = subprocess.run([chrome, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VersionUnknown(f"cannot ask {chrome} its version: {e}") from e
-    found = re.search(r"\b(\d+)\.\d+\.\d+\.\d+\b", done.stdout)
+    found = re.search(r"\b(\d+\.\d+\.\d+\.\d+)\b", done.stdout)
     if done.returncode != 0 or not found:
         raise VersionUnknown(f"{chrome} --version said {done.stdout.strip()[:200]!r}, not a version")
-    return int(found.group(1))
+    return found.group(1)
+
+
+def chrome_major_version(chrome: str) -> int:
+    """The major version of the Chromium at ``chrome``."""
+    return int(chrome_version(chrome).split(".")[0])
 
 
 def desktop_user_agent(chrome: str) -> str:

@@ -8,6 +8,10 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
 
 import psutil
@@ -29,6 +33,22 @@ from wwnode.fakewa.client import Control
 # before any is started; parallel workers inherit the first process's), so
 # the run can tell, at its end, what of its own is still running.
 os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+# One folder of profile templates for every node of the run (it inherits
+# the variable), made once before the first test (``pytest_configure``),
+# not by each test's node at its start (wwnode/templates.py).  A test of
+# the making gives its node a folder of its own.
+OWN_TEMPLATES = "PROFILE_TEMPLATE_DIR" not in os.environ  # else the caller's, and kept
+TEMPLATES = os.environ.setdefault("PROFILE_TEMPLATE_DIR", os.path.join(
+    tempfile.gettempdir(), f"wwnode-tests-{os.environ[RUN_MARK]}", "profile-templates"))
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput") or not os.path.exists(browser.DEFAULT_CHROME):
+        return  # the first process makes it, before the workers start
+    version = browser.useragent.chrome_version(browser.DEFAULT_CHROME)
+    # Not made (a machine without Chromium's driver): each node makes it, as in production.
+    subprocess.run([sys.executable, "-m", "sessionproc.profiletemplate", "--dir", TEMPLATES, "--version", version],
+                   timeout=120, stdin=subprocess.DEVNULL, check=False)
 
 
 # The test files that take longest, longest first (seconds of one run with
@@ -54,6 +74,8 @@ def pytest_sessionfinish(session, exitstatus):
     after it, and in production is a browser still linked to an account)."""
     if hasattr(session.config, "workerinput"):
         return  # a parallel worker: the first process checks once all are done
+    if OWN_TEMPLATES:
+        shutil.rmtree(os.path.dirname(TEMPLATES), ignore_errors=True)
     left = leftover_processes(os.environ[RUN_MARK], wait=20)
     if not left:
         return

@@ -63,6 +63,12 @@ class Config:
     # Sessions forked from one process that has imported them (warmstarts.py),
     # rather than each a new Python; off: every start is cold.
     warm_starts: bool = True
+    # A new session's profile starts as a copy of one Chromium made and
+    # closed, made once per Chromium version (sessionproc/profiletemplate.py):
+    # a sixth of a new session's boot CPU.  Kept in PROFILE_TEMPLATE_DIR
+    # (empty: DATA_DIR/profile-templates); nodes may share one.
+    profile_templates: bool = True
+    profile_template_dir: str = ""
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     stable_after: float = 120.0

@@ -54,6 +54,9 @@ class Starts:
     # (its proxy, what it ignores) and whether its sends mark chats read.
     # None: none, SEND_SEEN for every key.
     settings: KeySettings | None = None
+    # The profile template a new profile is copied from (``templates.py``);
+    # None: none.
+    template: Callable[[], Path | None] = lambda: None
     _waiting: dict[str, float] = field(default_factory=dict, init=False)  # key -> since, in order of asking
     _booting: set[str] = field(default_factory=set, init=False)  # started, still ``starting``
     # Keys created with ``pair_with_phone``: their processes link by pairing
@@ -78,7 +81,7 @@ class Starts:
                            boot_timeout=cfg.boot_timeout, user_agent=self._user_agent(), send_seen=send_seen,
                            log_bodies=cfg.log_message_bodies, pair_with_phone=self._pair_with.get(key, ""),
                            pair_interval=float(cfg.qr_ttl), stop_timeout=cfg.stop_timeout,
-                           settings_file=settings_file)
+                           settings_file=settings_file, profile_template=self.template())
 
     def pair_with(self, key: str, phone: str) -> None:
         """The key's next starts ask for a pairing code for ``phone``

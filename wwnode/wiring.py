@@ -54,6 +54,7 @@ from .settingsdesk import SettingsDesk
 from .snapshots import Snapshots
 from .amqp.spool import Spool
 from .starts import Starts
+from .templates import ProfileTemplates
 from .storage import Storage
 from .redis_side.store import Store, Unavailable
 from .twins import refuse_twins
@@ -109,18 +110,27 @@ def build(cfg: Config, paths: Paths) -> Node:
                     spawner=Spawner(cfg.session_module, sessions_dir=paths.sessions if cfg.warm_starts else None),
                     load=LoadReader(Path(cfg.load_cgroup_root or "/sys/fs/cgroup")), processes=Processes(),
                     storage=storage, snapshots=Snapshots(blobs, secret=cfg.snapshot_secret.encode() or None),
-                    blobs=blobs, metrics=serve)
+                    blobs=blobs, metrics=serve, templates=profile_templates(cfg, paths))
+
+
+def profile_templates(cfg: Config, paths: Paths) -> ProfileTemplates:
+    """New profiles copied from a template (``PROFILE_TEMPLATES``), kept
+    in ``PROFILE_TEMPLATE_DIR`` (empty: DATA_DIR/profile-templates)."""
+    root = None
+    if cfg.profile_templates:
+        root = Path(cfg.profile_template_dir).resolve() if cfg.profile_template_dir else paths.root / "profile-templates"
+    return ProfileTemplates(root, cfg.chrome_path, cfg.chromedriver_path, paths.logs / "profile-template.log")
 
 
 def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, store, leases: Leases, spawner,
              load, processes, clock=time.monotonic, storage: Storage | None = None,
              measure: Callable[[int, float], float] = tree_pss_mb, snapshots: Snapshots | None = None,
-             blobs: BlobStore | None = None,
+             blobs: BlobStore | None = None, templates: ProfileTemplates | None = None,
              metrics: Callable[[Readings, str], Endpoint | None] = lambda readings, addr: None) -> Node:
     """The node's own parts, wired to the edges given (the real ones, or
     fakes in unit tests: the broker, Redis, the OS, the disk's probe, the
-    memory measure, the blob store of media, the metrics endpoint: none by
-    default).  Each part is handed what it needs when it is made."""
+    memory measure, the blob store of media, the metrics endpoint, the
+    profile templates: none by default).  Each part is handed what it needs when it is made."""
     storage = storage or Storage(paths.probe, cfg.heartbeat_interval)
     waker = Waker()  # the loop's, handed to the parts whose workers wake it
     ownership = Ownership(store, leases, renew_every=renew_every(cfg))
@@ -132,7 +142,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
     restoring = Restoring()  # starts waiting for a saved login (portable logins)
-    starts = Starts(cfg, paths, spawner, health, pace, gate=restoring.ready_to_start)
+    templates = templates or ProfileTemplates(None)
+    starts = Starts(cfg, paths, spawner, health, pace, gate=restoring.ready_to_start, template=templates.folder)
     starts.prepare()
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
@@ -188,7 +199,7 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # publishes what the turn left for the metrics.
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher,
                         lambda: gate.accepting, clock, proxies=settings.proxy_hosts)
-    chores += (spawner, readings)  # the spawner keeps its fork server running (warmstarts.py)
+    chores += (spawner, templates, readings)  # the spawner keeps its fork server running (warmstarts.py)
     listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
                  "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
                  "settings": settings, "desk": desk}
@@ -232,8 +243,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
                 ownership=ownership, bus=bus, dispatch=dispatch, sessions=sessions, sends=sends, handlers=handlers,
                 guard=guard, gate=gate, admission=admission, processes=processes, counters=counters,
                 storage=storage, chores=chores, readings=readings, heartbeat_extra=extra,
-                background=(inbound, portable, spawner) if portable else (inbound, spawner), failover=failover, drain=drain,
-                waker=waker, clock=clock)
+                background=tuple(part for part in (inbound, portable, spawner, templates) if part is not None),
+                failover=failover, drain=drain, waker=waker, clock=clock)
 
 
 def renew_every(cfg: Config) -> float:

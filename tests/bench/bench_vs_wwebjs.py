@@ -301,14 +301,23 @@ class WwnodeSide(Side):
         self.cmds.purge(COMMAND_QUEUES + LEGACY_QUEUES)
         self.events = Events()
         self.events.start_and_wait()
-        self.node = Node(self.work, self.wa_url, heartbeat_interval=5, qr_ttl=600,
+        # INFO: the node tells when its fork server is ready (below).
+        self.node = Node(self.work, self.wa_url, heartbeat_interval=5, qr_ttl=600, log_level="INFO",
                          load_cgroup_root=str(quiet_cgroup(self.work / "cgroup")), **self.settings)
         self.root_pid = self.node.proc.pid
         deadline = time.monotonic() + 60
-        while not all(self.cmds.consumers(q) for q in COMMAND_QUEUES):
+        # Up as the fleet is at its "up", its modules loaded: consuming, and
+        # its fork server ready (it imports for half a second after the
+        # node consumes; a create meanwhile waits for it).
+        while not (all(self.cmds.consumers(q) for q in COMMAND_QUEUES) and self._warm()):
             if not self.node.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the node did not start consuming its command queues: {self.node.tail()}")
             time.sleep(0.05)
+
+    def _warm(self) -> bool:
+        if str(self.settings.get("warm_starts", os.environ.get("WARM_STARTS", "true"))).lower() == "false":
+            return True
+        return "fork server ready" in self.node.tail(200)
 
     def create_all(self) -> None:
         for k in self.keys:
