@@ -224,3 +224,23 @@ def test_what_a_crash_left_is_removed_by_the_next_copy_or_maker(tmp_path):
     os.utime(old, (0, 0))
     assert profiletemplate.make(tmp_path / "templates", VERSION, "/nonexistent", "/nonexistent") == template
     assert not old.exists() and young.exists()
+
+
+def test_two_makers_at_once_both_end_with_the_first_ones_template(tmp_path, monkeypatch):
+    """Two nodes on one folder: the second finds the first's rename done
+    when its own comes, and keeps the first's."""
+    root = tmp_path / "templates"
+
+    class Driver:
+        def quit(self):
+            a_template(root)  # the other maker renamed its folder in meanwhile
+
+    def launch(cfg):
+        (cfg.profile_dir / "Default").mkdir(parents=True)
+        (cfg.profile_dir / "Local State").write_text('{"second": true}')
+        return Driver()
+
+    monkeypatch.setattr(browser, "launch", launch)
+    assert profiletemplate.make(root, VERSION, "chromium", "chromedriver") == root / VERSION
+    assert (root / VERSION / "Local State").read_text() == "{}"  # the first one's
+    assert sorted(p.name for p in root.iterdir()) == [VERSION]  # the second's folder gone
