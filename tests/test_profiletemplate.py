@@ -136,6 +136,7 @@ def test_the_node_makes_a_missing_template_once_and_names_it_to_starts(tmp_path,
         templates.tick(0.0)
         templates.tick(0.5)
         assert len(made) == 1
+        assert oct((tmp_path / "maker.log").stat().st_mode & 0o777) == "0o600"  # its output, private as every log
         assert made[0].argv == ["python3", "-m", "sessionproc.profiletemplate", "--dir", str(root), "--version",
                                 VERSION, "--chrome", "/usr/bin/chromium", "--chromedriver", "/usr/bin/chromedriver"]
         a_template(root)

@@ -16,6 +16,7 @@ have taken (``procs.py``); why it did not is in its log file.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ class ProfileTemplates:
             self._settled = True
             return
         try:
-            with open(self.log_file, "ab") as out:
+            with open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
                 self._maker = self._popen(
                     [self.python, "-m", "sessionproc.profiletemplate", "--dir", str(self.root),
                      "--version", folder.name, "--chrome", self.chrome, "--chromedriver", self.chromedriver],
