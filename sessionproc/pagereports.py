@@ -88,7 +88,6 @@ class PageReports:
             else:
                 self.inbound.put(event)
 
-
     def _check_page(self, report: dict) -> dict | None:
         """The ``loaded`` or ``synced`` report with what the page lacks of
         what that stage needs (pageapi); at load, the page's listeners are

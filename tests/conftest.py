@@ -9,10 +9,9 @@ import dataclasses
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
@@ -22,7 +21,7 @@ import containers
 from hacluster import RabbitMember
 from sessionproc import browser
 from support import (RUN_MARK, TEST_REDIS_DB, TEST_VHOST, Client, FakeSessions, NodeProcess, S3Server, SessionProcess, SmallDisk,
-                     all_gone, leftover_processes,
+                     all_gone, leftover_processes, make_profile_template,
                      chrome_processes_under, create_ready, idle_cgroup, new_phone, processes_using, purge_queues,
                      rabbitmqctl, wait_for)
 from wwnode.amqp.topology import COMMAND_QUEUES, DEAD_LETTER_QUEUE, LEGACY_EVENT_QUEUES, REROUTE_QUEUE, node_queue_name
@@ -45,10 +44,8 @@ TEMPLATES = os.environ.setdefault("PROFILE_TEMPLATE_DIR", os.path.join(
 def pytest_configure(config):
     if hasattr(config, "workerinput") or not os.path.exists(browser.DEFAULT_CHROME):
         return  # the first process makes it, before the workers start
-    version = browser.useragent.chrome_version(browser.DEFAULT_CHROME)
     # Not made (a machine without Chromium's driver): each node makes it, as in production.
-    subprocess.run([sys.executable, "-m", "sessionproc.profiletemplate", "--dir", TEMPLATES, "--version", version],
-                   timeout=120, stdin=subprocess.DEVNULL, check=False)
+    make_profile_template(Path(TEMPLATES), browser.DEFAULT_CHROME)
 
 
 # The test files that take longest, longest first (seconds of one run with

@@ -1513,3 +1513,14 @@ def decode_qr_png(path: Path) -> list[str]:
 
     with Image.open(path) as image:
         return [r.text for r in zxingcpp.read_barcodes(image.convert("L"))]
+
+
+def make_profile_template(folder: Path, chrome: str = "/usr/bin/chromium") -> int:
+    """Make the profile template of ``chrome`` in ``folder`` as a node
+    would (``python -m sessionproc.profiletemplate``, wwnode/templates.py);
+    its exit code (0: made, or there already)."""
+    from sessionproc.useragent import chrome_version
+
+    argv = [sys.executable, "-m", "sessionproc.profiletemplate", "--dir", str(folder),
+            "--version", chrome_version(chrome), "--chrome", chrome]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=120, check=False).returncode

@@ -21,8 +21,7 @@ def rig(tmp_path):
 
 def test_each_part_plays_the_role_the_loop_calls_it_in(rig):
     assert rig.node.chores and all(isinstance(chore, Chore) for chore in rig.node.chores)
-    assert [type(part).__name__ for part in rig.node.background] == ["InboundMedia", "Portable", "FakeSpawner",
-                                                                     "ProfileTemplates"]
+    assert [type(part).__name__ for part in rig.node.background] == ["InboundMedia", "Portable", "FakeSpawner"]
     assert all(isinstance(part, Background) for part in rig.node.background)
     assert isinstance(rig.node.drain, Gauges) and isinstance(rig.node.storage, Gauges)
     assert all(isinstance(part, Listener) for part in rig.sessions.listeners)

@@ -7,14 +7,19 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from sessionproc import browser, profiletemplate
 from sessionproc.protocol import SETTINGS_FILE
-from sessionproc.useragent import VersionUnknown
+from sessionproc.useragent import VersionUnknown, chrome_version
 from support import create_ready, new_phone, wait_for
+from wwnode import wiring
+from wwnode.config import load
+from wwnode.paths import Paths
+from wwnode.starts import Starts
 from wwnode.templates import ProfileTemplates
 
 VERSION = "156.0.8078.129"
@@ -94,7 +99,7 @@ def test_made_from_chromium_without_what_names_its_run(tmp_path):
 
 def test_a_maker_that_cannot_start_chromium_leaves_nothing(tmp_path):
     root = tmp_path / "templates"
-    done = subprocess.run([os.sys.executable, "-m", "sessionproc.profiletemplate", "--dir", str(root), "--version",
+    done = subprocess.run([sys.executable, "-m", "sessionproc.profiletemplate", "--dir", str(root), "--version",
                            VERSION, "--chrome", "/nonexistent/chromium"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "not made" in done.stderr and "Traceback" not in done.stderr
     assert list(root.iterdir()) == []
@@ -158,16 +163,12 @@ def test_a_failed_making_is_told_and_not_retried_until_the_next_start(tmp_path, 
     assert "was not made" in caplog.text and "maker.log" in caplog.text
 
 
-def test_nothing_is_made_when_present_off_or_without_a_version(tmp_path):
+def test_nothing_is_made_when_present_or_without_a_version(tmp_path):
     root = tmp_path / "templates"
     a_template(root)
     templates, made = node_side(root, tmp_path)
     templates.tick(0.0)
     assert made == [] and templates.folder() == root / VERSION
-
-    templates, made = node_side(None, tmp_path)
-    templates.tick(0.0)
-    assert made == [] and templates.folder() is None
 
     def unknown(chrome):
         raise VersionUnknown("no Chromium there")
@@ -175,6 +176,25 @@ def test_nothing_is_made_when_present_off_or_without_a_version(tmp_path):
     templates, made = node_side(tmp_path / "other", tmp_path, version_of=unknown)
     templates.tick(0.0)
     assert made == [] and templates.folder() is None
+
+
+def test_the_settings_name_the_folder_or_turn_templates_off(tmp_path):
+    def starts_with(environ: dict) -> tuple[ProfileTemplates | None, list[str]]:
+        cfg = load(environ={"DATA_DIR": str(tmp_path / "data"), **environ}, dotenv=None)
+        paths = Paths(cfg.data_dir)
+        templates = wiring.profile_templates(cfg, paths)
+        starts = Starts(cfg, paths, spawner=None, health=None,
+                        template=templates.folder if templates is not None else lambda: None)
+        return templates, starts.args_for("k1").argv()
+
+    version = chrome_version("/usr/bin/chromium")
+    templates, argv = starts_with({})
+    assert templates is not None and templates.root == (tmp_path / "data" / "profile-templates").resolve()
+    assert argv[argv.index("--profile-template") + 1] == str(templates.root / version)
+    templates, argv = starts_with({"PROFILE_TEMPLATE_DIR": str(tmp_path / "shared")})
+    assert templates is not None and templates.root == tmp_path / "shared"
+    templates, argv = starts_with({"PROFILE_TEMPLATES": "false"})
+    assert templates is None and "--profile-template" not in argv
 
 
 def test_the_node_stop_ends_a_maker_under_way(tmp_path):
@@ -194,7 +214,7 @@ def test_a_created_session_starts_on_a_copy_and_its_restart_on_its_own(nodes, ra
     its own profile (its login)."""
     root = tmp_path / "own-templates"
     node = nodes(profile_template_dir=str(root))
-    version = browser.useragent.chrome_version(browser.DEFAULT_CHROME)
+    version = chrome_version(browser.DEFAULT_CHROME)
     wait_for(lambda: (root / version).is_dir(), timeout=60, what="the node to make the template")
     wait_for(lambda: "profile template" in node.log_text() and "made in" in node.log_text(),
              what="the node to tell it made it")

@@ -30,26 +30,24 @@ log = logging.getLogger(__name__)
 
 class ProfileTemplates:
     """Chore and background part: makes the template if missing, at the
-    node's first turn; ``folder`` for the starts."""
+    node's first turn; ``folder`` for the starts.  Made only with
+    ``PROFILE_TEMPLATES`` on (``wiring.profile_templates``)."""
 
-    def __init__(self, root: Path | None, chrome: str = "", chromedriver: str = "", log_file: Path = Path(),
+    def __init__(self, root: Path, chrome: str, chromedriver: str, log_file: Path,
                  python: str = sys.executable,
                  popen: Callable[..., subprocess.Popen] = subprocess.Popen,
                  version_of: Callable[[str], str] = chrome_version):
-        self.root = root  # None: templates off (PROFILE_TEMPLATES=false)
+        self.root = root
         self.chrome, self.chromedriver, self.log_file = chrome, chromedriver, log_file
         self.python, self._popen, self._version_of = python, popen, version_of
         self._maker: subprocess.Popen | None = None
         self._started_at = 0.0
-        self._settled = root is None  # nothing more to do
+        self._settled = False  # nothing more to do
 
     def folder(self) -> Path | None:
         """The template a new profile is copied from (it may not exist
-        yet: the session then starts on an empty one); None when off, or
-        when Chromium cannot say its version (the start then fails, and
-        says why)."""
-        if self.root is None:
-            return None
+        yet: the session then starts on an empty one); None when Chromium
+        cannot say its version (the start then fails, and says why)."""
         try:
             return folder_for(self.root, self._version_of(self.chrome))
         except (VersionUnknown, ValueError):

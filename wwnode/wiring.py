@@ -113,12 +113,12 @@ def build(cfg: Config, paths: Paths) -> Node:
                     blobs=blobs, metrics=serve, templates=profile_templates(cfg, paths))
 
 
-def profile_templates(cfg: Config, paths: Paths) -> ProfileTemplates:
-    """New profiles copied from a template (``PROFILE_TEMPLATES``), kept
-    in ``PROFILE_TEMPLATE_DIR`` (empty: DATA_DIR/profile-templates)."""
-    root = None
-    if cfg.profile_templates:
-        root = Path(cfg.profile_template_dir).resolve() if cfg.profile_template_dir else paths.root / "profile-templates"
+def profile_templates(cfg: Config, paths: Paths) -> ProfileTemplates | None:
+    """New profiles copied from a template (``PROFILE_TEMPLATES``; None:
+    off), kept in ``PROFILE_TEMPLATE_DIR`` (empty: DATA_DIR/profile-templates)."""
+    if not cfg.profile_templates:
+        return None
+    root = Path(cfg.profile_template_dir).resolve() if cfg.profile_template_dir else paths.root / "profile-templates"
     return ProfileTemplates(root, cfg.chrome_path, cfg.chromedriver_path, paths.logs / "profile-template.log")
 
 
@@ -142,8 +142,8 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     admission = Admission(cfg.admit_high, cfg.admit_low, cfg.load_window, cfg.max_sessions)
     pace = BootPace(cfg.start_concurrency, usable_cores(load.cpus()), lambda: admission.cpu, cfg.admit_low)
     restoring = Restoring()  # starts waiting for a saved login (portable logins)
-    templates = templates or ProfileTemplates(None)
-    starts = Starts(cfg, paths, spawner, health, pace, gate=restoring.ready_to_start, template=templates.folder)
+    starts = Starts(cfg, paths, spawner, health, pace, gate=restoring.ready_to_start,
+                    template=templates.folder if templates is not None else lambda: None)
     starts.prepare()
     restarts = Restarts(cfg.backoff_initial, cfg.backoff_max, cfg.stable_after, cfg.crash_limit, cfg.crash_window,
                         counters)
@@ -199,7 +199,9 @@ def assemble(cfg: Config, paths: Paths, *, inbox: deque, consumer, publisher, st
     # publishes what the turn left for the metrics.
     readings = Readings(tally, sessions, admission, counters, leases, store, consumer, publisher,
                         lambda: gate.accepting, clock, proxies=settings.proxy_hosts)
-    chores += (spawner, templates, readings)  # the spawner keeps its fork server running (warmstarts.py)
+    # The spawner keeps its fork server running (warmstarts.py); the
+    # templates part makes a missing template at the first turn.
+    chores += (spawner, *((templates,) if templates is not None else ()), readings)
     listeners = {"portable": portable, "drain": drain, "ownership": ownership, "pairing": pairing, "bus": bus,
                  "sends": sends, "actions": actions, "starts": starts, "tally": tally, "media": media,
                  "settings": settings, "desk": desk}

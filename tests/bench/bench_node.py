@@ -70,11 +70,11 @@ import pika.exceptions
 import psutil
 import redis as redislib
 
-from sessionproc.useragent import chrome_version
 from wwnode.fakewa import FakeWA, Settings
 from wwnode.fakewa.client import Control
 
 from benchlib import MB, DeliverClock, SentClock, Table, percentile, progress, run_bench, run_main
+from support import make_profile_template  # noqa: E402  (benchlib puts the tests folder on the path)
 
 # Overridable, so two checkouts can run it on one machine at once.
 VHOST = os.environ.get("WWNODE_BENCH_VHOST", "wwnode-bench")
@@ -252,16 +252,6 @@ class Commands:
 
 
 # ----------------------------------------------------- stand-in clocks
-def make_template(folder: Path, chrome: str) -> None:
-    """The profile template a node makes at its first start
-    (wwnode/templates.py), made before it starts: the figures are those of
-    a node that has one, not of its first minute, when the making runs
-    beside the sessions."""
-    version = chrome_version(chrome)
-    subprocess.run([sys.executable, "-m", "sessionproc.profiletemplate", "--dir", str(folder), "--version", version,
-                    "--chrome", chrome], check=True, stdin=subprocess.DEVNULL, timeout=120)
-
-
 class Node:
     def __init__(self, work: Path, wa_url: str, node_id: str = NODE_ID, **settings: str):
         self.node_id = node_id
@@ -272,7 +262,11 @@ class Node:
                "METRICS_ADDR": "127.0.0.1:0",  # a free port, named in the heartbeat
                **{k.upper(): str(v) for k, v in settings.items()}}
         if env.get("PROFILE_TEMPLATES", "true") != "false" and not env.get("PROFILE_TEMPLATE_DIR"):
-            make_template(self.data_dir / "profile-templates", env.get("CHROME_PATH", "/usr/bin/chromium"))
+            # Made before the node starts: the figures are those of a node
+            # that has its template, not of its first minute, when the
+            # making runs beside the sessions (wwnode/templates.py).
+            if make_profile_template(self.data_dir / "profile-templates", env.get("CHROME_PATH", "/usr/bin/chromium")):
+                raise RuntimeError("the node's profile template could not be made")
         with open(self.out_path, "ab") as out:
             # cwd is the work folder so that no .env elsewhere changes the settings.
             # A session of its own: a Ctrl-C in the benchmark's terminal
