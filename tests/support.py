@@ -956,6 +956,9 @@ class FakeBroker:
     def pace(self, seconds: float | None) -> None:
         pass
 
+    def pending(self) -> bool:
+        return False
+
     def behind(self) -> bool:
         return False
 

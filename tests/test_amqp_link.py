@@ -4,6 +4,7 @@ restores, and the pika self-check."""
 
 from __future__ import annotations
 
+import select
 import time
 import uuid
 
@@ -221,6 +222,29 @@ def test_an_ack_from_an_earlier_connection_is_ignored(rabbit, parts, proxy):
     c.ack(old)  # void: it must not ack the new delivery
     c.close()
     turn_until([], lambda: rabbit.depth(c.node_queue)[0] == 1, what="the command back in its queue")
+
+
+def test_a_command_read_while_an_ack_was_written_is_known_to_wait(rabbit, parts, rabbit_url):
+    """pika reads whenever it writes: an ack written while the next command
+    is already in the socket takes that command in, and the socket then
+    shows ``poll()`` nothing.  The consumer says a command waits
+    (``pending``), so the node's loop pumps at once instead of sleeping a
+    whole turn (a send took a quarter second more, one in twelve, when the
+    acks came later in the turn than the pump)."""
+    got: list = []
+    c = parts(consumer(rabbit_url, got, heartbeat=30))
+    turn_until([c], lambda: c.node_queue in c.consumer_tags, what="the consumer to connect")
+    rabbit.publish(c.node_queue, {"key": "k1"})
+    turn_until([c], lambda: got, what="the first command")
+    rabbit.publish(c.node_queue, {"key": "k2"})
+    sock = c.socket()
+    wait_for(lambda: select.select([sock], [], [], 0)[0], what="the second command in the socket")
+    assert not c.pending()
+
+    c.ack(got[0])  # its write reads the second command
+    assert c.pending() and not select.select([sock], [], [], 0)[0] and len(got) == 1
+    c.pump(time.monotonic())  # a pump that waits for nothing hands it over
+    assert [orjson.loads(d.body)["key"] for d in got] == ["k1", "k2"] and not c.pending()
 
 
 def test_a_create_is_acknowledged_only_at_the_next_update_of_the_create_consumer(rabbit, parts, rabbit_url):

@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from support import node_rig
+from wwnode import node as node_module
 from wwnode import states as S
 from wwnode.stopsignals import record_early
 
@@ -132,3 +133,25 @@ def test_a_stop_asked_while_the_node_is_built_is_an_orderly_one(tmp_path, clock,
     rig = node_rig(tmp_path, clock=clock)
     assert rig.node.run(asked) == 0 and rig.node.stopping
     assert ("drop_node", "node-a") in rig.store.writes
+
+
+def test_a_turn_does_not_wait_while_the_consumer_holds_commands_it_read(tmp_path, clock, monkeypatch):
+    """Deliveries pika read while it wrote (an ack) are no longer in the
+    socket: a turn that waited on it would leave them a whole turn."""
+    waits: list[float] = []
+
+    class Poller:
+        def register(self, *_args) -> None:
+            pass
+
+        def poll(self, timeout_ms: float) -> list:
+            waits.append(timeout_ms)
+            return []
+
+    monkeypatch.setattr(node_module.select, "poll", Poller)
+    rig = node_rig(tmp_path, clock=clock)
+    rig.broker.pending = lambda: True
+    assert rig.node._turn()
+    rig.broker.pending = lambda: False
+    assert rig.node._turn()
+    assert waits[0] == 0 and waits[1] > 0

@@ -274,8 +274,10 @@ class Node(NodeLeases):
                 stdin_fd = cast(int, child.stdin_fd)  # wants_write: it is open
                 poller.register(stdin_fd, select.POLLOUT)
                 by_fd[stdin_fd] = (rec, child)
-        if self.publisher.behind():
-            timeout = 0.0  # the last turn left publishes waiting: on with them
+        if self.publisher.behind() or self.consumer.pending():
+            # The last turn left publishes waiting, or an ack's write read
+            # deliveries the socket no longer shows: on with them.
+            timeout = 0.0
         elif self.consumer.connecting or self.publisher.connecting:
             timeout = 0.02  # a connection is being made: pick it up soon
         else:

@@ -105,6 +105,11 @@ class Consumer(RouterElection, CreateConsumer):
     def socket(self):
         return self.link.socket()
 
+    def pending(self) -> bool:
+        """Deliveries read (by an ack's write, say) and not handed over:
+        the next pump hands them over, without waiting on the socket."""
+        return self.link.pending()
+
     @property
     def is_router(self) -> bool:
         return self.up and ROUTER_LOCK_QUEUE in self.channels and all(

@@ -14,6 +14,8 @@ What a ``BlockingConnection`` does not offer publicly, and the node needs:
   calls, so the I/O loop's own timer is used to bound every wait;
 - the count of bytes received, to notice a link gone silent sooner than
   pika's own heartbeat check (2 x (interval + 5 s));
+- whether pika holds deliveries it read but has not handed over (it
+  reads while it writes), which the socket no longer shows to ``poll()``;
 - blocked/unblocked callbacks run on the I/O loop, so a resource alarm is
   known while a publish waits (the public ones run between calls);
 - ``AMQPConnectorException``, which a connection attempt that times out
@@ -103,7 +105,7 @@ BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 # The private attributes used on each connection, as paths from it.
 INTERNALS = ("_impl.ioloop.call_later", "_impl.ioloop.remove_timeout", "_impl._transport._sock",
              "_impl.bytes_received", "_impl.add_on_connection_blocked_callback",
-             "_impl.add_on_connection_unblocked_callback")
+             "_impl.add_on_connection_unblocked_callback", "_channels_pending_dispatch", "_ready_events")
 
 
 class _Internals:
@@ -116,10 +118,16 @@ class _Internals:
             raise PikaUnsupported(f"pika {pika.__version__} connections lack {', '.join(missing)}, which wwnode's "
                                   "RabbitMQ link relies on (checked with pika 1.3 and 1.4)")
         self._impl = connection._impl
+        self._connection = connection
 
     def sock(self) -> socketlib.socket | None:
         transport = self._impl._transport  # None once the connection has closed
         return None if transport is None else transport._sock
+
+    def pending(self) -> bool:
+        """Read from the socket but not handed over yet: a delivery or a
+        connection event waits for the next ``process_data_events``."""
+        return bool(self._connection._channels_pending_dispatch or self._connection._ready_events)
 
     def bytes_received(self) -> int:
         return self._impl.bytes_received  # counted by pika for its own heartbeat check
@@ -184,6 +192,13 @@ class Link:
     def socket(self) -> socketlib.socket | None:
         """The connection's socket, for the node's poll(); None while down."""
         return self._internals.sock() if self.up and self._internals is not None else None
+
+    def pending(self) -> bool:
+        """pika has read something it has not handed over yet.  It reads
+        whenever it writes (an ack's write may read the next delivery), and
+        what it read is no longer in the socket: the loop must not wait on
+        the socket for it, but pump at once."""
+        return self.up and self._internals is not None and self._internals.pending()
 
     def connect(self, now: float) -> bool:
         """Up already, or pick up (or start) an attempt on the connector's
