@@ -45,6 +45,18 @@ def test_a_pairing_code_replaces_the_qr_codes_and_links_the_page_when_typed():
         world.pair(phone, "", now=1.0)
 
 
+def test_a_message_is_held_for_a_device_until_its_page_takes_it():
+    world, phone, friend = World(), new_phone(), new_phone()
+    link = page(world)
+    world.scan(link.qr, phone, now=0.0)
+    msg_id = world.deliver(phone, friend, "held until taken")
+    assert world.held_for(msg_id) == [{"device": "dev-1", "phone": phone, "page": "paired"}]
+    world.close_link(link)  # the page closed before it took it: held for the next one
+    assert world.held_for(msg_id) == [{"device": "dev-1", "phone": phone, "page": None}]
+    world.ack("dev-1", [msg_id])  # the next page took it
+    assert world.held_for(msg_id) == []
+
+
 def test_numbers_have_whatsapp_when_linked_or_declared():
     world, phone, other, moved = World(), new_phone(), new_phone(), new_phone()
     link = page(world)

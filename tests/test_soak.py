@@ -154,7 +154,7 @@ def servers(tmp_path):
     own.stop()
 
 
-def test_soak(servers, nodes, rabbit, control, redis_client):
+def test_soak(servers, nodes, rabbit, control, wa, redis_client):
     rng = random.Random(int(os.environ.get("WWNODE_SOAK_SEED", "7")))
     settings = dict(max_sessions=MAX_SESSIONS, lease_ttl=6, heartbeat_interval=1, node_queue_ttl=8, amqp_heartbeat=2,
                     ping_interval=3, ping_timeout=2, backoff_initial=0.5, backoff_max=2, crash_limit=50,
@@ -174,7 +174,9 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
 
     sends: dict[str, str] = {}  # command id -> text
     inbound: dict[str, str] = {}  # stand-in message id -> key
+    delivered_at: dict[str, float] = {}  # stand-in message id -> when it was handed to the stand-in
     faults: Counter = Counter()
+    fault_times: list[tuple[float, str]] = []  # (when it was done, which), for a loss's report
     overlaps: list[tuple[str, float]] = []
     over_cap: list[tuple[str, int]] = []
     next_fault = time.monotonic() + 3
@@ -190,7 +192,8 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
                                             "id": cid})
             if n % 2 == 0:
                 try:
-                    inbound[control.deliver(phones[key], friend, f"soak inbound {n}")] = key
+                    msg_id = control.deliver(phones[key], friend, f"soak inbound {n}")
+                    inbound[msg_id], delivered_at[msg_id] = key, time.monotonic()
                 except ControlError:
                     pass  # its page is restarting: no linked browser this instant
             running = [running_keys(node) for node in fleet.values()]
@@ -204,7 +207,9 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
                 # which could signal a node whose process has only just been
                 # started, before Python runs a line of it (exit -15).
                 gap = rng.uniform(3, 6)
-                faults[inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers)] += 1
+                kind = inject(rng, fleet, proxies, control, phones, rabbit, sends, friend, redis_client, servers)
+                faults[kind] += 1
+                fault_times.append((time.monotonic(), kind))
                 next_fault = time.monotonic() + gap
             rabbit.pump(0.1)
     finally:
@@ -263,8 +268,13 @@ def test_soak(servers, nodes, rabbit, control, redis_client):
     assert duplicated_sends == [] and answered_both == []
     assert never_ended == [] and silently_lost == []
     assert duplicated_inbound == []
-    for m in sorted(lost_inbound):
-        print("lost inbound", m, inbound[m])
+    for m in sorted(lost_inbound, key=delivered_at.__getitem__):
+        # Where the stand-in still holds it (no page took it yet), and the
+        # faults just before: held nowhere means a page took it and its
+        # session never passed it on.
+        at = delivered_at[m]
+        before = [f"{kind} {at - t:.1f} s before" for t, kind in fault_times if t <= at][-2:]
+        print("lost inbound", m, inbound[m], "held for", wa.world.held_for(m), "after", before)
     # The one loss docs/guarantees.md names: a message a killed session's page had
     # taken but its process had not yet read.  restart-held kills a session
     # process too (with SIGKILL, before it restarts the node).

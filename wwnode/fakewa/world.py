@@ -232,6 +232,16 @@ class World(MessagingWorld, LidWorld, EditWorld, ContentWorld, PeerWorld, CallWo
             device.link.push({"type": "logout", "by": by})
 
     # -------------------------------------------------- the control API
+    def held_for(self, msg_id: str) -> list[dict]:
+        """The devices that still hold ``msg_id`` for their page (pushed,
+        not yet acknowledged by it), with their phone and their page's
+        state (``None``: no page open).  Empty once every page that got it
+        took it: a message a test never saw reported, and held nowhere,
+        was taken by a page that did not pass it on."""
+        with self._lock:
+            return [{"device": d.id, "phone": d.phone, "page": d.link.mode if d.link is not None else None}
+                    for d in self._devices.values() if msg_id in d.pending]
+
     def pending_qr(self) -> list[dict]:
         with self._lock:
             return [
