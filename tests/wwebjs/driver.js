@@ -304,7 +304,15 @@ function watchPage() {
     clearInterval(timer);
     watched = client.pupPage;
     watched.on('pageerror', (e) => emit('page_error', { error: String(e && e.message || e) }));
-    watched.on('console', (m) => { if (m.type() === 'error') emit('page_error', { error: m.text() }); });
+    watched.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const text = m.text();
+      // A load Chromium aborted because the machine's addresses changed
+      // (see initialize below): the machine's doing, not the page's; told
+      // apart, so that a walk that then fails says why.
+      if (text.includes('net::ERR_NETWORK_CHANGED')) emit('network_changed', { error: text });
+      else emit('page_error', { error: text });
+    });
   }, 20);
 }
 
