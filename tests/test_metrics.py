@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import orjson
 import pytest
@@ -176,35 +175,6 @@ def test_connections_are_capped_and_each_is_cut_off_at_its_deadline(tmp_path):
         wait_for(lambda: threading.active_count() <= threads, what="no thread left but the server's")
     finally:
         endpoint.close()
-
-
-def wakes(thread: threading.Thread) -> int:
-    """How many times the kernel put ``thread`` to sleep and woke it."""
-    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")))
-
-
-def test_the_accepting_thread_sleeps_while_no_connection_is_open(tmp_path):
-    """It wakes for a connection, a deadline or the stop: watched for a
-    second and a half with nothing open, it does not wake at all (it woke
-    twice a second, as many wakes as half the node's loop); a connection
-    is still served, and the stop still ends it at once."""
-    rig = node_rig(tmp_path / "data")
-    endpoint = Endpoint(rig.readings, "127.0.0.1:0", measure=lambda pids: {})
-    host, port = endpoint.start()
-    thread = next(t for t in threading.enumerate() if t.name == "metrics")
-    try:
-        wait_for(lambda: wakes(thread) > 0, what="the thread to wait")  # asleep in its poll
-        before = wakes(thread)
-        watched = time.monotonic() + 1.5
-        while time.monotonic() < watched:
-            select.select([], [], [], watched - time.monotonic())
-        assert wakes(thread) == before
-        assert get(f"http://{host}:{port}/healthz")[0] == 503  # answered (the rig's loop never turned)
-    finally:
-        started = time.monotonic()
-        endpoint.close()
-    assert not thread.is_alive() and time.monotonic() - started < 1
 
 
 # ============================================================ real node

@@ -113,7 +113,6 @@ class Endpoint:
         self._memory: dict[str, int] = {}  # key -> bytes
         self._measured: tuple[float, dict[str, int]] = (-math.inf, {})  # when, of which processes
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         ProcessCollector(registry=self.registry)
@@ -131,16 +130,13 @@ class Endpoint:
         Handler.endpoint = endpoint
         self._server = _Server((self.host, self.port), Handler, self.max_connections, self.deadline)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve, name="metrics", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         return self.host, self.port
 
     def close(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.stop()
-            self._thread.join()
+        if self._server is not None:
+            self._server.shutdown()
             self._server.server_close()
-            self._server = self._thread = None
 
     # ---------------------------------------------------------- answers
     def metrics(self) -> bytes:
@@ -196,15 +192,10 @@ class Endpoint:
 
 class _Server(http.server.ThreadingHTTPServer):
     """A thread per connection, as many as ``limit`` at once, each cut off
-    at its ``deadline`` by the accepting thread.
-
-    The accepting thread (``serve``) wakes for a connection, for the
-    earliest deadline of those open, or to stop, and for nothing else: an
-    idle node's metrics cost no wake-up (``serve_forever`` woke twice a
-    second to look for deadlines, as many wakes as half the node's loop)."""
+    at its ``deadline`` by the accepting thread (``service_actions`` runs
+    between two accepts, at least every half second)."""
 
     daemon_threads = True  # a connection never holds up the node's exit
-    timeout = 0  # handle_request: called once the socket is readable, it does not wait
 
     def __init__(self, addr: tuple[str, int], handler, limit: int, deadline: float):
         self.limit = limit
@@ -212,37 +203,7 @@ class _Server(http.server.ThreadingHTTPServer):
         self._open: dict[socket.socket, float] = {}  # connection -> when it is cut off
         self._cut: set[socket.socket] = set()  # cut off: what they asked so far is not answered
         self._lock = threading.Lock()  # _open is changed by the accepting thread and each connection's
-        self._stop_r, self._stop_w = os.pipe()
         super().__init__(addr, handler)
-
-    def serve(self) -> None:
-        """Accept and cut off until ``stop``."""
-        poller = select.poll()
-        poller.register(self.socket.fileno(), select.POLLIN)
-        poller.register(self._stop_r, select.POLLIN)
-        while True:
-            wait = self._next_deadline()
-            ready = {fd for fd, _ in poller.poll(None if wait is None else max(0.0, wait - time.monotonic()) * 1000)}
-            if self._stop_r in ready:
-                return
-            if self.socket.fileno() in ready:
-                self.handle_request()
-            self.service_actions()
-
-    def stop(self) -> None:
-        """End ``serve`` (from any thread); the connections' own threads
-        end with their connections."""
-        os.write(self._stop_w, b"x")
-
-    def server_close(self) -> None:
-        super().server_close()
-        os.close(self._stop_r)
-        os.close(self._stop_w)
-
-    def _next_deadline(self) -> float | None:
-        with self._lock:
-            waiting = [until for conn, until in self._open.items() if conn not in self._cut]
-        return min(waiting) if waiting else None
 
     def verify_request(self, request, client_address) -> bool:
         with self._lock:
